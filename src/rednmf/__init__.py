@@ -1,0 +1,3 @@
+"""rednmf: hyperspectral anomaly detection with REDNMF and its baselines."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,147 @@
+"""Input and parameter checks, declared once and shared by every detector.
+
+A cube is ``(rows, cols, bands)`` at the edges of the library; inside the
+solvers it is the matrix ``X`` of shape ``(bands, pixels)`` as in the paper.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+
+from rednmf.exceptions import InputError
+
+__all__ = [
+    "check_cube",
+    "cube_to_matrix",
+    "matrix_to_cube",
+    "check_int",
+    "check_real",
+    "check_choice",
+    "check_dtype",
+]
+
+
+def check_cube(cube: object, *, min_pixels: int = 2, min_bands: int = 2) -> np.ndarray:
+    """Validate a hyperspectral cube and return it as a floating-point array.
+
+    Parameters
+    ----------
+    cube : array-like of shape (rows, cols, bands)
+        The scene. Integer types are converted to float64; float32 and
+        float64 are kept.
+    min_pixels, min_bands : int
+        Smallest acceptable number of pixels and bands.
+
+    Returns
+    -------
+    numpy.ndarray
+        The cube as float32 or float64, C-contiguous.
+
+    Raises
+    ------
+    InputError
+        If the array is not 3-D, holds non-finite values, or is too small.
+    """
+    arr = np.asarray(cube)
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
+    ):
+        raise InputError(
+            f"cube has dtype {arr.dtype}; pass a numeric array of shape (rows, cols, bands)"
+        )
+    if np.iscomplexobj(arr):
+        raise InputError("cube is complex; pass real-valued reflectance or radiance")
+    if arr.ndim != 3:
+        raise InputError(
+            f"cube must be 3-D (rows, cols, bands), got shape {arr.shape}; "
+            "reshape it or pick the right variable"
+        )
+    rows, cols, bands = arr.shape
+    if rows * cols < min_pixels:
+        raise InputError(
+            f"cube has {rows * cols} pixel(s); at least {min_pixels} are needed to model a background"
+        )
+    if bands < min_bands:
+        raise InputError(
+            f"cube has {bands} band(s); at least {min_bands} are needed "
+            "(check the axis order: bands must be the last axis)"
+        )
+    if arr.dtype not in (np.float32, np.float64):
+        arr = arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)):
+        n_bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise InputError(
+            f"cube holds {n_bad} NaN or infinite value(s); replace or mask them before detection"
+        )
+    return np.ascontiguousarray(arr)
+
+
+def cube_to_matrix(cube: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    """Reshape a ``(rows, cols, bands)`` cube into ``X`` of shape ``(bands, pixels)``.
+
+    Pixels are taken in row-major (C) order, so pixel ``j`` is
+    ``(j // cols, j % cols)``.
+    """
+    rows, cols, bands = cube.shape
+    return np.ascontiguousarray(cube.reshape(rows * cols, bands).T), (rows, cols)
+
+
+def matrix_to_cube(X: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Inverse of :func:`cube_to_matrix`: ``(bands, pixels)`` to ``(rows, cols, bands)``."""
+    rows, cols = shape
+    return np.ascontiguousarray(X.T.reshape(rows, cols, X.shape[0]))
+
+
+def check_int(name: str, value: object, *, low: int | None = None, high: int | None = None) -> int:
+    """Check that ``value`` is an integer in ``[low, high]`` and return it."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise InputError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
+    if low is not None and value < low:
+        raise InputError(f"{name} must be >= {low}, got {value}")
+    if high is not None and value > high:
+        raise InputError(f"{name} must be <= {high}, got {value}")
+    return value
+
+
+def check_real(
+    name: str,
+    value: object,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = True,
+) -> float:
+    """Check that ``value`` is a finite real number in the given range and return it."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise InputError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise InputError(f"{name} must be finite, got {value}")
+    if low is not None and (value < low or (not low_inclusive and value == low)):
+        op = ">=" if low_inclusive else ">"
+        raise InputError(f"{name} must be {op} {low}, got {value}")
+    if high is not None and value > high:
+        raise InputError(f"{name} must be <= {high}, got {value}")
+    return value
+
+
+def check_choice(name: str, value: object, choices: tuple[object, ...]) -> object:
+    """Check that ``value`` is one of ``choices`` and return it."""
+    if value not in choices:
+        opts = ", ".join(repr(c) for c in choices)
+        raise InputError(f"{name} must be one of {opts}, got {value!r}")
+    return value
+
+
+def check_dtype(value: object) -> np.dtype:
+    """Accept ``'float32'``/``'float64'`` (or the numpy types) and return the dtype."""
+    try:
+        dt = np.dtype(value)
+    except TypeError as exc:
+        raise InputError(f"dtype must be 'float32' or 'float64', got {value!r}") from exc
+    if dt not in (np.float32, np.float64):
+        raise InputError(f"dtype must be 'float32' or 'float64', got {value!r}")
+    return dt
