@@ -1,0 +1,5 @@
+"""Detection metrics: pixel-level ROC curve and AUC."""
+
+from rednmf.metrics.roc import roc_auc, roc_curve
+
+__all__ = ["roc_auc", "roc_curve"]

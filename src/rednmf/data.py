@@ -1,0 +1,174 @@
+"""Locate and read the real benchmark scenes (MATLAB v5 ``.mat`` files).
+
+The scenes are not part of the package. They are looked up in the folder
+named by the environment variable ``REDNMF_DATA`` or, failing that, in a
+``shared/data/had`` folder in a parent of the package or of the current
+directory (the layout ``<work>/main`` = repository, ``<work>/shared/data/had``
+= scenes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+import numpy as np
+import scipy.io
+
+from rednmf.exceptions import InputError
+
+__all__ = ["data_dir", "list_scenes", "load_benchmark"]
+
+#: Environment variable that overrides the search for the benchmark folder.
+ENV_VAR = "REDNMF_DATA"
+_RELATIVE = Path("shared", "data", "had")
+_GT_NAMES = ("map", "groundtruth", "gt")
+
+
+def _candidates() -> list[Path]:
+    starts = [Path(__file__).resolve().parent]
+    with contextlib.suppress(OSError):  # the working directory may have been removed
+        starts.append(Path.cwd().resolve())
+    found: list[Path] = []
+    for start in starts:
+        for folder in (start, *start.parents):
+            found.append(folder / _RELATIVE)
+    return found
+
+
+def data_dir() -> Path:
+    """Return the folder holding the benchmark scenes.
+
+    Returns
+    -------
+    pathlib.Path
+        ``$REDNMF_DATA`` if that variable is set and non-empty; otherwise the
+        first existing ``shared/data/had`` found walking up from this module
+        and then from the current directory (which covers both a ``shared``
+        folder beside the repository and one inside it). If none exists, the
+        expected location beside the repository is returned anyway, so check
+        ``data_dir().is_dir()`` before use.
+    """
+    env = os.environ.get(ENV_VAR, "").strip()
+    if env:
+        return Path(env).expanduser()
+    candidates = _candidates()
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate
+    here = Path(__file__).resolve()
+    for folder in here.parents:
+        if (folder / "pyproject.toml").is_file():
+            return folder.parent / _RELATIVE
+    return candidates[0]
+
+
+def _folder(path: str | os.PathLike[str] | None) -> Path:
+    folder = data_dir() if path is None else Path(path).expanduser()
+    if not folder.is_dir():
+        raise InputError(
+            f"benchmark folder {folder} not found; set {ENV_VAR} to the folder holding the "
+            ".mat scenes"
+        )
+    return folder
+
+
+def list_scenes(path: str | os.PathLike[str] | None = None) -> list[Path]:
+    """List the ``.mat`` scenes of a benchmark folder.
+
+    Parameters
+    ----------
+    path : str or path-like, optional
+        Folder to list; default :func:`data_dir`.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The ``*.mat`` files, sorted by name.
+
+    Raises
+    ------
+    InputError
+        If the folder does not exist.
+    """
+    return sorted(_folder(path).glob("*.mat"))
+
+
+def _resolve(name_or_path: str | os.PathLike[str]) -> Path:
+    """A file path as given, or a scene name looked up in :func:`data_dir`."""
+    given = Path(name_or_path).expanduser()
+    if given.is_file():
+        return given
+    if given.is_absolute() or len(given.parts) > 1:
+        raise InputError(f"scene file {given} not found")
+    name = given.name.removesuffix(".mat")
+    folder = _folder(None)
+    scenes = list_scenes(folder)
+    exact = [p for p in scenes if p.stem == name]
+    if exact:
+        return exact[0]
+    # A unique scene whose name is ``name`` plus a provenance tag: "abu-beach-4"
+    # finds "abu-beach-4_lren-crop100.mat".
+    tagged = [p for p in scenes if p.stem.startswith(name + "_")]
+    if len(tagged) == 1:
+        return tagged[0]
+    names = ", ".join(p.stem for p in scenes) or "none"
+    if tagged:
+        options = ", ".join(p.stem for p in tagged)
+        raise InputError(f"scene name {name!r} is ambiguous ({options}); give the full name")
+    raise InputError(f"no scene {name!r} in {folder}; available: {names}")
+
+
+def load_benchmark(name_or_path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Read a benchmark scene and its ground truth.
+
+    Parameters
+    ----------
+    name_or_path : str or path-like
+        A ``.mat`` file, or the name of a scene in :func:`data_dir` with or
+        without ``.mat`` (e.g. ``"abu-airport-1"``). A name may also omit the
+        provenance tag after ``_`` when that is unambiguous (``"pavia-centre-100"``).
+
+    Returns
+    -------
+    cube : numpy.ndarray of shape (rows, cols, bands)
+        The variable ``data``, in its stored dtype (uint16, int16 or float64).
+    gt : numpy.ndarray of shape (rows, cols), uint8
+        Ground truth, 1 = anomaly: the 2-D variable among ``map``,
+        ``groundtruth`` and ``gt`` whose shape is the cube's first two axes,
+        binarised as ``> 0``.
+
+    Raises
+    ------
+    InputError
+        If the file is missing or unreadable, or lacks the expected variables.
+    """
+    path = _resolve(name_or_path)
+    try:
+        contents = scipy.io.loadmat(path)
+    except NotImplementedError as exc:
+        raise InputError(
+            f"{path.name} is a MATLAB v7.3 (HDF5) file; re-save it with save(..., '-v7')"
+        ) from exc
+    except Exception as exc:  # scipy raises many types on a damaged file
+        raise InputError(f"cannot read {path} as a MATLAB .mat file: {exc}") from exc
+    variables = sorted(k for k in contents if not k.startswith("__"))
+    if "data" not in contents:
+        raise InputError(
+            f"{path.name} has no cube variable 'data' (variables: {', '.join(variables)})"
+        )
+    cube = np.asarray(contents["data"])
+    if cube.ndim != 3:
+        raise InputError(
+            f"{path.name}: 'data' has shape {cube.shape}; expected (rows, cols, bands)"
+        )
+    for key in _GT_NAMES:
+        value = contents.get(key)
+        if value is not None and np.ndim(value) == 2 and np.shape(value) == cube.shape[:2]:
+            gt = (np.asarray(value) > 0).astype(np.uint8)
+            return cube, gt
+    raise InputError(
+        f"{path.name} has no ground-truth variable ({', '.join(_GT_NAMES)}) of shape "
+        f"{cube.shape[:2]} (variables: {', '.join(variables)})"
+    )

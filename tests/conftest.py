@@ -1,0 +1,40 @@
+"""Fixtures shared by the test suite."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rednmf.data import data_dir as _find_data_dir
+from rednmf.data import load_benchmark
+from rednmf.datasets import make_scene
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """Folder of the benchmark scenes; skipped if absent (a failure when ``$CI`` is set)."""
+    folder = _find_data_dir()
+    if not (folder / "abu-airport-1.mat").is_file():
+        msg = (
+            f"benchmark scenes not found in {folder}; set REDNMF_DATA to the folder "
+            "holding abu-airport-1.mat and the other .mat scenes"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def airport1(data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``(cube, gt)`` of ABU Airport-1 (100 x 100 x 205, uint16, 144 anomaly pixels)."""
+    return load_benchmark(data_dir / "abu-airport-1.mat")
+
+
+@pytest.fixture
+def small_scene() -> tuple[np.ndarray, np.ndarray]:
+    """A small synthetic ``(cube, gt)``: 40 x 40 x 50, 6 single-pixel targets."""
+    return make_scene(rows=40, cols=40, bands=50, n_endmembers=3, n_targets=6, random_state=0)

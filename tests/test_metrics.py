@@ -1,0 +1,112 @@
+"""Tests of the pixel-level ROC metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from rednmf.exceptions import InputError
+from rednmf.metrics import roc_auc, roc_curve
+
+
+def brute_force_auc(scores: np.ndarray, gt: np.ndarray) -> float:
+    """Mann-Whitney statistic: P(score of an anomaly > score of a background pixel), ties 1/2."""
+    s = np.asarray(scores, dtype=float).ravel()
+    y = np.asarray(gt).ravel() > 0
+    pos, neg = s[y], s[~y]
+    wins = 0.0
+    for p in pos:
+        wins += np.count_nonzero(p > neg) + 0.5 * np.count_nonzero(p == neg)
+    return wins / (pos.size * neg.size)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_roc_auc_matches_sklearn_and_brute_force_with_ties(seed):
+    rng = np.random.default_rng(seed)
+    gt = (rng.random((20, 15)) < 0.2).astype(np.uint8)
+    # Few distinct values, so many ties across and within classes.
+    scores = rng.integers(0, 6, size=gt.shape) + 2.0 * gt * rng.integers(0, 2, size=gt.shape)
+    auc = roc_auc(scores, gt)
+    assert isinstance(auc, float)
+    assert auc == pytest.approx(roc_auc_score(gt.ravel(), scores.ravel()), abs=1e-12)
+    assert auc == pytest.approx(brute_force_auc(scores, gt), abs=1e-12)
+
+
+def test_roc_auc_extremes_and_binarisation():
+    gt = np.array([[0, 0], [3, 1]])  # any value > 0 is an anomaly
+    assert roc_auc(np.array([[0.1, 0.2], [0.9, 0.8]]), gt) == 1.0
+    assert roc_auc(np.array([[0.9, 0.8], [0.1, 0.2]]), gt) == 0.0
+    assert roc_auc(np.ones((2, 2)), gt) == 0.5
+    assert roc_auc([[0.1, 0.2], [0.9, 0.8]], gt.astype(bool)) == 1.0
+
+
+def test_nan_scores_are_excluded():
+    rng = np.random.default_rng(3)
+    gt = (rng.random((12, 12)) < 0.25).astype(np.uint8)
+    scores = rng.random(gt.shape) + gt * 0.3
+    masked = scores.copy()
+    mask = rng.random(gt.shape) < 0.3
+    masked[mask] = np.nan
+    expected = roc_auc_score(gt[~mask], scores[~mask])
+    assert roc_auc(masked, gt) == pytest.approx(expected, abs=1e-12)
+    fpr, tpr, _ = roc_curve(masked, gt)
+    assert np.all(np.isfinite(fpr)) and np.all(np.isfinite(tpr))
+
+
+def test_roc_curve_matches_sklearn():
+    rng = np.random.default_rng(4)
+    gt = (rng.random((10, 10)) < 0.3).astype(np.uint8)
+    scores = rng.random(gt.shape) + 0.5 * gt
+    fpr, tpr, thr = roc_curve(scores, gt)
+    from sklearn.metrics import roc_curve as sk_roc_curve
+
+    ref = sk_roc_curve(gt.ravel(), scores.ravel())
+    for got, want in zip((fpr, tpr, thr), ref, strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert fpr[0] == 0.0 and tpr[-1] == 1.0 and fpr[-1] == 1.0
+    assert np.trapezoid(tpr, fpr) == pytest.approx(roc_auc(scores, gt))
+    full = roc_curve(scores, gt, drop_intermediate=False)
+    assert full[0].size >= fpr.size
+
+
+def test_shape_mismatch_names_both_shapes():
+    with pytest.raises(InputError, match=r"\(4, 5\).*\(5, 4\)"):
+        roc_auc(np.zeros((4, 5)), np.zeros((5, 4)))
+    with pytest.raises(InputError, match=r"\(20,\).*\(4, 5\)"):
+        roc_curve(np.zeros(20), np.zeros((4, 5)))
+
+
+@pytest.mark.parametrize("func", [roc_auc, roc_curve])
+def test_single_class_ground_truth_raises(func):
+    scores = np.random.default_rng(0).random((5, 5))
+    with pytest.raises(InputError, match="no anomaly pixel; AUC is undefined"):
+        func(scores, np.zeros((5, 5)))
+    with pytest.raises(InputError, match="no background pixel"):
+        func(scores, np.ones((5, 5)))
+    # The only anomaly is masked out by a NaN score.
+    gt = np.zeros((5, 5))
+    gt[2, 2] = 1
+    scores[2, 2] = np.nan
+    with pytest.raises(InputError, match="no anomaly pixel"):
+        func(scores, gt)
+
+
+def test_bad_inputs_raise_input_error():
+    gt = np.array([0, 1, 0, 1])
+    with pytest.raises(InputError, match="infinite"):
+        roc_auc(np.array([0.0, np.inf, 1.0, 2.0]), gt)
+    with pytest.raises(InputError, match="dtype"):
+        roc_auc(np.array(["a", "b", "c", "d"]), gt)
+    with pytest.raises(InputError, match="gt"):
+        roc_auc(np.arange(4.0), np.array([0.0, np.nan, 1.0, 0.0]))
+    with pytest.raises(InputError, match="empty"):
+        roc_auc(np.zeros(0), np.zeros(0))
+    with pytest.raises(InputError):
+        roc_auc(np.full(4, np.nan), gt)
+
+
+def test_errors_are_one_line():
+    with pytest.raises(InputError) as info:
+        roc_auc(np.zeros((3, 3)), np.zeros((3, 3)))
+    assert "\n" not in str(info.value)
