@@ -1,0 +1,48 @@
+"""Score a bands x pixels matrix (an anomaly matrix ``S`` or a residual) by name.
+
+The factorisation detectors (REDNMF, and the NMF family) all end the same way:
+reshape their evidence matrix back to the image and hand it to a scorer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rednmf._validation import check_choice, matrix_to_cube
+from rednmf.scoring.brad import brad
+from rednmf.scoring.norms import column_norm
+
+__all__ = ["SCORERS", "score_matrix"]
+
+SCORERS = ("brad", "norm")
+
+
+def score_matrix(
+    E: np.ndarray,
+    shape: tuple[int, int],
+    *,
+    scorer: str = "brad",
+    inner: int = 9,
+    outer: int = 27,
+    n_components: int | None = 20,
+    ridge: float = 0.1,
+) -> np.ndarray:
+    """Turn a ``(bands, pixels)`` evidence matrix into a ``(rows, cols)`` score map.
+
+    Parameters
+    ----------
+    E : ndarray of shape (bands, rows * cols)
+        Anomaly matrix or residual, pixels in row-major order.
+    shape : (rows, cols)
+        Spatial shape.
+    scorer : {'brad', 'norm'}
+        ``'brad'``: :func:`rednmf.scoring.brad.brad` with the window
+        parameters given; ``'norm'``: the column norm ``||E_j||_2``.
+    inner, outer, n_components, ridge
+        Parameters of BRAD (ignored by ``'norm'``).
+    """
+    check_choice("scorer", scorer, SCORERS)
+    cube = matrix_to_cube(E, shape)
+    if scorer == "norm":
+        return column_norm(cube)
+    return brad(cube, inner=inner, outer=outer, n_components=n_components, ridge=ridge)

@@ -1,0 +1,84 @@
+"""Initialisation of the factors ``W``, ``H`` and the encoder ``M``.
+
+The only place where randomness enters a factorisation: the solvers take the
+initial factors as arrays and never see a seed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rednmf._validation import check_choice
+
+__all__ = ["initialize_factors", "INIT_METHODS"]
+
+INIT_METHODS = ("random", "nndsvda")
+
+
+def _nndsvda(X: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:
+    """NNDSVD with zeros filled by the mean (Boutsidis & Gallopoulos, 2008)."""
+    U, s, Vt = np.linalg.svd(X, full_matrices=False)
+    d, n = X.shape
+    W = np.zeros((d, rank), dtype=X.dtype)
+    H = np.zeros((rank, n), dtype=X.dtype)
+    W[:, 0] = np.sqrt(s[0]) * np.abs(U[:, 0])
+    H[0, :] = np.sqrt(s[0]) * np.abs(Vt[0, :])
+    for j in range(1, rank):
+        x, y = U[:, j], Vt[j, :]
+        xp, xn = np.maximum(x, 0), np.maximum(-x, 0)
+        yp, yn = np.maximum(y, 0), np.maximum(-y, 0)
+        xpn, ypn = np.linalg.norm(xp), np.linalg.norm(yp)
+        xnn, ynn = np.linalg.norm(xn), np.linalg.norm(yn)
+        mp, mn = xpn * ypn, xnn * ynn
+        if mp > mn:
+            u, v, sigma = xp / (xpn or 1), yp / (ypn or 1), mp
+        else:
+            u, v, sigma = xn / (xnn or 1), yn / (ynn or 1), mn
+        lbd = np.sqrt(s[j] * sigma)
+        W[:, j] = lbd * u
+        H[j, :] = lbd * v
+    avg = X.mean()
+    W[W == 0] = avg
+    H[H == 0] = avg
+    return W, H
+
+
+def initialize_factors(
+    X: np.ndarray, rank: int, init: str, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Initial ``W`` (d x r), ``H`` (r x n) and ``M`` (r x d) for a nonnegative ``X``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (bands, pixels)
+        Nonnegative data.
+    rank : int
+        Number of components ``r``.
+    init : {'random', 'nndsvda'}
+        ``'random'``: uniform entries scaled so that ``WH`` has the mean of
+        ``X`` (as scikit-learn's ``init='random'``). ``'nndsvda'``: NNDSVD of
+        ``X`` with zeros replaced by the mean of ``X``. In both cases ``M`` is
+        uniform, scaled so that ``MX`` has the mean of ``H``.
+    rng : numpy.random.Generator
+        Source of randomness.
+
+    Returns
+    -------
+    W, H, M : ndarray
+        In the dtype of ``X``.
+    """
+    check_choice("init", init, INIT_METHODS)
+    d, n = X.shape
+    dtype = X.dtype
+    mean_x = float(X.mean()) or 1.0
+    if init == "random":
+        scale = np.sqrt(mean_x / rank)
+        W = (rng.uniform(size=(d, rank)) * scale).astype(dtype)
+        H = (rng.uniform(size=(rank, n)) * scale).astype(dtype)
+    else:
+        W, H = _nndsvda(X.astype(np.float64), rank)
+        W, H = W.astype(dtype), H.astype(dtype)
+    # Each entry of MX is about d * mean(M) * mean(X); aim it at mean(H).
+    m_scale = 2.0 * float(H.mean()) / (d * mean_x)
+    M = (rng.uniform(size=(rank, d)) * m_scale).astype(dtype)
+    return W, H, M

@@ -1,0 +1,161 @@
+"""The REDNMF estimator: contract, planted anomalies, invariances, real data."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from rednmf.datasets import make_scene
+from rednmf.detectors.rednmf import REDNMF
+from rednmf.exceptions import ConvergenceWarning, InputError
+from rednmf.metrics import roc_auc
+
+FAST = {"max_iter": 60, "tol": 0, "inner": 3, "outer": 9, "n_pca": 10}
+
+
+def _fit(cube, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return REDNMF(**{**FAST, **kw}).fit(cube)
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return make_scene(rows=40, cols=40, bands=50, n_endmembers=3, n_targets=6, random_state=3)
+
+
+def test_contract_and_attributes(scene):
+    cube, _ = scene
+    det = _fit(cube, n_components=5)
+    rows, cols, bands = cube.shape
+    assert det.decision_scores_.shape == (rows, cols)
+    assert det.components_.shape == (bands, 5)
+    assert det.encoder_.shape == (5, bands)
+    assert det.coefficients_.shape == (5, rows * cols)
+    assert det.anomaly_.shape == cube.shape
+    assert det.n_iter_ == 60 and len(det.objective_) == 60
+    assert det.labels_.sum() == pytest.approx(0.01 * rows * cols, abs=2)
+    assert np.all(det.decision_scores_[det.labels_ == 1] > det.threshold_)
+    for A in (det.components_, det.encoder_, det.coefficients_):
+        assert A.min() >= 0
+
+
+def _planted(seed):
+    """A smooth rank-3 background with four whole-pixel targets of distinct spectra."""
+    cube, _ = make_scene(
+        rows=40, cols=40, bands=50, n_endmembers=3, n_targets=1, random_state=seed
+    )
+    rng = np.random.default_rng(seed)
+    cube = cube.copy()
+    locs = [(8, 9), (12, 30), (27, 14), (31, 33)]
+    for i, j in locs:
+        cube[i, j] = 0.2 + 0.6 * (rng.uniform(size=50) > 0.5)
+    return cube, {i * 40 + j for i, j in locs}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("scorer", ["brad", "norm"])
+def test_planted_anomalies_are_the_top_scores(scorer, seed):
+    cube, planted = _planted(seed)
+    det = _fit(cube, scorer=scorer, max_iter=100)
+    top = np.argsort(det.decision_scores_.ravel())[::-1][: len(planted)]
+    assert set(top.tolist()) == planted
+
+
+def test_mixed_abundance_targets_are_found(scene):
+    cube, gt = scene
+    # Targets at abundances 1, 0.8, 0.5 and 0.3 of one spectrum, mixed into the background.
+    assert roc_auc(_fit(cube, max_iter=150).decision_scores_, gt) > 0.97
+
+
+@pytest.mark.parametrize("factor", [1000.0, 1e-4])
+def test_scaling_the_cube_does_not_change_the_scores(scene, factor):
+    cube, gt = scene
+    a = _fit(cube, dtype="float64").decision_scores_
+    b = _fit(cube * factor, dtype="float64").decision_scores_
+    np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-9 * np.abs(a).max())
+    assert roc_auc(a, gt) == roc_auc(b, gt)
+
+
+def test_integer_counts_and_reflectance_give_the_same_ranking(scene):
+    cube, gt = scene
+    counts = np.round(cube * 10000).astype(np.uint16)
+    a = _fit(counts / 10000.0, dtype="float64").decision_scores_
+    b = _fit(counts, dtype="float64").decision_scores_
+    np.testing.assert_allclose(b, a, rtol=1e-6)
+    assert roc_auc(a, gt) == roc_auc(b, gt)
+
+
+def test_same_seed_same_scores_other_seed_other_scores(scene):
+    cube, _ = scene
+    a = _fit(cube, random_state=7).decision_scores_
+    b = _fit(cube, random_state=7).decision_scores_
+    c = _fit(cube, random_state=8).decision_scores_
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_float32_close_to_float64(scene):
+    cube, gt = scene
+    a = _fit(cube, dtype="float32")
+    b = _fit(cube, dtype="float64")
+    assert a.components_.dtype == np.float32 and b.components_.dtype == np.float64
+    corr = np.corrcoef(a.decision_scores_.ravel(), b.decision_scores_.ravel())[0, 1]
+    assert corr > 0.999
+    assert abs(roc_auc(a.decision_scores_, gt) - roc_auc(b.decision_scores_, gt)) < 1e-3
+
+
+def test_ablation_switches_run(scene):
+    cube, gt = scene
+    for kw in ({"encoder": False}, {"sparsity": "l1"}, {"sparsity": "none"}, {"shrink": "row"}):
+        det = _fit(cube, **kw)
+        assert np.isfinite(det.decision_scores_).all()
+    assert not np.any(_fit(cube, sparsity="none").anomaly_)
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"n_components": 0}, "n_components"),
+        ({"n_components": -3}, "n_components"),
+        ({"n_components": 51}, "exceeds min"),
+        ({"lam": -1.0}, "lam"),
+        ({"beta": -0.5}, "beta"),
+        ({"max_iter": 0}, "max_iter"),
+        ({"scorer": "magic"}, "scorer"),
+        ({"sparsity": "l0"}, "sparsity"),
+        ({"init": "zeros"}, "init"),
+        ({"dtype": "int8"}, "dtype"),
+        ({"contamination": 0.9}, "contamination"),
+        ({"lam": float("nan")}, "lam"),
+    ],
+)
+def test_bad_parameters_raise_one_line_errors(scene, kw, match):
+    cube, _ = scene
+    with pytest.raises(InputError, match=match) as exc:
+        REDNMF(**kw).fit(cube)
+    assert "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (np.ones((10, 10)), "3-D"),
+        (np.full((5, 5, 4), np.nan), "NaN"),
+        (np.ones((6, 6, 4)), "constant"),
+        (np.ones((6, 6, 1)), "band"),
+    ],
+)
+def test_bad_cubes(bad, match):
+    with pytest.raises(InputError, match=match):
+        REDNMF(outer=3, inner=1).fit(bad)
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_airport1_with_the_defaults(airport1):
+    cube, gt = airport1
+    det = REDNMF().fit(cube)
+    assert roc_auc(det.decision_scores_, gt) >= 0.945

@@ -1,0 +1,220 @@
+"""The REDNMF solver: updates, objective, shrinkage, switches.
+
+Which updates are guaranteed to descend objective (10), with the other
+factors fixed:
+
+* W step (14, corrected form of Sec. 4.4): yes, Lee-Seung auxiliary function
+  (the paper's Sec. 4.4); the ``S+ H'`` term is linear with a nonnegative
+  coefficient, which the same majoriser covers.
+* H step (16): yes; the H subproblem is a quadratic whose Hessian
+  ``W'W + beta I`` has nonnegative entries, so the Lee-Seung majoriser applies.
+* S step (17): exact proximal step of ``||X - WH - S||^2 + lam R(S)``; it
+  ignores the encoder term, so it is guaranteed only when ``beta = 0``.
+* M step (15): ``(X - S)(X - S)'`` has entries of both signs; the split update
+  has no auxiliary-function proof. We measure it (test below) instead of
+  asserting descent.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from rednmf._validation import cube_to_matrix
+from rednmf.exceptions import ConvergenceWarning
+from rednmf.preprocessing import scale_data
+from rednmf.solvers import rednmf as R
+from rednmf.solvers.init import initialize_factors
+from rednmf.solvers.prox import group_shrink, soft_threshold
+
+
+@pytest.fixture
+def problem(small_scene):
+    cube, _ = small_scene
+    X, _ = cube_to_matrix(cube)
+    X = scale_data(X, "minmax")
+    W, H, M = initialize_factors(X, 4, "random", np.random.default_rng(1))
+    return X, W, H, M
+
+
+def _obj(X, W, H, M, S, beta, lam, sparsity="l21", shrink="column"):
+    return R.rednmf_objective(X, W, H, M, S, beta=beta, lam=lam, sparsity=sparsity, shrink=shrink)
+
+
+# -- shrinkage operators ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_group_shrink_is_the_proximal_minimiser(axis):
+    rng = np.random.default_rng(0)
+    E = rng.standard_normal((6, 9))
+    tau = float(np.median(np.linalg.norm(E, axis=axis)))
+
+    def f(S):
+        return np.sum((E - S) ** 2) + 2 * tau * np.linalg.norm(S, axis=axis).sum()
+
+    S = group_shrink(E, tau, axis=axis)
+    assert np.any(np.all(S == 0, axis=axis)), "some groups should be zeroed"
+    f0 = f(S)
+    for scale in (1e-4, 1e-2, 1.0):
+        for _ in range(200):
+            assert f0 <= f(S + scale * rng.standard_normal(E.shape)) + 1e-12
+
+
+def test_soft_threshold_is_the_proximal_minimiser():
+    rng = np.random.default_rng(1)
+    E = rng.standard_normal((5, 7))
+    tau = 0.4
+
+    def f(S):
+        return np.sum((E - S) ** 2) + 2 * tau * np.abs(S).sum()
+
+    S = soft_threshold(E, tau)
+    for scale in (1e-4, 1e-2, 1.0):
+        for _ in range(200):
+            assert f(S) <= f(S + scale * rng.standard_normal(E.shape)) + 1e-12
+
+
+# -- descent of the individual updates -------------------------------------------------
+
+
+def _warm(problem, iters=5, beta=1.0):
+    X, W, H, M = problem
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        res = R.rednmf_solve(X, W, H, M, lam=1.0, beta=beta, max_iter=iters, tol=0)
+    return X, res.W, res.H, res.M
+
+
+@pytest.mark.parametrize("beta", [0.0, 1.0, 10.0])
+def test_W_and_H_updates_do_not_increase_the_objective(problem, beta):
+    X, W, H, M = _warm(problem, beta=beta)
+    lam = 0.3
+    for _ in range(30):
+        S = R._update_S(X - W @ H, lam, "l21", "column")
+        Sp, Sn = R._split(S)
+        before = _obj(X, W, H, M, S, beta, lam)
+        W = R._update_W(X, W, H, Sp, Sn, 1e-12)
+        after_w = _obj(X, W, H, M, S, beta, lam)
+        assert after_w <= before * (1 + 1e-12)
+        H = R._update_H(X, W, H, M, Sp, Sn, beta, 1e-12)
+        after_h = _obj(X, W, H, M, S, beta, lam)
+        assert after_h <= after_w * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("sparsity,shrink", [("l21", "column"), ("l21", "row"), ("l1", "column")])
+def test_S_update_is_exact_when_beta_is_zero(problem, sparsity, shrink):
+    X, W, H, M = _warm(problem, beta=0.0)
+    lam = 0.2
+    rng = np.random.default_rng(0)
+    S = R._update_S(X - W @ H, lam, sparsity, shrink)
+    best = _obj(X, W, H, M, S, 0.0, lam, sparsity, shrink)
+    for scale in (1e-5, 1e-3, 1e-1):
+        other = S + scale * rng.standard_normal(S.shape)
+        assert best <= _obj(X, W, H, M, other, 0.0, lam, sparsity, shrink) + 1e-9
+
+
+def test_whole_iterations_descend_without_encoder_and_fixed_lambda(problem):
+    X, W, H, M = problem
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        res = R.rednmf_solve(
+            X, W, H, M, lam=0.5, beta=0.0, max_iter=150, tol=0, lam_mode="absolute"
+        )
+    obj = res.objective
+    assert np.all(np.diff(obj) <= 1e-10 * obj[:-1])
+    assert obj[-1] < 0.5 * obj[0]
+
+
+def test_M_update_measured(problem):
+    """No proof of descent for (15): record how often it raises the objective.
+
+    On the synthetic scene it lowered the encoder term in every one of the 50
+    steps we checked; the assertion keeps that observation honest.
+    """
+    X, W, H, M = _warm(problem)
+    lam, beta = 0.3, 1.0
+    G = X @ X.T
+    increases = 0
+    for _ in range(50):
+        S = R._update_S(X - W @ H, lam, "l21", "column")
+        Sp, Sn = R._split(S)
+        before = _obj(X, W, H, M, S, beta, lam)
+        M = R._update_M(X, G, M, H, Sp, Sn, 1e-12)
+        increases += _obj(X, W, H, M, S, beta, lam) > before * (1 + 1e-12)
+    assert increases == 0
+
+
+# -- the solver ------------------------------------------------------------------------
+
+
+def test_factors_stay_nonnegative_and_objective_is_recorded(problem):
+    X, W, H, M = problem
+    res = R.rednmf_solve(X, W, H, M, lam=1.0, beta=1.0, max_iter=40, tol=0)
+    assert res.n_iter == 40 and res.objective.shape == (40,)
+    for A in (res.W, res.H, res.M):
+        assert A.min() >= 0
+    # The last recorded objective is (10) evaluated at the returned factors.
+    expect = _obj(X, res.W, res.H, res.M, res.S, 1.0, res.lam_history[-1])
+    assert res.objective[-1] == pytest.approx(expect, rel=1e-10)
+
+
+def test_relative_lambda_tracks_the_median_residual_norm(problem):
+    X, W, H, M = _warm(problem, iters=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        one = R.rednmf_solve(X, W, H, M, lam=0.7, beta=1.0, max_iter=1, tol=0)
+    med = np.median(np.linalg.norm(X - W @ H, axis=0))
+    assert one.lam_history[0] == pytest.approx(0.7 * med, rel=1e-12)
+    # S columns with norm <= lam/2 are exactly zero; the others shrink by lam/2.
+    E = X - W @ H
+    norms = np.linalg.norm(E, axis=0)
+    zero = norms <= 0.35 * med
+    assert zero.any() and (~zero).any()
+    assert np.all(one.S[:, zero] == 0)
+    np.testing.assert_allclose(
+        np.linalg.norm(one.S[:, ~zero], axis=0), norms[~zero] - 0.35 * med, rtol=1e-10
+    )
+
+
+def test_stops_on_tol_and_warns_on_max_iter(problem):
+    X, W, H, M = problem
+    res = R.rednmf_solve(X, W, H, M, lam=1.0, beta=1.0, max_iter=2000, tol=1e-2)
+    assert res.converged and res.n_iter < 2000
+    rel = abs(res.objective[-1] - res.objective[-2]) / res.objective[-2]
+    assert rel <= 1e-2
+    with pytest.warns(ConvergenceWarning, match="max_iter=3"):
+        R.rednmf_solve(X, W, H, M, lam=1.0, beta=1.0, max_iter=3, tol=1e-12)
+
+
+def test_switches(problem):
+    X, W, H, M = problem
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        no_enc = R.rednmf_solve(X, W, H, M, lam=1.0, beta=0.0, max_iter=10, tol=0)
+        no_s = R.rednmf_solve(X, W, H, M, lam=1.0, beta=1.0, max_iter=10, sparsity="none", tol=0)
+        l1 = R.rednmf_solve(X, W, H, M, lam=1.0, beta=1.0, max_iter=10, sparsity="l1", tol=0)
+        row = R.rednmf_solve(X, W, H, M, lam=1.0, beta=1.0, max_iter=10, shrink="row", tol=0)
+    np.testing.assert_array_equal(no_enc.M, M)  # the encoder is not learned
+    assert not np.any(no_s.S)
+    # L1 zeroes single entries, L2,1 whole pixels or whole bands.
+    assert 0 < np.mean(l1.S == 0) < 1
+    col_zero = np.all(l1.S == 0, axis=0).mean()
+    assert col_zero < np.mean(l1.S == 0)
+    row_zero = np.all(row.S == 0, axis=1)
+    assert np.all((row.S == 0) == np.broadcast_to(row_zero[:, None], row.S.shape))
+
+
+def test_float32_matches_float64(problem):
+    X, W, H, M = problem
+    kw = {"lam": 1.0, "beta": 1.0, "max_iter": 50, "tol": 0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        r64 = R.rednmf_solve(X, W, H, M, **kw)
+        f = np.float32
+        r32 = R.rednmf_solve(X.astype(f), W.astype(f), H.astype(f), M.astype(f), **kw)
+    assert r32.W.dtype == np.float32 and r32.S.dtype == np.float32
+    np.testing.assert_allclose(r32.objective, r64.objective, rtol=1e-3)
+    np.testing.assert_allclose(r32.W @ r32.H, r64.W @ r64.H, rtol=1e-2, atol=1e-3)
