@@ -1,0 +1,495 @@
+"""The ``rednmf`` command line: ``detect``, ``demo``, ``methods`` and ``--version``.
+
+This module only wires :mod:`rednmf.io`, :mod:`rednmf.detectors.registry`,
+:mod:`rednmf.metrics` and :mod:`rednmf.plotting` together. Every user error
+(an :class:`~rednmf.exceptions.InputError` or a command-line usage error) is
+printed as one line ``error: <message>`` on stderr, with exit status 2 and no
+traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from rednmf import __version__
+from rednmf.exceptions import InputError
+
+__all__ = ["app", "main", "parse_param"]
+
+#: Exit status of every user error.
+EXIT_USAGE = 2
+
+app = typer.Typer(
+    name="rednmf",
+    help="Hyperspectral anomaly detection with REDNMF (Moradi et al. 2026) and its baselines.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+# -- helpers ----------------------------------------------------------------
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _fail(message: str) -> typer.Exit:
+    """Print ``error: message`` on stderr and return the exit to raise."""
+    sys.stderr.write(f"error: {_one_line(message)}\n")
+    sys.stderr.flush()
+    return typer.Exit(EXIT_USAGE)
+
+
+@contextlib.contextmanager
+def _guard() -> Iterator[None]:
+    """Turn an :class:`InputError` raised by a command into a one-line error and exit 2."""
+    try:
+        yield
+    except InputError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _stderr_is_tty() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # pragma: no cover - closed or odd stream
+        return False
+
+
+def _echo(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+
+
+def parse_param(item: str) -> tuple[str, Any]:
+    """Parse one ``KEY=VALUE`` of ``--param``.
+
+    The value becomes ``None`` (``none``/``null``), a bool (``true``/``false``),
+    an int, a float, or else stays a string. Dashes in the key become
+    underscores.
+
+    Raises
+    ------
+    InputError
+        If ``item`` has no ``=`` or an empty key.
+    """
+    key, sep, raw = item.partition("=")
+    key = key.strip().replace("-", "_")
+    if not sep or not key:
+        raise InputError(f"--param expects KEY=VALUE, got {item!r}")
+    text = raw.strip()
+    low = text.lower()
+    value: Any
+    if low in ("none", "null"):
+        value = None
+    elif low in ("true", "false"):
+        value = low == "true"
+    else:
+        try:
+            value = int(text)
+        except ValueError:
+            try:
+                value = float(text)
+            except ValueError:
+                value = text
+    return key, value
+
+
+def _collect_params(named: dict[str, Any], extra: Sequence[str] | None) -> dict[str, Any]:
+    params = {k: v for k, v in named.items() if v is not None}
+    for item in extra or ():
+        key, value = parse_param(item)
+        if key in params:
+            raise InputError(f"parameter {key!r} is given twice; give it once")
+        params[key] = value
+    return params
+
+
+def _fit(detector: Any, cube: Any, *, label: str, show_spinner: bool) -> float:
+    """Fit ``detector`` on ``cube``; show a spinner on a TTY; print warnings as one line each."""
+    status: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+    if show_spinner:
+        from rich.console import Console
+
+        status = Console(stderr=True).status(f"fitting {label} ...", spinner="dots")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        start = time.perf_counter()
+        with status:
+            detector.fit(cube)
+        seconds = time.perf_counter() - start
+    seen: set[str] = set()
+    for w in caught:
+        msg = _one_line(str(w.message))
+        if msg not in seen:
+            seen.add(msg)
+            sys.stderr.write(f"warning: {msg}\n")
+    return seconds
+
+
+def _n_iter(detector: Any) -> int | None:
+    n = getattr(detector, "n_iter_", None)
+    return None if n is None else int(n)
+
+
+def _auc(scores: Any, gt: Any) -> float | None:
+    """AUC of ``scores`` against ``gt``, or None when there is no usable ground truth."""
+    if gt is None:
+        return None
+    if not gt.any() or gt.all():
+        sys.stderr.write(
+            "warning: the ground truth has no anomalous or no background pixel; AUC not computed\n"
+        )
+        return None
+    from rednmf.metrics import roc_auc
+
+    return float(roc_auc(scores, gt))
+
+
+# -- commands ---------------------------------------------------------------
+def _version_callback(value: bool) -> None:
+    if value:
+        _echo(f"rednmf {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version_callback,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Hyperspectral anomaly detection with REDNMF (Moradi et al. 2026) and its baselines."""
+
+
+@app.command()
+def detect(
+    path: Annotated[Path, typer.Argument(help="Scene file: .mat (v5 or v7.3), .npz or .npy.")],
+    data_var: Annotated[
+        str | None, typer.Option("--data-var", help="Cube variable, if several are 3-D.")
+    ] = None,
+    gt_var: Annotated[
+        str | None, typer.Option("--gt-var", help="Ground-truth variable, if ambiguous.")
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("rednmf-out"),
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object as the last line.")
+    ] = False,
+    method: Annotated[str, typer.Option("--method", help="Detector (see 'methods').")] = "rednmf",
+    rank: Annotated[
+        int | None, typer.Option("--rank", help="Number of components (n_components).")
+    ] = None,
+    lam: Annotated[float | None, typer.Option("--lam", help="Sparsity weight lambda.")] = None,
+    beta: Annotated[float | None, typer.Option("--beta", help="Encoder weight beta.")] = None,
+    max_iter: Annotated[int | None, typer.Option("--max-iter", help="Maximum iterations.")] = None,
+    tol: Annotated[float | None, typer.Option("--tol", help="Convergence tolerance.")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (random_state).")] = None,
+    scorer: Annotated[
+        str | None, typer.Option("--scorer", help="Pixel scorer: brad or norm.")
+    ] = None,
+    inner: Annotated[int | None, typer.Option("--inner", help="Inner window size.")] = None,
+    outer: Annotated[int | None, typer.Option("--outer", help="Outer window size.")] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", help="Any other constructor parameter, KEY=VALUE (repeatable)."),
+    ] = None,
+) -> None:
+    """Detect anomalies in one scene; write the score map (.npy, .png) and the ROC curve."""
+    with _guard():
+        from rednmf.detectors.registry import get_detector
+        from rednmf.io import read_scene
+        from rednmf.io.writers import ensure_dir, write_npy
+
+        named = {
+            "n_components": rank,
+            "lam": lam,
+            "beta": beta,
+            "max_iter": max_iter,
+            "tol": tol,
+            "random_state": seed,
+            "scorer": scorer,
+            "inner": inner,
+            "outer": outer,
+        }
+        params = _collect_params(named, param)
+        detector = get_detector(method, **params)
+        scene = read_scene(path, data_var=data_var, gt_var=gt_var)
+        out_dir = ensure_dir(out)
+
+        seconds = _fit(
+            detector,
+            scene.cube,
+            label=f"{method} on {scene.name}",
+            show_spinner=not as_json and _stderr_is_tty(),
+        )
+        scores = detector.decision_scores_
+        auc = _auc(scores, scene.gt)
+
+        from rednmf import plotting
+
+        stem = scene.name
+        scores_path = write_npy(out_dir / f"{stem}_scores.npy", scores)
+        png_path = plotting.save_score_map(
+            out_dir / f"{stem}_scores.png", scores, title=f"{method}: {stem}"
+        )
+        roc_path = None
+        if auc is not None:
+            from rednmf.metrics import roc_curve
+
+            fpr, tpr, _ = roc_curve(scores, scene.gt)
+            roc_path = plotting.save_roc(
+                out_dir / f"{stem}_roc.png", fpr, tpr, auc=auc, label=f"{method} on {stem}"
+            )
+        n_iter = _n_iter(detector)
+
+        if as_json:
+            from rednmf.io.writers import jsonable
+
+            record = {
+                "scene": scene.name,
+                "path": str(scene.path),
+                "shape": list(scene.shape),
+                "data_var": scene.data_var,
+                "gt_var": scene.gt_var,
+                "method": method,
+                "auc": auc,
+                "seconds": round(seconds, 4),
+                "n_iter": n_iter,
+                "params": detector.get_params(),
+                "scores_path": str(scores_path),
+                "scores_png": str(png_path),
+                "roc_path": None if roc_path is None else str(roc_path),
+            }
+            _echo(json.dumps(jsonable(record), allow_nan=False))
+            return
+
+        rows, cols, bands = scene.shape
+        gt_note = f" (gt: {scene.gt_var})" if scene.gt_var else " (no ground truth)"
+        _echo(f"scene     {scene.name}  {rows}x{cols}x{bands}{gt_note}")
+        _echo(f"method    {method}")
+        _echo(f"AUC       {'n/a' if auc is None else f'{auc:.4f}'}")
+        _echo(f"time      {seconds:.2f} s" + ("" if n_iter is None else f", {n_iter} iterations"))
+        _echo(f"scores    {scores_path}")
+        _echo(f"map       {png_path}")
+        if roc_path is not None:
+            _echo(f"roc       {roc_path}")
+
+
+def _demo_synthetic(out: Path, seed: int, as_json: bool) -> None:
+    from rednmf import plotting
+    from rednmf.datasets import make_scene
+    from rednmf.detectors.registry import get_detector
+    from rednmf.io.writers import ensure_dir
+
+    out_dir = ensure_dir(out)
+    cube, gt = make_scene(random_state=seed)
+    gt = gt != 0
+    detector = get_detector("rednmf", random_state=seed)
+    seconds = _fit(detector, cube, label="rednmf on a synthetic scene", show_spinner=not as_json)
+    scores = detector.decision_scores_
+    auc = _auc(scores, gt)
+    map_path = plotting.save_score_map(
+        out_dir / "demo_scores.png", scores, title="REDNMF: synthetic scene"
+    )
+    fig_path = plotting.save_detection_figure(
+        out_dir / "demo_detection.png",
+        cube,
+        scores,
+        gt,
+        title=f"REDNMF on a synthetic scene (seed {seed})",
+        auc=auc,
+    )
+    n_iter = _n_iter(detector)
+    if as_json:
+        from rednmf.io.writers import jsonable
+
+        record = {
+            "scene": "synthetic",
+            "shape": list(cube.shape),
+            "method": "rednmf",
+            "auc": auc,
+            "seconds": round(seconds, 4),
+            "n_iter": n_iter,
+            "params": detector.get_params(),
+            "scores_png": str(map_path),
+            "figure_path": str(fig_path),
+        }
+        _echo(json.dumps(jsonable(record), allow_nan=False))
+        return
+    rows, cols, bands = cube.shape
+    _echo(f"REDNMF on a synthetic {rows}x{cols}x{bands} scene (seed {seed})")
+    _echo(f"AUC       {'n/a' if auc is None else f'{auc:.4f}'}")
+    _echo(f"time      {seconds:.2f} s" + ("" if n_iter is None else f", {n_iter} iterations"))
+    _echo(f"map       {map_path}")
+    _echo(f"figure    {fig_path}")
+
+
+def _demo_folder(data: Path, out: Path, seed: int, as_json: bool) -> None:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.table import Table
+
+    from rednmf import plotting
+    from rednmf.data import list_scenes
+    from rednmf.detectors.registry import get_detector
+    from rednmf.io import read_scene
+    from rednmf.io.writers import ensure_dir
+
+    if not data.is_dir():
+        raise InputError(f"--data {data} is not a directory; pass the folder of .mat scenes")
+    scenes = list_scenes(data)
+    if not scenes:
+        raise InputError(f"no .mat file in {data}; pass the folder of .mat scenes")
+    out_dir = ensure_dir(out)
+
+    results: list[dict[str, Any]] = []
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=Console(stderr=True),
+        disable=as_json or not _stderr_is_tty(),
+        transient=True,
+    )
+    with progress:
+        task = progress.add_task("scenes", total=len(scenes))
+        for path in scenes:
+            progress.update(task, description=path.stem)
+            row: dict[str, Any] = {"scene": path.stem, "path": str(path)}
+            try:
+                scene = read_scene(path, prefer_gt=("map", "gt", "groundtruth"))
+                detector = get_detector("rednmf", random_state=seed)
+                row["shape"] = list(scene.shape)
+                row["seconds"] = round(
+                    _fit(detector, scene.cube, label=path.stem, show_spinner=False), 4
+                )
+                row["auc"] = _auc(detector.decision_scores_, scene.gt)
+                row["n_iter"] = _n_iter(detector)
+                row["scores_png"] = str(
+                    plotting.save_score_map(
+                        out_dir / f"{path.stem}_scores.png",
+                        detector.decision_scores_,
+                        title=f"rednmf: {path.stem}",
+                    )
+                )
+            except InputError as exc:
+                row["error"] = _one_line(str(exc))
+                sys.stderr.write(f"warning: {path.name}: {row['error']}\n")
+            results.append(row)
+            progress.advance(task)
+
+    aucs = [r["auc"] for r in results if r.get("auc") is not None]
+    mean_auc = sum(aucs) / len(aucs) if aucs else None
+    if as_json:
+        from rednmf.io.writers import jsonable
+
+        record = {"data": str(data), "method": "rednmf", "scenes": results, "mean_auc": mean_auc}
+        _echo(json.dumps(jsonable(record), allow_nan=False))
+        return
+
+    table = Table(title=f"REDNMF (default parameters) on {data}")
+    table.add_column("scene")
+    table.add_column("shape")
+    table.add_column("AUC", justify="right")
+    table.add_column("seconds", justify="right")
+    table.add_column("iterations", justify="right")
+    for r in results:
+        if "error" in r:
+            table.add_row(r["scene"], "-", "error", "-", "-")
+            continue
+        table.add_row(
+            r["scene"],
+            "x".join(str(n) for n in r["shape"]),
+            "n/a" if r["auc"] is None else f"{r['auc']:.4f}",
+            f"{r['seconds']:.2f}",
+            "-" if r["n_iter"] is None else str(r["n_iter"]),
+        )
+    Console(width=max(100, Console().width)).print(table)
+    _echo(
+        f"mean AUC  {'n/a' if mean_auc is None else f'{mean_auc:.4f}'}"
+        f"  ({len(aucs)} of {len(results)} scenes)"
+    )
+
+
+@app.command()
+def demo(
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="Folder of .mat scenes; default: a synthetic scene."),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("rednmf-out"),
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object as the last line.")
+    ] = False,
+) -> None:
+    """Run REDNMF with its defaults on a synthetic scene, or on every .mat scene of --data."""
+    with _guard():
+        if data is None:
+            _demo_synthetic(out, seed, as_json)
+        else:
+            _demo_folder(data, out, seed, as_json)
+
+
+@app.command()
+def methods() -> None:
+    """List the available detection methods."""
+    from rednmf.detectors.registry import list_methods
+
+    entries = list_methods()
+    width = max(len(name) for name, _ in entries)
+    for name, description in entries:
+        _echo(f"{name.ljust(width)}  {description}")
+
+
+# -- entry point ------------------------------------------------------------
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return its exit status.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments without the program name; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        0 on success, 2 on a user error (one line ``error: ...`` on stderr).
+    """
+    command = typer.main.get_command(app)
+    try:
+        rv = command.main(
+            args=list(sys.argv[1:] if argv is None else argv),
+            prog_name="rednmf",
+            standalone_mode=False,
+        )
+    except InputError as exc:
+        _fail(str(exc))
+        return EXIT_USAGE
+    except typer.TyperException as exc:  # click's usage errors (typer vendors click)
+        message = exc.format_message()
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare ``rednmf``: show the help
+            sys.stderr.write(message.rstrip() + "\n")
+        else:
+            _fail(message)
+        return EXIT_USAGE
+    except typer.Abort:
+        sys.stderr.write("error: aborted\n")
+        return 130
+    except typer.Exit as exc:  # pragma: no cover - normally returned by click
+        return int(exc.exit_code)
+    return rv if isinstance(rv, int) else 0

@@ -1,0 +1,90 @@
+"""Detectors by short name, for the command line and benchmarks.
+
+Adding a method is one line in :data:`METHODS`: its short name, the import
+path ``"module:Class"`` of a :class:`~rednmf.detectors._base.BaseDetector`
+subclass, and a one-line description. Modules are imported only when a
+method is asked for.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from rednmf.detectors._base import BaseDetector
+from rednmf.exceptions import InputError
+
+__all__ = ["METHODS", "get_detector", "get_detector_class", "list_methods", "method_params"]
+
+#: short name -> (import path "module:Class", one-line description)
+METHODS: dict[str, tuple[str, str]] = {
+    "rednmf": (
+        "rednmf.detectors.rednmf:REDNMF",
+        "Robust asymmetric encoder-decoder NMF with a sparse anomaly term (Moradi et al. 2026)",
+    ),
+}
+
+
+def list_methods() -> list[tuple[str, str]]:
+    """Return ``(name, description)`` of every registered method, sorted by name."""
+    return [(name, METHODS[name][1]) for name in sorted(METHODS)]
+
+
+def _check_name(name: str) -> str:
+    key = str(name).strip().lower()
+    if key not in METHODS:
+        known = ", ".join(sorted(METHODS))
+        raise InputError(f"unknown method {name!r}; known methods: {known}")
+    return key
+
+
+def get_detector_class(name: str) -> type[BaseDetector]:
+    """Import and return the detector class registered as ``name``.
+
+    Raises
+    ------
+    InputError
+        If ``name`` is not registered.
+    """
+    module_name, _, class_name = METHODS[_check_name(name)][0].partition(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    if not (isinstance(cls, type) and issubclass(cls, BaseDetector)):  # pragma: no cover
+        raise TypeError(f"{module_name}:{class_name} is not a BaseDetector subclass")
+    return cls
+
+
+def method_params(name: str) -> list[str]:
+    """Return the constructor parameter names of the method ``name``."""
+    return get_detector_class(name)._param_names()
+
+
+def get_detector(name: str, **params: Any) -> BaseDetector:
+    """Build the detector registered as ``name`` with the given parameters.
+
+    Parameters
+    ----------
+    name : str
+        Short name, see :func:`list_methods` (case-insensitive).
+    **params
+        Constructor parameters; unset ones keep the method's defaults. Their
+        values are validated by the detector's ``fit``.
+
+    Returns
+    -------
+    BaseDetector
+        An unfitted detector.
+
+    Raises
+    ------
+    InputError
+        If the method is unknown or a parameter is not one of the method's.
+    """
+    cls = get_detector_class(name)
+    valid = cls._param_names()
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        names = ", ".join(repr(u) for u in unknown)
+        raise InputError(
+            f"method {name!r} has no parameter {names}; valid parameters: {', '.join(valid)}"
+        )
+    return cls(**params)

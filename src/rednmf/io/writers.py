@@ -1,0 +1,125 @@
+"""Write results atomically: a temporary file in the target directory, then ``os.replace``.
+
+A reader never sees a half-written file, and an interrupted run leaves the
+previous result (if any) in place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from rednmf.exceptions import InputError
+
+__all__ = ["ensure_dir", "atomic_open", "write_npy", "write_json", "jsonable"]
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def ensure_dir(path: str | os.PathLike[str]) -> Path:
+    """Create the directory ``path`` (and its parents) if missing and return it.
+
+    Raises
+    ------
+    InputError
+        If ``path`` exists and is not a directory, or cannot be created.
+    """
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise InputError(f"output path {p} exists and is not a directory; pass another --out")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(
+            f"cannot create output directory {p} ({_one_line(exc)}); pass another --out"
+        ) from exc
+    return p
+
+
+@contextmanager
+def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[Any]]:
+    """Open a temporary file next to ``path``; on success move it onto ``path``.
+
+    The parent directory is created if missing. On an exception the temporary
+    file is removed and ``path`` is left untouched.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The final file name.
+    mode : {'wb', 'w'}
+        Binary or text (UTF-8) mode.
+
+    Raises
+    ------
+    InputError
+        If the directory cannot be created or the file cannot be written.
+    """
+    target = Path(path)
+    parent = ensure_dir(target.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
+    except OSError as exc:
+        msg = f"cannot write to {parent} ({_one_line(exc)}); pass another --out"
+        raise InputError(msg) from exc
+    tmp = Path(tmp_name)
+    try:
+        encoding = None if "b" in mode else "utf-8"
+        with os.fdopen(fd, mode, encoding=encoding) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise InputError(f"cannot write {target} ({_one_line(exc)})") from exc
+        raise
+
+
+def write_npy(path: str | os.PathLike[str], array: np.ndarray) -> Path:
+    """Save ``array`` to ``path`` in ``.npy`` format, atomically, and return the path."""
+    target = Path(path)
+    with atomic_open(target, "wb") as fh:
+        np.save(fh, np.asarray(array), allow_pickle=False)
+    return target
+
+
+def jsonable(obj: Any) -> Any:
+    """Convert NumPy scalars/arrays, paths, tuples and sets to plain JSON types, recursively.
+
+    Non-finite floats become ``None`` so that the output is strict JSON.
+    """
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple | set | frozenset):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return jsonable(obj.item())
+    if isinstance(obj, float):
+        return obj if np.isfinite(obj) else None
+    if isinstance(obj, str | int | bool) or obj is None:
+        return obj
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    return repr(obj)
+
+
+def write_json(path: str | os.PathLike[str], obj: Any, *, indent: int | None = 2) -> Path:
+    """Write ``obj`` (made JSON-friendly by :func:`jsonable`) to ``path`` atomically."""
+    target = Path(path)
+    text = json.dumps(jsonable(obj), indent=indent, allow_nan=False)
+    with atomic_open(target, "w") as fh:
+        fh.write(text + "\n")
+    return target

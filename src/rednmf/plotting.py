@@ -1,0 +1,228 @@
+"""Figures of detection results, written as PNG files.
+
+Figures are built on :class:`matplotlib.figure.Figure` with the Agg canvas,
+never through :mod:`matplotlib.pyplot`, so no global state (open figures,
+backend choice) leaks into the caller's session. Files are written atomically.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from rednmf.exceptions import InputError
+from rednmf.io.writers import atomic_open
+
+__all__ = ["save_score_map", "save_roc", "save_detection_figure", "false_colour"]
+
+_DPI = 120
+
+
+def _save(fig: Figure, path: str | os.PathLike[str]) -> Path:
+    FigureCanvasAgg(fig)
+    target = Path(path)
+    with atomic_open(target, "wb") as fh:
+        fig.savefig(fh, format="png", dpi=_DPI, bbox_inches="tight")
+    return target
+
+
+def _as_map(name: str, values: object) -> np.ndarray:
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim != 2:
+        raise InputError(f"{name} must be a 2-D (rows, cols) map, got shape {arr.shape}")
+    return arr
+
+
+def false_colour(cube: np.ndarray) -> np.ndarray:
+    """Return an RGB (or grey) display image of a cube, each channel stretched to [0, 1].
+
+    Three bands at 80 %, 50 % and 20 % of the band range are taken as red,
+    green and blue (red at the long-wavelength end as in a colour-infrared
+    composite); with fewer than 3 bands the mean band is shown in grey. Each
+    channel is clipped to its 2nd-98th percentiles.
+
+    Parameters
+    ----------
+    cube : array-like of shape (rows, cols, bands)
+
+    Returns
+    -------
+    numpy.ndarray of shape (rows, cols, 3) or (rows, cols)
+    """
+    arr = np.asarray(cube, dtype=np.float64)
+    if arr.ndim != 3:
+        raise InputError(f"cube must be 3-D (rows, cols, bands), got shape {arr.shape}")
+    bands = arr.shape[2]
+    if bands >= 3:
+        idx = [int(round(f * (bands - 1))) for f in (0.8, 0.5, 0.2)]
+        img = arr[:, :, idx]
+    else:
+        img = arr.mean(axis=2)
+    img = np.where(np.isfinite(img), img, np.nan)
+    if img.ndim == 3:
+        out = np.empty_like(img)
+        for c in range(3):
+            out[:, :, c] = _stretch(img[:, :, c])
+        return out
+    return _stretch(img)
+
+
+def _stretch(channel: np.ndarray) -> np.ndarray:
+    finite = channel[np.isfinite(channel)]
+    if finite.size == 0:
+        return np.zeros_like(channel)
+    lo, hi = np.percentile(finite, [2.0, 98.0])
+    if hi <= lo:
+        hi = lo + 1.0
+    return np.clip((np.nan_to_num(channel, nan=lo) - lo) / (hi - lo), 0.0, 1.0)
+
+
+def save_score_map(
+    path: str | os.PathLike[str],
+    scores: np.ndarray,
+    title: str | None = None,
+    *,
+    cmap: str = "viridis",
+) -> Path:
+    """Save an anomaly score map as a PNG image with a colour bar.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Output file; its directory is created if missing.
+    scores : array-like of shape (rows, cols)
+        Higher = more anomalous.
+    title : str, optional
+        Figure title.
+    cmap : str
+        Matplotlib colour map name.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+    """
+    data = _as_map("scores", scores)
+    rows, cols = data.shape
+    width = 5.0
+    height = max(2.5, min(8.0, width * rows / max(cols, 1)))
+    fig = Figure(figsize=(width + 1.0, height))
+    ax = fig.add_subplot()
+    im = ax.imshow(data, cmap=cmap, interpolation="nearest")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="anomaly score")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return _save(fig, path)
+
+
+def save_roc(
+    path: str | os.PathLike[str],
+    fpr: np.ndarray,
+    tpr: np.ndarray,
+    auc: float | None = None,
+    label: str | None = None,
+) -> Path:
+    """Save a ROC curve (false- vs true-positive rate) as a PNG image.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Output file; its directory is created if missing.
+    fpr, tpr : array-like of shape (n_thresholds,)
+        The curve, as returned by :func:`rednmf.metrics.roc_curve`.
+    auc : float, optional
+        Area under the curve, shown in the legend.
+    label : str, optional
+        Name of the curve (method or scene), shown in the legend.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+    """
+    x = np.asarray(fpr, dtype=np.float64).ravel()
+    y = np.asarray(tpr, dtype=np.float64).ravel()
+    if x.shape != y.shape:
+        raise InputError(f"fpr and tpr differ in length ({x.size} vs {y.size})")
+    text = label or "detector"
+    if auc is not None:
+        text = f"{text} (AUC = {auc:.4f})"
+    fig = Figure(figsize=(5.0, 4.5))
+    ax = fig.add_subplot()
+    ax.plot(x, y, lw=1.8, label=text)
+    ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="0.6", label="chance")
+    ax.set_xlim(0.0, 1.0)
+    ax.set_ylim(0.0, 1.02)
+    ax.set_xlabel("false-positive rate")
+    ax.set_ylabel("true-positive rate")
+    ax.set_title("ROC")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower right")
+    return _save(fig, path)
+
+
+def save_detection_figure(
+    path: str | os.PathLike[str],
+    cube: np.ndarray,
+    scores: np.ndarray,
+    gt: np.ndarray | None = None,
+    *,
+    title: str | None = None,
+    auc: float | None = None,
+) -> Path:
+    """Save the scene, its ground truth (if any) and the score map side by side.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Output PNG file; its directory is created if missing.
+    cube : array-like of shape (rows, cols, bands)
+        The scene, shown in false colour (see :func:`false_colour`).
+    scores : array-like of shape (rows, cols)
+        The anomaly score map.
+    gt : array-like of shape (rows, cols), optional
+        Ground truth (nonzero = anomaly).
+    title : str, optional
+        Figure title.
+    auc : float, optional
+        Shown in the score panel's title.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+    """
+    image = false_colour(cube)
+    data = _as_map("scores", scores)
+    if data.shape != image.shape[:2]:
+        raise InputError(f"scores {data.shape} do not match the cube {image.shape[:2]}")
+    panels: list[tuple[str, np.ndarray, dict[str, object]]] = [
+        ("scene (false colour)", image, {"cmap": "gray"} if image.ndim == 2 else {}),
+    ]
+    if gt is not None:
+        truth = _as_map("gt", gt)
+        if truth.shape != data.shape:
+            raise InputError(f"gt {truth.shape} does not match the scores {data.shape}")
+        panels.append(("ground truth", truth != 0, {"cmap": "gray"}))
+    score_title = "anomaly scores" if auc is None else f"anomaly scores (AUC = {auc:.4f})"
+    panels.append((score_title, data, {"cmap": "viridis"}))
+
+    rows, cols = data.shape
+    panel_w = 3.6
+    panel_h = max(2.0, min(6.0, panel_w * rows / max(cols, 1)))
+    fig = Figure(figsize=(panel_w * len(panels) + 0.8, panel_h + 0.8))
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (name, img, kw) in zip(axes, panels, strict=True):
+        im = ax.imshow(img, interpolation="nearest", **kw)
+        ax.set_title(name, fontsize=10)
+        ax.set_axis_off()
+        if img is data:
+            fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)

@@ -1,0 +1,239 @@
+"""The command line: detect / demo / methods end to end, and one-line errors with exit status 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import scipy.io
+
+from rednmf import cli
+from rednmf.datasets import make_scene
+from rednmf.detectors import registry
+
+FAST = ["--max-iter", "20", "--outer", "9", "--inner", "3"]
+
+
+def _save_v73(path: Path, variables: dict[str, np.ndarray]) -> None:
+    """A MATLAB v7.3-like file: HDF5 after a 512-byte header, arrays stored transposed."""
+    with h5py.File(path, "w", userblock_size=512) as f:
+        for name, arr in variables.items():
+            f.create_dataset(name, data=np.asarray(arr).T)
+    with open(path, "r+b") as fh:
+        fh.write(b"MATLAB 7.3 MAT-file".ljust(512, b" "))
+
+
+@pytest.fixture(scope="module")
+def small_scene() -> tuple[np.ndarray, np.ndarray]:
+    cube, gt = make_scene(rows=30, cols=30, bands=20, random_state=1)
+    return cube, (np.asarray(gt) != 0).astype(np.uint8)
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    code = cli.main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _assert_user_error(code: int, out: str, err: str, needle: str = "") -> None:
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: "), err
+    assert "Traceback" not in err + out
+    assert needle.lower() in lines[0].lower()
+
+
+@pytest.mark.parametrize("version", ["v5", "v73"])
+def test_detect_end_to_end_json(tmp_path, capsys, small_scene, version):
+    cube, gt = small_scene
+    path = tmp_path / f"scene_{version}.mat"
+    if version == "v5":
+        scipy.io.savemat(path, {"data": cube, "map": gt})
+    else:
+        _save_v73(path, {"data": cube, "map": gt})
+    out_dir = tmp_path / "out"
+    code, out, err = run_cli(
+        capsys, "detect", path, "--out", out_dir, "--json", "--seed", "3", *FAST
+    )
+    assert code == 0, err
+    record = json.loads(out.strip().splitlines()[-1])
+    for key in ("scene", "method", "auc", "seconds", "n_iter", "params", "scores_path", "shape"):
+        assert key in record
+    assert record["scene"] == path.stem
+    assert record["method"] == "rednmf"
+    assert record["shape"] == [30, 30, 20]
+    assert 0.5 < record["auc"] <= 1.0
+    assert record["params"]["max_iter"] == 20
+    assert record["params"]["outer"] == 9 and record["params"]["random_state"] == 3
+    assert isinstance(record["n_iter"], int) and record["n_iter"] <= 20
+    scores = np.load(record["scores_path"])
+    assert scores.shape == (30, 30)
+    for name in ("_scores.npy", "_scores.png", "_roc.png"):
+        assert (out_dir / f"{path.stem}{name}").is_file()
+
+
+def test_v5_and_v73_give_the_same_scores(tmp_path, capsys, small_scene):
+    cube, gt = small_scene
+    scipy.io.savemat(tmp_path / "a.mat", {"data": cube, "map": gt})
+    _save_v73(tmp_path / "b.mat", {"data": cube, "map": gt})
+    for name in ("a.mat", "b.mat"):
+        code, _, err = run_cli(capsys, "detect", tmp_path / name, "--out", tmp_path, *FAST)
+        assert code == 0, err
+    np.testing.assert_allclose(
+        np.load(tmp_path / "a_scores.npy"), np.load(tmp_path / "b_scores.npy"), rtol=1e-6
+    )
+
+
+def test_detect_human_summary_without_gt_and_param(tmp_path, capsys, small_scene):
+    cube, _ = small_scene
+    path = tmp_path / "nogt.npy"
+    np.save(path, cube)
+    code, out, err = run_cli(
+        capsys,
+        "detect",
+        path,
+        "--out",
+        tmp_path / "o",
+        "--scorer",
+        "norm",
+        "--param",
+        "n_pca=none",
+        "--rank",
+        "4",
+        *FAST,
+    )
+    assert code == 0, err
+    assert "nogt" in out and "rednmf" in out and "AUC" in out
+    assert (tmp_path / "o" / "nogt_scores.png").is_file()
+    assert not (tmp_path / "o" / "nogt_roc.png").exists()
+
+    code, out, _ = run_cli(capsys, "detect", path, "--out", tmp_path / "o", "--json", *FAST)
+    record = json.loads(out.strip().splitlines()[-1])
+    assert record["auc"] is None
+
+
+def test_parse_param():
+    assert cli.parse_param("a=1") == ("a", 1)
+    assert cli.parse_param("b=0.5") == ("b", 0.5)
+    assert cli.parse_param("c=True") == ("c", True)
+    assert cli.parse_param("d=none") == ("d", None)
+    assert cli.parse_param("lam-mode=absolute") == ("lam_mode", "absolute")
+
+
+@pytest.mark.parametrize(
+    ("case", "extra", "needle"),
+    [
+        ("nan", [], "NaN"),
+        ("flat", [], "3-D"),
+        ("ambiguous", [], "--data-var"),
+        ("ambiguous_gt", [], "--gt-var"),
+        ("text", [], "cannot read"),
+        ("missing", [], "not found"),
+        ("good", ["--method", "nosuch"], "unknown method"),
+        ("good", ["--rank", "-3"], "n_components"),
+        ("good", ["--param", "nosuch=1"], "no parameter"),
+        ("good", ["--param", "novalue"], "KEY=VALUE"),
+        ("good", ["--rank", "abc"], "--rank"),
+        ("good", ["--data-var", "nosuch"], "available"),
+    ],
+)
+def test_detect_user_errors(tmp_path, capsys, small_scene, case, extra, needle):
+    cube, gt = small_scene
+    path = tmp_path / "in.mat"
+    if case == "nan":
+        bad = cube.astype(np.float64)
+        bad[0, 0, 0] = np.nan
+        scipy.io.savemat(path, {"data": bad, "map": gt})
+    elif case == "flat":
+        scipy.io.savemat(path, {"data": cube[:, :, 0], "map": gt})
+    elif case == "ambiguous":
+        scipy.io.savemat(path, {"data": cube, "data2": cube, "map": gt})
+    elif case == "ambiguous_gt":
+        scipy.io.savemat(path, {"data": cube, "map": gt, "sun_map": gt})
+    elif case == "text":
+        path.write_text("not a mat file\n" * 40)
+    elif case == "good":
+        scipy.io.savemat(path, {"data": cube, "map": gt})
+    code, out, err = run_cli(capsys, "detect", path, "--out", tmp_path / "o", *extra, *FAST)
+    _assert_user_error(code, out, err, needle)
+
+
+def test_output_dir_is_a_file(tmp_path, capsys, small_scene):
+    cube, gt = small_scene
+    path = tmp_path / "in.mat"
+    scipy.io.savemat(path, {"data": cube, "map": gt})
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    code, out, err = run_cli(capsys, "detect", path, "--out", blocker, *FAST)
+    _assert_user_error(code, out, err, "--out")
+
+
+def test_methods_and_version(capsys):
+    code, out, _ = run_cli(capsys, "methods")
+    assert code == 0
+    assert out.split()[0] == "rednmf"
+    code, out, _ = run_cli(capsys, "--version")
+    assert code == 0 and out.strip().startswith("rednmf ")
+
+
+def test_registry(monkeypatch):
+    assert ("rednmf", registry.METHODS["rednmf"][1]) in registry.list_methods()
+    det = registry.get_detector("rednmf", max_iter=5)
+    assert det.name == "rednmf" and det.get_params()["max_iter"] == 5
+    with pytest.raises(cli.InputError, match="known methods: rednmf"):
+        registry.get_detector("nosuch")
+    with pytest.raises(cli.InputError, match="valid parameters: .*n_components"):
+        registry.get_detector("rednmf", nosuch=1)
+
+
+def test_demo_synthetic(tmp_path, capsys, monkeypatch):
+    """``demo`` runs the real REDNMF on a shrunk scene with few iterations, to stay short."""
+    import rednmf.datasets
+
+    real_make_scene, real_get_detector = rednmf.datasets.make_scene, registry.get_detector
+    monkeypatch.setattr(
+        rednmf.datasets,
+        "make_scene",
+        lambda random_state=0: real_make_scene(rows=30, cols=30, bands=20, random_state=1),
+    )
+    monkeypatch.setattr(
+        registry,
+        "get_detector",
+        lambda name, **kw: real_get_detector(name, max_iter=20, outer=9, inner=3, **kw),
+    )
+    code, out, err = run_cli(capsys, "demo", "--out", tmp_path)
+    assert code == 0, err
+    assert "AUC" in out
+    assert (tmp_path / "demo_scores.png").is_file()
+    assert (tmp_path / "demo_detection.png").is_file()
+
+    data = tmp_path / "scenes"
+    data.mkdir()
+    cube, gt = real_make_scene(rows=30, cols=30, bands=20, random_state=2)
+    scipy.io.savemat(data / "one.mat", {"data": cube, "map": gt.astype(np.uint8)})
+    scipy.io.savemat(data / "two.mat", {"data": cube, "map": gt, "sun_map": gt})
+    code, out, err = run_cli(capsys, "demo", "--data", data, "--out", tmp_path / "o", "--json")
+    assert code == 0, err
+    record = json.loads(out.strip().splitlines()[-1])
+    assert [s["scene"] for s in record["scenes"]] == ["one", "two"]
+    assert record["mean_auc"] is not None
+
+
+def test_subprocess_exit_code_and_one_line(tmp_path):
+    """The real process: a user error gives status 2 and one stderr line, no traceback."""
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    proc = subprocess.run(
+        [sys.executable, "-m", "rednmf", "detect", str(tmp_path / "missing.mat")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    _assert_user_error(proc.returncode, proc.stdout, proc.stderr, "not found")
