@@ -299,7 +299,12 @@ def _demo_synthetic(out: Path, seed: int, as_json: bool) -> None:
     cube, gt = make_scene(random_state=seed)
     gt = gt != 0
     detector = get_detector("rednmf", random_state=seed)
-    seconds = _fit(detector, cube, label="rednmf on a synthetic scene", show_spinner=not as_json)
+    seconds = _fit(
+        detector,
+        cube,
+        label="rednmf on a synthetic scene",
+        show_spinner=not as_json and _stderr_is_tty(),
+    )
     scores = detector.decision_scores_
     auc = _auc(scores, gt)
     map_path = plotting.save_score_map(

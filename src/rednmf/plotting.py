@@ -110,7 +110,7 @@ def save_score_map(
     rows, cols = data.shape
     width = 5.0
     height = max(2.5, min(8.0, width * rows / max(cols, 1)))
-    fig = Figure(figsize=(width + 1.0, height))
+    fig = Figure(figsize=(width + 1.0, height), layout="constrained")
     ax = fig.add_subplot()
     im = ax.imshow(data, cmap=cmap, interpolation="nearest")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="anomaly score")
@@ -215,7 +215,7 @@ def save_detection_figure(
     rows, cols = data.shape
     panel_w = 3.6
     panel_h = max(2.0, min(6.0, panel_w * rows / max(cols, 1)))
-    fig = Figure(figsize=(panel_w * len(panels) + 0.8, panel_h + 0.8))
+    fig = Figure(figsize=(panel_w * len(panels) + 0.8, panel_h + 0.8), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, (name, img, kw) in zip(axes, panels, strict=True):
         im = ax.imshow(img, interpolation="nearest", **kw)
