@@ -22,6 +22,10 @@ METHODS: dict[str, tuple[str, str]] = {
         "rednmf.detectors.rednmf:REDNMF",
         "Robust asymmetric encoder-decoder NMF with a sparse anomaly term (Moradi et al. 2026)",
     ),
+    "nmf": ("rednmf.detectors.nmf:NMF", "Lee-Seung NMF, scored by the residual X - WH"),
+    "rnmf": ("rednmf.detectors.nmf:RNMF", "Robust NMF X ~ WH + S, sparse S (Zhang et al. 2011)"),
+    "l1nmf": ("rednmf.detectors.nmf:L1NMF", "NMF with an L1 loss, reweighted MU; residual score"),
+    "ewnmf": ("rednmf.detectors.nmf:EWNMF", "Entropy-weighted NMF (Wei et al. 2022)"),
 }
 
 

@@ -1,0 +1,109 @@
+"""Code shared by the factorisation detectors of the NMF family.
+
+Every NMF-family detector does the same around its solver: validate the
+shared parameters (rank, iterations, tolerance, initialisation, scorer and
+BRAD windows, scaling, precision), turn the cube into ``X`` (bands x pixels),
+scale it, draw the initial factors from ``random_state``, run the solver on
+arrays, and score an evidence matrix (a residual or an anomaly matrix) with
+:func:`rednmf.scoring.from_matrix.score_matrix`. :class:`FactorizationDetector`
+does all of that once; a method supplies only :meth:`_validate_method_params`,
+:meth:`_solve` and :meth:`_evidence`.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+
+import numpy as np
+
+from rednmf._validation import check_choice, check_dtype, check_int, check_real, cube_to_matrix
+from rednmf.detectors._base import BaseDetector
+from rednmf.exceptions import InputError
+from rednmf.preprocessing import SCALINGS, scale_data
+from rednmf.scoring.from_matrix import SCORERS, score_matrix
+from rednmf.solvers.init import INIT_METHODS, initialize_factors
+from rednmf.solvers.nmf import NMFResult
+
+__all__ = ["FactorizationDetector"]
+
+
+class FactorizationDetector(BaseDetector):
+    """Base class of the NMF-family detectors (not registered itself).
+
+    Subclasses store these parameters in ``__init__`` (next to their own):
+    ``n_components, max_iter, tol, init, random_state, scorer, inner, outer,
+    n_pca, ridge, scale, dtype, contamination``; their meaning is that of
+    :class:`rednmf.detectors.nmf.NMF`.
+
+    After ``fit`` every subclass has ``components_`` (``W``, bands x rank, on
+    the scaled data), ``coefficients_`` (``H``, rank x pixels), ``n_iter_``,
+    ``objective_`` (the method's objective after each iteration) and
+    ``converged_``.
+    """
+
+    n_components: int
+    max_iter: int
+    tol: float
+    init: str
+    random_state: int | None
+    scorer: str
+    inner: int
+    outer: int
+    n_pca: int | None
+    ridge: float
+    scale: str
+    dtype: str
+
+    def _validate_params(self) -> None:
+        check_int("n_components", self.n_components, low=1)
+        check_int("max_iter", self.max_iter, low=1)
+        check_real("tol", self.tol, low=0.0)
+        check_choice("init", self.init, INIT_METHODS)
+        if self.random_state is not None:
+            check_int("random_state", self.random_state, low=0)
+        check_choice("scorer", self.scorer, SCORERS)
+        check_int("inner", self.inner, low=1)
+        check_int("outer", self.outer, low=3)
+        if self.n_pca is not None:
+            check_int("n_pca", self.n_pca, low=1)
+        check_real("ridge", self.ridge, low=0.0)
+        check_choice("scale", self.scale, SCALINGS)
+        check_dtype(self.dtype)
+        self._validate_method_params()
+
+    def _validate_method_params(self) -> None:  # noqa: B027 - optional hook
+        """Raise ``InputError`` when a method-specific parameter is invalid."""
+
+    @abstractmethod
+    def _solve(self, X: np.ndarray, W: np.ndarray, H: np.ndarray) -> NMFResult:
+        """Run the method's solver from the initial factors."""
+
+    @abstractmethod
+    def _evidence(self, X: np.ndarray, res: NMFResult, shape: tuple[int, int]) -> np.ndarray:
+        """Return the bands x pixels matrix to score; may store extra fitted attributes."""
+
+    def _fit_scores(self, cube: np.ndarray) -> np.ndarray:
+        X, shape = cube_to_matrix(cube)
+        X = scale_data(X.astype(check_dtype(self.dtype), copy=False), self.scale)
+        d, n = X.shape
+        if self.n_components > min(d, n):
+            raise InputError(
+                f"n_components={self.n_components} exceeds min(bands, pixels)={min(d, n)}; "
+                "choose a smaller rank"
+            )
+        rng = np.random.default_rng(self.random_state)
+        W0, H0, _ = initialize_factors(X, self.n_components, self.init, rng)
+        res = self._solve(X, W0, H0)
+        self.components_, self.coefficients_ = res.W, res.H
+        self.n_iter_ = res.n_iter
+        self.objective_ = res.objective
+        self.converged_ = res.converged
+        return score_matrix(
+            self._evidence(X, res, shape),
+            shape,
+            scorer=self.scorer,
+            inner=self.inner,
+            outer=self.outer,
+            n_components=self.n_pca,
+            ridge=self.ridge,
+        )
