@@ -26,6 +26,11 @@ METHODS: dict[str, tuple[str, str]] = {
     "rnmf": ("rednmf.detectors.nmf:RNMF", "Robust NMF X ~ WH + S, sparse S (Zhang et al. 2011)"),
     "l1nmf": ("rednmf.detectors.nmf:L1NMF", "NMF with an L1 loss, reweighted MU; residual score"),
     "ewnmf": ("rednmf.detectors.nmf:EWNMF", "Entropy-weighted NMF (Wei et al. 2022)"),
+    "grx": ("rednmf.detectors.rx:GRX", "Global RX: Mahalanobis distance to the scene statistics"),
+    "lrx": ("rednmf.detectors.rx:LRX", "Local dual-window RX on a PCA projection (box filters)"),
+    "crd": ("rednmf.detectors.cr:CRD", "Collaborative representation detector (Li & Du 2015)"),
+    "lsunrsorad": ("rednmf.detectors.cr:LSUNRSORAD", "Local-sum NRS, outlier removal (Tan 2019)"),
+    "lsad-cr-idw": ("rednmf.detectors.cr:LSADCRIDW", "Local-sum CR, inverse-distance (Tan 2019)"),
 }
 
 
