@@ -216,7 +216,7 @@ def test_load_benchmark_reads_variables_and_picks_gt(tmp_path):
     with pytest.raises(InputError, match="ground-truth"):
         load_benchmark(tmp_path / "nogt.mat")
     scipy.io.savemat(tmp_path / "nocube.mat", {"map": gt})
-    with pytest.raises(InputError, match="'data'"):
+    with pytest.raises(InputError, match="no 3-D"):
         load_benchmark(tmp_path / "nocube.mat")
     (tmp_path / "junk.mat").write_bytes(b"not a mat file at all")
     with pytest.raises(InputError, match="cannot read"):

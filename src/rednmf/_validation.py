@@ -61,7 +61,7 @@ def check_cube(cube: object, *, min_pixels: int = 2, min_bands: int = 2) -> np.n
     rows, cols, bands = arr.shape
     if rows * cols < min_pixels:
         raise InputError(
-            f"cube has {rows * cols} pixel(s); at least {min_pixels} are needed to model a background"
+            f"cube has {rows * cols} pixel(s); at least {min_pixels} are needed for a background"
         )
     if bands < min_bands:
         raise InputError(

@@ -14,9 +14,9 @@ import os
 from pathlib import Path
 
 import numpy as np
-import scipy.io
 
 from rednmf.exceptions import InputError
+from rednmf.io import read_scene
 
 __all__ = ["data_dir", "list_scenes", "load_benchmark"]
 
@@ -145,30 +145,10 @@ def load_benchmark(name_or_path: str | os.PathLike[str]) -> tuple[np.ndarray, np
         If the file is missing or unreadable, or lacks the expected variables.
     """
     path = _resolve(name_or_path)
-    try:
-        contents = scipy.io.loadmat(path)
-    except NotImplementedError as exc:
+    scene = read_scene(path, prefer_gt=_GT_NAMES)
+    if scene.gt is None:
         raise InputError(
-            f"{path.name} is a MATLAB v7.3 (HDF5) file; re-save it with save(..., '-v7')"
-        ) from exc
-    except Exception as exc:  # scipy raises many types on a damaged file
-        raise InputError(f"cannot read {path} as a MATLAB .mat file: {exc}") from exc
-    variables = sorted(k for k in contents if not k.startswith("__"))
-    if "data" not in contents:
-        raise InputError(
-            f"{path.name} has no cube variable 'data' (variables: {', '.join(variables)})"
+            f"{path.name} has no ground-truth variable of shape {scene.shape[:2]} "
+            f"(variables: {', '.join(scene.variables)}); pass a scene with ground truth"
         )
-    cube = np.asarray(contents["data"])
-    if cube.ndim != 3:
-        raise InputError(
-            f"{path.name}: 'data' has shape {cube.shape}; expected (rows, cols, bands)"
-        )
-    for key in _GT_NAMES:
-        value = contents.get(key)
-        if value is not None and np.ndim(value) == 2 and np.shape(value) == cube.shape[:2]:
-            gt = (np.asarray(value) > 0).astype(np.uint8)
-            return cube, gt
-    raise InputError(
-        f"{path.name} has no ground-truth variable ({', '.join(_GT_NAMES)}) of shape "
-        f"{cube.shape[:2]} (variables: {', '.join(variables)})"
-    )
+    return scene.cube, scene.gt.astype(np.uint8)
