@@ -230,7 +230,7 @@ class L1NMF(FactorizationDetector):
     ----------
     n_components : int, default=8
         Rank of the background ``WH``.
-    delta : float, default=0.1
+    delta : float, default=0.5
         Smoothing width of the L1 loss; with ``delta_mode='relative'``,
         ``delta_t = delta * median |X - WH|`` at each iteration.
     delta_mode : {'relative', 'absolute'}, default='relative'
@@ -260,7 +260,7 @@ contamination
     def __init__(
         self,
         n_components: int = 8,
-        delta: float = 0.1,
+        delta: float = 0.5,
         max_iter: int = 200,
         tol: float = 1e-4,
         init: str = "random",

@@ -36,9 +36,12 @@ minimisation) ``F_delta`` does not increase from one iteration to the next.
 
 **Scale of delta.** ``delta_mode='relative'`` (default) uses at each
 iteration ``delta_t = delta * median_ij |E_ij|`` (the current residual), so
-``delta`` is dimensionless and the smoothing follows the residual level: a
-small ``delta`` (default 0.1) keeps the loss L1 for all but the smallest
-residuals while bounding the weights by ``1 / delta_t``. The objective at
+``delta`` is dimensionless and the smoothing follows the residual level; the
+weights are bounded by ``1 / delta_t``. The default ``delta = 0.5`` keeps the
+loss L1 above half the median absolute residual (quadratic below): smaller
+values are closer to pure L1 but descend more slowly and detected worse on
+the synthetic scene (AUC 0.93 at 0.1, 0.99 at 0.5, rank 4, 100 iterations)
+and on Airport-1. The objective at
 iteration ``t`` uses ``delta_t``, and the descent argument then holds within an
 iteration only. ``delta_mode='absolute'`` fixes ``delta_t = delta`` and the
 recorded objective does not increase.
@@ -92,7 +95,7 @@ def l1nmf_solve(
     *,
     max_iter: int = 200,
     tol: float = 1e-4,
-    delta: float = 0.1,
+    delta: float = 0.5,
     delta_mode: str = "relative",
     eps: float = 1e-10,
 ) -> NMFResult:

@@ -1,0 +1,148 @@
+"""Detectors of the NMF family (NMF, RNMF, L1NMF, EWNMF) and their shared base."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from rednmf.datasets import make_scene
+from rednmf.detectors.nmf import EWNMF, L1NMF, NMF, RNMF
+from rednmf.detectors.registry import get_detector, list_methods
+from rednmf.exceptions import ConvergenceWarning, InputError
+from rednmf.metrics import roc_auc
+
+CLASSES = [NMF, RNMF, L1NMF, EWNMF]
+FAST = {"n_components": 4, "max_iter": 60}
+
+
+@pytest.fixture(scope="module")
+def scene():
+    """The synthetic 40 x 40 x 50 scene with 6 planted targets."""
+    return make_scene(rows=40, cols=40, bands=50, n_endmembers=3, n_targets=6, random_state=0)
+
+
+def _fit(det, cube):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return det.fit(cube)
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_planted_anomalies_score_high(scene, cls):
+    cube, gt = scene
+    det = _fit(cls(**FAST), cube)
+    assert roc_auc(det.decision_scores_, gt) > 0.9
+    assert det.decision_scores_.shape == cube.shape[:2]
+    assert det.labels_.sum() == pytest.approx(0.01 * gt.size, abs=2)
+    assert det.components_.shape == (50, 4) and det.coefficients_.shape == (4, 1600)
+    assert det.components_.min() >= 0 and det.coefficients_.min() >= 0
+    assert det.n_iter_ == len(det.objective_) <= 60
+    assert det.components_.dtype == np.float32
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_same_seed_same_scores_and_seed_matters(scene, cls):
+    cube, _ = scene
+    a = _fit(cls(**FAST, random_state=3), cube).decision_scores_
+    b = _fit(cls(**FAST, random_state=3), cube).decision_scores_
+    c = _fit(cls(**FAST, random_state=4), cube).decision_scores_
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_scale_free_and_brad_scorer(scene, cls):
+    cube, gt = scene
+    base = _fit(cls(**FAST, dtype="float64"), cube).decision_scores_
+    scaled = _fit(cls(**FAST, dtype="float64"), cube * 1000.0 + 7.0).decision_scores_
+    np.testing.assert_allclose(scaled, base, rtol=1e-6, atol=1e-9)
+    det = _fit(cls(**FAST, scorer="brad", inner=3, outer=9, n_pca=5), cube)
+    assert np.all(np.isfinite(det.decision_scores_))
+
+
+def test_method_attributes(scene):
+    cube, _ = scene
+    r = _fit(RNMF(**FAST), cube)
+    assert r.anomaly_.shape == cube.shape and r.lam_history_.shape == (r.n_iter_,)
+    l1 = _fit(L1NMF(**FAST), cube)
+    assert l1.weights_.shape == cube.shape and l1.delta_history_.shape == (l1.n_iter_,)
+    e = _fit(EWNMF(**FAST), cube)
+    np.testing.assert_allclose(e.weights_.sum(axis=2), 1.0, rtol=1e-5)
+    assert e.gamma_history_.shape == (e.n_iter_,)
+
+
+@pytest.mark.parametrize(
+    "cls,params",
+    [
+        (cls, p)
+        for cls in CLASSES
+        for p in (
+            {"n_components": 0},
+            {"n_components": 2.5},
+            {"n_components": 51},  # more than the 50 bands
+            {"max_iter": 0},
+            {"tol": -1.0},
+            {"init": "svd"},
+            {"random_state": -1},
+            {"scorer": "rx"},
+            {"n_pca": 0},
+            {"ridge": -0.1},
+            {"scale": "zscore"},
+            {"dtype": "int32"},
+            {"contamination": 0.9},
+        )
+    ]
+    + [
+        (RNMF, {"lam": -1.0}),
+        (RNMF, {"lam_mode": "fixed"}),
+        (L1NMF, {"delta": 0.0}),
+        (L1NMF, {"delta_mode": "fixed"}),
+        (EWNMF, {"gamma": 0.0}),
+        (EWNMF, {"gamma": float("inf")}),
+        (EWNMF, {"gamma_mode": "fixed"}),
+    ],
+)
+def test_bad_parameters_raise_input_error(scene, cls, params):
+    cube, _ = scene
+    with pytest.raises(InputError):
+        cls(**{**FAST, **params}).fit(cube)
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_bad_cube_raises_input_error(cls):
+    with pytest.raises(InputError):
+        cls().fit(np.ones((4, 4)))
+    with pytest.raises(InputError):
+        cls(n_components=1, max_iter=2).fit(np.full((4, 4, 3), 2.0))  # constant cube
+
+
+def test_registry_entries():
+    names = dict(list_methods())
+    for name, cls in (("nmf", NMF), ("rnmf", RNMF), ("l1nmf", L1NMF), ("ewnmf", EWNMF)):
+        assert name in names
+        det = get_detector(name, n_components=3)
+        assert type(det) is cls and det.n_components == 3 and det.name == name
+        assert det.get_params()["scorer"] == "norm"
+
+
+def test_defaults():
+    assert NMF().get_params() == {
+        "n_components": 8,
+        "max_iter": 200,
+        "tol": 1e-4,
+        "init": "random",
+        "random_state": 0,
+        "scorer": "norm",
+        "inner": 9,
+        "outer": 27,
+        "n_pca": 20,
+        "ridge": 0.1,
+        "scale": "minmax",
+        "dtype": "float32",
+        "contamination": 0.01,
+    }
+    assert (RNMF().lam, RNMF().lam_mode) == (4.0, "relative")
+    assert (L1NMF().delta, L1NMF().delta_mode) == (0.5, "relative")
+    assert (EWNMF().gamma, EWNMF().gamma_mode) == (3.0, "relative")
