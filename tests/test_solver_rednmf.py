@@ -218,3 +218,42 @@ def test_float32_matches_float64(problem):
     assert r32.W.dtype == np.float32 and r32.S.dtype == np.float32
     np.testing.assert_allclose(r32.objective, r64.objective, rtol=1e-3)
     np.testing.assert_allclose(r32.W @ r32.H, r64.W @ r64.H, rtol=1e-2, atol=1e-3)
+
+
+def _plain_solve(X, W, H, M, *, lam, beta, n_iter, sparsity="l21", shrink="column"):
+    """Algorithm 1 transcribed literally from the update functions (the oracle)."""
+    G = X @ X.T
+    objective = []
+    for _ in range(n_iter):
+        E = X - W @ H
+        if sparsity == "l1":
+            lam_t = lam * np.median(np.abs(E))
+        else:
+            lam_t = lam * np.median(np.linalg.norm(E, axis=0 if shrink == "column" else 1))
+        S = R._update_S(E, lam_t, sparsity, shrink)
+        Sp, Sn = R._split(S)
+        W = R._update_W(X, W, H, Sp, Sn, 1e-10)
+        if beta > 0:
+            M = R._update_M(X, G, M, H, Sp, Sn, 1e-10)
+        H = R._update_H(X, W, H, M, Sp, Sn, beta, 1e-10)
+        objective.append(_obj(X, W, H, M, S, beta, lam_t, sparsity, shrink))
+    return W, H, M, S, np.asarray(objective)
+
+
+@pytest.mark.parametrize(
+    "beta, sparsity, shrink",
+    [(1.0, "l21", "column"), (0.0, "l21", "column"), (10.0, "l1", "column"), (1.0, "l21", "row")],
+)
+def test_solver_loop_equals_the_plain_transcription(problem, beta, sparsity, shrink):
+    X, W, H, M = problem
+    W1, H1, M1, S1, obj1 = _plain_solve(
+        X, W, H, M, lam=1.0, beta=beta, n_iter=50, sparsity=sparsity, shrink=shrink
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        res = R.rednmf_solve(
+            X, W, H, M, lam=1.0, beta=beta, max_iter=50, tol=0, sparsity=sparsity, shrink=shrink
+        )
+    np.testing.assert_allclose(res.objective, obj1, rtol=1e-8)
+    for got, want in ((res.W, W1), (res.H, H1), (res.M, M1), (res.S, S1)):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-10)

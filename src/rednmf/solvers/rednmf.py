@@ -178,6 +178,44 @@ def _update_H(
     return H * (num / den)
 
 
+def _s_step(
+    E: np.ndarray, lam: float, lam_mode: str, sparsity: str, shrink: str
+) -> tuple[np.ndarray, float, float]:
+    """S step (17) for the solver loop: returns ``S``, ``lam_t`` and ``R(S)``.
+
+    The same operator as :func:`_update_S`, but the group norms of ``E`` are
+    computed once and serve the median (relative lambda), the shrinkage and the
+    penalty ``R(S) = sum_g max(||E_g|| - lam_t / 2, 0)``.
+    """
+    if sparsity == "none":
+        return np.zeros_like(E), lam, 0.0
+    if sparsity == "l1":
+        lam_t = lam * float(np.median(np.abs(E))) if lam_mode == "relative" else lam
+        S = soft_threshold(E, lam_t / 2)
+        return S, lam_t, float(np.abs(S).sum(dtype=np.float64))
+    axis = 0 if shrink == "column" else 1
+    norms = np.sqrt(np.einsum("ij,ij->j" if axis == 0 else "ij,ij->i", E, E))
+    lam_t = lam * float(np.median(norms)) if lam_mode == "relative" else lam
+    tau = lam_t / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where(norms > tau, 1.0 - tau / norms, 0.0).astype(E.dtype, copy=False)
+    S = E * (factor[None, :] if axis == 0 else factor[:, None])
+    penalty = float(np.maximum(norms.astype(np.float64) - tau, 0.0).sum())
+    return S, lam_t, penalty
+
+
+def _gram(S: np.ndarray) -> np.ndarray:
+    """``S S'`` over the non-zero columns of ``S`` only (a symmetric rank-k update)."""
+    nz = np.flatnonzero(np.any(S, axis=0))
+    if nz.size < 0.5 * S.shape[1]:
+        S = S[:, nz]
+    return S @ S.T
+
+
+def _sqnorm(A: np.ndarray) -> float:
+    return float(np.einsum("ij,ij->", A, A, dtype=np.float64))
+
+
 def rednmf_solve(
     X: np.ndarray,
     W: np.ndarray,
@@ -195,6 +233,16 @@ def rednmf_solve(
     callback: Callable[[int, float], None] | None = None,
 ) -> RednmfResult:
     """Fit REDNMF by the multiplicative updates of Algorithm 1.
+
+    Each iteration applies (17), (14), (15), (16) exactly as :func:`_update_S`,
+    :func:`_update_W`, :func:`_update_M` and :func:`_update_H` state them (the
+    test suite checks the loop against those plain transcriptions), with the
+    products reassociated and shared: every product with ``X``, ``S+`` or
+    ``S-`` is an ``(r x d) x (d x n)`` or ``(k r x n) x (n x d)`` product of
+    stacked factors, ``SS'`` is formed over the non-zero columns of ``S``
+    only, ``MX`` is carried from the H step to the next M step, and the
+    objective reuses the residual of the next S step, so no
+    bands x pixels array is formed twice.
 
     Parameters
     ----------
@@ -233,34 +281,64 @@ def rednmf_solve(
         ``lam_t`` used at each iteration.
     """
     W, H, M = W.copy(), H.copy(), M.copy()
-    G = X @ X.T if beta > 0 else None
+    r = W.shape[1]
+    enc = beta > 0
+    MX = M @ X if enc else None
     objective: list[float] = []
     lams: list[float] = []
     S = np.zeros_like(X)
+    pending = 0.0  # encoder term + penalty of the last iteration, awaiting its fit term
     converged = False
     n_iter = 0
-    for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is used after the loop
+    while True:
         E = X - W @ H
-        lam_t = lam * _group_scale(E, sparsity, shrink) if lam_mode == "relative" else lam
-        S = _update_S(E, lam_t, sparsity, shrink)
+        if n_iter:
+            obj = _sqnorm(E - S) + pending
+            objective.append(obj)
+            if callback is not None:
+                callback(n_iter, obj)
+            if tol > 0 and n_iter > 1:
+                prev = objective[-2]
+                if abs(prev - obj) <= tol * max(abs(prev), np.finfo(np.float64).tiny):
+                    converged = True
+                    break
+        if n_iter == max_iter:
+            break
+        n_iter += 1
+        S, lam_t, penalty = _s_step(E, lam, lam_mode, sparsity, shrink)
         del E
-        Sp, Sn = _split(S)
-        W = _update_W(X, W, H, Sp, Sn, eps)
-        if beta > 0:
-            M = _update_M(X, G, M, H, Sp, Sn, eps)
-        H = _update_H(X, W, H, M, Sp, Sn, beta, eps)
-        obj = rednmf_objective(
-            X, W, H, M, S, beta=beta, lam=lam_t, sparsity=sparsity, shrink=shrink
-        )
-        objective.append(obj)
         lams.append(lam_t)
-        if callback is not None:
-            callback(n_iter, obj)
-        if tol > 0 and len(objective) > 1:
-            prev = objective[-2]
-            if abs(prev - obj) <= tol * max(abs(prev), np.finfo(np.float64).tiny):
-                converged = True
-                break
+        Sp, Sn = _split(S)
+        # Products of the current H (and M) with X, S+ and S-, shared by (14) and (15).
+        if enc:
+            MSp, MSn = M @ Sp, M @ Sn
+            HXt, MG, MSpXt, MSnXt = np.split(np.vstack([H, MX, MSp, MSn]) @ X.T, 4)
+            HSpt, MXSpt = np.split(np.vstack([H, MX]) @ Sp.T, 2)
+            HSnt, MXSnt = np.split(np.vstack([H, MX]) @ Sn.T, 2)
+        else:
+            HXt, HSpt, HSnt = H @ X.T, H @ Sp.T, H @ Sn.T
+        HAt = HXt + HSnt  # H (X + S-)'
+        # (14)
+        W *= HAt.T / (W @ (H @ H.T) + HSpt.T + eps)
+        # (15)
+        if enc:
+            SSp, SSn = _split(_gram(S))
+            M *= (HAt + MXSpt + MSpXt + M @ SSn) / (MG + MXSnt + MSnXt + M @ SSp + HSpt + eps)
+        # (16)
+        V = np.vstack([W.T, M]) if enc else W.T
+        VX, VSp, VSn = V @ X, V @ Sp, V @ Sn
+        num = VX[:r] + VSn[:r]
+        den = (W.T @ W) @ H + VSp[:r] + eps
+        if enc:
+            MA = VX[r:] + VSn[r:]  # M (X + S-)
+            num += beta * MA
+            den += beta * (H + VSp[r:])
+        H = H * (num / den)
+        pending = lam_t * penalty
+        if enc:
+            MX = VX[r:]
+            pending += beta * _sqnorm(H - (MA - VSp[r:]))  # ||H - M(X - S)||^2
+        del Sp, Sn
     if not converged and tol > 0:
         warnings.warn(
             f"REDNMF stopped at max_iter={max_iter} before the relative objective change "
@@ -275,6 +353,6 @@ def rednmf_solve(
         S=S,
         n_iter=n_iter,
         objective=np.asarray(objective),
-        lam_history=np.asarray(lams),
+        lam_history=np.asarray(lams[: len(objective)]),
         converged=converged,
     )
