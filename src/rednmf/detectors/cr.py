@@ -12,7 +12,12 @@ stack, and the ``P`` small ``m x m`` systems are solved at once with
 positions that fall outside the image are either dropped (``border='clip'``:
 their sample gets a zero coefficient, which is exactly the same as removing
 it from the window) or filled by mirroring the image about its edges
-(``border='mirror'``, the reference MATLAB code's choice).
+(``border='mirror'``, the reference MATLAB code's choice; the edge pixel is
+repeated, so near the border a pixel's own spectrum can appear in its ring
+and represent it exactly, which lowers its score).
+
+Cost on 100 x 100 x 205 with the defaults, one core: CRD about 4 s,
+LSAD-CR-IDW and LSUNRSORAD (nine shifted windows each) about 20 s.
 """
 
 from __future__ import annotations
