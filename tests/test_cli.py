@@ -130,7 +130,7 @@ def test_parse_param():
 @pytest.mark.parametrize(
     ("case", "extra", "needle"),
     [
-        ("nan", [], "NaN"),
+        ("inf", [], "infinite"),
         ("flat", [], "3-D"),
         ("ambiguous", [], "--data-var"),
         ("ambiguous_gt", [], "--gt-var"),
@@ -147,9 +147,9 @@ def test_parse_param():
 def test_detect_user_errors(tmp_path, capsys, small_scene, case, extra, needle):
     cube, gt = small_scene
     path = tmp_path / "in.mat"
-    if case == "nan":
+    if case == "inf":  # NaN is no-data now; inf is still an error
         bad = cube.astype(np.float64)
-        bad[0, 0, 0] = np.nan
+        bad[0, 0, 0] = np.inf
         scipy.io.savemat(path, {"data": bad, "map": gt})
     elif case == "flat":
         scipy.io.savemat(path, {"data": cube[:, :, 0], "map": gt})

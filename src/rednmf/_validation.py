@@ -23,7 +23,9 @@ __all__ = [
 ]
 
 
-def check_cube(cube: object, *, min_pixels: int = 2, min_bands: int = 2) -> np.ndarray:
+def check_cube(
+    cube: object, *, min_pixels: int = 2, min_bands: int = 2, allow_nan: bool = False
+) -> np.ndarray:
     """Validate a hyperspectral cube and return it as a floating-point array.
 
     Parameters
@@ -33,6 +35,10 @@ def check_cube(cube: object, *, min_pixels: int = 2, min_bands: int = 2) -> np.n
         float64 are kept.
     min_pixels, min_bands : int
         Smallest acceptable number of pixels and bands.
+    allow_nan : bool, default=False
+        Accept NaN values (no-data, handled by
+        :meth:`rednmf.detectors._base.BaseDetector.fit`) as long as the cube is
+        not entirely NaN. Infinite values are always rejected.
 
     Returns
     -------
@@ -42,7 +48,8 @@ def check_cube(cube: object, *, min_pixels: int = 2, min_bands: int = 2) -> np.n
     Raises
     ------
     InputError
-        If the array is not 3-D, holds non-finite values, or is too small.
+        If the array is not 3-D, holds infinite values (or NaN values when
+        ``allow_nan`` is False, or only NaN values), or is too small.
     """
     arr = np.asarray(cube)
     if arr.dtype == object or not (
@@ -70,11 +77,23 @@ def check_cube(cube: object, *, min_pixels: int = 2, min_bands: int = 2) -> np.n
         )
     if arr.dtype not in (np.float32, np.float64):
         arr = arr.astype(np.float64)
-    if not np.all(np.isfinite(arr)):
-        n_bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
-        raise InputError(
-            f"cube holds {n_bad} NaN or infinite value(s); replace or mask them before detection"
-        )
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+        n_inf = int(np.count_nonzero(np.isinf(arr)))
+        if n_inf:
+            raise InputError(
+                f"cube holds {n_inf} infinite value(s); replace them by NaN (no-data) or "
+                "clip them before detection"
+            )
+        if not allow_nan:
+            n_nan = int(np.count_nonzero(np.isnan(arr)))
+            raise InputError(
+                f"cube holds {n_nan} NaN value(s); replace or mask them before detection"
+            )
+        if np.all(np.isnan(arr)):
+            raise InputError(
+                "cube is all NaN (no valid pixel); check the file, the variable and its "
+                "no-data value"
+            )
     return np.ascontiguousarray(arr)
 
 

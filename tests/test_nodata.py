@@ -1,0 +1,106 @@
+"""No-data in the detector contract: NaN pixels, user masks, all-NaN and constant bands."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from rednmf.datasets import make_scene
+from rednmf.detectors.registry import get_detector
+from rednmf.exceptions import InputError
+from rednmf.metrics import roc_auc
+
+FAST = {
+    "grx": {},
+    "lrx": {"inner": 3, "outer": 9},
+    "rednmf": {"max_iter": 5, "inner": 3, "outer": 9},
+    "rnmf": {"max_iter": 5},
+    "crd": {"inner": 3, "outer": 9},
+}
+
+
+@pytest.fixture(scope="module")
+def scene() -> tuple[np.ndarray, np.ndarray]:
+    cube, gt = make_scene(rows=30, cols=30, bands=16, n_targets=4, random_state=0)
+    return cube.astype(np.float64), np.asarray(gt) != 0
+
+
+@pytest.mark.parametrize("method", sorted(FAST))
+def test_nan_pixels_are_scored_nan_and_left_out(scene, method):
+    cube, gt = scene
+    bad = cube.copy()
+    bad[:3] = np.nan  # a no-data border
+    bad[10, 10, 5] = np.nan  # one missing value makes the pixel invalid
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        det = get_detector(method, **FAST[method]).fit(bad)
+    s = det.decision_scores_
+    invalid = np.isnan(bad).any(axis=2)
+    assert s.shape == (30, 30)
+    assert np.all(np.isnan(s[invalid])) and np.all(np.isfinite(s[~invalid]))
+    assert np.array_equal(det.valid_mask_, ~invalid)
+    assert det.labels_[invalid].sum() == 0
+    assert det.threshold_ == pytest.approx(np.quantile(s[~invalid], 1 - det.contamination))
+    if method in ("grx", "lrx", "crd"):  # five iterations are too few to promise an AUC
+        assert roc_auc(s, gt) > 0.8
+
+
+def test_invalid_pixels_do_not_influence_the_fit(scene):
+    """Whatever the invalid pixels hold, GRX scores of the valid pixels are the same."""
+    cube, _ = scene
+    mask = np.ones((30, 30), dtype=bool)
+    mask[:, :4] = False
+    a = cube.copy()
+    b = cube.copy()
+    b[:, :4] = 1e6  # garbage outside the mask
+    c = cube.copy()
+    c[:, :4] = np.nan
+    sa = get_detector("grx").fit(a, mask=mask).decision_scores_
+    sb = get_detector("grx").fit(b, mask=mask).decision_scores_
+    sc = get_detector("grx").fit(c).decision_scores_
+    np.testing.assert_allclose(sa[mask], sb[mask], rtol=1e-6)
+    np.testing.assert_allclose(sa[mask], sc[mask], rtol=1e-6)
+    assert np.isnan(sa[~mask]).all()
+
+
+def test_all_nan_and_constant_bands_are_dropped_with_one_warning(scene):
+    cube, _ = scene
+    bad = cube.copy()
+    bad[:, :, 2] = np.nan
+    bad[:, :, 7] = 3.0
+    with pytest.warns(UserWarning, match="dropped 1 all-NaN and 1 constant band") as rec:
+        det = get_detector("grx").fit(bad)
+    assert all("\n" not in str(w.message) for w in rec)
+    assert 2 not in det.bands_kept_ and 7 not in det.bands_kept_
+    assert det.bands_kept_.size == 14
+    ref = get_detector("grx").fit(np.delete(cube, [2, 7], axis=2)).decision_scores_
+    np.testing.assert_allclose(det.decision_scores_, ref, rtol=1e-6)
+
+
+def test_clean_cube_unchanged_by_the_mask_machinery(scene):
+    cube, _ = scene
+    a = get_detector("lrx", **FAST["lrx"]).fit(cube).decision_scores_
+    b = get_detector("lrx", **FAST["lrx"]).fit(cube, mask=np.ones((30, 30))).decision_scores_
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    ("cube", "mask", "needle"),
+    [
+        (np.full((5, 5, 4), np.nan), None, "NaN"),
+        (
+            np.where(np.eye(5, dtype=bool)[:, :, None], np.inf, np.ones((5, 5, 3))),
+            None,
+            "infinite",
+        ),
+        (np.random.default_rng(0).random((5, 5, 4)), np.zeros((5, 5)), "excludes every pixel"),
+        (np.random.default_rng(0).random((5, 5, 4)), np.ones((4, 5)), "mask has shape"),
+        (np.random.default_rng(0).random((5, 5, 4)), np.arange(25).reshape(5, 5) == 3, "valid"),
+    ],
+)
+def test_unusable_inputs_raise_one_line(cube, mask, needle):
+    with pytest.raises(InputError, match=needle) as exc:
+        get_detector("grx").fit(cube, mask=mask)
+    assert "\n" not in str(exc.value)
