@@ -84,7 +84,9 @@ def _warm(problem, iters=5, beta=1.0):
     X, W, H, M = problem
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        res = R.rednmf_solve(X, W, H, M, lam=1.0, beta=beta, max_iter=iters, tol=0)
+        res = R.rednmf_solve(
+            X, W, H, M, lam=1.0, beta=beta, max_iter=iters, tol=0, lam_mode="adaptive"
+        )
     return X, res.W, res.H, res.M
 
 
@@ -165,7 +167,7 @@ def test_relative_lambda_tracks_the_median_residual_norm(problem):
     X, W, H, M = _warm(problem, iters=20)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        one = R.rednmf_solve(X, W, H, M, lam=0.7, beta=1.0, max_iter=1, tol=0)
+        one = R.rednmf_solve(X, W, H, M, lam=0.7, beta=1.0, max_iter=1, tol=0, lam_mode="adaptive")
     med = np.median(np.linalg.norm(X - W @ H, axis=0))
     assert one.lam_history[0] == pytest.approx(0.7 * med, rel=1e-12)
     # S columns with norm <= lam/2 are exactly zero; the others shrink by lam/2.
@@ -252,8 +254,38 @@ def test_solver_loop_equals_the_plain_transcription(problem, beta, sparsity, shr
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         res = R.rednmf_solve(
-            X, W, H, M, lam=1.0, beta=beta, max_iter=50, tol=0, sparsity=sparsity, shrink=shrink
+            X,
+            W,
+            H,
+            M,
+            lam=1.0,
+            beta=beta,
+            max_iter=50,
+            tol=0,
+            sparsity=sparsity,
+            shrink=shrink,
+            lam_mode="adaptive",
         )
     np.testing.assert_allclose(res.objective, obj1, rtol=1e-8)
     for got, want in ((res.W, W1), (res.H, H1), (res.M, M1), (res.S, S1)):
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-10)
+
+
+def test_svd_lambda_is_fixed_from_the_rank_r_residual(problem):
+    X, W, H, M = problem
+    r = W.shape[1]
+    U, _, _ = np.linalg.svd(X, full_matrices=False)
+    resid = X - U[:, :r] @ (U[:, :r].T @ X)
+    expect = 0.8 * np.median(np.linalg.norm(resid, axis=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        res = R.rednmf_solve(X, W, H, M, lam=0.8, beta=0.0, max_iter=60, tol=0, lam_mode="svd")
+    np.testing.assert_allclose(res.lam_history, expect, rtol=1e-8)
+    # One fixed objective: without the encoder every iteration descends.
+    assert np.all(np.diff(res.objective) <= 1e-10 * res.objective[:-1])
+
+
+def test_svd_lambda_scales_with_the_data(problem):
+    X, _, _, _ = problem
+    a = R.svd_residual_scale(X, 4)
+    assert R.svd_residual_scale(1000.0 * X, 4) == pytest.approx(1000.0 * a, rel=1e-6)

@@ -44,7 +44,7 @@ class REDNMF(BaseDetector):
     n_components : int, default=8
         Rank ``r`` of the background ``WH``.
     lam : float, default=1.0
-        Sparsity weight. With ``lam_mode='relative'`` the threshold of the S
+        Sparsity weight. With ``lam_mode='adaptive'`` the threshold of the S
         step is ``lam / 2`` times the median pixel norm of the residual
         ``X - WH`` (recomputed each iteration), so ``lam`` is scale-free.
     beta : float, default=1.0
@@ -74,9 +74,11 @@ class REDNMF(BaseDetector):
         residual ``X - WH``.
     shrink : {'column', 'row'}, default='column'
         L2,1 groups: pixels (as Sec. 4.2 says) or bands (eq. 17 as printed).
-    lam_mode : {'relative', 'absolute'}, default='relative'
-        Scale of ``lam``; ``'absolute'`` applies ``lam`` to the scaled data as is
-        (the paper's ``(lam, beta) = (50, 1)`` is ``lam_mode='absolute'``).
+    lam_mode : {'svd', 'adaptive', 'absolute'}, default='adaptive'
+        Scale of ``lam`` (see :mod:`rednmf.solvers.rednmf`): ``'svd'`` relative
+        to the residual of a rank-r truncated SVD (fixed), ``'adaptive'``
+        relative to the current residual (every iteration), ``'absolute'`` as
+        given on the scaled data (the paper's ``(lam, beta) = (50, 1)``).
     scale : {'minmax', 'max', 'none'}, default='minmax'
         Global scaling of the cube before fitting.
     dtype : {'float32', 'float64'}, default='float32'
@@ -128,7 +130,7 @@ class REDNMF(BaseDetector):
         encoder: bool = True,
         sparsity: str = "l21",
         shrink: str = "column",
-        lam_mode: str = "relative",
+        lam_mode: str = "adaptive",
         scale: str = "minmax",
         dtype: str = "float32",
         contamination: float = 0.01,

@@ -20,12 +20,19 @@ Choices where the paper is ambiguous (all parameters of :func:`rednmf_solve`):
   term, as in the paper, so it is exact for (10) only when ``beta = 0``.
 * **Groups.** ``shrink='column'`` (default) shrinks pixel spectra, as the text
   of Sec. 4.2 says; ``shrink='row'`` is the literal (17), which shrinks bands.
-* **Scale of lambda.** ``lam_mode='relative'`` (default) sets, at every
-  iteration, ``lam_t = lam * median_g ||E_g||`` over the groups ``g`` of the
-  residual ``E = X - WH`` (for ``sparsity='l1'`` the groups are entries, so the
-  median of ``|E_ij|``), which makes ``lam`` dimensionless: it means the same
-  on raw counts and on reflectance. ``lam_mode='absolute'`` uses ``lam`` as is.
-  With ``'relative'`` the objective recorded at iteration ``t`` uses ``lam_t``.
+* **Scale of lambda.** ``lam_mode`` makes ``lam`` dimensionless, so that it
+  means the same on raw counts and on reflectance:
+
+  - ``'svd'``: ``lam_t = lam * median_g ||R_g||`` once, before the first
+    iteration, where ``R = X - U_r U_r' X`` is the residual of the best rank-r
+    approximation of ``X`` (truncated SVD) and ``g`` runs over the groups the S
+    step thresholds (pixels, bands, or entries for ``sparsity='l1'``). It is
+    the residual level a rank-r background can reach, and it is fixed, so
+    (10) is one fixed objective and ``tol`` measures its convergence.
+  - ``'adaptive'``: ``lam_t = lam * median_g ||E_g||`` of the current residual
+    ``E = X - WH``, recomputed every iteration; the objective recorded at
+    iteration ``t`` uses ``lam_t``, which keeps shrinking with the residual.
+  - ``'absolute'``: ``lam_t = lam`` as given (the paper's convention).
 """
 
 from __future__ import annotations
@@ -43,7 +50,7 @@ __all__ = ["RednmfResult", "rednmf_solve", "rednmf_objective"]
 
 SPARSITY = ("l21", "l1", "none")
 SHRINK = ("column", "row")
-LAM_MODES = ("relative", "absolute")
+LAM_MODES = ("svd", "adaptive", "absolute")
 
 
 @dataclass
@@ -106,6 +113,22 @@ def _group_scale(E: np.ndarray, sparsity: str, shrink: str) -> float:
         return float(np.median(np.abs(E)))
     axis = 0 if shrink == "column" else 1
     return float(np.median(np.linalg.norm(E, axis=axis)))
+
+
+def svd_residual_scale(
+    X: np.ndarray, rank: int, sparsity: str = "l21", shrink: str = "column"
+) -> float:
+    """Median group size of the residual of the best rank-``rank`` approximation of ``X``.
+
+    ``R = X - U U' X`` with ``U`` the ``rank`` leading left singular vectors of
+    ``X`` (from the eigenvectors of ``X X'``); the groups are those of the S
+    step. Positive scaling of ``X`` scales the result by the same factor.
+    """
+    G = (X @ X.T).astype(np.float64)
+    _, vecs = np.linalg.eigh(G)
+    U = vecs[:, -rank:].astype(X.dtype)
+    R = X - U @ (U.T @ X)
+    return _group_scale(R, sparsity, shrink)
 
 
 def _update_S(E: np.ndarray, lam: float, sparsity: str, shrink: str) -> np.ndarray:
@@ -190,12 +213,12 @@ def _s_step(
     if sparsity == "none":
         return np.zeros_like(E), lam, 0.0
     if sparsity == "l1":
-        lam_t = lam * float(np.median(np.abs(E))) if lam_mode == "relative" else lam
+        lam_t = lam * float(np.median(np.abs(E))) if lam_mode == "adaptive" else lam
         S = soft_threshold(E, lam_t / 2)
         return S, lam_t, float(np.abs(S).sum(dtype=np.float64))
     axis = 0 if shrink == "column" else 1
     norms = np.sqrt(np.einsum("ij,ij->j" if axis == 0 else "ij,ij->i", E, E))
-    lam_t = lam * float(np.median(norms)) if lam_mode == "relative" else lam
+    lam_t = lam * float(np.median(norms)) if lam_mode == "adaptive" else lam
     tau = lam_t / 2
     with np.errstate(divide="ignore", invalid="ignore"):
         factor = np.where(norms > tau, 1.0 - tau / norms, 0.0).astype(E.dtype, copy=False)
@@ -228,7 +251,7 @@ def rednmf_solve(
     tol: float = 1e-4,
     sparsity: str = "l21",
     shrink: str = "column",
-    lam_mode: str = "relative",
+    lam_mode: str = "svd",
     eps: float = 1e-10,
     callback: Callable[[int, float], None] | None = None,
 ) -> RednmfResult:
@@ -266,9 +289,10 @@ def rednmf_solve(
         the ``-L2,1`` ablation) or none (``S = 0``: asymmetric EDNMF).
     shrink : {'column', 'row'}
         Groups of the L2,1 norm: pixels (default) or bands (literal eq. 17).
-    lam_mode : {'relative', 'absolute'}
-        ``'relative'``: ``lam_t = lam * median group norm of X - WH`` at each
-        iteration; ``'absolute'``: ``lam_t = lam``.
+    lam_mode : {'svd', 'adaptive', 'absolute'}
+        Scale of ``lam`` (see the module docstring): relative to the residual
+        of a rank-r truncated SVD of ``X`` (fixed), relative to the current
+        residual (every iteration), or as given.
     eps : float
         Added to every denominator.
     callback : callable, optional
@@ -290,6 +314,8 @@ def rednmf_solve(
     pending = 0.0  # encoder term + penalty of the last iteration, awaiting its fit term
     converged = False
     n_iter = 0
+    if lam_mode == "svd" and sparsity != "none":
+        lam, lam_mode = lam * svd_residual_scale(X, r, sparsity, shrink), "absolute"
     while True:
         E = X - W @ H
         if n_iter:
