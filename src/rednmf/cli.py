@@ -1,4 +1,4 @@
-"""The ``rednmf`` command line: ``detect``, ``demo``, ``methods`` and ``--version``.
+"""The ``rednmf`` command line: ``detect``, ``info``, ``demo``, ``methods``, ``--version``.
 
 This module only wires :mod:`rednmf.io`, :mod:`rednmf.detectors.registry`,
 :mod:`rednmf.metrics` and :mod:`rednmf.plotting` together. Every user error
@@ -113,7 +113,7 @@ def _collect_params(named: dict[str, Any], extra: Sequence[str] | None) -> dict[
     return params
 
 
-def _fit(detector: Any, cube: Any, *, label: str, show_spinner: bool) -> float:
+def _fit(detector: Any, cube: Any, *, label: str, show_spinner: bool, mask: Any = None) -> float:
     """Fit ``detector`` on ``cube``; show a spinner on a TTY; print warnings as one line each."""
     status: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
     if show_spinner:
@@ -124,7 +124,7 @@ def _fit(detector: Any, cube: Any, *, label: str, show_spinner: bool) -> float:
         warnings.simplefilter("always")
         start = time.perf_counter()
         with status:
-            detector.fit(cube)
+            detector.fit(cube, mask=mask)
         seconds = time.perf_counter() - start
     seen: set[str] = set()
     for w in caught:
@@ -151,7 +151,11 @@ def _auc(scores: Any, gt: Any) -> float | None:
         return None
     from rednmf.metrics import roc_auc
 
-    return float(roc_auc(scores, gt))
+    try:
+        return float(roc_auc(scores, gt))
+    except InputError as exc:  # e.g. every anomaly pixel is no-data: report, do not fail
+        sys.stderr.write(f"warning: {_one_line(str(exc))}; AUC not computed\n")
+        return None
 
 
 # -- commands ---------------------------------------------------------------
@@ -176,14 +180,51 @@ def _root(
     """Hyperspectral anomaly detection with REDNMF (Moradi et al. 2026) and its baselines."""
 
 
+class _Outputs:
+    """The files a command writes; on failure they are removed, so no partial result remains."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.created_dir = not out.exists()
+        self.paths: list[Path] = []
+
+    def add(self, path: Path) -> Path:
+        self.paths.append(path)
+        return path
+
+    def discard(self) -> None:
+        for p in self.paths:
+            with contextlib.suppress(OSError):
+                p.unlink()
+        if self.created_dir:
+            with contextlib.suppress(OSError):
+                self.out.rmdir()
+
+
 @app.command()
 def detect(
-    path: Annotated[Path, typer.Argument(help="Scene file: .mat (v5 or v7.3), .npz or .npy.")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="Scene file: .mat (v5 or v7.3), .npz, .npy, ENVI .hdr, GeoTIFF or any raster "
+            "GDAL reads."
+        ),
+    ],
     data_var: Annotated[
         str | None, typer.Option("--data-var", help="Cube variable, if several are 3-D.")
     ] = None,
     gt_var: Annotated[
         str | None, typer.Option("--gt-var", help="Ground-truth variable, if ambiguous.")
+    ] = None,
+    gt: Annotated[
+        str | None,
+        typer.Option("--gt", help="Ground truth in a separate file: FILE or FILE:VAR."),
+    ] = None,
+    mask: Annotated[
+        str | None,
+        typer.Option(
+            "--mask", help="Pixels to use (nonzero) in FILE or FILE:VAR; the rest is no-data."
+        ),
     ] = None,
     out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("rednmf-out"),
     as_json: Annotated[
@@ -203,16 +244,40 @@ def detect(
     ] = None,
     inner: Annotated[int | None, typer.Option("--inner", help="Inner window size.")] = None,
     outer: Annotated[int | None, typer.Option("--outer", help="Outer window size.")] = None,
+    threshold: Annotated[
+        float | None, typer.Option("--threshold", help="Detection threshold, as a score.")
+    ] = None,
+    contamination: Annotated[
+        float | None,
+        typer.Option(
+            "--contamination",
+            help="Detect this fraction of the valid pixels (default 0.01).",
+        ),
+    ] = None,
+    far: Annotated[
+        float | None,
+        typer.Option(
+            "--far",
+            help="False-alarm rate under a robust log-normal background model, e.g. 0.001.",
+        ),
+    ] = None,
     param: Annotated[
         list[str] | None,
         typer.Option("--param", help="Any other constructor parameter, KEY=VALUE (repeatable)."),
     ] = None,
 ) -> None:
-    """Detect anomalies in one scene; write the score map (.npy, .png) and the ROC curve."""
+    """Detect anomalies in one scene and write the score map and the detections.
+
+    Outputs in --out: STEM_scores.tif (float32 GeoTIFF, the input's CRS and
+    transform, NaN no-data), STEM_scores.npy, STEM_scores.png, STEM_detections.tif
+    (uint8: 1 detected, 0 not, 255 no-data), STEM_detections.geojson and
+    STEM_detections.csv (connected components), and STEM_roc.png with ground truth.
+    """
     with _guard():
         from rednmf.detectors.registry import get_detector
-        from rednmf.io import read_scene
-        from rednmf.io.writers import ensure_dir, write_npy
+        from rednmf.io import read_map, read_scene
+        from rednmf.io.writers import check_output_dir
+        from rednmf.thresholding import check_threshold_rule
 
         named = {
             "n_components": rank,
@@ -227,34 +292,38 @@ def detect(
         }
         params = _collect_params(named, param)
         detector = get_detector(method, **params)
+        check_threshold_rule(threshold, contamination, far)
+        check_output_dir(out)
+        if gt is not None and (gt_var is not None):
+            raise InputError("--gt and --gt-var are exclusive; use --gt FILE:VAR")
         scene = read_scene(path, data_var=data_var, gt_var=gt_var)
-        out_dir = ensure_dir(out)
+        rows, cols, bands = scene.shape
+        if gt is not None:
+            scene.gt, scene.gt_var = read_map(gt, (rows, cols))
+            scene.gt_var = scene.gt_var or Path(gt).name
+        use = (
+            None if mask is None else read_map(mask, (rows, cols), what="mask", option="--mask")[0]
+        )
 
         seconds = _fit(
             detector,
             scene.cube,
+            mask=use,
             label=f"{method} on {scene.name}",
             show_spinner=not as_json and _stderr_is_tty(),
         )
         scores = detector.decision_scores_
         auc = _auc(scores, scene.gt)
-
-        from rednmf import plotting
-
-        stem = scene.name
-        scores_path = write_npy(out_dir / f"{stem}_scores.npy", scores)
-        png_path = plotting.save_score_map(
-            out_dir / f"{stem}_scores.png", scores, title=f"{method}: {stem}"
-        )
-        roc_path = None
-        if auc is not None:
-            from rednmf.metrics import roc_curve
-
-            fpr, tpr, _ = roc_curve(scores, scene.gt)
-            roc_path = plotting.save_roc(
-                out_dir / f"{stem}_roc.png", fpr, tpr, auc=auc, label=f"{method} on {stem}"
+        outputs = _Outputs(Path(out))
+        try:
+            record = _write_detect_outputs(
+                outputs, scene, detector, method, auc, threshold, contamination, far
             )
+        except BaseException:
+            outputs.discard()
+            raise
         n_iter = _n_iter(detector)
+        n_nodata = int(scores.size - int(detector.valid_mask_.sum()))
 
         if as_json:
             from rednmf.io.writers import jsonable
@@ -262,6 +331,7 @@ def detect(
             record = {
                 "scene": scene.name,
                 "path": str(scene.path),
+                "format": scene.format,
                 "shape": list(scene.shape),
                 "data_var": scene.data_var,
                 "gt_var": scene.gt_var,
@@ -270,23 +340,112 @@ def detect(
                 "seconds": round(seconds, 4),
                 "n_iter": n_iter,
                 "params": detector.get_params(),
-                "scores_path": str(scores_path),
-                "scores_png": str(png_path),
-                "roc_path": None if roc_path is None else str(roc_path),
+                "nodata_pixels": n_nodata,
+                "bands_used": int(detector.bands_kept_.size),
+                **record,
             }
             _echo(json.dumps(jsonable(record), allow_nan=False))
             return
 
-        rows, cols, bands = scene.shape
         gt_note = f" (gt: {scene.gt_var})" if scene.gt_var else " (no ground truth)"
-        _echo(f"scene     {scene.name}  {rows}x{cols}x{bands}{gt_note}")
-        _echo(f"method    {method}")
-        _echo(f"AUC       {'n/a' if auc is None else f'{auc:.4f}'}")
-        _echo(f"time      {seconds:.2f} s" + ("" if n_iter is None else f", {n_iter} iterations"))
-        _echo(f"scores    {scores_path}")
-        _echo(f"map       {png_path}")
-        if roc_path is not None:
-            _echo(f"roc       {roc_path}")
+        _echo(f"scene      {scene.name}  {rows}x{cols}x{bands}{gt_note}")
+        _echo(f"method     {method}")
+        _echo(f"AUC        {'n/a' if auc is None else f'{auc:.4f}'}")
+        _echo(f"time       {seconds:.2f} s" + ("" if n_iter is None else f", {n_iter} iterations"))
+        if n_nodata:
+            _echo(f"no-data    {n_nodata} pixel(s) scored NaN")
+        _echo(f"threshold  {record['threshold']:.6g} ({record['threshold_rule']})")
+        _echo(f"detections {record['n_detections']}")
+        for key, label in (
+            ("scores_tif", "geotiff"),
+            ("scores_path", "scores"),
+            ("scores_png", "map"),
+            ("detections_tif", "detected"),
+            ("geojson_path", "geojson"),
+            ("csv_path", "csv"),
+            ("roc_path", "roc"),
+        ):
+            if record.get(key):
+                _echo(f"{label.ljust(10)} {record[key]}")
+
+
+def _write_detect_outputs(
+    outputs: _Outputs,
+    scene: Any,
+    detector: Any,
+    method: str,
+    auc: float | None,
+    threshold: float | None,
+    contamination: float | None,
+    far: float | None,
+) -> dict[str, Any]:
+    """Write every output of ``detect``; return their paths and the threshold facts."""
+    import numpy as np
+
+    from rednmf import plotting
+    from rednmf.io.detections import (
+        find_detections,
+        write_detections_csv,
+        write_detections_geojson,
+    )
+    from rednmf.io.geotiff import epsg_code, write_geotiff
+    from rednmf.io.writers import ensure_dir, write_npy
+    from rednmf.thresholding import select_threshold
+
+    scores = detector.decision_scores_
+    valid = detector.valid_mask_
+    if threshold is not None:
+        rule = "score"
+    elif far is not None:
+        rule = f"false-alarm rate {far:g}"
+    else:
+        rule = f"contamination {0.01 if contamination is None else contamination:g}"
+    thr = select_threshold(scores, threshold=threshold, contamination=contamination, far=far)
+    with np.errstate(invalid="ignore"):
+        detected = valid & (scores > thr)
+    det_map = np.where(valid, detected.astype(np.uint8), np.uint8(255))
+    detections, labels = find_detections(scores, detected, scene.transform)
+
+    out_dir = ensure_dir(outputs.out)
+    stem = scene.name
+    record: dict[str, Any] = {"threshold": thr, "threshold_rule": rule}
+    geo = {"crs": scene.crs, "transform": scene.transform}
+    record["scores_tif"] = outputs.add(
+        write_geotiff(out_dir / f"{stem}_scores.tif", scores, nodata=float("nan"), **geo)
+    )
+    record["scores_path"] = outputs.add(write_npy(out_dir / f"{stem}_scores.npy", scores))
+    record["scores_png"] = outputs.add(
+        plotting.save_score_map(out_dir / f"{stem}_scores.png", scores, title=f"{method}: {stem}")
+    )
+    record["detections_tif"] = outputs.add(
+        write_geotiff(out_dir / f"{stem}_detections.tif", det_map, nodata=255, **geo)
+    )
+    props = {"method": method, "scene": stem, "threshold": thr, "threshold_rule": rule}
+    record["geojson_path"] = outputs.add(
+        write_detections_geojson(
+            out_dir / f"{stem}_detections.geojson",
+            detections,
+            labels,
+            transform=scene.transform,
+            epsg=epsg_code(scene.crs),
+            properties=props,
+        )
+    )
+    record["csv_path"] = outputs.add(
+        write_detections_csv(out_dir / f"{stem}_detections.csv", detections)
+    )
+    record["roc_path"] = None
+    if auc is not None:
+        from rednmf.metrics import roc_curve
+
+        fpr, tpr, _ = roc_curve(scores, scene.gt)
+        record["roc_path"] = outputs.add(
+            plotting.save_roc(
+                out_dir / f"{stem}_roc.png", fpr, tpr, auc=auc, label=f"{method} on {stem}"
+            )
+        )
+    record["n_detections"] = len(detections)
+    return record
 
 
 def _demo_synthetic(out: Path, seed: int, as_json: bool) -> None:
@@ -459,6 +618,99 @@ def methods() -> None:
     width = max(len(name) for name, _ in entries)
     for name, description in entries:
         _echo(f"{name.ljust(width)}  {description}")
+
+
+def _scene_facts(scene: Any) -> dict[str, Any]:
+    """What the reader found, as a JSON-friendly dict (used by ``info``)."""
+    import numpy as np
+
+    from rednmf.io.geotiff import describe_crs
+
+    cube = scene.cube
+    facts: dict[str, Any] = {
+        "path": str(scene.path),
+        "format": scene.format,
+        "shape": list(scene.shape),
+        "dtype": str(cube.dtype),
+        "variables": scene.variables,
+        "data_var": scene.data_var,
+        "gt_var": scene.gt_var,
+    }
+    finite = None
+    if cube.size:
+        if cube.dtype.kind == "f":
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                lo, hi = np.nanmin(cube), np.nanmax(cube)
+            finite = [float(lo), float(hi)]
+            facts["n_nan"] = int(np.count_nonzero(np.isnan(cube)))
+            facts["n_inf"] = int(np.count_nonzero(np.isinf(cube)))
+        else:
+            finite = [float(cube.min()), float(cube.max())]
+    facts["value_range"] = finite
+    wl = scene.wavelengths
+    facts["wavelengths"] = None if wl is None else [float(wl[0]), float(wl[-1]), int(wl.size)]
+    facts["wavelength_units"] = scene.wavelength_units
+    facts["bad_bands"] = [int(b) for b in scene.bad_bands]
+    facts["nodata"] = scene.nodata
+    facts["nodata_pixels"] = int(scene.nodata_mask().sum())
+    facts["crs"] = describe_crs(scene.crs)
+    facts["transform"] = None if scene.transform is None else list(scene.transform)
+    if scene.gt is not None:
+        facts["gt_anomaly_pixels"] = int(scene.gt.sum())
+    return facts
+
+
+@app.command()
+def info(
+    path: Annotated[Path, typer.Argument(help="Scene file (any format 'detect' reads).")],
+    data_var: Annotated[
+        str | None, typer.Option("--data-var", help="Cube variable, if several are 3-D.")
+    ] = None,
+    gt_var: Annotated[
+        str | None, typer.Option("--gt-var", help="Ground-truth variable, if ambiguous.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Print what the reader finds in a scene file: shape, dtype, values, bands, no-data, CRS."""
+    with _guard():
+        from rednmf.io import read_scene
+
+        scene = read_scene(path, data_var=data_var, gt_var=gt_var)
+        facts = _scene_facts(scene)
+        if as_json:
+            from rednmf.io.writers import jsonable
+
+            _echo(json.dumps(jsonable(facts), allow_nan=False))
+            return
+        rows, cols, bands = scene.shape
+        _echo(f"file         {facts['path']}")
+        _echo(f"format       {facts['format']}")
+        _echo(f"shape        {rows} rows x {cols} cols x {bands} bands")
+        _echo(f"dtype        {facts['dtype']}")
+        vr = facts["value_range"]
+        _echo(f"values       {'n/a' if vr is None else f'{vr[0]:g} .. {vr[1]:g}'}")
+        if facts.get("n_inf"):
+            _echo(f"infinite     {facts['n_inf']} value(s) (detect will refuse them)")
+        _echo("variables    " + ", ".join(f"{k} ({v})" for k, v in scene.variables.items()))
+        if scene.data_var:
+            _echo(f"cube         {scene.data_var}")
+        gt_text = "none"
+        if scene.gt is not None:
+            gt_text = f"{scene.gt_var} ({facts['gt_anomaly_pixels']} anomaly pixels)"
+        _echo(f"ground truth {gt_text}")
+        wl = facts["wavelengths"]
+        units = f" {scene.wavelength_units}" if scene.wavelength_units else ""
+        wl_text = "none" if wl is None else f"{wl[0]:g} .. {wl[1]:g}{units} ({wl[2]} bands)"
+        _echo(f"wavelengths  {wl_text}")
+        bad = facts["bad_bands"]
+        _echo(f"bad bands    {'none' if not bad else f'{len(bad)} dropped: {bad}'}")
+        nd = "none" if scene.nodata is None else f"{scene.nodata:g}"
+        _echo(f"no-data      value {nd}, {facts['nodata_pixels']} pixel(s) with NaN/no-data")
+        _echo(f"crs          {facts['crs']}")
+        t = facts["transform"]
+        if t is not None:
+            _echo(f"transform    origin ({t[2]:g}, {t[5]:g}), pixel {t[0]:g} x {t[4]:g}")
 
 
 # -- entry point ------------------------------------------------------------

@@ -1,7 +1,15 @@
 """A hyperspectral scene read from disk: the cube, its ground truth and where it came from.
 
-:func:`read_scene` picks the cube and the ground truth among a file's
-variables:
+:func:`read_scene` reads MATLAB (.mat v5 and v7.3), NumPy (.npy, .npz), ENVI
+(.hdr + data, via Spectral Python) and any raster GDAL reads (GeoTIFF, via
+rasterio). For ENVI and rasters, bands flagged bad (ENVI ``bbl``) are dropped,
+values equal to the no-data value become NaN (the cube is then float32, or
+float64 if it was), and the CRS and affine transform are kept. NaN marks
+no-data throughout: the detectors leave such pixels out (see
+:class:`rednmf.detectors._base.BaseDetector`).
+
+In .mat and .npz files, :func:`read_scene` picks the cube and the ground truth
+among the variables:
 
 * the cube is the unique 3-D numeric variable (``--data-var`` otherwise);
 * the ground truth is the unique 2-D numeric variable whose shape equals the
@@ -20,9 +28,10 @@ import numpy as np
 from rednmf.exceptions import InputError
 from rednmf.io.mat import check_file, is_numeric, load_mat, load_npy, load_npz
 
-__all__ = ["Scene", "read_scene", "select_variables"]
+__all__ = ["Scene", "read_scene", "read_map", "select_variables", "split_var"]
 
 _SUFFIXES = (".mat", ".npy", ".npz")
+_RASTER_HINT = "pass a .mat, .npz, .npy, ENVI .hdr or GeoTIFF file"
 
 
 @dataclass
@@ -44,6 +53,20 @@ class Scene:
         ``{"data": "100x100x205 uint16"}``, for messages and reports.
     data_var, gt_var : str or None
         The variables chosen as cube and ground truth.
+    format : str
+        What was read, e.g. ``'MATLAB v5'``, ``'ENVI (bsq, little-endian)'``,
+        ``'GTiff'``.
+    wavelengths : numpy.ndarray or None
+        Centre wavelengths of the cube's bands.
+    wavelength_units : str or None
+    bad_bands : numpy.ndarray
+        0-based indices (in the file) of the bands dropped as bad.
+    nodata : float or None
+        The file's no-data value (its pixels are NaN in ``cube``).
+    crs : str or None
+        Coordinate reference system as WKT.
+    transform : tuple of 6 floats or None
+        Affine transform ``(a, b, c, d, e, f)`` from (col, row) to map x, y.
     """
 
     cube: np.ndarray
@@ -53,12 +76,25 @@ class Scene:
     variables: dict[str, str] = field(default_factory=dict)
     data_var: str | None = None
     gt_var: str | None = None
+    format: str = ""
+    wavelengths: np.ndarray | None = None
+    wavelength_units: str | None = None
+    bad_bands: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
+    nodata: float | None = None
+    crs: str | None = None
+    transform: tuple[float, float, float, float, float, float] | None = None
 
     @property
     def shape(self) -> tuple[int, int, int]:
         """``(rows, cols, bands)`` of the cube."""
         rows, cols, bands = self.cube.shape
         return int(rows), int(cols), int(bands)
+
+    def nodata_mask(self) -> np.ndarray:
+        """``(rows, cols)`` bool map of the pixels with a NaN in any band (no-data)."""
+        if self.cube.dtype.kind != "f":
+            return np.zeros(self.cube.shape[:2], dtype=bool)
+        return np.isnan(self.cube).any(axis=2)
 
 
 def _describe(value: object) -> str:
@@ -172,13 +208,15 @@ def read_scene(
     *,
     prefer_gt: Sequence[str] = (),
 ) -> Scene:
-    """Read a hyperspectral scene from a ``.mat``, ``.npz`` or ``.npy`` file.
+    """Read a hyperspectral scene from a .mat, .npz, .npy, ENVI or GDAL-readable file.
 
     Parameters
     ----------
     path : str or path-like
-        A MATLAB file (v5 or v7.3), a ``.npz`` archive, or a ``.npy`` file
-        holding the 3-D cube alone.
+        A MATLAB file (v5 or v7.3), a ``.npz`` archive, a ``.npy`` file
+        holding the 3-D cube alone, an ENVI header (``.hdr``) or data file
+        with its ``.hdr`` beside it (BSQ, BIL or BIP, either byte order), or
+        any raster GDAL reads (GeoTIFF: bands are the third axis).
     data_var : str, optional
         Name of the cube variable; needed only when the file holds several
         3-D arrays.
@@ -192,8 +230,11 @@ def read_scene(
     Returns
     -------
     Scene
-        The cube as stored (any numeric dtype) and the ground truth as a
-        boolean map (nonzero = anomaly) or None.
+        The cube as stored (any numeric dtype; float with NaN at no-data
+        values; an ENVI cube without dropped bands or no-data stays memory
+        mapped), the ground truth as a boolean map (nonzero = anomaly) or
+        None, and the wavelengths, bad bands, no-data value, CRS and transform
+        where the file has them.
 
     Raises
     ------
@@ -204,10 +245,12 @@ def read_scene(
     p = check_file(path)
     suffix = p.suffix.lower()
     if suffix not in _SUFFIXES:
-        raise InputError(
-            f"unsupported file type {p.suffix or '(no extension)'!r} for {p}; "
-            "pass a .mat, .npz or .npy file"
-        )
+        if data_var is not None or gt_var is not None:
+            raise InputError(
+                f"{p.name} is an image file; --data-var and --gt-var apply to .mat and .npz "
+                "files only (use --gt FILE for a separate ground truth)"
+            )
+        return _read_image(p)
 
     if suffix == ".npy":
         if data_var is not None or gt_var is not None:
@@ -228,9 +271,11 @@ def read_scene(
             path=p,
             variables={"array": _describe(arr)},
             data_var=None,
+            format="NumPy .npy",
         )
 
     variables = load_npz(p) if suffix == ".npz" else load_mat(p)
+    fmt = "NumPy .npz" if suffix == ".npz" else _mat_format(p)
     cube_name, gt_name = select_variables(
         variables, source=p.name, data_var=data_var, gt_var=gt_var, prefer_gt=prefer_gt
     )
@@ -254,4 +299,177 @@ def read_scene(
         variables={n: _describe(v) for n, v in variables.items()},
         data_var=cube_name,
         gt_var=gt_name,
+        format=fmt,
     )
+
+
+def _mat_format(p: Path) -> str:
+    with open(p, "rb") as fh:
+        head = fh.read(128)
+    return "MATLAB v7.3 (HDF5)" if b"MATLAB 7.3" in head[:20] else "MATLAB v5"
+
+
+def _apply_nodata(cube: np.ndarray, nodata: float | None) -> np.ndarray:
+    """Return ``cube`` with the no-data value replaced by NaN (as float32/float64)."""
+    if nodata is None or np.isnan(nodata):
+        return cube
+    hit = cube == nodata
+    if not hit.any():
+        return cube
+    out = cube.astype(np.float64 if cube.dtype == np.float64 else np.float32)
+    out[hit] = np.nan
+    return out
+
+
+def _read_image(p: Path) -> Scene:
+    """Read an ENVI image or a GDAL raster into a Scene."""
+    from rednmf.io.envi import find_envi_header, read_envi
+
+    suffix = p.suffix.lower()
+    header = find_envi_header(p)
+    if suffix == ".hdr" or (header is not None and suffix not in (".tif", ".tiff")):
+        from rednmf.io.geotiff import read_georef
+
+        img = read_envi(p)
+        crs, transform = read_georef(img.data_file)
+        cube = _apply_nodata(img.cube, img.nodata)
+        return Scene(
+            cube=cube,
+            gt=None,
+            name=img.header.stem,
+            path=p,
+            variables={"image": f"{'x'.join(map(str, img.cube.shape))} {img.cube.dtype}"},
+            format=f"ENVI ({img.interleave}, {img.byte_order})",
+            wavelengths=img.wavelengths,
+            wavelength_units=img.wavelength_units,
+            bad_bands=img.bad_bands,
+            nodata=img.nodata,
+            crs=crs,
+            transform=transform,
+        )
+
+    from rednmf.io.geotiff import read_raster
+
+    if suffix not in (".tif", ".tiff", ".vrt", ".jp2", ".img", ".nc", ".h5", ".hdf"):
+        # Let GDAL try any other raster, but say clearly what is expected if it fails.
+        try:
+            raster = read_raster(p)
+        except InputError as exc:
+            raise InputError(
+                f"unsupported file type {p.suffix or '(no extension)'!r} for {p}; {_RASTER_HINT}"
+            ) from exc
+    else:
+        raster = read_raster(p)
+    cube = raster.cube
+    if cube.ndim != 3:  # pragma: no cover - rasterio always gives (bands, rows, cols)
+        raise InputError(f"{p.name} is not a 3-D raster; {_RASTER_HINT}")
+    return Scene(
+        cube=_apply_nodata(cube, raster.nodata),
+        gt=None,
+        name=p.stem,
+        path=p,
+        variables={"bands": f"{'x'.join(map(str, cube.shape))} {cube.dtype}"},
+        format=raster.driver,
+        wavelengths=raster.wavelengths,
+        nodata=raster.nodata,
+        crs=raster.crs,
+        transform=raster.transform,
+    )
+
+
+def split_var(spec: str | os.PathLike[str]) -> tuple[Path, str | None]:
+    """Split ``FILE[:VAR]`` into the path and the variable name.
+
+    The part after the last ``:`` is a variable name only when it holds no path
+    separator and the whole string is not an existing file.
+    """
+    text = os.fspath(spec)
+    head, sep, tail = text.rpartition(":")
+    plain = bool(sep and head and tail) and "/" not in tail and "\\" not in tail
+    if plain and not Path(text).exists():
+        return Path(head), tail
+    return Path(text), None
+
+
+def read_map(
+    spec: str | os.PathLike[str],
+    shape: tuple[int, int],
+    *,
+    what: str = "ground truth",
+    option: str = "--gt",
+) -> tuple[np.ndarray, str | None]:
+    """Read a 2-D map (ground truth or mask) of ``shape`` from ``FILE[:VAR]``.
+
+    Parameters
+    ----------
+    spec : str or path-like
+        ``FILE`` or ``FILE:VAR``: a .mat/.npz (the unique 2-D numeric variable,
+        or ``VAR``), a 2-D .npy, or a single-band raster (GeoTIFF, ENVI).
+    shape : (int, int)
+        The scene's ``(rows, cols)``; the map must match it.
+    what, option : str
+        Words for the messages, e.g. ``"mask"`` and ``"--mask"``.
+
+    Returns
+    -------
+    (numpy.ndarray of bool, str or None)
+        The map (nonzero = True) and the variable read.
+
+    Raises
+    ------
+    InputError
+        If the file cannot be read, the variable is missing or ambiguous, the
+        map is not 2-D, holds NaN or infinite values, or has another shape.
+    """
+    path, var = split_var(spec)
+    p = check_file(path)
+    suffix = p.suffix.lower()
+    rows, cols = shape
+    if suffix in (".mat", ".npz"):
+        variables = load_npz(p) if suffix == ".npz" else load_mat(p)
+        if var is not None:
+            if var not in variables:
+                raise InputError(
+                    f"variable {var!r} not found in {p.name}; available: {_listing(variables)}; "
+                    f"pass {option} {p.name}:NAME with one of these"
+                )
+            arr = variables[var]
+        else:
+            maps = [n for n, v in variables.items() if is_numeric(v) and v.ndim == 2]
+            if len(maps) != 1:
+                found = "no" if not maps else "several"
+                raise InputError(
+                    f"{p.name} holds {found} 2-D variables ({_listing(variables, maps)}); "
+                    f"pass {option} {p.name}:NAME to choose the {what}"
+                )
+            var = maps[0]
+            arr = variables[var]
+    elif var is not None:
+        raise InputError(
+            f"{option} {p.name}:{var}: a variable name applies to .mat and .npz files only"
+        )
+    elif suffix == ".npy":
+        arr = load_npy(p)
+    else:
+        arr = _read_image(p).cube
+        if arr.ndim == 3:
+            if arr.shape[2] != 1:
+                raise InputError(
+                    f"{what} {p.name} has {arr.shape[2]} bands; pass a single-band map"
+                )
+            arr = arr[:, :, 0]
+    if not isinstance(arr, np.ndarray) or not is_numeric(arr) or arr.ndim != 2:
+        raise InputError(
+            f"{what} in {p.name} is {_describe(arr)}, not a 2-D numeric map; "
+            f"pass a {rows}x{cols} 0/1 map"
+        )
+    if arr.shape != (rows, cols):
+        raise InputError(
+            f"{what} in {p.name} is {arr.shape[0]}x{arr.shape[1]} but the scene is "
+            f"{rows}x{cols}; pass a map of the same scene"
+        )
+    if np.iscomplexobj(arr) or (arr.dtype.kind == "f" and not np.all(np.isfinite(arr))):
+        raise InputError(
+            f"{what} in {p.name} holds complex, NaN or infinite values; it must be a 0/1 map"
+        )
+    return np.asarray(arr != 0), var

@@ -18,7 +18,16 @@ import numpy as np
 
 from rednmf.exceptions import InputError
 
-__all__ = ["ensure_dir", "atomic_open", "write_npy", "write_json", "jsonable"]
+__all__ = [
+    "ensure_dir",
+    "check_output_dir",
+    "atomic_open",
+    "atomic_path",
+    "write_npy",
+    "write_json",
+    "write_csv",
+    "jsonable",
+]
 
 
 def _one_line(exc: BaseException) -> str:
@@ -43,6 +52,64 @@ def ensure_dir(path: str | os.PathLike[str]) -> Path:
             f"cannot create output directory {p} ({_one_line(exc)}); pass another --out"
         ) from exc
     return p
+
+
+def check_output_dir(path: str | os.PathLike[str]) -> Path:
+    """Check, without creating anything, that ``path`` is or can become a writable directory.
+
+    Raises
+    ------
+    InputError
+        If ``path`` (or its nearest existing ancestor) is a file, or is not writable.
+    """
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise InputError(f"output path {p} exists and is not a directory; pass another --out")
+    probe = p
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise InputError(
+            f"cannot create output directory {p}: {probe} is a file; pass another --out"
+        )
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise InputError(f"output directory {probe} is not writable; pass another --out")
+    return p
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path next to ``path`` for a library that writes by name.
+
+    On success the temporary file is moved onto ``path``; on an exception it
+    is removed and ``path`` is left untouched.
+
+    Raises
+    ------
+    InputError
+        If the directory cannot be created or written.
+    """
+    target = Path(path)
+    parent = ensure_dir(target.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{target.stem}.", suffix=f"{target.suffix}.tmp", dir=parent
+        )
+        os.close(fd)
+    except OSError as exc:
+        msg = f"cannot write to {parent} ({_one_line(exc)}); pass another --out"
+        raise InputError(msg) from exc
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise InputError(f"cannot write {target} ({_one_line(exc)})") from exc
+        raise
 
 
 @contextmanager
@@ -122,4 +189,26 @@ def write_json(path: str | os.PathLike[str], obj: Any, *, indent: int | None = 2
     text = json.dumps(jsonable(obj), indent=indent, allow_nan=False)
     with atomic_open(target, "w") as fh:
         fh.write(text + "\n")
+    return target
+
+
+def write_csv(
+    path: str | os.PathLike[str], rows: list[dict[str, Any]], columns: list[str]
+) -> Path:
+    """Write ``rows`` (dicts keyed by ``columns``) as a CSV file with a header, atomically.
+
+    Floats are written with ``repr`` precision; NaN and None become empty cells.
+    """
+    import csv
+
+    target = Path(path)
+    with atomic_open(target, "w") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            cells = []
+            for col in columns:
+                value = jsonable(row.get(col))
+                cells.append("" if value is None else value)
+            writer.writerow(cells)
     return target
