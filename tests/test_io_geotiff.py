@@ -1,0 +1,167 @@
+"""GeoTIFF in and out (rasterio), detections (connected components), thresholds; detect."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+
+from rednmf import cli
+from rednmf.io import read_map, read_scene
+from rednmf.io.detections import CSV_COLUMNS, find_detections
+from rednmf.io.geotiff import describe_crs, write_geotiff
+from rednmf.thresholding import far_threshold, select_threshold
+
+TRANSFORM = Affine(30.0, 0.0, 500000.0, 0.0, -30.0, 4000000.0)
+
+
+def save_tif(path: Path, cube: np.ndarray, *, nodata=None, crs="EPSG:32611", transform=TRANSFORM):
+    """Write a (rows, cols, bands) cube as a multi-band GeoTIFF."""
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        height=cube.shape[0],
+        width=cube.shape[1],
+        count=cube.shape[2],
+        dtype=cube.dtype.name,
+        crs=crs,
+        transform=transform,
+        nodata=nodata,
+    ) as dst:
+        dst.write(np.moveaxis(cube, -1, 0))
+    return path
+
+
+def test_read_geotiff_bands_nodata_and_georeference(tmp_path):
+    cube = np.random.default_rng(0).integers(1, 1000, size=(6, 4, 3)).astype(np.int16)
+    cube[0, 0, :] = -9999
+    scene = read_scene(save_tif(tmp_path / "s.tif", cube, nodata=-9999))
+    assert scene.shape == (6, 4, 3) and scene.format == "GTiff"
+    assert scene.cube.dtype == np.float32 and np.isnan(scene.cube[0, 0]).all()
+    np.testing.assert_array_equal(scene.cube[1:], cube[1:])
+    assert scene.nodata == -9999 and scene.nodata_mask().sum() == 1
+    assert describe_crs(scene.crs).startswith("EPSG:32611")
+    assert Affine(*scene.transform) == TRANSFORM
+
+
+def test_write_geotiff_keeps_crs_transform_and_nan(tmp_path):
+    scores = np.arange(12, dtype=np.float64).reshape(3, 4)
+    scores[0, 0] = np.nan
+    wkt = rasterio.crs.CRS.from_epsg(32611).to_wkt()
+    path = write_geotiff(
+        tmp_path / "m.tif", scores, crs=wkt, transform=tuple(TRANSFORM)[:6], nodata=float("nan")
+    )
+    with rasterio.open(path) as src:
+        assert src.crs.to_epsg() == 32611 and src.transform == TRANSFORM
+        assert src.dtypes == ("float32",) and np.isnan(src.nodata)
+        assert src.compression.name.lower() == "deflate"
+        assert src.tags(ns="IMAGE_STRUCTURE").get("PREDICTOR", "3") == "3"
+        np.testing.assert_array_equal(src.read(1), scores.astype(np.float32))
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_find_detections_components_centroids_and_map_coordinates():
+    scores = np.zeros((6, 6))
+    scores[1, 1], scores[1, 2] = 5.0, 3.0  # one 2-pixel component
+    scores[4, 4] = 9.0  # a single pixel, the highest peak
+    scores[5, 5] = 2.0  # diagonal neighbour of (4, 4): same 8-connected component
+    dets, labels = find_detections(scores, scores > 1, tuple(TRANSFORM)[:6])
+    assert [d.area_px for d in dets] == [2, 2]
+    first, second = dets
+    assert first.id == 1 and first.peak_score == 9.0 and (first.peak_row, first.peak_col) == (4, 4)
+    assert (first.row, first.col) == (4.5, 4.5)
+    assert first.x == 500000 + 30 * 5.0 and first.y == 4000000 - 30 * 5.0
+    assert second.mean_score == 4.0 and second.area == 2 * 900.0
+    assert set(np.unique(labels)) == {0, 1, 2}
+
+
+def test_thresholds():
+    s = np.r_[np.random.default_rng(0).lognormal(0, 0.5, 10000), [50.0, 60.0]]
+    assert select_threshold(s, threshold=3.0) == 3.0
+    assert (s > select_threshold(s, contamination=0.01)).mean() == pytest.approx(0.01, abs=1e-3)
+    t = far_threshold(s, 0.001)
+    assert 1e-4 < (s > t).mean() < 0.01 and t < 50
+    assert select_threshold(np.r_[s, np.nan]) == select_threshold(s)  # NaN ignored
+    with pytest.raises(cli.InputError, match="exclusive"):
+        select_threshold(s, threshold=1.0, far=0.01)
+
+
+def test_read_map_variants(tmp_path):
+    m = np.zeros((4, 5), dtype=np.uint8)
+    m[1, 2] = 1
+    np.save(tmp_path / "m.npy", m)
+    np.savez(tmp_path / "m.npz", a=m, b=1 - m)
+    save_tif(tmp_path / "m.tif", m[:, :, None])
+    for spec in ("m.npy", "m.npz:a", "m.tif"):
+        got, _ = read_map(tmp_path / spec if ":" not in spec else f"{tmp_path}/{spec}", (4, 5))
+        np.testing.assert_array_equal(got, m != 0)
+    with pytest.raises(cli.InputError, match="several 2-D"):
+        read_map(tmp_path / "m.npz", (4, 5))
+
+
+@pytest.mark.realdata
+def test_detect_on_geotiff_airport1(tmp_path, capsys, airport1):
+    """The done-when check: GeoTIFF in; GeoTIFF (same CRS and transform), GeoJSON, CSV out."""
+    cube, gt = airport1
+    crop = np.ascontiguousarray(cube[40:80, 30:70])
+    crop[:2] = 0  # a no-data border
+    tif = save_tif(tmp_path / "airport1.tif", crop, nodata=0)
+    np.save(tmp_path / "gt.npy", gt[40:80, 30:70].astype(np.uint8))
+    mask = np.ones((40, 40), dtype=np.uint8)
+    mask[:, -3:] = 0
+    np.save(tmp_path / "mask.npy", mask)
+    out = tmp_path / "out"
+    code = cli.main(
+        [
+            "detect",
+            str(tif),
+            "--out",
+            str(out),
+            "--gt",
+            str(tmp_path / "gt.npy"),
+            "--mask",
+            str(tmp_path / "mask.npy"),
+            "--far",
+            "0.001",
+            "--json",
+            "--max-iter",
+            "20",
+            "--inner",
+            "3",
+            "--outer",
+            "9",
+            "--seed",
+            "0",
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    record = json.loads(captured.out.strip().splitlines()[-1])
+    assert record["nodata_pixels"] == 2 * 40 + 38 * 3
+    assert record["threshold_rule"].startswith("false-alarm rate")
+    with rasterio.open(out / "airport1_scores.tif") as src:
+        assert src.crs.to_epsg() == 32611 and src.transform == TRANSFORM
+        scores = src.read(1)
+    assert np.isnan(scores[:2]).all() and np.isnan(scores[:, -3:]).all()
+    assert np.isfinite(scores[2:, :-3]).all()
+    with rasterio.open(out / "airport1_detections.tif") as src:
+        det = src.read(1)
+        assert src.crs.to_epsg() == 32611 and src.transform == TRANSFORM
+    assert set(np.unique(det)) <= {0, 1, 255} and (det[:2] == 255).all()
+    collection = json.loads((out / "airport1_detections.geojson").read_text())
+    feats = collection["features"]
+    assert collection["crs"]["properties"]["name"] == "urn:ogc:def:crs:EPSG::32611"
+    assert len(feats) == record["n_detections"] > 0
+    assert sum(f["properties"]["area_px"] for f in feats) == int((det == 1).sum())
+    x0, y0 = feats[0]["properties"]["x"], feats[0]["properties"]["y"]
+    assert 500000 <= x0 <= 500000 + 40 * 30 and 4000000 - 40 * 30 <= y0 <= 4000000
+    with open(out / "airport1_detections.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == CSV_COLUMNS and len(rows) == len(feats)
+    assert float(rows[0]["peak_score"]) >= float(rows[-1]["peak_score"])
