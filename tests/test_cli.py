@@ -239,3 +239,18 @@ def test_subprocess_exit_code_and_one_line(tmp_path):
         timeout=60,
     )
     _assert_user_error(proc.returncode, proc.stdout, proc.stderr, "not found")
+
+
+@pytest.mark.parametrize("method", sorted(registry.METHODS))
+def test_every_registered_method_runs_through_detect(tmp_path, capsys, method):
+    """``rednmf detect --method NAME --json`` works for every method, with its defaults."""
+    cube, gt = make_scene(rows=30, cols=30, bands=20, n_endmembers=3, n_targets=4, random_state=1)
+    path = tmp_path / "scene.mat"
+    scipy.io.savemat(path, {"data": cube, "map": gt})
+    code, out, _ = run_cli(capsys, "detect", path, "--method", method, "--json", "--out", tmp_path)
+    assert code == 0
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["method"] == method
+    assert 0.5 < summary["auc"] <= 1.0
+    scores = np.load(summary["scores_path"])
+    assert scores.shape == (30, 30) and np.isfinite(scores).all()

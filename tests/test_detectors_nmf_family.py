@@ -143,6 +143,6 @@ def test_defaults():
         "dtype": "float32",
         "contamination": 0.01,
     }
-    assert (RNMF().lam, RNMF().lam_mode) == (4.0, "relative")
+    assert (RNMF().lam, RNMF().lam_mode) == (4.0, "adaptive")
     assert (L1NMF().delta, L1NMF().delta_mode) == (0.5, "relative")
     assert (EWNMF().gamma, EWNMF().gamma_mode) == (3.0, "relative")

@@ -11,7 +11,7 @@ What is guaranteed to descend, and what these tests check:
 * RNMF (eq. 5): the S step is the exact prox (asserted against perturbations)
   and the W, H steps are the shared steps, so with ``lam_mode='absolute'`` the
   objective is non-increasing at every iteration (asserted). With
-  ``'relative'`` ``lam_t`` changes between iterations and nothing is
+  ``'adaptive'`` ``lam_t`` changes between iterations and nothing is
   guaranteed; we measure it.
 * L1NMF: at fixed weights ``U`` each step lowers the weighted least-squares
   surrogate (asserted). Because ``U e^2 / 2 + max(|e0|, delta) / 2`` majorises

@@ -135,11 +135,11 @@ class RNMF(FactorizationDetector):
     n_components : int, default=8
         Rank of the background ``WH``.
     lam : float, default=4.0
-        Sparsity weight. With ``lam_mode='relative'`` the threshold of the S
+        Sparsity weight. With ``lam_mode='adaptive'`` the threshold of the S
         step is ``lam / 2`` times the median ``|X - WH|`` (recomputed each
         iteration): the default zeroes entries within twice the median
         absolute residual.
-    lam_mode : {'relative', 'absolute'}, default='relative'
+    lam_mode : {'adaptive', 'absolute'}, default='adaptive'
         Scale of ``lam``; ``'absolute'`` applies it to the scaled data as is.
     max_iter, tol, init, random_state, scorer, inner, outer, n_pca, ridge, scale, dtype, \
 contamination
@@ -175,7 +175,7 @@ contamination
         outer: int = 27,
         n_pca: int | None = 20,
         ridge: float = 0.1,
-        lam_mode: str = "relative",
+        lam_mode: str = "adaptive",
         scale: str = "minmax",
         dtype: str = "float32",
         contamination: float = 0.01,
@@ -233,7 +233,7 @@ class L1NMF(FactorizationDetector):
     delta : float, default=0.5
         Smoothing width of the L1 loss; with ``delta_mode='relative'``,
         ``delta_t = delta * median |X - WH|`` at each iteration.
-    delta_mode : {'relative', 'absolute'}, default='relative'
+    delta_mode : {'adaptive', 'absolute'}, default='adaptive'
         Scale of ``delta``; ``'absolute'`` applies it to the scaled data as is.
     max_iter, tol, init, random_state, scorer, inner, outer, n_pca, ridge, scale, dtype, \
 contamination
@@ -336,7 +336,7 @@ class EWNMF(FactorizationDetector):
         scale-free: a band whose residual is ``k`` times the root-mean-square
         residual is down-weighted by ``exp(-k^2 / gamma)``. Large ``gamma``
         tends to plain NMF (uniform weights).
-    gamma_mode : {'relative', 'absolute'}, default='relative'
+    gamma_mode : {'adaptive', 'absolute'}, default='adaptive'
         Scale of ``gamma``; ``'absolute'`` applies it to the scaled data as is.
     max_iter, tol, init, random_state, scorer, inner, outer, n_pca, ridge, scale, dtype, \
 contamination

@@ -24,7 +24,7 @@ Every step is exact or a majorisation-minimisation step of the objective, so
 with a fixed ``lam`` (``lam_mode='absolute'``) the objective does not increase
 from one iteration to the next.
 
-**Scale of lambda.** As in REDNMF, ``lam_mode='relative'`` (default) sets at
+**Scale of lambda.** As in REDNMF, ``lam_mode='adaptive'`` (default) sets at
 each iteration ``lam_t = lam * median_ij |E_ij|`` with ``E = X - WH``, so that
 ``lam`` is dimensionless (the threshold is ``lam / 2`` times the median
 absolute residual). The objective recorded at iteration ``t`` uses ``lam_t``;
@@ -44,9 +44,11 @@ from rednmf.solvers.nmf import (
     warn_max_iter,
 )
 from rednmf.solvers.prox import soft_threshold
-from rednmf.solvers.rednmf import LAM_MODES
 
 __all__ = ["LAM_MODES", "rnmf_solve", "rnmf_objective"]
+
+#: ``'adaptive'``: relative to the current residual; ``'absolute'``: as given.
+LAM_MODES = ("adaptive", "absolute")
 
 
 def rnmf_objective(
@@ -62,8 +64,8 @@ def _update_S(E: np.ndarray, lam: float) -> np.ndarray:
 
 
 def _lam_t(E: np.ndarray, lam: float, lam_mode: str) -> float:
-    """``lam`` itself, or ``lam`` times the median absolute residual (relative mode)."""
-    return lam * float(np.median(np.abs(E))) if lam_mode == "relative" else lam
+    """``lam`` itself, or ``lam`` times the median absolute residual (adaptive mode)."""
+    return lam * float(np.median(np.abs(E))) if lam_mode == "adaptive" else lam
 
 
 def rnmf_solve(
@@ -74,7 +76,7 @@ def rnmf_solve(
     lam: float,
     max_iter: int = 200,
     tol: float = 1e-4,
-    lam_mode: str = "relative",
+    lam_mode: str = "adaptive",
     eps: float = 1e-10,
 ) -> NMFResult:
     """Fit RNMF (eq. 5) by soft thresholding and multiplicative updates.
@@ -93,8 +95,8 @@ def rnmf_solve(
     tol : float
         Stop when the relative change of the objective between two iterations
         is at most ``tol``; ``tol = 0`` runs ``max_iter`` iterations.
-    lam_mode : {'relative', 'absolute'}
-        ``'relative'``: ``lam_t = lam * median |X - WH|`` at each iteration;
+    lam_mode : {'adaptive', 'absolute'}
+        ``'adaptive'``: ``lam_t = lam * median |X - WH|`` at each iteration;
         ``'absolute'``: ``lam_t = lam``.
     eps : float
         Added to every denominator.
