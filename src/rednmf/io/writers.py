@@ -74,8 +74,12 @@ def check_output_dir(path: str | os.PathLike[str]) -> Path:
         raise InputError(
             f"cannot create output directory {p}: {probe} is a file; pass another --out"
         )
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise InputError(f"output directory {probe} is not writable; pass another --out")
+    try:  # os.access says yes to root everywhere: try a real (removed) directory
+        os.rmdir(tempfile.mkdtemp(prefix=".rednmf-probe-", dir=probe))
+    except OSError as exc:
+        raise InputError(
+            f"output directory {probe} is not writable ({_one_line(exc)}); pass another --out"
+        ) from exc
     return p
 
 
