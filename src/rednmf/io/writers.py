@@ -54,6 +54,13 @@ def ensure_dir(path: str | os.PathLike[str]) -> Path:
     return p
 
 
+def _default_mode() -> int:
+    """The permissions a plain ``open()`` would give (mkstemp makes files 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def check_output_dir(path: str | os.PathLike[str]) -> Path:
     """Check, without creating anything, that ``path`` is or can become a writable directory.
 
@@ -108,6 +115,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, _default_mode())
         os.replace(tmp, target)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
@@ -149,6 +157,7 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[A
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, _default_mode())
         os.replace(tmp, target)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
