@@ -1,4 +1,5 @@
-"""The ``rednmf`` command line: ``detect``, ``info``, ``demo``, ``methods``, ``--version``.
+"""The ``rednmf`` command line: ``detect``, ``info``, ``demo``, ``methods``, ``bench``,
+``--version``.
 
 This module only wires :mod:`rednmf.io`, :mod:`rednmf.detectors.registry`,
 :mod:`rednmf.metrics` and :mod:`rednmf.plotting` together. Every user error
@@ -618,6 +619,48 @@ def methods() -> None:
     width = max(len(name) for name, _ in entries)
     for name, description in entries:
         _echo(f"{name.ljust(width)}  {description}")
+
+
+@app.command()
+def bench(
+    experiments: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Experiments to run (default all): table2, noise, grid, ablation, "
+            "convergence, runtime, synthetic, roc3d.",
+            show_default=False,
+        ),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="Folder of .mat scenes (default: the benchmark folder)."),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="Results folder.")] = Path("results"),
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Small subset: two scenes, few iterations.")
+    ] = False,
+    methods: Annotated[
+        list[str] | None,
+        typer.Option("--methods", help="Restrict to these methods (repeatable or comma list)."),
+    ] = None,
+    jobs: Annotated[int, typer.Option("--jobs", help="Worker processes.")] = 1,
+) -> None:
+    """Reproduce the paper's experiments: CSVs, figures and report.md in --out."""
+    with _guard():
+        from rednmf.data import data_dir
+        from rednmf.experiments import make_context, run_bench
+
+        folder = data
+        if folder is None:
+            folder = data_dir()
+            if not folder.is_dir():
+                if not quick:
+                    raise InputError(f"benchmark folder {folder} not found; pass --data DIR")
+                folder = None  # quick mode falls back to the synthetic scene
+        names = [m.strip().lower() for item in methods or () for m in item.split(",")]
+        ctx = make_context(out, folder, quick=quick, methods=[n for n in names if n] or None)
+        report = run_bench(ctx, experiments or None, n_jobs=jobs)
+        _echo(f"report: {report}")
 
 
 def _scene_facts(scene: Any) -> dict[str, Any]:

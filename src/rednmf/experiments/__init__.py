@@ -1,0 +1,232 @@
+"""``rednmf bench``: the paper's experiments (Sec. 5), one module each, one runner.
+
+Each experiment module has ``NAME``, ``TITLE``, ``jobs(ctx) -> list[Job]`` and
+``summarise(ctx, results) -> str`` (writes its CSV and figures, returns its
+section of ``report.md``). :func:`run_bench` collects the jobs of the asked
+experiments, runs the ones not in the cache (identical jobs of different
+experiments once; in ``n_jobs`` processes), then summarises every experiment
+and writes ``report.md``.
+
+Adding a method: register it in :data:`rednmf.detectors.registry.METHODS`
+(it then appears in every experiment whose list is "all methods"). Adding a
+scene: put its ``.mat`` file in the data folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from rednmf import __version__
+from rednmf.detectors.registry import METHODS
+from rednmf.exceptions import InputError
+from rednmf.experiments import (
+    ablation,
+    convergence,
+    grid,
+    noise,
+    roc3d,
+    runtime,
+    synthetic,
+    table2,
+)
+from rednmf.experiments.cache import ResultCache, job_key
+from rednmf.experiments.common import Context, Job, execute
+from rednmf.experiments.report import format_machine, machine_info
+from rednmf.io.writers import atomic_open
+
+__all__ = ["EXPERIMENTS", "make_context", "run_bench"]
+
+#: Experiment name -> module, in report order.
+EXPERIMENTS: dict[str, ModuleType] = {
+    m.NAME: m for m in (table2, noise, grid, ablation, convergence, runtime, synthetic, roc3d)
+}
+
+#: Quick mode: iteration cap, and the real scene used (cropped to QUICK_CROP x QUICK_CROP).
+QUICK_MAX_ITER = 20
+QUICK_SCENE = "abu-airport-1"
+QUICK_CROP = 64
+
+
+def make_context(
+    out: Path,
+    data_dir: Path | None,
+    *,
+    quick: bool = False,
+    methods: Sequence[str] | None = None,
+) -> Context:
+    """Build the run settings: the real scenes of ``data_dir`` (quick: one, cropped)."""
+    if methods:
+        unknown = sorted(set(methods) - set(METHODS))
+        if unknown:
+            raise InputError(
+                f"unknown method(s) {', '.join(unknown)}; known methods: {', '.join(METHODS)}"
+            )
+    scenes: list[str] = []
+    if data_dir is not None:
+        if not Path(data_dir).is_dir():
+            raise InputError(f"data folder {data_dir} not found; pass --data DIR")
+        scenes = sorted(p.stem for p in Path(data_dir).glob("*.mat"))
+        if quick:
+            scenes = [s for s in scenes if s == QUICK_SCENE][:1]
+    return Context(
+        out=Path(out),
+        data_dir=None if data_dir is None else Path(data_dir),
+        quick=quick,
+        methods=tuple(methods) if methods else None,
+        real_scenes=tuple(scenes),
+        crop=QUICK_CROP if quick else None,
+        max_iter=QUICK_MAX_ITER if quick else None,
+    )
+
+
+def _init_worker() -> None:
+    """Worker processes: one BLAS thread each (the processes are the parallelism)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
+
+def _work(job: Job, ctx: Context, key: str) -> dict[str, Any]:
+    record = execute(job, ctx)
+    ResultCache(ctx.out / "cache").store(key, record)
+    return record
+
+
+@contextlib.contextmanager
+def _progress(total: int, enabled: bool) -> Iterator[Callable[[str], None]]:
+    """A rich progress bar on stderr; yields ``advance(description)``."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    bar = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not enabled,
+        transient=False,
+    )
+    with bar:
+        task = bar.add_task("fits", total=total)
+
+        def advance(text: str) -> None:
+            bar.update(task, advance=1, description=text)
+
+        yield advance
+
+
+def run_bench(
+    ctx: Context,
+    experiments: Sequence[str] | None = None,
+    *,
+    n_jobs: int = 1,
+    progress: bool | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Path:
+    """Run experiments (default: all), write CSVs, figures and ``report.md``; return its path.
+
+    Parameters
+    ----------
+    ctx : Context
+        From :func:`make_context`.
+    experiments : sequence of str, optional
+        Names from :data:`EXPERIMENTS`.
+    n_jobs : int
+        Worker processes (jobs of different scenes and methods run in parallel).
+    progress : bool, optional
+        Show the progress bar; default when stderr is a terminal.
+    log : callable, optional
+        Receives one line per finished experiment (default: stderr).
+    """
+    names = list(experiments or EXPERIMENTS)
+    unknown = [n for n in names if n not in EXPERIMENTS]
+    if unknown:
+        raise InputError(
+            f"unknown experiment(s) {', '.join(unknown)}; choose from {', '.join(EXPERIMENTS)}"
+        )
+    if n_jobs < 1:
+        raise InputError(f"--jobs must be at least 1, got {n_jobs}")
+    say = log or (lambda text: sys.stderr.write(text + "\n"))
+    cache = ResultCache(ctx.out / "cache")
+    planned = {n: EXPERIMENTS[n].jobs(ctx) for n in names}
+    keys: dict[Job, str] = {}
+    todo: dict[str, Job] = {}
+    records: dict[str, dict[str, Any]] = {}
+    for jobs in planned.values():
+        for job in jobs:
+            key = keys[job] = job_key(job.spec(ctx))
+            if key in records or key in todo:
+                continue
+            hit = cache.load(key)
+            if hit is not None:
+                records[key] = hit
+            else:
+                todo[key] = job
+    n_all = len(set(keys.values()))
+    say(f"bench: {n_all} jobs, {n_all - len(todo)} from the cache, {len(todo)} to run")
+    show = sys.stderr.isatty() if progress is None else progress
+    with _progress(len(todo), show) as advance:
+        if n_jobs == 1 or len(todo) <= 1:
+            for key, job in todo.items():
+                records[key] = _work(job, ctx, key)
+                advance(f"{job.experiment} {job.scene} {job.label or job.method}")
+        else:
+            with ProcessPoolExecutor(max_workers=n_jobs, initializer=_init_worker) as pool:
+                futures: dict[Future[dict[str, Any]], str] = {
+                    pool.submit(_work, job, ctx, key): key for key, job in todo.items()
+                }
+                for fut in as_completed(futures):
+                    key = futures[fut]
+                    records[key] = fut.result()
+                    job = todo[key]
+                    advance(f"{job.experiment} {job.scene} {job.label or job.method}")
+    sections = []
+    for name in names:
+        results = [(job, records[keys[job]]) for job in planned[name]]
+        module = EXPERIMENTS[name]
+        if not results:
+            sections.append(f"## {module.TITLE}\n\nNothing to run (no method or scene left).")
+            continue
+        sections.append(f"## {module.TITLE}\n\n{module.summarise(ctx, results)}")
+        say(f"bench: {name} done ({len(results)} results) -> {ctx.out / (name + '.csv')}")
+    return _write_report(ctx, names, sections)
+
+
+def _write_report(ctx: Context, names: list[str], sections: list[str]) -> Path:
+    mode = (
+        f"QUICK run (smoke test: {QUICK_SCENE} cropped to {QUICK_CROP}x{QUICK_CROP}, "
+        f"max_iter={QUICK_MAX_ITER}, a subset of methods/sigmas/grid) - its numbers are not "
+        "comparable with the paper's"
+        if ctx.quick
+        else "full run"
+    )
+    head = [
+        "# rednmf bench report",
+        "",
+        f"- rednmf {__version__}, {_dt.datetime.now(_dt.UTC):%Y-%m-%d %H:%M} UTC, {mode}",
+        f"- experiments: {', '.join(names)}",
+        f"- data: {ctx.data_dir or 'none (synthetic scene only)'}; "
+        f"real scenes: {', '.join(ctx.real_scenes) or 'none'}",
+        f"- machine: {format_machine(machine_info())}",
+        "- paper: Moradi et al. 2026, numbers in src/rednmf/experiments/paper_results.json",
+        "",
+    ]
+    path = ctx.out / "report.md"
+    with atomic_open(path, "w") as fh:
+        fh.write("\n".join(head) + "\n" + "\n\n".join(sections) + "\n")
+    return path
+
+
+def default_jobs() -> int:
+    """Half the CPUs (at least 1)."""
+    return max(1, (os.cpu_count() or 2) // 2)

@@ -1,0 +1,136 @@
+"""``rednmf bench --quick`` end to end: every experiment, outputs, cache, parallel jobs."""
+
+from __future__ import annotations
+
+import csv
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rednmf.cli import main
+from rednmf.detectors.registry import get_detector
+from rednmf.experiments import EXPERIMENTS, make_context, run_bench, table2
+from rednmf.experiments.cache import job_key
+from rednmf.experiments.common import convergence_trace, load_scene
+from rednmf.experiments.paper import paper_results, paper_value
+
+CSVS = [f"{name}.csv" for name in EXPERIMENTS]
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _check_outputs(out: Path) -> str:
+    for name in CSVS:
+        assert (out / name).is_file(), name
+        assert _rows(out / name), f"{name} is empty"
+    for folder in EXPERIMENTS:
+        if folder in ("noise", "runtime"):
+            continue  # tables only
+        assert list((out / "figures" / folder).glob("*.png")), folder
+    report = (out / "report.md").read_text(encoding="utf-8")
+    for module in EXPERIMENTS.values():
+        assert f"## {module.TITLE}" in report
+    return report
+
+
+@pytest.fixture(scope="module")
+def synthetic_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """A quick run on the synthetic scene only (no data folder)."""
+    out = tmp_path_factory.mktemp("bench-synthetic")
+    lines: list[str] = []
+    run_bench(make_context(out, None, quick=True), log=lines.append)
+    return out, lines
+
+
+def test_quick_synthetic_every_experiment(synthetic_run: tuple[Path, list[str]]) -> None:
+    out, lines = synthetic_run
+    report = _check_outputs(out)
+    assert "QUICK run" in report
+    assert "synthetic-small" in report
+    assert lines[0].startswith("bench: ") and "0 from the cache" in lines[0]
+    table2 = _rows(out / "table2.csv")
+    assert {r["scene"] for r in table2} == {"synthetic-small"}
+    assert all(0.0 <= float(r["auc"]) <= 1.0 for r in table2)
+    grid = _rows(out / "grid.csv")
+    assert {r["lam_mode"] for r in grid} == {get_detector("rednmf").get_params()["lam_mode"]}
+    conv = _rows(out / "convergence.csv")
+    assert {r["method"] for r in conv} == {"nmf", "l1nmf", "rnmf", "rednmf"}
+    assert max(int(r["iteration"]) for r in conv) == 20
+
+
+def test_rerun_hits_the_cache(synthetic_run: tuple[Path, list[str]]) -> None:
+    out, _ = synthetic_run
+    before = (out / "table2.csv").read_text(encoding="utf-8")
+    lines: list[str] = []
+    run_bench(make_context(out, None, quick=True), ["table2", "noise"], log=lines.append)
+    assert "0 to run" in lines[0]
+    assert (out / "table2.csv").read_text(encoding="utf-8") == before
+    # an interrupted run: a lost record is recomputed, the others are reused
+    ctx = make_context(out, None, quick=True)
+    key = job_key(table2.jobs(ctx)[0].spec(ctx))
+    (out / "cache" / f"{key}.json").unlink()
+    lines.clear()
+    run_bench(ctx, ["table2", "noise"], log=lines.append, progress=False)
+    assert "1 to run" in lines[0]
+    aucs = [(r["method"], r["auc"]) for r in _rows(out / "table2.csv")]
+    assert aucs == [(r["method"], r["auc"]) for r in csv.DictReader(before.splitlines())]
+
+
+def test_jobs_in_parallel_give_the_same_numbers(
+    synthetic_run: tuple[Path, list[str]], tmp_path: Path
+) -> None:
+    out, _ = synthetic_run
+    run_bench(make_context(tmp_path, None, quick=True), ["table2"], n_jobs=2, log=lambda _: None)
+    seq = {r["method"]: r["auc"] for r in _rows(out / "table2.csv")}
+    par = {r["method"]: r["auc"] for r in _rows(tmp_path / "table2.csv")}
+    assert par == seq
+
+
+def test_cli_quick_with_real_data(data_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    args = ["bench", "--quick", "--data", str(data_dir), "--out", str(out)]
+    assert main(args) == 0
+    report = _check_outputs(out)
+    assert "abu-airport-1" in report
+    # Table 2 shows the paper's number beside ours
+    assert f"({paper_value('table2', 'rednmf', 'abu-airport-1'):.4f}, " in report
+    scenes = {r["scene"] for r in _rows(out / "ablation.csv")}
+    assert scenes == {"abu-airport-1", "synthetic-small"}
+    # rerun of one experiment with a method subset: everything from the cache
+    assert main([*args, "table2", "--methods", "rednmf,grx"]) == 0
+    assert {r["method"] for r in _rows(out / "table2.csv")} == {"rednmf", "grx"}
+
+
+def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "nope", "--quick", "--out", str(tmp_path)]) == 2
+    assert "unknown experiment" in capsys.readouterr().err
+    assert main(["bench", "--quick", "--methods", "xyz", "--out", str(tmp_path)]) == 2
+    assert "unknown method" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("method", ["nmf", "l1nmf", "rnmf", "rednmf"])
+def test_convergence_trace_is_one_uninterrupted_fit(method: str) -> None:
+    cube, _ = load_scene("synthetic-small", None)
+    params = {"max_iter": 12, "tol": 0.0}
+    trace = convergence_trace(method, params, cube)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        det = get_detector(method, **params).fit(cube)
+    np.testing.assert_allclose(trace["objective"], det.objective_, rtol=1e-5)
+    assert trace["rel_error"].shape == (12,) and np.all(trace["rel_error"] > 0)
+
+
+def test_paper_numbers_transcribed() -> None:
+    data = paper_results()
+    assert data["table2_auc"]["REDNMF"]["Avg"] == 0.9696
+    assert data["table2_auc"]["L1NMF"]["Beach-4"] == 0.9842
+    assert data["table3_auc_noise"]["0.10"]["RNMF"]["Beach-4"] == 0.5174
+    assert data["table4_seconds"]["REDNMF"]["Saliens"] == 14.1642
+    assert data["synthetic_auc"]["REDNMF"] == 0.9910
+    assert paper_value("table2", "rnmf", "aviris-1-sunlight_gcl") == 0.9794
+    assert paper_value("table4", "nmf", "pavia-centre-100_lzw") == 10.5725
