@@ -101,8 +101,8 @@ def _work(job: Job, ctx: Context, key: str) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _progress(total: int, enabled: bool) -> Iterator[Callable[[str], None]]:
-    """A rich progress bar on stderr; yields ``advance(description)``."""
+def _progress(total: int, enabled: bool) -> Iterator[Callable[[str, int], None]]:
+    """A rich progress bar on stderr; yields ``advance(description, step=1)``."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
@@ -119,8 +119,8 @@ def _progress(total: int, enabled: bool) -> Iterator[Callable[[str], None]]:
     with bar:
         task = bar.add_task("fits", total=total)
 
-        def advance(text: str) -> None:
-            bar.update(task, advance=1, description=text)
+        def advance(text: str, step: int = 1) -> None:
+            bar.update(task, advance=step, description=text)
 
         yield advance
 
@@ -178,6 +178,7 @@ def run_bench(
     with _progress(len(todo), show) as advance:
         if n_jobs == 1 or len(todo) <= 1:
             for key, job in todo.items():
+                advance(f"{job.experiment} {job.scene} {job.label or job.method}", 0)
                 records[key] = _work(job, ctx, key)
                 advance(f"{job.experiment} {job.scene} {job.label or job.method}")
         else:
@@ -189,7 +190,7 @@ def run_bench(
                     key = futures[fut]
                     records[key] = fut.result()
                     job = todo[key]
-                    advance(f"{job.experiment} {job.scene} {job.label or job.method}")
+                    advance(f"done: {job.experiment} {job.scene} {job.label or job.method}")
     sections = []
     for name in names:
         results = [(job, records[keys[job]]) for job in planned[name]]

@@ -2,6 +2,8 @@
 
 ``X_noisy = X + N(0, sigma^2)`` with ``X`` scaled to [0, 1] (Sec. 5.3), for
 sigma in {0.01, 0.05, 0.10}, several draws with fixed seeds; mean +- std.
+The detectors then scale their input as they always do (the factorisations by
+a global min-max, which the noise stretches slightly).
 """
 
 from __future__ import annotations
@@ -61,7 +63,11 @@ def summarise(ctx: Context, results: list[tuple[Job, dict[str, Any]]]) -> str:
             }
         )
     write_csv(ctx.out / "noise.csv", rows, ["sigma", "seed", "scene", "method", "auc", "seconds"])
-    parts = ["Cells: mean AUC over the draws (paper's AUC, mean - paper), then +- std."]
+    parts = [
+        "Cells: mean AUC over the draws (paper's AUC, mean - paper), then +- std. Noise is "
+        "added to the cube min-max scaled to [0, 1] (seed = draw index); each detector then "
+        "applies its own scaling as usual (global min-max for the factorisations)."
+    ]
     for sig in sigmas:
         key = f"{sig:.2f}"
 
