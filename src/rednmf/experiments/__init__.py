@@ -182,7 +182,8 @@ def run_bench(
                 records[key] = _work(job, ctx, key)
                 advance(f"{job.experiment} {job.scene} {job.label or job.method}")
         else:
-            with ProcessPoolExecutor(max_workers=n_jobs, initializer=_init_worker) as pool:
+            pool = ProcessPoolExecutor(max_workers=n_jobs, initializer=_init_worker)
+            try:
                 futures: dict[Future[dict[str, Any]], str] = {
                     pool.submit(_work, job, ctx, key): key for key, job in todo.items()
                 }
@@ -191,6 +192,11 @@ def run_bench(
                     records[key] = fut.result()
                     job = todo[key]
                     advance(f"done: {job.experiment} {job.scene} {job.label or job.method}")
+            except BaseException:
+                # interrupted or a fit failed: drop the queue (finished fits stay cached)
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+            pool.shutdown()
     sections = []
     for name in names:
         results = [(job, records[keys[job]]) for job in planned[name]]
