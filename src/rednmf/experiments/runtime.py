@@ -58,7 +58,8 @@ def summarise(ctx: Context, results: list[tuple[Job, dict[str, Any]]]) -> str:
             "",
             "Cells: our median seconds (paper's mean seconds on its RTX 4060 laptop, difference). "
             "Times are wall-clock under whatever else ran on the machine; the paper's came from a "
-            "different machine and, for some methods, a GPU.",
+            "different machine and, for some methods, a GPU. With --jobs > 1 fits share the CPUs, "
+            "so time Table 4 with --jobs 1 on an idle machine.",
             "",
             markdown_table(methods(ctx), _scenes(ctx), cell, "method"),
         ]
