@@ -36,6 +36,7 @@ from rednmf.solvers.rednmf import rednmf_solve
 CHECKPOINTS = (50, 100, 200, 300)
 WINDOWS = ((5, 15), (7, 21), (9, 27), (11, 33))
 N_PCA = (10, 40)
+RIDGES = (0.01, 0.03)
 DEFAULT = {"rank": 8, "lam": 1.0, "beta": 1.0, "init": "random", "lam_mode": "adaptive"}
 
 
@@ -61,6 +62,12 @@ def svd_configs() -> list[dict]:
     return [{**base, "lam": 2.0}, {**base, "lam": 4.0}, {**base, "lam": 2.0, "beta": 10.0}]
 
 
+def svd_fine_configs() -> list[dict]:
+    """Third pass: around the best of the second (lam 4, svd mode), fewer iterations."""
+    base = {**DEFAULT, "init": "nndsvda", "lam_mode": "svd"}
+    return [{**base, "lam": lam} for lam in (3.0, 4.0, 6.0)]
+
+
 def paper_config() -> dict:
     """The paper's (lam, beta) = (50, 1), applied to the [0, 1]-scaled data as printed."""
     return {**DEFAULT, "lam": 50.0, "lam_mode": "absolute"}
@@ -69,6 +76,7 @@ def paper_config() -> dict:
 def scorings(t: int) -> list[tuple[str, dict]]:
     """Scorers evaluated at checkpoint ``t`` (all at the last one, a few otherwise)."""
     out = [("brad", {"inner": 9, "outer": 27, "n_components": 20}), ("norm", {})]
+    out += [("brad", {"inner": 9, "outer": 27, "n_components": 20, "ridge": r}) for r in RIDGES]
     if t in (100, 300):
         out += [("brad", {"inner": i, "outer": o, "n_components": 20}) for i, o in WINDOWS]
         out += [("brad", {"inner": 9, "outer": 27, "n_components": k}) for k in N_PCA]
@@ -82,7 +90,7 @@ def scorings(t: int) -> list[tuple[str, dict]]:
     return uniq
 
 
-def run_scene(path: str, cfgs: list[dict]) -> list[dict]:
+def run_scene(path: str, cfgs: list[dict], checkpoints_all: tuple[int, ...]) -> list[dict]:
     rows = []
     with threadpool_limits(1):
         cube, gt = load_benchmark(path)
@@ -107,7 +115,7 @@ def run_scene(path: str, cfgs: list[dict]) -> list[dict]:
                 }
             )
         for cfg in cfgs:
-            checkpoints = (50,) if cfg["lam_mode"] == "absolute" else CHECKPOINTS
+            checkpoints = (50,) if cfg["lam_mode"] == "absolute" else checkpoints_all
             rng = np.random.default_rng(0)
             W, H, M = initialize_factors(X, cfg["rank"], cfg["init"], rng)
             done, fit_s = 0, 0.0
@@ -139,6 +147,7 @@ def run_scene(path: str, cfgs: list[dict]) -> list[dict]:
                             "iter": t,
                             "scorer": name,
                             "inner": kw.get("inner", ""),
+                            "ridge": kw.get("ridge", 0.1),
                             "outer": kw.get("outer", ""),
                             "n_pca": kw.get("n_components", ""),
                             "auc": roc_auc(s, gt),
@@ -166,14 +175,21 @@ def main() -> None:
     ap.add_argument("--out", default="docs/grid")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--scenes", nargs="*", default=None)
-    ap.add_argument("--stage", choices=("main", "svd"), default="main")
+    ap.add_argument("--stage", choices=("main", "svd", "svd-fine"), default="main")
     args = ap.parse_args()
     scenes = list_scenes(args.data or data_dir())
     if args.scenes:
         scenes = [p for p in scenes if any(s in p.stem for s in args.scenes)]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    cfgs = svd_configs() if args.stage == "svd" else [*configs(), paper_config()]
+    checkpoints = CHECKPOINTS
+    if args.stage == "svd":
+        cfgs = svd_configs()
+    elif args.stage == "svd-fine":
+        cfgs = svd_fine_configs()
+        checkpoints = (50, 75, 100, 150)
+    else:
+        cfgs = [*configs(), paper_config()]
     fields = [
         "scene",
         "config",
@@ -191,7 +207,7 @@ def main() -> None:
     with ProcessPoolExecutor(args.jobs) as ex, open(path, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=fields)
         w.writeheader()
-        futs = {ex.submit(run_scene, str(p), cfgs): p for p in scenes}
+        futs = {ex.submit(run_scene, str(p), cfgs, checkpoints): p for p in scenes}
         for fut in itertools.chain(futs):
             for row in fut.result():
                 w.writerow(row)
