@@ -195,6 +195,7 @@ def main() -> None:
         "config",
         "iter",
         "scorer",
+        "ridge",
         "inner",
         "outer",
         "n_pca",

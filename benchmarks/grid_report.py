@@ -29,6 +29,7 @@ def load(path: Path) -> list[dict]:
         r["auc"] = float(r["auc"])
         r["fit_s"] = float(r["fit_s"])
         r["win"] = f"{r['inner']}/{r['outer']}" if r["inner"] else ""
+        r["ridge"] = str(float(r.get("ridge") or 0.1))
     return rows
 
 
@@ -55,7 +56,14 @@ def main() -> None:
     args = ap.parse_args()
     rows = load(args.csv)
     scenes = sorted({r["scene"] for r in rows})
-    std = [r for r in rows if r["scorer"] == "brad" and r["win"] == "9/27" and r["n_pca"] == "20"]
+    std = [
+        r
+        for r in rows
+        if r["scorer"] == "brad"
+        and r["win"] == "9/27"
+        and r["n_pca"] == "20"
+        and r["ridge"] == "0.1"
+    ]
 
     # Mean over scenes per configuration and iteration count.
     means: dict[tuple[str, int], list[float]] = defaultdict(list)
@@ -74,13 +82,26 @@ def main() -> None:
     win = [
         r
         for r in rows
-        if r["scorer"] == "brad" and r["n_pca"] == "20" and r["iter"] in (args.iter, 0)
+        if r["scorer"] == "brad"
+        and r["n_pca"] == "20"
+        and r["ridge"] == "0.1"
+        and r["iter"] in (args.iter, 0)
     ]
     table(win, lambda r: (r["config"], r["win"]), scenes, "BRAD window (inner/outer), PCA-20")
     pca = [
         r for r in rows if r["scorer"] == "brad" and r["win"] == "9/27" and r["iter"] == args.iter
     ]
     table(pca, lambda r: (r["config"], f"k={r['n_pca']}"), scenes, "BRAD PCA components, 9/27")
+    ridge = [
+        r
+        for r in rows
+        if r["scorer"] == "brad"
+        and r["win"] == "9/27"
+        and r["n_pca"] == "20"
+        and r["iter"] == args.iter
+    ]
+    if len({r["ridge"] for r in ridge}) > 1:
+        table(ridge, lambda r: (r["config"], f"ridge={r['ridge']}"), scenes, "BRAD ridge, 9/27")
     norm = [r for r in rows if r["scorer"] == "norm" and r["iter"] == args.iter]
     table(norm, lambda r: r["config"], scenes, "Column-norm scorer ||S_j||")
 
