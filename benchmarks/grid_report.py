@@ -89,7 +89,12 @@ def main() -> None:
     ]
     table(win, lambda r: (r["config"], r["win"]), scenes, "BRAD window (inner/outer), PCA-20")
     pca = [
-        r for r in rows if r["scorer"] == "brad" and r["win"] == "9/27" and r["iter"] == args.iter
+        r
+        for r in rows
+        if r["scorer"] == "brad"
+        and r["win"] == "9/27"
+        and r["ridge"] == "0.1"
+        and r["iter"] == args.iter
     ]
     table(pca, lambda r: (r["config"], f"k={r['n_pca']}"), scenes, "BRAD PCA components, 9/27")
     ridge = [
