@@ -81,6 +81,23 @@ def _stretch(channel: np.ndarray) -> np.ndarray:
     return np.clip((np.nan_to_num(channel, nan=lo) - lo) / (hi - lo), 0.0, 1.0)
 
 
+#: Colour bar label; the display range is clipped, the saved scores are not.
+_SCORE_LABEL = "anomaly score (colours clipped at the 99.5th percentile)"
+
+
+def _display_range(scores: np.ndarray) -> dict[str, float]:
+    """Colour limits from the 0.5th to the 99.5th percentile of the finite scores.
+
+    A few extreme pixels would otherwise compress every other score into one
+    colour; the clipping affects the picture only.
+    """
+    finite = scores[np.isfinite(scores)]
+    if finite.size == 0:
+        return {}
+    lo, hi = np.percentile(finite, [0.5, 99.5])
+    return {"vmin": float(lo), "vmax": float(hi)} if hi > lo else {}
+
+
 def save_score_map(
     path: str | os.PathLike[str],
     scores: np.ndarray,
@@ -112,8 +129,8 @@ def save_score_map(
     height = max(2.5, min(8.0, width * rows / max(cols, 1)))
     fig = Figure(figsize=(width + 1.0, height), layout="constrained")
     ax = fig.add_subplot()
-    im = ax.imshow(data, cmap=cmap, interpolation="nearest")
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="anomaly score")
+    im = ax.imshow(data, cmap=cmap, interpolation="nearest", **_display_range(data))
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=_SCORE_LABEL)
     ax.set_axis_off()
     if title:
         ax.set_title(title)
@@ -210,7 +227,7 @@ def save_detection_figure(
             raise InputError(f"gt {truth.shape} does not match the scores {data.shape}")
         panels.append(("ground truth", truth != 0, {"cmap": "gray"}))
     score_title = "anomaly scores" if auc is None else f"anomaly scores (AUC = {auc:.4f})"
-    panels.append((score_title, data, {"cmap": "viridis"}))
+    panels.append((score_title, data, {"cmap": "viridis", **_display_range(data)}))
 
     rows, cols = data.shape
     panel_w = 3.6
@@ -222,7 +239,7 @@ def save_detection_figure(
         ax.set_title(name, fontsize=10)
         ax.set_axis_off()
         if img is data:
-            fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+            fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=_SCORE_LABEL)
     if title:
         fig.suptitle(title)
     return _save(fig, path)
