@@ -1,4 +1,4 @@
-"""Code shared by the factorisation detectors of the NMF family.
+"""Code shared by the factorisation detectors: REDNMF and the NMF family.
 
 Every NMF-family detector does the same around its solver: validate the
 shared parameters (rank, iterations, tolerance, initialisation, scorer and
@@ -75,8 +75,8 @@ class FactorizationDetector(BaseDetector):
         """Raise ``InputError`` when a method-specific parameter is invalid."""
 
     @abstractmethod
-    def _solve(self, X: np.ndarray, W: np.ndarray, H: np.ndarray) -> NMFResult:
-        """Run the method's solver from the initial factors."""
+    def _solve(self, X: np.ndarray, W: np.ndarray, H: np.ndarray, M: np.ndarray) -> NMFResult:
+        """Run the method's solver from the initial factors (``M``: encoder, REDNMF only)."""
 
     @abstractmethod
     def _evidence(self, X: np.ndarray, res: NMFResult, shape: tuple[int, int]) -> np.ndarray:
@@ -92,8 +92,8 @@ class FactorizationDetector(BaseDetector):
                 "choose a smaller rank"
             )
         rng = np.random.default_rng(self.random_state)
-        W0, H0, _ = initialize_factors(X, self.n_components, self.init, rng)
-        res = self._solve(X, W0, H0)
+        W0, H0, M0 = initialize_factors(X, self.n_components, self.init, rng)
+        res = self._solve(X, W0, H0, M0)
         self.components_, self.coefficients_ = res.W, res.H
         self.n_iter_ = res.n_iter
         self.objective_ = res.objective

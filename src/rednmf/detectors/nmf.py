@@ -112,7 +112,7 @@ class NMF(FactorizationDetector):
         self.dtype = dtype
         self.contamination = contamination
 
-    def _solve(self, X: np.ndarray, W: np.ndarray, H: np.ndarray) -> NMFResult:
+    def _solve(self, X: np.ndarray, W: np.ndarray, H: np.ndarray, M: np.ndarray) -> NMFResult:
         return nmf_solve(X, W, H, max_iter=self.max_iter, tol=self.tol)
 
     def _evidence(self, X: np.ndarray, res: NMFResult, shape: tuple[int, int]) -> np.ndarray:
@@ -200,7 +200,7 @@ contamination
         check_real("lam", self.lam, low=0.0)
         check_choice("lam_mode", self.lam_mode, LAM_MODES)
 
-    def _solve(self, X: np.ndarray, W: np.ndarray, H: np.ndarray) -> NMFResult:
+    def _solve(self, X: np.ndarray, W: np.ndarray, H: np.ndarray, M: np.ndarray) -> NMFResult:
         return rnmf_solve(
             X, W, H, lam=self.lam, max_iter=self.max_iter, tol=self.tol, lam_mode=self.lam_mode
         )
@@ -295,7 +295,7 @@ contamination
         check_real("delta", self.delta, low=0.0, low_inclusive=False)
         check_choice("delta_mode", self.delta_mode, DELTA_MODES)
 
-    def _solve(self, X: np.ndarray, W: np.ndarray, H: np.ndarray) -> NMFResult:
+    def _solve(self, X: np.ndarray, W: np.ndarray, H: np.ndarray, M: np.ndarray) -> NMFResult:
         return l1nmf_solve(
             X,
             W,
@@ -398,7 +398,7 @@ contamination
         check_real("gamma", self.gamma, low=0.0, low_inclusive=False)
         check_choice("gamma_mode", self.gamma_mode, GAMMA_MODES)
 
-    def _solve(self, X: np.ndarray, W: np.ndarray, H: np.ndarray) -> NMFResult:
+    def _solve(self, X: np.ndarray, W: np.ndarray, H: np.ndarray, M: np.ndarray) -> NMFResult:
         return ewnmf_solve(
             X,
             W,

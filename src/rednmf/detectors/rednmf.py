@@ -4,25 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from rednmf._validation import (
-    check_choice,
-    check_dtype,
-    check_int,
-    check_real,
-    cube_to_matrix,
-    matrix_to_cube,
-)
-from rednmf.detectors._base import BaseDetector
-from rednmf.exceptions import InputError
-from rednmf.preprocessing import SCALINGS, scale_data
-from rednmf.scoring.from_matrix import SCORERS, score_matrix
-from rednmf.solvers.init import INIT_METHODS, initialize_factors
-from rednmf.solvers.rednmf import LAM_MODES, SHRINK, SPARSITY, rednmf_solve
+from rednmf._validation import check_choice, check_real, matrix_to_cube
+from rednmf.detectors._factorization import FactorizationDetector
+from rednmf.solvers.rednmf import LAM_MODES, SHRINK, SPARSITY, RednmfResult, rednmf_solve
 
 __all__ = ["REDNMF"]
 
 
-class REDNMF(BaseDetector):
+class REDNMF(FactorizationDetector):
     r"""Robust asymmetric encoder-decoder NMF anomaly detector (Moradi et al., 2026).
 
     Model (eq. 10)::
@@ -112,6 +101,10 @@ class REDNMF(BaseDetector):
         Iterations run.
     objective_ : ndarray
         Objective (10) after each iteration.
+    converged_ : bool
+        Whether the fit stopped on ``tol`` (always False with ``tol=0``).
+    lam_history_ : ndarray
+        The ``lam_t`` used at each iteration (constant unless ``lam_mode='adaptive'``).
 
     References
     ----------
@@ -163,44 +156,20 @@ class REDNMF(BaseDetector):
         self.dtype = dtype
         self.contamination = contamination
 
-    def _validate_params(self) -> None:
-        check_int("n_components", self.n_components, low=1)
+    def _validate_method_params(self) -> None:
         check_real("lam", self.lam, low=0.0)
         check_real("beta", self.beta, low=0.0)
-        check_int("max_iter", self.max_iter, low=1)
-        check_real("tol", self.tol, low=0.0)
-        check_choice("init", self.init, INIT_METHODS)
-        if self.random_state is not None:
-            check_int("random_state", self.random_state, low=0)
-        check_choice("scorer", self.scorer, SCORERS)
-        check_int("inner", self.inner, low=1)
-        check_int("outer", self.outer, low=3)
-        if self.n_pca is not None:
-            check_int("n_pca", self.n_pca, low=1)
-        check_real("ridge", self.ridge, low=0.0)
         check_choice("encoder", self.encoder, (True, False))
         check_choice("sparsity", self.sparsity, SPARSITY)
         check_choice("shrink", self.shrink, SHRINK)
         check_choice("lam_mode", self.lam_mode, LAM_MODES)
-        check_choice("scale", self.scale, SCALINGS)
-        check_dtype(self.dtype)
 
-    def _fit_scores(self, cube: np.ndarray) -> np.ndarray:
-        X, shape = cube_to_matrix(cube)
-        X = scale_data(X.astype(check_dtype(self.dtype), copy=False), self.scale)
-        d, n = X.shape
-        if self.n_components > min(d, n):
-            raise InputError(
-                f"n_components={self.n_components} exceeds min(bands, pixels)={min(d, n)}; "
-                "choose a smaller rank"
-            )
-        rng = np.random.default_rng(self.random_state)
-        W0, H0, M0 = initialize_factors(X, self.n_components, self.init, rng)
-        res = rednmf_solve(
+    def _solve(self, X: np.ndarray, W: np.ndarray, H: np.ndarray, M: np.ndarray) -> RednmfResult:
+        return rednmf_solve(
             X,
-            W0,
-            H0,
-            M0,
+            W,
+            H,
+            M,
             lam=self.lam,
             beta=self.beta if self.encoder else 0.0,
             max_iter=self.max_iter,
@@ -209,19 +178,10 @@ class REDNMF(BaseDetector):
             shrink=self.shrink,
             lam_mode=self.lam_mode,
         )
-        self.components_, self.coefficients_, self.encoder_ = res.W, res.H, res.M
+
+    def _evidence(self, X: np.ndarray, res: RednmfResult, shape: tuple[int, int]) -> np.ndarray:
+        self.encoder_ = res.M
         self.anomaly_ = matrix_to_cube(res.S, shape)
-        self.n_iter_ = res.n_iter
-        self.objective_ = res.objective
         self.lam_history_ = res.lam_history
         # Without S (sparsity='none') the anomaly evidence is the residual.
-        target = X - res.W @ res.H if self.sparsity == "none" else res.S
-        return score_matrix(
-            target,
-            shape,
-            scorer=self.scorer,
-            inner=self.inner,
-            outer=self.outer,
-            n_components=self.n_pca,
-            ridge=self.ridge,
-        )
+        return X - res.W @ res.H if self.sparsity == "none" else res.S
