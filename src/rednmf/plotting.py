@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from rednmf.exceptions import InputError
 from rednmf.io.writers import atomic_open
 
-__all__ = ["save_score_map", "save_roc", "save_detection_figure", "false_colour"]
+__all__ = ["display_range", "false_colour", "save_detection_figure", "save_roc", "save_score_map"]
 
 _DPI = 120
 
@@ -85,7 +85,7 @@ def _stretch(channel: np.ndarray) -> np.ndarray:
 _SCORE_LABEL = "anomaly score (colours clipped at the 99.5th percentile)"
 
 
-def _display_range(scores: np.ndarray) -> dict[str, float]:
+def display_range(scores: np.ndarray) -> dict[str, float]:
     """Colour limits from the 0.5th to the 99.5th percentile of the finite scores.
 
     A few extreme pixels would otherwise compress every other score into one
@@ -129,7 +129,7 @@ def save_score_map(
     height = max(2.5, min(8.0, width * rows / max(cols, 1)))
     fig = Figure(figsize=(width + 1.0, height), layout="constrained")
     ax = fig.add_subplot()
-    im = ax.imshow(data, cmap=cmap, interpolation="nearest", **_display_range(data))
+    im = ax.imshow(data, cmap=cmap, interpolation="nearest", **display_range(data))
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=_SCORE_LABEL)
     ax.set_axis_off()
     if title:
@@ -227,7 +227,7 @@ def save_detection_figure(
             raise InputError(f"gt {truth.shape} does not match the scores {data.shape}")
         panels.append(("ground truth", truth != 0, {"cmap": "gray"}))
     score_title = "anomaly scores" if auc is None else f"anomaly scores (AUC = {auc:.4f})"
-    panels.append((score_title, data, {"cmap": "viridis", **_display_range(data)}))
+    panels.append((score_title, data, {"cmap": "viridis", **display_range(data)}))
 
     rows, cols = data.shape
     panel_w = 3.6

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from rednmf.plotting import _save, false_colour
+from rednmf.plotting import _save, display_range, false_colour
 
 __all__ = [
     "save_bars",
@@ -37,7 +37,10 @@ def save_detection_maps(
     aucs: Mapping[str, float] | None = None,
     title: str | None = None,
 ) -> Path:
-    """Scene (false colour), ground truth and one score map per method (Figs 3 and 5)."""
+    """Scene (false colour), ground truth and one score map per method (Figs 3 and 5).
+
+    Score colours are clipped at the 0.5th/99.5th percentiles (display only).
+    """
     panels: list[tuple[str, np.ndarray, str | None]] = [
         ("scene", false_colour(cube), None),
         ("ground truth", np.asarray(gt) != 0, "gray"),
@@ -52,7 +55,8 @@ def save_detection_maps(
     for ax in axes:
         ax.set_axis_off()
     for ax, (name, img, cmap) in zip(axes, panels, strict=False):
-        ax.imshow(img, cmap=cmap, interpolation="nearest")
+        clip = display_range(img) if cmap == "viridis" else {}
+        ax.imshow(img, cmap=cmap, interpolation="nearest", **clip)
         ax.set_title(name, fontsize=8)
     if title:
         fig.suptitle(title)
