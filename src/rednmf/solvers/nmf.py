@@ -31,12 +31,11 @@ majoriser).
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from rednmf.exceptions import ConvergenceWarning
+from rednmf.solvers._stopping import has_converged, warn_max_iter
 
 __all__ = [
     "NMFResult",
@@ -141,27 +140,6 @@ def mu_update_H(
         R = W @ H if N is None else W @ H + N
         den = W.T @ (U * R)
     return H * (num / (den + eps))
-
-
-def has_converged(objective: list[float], tol: float) -> bool:
-    """Whether the last relative objective change ``|f_{t-1} - f_t| / |f_{t-1}|`` is <= ``tol``.
-
-    ``tol = 0`` never stops (the solver runs ``max_iter`` iterations).
-    """
-    if tol <= 0 or len(objective) < 2:
-        return False
-    prev, cur = objective[-2], objective[-1]
-    return abs(prev - cur) <= tol * max(abs(prev), np.finfo(np.float64).tiny)
-
-
-def warn_max_iter(method: str, max_iter: int, tol: float) -> None:
-    """Emit the :class:`ConvergenceWarning` of a solver that ran out of iterations."""
-    warnings.warn(
-        f"{method} stopped at max_iter={max_iter} before the relative objective change "
-        f"fell below tol={tol}; raise max_iter or tol",
-        ConvergenceWarning,
-        stacklevel=3,
-    )
 
 
 def nmf_solve(

@@ -37,13 +37,12 @@ Choices where the paper is ambiguous (all parameters of :func:`rednmf_solve`):
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from rednmf.exceptions import ConvergenceWarning
+from rednmf.solvers._stopping import has_converged, warn_max_iter
 from rednmf.solvers.prox import group_shrink, soft_threshold
 
 __all__ = ["RednmfResult", "rednmf_solve", "rednmf_objective"]
@@ -323,11 +322,9 @@ def rednmf_solve(
             objective.append(obj)
             if callback is not None:
                 callback(n_iter, obj)
-            if tol > 0 and n_iter > 1:
-                prev = objective[-2]
-                if abs(prev - obj) <= tol * max(abs(prev), np.finfo(np.float64).tiny):
-                    converged = True
-                    break
+            if has_converged(objective, tol):
+                converged = True
+                break
         if n_iter == max_iter:
             break
         n_iter += 1
@@ -366,12 +363,7 @@ def rednmf_solve(
             pending += beta * _sqnorm(H - (MA - VSp[r:]))  # ||H - M(X - S)||^2
         del Sp, Sn
     if not converged and tol > 0:
-        warnings.warn(
-            f"REDNMF stopped at max_iter={max_iter} before the relative objective change "
-            f"fell below tol={tol}; raise max_iter or tol",
-            ConvergenceWarning,
-            stacklevel=2,
-        )
+        warn_max_iter("REDNMF", max_iter, tol)
     return RednmfResult(
         W=W,
         H=H,
