@@ -222,13 +222,19 @@ def test_float32_matches_float64(problem):
     np.testing.assert_allclose(r32.W @ r32.H, r64.W @ r64.H, rtol=1e-2, atol=1e-3)
 
 
-def _plain_solve(X, W, H, M, *, lam, beta, n_iter, sparsity="l21", shrink="column"):
-    """Algorithm 1 transcribed literally from the update functions (the oracle)."""
+def _plain_solve(X, W, H, M, *, lam, beta, n_iter, sparsity="l21", shrink="column", fixed=False):
+    """Algorithm 1 transcribed literally from the update functions (the oracle).
+
+    ``fixed``: ``lam`` is the threshold weight itself; otherwise it is relative
+    to the median group norm of the current residual (``lam_mode='adaptive'``).
+    """
     G = X @ X.T
     objective = []
     for _ in range(n_iter):
         E = X - W @ H
-        if sparsity == "l1":
+        if fixed:
+            lam_t = lam
+        elif sparsity == "l1":
             lam_t = lam * np.median(np.abs(E))
         else:
             lam_t = lam * np.median(np.linalg.norm(E, axis=0 if shrink == "column" else 1))
@@ -289,3 +295,65 @@ def test_svd_lambda_scales_with_the_data(problem):
     X, _, _, _ = problem
     a = R.svd_residual_scale(X, 4)
     assert R.svd_residual_scale(1000.0 * X, 4) == pytest.approx(1000.0 * a, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "beta, sparsity, lam",
+    [
+        (1.0, "l21", 0.5),
+        (0.0, "l21", 0.5),
+        (1.0, "l1", 0.02),
+        (1.0, "none", 0.0),
+        (3.0, "l21", 0.3),
+    ],
+)
+@pytest.mark.parametrize("block_size, n_jobs", [(2048, 1), (256, 1), (300, 2)])
+def test_block_engine_equals_the_plain_transcription(
+    problem, beta, sparsity, lam, block_size, n_jobs
+):
+    """The block engine (fixed lambda, pixel-wise S step) is Algorithm 1, whatever the blocks."""
+    X, W, H, M = problem
+    W1, H1, M1, S1, obj1 = _plain_solve(
+        X, W, H, M, lam=lam, beta=beta, n_iter=50, sparsity=sparsity, fixed=True
+    )
+    res = R.rednmf_solve(
+        X, W, H, M, lam=lam, beta=beta, max_iter=50, tol=0, sparsity=sparsity,
+        lam_mode="absolute", block_size=block_size, n_jobs=n_jobs,
+    )  # fmt: skip
+    assert res.n_iter == 50
+    np.testing.assert_allclose(res.objective, obj1, rtol=1e-8)
+    for got, want in ((res.W, W1), (res.H, H1), (res.M, M1), (res.S, S1)):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-10)
+    if sparsity == "l21":
+        assert 0 < np.count_nonzero(np.any(res.S, axis=0)) < X.shape[1], "S must be partly zero"
+
+
+def test_block_engine_result_does_not_depend_on_threads(problem):
+    X, W, H, M = (A.astype(np.float32) for A in problem)
+    kw = dict(lam=4.0, beta=1.0, max_iter=30, tol=0, block_size=200)
+    one = R.rednmf_solve(X, W, H, M, n_jobs=1, **kw)
+    two = R.rednmf_solve(X, W, H, M, n_jobs=2, **kw)
+    for a, b in ((one.W, two.W), (one.H, two.H), (one.M, two.M), (one.S, two.S)):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(one.objective, two.objective)
+
+
+@pytest.mark.parametrize("sparsity", ["l21", "l1"])
+def test_block_engine_stops_at_tol_with_the_factors_of_that_iteration(problem, sparsity):
+    """An early stop returns W, H, M, S of the iteration whose objective settled."""
+    X, W, H, M = problem
+    lam = 0.5 if sparsity == "l21" else 0.02
+    kw = dict(lam=lam, beta=1.0, sparsity=sparsity, lam_mode="absolute", block_size=400)
+    stopped = R.rednmf_solve(X, W, H, M, max_iter=500, tol=1e-2, **kw)
+    assert stopped.converged and 2 < stopped.n_iter < 500
+    fixed = R.rednmf_solve(X, W, H, M, max_iter=stopped.n_iter, tol=0, **kw)
+    np.testing.assert_array_equal(stopped.objective, fixed.objective)
+    for a, b in ((stopped.W, fixed.W), (stopped.H, fixed.H), (stopped.M, fixed.M)):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(stopped.S, fixed.S, rtol=1e-12, atol=1e-15)
+    assert stopped.objective[-1] == pytest.approx(
+        R.rednmf_objective(
+            X, fixed.W, fixed.H, fixed.M, fixed.S, beta=1.0, lam=lam, sparsity=sparsity
+        ),
+        rel=1e-9,
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rednmf._validation import check_choice, check_real, matrix_to_cube
+from rednmf._validation import check_choice, check_int, check_real, matrix_to_cube
 from rednmf.detectors._factorization import FactorizationDetector
 from rednmf.solvers.rednmf import LAM_MODES, SHRINK, SPARSITY, RednmfResult, rednmf_solve
 
@@ -82,6 +82,10 @@ class REDNMF(FactorizationDetector):
         Working precision of the solver.
     contamination : float, default=0.01
         Fraction of pixels labelled anomalous in ``labels_``.
+    n_jobs : int or None, default=None
+        Threads over pixel blocks in the solver (``None``: as many as BLAS may
+        use here, which respects ``OPENBLAS_NUM_THREADS``; ``-1``: every CPU).
+        The result does not depend on it.
 
     Attributes
     ----------
@@ -135,6 +139,7 @@ class REDNMF(FactorizationDetector):
         scale: str = "minmax",
         dtype: str = "float32",
         contamination: float = 0.01,
+        n_jobs: int | None = None,
     ) -> None:
         self.n_components = n_components
         self.lam = lam
@@ -155,6 +160,7 @@ class REDNMF(FactorizationDetector):
         self.scale = scale
         self.dtype = dtype
         self.contamination = contamination
+        self.n_jobs = n_jobs
 
     def _validate_method_params(self) -> None:
         check_real("lam", self.lam, low=0.0)
@@ -163,6 +169,8 @@ class REDNMF(FactorizationDetector):
         check_choice("sparsity", self.sparsity, SPARSITY)
         check_choice("shrink", self.shrink, SHRINK)
         check_choice("lam_mode", self.lam_mode, LAM_MODES)
+        if self.n_jobs is not None and self.n_jobs != -1:
+            check_int("n_jobs", self.n_jobs, low=1)
 
     def _solve(self, X: np.ndarray, W: np.ndarray, H: np.ndarray, M: np.ndarray) -> RednmfResult:
         return rednmf_solve(
@@ -177,6 +185,7 @@ class REDNMF(FactorizationDetector):
             sparsity=self.sparsity,
             shrink=self.shrink,
             lam_mode=self.lam_mode,
+            n_jobs=self.n_jobs,
         )
 
     def _evidence(self, X: np.ndarray, res: RednmfResult, shape: tuple[int, int]) -> np.ndarray:

@@ -41,9 +41,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from rednmf.solvers._stopping import has_converged, warn_max_iter
 from rednmf.solvers.prox import group_shrink, soft_threshold
+from rednmf.solvers.rednmf_blocks import (
+    DEFAULT_BLOCK_SIZE,
+    BlockSolver,
+    block_ranges,
+    gram,
+    resolve_n_jobs,
+)
 
 __all__ = ["RednmfResult", "rednmf_solve", "rednmf_objective"]
 
@@ -253,6 +261,9 @@ def rednmf_solve(
     lam_mode: str = "svd",
     eps: float = 1e-10,
     callback: Callable[[int, float], None] | None = None,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    n_jobs: int | None = 1,
+    anomaly_out: np.ndarray | None = None,
 ) -> RednmfResult:
     """Fit REDNMF by the multiplicative updates of Algorithm 1.
 
@@ -296,6 +307,14 @@ def rednmf_solve(
         Added to every denominator.
     callback : callable, optional
         Called as ``callback(iteration, objective)`` after each iteration.
+    block_size : int
+        Pixels per block of the block engine (:mod:`rednmf.solvers.rednmf_blocks`).
+    n_jobs : int or None
+        Threads over pixel blocks (``None`` or ``-1``: every CPU). The result
+        does not depend on it.
+    anomaly_out : ndarray of shape (d, n), optional
+        Array to hold ``S`` (for example a :class:`numpy.memmap` for a scene
+        larger than memory); block engine only.
 
     Returns
     -------
@@ -303,6 +322,12 @@ def rednmf_solve(
         ``W, H, M, S``, ``n_iter``, the objective after each iteration and the
         ``lam_t`` used at each iteration.
     """
+    if lam_mode != "adaptive" and (shrink == "column" or sparsity != "l21"):
+        return _solve_blocks(
+            X, W, H, M, lam=lam, beta=beta, max_iter=max_iter, tol=tol, sparsity=sparsity,
+            lam_mode=lam_mode, eps=eps, callback=callback, block_size=block_size,
+            n_jobs=resolve_n_jobs(n_jobs), anomaly_out=anomaly_out,
+        )  # fmt: skip
     W, H, M = W.copy(), H.copy(), M.copy()
     r = W.shape[1]
     enc = beta > 0
@@ -372,5 +397,123 @@ def rednmf_solve(
         n_iter=n_iter,
         objective=np.asarray(objective),
         lam_history=np.asarray(lams[: len(objective)]),
+        converged=converged,
+    )
+
+
+def _svd_scale_blocks(
+    X: np.ndarray, G: np.ndarray, rank: int, block_size: int, n_jobs: int
+) -> float:
+    """:func:`svd_residual_scale` for pixel groups, from ``G = XX'`` and one pass over blocks."""
+    _, vecs = np.linalg.eigh(G.astype(np.float64))
+    U = vecs[:, -rank:].astype(X.dtype)
+    norms = np.empty(X.shape[1], dtype=np.float64)
+    for a, b in block_ranges(X.shape[1], block_size):
+        B = X[:, a:b].astype(X.dtype, copy=False)
+        R = B - U @ (U.T @ B)
+        norms[a:b] = np.sqrt(np.einsum("ij,ij->j", R, R))
+    return float(np.median(norms))
+
+
+def _solve_blocks(
+    X: np.ndarray,
+    W: np.ndarray,
+    H: np.ndarray,
+    M: np.ndarray,
+    *,
+    lam: float,
+    beta: float,
+    max_iter: int,
+    tol: float,
+    sparsity: str,
+    lam_mode: str,
+    eps: float,
+    callback: Callable[[int, float], None] | None,
+    block_size: int,
+    n_jobs: int,
+    anomaly_out: np.ndarray | None,
+) -> RednmfResult:
+    """:func:`rednmf_solve` on the block engine (pixel-wise S step, fixed threshold).
+
+    BLAS runs on one thread; the parallelism is ``n_jobs`` threads over blocks,
+    which makes the result independent of ``n_jobs``.
+    """
+    with threadpool_limits(1):
+        return _solve_blocks_pinned(
+            X, W, H, M, lam=lam, beta=beta, max_iter=max_iter, tol=tol, sparsity=sparsity,
+            lam_mode=lam_mode, eps=eps, callback=callback, block_size=block_size,
+            n_jobs=n_jobs, anomaly_out=anomaly_out,
+        )  # fmt: skip
+
+
+def _solve_blocks_pinned(
+    X: np.ndarray,
+    W: np.ndarray,
+    H: np.ndarray,
+    M: np.ndarray,
+    *,
+    lam: float,
+    beta: float,
+    max_iter: int,
+    tol: float,
+    sparsity: str,
+    lam_mode: str,
+    eps: float,
+    callback: Callable[[int, float], None] | None,
+    block_size: int,
+    n_jobs: int,
+    anomaly_out: np.ndarray | None,
+) -> RednmfResult:
+    W, H, M = W.copy(), H.copy(), M.copy()
+    r = W.shape[1]
+    S = np.zeros_like(X) if anomaly_out is None else anomaly_out
+    if anomaly_out is not None:
+        S[...] = 0
+    G = gram(X, block_size, n_jobs) if beta > 0 or lam_mode == "svd" else None
+    if lam_mode == "svd" and sparsity == "l21":
+        lam = lam * _svd_scale_blocks(X, G, r, block_size, n_jobs)
+    elif lam_mode == "svd" and sparsity == "l1":
+        lam = lam * svd_residual_scale(X, r, sparsity, "column")
+    objective: list[float] = []
+    converged = False
+    n_iter = 0
+    if max_iter > 0:
+        eng = BlockSolver(
+            X, W, H, M, S, tau=lam / 2, beta=beta, sparsity=sparsity, eps=eps,
+            block_size=block_size, n_jobs=n_jobs, G=G,
+        )  # fmt: skip
+        W_prev = W.copy() if tol > 0 else None  # W of iteration t - 1
+        penalty = eng.first_sweep().penalty
+        while True:
+            n_iter += 1
+            more = n_iter < max_iter
+            if tol > 0:
+                W_t, M_t, H_prev = W.copy(), M.copy(), H.copy()
+            sums = eng.sweep(more)
+            obj = sums.fit + beta * sums.enc + lam * penalty
+            objective.append(obj)
+            penalty = sums.penalty
+            if callback is not None:
+                callback(n_iter, obj)
+            converged = has_converged(objective, tol)
+            if not more:
+                break
+            if converged:
+                # The sweep already formed S, W and M of iteration t + 1: go back to t.
+                W[...], M[...] = W_t, M_t
+                eng.recompute_S(W_prev, H_prev)
+                break
+            if tol > 0:
+                W_prev = W_t
+    if not converged and tol > 0:
+        warn_max_iter("REDNMF", max_iter, tol)
+    return RednmfResult(
+        W=W,
+        H=H,
+        M=M,
+        S=S,
+        n_iter=n_iter,
+        objective=np.asarray(objective),
+        lam_history=np.full(len(objective), lam),
         converged=converged,
     )

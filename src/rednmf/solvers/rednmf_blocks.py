@@ -1,0 +1,374 @@
+r"""Pixel-block engine of the REDNMF solver: one pass over the data per iteration.
+
+The updates of Algorithm 1 touch the pixels in two ways. ``S`` (17, with pixel
+groups or element-wise L1) and ``H`` (16) are computed pixel by pixel; ``W``
+(14) and ``M`` (15) need sums over all pixels, and only a few small ones:
+
+=====================  =========================================  ==========
+sum over pixels        used by                                    shape
+=====================  =========================================  ==========
+``H H'``               (14)                                       r x r
+``H X'``, ``H S+'``,   (14), (15)                                 r x d each
+``H S-'``
+``(MX) S+'``,          (15)                                       r x d each
+``(MX) S-'``,
+``(MS+) X'``,
+``(MS-) X'``
+``S S'``               (15), split into ``[SS']+`` and ``[SS']-``  d x d
+=====================  =========================================  ==========
+
+``X X'`` is computed once. So one iteration is one sweep over blocks of
+pixels: for a block ``J`` the sweep applies the H step of iteration ``t``
+(with the new ``W``, ``M`` and the stored ``S_J``), adds the block's share of
+the objective of iteration ``t``, forms ``S_J`` of iteration ``t + 1`` from
+the new residual and adds the block's share of the sums above; then ``W`` and
+``M`` of iteration ``t + 1`` are updated from the totals. The sequence of
+iterates is exactly Algorithm 1's (the test suite checks it against a plain
+transcription of (14)-(17)); only the order of the floating-point sums
+changes.
+
+What this buys:
+
+* every bands x pixels operation is done on a block that stays in the CPU
+  cache, and no bands x pixels array is allocated per iteration (each thread
+  keeps three block-sized scratch buffers);
+* the data are read once per iteration, block by block, so ``X`` may be a
+  :class:`numpy.memmap` of a file larger than memory (``S`` can be one too);
+* blocks are independent within a sweep, so they run on ``n_jobs`` threads
+  (BLAS and NumPy release the GIL); the caller pins BLAS to one thread and the
+  per-block sums are added in block order, so the result does not depend on
+  ``n_jobs``.
+
+This engine serves the S steps that act pixel by pixel with a fixed
+threshold: ``sparsity`` ``'l21'`` with ``shrink='column'``, ``'l1'`` and
+``'none'`` with ``lam_mode`` ``'svd'`` or ``'absolute'`` (the defaults). The
+band-group shrink and the adaptive threshold need a global statistic of the
+residual before the S step and use the whole-matrix loop of
+:mod:`rednmf.solvers.rednmf`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from threadpoolctl import threadpool_info
+
+__all__ = [
+    "DEFAULT_BLOCK_SIZE",
+    "block_ranges",
+    "gram",
+    "resolve_n_jobs",
+    "BlockSolver",
+]
+
+#: Pixels per block. Measured on abu-airport-1 (``benchmarks/bench_solver.py``):
+#: blocks of 1024-4096 pixels keep the three scratch buffers of a thread in
+#: the L2/L3 cache; smaller blocks pay NumPy's per-call overhead.
+DEFAULT_BLOCK_SIZE = 2048
+
+
+def resolve_n_jobs(n_jobs: int | None) -> int:
+    """Number of threads over blocks.
+
+    ``None``: as many as BLAS is allowed to use here (``OPENBLAS_NUM_THREADS``,
+    ``OMP_NUM_THREADS`` or a :func:`threadpoolctl.threadpool_limits` in effect
+    are respected, so a caller that pinned BLAS to one thread per process gets
+    one thread). ``-1``: every CPU of this process. A positive int: that many.
+    """
+    if n_jobs is None:
+        blas = [i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"]
+        return max(1, min(blas) if blas else 1)
+    if n_jobs == -1:
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # pragma: no cover - not Linux
+            return max(1, os.cpu_count() or 1)
+    return max(1, int(n_jobs))
+
+
+def block_ranges(n: int, size: int) -> list[tuple[int, int]]:
+    """Consecutive ``(start, stop)`` column ranges of at most ``size`` pixels covering ``n``."""
+    size = max(1, int(size))
+    return [(a, min(a + size, n)) for a in range(0, n, size)]
+
+
+def _map_blocks(
+    fn: Callable[[int, int], object], ranges: list[tuple[int, int]], n_jobs: int
+) -> Iterator[object]:
+    """``fn(a, b)`` for every block, on ``n_jobs`` threads; results in block order."""
+    if n_jobs <= 1 or len(ranges) <= 1:
+        return (fn(a, b) for a, b in ranges)
+    with ThreadPoolExecutor(max_workers=min(n_jobs, len(ranges))) as pool:
+        return iter(list(pool.map(lambda ab: fn(*ab), ranges)))
+
+
+def gram(X: np.ndarray, block_size: int = DEFAULT_BLOCK_SIZE, n_jobs: int = 1) -> np.ndarray:
+    """``X X'`` summed over blocks of columns (a symmetric rank-k update per block)."""
+    d = X.shape[0]
+
+    def part(a: int, b: int) -> np.ndarray:
+        B = np.ascontiguousarray(X[:, a:b])
+        return B @ B.T
+
+    G = np.zeros((d, d), dtype=X.dtype)
+    for P in _map_blocks(part, block_ranges(X.shape[1], block_size), n_jobs):
+        G += P
+    return G
+
+
+def _sq64(A: np.ndarray) -> float:
+    """``||A||_F^2`` with float64 accumulation of per-column float sums."""
+    return float(np.einsum("ij,ij->j", A, A).sum(dtype=np.float64))
+
+
+@dataclass
+class _Sums:
+    """Per-block sums over pixels for the W and M steps, and objective parts."""
+
+    HHt: np.ndarray
+    HXt: np.ndarray  # rows: H X', and with the encoder also (MS+) X', (MS-) X'
+    PSp: np.ndarray  # rows: H S+', and with the encoder also (MX) S+'
+    PSn: np.ndarray  # rows: H S-', and with the encoder also (MX) S-'
+    SSt: np.ndarray | None
+    penalty: float  # R(S) of the new S
+    fit: float = 0.0  # ||X - WH - S||^2 of the finished iteration
+    enc: float = 0.0  # ||H - M(X - S)||^2 of the finished iteration
+    nonzero: int = 0
+
+    def add(self, other: _Sums) -> None:
+        """Accumulate another block's sums into this one."""
+        self.HHt += other.HHt
+        self.HXt += other.HXt
+        self.PSp += other.PSp
+        self.PSn += other.PSn
+        if self.SSt is not None:
+            self.SSt += other.SSt
+        self.penalty += other.penalty
+        self.fit += other.fit
+        self.enc += other.enc
+        self.nonzero += other.nonzero
+
+
+class BlockSolver:
+    """State and sweeps of the block-wise REDNMF iteration.
+
+    Not a public estimator: :func:`rednmf.solvers.rednmf.rednmf_solve` drives
+    it. ``X`` (d x n) is read block by block; ``H`` (r x n) and ``S`` (d x n)
+    are updated in place block by block.
+    """
+
+    def __init__(
+        self,
+        X: np.ndarray,
+        W: np.ndarray,
+        H: np.ndarray,
+        M: np.ndarray,
+        S: np.ndarray,
+        *,
+        tau: float,
+        beta: float,
+        sparsity: str,
+        eps: float,
+        block_size: int,
+        n_jobs: int,
+        G: np.ndarray | None = None,
+    ) -> None:
+        self.X, self.W, self.H, self.M, self.S = X, W, H, M, S
+        self.tau, self.beta, self.sparsity, self.eps = tau, beta, sparsity, eps
+        self.enc = beta > 0
+        self.has_s = sparsity != "none"
+        self.r = W.shape[1]
+        self.d, self.n = X.shape
+        self.dtype = X.dtype
+        self.ranges = block_ranges(self.n, block_size)
+        self.block_size = max(b - a for a, b in self.ranges)
+        self.n_jobs = n_jobs
+        self._local = threading.local()
+        if self.enc:
+            self.G = gram(X, block_size, n_jobs) if G is None else G
+        self.V = self.WtW = None
+
+    # -- scratch -----------------------------------------------------------------------
+
+    def _buffers(self, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Three d x width scratch buffers owned by the calling thread."""
+        bufs = getattr(self._local, "bufs", None)
+        if bufs is None:
+            shape = (self.d, self.block_size)
+            bufs = tuple(np.empty(shape, dtype=self.dtype) for _ in range(3))
+            self._local.bufs = bufs
+        return tuple(B[:, :width] for B in bufs)  # type: ignore[return-value]
+
+    def _block(self, a: int, b: int) -> np.ndarray:
+        X = self.X[:, a:b]
+        return X if X.dtype == self.dtype else X.astype(self.dtype)
+
+    # -- per-block pieces --------------------------------------------------------------
+
+    def _s_step(self, E: np.ndarray, S: np.ndarray) -> tuple[float, int]:
+        """Write the S step (17) of residual ``E`` into ``S``; return ``R(S)`` and #non-zero."""
+        tau = self.tau
+        if self.sparsity == "l1":
+            np.abs(E, out=S)
+            S -= tau
+            np.maximum(S, 0, out=S)
+            penalty = _sq_sum(S)
+            nnz = int(np.count_nonzero(np.any(S, axis=0)))
+            S *= np.sign(E)
+            return penalty, nnz
+        norms = np.sqrt(np.einsum("ij,ij->j", E, E))
+        keep = norms > tau
+        with np.errstate(divide="ignore", invalid="ignore"):
+            factor = np.where(keep, 1.0 - tau / norms, 0.0).astype(self.dtype, copy=False)
+        np.multiply(E, factor, out=S)
+        penalty = float(np.maximum(norms.astype(np.float64) - tau, 0.0).sum())
+        return penalty, int(np.count_nonzero(keep))
+
+    def _sums(self, X: np.ndarray, H: np.ndarray, MX: np.ndarray | None, S: np.ndarray) -> _Sums:
+        """The block's sums for (14) and (15) from ``H`` (old), ``M X`` (old) and the new ``S``."""
+        Sp, Sn, _ = self._buffers(X.shape[1])
+        P = np.vstack([H, MX]) if self.enc else H
+        if self.has_s:
+            np.maximum(S, 0, out=Sp)
+            np.subtract(Sp, S, out=Sn)
+            PSp, PSn = P @ Sp.T, P @ Sn.T
+        else:
+            PSp = PSn = np.zeros((P.shape[0], self.d), dtype=self.dtype)
+        Q = np.vstack([H, self.M @ Sp, self.M @ Sn]) if self.enc and self.has_s else H
+        HXt = Q @ X.T
+        SSt = None
+        if self.enc:
+            if self.has_s:
+                nz = np.flatnonzero(np.any(S, axis=0))
+                Snz = S if nz.size > 0.5 * S.shape[1] else S[:, nz]
+                SSt = Snz @ Snz.T
+            else:
+                SSt = np.zeros((self.d, self.d), dtype=self.dtype)
+        return _Sums(HHt=H @ H.T, HXt=HXt, PSp=PSp, PSn=PSn, SSt=SSt, penalty=0.0)
+
+    def _first(self, a: int, b: int) -> _Sums:
+        """Sweep 0: the S step of iteration 1 and the sums for its W and M steps."""
+        X, H, S = self._block(a, b), self.H[:, a:b], self.S[:, a:b]
+        _, _, E = self._buffers(b - a)
+        np.matmul(self.W, H, out=E)
+        np.subtract(X, E, out=E)
+        penalty, nnz = self._s_step(E, S) if self.has_s else (0.0, 0)
+        MX = self.M @ X if self.enc else None
+        out = self._sums(X, H, MX, S)
+        out.penalty, out.nonzero = penalty, nnz
+        return out
+
+    def _fused(self, a: int, b: int, more: bool) -> _Sums:
+        """H step of iteration t, its objective share, then (if ``more``) S and sums of t+1."""
+        r, beta, eps = self.r, self.beta, self.eps
+        X, H, S = self._block(a, b), self.H[:, a:b], self.S[:, a:b]
+        Sp, Sn, E = self._buffers(b - a)
+        VX = self.V @ X
+        num = VX[:r].copy()
+        den = self.WtW @ H
+        den += eps
+        if self.has_s:
+            np.maximum(S, 0, out=Sp)
+            np.subtract(Sp, S, out=Sn)
+            VSp, VSn = self.V @ Sp, self.V @ Sn
+            num += VSn[:r]
+            den += VSp[:r]
+        MX = None
+        if self.enc:
+            MX = VX[r:]
+            MA = MX + VSn[r:] if self.has_s else MX  # M (X + S-)
+            num += beta * MA
+            den += beta * H
+            if self.has_s:
+                den += beta * VSp[r:]
+        H *= num / den
+        enc_part = 0.0
+        if self.enc:
+            Q = H - MA
+            if self.has_s:
+                Q += VSp[r:]
+            enc_part = _sq64(Q)  # ||H - M(X - S)||^2
+        np.matmul(self.W, H, out=E)
+        np.subtract(X, E, out=E)  # residual of iteration t
+        if self.has_s:
+            np.subtract(E, S, out=Sp)
+            fit = _sq64(Sp)
+        else:
+            fit = _sq64(E)
+        if not more:
+            return _Sums(
+                HHt=np.empty(0), HXt=np.empty(0), PSp=np.empty(0), PSn=np.empty(0),
+                SSt=None, penalty=0.0, fit=fit, enc=enc_part,
+            )  # fmt: skip
+        penalty, nnz = self._s_step(E, S) if self.has_s else (0.0, 0)
+        out = self._sums(X, H, MX, S)
+        out.penalty, out.nonzero, out.fit, out.enc = penalty, nnz, fit, enc_part
+        return out
+
+    # -- sweeps and global steps -------------------------------------------------------
+
+    def _total(self, parts: Iterator[object]) -> _Sums:
+        total = None
+        for p in parts:
+            assert isinstance(p, _Sums)
+            if total is None:
+                total = p
+            else:
+                total.add(p)
+        assert total is not None
+        return total
+
+    def first_sweep(self) -> _Sums:
+        """Run sweep 0 and apply the W and M steps of iteration 1."""
+        sums = self._total(_map_blocks(self._first, self.ranges, self.n_jobs))
+        self._update_WM(sums)
+        return sums
+
+    def sweep(self, more: bool) -> _Sums:
+        """H step and objective of the current iteration; then S, W, M of the next if ``more``."""
+        self.V = np.vstack([self.W.T, self.M]) if self.enc else np.ascontiguousarray(self.W.T)
+        self.WtW = self.W.T @ self.W
+        parts = _map_blocks(lambda a, b: self._fused(a, b, more), self.ranges, self.n_jobs)
+        sums = self._total(parts)
+        if more:
+            self._update_WM(sums)
+        return sums
+
+    def _update_WM(self, s: _Sums) -> None:
+        """W step (14) and M step (15) from the summed statistics."""
+        r, eps = self.r, self.eps
+        HXt, HSpt, HSnt = s.HXt[:r], s.PSp[:r], s.PSn[:r]
+        HAt = HXt + HSnt  # H (X + S-)'
+        W, M = self.W, self.M
+        W_new = W * (HAt.T / (W @ s.HHt + HSpt.T + eps))
+        if self.enc:
+            MSpXt, MSnXt = (s.HXt[r : 2 * r], s.HXt[2 * r :]) if self.has_s else (0.0, 0.0)
+            MXSpt, MXSnt = s.PSp[r:], s.PSn[r:]
+            SSp, SSn = np.maximum(s.SSt, 0), np.maximum(-s.SSt, 0)
+            num = HAt + MXSpt + MSpXt + M @ SSn
+            den = M @ self.G + MXSnt + MSnXt + M @ SSp + HSpt + eps
+            M *= num / den
+        W[...] = W_new
+
+    def recompute_S(self, W: np.ndarray, H: np.ndarray) -> None:
+        """Overwrite ``S`` with the S step of ``X - W H`` (used after an early stop)."""
+
+        def one(a: int, b: int) -> None:
+            X, S = self._block(a, b), self.S[:, a:b]
+            _, _, E = self._buffers(b - a)
+            np.matmul(W, H[:, a:b], out=E)
+            np.subtract(X, E, out=E)
+            self._s_step(E, S)
+
+        for _ in _map_blocks(one, self.ranges, self.n_jobs):
+            pass
+
+
+def _sq_sum(A: np.ndarray) -> float:
+    """Sum of the entries of a nonnegative array with float64 accumulation."""
+    return float(A.sum(axis=0).sum(dtype=np.float64))
