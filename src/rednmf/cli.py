@@ -115,17 +115,27 @@ def _collect_params(named: dict[str, Any], extra: Sequence[str] | None) -> dict[
 
 
 def _fit(detector: Any, cube: Any, *, label: str, show_spinner: bool, mask: Any = None) -> float:
-    """Fit ``detector`` on ``cube``; show a spinner on a TTY; print warnings as one line each."""
+    """Fit ``detector`` on ``cube``; print warnings as one line each.
+
+    On a terminal, iterative detectors show a progress bar with the iteration
+    and the objective; the others a spinner.
+    """
     status: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+    callback = None
     if show_spinner:
         from rich.console import Console
 
-        status = Console(stderr=True).status(f"fitting {label} ...", spinner="dots")
+        console = Console(stderr=True)
+        total = detector.get_params().get("max_iter")
+        if total:
+            status, callback = _progress_bar(console, label, int(total))
+        else:
+            status = console.status(f"fitting {label} ...", spinner="dots")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         start = time.perf_counter()
         with status:
-            detector.fit(cube, mask=mask)
+            detector.fit(cube, mask=mask, callback=callback)
         seconds = time.perf_counter() - start
     seen: set[str] = set()
     for w in caught:
@@ -134,6 +144,44 @@ def _fit(detector: Any, cube: Any, *, label: str, show_spinner: bool, mask: Any 
             seen.add(msg)
             sys.stderr.write(f"warning: {msg}\n")
     return seconds
+
+
+def _progress_bar(console: Any, label: str, total: int) -> tuple[Any, Any]:
+    """A rich progress bar (a context manager) and the callback that feeds it."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    bar = Progress(
+        TextColumn(f"fitting {label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("objective {task.fields[objective]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+    task = bar.add_task("fit", total=total, objective="-")
+
+    def callback(iteration: int, objective: float) -> None:
+        bar.update(task, completed=iteration, objective=f"{objective:.6g}")
+
+    return bar, callback
+
+
+def _print_history(detector: Any) -> None:
+    """``--verbose``: the objective after each iteration, one line each, on stderr."""
+    history = getattr(detector, "objective_", None)
+    if history is None or len(history) == 0:
+        sys.stderr.write("verbose: this method has no objective history\n")
+        return
+    sys.stderr.write("iteration objective\n")
+    for t, value in enumerate(history, start=1):
+        sys.stderr.write(f"{t} {value:.10g}\n")
 
 
 def _n_iter(detector: Any) -> int | None:
@@ -266,6 +314,10 @@ def detect(
         list[str] | None,
         typer.Option("--param", help="Any other constructor parameter, KEY=VALUE (repeatable)."),
     ] = None,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Print the objective after each iteration (stderr)."),
+    ] = False,
 ) -> None:
     """Detect anomalies in one scene and write the score map and the detections.
 
@@ -313,6 +365,8 @@ def detect(
             label=f"{method} on {scene.name}",
             show_spinner=not as_json and _stderr_is_tty(),
         )
+        if verbose:
+            _print_history(detector)
         scores = detector.decision_scores_
         auc = _auc(scores, scene.gt)
         outputs = _Outputs(Path(out))
@@ -643,12 +697,15 @@ def bench(
         list[str] | None,
         typer.Option("--methods", help="Restrict to these methods (repeatable or comma list)."),
     ] = None,
-    jobs: Annotated[int, typer.Option("--jobs", help="Worker processes.")] = 1,
+    jobs: Annotated[
+        int | None,
+        typer.Option("--jobs", help="Worker processes (default: one per CPU)."),
+    ] = None,
 ) -> None:
     """Reproduce the paper's experiments: CSVs, figures and report.md in --out."""
     with _guard():
         from rednmf.data import data_dir
-        from rednmf.experiments import make_context, run_bench
+        from rednmf.experiments import default_jobs, make_context, run_bench
 
         folder = data
         if folder is None:
@@ -659,7 +716,9 @@ def bench(
                 folder = None  # quick mode falls back to the synthetic scene
         names = [m.strip().lower() for item in methods or () for m in item.split(",")]
         ctx = make_context(out, folder, quick=quick, methods=[n for n in names if n] or None)
-        report = run_bench(ctx, experiments or None, n_jobs=jobs)
+        report = run_bench(
+            ctx, experiments or None, n_jobs=default_jobs() if jobs is None else jobs
+        )
         _echo(f"report: {report}")
 
 

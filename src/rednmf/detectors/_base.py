@@ -30,6 +30,7 @@ from __future__ import annotations
 import inspect
 import warnings
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -86,7 +87,12 @@ class BaseDetector(ABC):
 
     # -- the contract -----------------------------------------------------
     def fit(
-        self, cube: np.ndarray, y: None = None, *, mask: np.ndarray | None = None
+        self,
+        cube: np.ndarray,
+        y: None = None,
+        *,
+        mask: np.ndarray | None = None,
+        callback: Callable[[int, float], None] | None = None,
     ) -> BaseDetector:
         """Fit the detector on a cube and score every pixel.
 
@@ -103,6 +109,10 @@ class BaseDetector(ABC):
             Ignored; present for scikit-learn compatibility.
         mask : array-like of shape (rows, cols), optional
             Pixels to use (True or nonzero); the others are treated as no-data.
+        callback : callable, optional
+            Called as ``callback(iteration, objective)`` after each iteration
+            by the detectors whose solver reports its progress (REDNMF); the
+            others ignore it. Used by the CLI's progress bar.
 
         Returns
         -------
@@ -112,7 +122,11 @@ class BaseDetector(ABC):
         self._validate_params()
         data = check_cube(cube, min_bands=self.min_bands, allow_nan=True)
         data, valid, kept = self._mask_invalid(data, mask)
-        scores = np.asarray(self._fit_scores(data), dtype=np.float64)
+        self._callback = callback
+        try:
+            scores = np.asarray(self._fit_scores(data), dtype=np.float64)
+        finally:
+            del self._callback
         if scores.shape != data.shape[:2]:  # pragma: no cover - a programming error
             raise RuntimeError(f"{self.name}: scores of shape {scores.shape} for {data.shape}")
         if not valid.all():

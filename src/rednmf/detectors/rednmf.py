@@ -186,6 +186,7 @@ class REDNMF(FactorizationDetector):
             shrink=self.shrink,
             lam_mode=self.lam_mode,
             n_jobs=self.n_jobs,
+            callback=getattr(self, "_callback", None),
         )
 
     def _evidence(self, X: np.ndarray, res: RednmfResult, shape: tuple[int, int]) -> np.ndarray:
