@@ -346,3 +346,184 @@ def test_robust_solvers_stop_on_tol(problem, solve, kw):
     assert res.converged and res.n_iter < 5000
     with pytest.warns(ConvergenceWarning, match="max_iter=2"):
         solve(X, W, H, max_iter=2, tol=1e-12, **kw)
+
+
+# -- the optimised loops against plain transcriptions of their equations ----------------
+#
+# The solvers work in preallocated buffers, split S without extra passes, reuse the
+# residual of the next iteration for the objective and select medians by partition.
+# These oracles are the equations of the module texts written out literally (float64,
+# every array formed afresh); the solvers must follow the same iterates.
+
+ORACLE_ITERS = 40
+
+
+def _oracle_stop(objs, tol):
+    if tol <= 0 or len(objs) < 2:
+        return False
+    return abs(objs[-2] - objs[-1]) <= tol * abs(objs[-2])
+
+
+def _oracle_rnmf(X, W, H, lam, n_iter, lam_mode="adaptive", tol=0.0, eps=1e-10):
+    objs, lams, S = [], [], np.zeros_like(X)
+    for _ in range(n_iter):
+        E = X - W @ H
+        lam_t = lam * np.median(np.abs(E)) if lam_mode == "adaptive" else lam
+        S = np.sign(E) * np.maximum(np.abs(E) - lam_t / 2, 0)  # eq. (6)
+        Sp, Sn = np.maximum(S, 0), np.maximum(-S, 0)
+        W = W * ((X + Sn) @ H.T) / (W @ H @ H.T + Sp @ H.T + eps)
+        H = H * (W.T @ (X + Sn)) / (W.T @ W @ H + W.T @ Sp + eps)
+        objs.append(np.sum((X - W @ H - S) ** 2) + lam_t * np.sum(np.abs(S)))  # eq. (5)
+        lams.append(lam_t)
+        if _oracle_stop(objs, tol):
+            break
+    return W, H, S, np.array(objs), np.array(lams)
+
+
+def _oracle_l1nmf(X, W, H, n_iter, delta=0.5, delta_mode="relative", tol=0.0, eps=1e-10):
+    objs, deltas = [], []
+    for _ in range(n_iter):
+        E = X - W @ H
+        d_t = delta * max(np.median(np.abs(E)), np.finfo(np.float32).tiny)
+        d_t = d_t if delta_mode == "relative" else delta
+        U = 1 / np.maximum(np.abs(E), d_t)
+        W = W * ((U * X) @ H.T) / ((U * (W @ H)) @ H.T + eps)
+        H = H * (W.T @ (U * X)) / (W.T @ (U * (W @ H)) + eps)
+        a = np.abs(X - W @ H)
+        objs.append(np.sum(np.where(a >= d_t, a, a**2 / (2 * d_t) + d_t / 2)))
+        deltas.append(d_t)
+        if _oracle_stop(objs, tol):
+            break
+    return W, H, U, np.array(objs), np.array(deltas)
+
+
+def _oracle_ewnmf(X, W, H, n_iter, gamma=1.0, gamma_mode="relative", tol=0.0, eps=1e-10):
+    objs, gammas, d = [], [], X.shape[0]
+    for _ in range(n_iter):
+        E = X - W @ H
+        g_t = gamma * np.mean(E**2) if gamma_mode == "relative" else gamma
+        Z = E**2
+        T = np.exp(-(Z - Z.min(axis=0)) / g_t)
+        T = T / T.sum(axis=0)
+        W = W * ((T * X) @ H.T) / ((T * (W @ H)) @ H.T + eps)
+        H = H * (W.T @ (T * X)) / (W.T @ (T * (W @ H)) + eps)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ent = np.sum(np.where(T > 0, T * np.log(d * T), 0.0))
+        objs.append(np.sum(T * (X - W @ H) ** 2) + g_t * ent)
+        gammas.append(g_t)
+        if _oracle_stop(objs, tol):
+            break
+    return W, H, T, np.array(objs), np.array(gammas)
+
+
+def _assert_same_run(res, W, H, objs, params, rtol):
+    assert res.n_iter == len(objs)
+    np.testing.assert_allclose(res.W, W, rtol=rtol, atol=1e-12)
+    np.testing.assert_allclose(res.H, H, rtol=rtol, atol=1e-12)
+    np.testing.assert_allclose(res.objective, objs, rtol=rtol)
+    if params is not None:
+        np.testing.assert_allclose(res.param_history, params, rtol=rtol)
+
+
+@pytest.mark.parametrize("mode,lam", [("adaptive", 4.0), ("absolute", 0.05)])
+def test_rnmf_matches_plain_transcription(problem, mode, lam):
+    X, W, H = problem
+    res = _quiet(RN.rnmf_solve, X, W, H, lam=lam, max_iter=ORACLE_ITERS, tol=0, lam_mode=mode)
+    W1, H1, S1, objs, lams = _oracle_rnmf(X, W, H, lam, ORACLE_ITERS, mode)
+    _assert_same_run(res, W1, H1, objs, lams, rtol=1e-9)
+    np.testing.assert_allclose(res.S, S1, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode,delta", [("relative", 0.5), ("absolute", 1e-3)])
+def test_l1nmf_matches_plain_transcription(problem, mode, delta):
+    X, W, H = problem
+    res = _quiet(L1.l1nmf_solve, X, W, H, max_iter=ORACLE_ITERS, tol=0, delta=delta,
+                 delta_mode=mode)  # fmt: skip
+    W1, H1, U1, objs, deltas = _oracle_l1nmf(X, W, H, ORACLE_ITERS, delta, mode)
+    _assert_same_run(res, W1, H1, objs, deltas, rtol=1e-9)
+    np.testing.assert_allclose(res.weights, U1, rtol=1e-9)
+
+
+@pytest.mark.parametrize("mode,gamma", [("relative", 1.0), ("absolute", 0.01)])
+def test_ewnmf_matches_plain_transcription(problem, mode, gamma):
+    X, W, H = problem
+    res = _quiet(EW.ewnmf_solve, X, W, H, gamma=gamma, max_iter=ORACLE_ITERS, tol=0,
+                 gamma_mode=mode)  # fmt: skip
+    W1, H1, T1, objs, gammas = _oracle_ewnmf(X, W, H, ORACLE_ITERS, gamma, mode)
+    _assert_same_run(res, W1, H1, objs, gammas, rtol=1e-9)
+    np.testing.assert_allclose(res.weights, T1, rtol=1e-9, atol=1e-300)
+
+
+def test_nmf_objective_matches_plain_transcription(problem):
+    X, W, H = problem
+    res = _quiet(N.nmf_solve, X, W, H, max_iter=ORACLE_ITERS, tol=0)
+    objs = []
+    for _ in range(ORACLE_ITERS):
+        W = W * (X @ H.T) / (W @ H @ H.T + 1e-10)
+        H = H * (W.T @ X) / (W.T @ W @ H + 1e-10)
+        objs.append(np.sum((X - W @ H) ** 2))
+    _assert_same_run(res, W, H, objs, None, rtol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "solve,oracle,kw",
+    [
+        (N.nmf_solve, None, {}),
+        (RN.rnmf_solve, _oracle_rnmf, {"lam": 4.0}),
+        (L1.l1nmf_solve, _oracle_l1nmf, {}),
+        (EW.ewnmf_solve, _oracle_ewnmf, {}),
+    ],
+)
+def test_solvers_stop_where_the_transcriptions_stop(problem, solve, oracle, kw):
+    X, W, H = problem
+    res = solve(X, W, H, max_iter=500, tol=1e-3, **kw)
+    assert res.converged
+    if oracle is not None:
+        W1, H1, _, objs, params = oracle(X, W, H, n_iter=500, tol=1e-3, **kw)
+        _assert_same_run(res, W1, H1, objs, params, rtol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "solve,oracle,kw",
+    [
+        (RN.rnmf_solve, _oracle_rnmf, {"lam": 4.0}),
+        (L1.l1nmf_solve, _oracle_l1nmf, {}),
+        (EW.ewnmf_solve, _oracle_ewnmf, {}),
+    ],
+)
+def test_float32_solvers_follow_the_float64_transcriptions(problem, solve, oracle, kw):
+    X, W, H = problem
+    f = np.float32
+    res = _quiet(solve, X.astype(f), W.astype(f), H.astype(f), max_iter=20, tol=0, **kw)
+    for arr in (res.W, res.H, res.S, res.weights):
+        assert arr is None or arr.dtype == f
+    _, _, _, objs, params = oracle(X, W, H, n_iter=20, **kw)
+    np.testing.assert_allclose(res.objective, objs, rtol=1e-3)
+    np.testing.assert_allclose(res.param_history, params, rtol=1e-3)
+
+
+@pytest.mark.parametrize("case", ["random", "ties", "constant", "adversarial"])
+@pytest.mark.parametrize("size", [1, 2, 7, 1000, 1001, 200_000, 200_001])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_median_by_selection_equals_np_median(size, dtype, case):
+    rng = np.random.default_rng(size)
+    A = rng.standard_normal((1, size)).astype(dtype)
+    if case == "ties":
+        A[0, : size // 3] = A[0, -1]
+    elif case == "constant":
+        A[:] = 0.25
+    elif case == "adversarial":
+        A[0, ::64] = 100.0
+    expect = np.median(np.abs(A))
+    got = N._median_abs(A, np.empty_like(A))
+    assert got == expect and type(got) is float
+
+
+def test_sq_norm_and_huber_sums_are_float64(problem):
+    X, W, H = problem
+    E = (X - W @ H).astype(np.float32)
+    E64 = E.astype(np.float64)
+    assert N.sq_norm(E) == pytest.approx(float(np.sum(E64**2)), rel=1e-13)
+    A = np.abs(E)
+    got = L1._huber_of_abs(A, 0.01, np.empty_like(A))
+    assert got == pytest.approx(L1.huber_l1(E, 0.01), rel=1e-13)

@@ -48,13 +48,26 @@ recorded objective does not increase.
 
 Why this and not MahNMF's Nesterov smoothing: it is the simplest scheme with a
 monotone objective that reuses the multiplicative updates of the family.
+
+**Implementation.** :func:`l1nmf_solve` applies these steps exactly (the test
+suite checks it against a plain transcription) in preallocated buffers: ``|E|``
+is formed once per iteration and serves the objective of the last iteration,
+the median (one selection) and the weights; ``U * X`` serves both steps.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from rednmf.solvers.nmf import NMFResult, has_converged, mu_update_H, mu_update_W, warn_max_iter
+from rednmf.solvers.nmf import (
+    NMFResult,
+    _median_abs,
+    _sum64,
+    _weighted_mu_steps,
+    has_converged,
+    sq_norm,
+    warn_max_iter,
+)
 
 __all__ = ["DELTA_MODES", "l1nmf_solve", "l1nmf_objective", "huber_l1"]
 
@@ -76,16 +89,22 @@ def l1nmf_objective(X: np.ndarray, W: np.ndarray, H: np.ndarray, delta: float) -
     return huber_l1(X - W @ H, delta)
 
 
+def _huber_of_abs(A: np.ndarray, delta: float, work: np.ndarray) -> float:
+    """``huber_l1(E, delta)`` from ``A = |E|``, with float64 sums and no float64 copy.
+
+    ``sum f = sum |e| - sum m + sum m^2 / (2 delta) + size delta / 2`` with
+    ``m = min(|e|, delta)``, formed exactly in ``work`` (a minimum rounds
+    nothing); the sums and squares are float64.
+    """
+    if delta <= 0:
+        return _sum64(A)
+    np.minimum(A, delta, out=work)
+    return _sum64(A) - _sum64(work) + sq_norm(work) / (2 * delta) + A.size * delta / 2
+
+
 def _weights(E: np.ndarray, delta: float) -> np.ndarray:
     """IRLS weights ``U = 1 / max(|E|, delta)``."""
     return 1.0 / np.maximum(np.abs(E), delta)
-
-
-def _delta_t(E: np.ndarray, delta: float, delta_mode: str) -> float:
-    """``delta`` itself, or ``delta`` times the median absolute residual (relative mode)."""
-    if delta_mode == "absolute":
-        return delta
-    return delta * max(float(np.median(np.abs(E))), np.finfo(np.float32).tiny)
 
 
 def l1nmf_solve(
@@ -136,25 +155,41 @@ def l1nmf_solve(
     N. Guan et al., "MahNMF: Manhattan non-negative matrix factorization",
     arXiv:1207.3438, 2012.
     """
+    X = np.ascontiguousarray(X)
+    dt = X.dtype
+    WH = np.empty(X.shape, dt)
+    A = np.empty(X.shape, dt)  # |X - WH|
+    U = np.empty(X.shape, dt)
+    UX = np.empty(X.shape, dt)
+    UR = np.empty(X.shape, dt)  # U * WH; scratch of the median
+    relative = delta_mode != "absolute"
+    tiny = np.finfo(np.float32).tiny
     objective: list[float] = []
+    deltas: list[float] = []
+    d_t = delta
     converged = False
     n_iter = 0
-    deltas: list[float] = []
-    U = np.ones_like(X)
-    for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is used after the loop
-        E = X - W @ H
-        d_t = _delta_t(E, delta, delta_mode)
-        U = _weights(E, d_t)
-        del E
-        W = mu_update_W(X, W, H, U=U, eps=eps)
-        H = mu_update_H(X, W, H, U=U, eps=eps)
-        objective.append(l1nmf_objective(X, W, H, d_t))
-        deltas.append(d_t)
-        if has_converged(objective, tol):
-            converged = True
+    while True:
+        np.matmul(W, H, out=WH)
+        np.subtract(X, WH, out=A)
+        np.abs(A, out=A)  # |E|, with the W, H of the last iteration
+        if n_iter:
+            objective.append(_huber_of_abs(A, d_t, UR))
+            if has_converged(objective, tol):
+                converged = True
+                break
+        if n_iter == max_iter:
             break
+        n_iter += 1
+        d_t = delta * max(_median_abs(A, UR), tiny) if relative else delta
+        deltas.append(d_t)
+        np.maximum(A, d_t, out=U)
+        np.reciprocal(U, out=U)  # U = 1 / max(|E|, delta_t)
+        W, H = _weighted_mu_steps(X, W, H, U, WH, UX, UR, eps)
     if not converged and tol > 0:
         warn_max_iter("L1NMF", max_iter, tol)
+    if n_iter == 0:
+        U.fill(1.0)
     return NMFResult(
         W=W,
         H=H,

@@ -27,6 +27,14 @@ EWNMF ``P = X, N = 0`` with their weights ``U``. Each step does not increase
 the weighted least-squares objective (Lee & Seung's auxiliary function; the
 ``N`` term is linear with a nonnegative coefficient and is covered by the same
 majoriser).
+
+**Speed.** The solver loops of the family follow the equations above
+exactly (the test suite compares each against a plain transcription) but
+work in the dtype of ``X`` in preallocated ``d x n`` buffers (``out=``), form
+``W H`` once per step and reuse it, take medians by selection
+(:func:`_median_abs`) and accumulate only scalars in float64, in small
+cache-sized blocks (:func:`sq_norm`, :func:`_sum64`). :func:`mu_update_W`,
+:func:`mu_update_H` stay the plain reference steps.
 """
 
 from __future__ import annotations
@@ -82,9 +90,96 @@ class NMFResult:
     param_history: np.ndarray = field(default_factory=lambda: np.empty(0))
 
 
+#: Elements per float64 block of the blocked reductions (256 KiB: stays in cache).
+_BLOCK = 1 << 15
+
+
+def _flat(A: np.ndarray) -> np.ndarray:
+    """``A`` as 1-D, a view when ``A`` is contiguous (element order does not matter)."""
+    return A.ravel(order="K")
+
+
 def sq_norm(A: np.ndarray) -> float:
-    """``||A||_F^2`` accumulated in float64."""
-    return float(np.einsum("ij,ij->", A, A, dtype=np.float64))
+    """``||A||_F^2`` accumulated in float64.
+
+    float32 input is converted block by block into a small float64 buffer, so
+    the products and the sum are float64 without a float64 copy of ``A``.
+    """
+    a = _flat(A)
+    if a.dtype == np.float64:
+        return float(np.dot(a, a))
+    buf = np.empty(min(_BLOCK, a.size))
+    total = 0.0
+    for i in range(0, a.size, _BLOCK):
+        b = buf[: min(_BLOCK, a.size - i)]
+        np.copyto(b, a[i : i + _BLOCK])
+        total += float(np.dot(b, b))
+    return total
+
+
+def _sum64(A: np.ndarray) -> float:
+    """``sum(A)`` accumulated in float64."""
+    return float(np.add.reduce(_flat(A), dtype=np.float64))
+
+
+def _blocks64(*arrays: np.ndarray):
+    """Yield the arrays (same size) block by block, each block copied into float64.
+
+    The buffers are reused: a block is valid until the next one is yielded.
+    """
+    flats = [np.ravel(a) for a in arrays]
+    size = flats[0].size
+    bufs = [np.empty(min(_BLOCK, size)) for _ in flats]
+    for i in range(0, size, _BLOCK):
+        j = min(i + _BLOCK, size)
+        blocks = [b[: j - i] for b in bufs]
+        for f, b in zip(flats, blocks, strict=True):
+            np.copyto(b, f[i:j])
+        yield blocks
+
+
+def _median_abs(A: np.ndarray, work: np.ndarray) -> float:
+    """``float(np.median(np.abs(A)))``, equal to it bit for bit, by selection.
+
+    ``np.median`` of an even count partitions around both middle ranks, which
+    costs several times a single selection (26 ms against 5 ms on a
+    205 x 10000 float32 residual); here the upper middle element is selected
+    and the lower one is the maximum below it. ``work`` (shape and dtype of
+    ``A``) is overwritten.
+    """
+    np.abs(A, out=work)
+    flat = work.reshape(-1)
+    k = flat.size // 2
+    flat.partition(k)
+    if flat.size % 2:
+        return float(flat[k])
+    pair = np.array([flat[:k].max(), flat[k]], dtype=flat.dtype)
+    return float(pair.mean())  # the mean np.median takes of the two middle elements
+
+
+def _weighted_mu_steps(
+    X: np.ndarray,
+    W: np.ndarray,
+    H: np.ndarray,
+    U: np.ndarray,
+    WH: np.ndarray,
+    UX: np.ndarray,
+    UR: np.ndarray,
+    eps: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``mu_update_W`` then ``mu_update_H`` with ``P = X``, ``N = 0`` and weights ``U``.
+
+    The same operations as the two calls, in buffers: ``WH`` holds ``W @ H`` on
+    entry and the product with the new ``W`` on exit; ``UX``, ``UR`` are
+    scratch (``U * X`` serves both steps). Returns the new ``W, H``.
+    """
+    np.multiply(U, X, out=UX)
+    np.multiply(U, WH, out=UR)
+    W = W * ((UX @ H.T) / (UR @ H.T + eps))
+    np.matmul(W, H, out=WH)
+    np.multiply(U, WH, out=UR)
+    H = H * ((W.T @ UX) / (W.T @ UR + eps))
+    return W, H
 
 
 def nmf_objective(X: np.ndarray, W: np.ndarray, H: np.ndarray) -> float:
@@ -179,13 +274,17 @@ def nmf_solve(
     D. D. Lee and H. S. Seung, "Algorithms for non-negative matrix
     factorization", NIPS 13, 2001.
     """
+    X = np.ascontiguousarray(X)
+    R = np.empty(X.shape, X.dtype)  # X - WH
     objective: list[float] = []
     converged = False
     n_iter = 0
     for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is used after the loop
-        W = mu_update_W(X, W, H, eps=eps)
-        H = mu_update_H(X, W, H, eps=eps)
-        objective.append(nmf_objective(X, W, H))
+        W = W * ((X @ H.T) / (W @ (H @ H.T) + eps))  # mu_update_W
+        H = H * ((W.T @ X) / ((W.T @ W) @ H + eps))  # mu_update_H
+        np.matmul(W, H, out=R)
+        np.subtract(X, R, out=R)
+        objective.append(sq_norm(R))
         if has_converged(objective, tol):
             converged = True
             break
