@@ -9,6 +9,7 @@ maps any cube to [0, 1], so that multiplying the input by a positive constant
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from rednmf._validation import check_choice
 from rednmf.exceptions import InputError
@@ -18,39 +19,61 @@ __all__ = ["SCALINGS", "scale_data"]
 SCALINGS = ("minmax", "max", "none")
 
 
-def scale_data(X: np.ndarray, method: str = "minmax") -> np.ndarray:
+#: Columns per block when the scaled copy is written (bounded temporaries).
+_BLOCK = 1 << 14
+
+
+def scale_data(
+    X: np.ndarray, method: str = "minmax", dtype: DTypeLike | None = None
+) -> np.ndarray:
     """Scale an array globally for factorisation.
 
     Parameters
     ----------
     X : ndarray
-        Data of any shape.
+        Data, 1-D or 2-D (columns are processed in blocks).
     method : {'minmax', 'max', 'none'}
         ``'minmax'``: ``(X - min) / (max - min)``, the result lies in [0, 1]
         and is unchanged by positive scaling and by offsets of the input.
         ``'max'``: ``X / max``, requires ``X >= 0``; unchanged by positive scaling.
         ``'none'``: ``X`` as is, requires ``X >= 0``.
+    dtype : dtype, optional
+        Dtype of the result (default: that of ``X``). The values are cast to it
+        first, so the result equals ``scale_data(X.astype(dtype), method)``.
 
     Returns
     -------
     ndarray
-        A new array in the dtype of ``X``.
+        A new array in the layout of ``X`` (C or Fortran order); the only large
+        allocation is the result itself.
     """
     check_choice("scale", method, SCALINGS)
-    lo, hi = float(X.min()), float(X.max())
+    dt = np.dtype(X.dtype if dtype is None else dtype)
+    lo, hi = float(dt.type(X.min())), float(dt.type(X.max()))
     if method == "minmax":
         if hi == lo:
             raise InputError(
                 "the cube is constant (every value equals "
                 f"{lo:g}); there is nothing to detect — check the file or the variable"
             )
-        return ((X - lo) / (hi - lo)).astype(X.dtype, copy=False)
-    if lo < 0:
-        raise InputError(
-            f"scale={method!r} needs nonnegative data, the minimum is {lo:g}; use scale='minmax'"
-        )
-    if method == "max":
-        if hi == 0:
+        offset, div = lo, hi - lo
+    else:
+        if lo < 0:
+            raise InputError(
+                f"scale={method!r} needs nonnegative data, the minimum is {lo:g}; "
+                "use scale='minmax'"
+            )
+        if method == "max" and hi == 0:
             raise InputError("the cube is all zeros; there is nothing to detect")
-        return (X / hi).astype(X.dtype, copy=False)
-    return X.copy()
+        offset, div = 0.0, (hi if method == "max" else 1.0)
+    out = np.empty_like(X, dtype=dt)
+    for a in range(0, X.shape[-1] if X.ndim else 1, _BLOCK):
+        part = (slice(None),) * (X.ndim - 1) + (slice(a, a + _BLOCK),)
+        block = X[part].astype(dt, copy=False)
+        if method == "minmax":
+            out[part] = (block - offset) / div
+        elif method == "max":
+            out[part] = block / div
+        else:
+            out[part] = block
+    return out

@@ -82,9 +82,23 @@ class FactorizationDetector(BaseDetector):
     def _evidence(self, X: np.ndarray, res: NMFResult, shape: tuple[int, int]) -> np.ndarray:
         """Return the bands x pixels matrix to score; may store extra fitted attributes."""
 
-    def _fit_scores(self, cube: np.ndarray) -> np.ndarray:
+    #: Whether the solver takes ``X`` pixel-major (a Fortran-ordered ``d x n``, the
+    #: layout of the cube itself, so that scaling makes the only copy and ``S``
+    #: reshapes back to a cube for free). The NMF-family loops use band-major.
+    _pixel_major = False
+
+    def _data_matrix(self, cube: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+        """The scaled ``d x n`` data matrix in the working dtype, and the scene shape."""
+        dtype = check_dtype(self.dtype)
+        rows, cols, d = cube.shape
+        if self._pixel_major:
+            X = np.ascontiguousarray(cube).reshape(rows * cols, d).T
+            return scale_data(X, self.scale, dtype=dtype), (rows, cols)
         X, shape = cube_to_matrix(cube)
-        X = scale_data(X.astype(check_dtype(self.dtype), copy=False), self.scale)
+        return scale_data(X, self.scale, dtype=dtype), shape
+
+    def _fit_scores(self, cube: np.ndarray) -> np.ndarray:
+        X, shape = self._data_matrix(cube)
         d, n = X.shape
         if self.n_components > min(d, n):
             raise InputError(

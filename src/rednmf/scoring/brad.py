@@ -20,12 +20,16 @@ from rednmf.scoring.local_rx import local_rx
 
 __all__ = ["pca_project", "brad"]
 
+#: Pixels per block of :func:`pca_project` (float64 working copies of one block only).
+_PCA_BLOCK = 1 << 15
+
 
 def pca_project(cube: np.ndarray, n_components: int | None) -> np.ndarray:
     """Project the pixels of a cube onto its leading principal components.
 
     The pixels are centred by their mean spectrum, the ``bands x bands``
-    covariance is eigen-decomposed with :func:`numpy.linalg.eigh`, and the
+    covariance (accumulated in float64 over blocks of pixels, so memory stays
+    at the size of the result) is eigen-decomposed with :func:`numpy.linalg.eigh`, and the
     centred pixels are projected onto the ``n_components`` eigenvectors with
     the largest eigenvalues. Each eigenvector's sign is fixed so that its
     largest-magnitude entry is positive, which makes the result deterministic.
@@ -53,19 +57,27 @@ def pca_project(cube: np.ndarray, n_components: int | None) -> np.ndarray:
     rows, cols, bands = arr.shape
     if n_components is not None:
         n_components = check_int("n_components", n_components, low=1)
-    x = arr.reshape(-1, bands).astype(np.float64, copy=False)
-    xc = x - x.mean(axis=0)
+    x = arr.reshape(-1, bands)
+    mean = x.mean(axis=0, dtype=np.float64)
     if n_components is None or n_components >= bands:
-        return xc.astype(arr.dtype, copy=False).reshape(rows, cols, bands)
-    cov = (xc.T @ xc) / xc.shape[0]
+        return (x - mean).astype(arr.dtype, copy=False).reshape(rows, cols, bands)
+    # Covariance and projection block by block: no float64 copy of the whole cube.
+    blocks = range(0, x.shape[0], _PCA_BLOCK)
+    cov = np.zeros((bands, bands))
+    for a in blocks:
+        xc = x[a : a + _PCA_BLOCK].astype(np.float64) - mean
+        cov += xc.T @ xc
+    cov /= x.shape[0]
     _, vecs = np.linalg.eigh(cov)
     vecs = vecs[:, ::-1][:, :n_components]
     pivot = np.argmax(np.abs(vecs), axis=0)
     signs = np.sign(vecs[pivot, np.arange(n_components)])
     signs[signs == 0] = 1.0
     vecs = vecs * signs
-    proj = xc @ vecs
-    return proj.astype(arr.dtype, copy=False).reshape(rows, cols, n_components)
+    proj = np.empty((x.shape[0], n_components), dtype=arr.dtype)
+    for a in blocks:
+        proj[a : a + _PCA_BLOCK] = (x[a : a + _PCA_BLOCK].astype(np.float64) - mean) @ vecs
+    return proj.reshape(rows, cols, n_components)
 
 
 def brad(

@@ -15,9 +15,37 @@ __all__ = ["initialize_factors", "INIT_METHODS"]
 INIT_METHODS = ("random", "nndsvda")
 
 
+#: Pixels per block when the Gram matrix and the right singular vectors are formed.
+_BLOCK = 1 << 14
+
+
+def _leading_svd(X: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ``rank`` leading singular triplets of ``X`` (d x n, d small) from its Gram matrix.
+
+    ``X X' = U diag(s^2) U'`` (accumulated in float64 over blocks of pixels),
+    then ``V' = diag(1/s) U' X``. Memory: ``d x d`` plus ``rank x n``; no copy
+    of ``X``. The signs of a pair ``(u_j, v_j)`` may differ from LAPACK's SVD;
+    NNDSVD does not depend on them.
+    """
+    d, n = X.shape
+    G = np.zeros((d, d))
+    for a in range(0, n, _BLOCK):
+        B = X[:, a : a + _BLOCK].astype(np.float64)
+        G += B @ B.T
+    vals, vecs = np.linalg.eigh(G)
+    order = np.argsort(vals)[::-1][:rank]
+    s = np.sqrt(np.maximum(vals[order], 0.0))
+    U = vecs[:, order]
+    Vt = np.empty((rank, n))
+    inv = np.divide(1.0, s, out=np.zeros_like(s), where=s > 0)
+    for a in range(0, n, _BLOCK):
+        Vt[:, a : a + _BLOCK] = (U.T @ X[:, a : a + _BLOCK].astype(np.float64)) * inv[:, None]
+    return U, s, Vt
+
+
 def _nndsvda(X: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:
     """NNDSVD with zeros filled by the mean (Boutsidis & Gallopoulos, 2008)."""
-    U, s, Vt = np.linalg.svd(X, full_matrices=False)
+    U, s, Vt = _leading_svd(X, rank)
     d, n = X.shape
     W = np.zeros((d, rank), dtype=X.dtype)
     H = np.zeros((rank, n), dtype=X.dtype)
@@ -37,7 +65,7 @@ def _nndsvda(X: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:
         lbd = np.sqrt(s[j] * sigma)
         W[:, j] = lbd * u
         H[j, :] = lbd * v
-    avg = X.mean()
+    avg = X.mean(dtype=np.float64)
     W[W == 0] = avg
     H[H == 0] = avg
     return W, H
@@ -70,13 +98,13 @@ def initialize_factors(
     check_choice("init", init, INIT_METHODS)
     d, n = X.shape
     dtype = X.dtype
-    mean_x = float(X.mean()) or 1.0
+    mean_x = float(X.mean(dtype=np.float64)) or 1.0
     if init == "random":
         scale = np.sqrt(mean_x / rank)
         W = (rng.uniform(size=(d, rank)) * scale).astype(dtype)
         H = (rng.uniform(size=(rank, n)) * scale).astype(dtype)
     else:
-        W, H = _nndsvda(X.astype(np.float64), rank)
+        W, H = _nndsvda(X, rank)
         W, H = W.astype(dtype), H.astype(dtype)
     # Each entry of MX is about d * mean(M) * mean(X); aim it at mean(H).
     m_scale = 2.0 * float(H.mean()) / (d * mean_x)
