@@ -5,26 +5,38 @@ background samples :math:`h_1, \dots, h_m` of a dual window (the pixels inside
 the ``outer x outer`` window but outside the ``inner x inner`` guard window)
 and score it by the norm of the representation residual.
 
-Implementation: the scene is padded by the window halo, the sample positions of
-a block of pixels are gathered with index arithmetic into a ``(P, m, b)``
-stack, and the ``P`` small ``m x m`` systems are solved at once with
-:func:`numpy.linalg.solve`; there is no Python loop over pixels. Window
-positions that fall outside the image are either dropped (``border='clip'``:
-their sample gets a zero coefficient, which is exactly the same as removing
-it from the window) or filled by mirroring the image about its edges
-(``border='mirror'``, the reference MATLAB code's choice; the edge pixel is
-repeated, so near the border a pixel's own spectrum can appear in its ring
-and represent it exactly, which lowers its score).
+Implementation (no Python loop over pixels): the scene is padded by the
+window halo and, once, the inner products of every (centred) pixel with each
+neighbour at every offset a window pair can take are computed with BLAS
+(:func:`_pair_table`, a ``(rows, cols, n_offsets)`` table). The ``m x m``
+system of every window is then gathered from that table (the Gram matrix of a
+window centre is shared by the ``inner**2`` shifted windows of LSAD) instead of
+being multiplied out of a gathered ``(P, m, b)`` stack; the systems of a block
+of pixels are solved at once with :func:`numpy.linalg.solve` (``m < b`` for
+the defaults, so the primal ``m x m`` form is the small one), and the residual
+vectors are formed explicitly from a sliding-window view of the image (an
+expansion in inner products would cancel catastrophically: most pixels are
+represented to a tiny fraction of their norm). Scores agree with the
+per-pixel formulas to rounding (the tests compare them with per-pixel loops).
+Window positions that fall outside the image are either dropped
+(``border='clip'``: their sample gets a zero coefficient, which is exactly the
+same as removing it from the window) or filled by mirroring the image about
+its edges (``border='mirror'``, the reference MATLAB code's choice; the edge
+pixel is repeated, so near the border a pixel's own spectrum can appear in its
+ring and represent it exactly, which lowers its score to rounding noise).
 
-Cost on 100 x 100 x 205 with the defaults, one core: CRD about 4 s,
-LSAD-CR-IDW and LSUNRSORAD (nine shifted windows each) about 20 s.
+Cost on 100 x 100 x 205 (abu-airport-1) with the defaults, one core
+(``benchmarks/bench_cr.py``): CRD about 1.3 s (was 3.3 s), LSAD-CR-IDW about
+2.5 s (was 13 s) and LSUNRSORAD about 3 s (was 12 s); the batched ``m x m``
+solves are about half of it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from rednmf._validation import check_choice, check_int, check_real
 from rednmf.detectors._base import BaseDetector
@@ -39,8 +51,14 @@ BORDERS = ("clip", "mirror")
 #: Global scaling applied before the representation.
 CR_SCALINGS = ("minmax", "none")
 
-#: Number of float64 elements of one gathered ``(P, m, b)`` stack.
-_BLOCK_ELEMENTS = 1 << 22
+#: Number of float64 elements of one ``(P, m, m)`` stack of window systems.
+_BLOCK_ELEMENTS = 1 << 21
+
+#: Number of float64 elements of one block of the pixel-pair table.
+_TABLE_ELEMENTS = 1 << 23
+
+#: Columns per BLAS product when building the pixel-pair table.
+_TABLE_CHUNK = 16
 
 #: Floor on the squared Tikhonov weights, relative to the scene's mean squared
 #: distance to its mean, so that a sample identical to the pixel (zero
@@ -86,70 +104,73 @@ def _check_windows(inner: object, outer: object) -> tuple[int, int]:
     return inner, outer
 
 
-# -- batched solvers: (H, valid, y) -> residual norm per pixel -----------------
-# H: (P, m, b) samples (zero where invalid), valid: (P, m) bool, y: (P, b).
-Solver = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+# -- the pair table ------------------------------------------------------------
 
 
-def _cr_residual(
-    H: np.ndarray, valid: np.ndarray, y: np.ndarray, lam: float, w2: np.ndarray, floor: float
-) -> np.ndarray:
-    r"""Distance-weighted collaborative representation residual.
+def _half_offsets(reach: int) -> tuple[list[tuple[int, int]], np.ndarray]:
+    """Offsets ``(dr, dc)`` of the pair table and their index.
 
-    :math:`\alpha = (H H^\top + \lambda \Gamma^2)^{-1} H y`,
-    :math:`\Gamma^2 = \mathrm{diag}(w_i^2 \|y - h_i\|^2)`, residual
-    :math:`\|y - H^\top \alpha\|`. Invalid samples have a zero row in ``H`` and
-    a unit diagonal, so their coefficient is exactly zero.
+    The half plane ``dr > 0 or (dr == 0 and dc >= 0)`` with
+    ``|dr|, |dc| <= reach``: the inner product at offset ``-o`` is the one at
+    ``o`` read from the partner pixel. Returns the list (``(0, 0)`` first) and
+    a ``(reach + 1, 2 * reach + 1)`` index array, ``-1`` outside the half plane.
     """
-    diff2 = np.einsum("pmb,pmb->pm", H - y[:, None, :], H - y[:, None, :])
-    g2 = np.where(valid, np.maximum(w2 * diff2, floor), 1.0)
-    A = H @ H.transpose(0, 2, 1)
-    idx = np.arange(H.shape[1])
-    A[:, idx, idx] += lam * g2
-    alpha = np.linalg.solve(A, (H @ y[:, :, None]))[..., 0]
-    resid = y - np.einsum("pm,pmb->pb", alpha, H)
-    return np.sqrt(np.einsum("pb,pb->p", resid, resid))
+    offsets = [
+        (r, c) for r in range(reach + 1) for c in range(-reach, reach + 1) if r > 0 or c >= 0
+    ]
+    index = np.full((reach + 1, 2 * reach + 1), -1, dtype=np.int64)
+    for k, (r, c) in enumerate(offsets):
+        index[r, c + reach] = k
+    return offsets, index
 
 
-def _unrs_residual(
-    H: np.ndarray, valid: np.ndarray, y: np.ndarray, lam: float, floor: float
-) -> np.ndarray:
-    r"""Outlier removal, then sum-to-one regularised representation residual.
+def _pair_table(x: np.ndarray, u0: int, u1: int, reach: int, index: np.ndarray) -> np.ndarray:
+    """Inner products of every pixel of rows ``u0:u1`` with its neighbours.
 
-    Samples whose band sum lies outside ``mean +- 2 std`` (``std`` with
-    ``n - 1``) of the window's valid band sums are removed; with
-    :math:`Z = H - \mathbf{1} y^\top` of the kept samples and
-    :math:`C = Z Z^\top + \lambda\,\mathrm{diag}(\|h_i - y\|^2)`, the KKT
-    solution of :math:`\min \alpha^\top C \alpha` s.t. :math:`e^\top\alpha = 1`
-    is :math:`\alpha = C^{-1} e / (e^\top C^{-1} e)`; residual
-    :math:`\|y - H^\top\alpha\|`.
+    ``T[u - u0, v, index[dr, dc + reach]] = x[u, v] . x[u + dr, v + dc]``
+    for the half-plane offsets, zero where the neighbour falls outside ``x``.
+    Each block of ``_TABLE_CHUNK`` columns of a row is multiplied with the
+    ``_TABLE_CHUNK + 2 * reach`` columns of the row ``dr`` below it (one
+    batched BLAS product per ``dr`` and column block) and the wanted
+    diagonals are read off.
     """
-    sums = H.sum(axis=2)
-    n = valid.sum(axis=1, keepdims=True).astype(np.float64)
-    mu = np.where(valid, sums, 0.0).sum(axis=1, keepdims=True) / n
-    dev = np.where(valid, sums - mu, 0.0)
-    sd = np.sqrt((dev * dev).sum(axis=1, keepdims=True) / np.maximum(n - 1.0, 1.0))
-    keep = valid & (np.abs(dev) <= 2.0 * sd)
-    # Rounding cannot empty a window: fall back to all valid samples.
-    keep |= valid & ~keep.any(axis=1, keepdims=True)
-    Z = np.where(keep[..., None], H - y[:, None, :], 0.0)
-    C = Z @ Z.transpose(0, 2, 1)
-    idx = np.arange(H.shape[1])
-    d2 = C[:, idx, idx].copy()
-    C[:, idx, idx] += np.where(keep, lam * np.maximum(d2, floor), 1.0)
-    e = keep.astype(np.float64)
-    v = np.linalg.solve(C, e[:, :, None])[..., 0] * e
-    alpha = v / v.sum(axis=1, keepdims=True)
-    resid = y - np.einsum("pm,pmb->pb", alpha, H)
-    return np.sqrt(np.einsum("pb,pb->p", resid, resid))
+    rows, cols, b = x.shape
+    n_off = int((index >= 0).sum())
+    table = np.zeros((u1 - u0, cols, n_off))
+    ext = np.zeros((min(rows, u1 + reach) - u0, cols + 2 * reach, b))
+    ext[:, reach : reach + cols] = x[u0 : u0 + ext.shape[0]]
+    for dr in range(reach + 1):
+        nu = min(u1, rows - dr) - u0
+        if nu <= 0:
+            continue
+        top = x[u0 : u0 + nu]
+        below = ext[dr : dr + nu]
+        for v0 in range(0, cols, _TABLE_CHUNK):
+            v1 = min(cols, v0 + _TABLE_CHUNK)
+            prod = np.matmul(top[:, v0:v1], below[:, v0 : v1 + 2 * reach].transpose(0, 2, 1))
+            for dc in range(0 if dr == 0 else -reach, reach + 1):
+                table[:nu, v0:v1, index[dr, dc + reach]] = np.diagonal(
+                    prod, offset=dc + reach, axis1=1, axis2=2
+                )
+    return table
+
+
+# -- the scores ----------------------------------------------------------------
+
+
+def _tiles(n: int, size: int) -> list[tuple[int, int]]:
+    return [(a, min(n, a + size)) for a in range(0, n, size)]
 
 
 def representation_scores(
     cube: np.ndarray,
     inner: int,
     outer: int,
-    solver: Solver,
     *,
+    method: str,
+    lam: float,
+    floor: float,
+    w2: np.ndarray | None = None,
     summed: bool,
     border: str = "clip",
 ) -> np.ndarray:
@@ -162,8 +183,14 @@ def representation_scores(
     inner, outer : int
         Odd window sides, ``outer > inner``; the scene must be at least
         ``outer`` pixels on each side.
-    solver : callable
-        ``solver(H, valid, y) -> (P,)`` residual norms of a block.
+    method : {'cr', 'unrs'}
+        The distance-weighted collaborative representation (CRD, LSAD-CR-IDW;
+        ring weights ``w2``) or the sum-to-one representation with outlier
+        removal (LSUNRSORAD).
+    lam, floor : float
+        Regularisation weight and the floor on the squared Tikhonov weights.
+    w2 : ndarray of shape (m,), optional
+        Squared ring weights of ``'cr'`` (default ones).
     summed : bool
         ``False``: the dual window centred on the pixel (CRD). ``True``: the
         local summation of LSAD, the sum of the residuals of the pixel
@@ -185,39 +212,232 @@ def representation_scores(
             "pass a smaller `outer`"
         )
     dr, dc = ring_offsets(inner, outer)
-    hi = inner // 2
-    if summed:
-        sr, sc = np.meshgrid(np.arange(-hi, hi + 1), np.arange(-hi, hi + 1), indexing="ij")
-        shifts = list(zip(sr.ravel().tolist(), sc.ravel().tolist(), strict=True))
-    else:
-        shifts = [(0, 0)]
-    halo = outer // 2 + (hi if summed else 0)
+    m = dr.size
+    ho, hi = outer // 2, inner // 2
+    hs = hi if summed else 0
+    halo = ho + hs
+    shifts = [(a, c) for a in range(-hs, hs + 1) for c in range(-hs, hs + 1)]
+    pad = ((halo, halo), (halo, halo), (0, 0))
     if border == "mirror":
         if halo > min(rows, cols):  # pragma: no cover - excluded by the size check
             raise InputError("scene too small to mirror the window halo")
-        padded = np.pad(cube, ((halo, halo), (halo, halo), (0, 0)), mode="symmetric")
-        inside = np.ones(padded.shape[:2], dtype=bool)
+        raw = np.pad(cube, pad, mode="symmetric")
+        inside = np.ones(raw.shape[:2], dtype=bool)
     else:
-        padded = np.pad(cube, ((halo, halo), (halo, halo), (0, 0)), mode="constant")
+        raw = np.pad(cube, pad, mode="constant")
         inside = np.pad(np.ones((rows, cols), dtype=bool), halo, mode="constant")
+    # Inner products are taken of the centred pixels: distances and the
+    # (translation-invariant) LSUNRSORAD system then carry rounding errors of
+    # the scene's spread, not of its mean level.
+    mean = cube.reshape(-1, b).mean(axis=0)
+    cen = raw - mean
+    cen[~inside] = 0.0
+    n_rows, n_cols = inside.shape
 
-    m = dr.size
-    n_pix = rows * cols
-    block = max(1, _BLOCK_ELEMENTS // (m * b))
-    flat = cube.reshape(n_pix, b)
-    scores = np.zeros(n_pix)
-    for p0 in range(0, n_pix, block):
-        pix = np.arange(p0, min(n_pix, p0 + block))
-        r = pix // cols + halo
-        c = pix % cols + halo
-        y = flat[pix]
-        for s_r, s_c in shifts:
-            rr = (r + s_r)[:, None] + dr[None, :]
-            cc = (c + s_c)[:, None] + dc[None, :]
-            H = padded[rr, cc]
-            valid = inside[rr, cc]
-            scores[pix] += solver(H, valid, y)
-    return scores.reshape(rows, cols)
+    reach = 2 * ho
+    offsets, index = _half_offsets(reach)
+    n_off = len(offsets)
+    # Table displacement of the inner product of ring samples i <= j (ring
+    # order is row-major, so d_j - d_i lies in the half plane), relative to the
+    # window centre.
+    rel = np.empty((m, m), dtype=np.int64)
+    for i in range(m):
+        for j in range(i, m):
+            k = index[dr[j] - dr[i], dc[j] - dc[i] + reach]
+            rel[i, j] = rel[j, i] = (dr[i] * n_cols + dc[i]) * n_off + k
+    # ... and of the pixel with ring sample i of the window shifted by s.
+    rel_pix = np.empty((len(shifts), m), dtype=np.int64)
+    for si, (s_r, s_c) in enumerate(shifts):
+        for i in range(m):
+            o_r, o_c = s_r + dr[i], s_c + dc[i]
+            if o_r > 0 or (o_r == 0 and o_c >= 0):
+                rel_pix[si, i] = index[o_r, o_c + reach]
+            else:
+                rel_pix[si, i] = (o_r * n_cols + o_c) * n_off + index[-o_r, -o_c + reach]
+    if method == "cr":
+        mean_dot = cen @ mean  # padded (rows, cols): mean . centred pixel
+    else:
+        sums = raw.sum(axis=2)  # band sums, as the outlier test takes them
+    weights = np.ones(m) if w2 is None else w2
+    cst = _Constants(lam, floor, weights)
+
+    ring = ((dr + ho) * outer + dc + ho).astype(np.intp)  # ring in the flat outer window
+    windows = sliding_window_view(raw, (outer, outer), axis=(0, 1))
+    scores = np.zeros((rows, cols))
+    per_row = n_cols * n_off
+    band = max(1, _TABLE_ELEMENTS // per_row - 2 * halo)
+    tile_r = max(1, _BLOCK_ELEMENTS // (m * m * cols))
+    tile_c = cols if m * m * cols <= _BLOCK_ELEMENTS else max(1, _BLOCK_ELEMENTS // (m * m))
+    for y0, y1 in _tiles(rows, band):
+        table = _pair_table(cen, y0, y1 + 2 * halo, reach, index)
+        flat = table.reshape(-1)
+        if method == "cr":
+            flat_raw = _raw_table(table, mean_dot, y0, offsets, float(mean @ mean)).reshape(-1)
+        for r0, r1 in [(a + y0, b_ + y0) for a, b_ in _tiles(y1 - y0, tile_r)]:
+            for c0, c1 in _tiles(cols, tile_c):
+                # window centres of the tile (padded coordinates)
+                qr = np.arange(r0 + halo - hs, r1 + halo + hs)
+                qc = np.arange(c0 + halo - hs, c1 + halo + hs)
+                base = ((qr - y0)[:, None] * n_cols + qc[None, :]) * n_off
+                gram_c = (flat_raw if method == "cr" else flat)[base[..., None, None] + rel]
+                ur = qr[:, None, None] + dr
+                uc = qc[None, :, None] + dc
+                valid_c = inside[ur, uc]
+                norm_c = flat[base[..., None] + (dr * n_cols + dc) * n_off]
+                sums_c = sums[ur, uc] if method == "unrs" else None
+                pr = np.repeat(np.arange(r0, r1) + halo, c1 - c0)
+                pc = np.tile(np.arange(c0, c1) + halo, r1 - r0)
+                base_p = ((pr - y0) * n_cols + pc) * n_off
+                norm_p = flat[base_p]
+                n_pix = pr.size
+                coef = np.zeros((n_pix, outer * outer))
+                for si, (s_r, s_c) in enumerate(shifts):
+                    win = (
+                        slice(s_r + hs, s_r + hs + r1 - r0),
+                        slice(s_c + hs, s_c + hs + c1 - c0),
+                    )
+                    gram = gram_c[win]  # (r1 - r0, c1 - c0, m, m) view
+                    valid = valid_c[win].reshape(n_pix, m)
+                    norm = norm_c[win].reshape(n_pix, m)
+                    at = base_p[:, None] + rel_pix[si]
+                    dot = flat[at]
+                    if method == "cr":
+                        alpha = _cr_system(gram, flat_raw[at], dot, norm, norm_p, valid, cst)
+                    else:
+                        sd = sums_c[win].reshape(n_pix, m)
+                        alpha = _unrs_system(gram, dot, norm, norm_p, sd, valid, cst)
+                    # Residual vectors, formed explicitly (expanding them in
+                    # inner products would cancel catastrophically: most
+                    # pixels are represented to a small fraction of their
+                    # norm): the coefficients are spread on the full outer
+                    # window (zero on the guard window) and contracted with
+                    # a sliding-window view of the image, no gathered copy.
+                    coef[:, ring] = alpha
+                    top, left = r0 + hs + s_r, c0 + hs + s_c
+                    view = windows[top : top + r1 - r0, left : left + c1 - c0]
+                    resid = raw[r0 + halo : r1 + halo, c0 + halo : c1 + halo] - np.einsum(
+                        "rcij,rcbij->rcb", coef.reshape(r1 - r0, c1 - c0, outer, outer), view
+                    )
+                    r2 = np.einsum("rcb,rcb->rc", resid, resid)
+                    scores[r0:r1, c0:c1] += np.sqrt(r2)
+    return scores
+
+
+def _raw_table(
+    table: np.ndarray, side: np.ndarray, u0: int, offsets: list[tuple[int, int]], mean2: float
+) -> np.ndarray:
+    """Raw inner products from the centred table of :func:`_pair_table`.
+
+    ``x_u . x_v = x~_u . x~_v + side[u] + side[v] + mean2`` with
+    ``side = mu . x~`` and ``mean2 = mu . mu`` (``~``: centred); entries whose
+    neighbour falls outside the image are never read.
+    """
+    h, cols = table.shape[:2]
+    reach = offsets[-1][0]
+    ext = np.zeros((h + reach, cols + 2 * reach))
+    avail = min(side.shape[0] - u0, h + reach)
+    ext[:avail, reach : reach + cols] = side[u0 : u0 + avail]
+    near = ext[:h, reach : reach + cols] + mean2
+    out = table.copy()
+    for k, (o_r, o_c) in enumerate(offsets):
+        out[:, :, k] += near
+        out[:, :, k] += ext[o_r : o_r + h, reach + o_c : reach + o_c + cols]
+    return out
+
+
+def _zero_outside(A: np.ndarray, keep: np.ndarray) -> None:
+    """Zero, in place, the rows and columns of ``A`` (P, m, m) where ``keep`` is False."""
+    part = np.flatnonzero(~keep.all(axis=1))
+    if 4 * part.size < keep.shape[0]:
+        kk = keep[part]
+        A[part] = A[part] * (kk[:, :, None] & kk[:, None, :])
+    else:
+        kf = keep.astype(np.float64)
+        A *= kf[:, :, None]
+        A *= kf[:, None, :]
+
+
+class _Constants(NamedTuple):
+    lam: float
+    floor: float
+    w2: np.ndarray
+
+
+def _cr_system(
+    gram: np.ndarray,
+    dot_raw: np.ndarray,
+    dot: np.ndarray,
+    norm: np.ndarray,
+    norm_p: np.ndarray,
+    valid: np.ndarray,
+    cst: _Constants,
+) -> np.ndarray:
+    r"""Distance-weighted collaborative representation of a block of P pixels.
+
+    :math:`\alpha = (H H^\top + \lambda \Gamma^2)^{-1} H y`,
+    :math:`\Gamma^2 = \mathrm{diag}(w_i^2 \|y - h_i\|^2)` (floored), from
+    inner products: ``gram`` (..., m, m) those of the ring (a view whose
+    leading axes flatten to the P pixels), ``dot_raw`` (P, m) those of the
+    ring with the pixel; the distances come from the products of the centred
+    pixels, ``dot`` (P, m) and the squared norms ``norm`` (P, m), ``norm_p``
+    (P,). Invalid samples get a zero row and a unit weight, so a zero
+    coefficient. Returns the coefficients ``(P, m)``.
+    """
+    lam, floor, w2 = cst
+    n_pix, m = dot.shape
+    idx = np.arange(m)
+    dist2 = norm + norm_p[:, None] - 2.0 * dot
+    g2 = np.where(valid, np.maximum(w2 * dist2, floor), 1.0)
+    A = np.array(gram, dtype=np.float64, copy=True).reshape(n_pix, m, m)
+    rhs = dot_raw
+    if not valid.all():
+        _zero_outside(A, valid)
+        rhs = rhs * valid
+    A[:, idx, idx] += lam * g2
+    return np.linalg.solve(A, rhs[..., None])[..., 0]
+
+
+def _unrs_system(
+    gram: np.ndarray,
+    dot: np.ndarray,
+    norm: np.ndarray,
+    norm_p: np.ndarray,
+    sums: np.ndarray,
+    valid: np.ndarray,
+    cst: _Constants,
+) -> np.ndarray:
+    r"""Outlier removal, then the sum-to-one regularised representation.
+
+    Samples whose band sum lies outside ``mean +- 2 std`` (``std`` with
+    ``n - 1``) of the window's valid band sums are removed; with
+    :math:`Z = H - \mathbf{1} y^\top` of the kept samples and
+    :math:`C = Z Z^\top + \lambda\,\mathrm{diag}(\|h_i - y\|^2)`, the KKT
+    solution of :math:`\min \alpha^\top C \alpha` s.t. :math:`e^\top\alpha = 1`
+    is :math:`\alpha = C^{-1} e / (e^\top C^{-1} e)` (returned, ``(P, m)``).
+    ``Z Z^\top`` is translation invariant and is assembled from the inner
+    products of the centred pixels; ``sums`` are the band sums of
+    the raw samples.
+    """
+    lam, floor = cst.lam, cst.floor
+    n = valid.sum(axis=1, keepdims=True).astype(np.float64)
+    mu = np.where(valid, sums, 0.0).sum(axis=1, keepdims=True) / n
+    dev = np.where(valid, sums - mu, 0.0)
+    sd = np.sqrt((dev * dev).sum(axis=1, keepdims=True) / np.maximum(n - 1.0, 1.0))
+    keep = valid & (np.abs(dev) <= 2.0 * sd)
+    # Rounding cannot empty a window: fall back to all valid samples.
+    keep |= valid & ~keep.any(axis=1, keepdims=True)
+    n_pix, m = dot.shape
+    idx = np.arange(m)
+    # (h_i - y) . (h_j - y) = x~_i . x~_j - x~_i . y~ - x~_j . y~ + y~ . y~
+    C = np.subtract(gram, dot.reshape(gram.shape[:-1])[..., None]).reshape(n_pix, m, m)
+    C -= (dot - norm_p[:, None])[:, None, :]
+    if not keep.all():
+        _zero_outside(C, keep)
+    d2 = C[:, idx, idx]
+    C[:, idx, idx] += np.where(keep, lam * np.maximum(d2, floor), 1.0)
+    e = keep.astype(np.float64)
+    v = np.linalg.solve(C, e[:, :, None])[..., 0] * e
+    return v / v.sum(axis=1, keepdims=True)
 
 
 def _scene_floor(cube: np.ndarray) -> float:
@@ -268,7 +488,7 @@ class CRD(_CRBase):
 
     The systems of a block of pixels are gathered and solved as a batch (see
     :mod:`rednmf.detectors.cr`). Defaults: ``inner=3, outer=9`` (72 samples),
-    ``lam=0.01``; 100 x 100 x 205 takes a few seconds on one core.
+    ``lam=0.01``; 100 x 100 x 205 takes about a second on one core.
 
     Parameters
     ----------
@@ -319,13 +539,15 @@ class CRD(_CRBase):
     def _fit_scores(self, cube: np.ndarray) -> np.ndarray:
         x = self._prepare(cube)
         lam, floor = float(self.lam), _scene_floor(x)
-        w2 = np.ones(self.outer**2 - self.inner**2)
-
-        def solver(H: np.ndarray, valid: np.ndarray, y: np.ndarray) -> np.ndarray:
-            return _cr_residual(H, valid, y, lam, w2, floor)
-
         return representation_scores(
-            x, self.inner, self.outer, solver, summed=False, border=self.border
+            x,
+            self.inner,
+            self.outer,
+            method="cr",
+            lam=lam,
+            floor=floor,
+            summed=False,
+            border=self.border,
         )
 
 
@@ -405,13 +627,16 @@ class LSADCRIDW(_CRBase):
     def _fit_scores(self, cube: np.ndarray) -> np.ndarray:
         x = self._prepare(cube)
         lam, floor = float(self.lam), _scene_floor(x)
-        w2 = idw_weights(self.inner, self.outer) ** 2
-
-        def solver(H: np.ndarray, valid: np.ndarray, y: np.ndarray) -> np.ndarray:
-            return _cr_residual(H, valid, y, lam, w2, floor)
-
         return representation_scores(
-            x, self.inner, self.outer, solver, summed=True, border=self.border
+            x,
+            self.inner,
+            self.outer,
+            method="cr",
+            lam=lam,
+            floor=floor,
+            w2=idw_weights(self.inner, self.outer) ** 2,
+            summed=True,
+            border=self.border,
         )
 
 
@@ -489,10 +714,13 @@ class LSUNRSORAD(_CRBase):
     def _fit_scores(self, cube: np.ndarray) -> np.ndarray:
         x = self._prepare(cube)
         lam, floor = float(self.lam), _scene_floor(x)
-
-        def solver(H: np.ndarray, valid: np.ndarray, y: np.ndarray) -> np.ndarray:
-            return _unrs_residual(H, valid, y, lam, floor)
-
         return representation_scores(
-            x, self.inner, self.outer, solver, summed=True, border=self.border
+            x,
+            self.inner,
+            self.outer,
+            method="unrs",
+            lam=lam,
+            floor=floor,
+            summed=True,
+            border=self.border,
         )
