@@ -318,6 +318,21 @@ def detect(
         bool,
         typer.Option("--verbose", "-v", help="Print the objective after each iteration (stderr)."),
     ] = False,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Fit REDNMF across a Dask cluster: its scheduler address, tcp://HOST:8786.",
+        ),
+    ] = None,
+    out_of_core: Annotated[
+        bool,
+        typer.Option(
+            "--out-of-core",
+            help="REDNMF: keep the scene on disk (memory-mapped ENVI), scale it per block and "
+            "hold S in a temporary file (default: only when the scene does not fit in memory).",
+        ),
+    ] = False,
 ) -> None:
     """Detect anomalies in one scene and write the score map and the detections.
 
@@ -342,7 +357,14 @@ def detect(
             "scorer": scorer,
             "inner": inner,
             "outer": outer,
+            "scheduler": scheduler,
+            "out_of_core": True if out_of_core else None,
         }
+        if (scheduler is not None or out_of_core) and method != "rednmf":
+            raise InputError(
+                "--scheduler and --out-of-core apply to --method rednmf only; drop them for "
+                f"{method}"
+            )
         params = _collect_params(named, param)
         detector = get_detector(method, **params)
         check_threshold_rule(threshold, contamination, far)

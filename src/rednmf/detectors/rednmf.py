@@ -2,13 +2,58 @@
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 
-from rednmf._validation import check_choice, check_int, check_real, matrix_to_cube
+from rednmf._validation import (
+    check_choice,
+    check_dtype,
+    check_int,
+    check_real,
+    matrix_to_cube,
+)
 from rednmf.detectors._factorization import FactorizationDetector
+from rednmf.exceptions import InputError
+from rednmf.solvers.init import initialize_factors
 from rednmf.solvers.rednmf import LAM_MODES, SHRINK, SPARSITY, RednmfResult, rednmf_solve
 
-__all__ = ["REDNMF"]
+__all__ = ["REDNMF", "dask_client"]
+
+#: How long to wait for a Dask scheduler given by its address.
+CONNECT_TIMEOUT = "20s"
+
+
+@contextmanager
+def dask_client(scheduler: Any) -> Iterator[Any]:
+    """A :class:`distributed.Client` for ``scheduler``: None, an address, or a client.
+
+    A client made here from an address is closed on exit; a given client is not.
+    """
+    if scheduler is None or not isinstance(scheduler, str):
+        yield scheduler
+        return
+    try:
+        from distributed import Client
+    except ImportError as exc:  # pragma: no cover - a dependency
+        raise InputError(
+            "fitting on a Dask cluster needs dask[distributed]; pip install 'dask[distributed]'"
+        ) from exc
+    try:
+        client = Client(scheduler, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise InputError(
+            f"cannot reach the Dask scheduler at {scheduler!r} ({exc}); start it with "
+            "'dask scheduler' and pass its tcp://HOST:PORT address"
+        ) from exc
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 class REDNMF(FactorizationDetector):
@@ -86,6 +131,24 @@ class REDNMF(FactorizationDetector):
         Threads over pixel blocks in the solver (``None``: as many as BLAS may
         use here, which respects ``OPENBLAS_NUM_THREADS``; ``-1``: every CPU).
         The result does not depend on it.
+    scheduler : str or distributed.Client, optional
+        Fit across a Dask cluster: the address of its scheduler
+        (``'tcp://host:8786'``) or a connected :class:`distributed.Client`
+        (:mod:`rednmf.solvers.rednmf_dask`). The pixel chunks live on the
+        workers; the scoring runs here. Needs the block engine (``lam_mode``
+        ``'svd'`` or ``'absolute'``, ``shrink='column'``).
+    chunk_size : int, optional
+        Pixels per Dask chunk (default: one chunk per worker). With
+        ``chunk_size`` equal to the solver's block size (2048) the fit is
+        identical to the in-memory one.
+    out_of_core : bool or None, default=None
+        Fit a scene larger than memory (:mod:`rednmf.outofcore`): the cube is
+        read block by block from its memory map (as the ENVI reader returns
+        it), scaled on the fly, ``S`` is kept in a temporary file and scored
+        block by block; ``anomaly_`` is then not kept. ``None``: only when the
+        cube is memory-mapped and the in-memory path would not fit in the
+        memory available. Needs the block engine, like ``scheduler``. The
+        scores equal the in-memory ones up to float rounding.
 
     Attributes
     ----------
@@ -117,6 +180,7 @@ class REDNMF(FactorizationDetector):
     """
 
     name = "rednmf"
+    _pixel_major = True
 
     def __init__(
         self,
@@ -140,6 +204,9 @@ class REDNMF(FactorizationDetector):
         dtype: str = "float32",
         contamination: float = 0.01,
         n_jobs: int | None = None,
+        scheduler: Any = None,
+        chunk_size: int | None = None,
+        out_of_core: bool | None = None,
     ) -> None:
         self.n_components = n_components
         self.lam = lam
@@ -161,6 +228,9 @@ class REDNMF(FactorizationDetector):
         self.dtype = dtype
         self.contamination = contamination
         self.n_jobs = n_jobs
+        self.scheduler = scheduler
+        self.chunk_size = chunk_size
+        self.out_of_core = out_of_core
 
     def _validate_method_params(self) -> None:
         check_real("lam", self.lam, low=0.0)
@@ -171,23 +241,132 @@ class REDNMF(FactorizationDetector):
         check_choice("lam_mode", self.lam_mode, LAM_MODES)
         if self.n_jobs is not None and self.n_jobs != -1:
             check_int("n_jobs", self.n_jobs, low=1)
+        if self.chunk_size is not None:
+            check_int("chunk_size", self.chunk_size, low=1)
+        check_choice("out_of_core", self.out_of_core, (None, True, False))
+        if self.scheduler is not None and not self._block_engine():
+            raise InputError(
+                "a Dask scheduler fits only the block engine: use lam_mode 'svd' or "
+                "'absolute' and shrink='column'"
+            )
+        if self.out_of_core and not (self._block_engine() and self.sparsity != "l1"):
+            raise InputError(
+                "out_of_core needs the block engine: lam_mode 'svd' or 'absolute', "
+                "shrink='column', sparsity 'l21' or 'none'"
+            )
 
-    def _solve(self, X: np.ndarray, W: np.ndarray, H: np.ndarray, M: np.ndarray) -> RednmfResult:
-        return rednmf_solve(
-            X,
-            W,
-            H,
-            M,
-            lam=self.lam,
-            beta=self.beta if self.encoder else 0.0,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            sparsity=self.sparsity,
-            shrink=self.shrink,
-            lam_mode=self.lam_mode,
-            n_jobs=self.n_jobs,
-            callback=getattr(self, "_callback", None),
-        )
+    def _block_engine(self) -> bool:
+        return self.lam_mode != "adaptive" and (self.shrink == "column" or self.sparsity != "l21")
+
+    # -- larger than memory -----------------------------------------------------------
+
+    def fit(
+        self,
+        cube: np.ndarray,
+        y: None = None,
+        *,
+        mask: np.ndarray | None = None,
+        callback: Callable[[int, float], None] | None = None,
+    ) -> REDNMF:
+        """Fit and score (see :meth:`BaseDetector.fit`); out of core when ``out_of_core`` says."""
+        from rednmf.outofcore import fits_in_memory, is_memory_mapped
+
+        ooc = self.out_of_core
+        if ooc is None:
+            shape = np.shape(cube)
+            ooc = (
+                is_memory_mapped(cube)
+                and len(shape) == 3
+                and not fits_in_memory(shape)
+                and self._block_engine()
+                and self.sparsity != "l1"
+            )
+        if not ooc:
+            return super().fit(cube, y, mask=mask, callback=callback)  # type: ignore[return-value]
+        check_real("contamination", self.contamination, low=0.0, high=0.5, low_inclusive=False)
+        self._validate_params()
+        self._callback = callback
+        try:
+            scores, valid, kept = self._fit_out_of_core(cube, mask)
+        finally:
+            del self._callback
+        if not valid.all():
+            scores[~valid] = np.nan
+        self.decision_scores_ = scores
+        self.valid_mask_ = valid
+        self.bands_kept_ = kept
+        self.threshold_ = float(np.quantile(scores[valid], 1.0 - self.contamination))
+        self.labels_ = ((scores > self.threshold_) & valid).astype(np.int8)
+        return self
+
+    def _fit_out_of_core(
+        self, cube: np.ndarray, mask: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Scores, valid pixels and kept bands, with the scene and ``S`` on disk."""
+        from rednmf.outofcore import CubeMatrix, scan_cube, score_blocks
+
+        valid, kept, fill, lo, hi = scan_cube(cube, mask, self.min_bands, "REDNMF")
+        X = CubeMatrix(
+            cube, check_dtype(self.dtype), kept=kept, valid=valid, fill=fill, lo=lo, hi=hi,
+            scale=self.scale,
+        )  # fmt: skip
+        d, n = X.shape
+        if self.n_components > min(d, n):
+            raise InputError(
+                f"n_components={self.n_components} exceeds min(bands, pixels)={min(d, n)}; "
+                "choose a smaller rank"
+            )
+        rng = np.random.default_rng(self.random_state)
+        W0, H0, M0 = initialize_factors(X, self.n_components, self.init, rng)  # type: ignore[arg-type]
+        with tempfile.TemporaryDirectory(prefix="rednmf-") as tmp:
+            S = np.lib.format.open_memmap(
+                Path(tmp) / "S.npy", mode="w+", dtype=X.dtype, shape=(d, n), fortran_order=True
+            )
+            res = self._solve(X, W0, H0, M0, anomaly_out=S)  # type: ignore[arg-type]
+            self.components_, self.coefficients_ = res.W, res.H
+            self.n_iter_ = res.n_iter
+            self.objective_ = res.objective
+            self.converged_ = res.converged
+            self.encoder_ = res.M
+            self.lam_history_ = res.lam_history
+            self.anomaly_ = None
+            if self.sparsity == "none":  # the evidence is the residual X - WH
+                for a, b in X.blocks():
+                    S[:, a:b] = X[:, a:b] - res.W @ res.H[:, a:b]
+            scores = score_blocks(
+                S, valid.shape, scorer=self.scorer, inner=self.inner, outer=self.outer,
+                n_components=self.n_pca, ridge=self.ridge,
+            )  # fmt: skip
+            del S, res
+        return np.asarray(scores, dtype=np.float64), valid, kept
+
+    def _solve(
+        self,
+        X: np.ndarray,
+        W: np.ndarray,
+        H: np.ndarray,
+        M: np.ndarray,
+        anomaly_out: np.ndarray | None = None,
+    ) -> RednmfResult:
+        with dask_client(self.scheduler) as client:
+            return rednmf_solve(
+                X,
+                W,
+                H,
+                M,
+                lam=self.lam,
+                beta=self.beta if self.encoder else 0.0,
+                max_iter=self.max_iter,
+                tol=self.tol,
+                sparsity=self.sparsity,
+                shrink=self.shrink,
+                lam_mode=self.lam_mode,
+                n_jobs=self.n_jobs,
+                callback=getattr(self, "_callback", None),
+                anomaly_out=anomaly_out,
+                client=client,
+                chunk_size=self.chunk_size,
+            )
 
     def _evidence(self, X: np.ndarray, res: RednmfResult, shape: tuple[int, int]) -> np.ndarray:
         self.encoder_ = res.M

@@ -39,18 +39,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from rednmf.exceptions import InputError
 from rednmf.solvers._stopping import has_converged, warn_max_iter
 from rednmf.solvers.prox import group_shrink, soft_threshold
 from rednmf.solvers.rednmf_blocks import (
     DEFAULT_BLOCK_SIZE,
+    BlockRange,
     BlockSolver,
-    block_ranges,
-    gram,
+    LocalParts,
     resolve_n_jobs,
+    sum_in_order,
 )
 
 __all__ = ["RednmfResult", "rednmf_solve", "rednmf_objective"]
@@ -264,6 +267,8 @@ def rednmf_solve(
     block_size: int = DEFAULT_BLOCK_SIZE,
     n_jobs: int | None = 1,
     anomaly_out: np.ndarray | None = None,
+    client: Any = None,
+    chunk_size: int | None = None,
 ) -> RednmfResult:
     """Fit REDNMF by the multiplicative updates of Algorithm 1.
 
@@ -315,6 +320,16 @@ def rednmf_solve(
     anomaly_out : ndarray of shape (d, n), optional
         Array to hold ``S`` (for example a :class:`numpy.memmap` for a scene
         larger than memory); block engine only.
+    client : distributed.Client, optional
+        Fit across the workers of this Dask cluster
+        (:mod:`rednmf.solvers.rednmf_dask`): the pixel chunks and their ``H``
+        and ``S`` live on the workers, the driver keeps ``W`` and ``M``. Block
+        engine only (``lam_mode`` ``'svd'`` or ``'absolute'``, pixel groups).
+        ``X`` is read here chunk by chunk, so it may be a memmap.
+    chunk_size : int, optional
+        Pixels per Dask chunk (default: one chunk per worker, a whole number
+        of blocks). With ``chunk_size == block_size`` the fit is identical to
+        the in-memory one.
 
     Returns
     -------
@@ -326,8 +341,14 @@ def rednmf_solve(
         return _solve_blocks(
             X, W, H, M, lam=lam, beta=beta, max_iter=max_iter, tol=tol, sparsity=sparsity,
             lam_mode=lam_mode, eps=eps, callback=callback, block_size=block_size,
-            n_jobs=resolve_n_jobs(n_jobs), anomaly_out=anomaly_out,
+            n_jobs=resolve_n_jobs(n_jobs), anomaly_out=anomaly_out, client=client,
+            chunk_size=chunk_size,
         )  # fmt: skip
+    if client is not None:
+        raise InputError(
+            "a Dask client fits only the block engine: lam_mode 'svd' or 'absolute' with "
+            "pixel groups (shrink='column') or sparsity 'l1'/'none'"
+        )
     W, H, M = W.copy(), H.copy(), M.copy()
     r = W.shape[1]
     enc = beta > 0
@@ -401,18 +422,12 @@ def rednmf_solve(
     )
 
 
-def _svd_scale_blocks(
-    X: np.ndarray, G: np.ndarray, rank: int, block_size: int, n_jobs: int
-) -> float:
+def _svd_scale_parts(parts: LocalParts, G: np.ndarray, rank: int, dtype: np.dtype) -> float:
     """:func:`svd_residual_scale` for pixel groups, from ``G = XX'`` and one pass over blocks."""
     _, vecs = np.linalg.eigh(G.astype(np.float64))
-    U = vecs[:, -rank:].astype(X.dtype)
-    norms = np.empty(X.shape[1], dtype=np.float64)
-    for a, b in block_ranges(X.shape[1], block_size):
-        B = X[:, a:b].astype(X.dtype, copy=False)
-        R = B - U @ (U.T @ B)
-        norms[a:b] = np.sqrt(np.einsum("ij,ij->j", R, R))
-    return float(np.median(norms))
+    U = vecs[:, -rank:].astype(dtype)
+    norms = parts.call("svd_norms", U)
+    return float(np.median(np.concatenate(norms) if len(norms) > 1 else norms[0]))
 
 
 def _solve_blocks(
@@ -432,17 +447,20 @@ def _solve_blocks(
     block_size: int,
     n_jobs: int,
     anomaly_out: np.ndarray | None,
+    client: Any = None,
+    chunk_size: int | None = None,
 ) -> RednmfResult:
     """:func:`rednmf_solve` on the block engine (pixel-wise S step, fixed threshold).
 
-    BLAS runs on one thread; the parallelism is ``n_jobs`` threads over blocks,
-    which makes the result independent of ``n_jobs``.
+    BLAS runs on one thread; the parallelism is ``n_jobs`` threads over blocks
+    (or the chunks on the workers of ``client``), which makes the result
+    independent of ``n_jobs``.
     """
     with threadpool_limits(1):
         return _solve_blocks_pinned(
             X, W, H, M, lam=lam, beta=beta, max_iter=max_iter, tol=tol, sparsity=sparsity,
             lam_mode=lam_mode, eps=eps, callback=callback, block_size=block_size,
-            n_jobs=n_jobs, anomaly_out=anomaly_out,
+            n_jobs=n_jobs, anomaly_out=anomaly_out, client=client, chunk_size=chunk_size,
         )  # fmt: skip
 
 
@@ -463,48 +481,68 @@ def _solve_blocks_pinned(
     block_size: int,
     n_jobs: int,
     anomaly_out: np.ndarray | None,
+    client: Any,
+    chunk_size: int | None,
 ) -> RednmfResult:
     W, H, M = W.copy(), H.copy(), M.copy()
     r = W.shape[1]
-    S = np.zeros_like(X) if anomaly_out is None else anomaly_out
     if anomaly_out is not None:
+        S = anomaly_out
         S[...] = 0
-    G = gram(X, block_size, n_jobs) if beta > 0 or lam_mode == "svd" else None
-    if lam_mode == "svd" and sparsity == "l21":
-        lam = lam * _svd_scale_blocks(X, G, r, block_size, n_jobs)
-    elif lam_mode == "svd" and sparsity == "l1":
-        lam = lam * svd_residual_scale(X, r, sparsity, "column")
-    objective: list[float] = []
-    converged = False
-    n_iter = 0
-    if max_iter > 0:
-        eng = BlockSolver(
-            X, W, H, M, S, tau=lam / 2, beta=beta, sparsity=sparsity, eps=eps,
-            block_size=block_size, n_jobs=n_jobs, G=G,
-        )  # fmt: skip
-        W_prev = W.copy() if tol > 0 else None  # W of iteration t - 1
-        penalty = eng.first_sweep().penalty
-        while True:
-            n_iter += 1
-            more = n_iter < max_iter
-            if tol > 0:
-                W_t, M_t, H_prev = W.copy(), M.copy(), H.copy()
-            sums = eng.sweep(more)
-            obj = sums.fit + beta * sums.enc + lam * penalty
-            objective.append(obj)
-            penalty = sums.penalty
-            if callback is not None:
-                callback(n_iter, obj)
-            converged = has_converged(objective, tol)
-            if not more:
-                break
-            if converged:
-                # The sweep already formed S, W and M of iteration t + 1: go back to t.
-                W[...], M[...] = W_t, M_t
-                eng.recompute_S(W_prev, H_prev)
-                break
-            if tol > 0:
-                W_prev = W_t
+    else:  # in the layout of X (pixel-major X is Fortran-ordered d x n)
+        flags = getattr(X, "flags", None)  # X may be a lazy view (rednmf.outofcore)
+        order = "F" if flags is not None and flags.f_contiguous and not flags.c_contiguous else "C"
+        S = np.zeros(X.shape, dtype=X.dtype, order=order)
+    # lam is fixed before the first sweep; tau = lam / 2 is set on the ranges below.
+    kw = dict(beta=beta, sparsity=sparsity, eps=eps, block_size=block_size, keep_prev=tol > 0)
+    parts: Any
+    if client is None:
+        parts = LocalParts([BlockRange(X, H, S, tau=0.0, n_jobs=n_jobs, **kw)])
+    else:
+        from rednmf.solvers.rednmf_dask import DaskParts, chunk_ranges
+
+        n_workers = len(client.scheduler_info()["workers"])
+        ranges = chunk_ranges(X.shape[1], chunk_size, n_workers, block_size)
+        parts = DaskParts(client, X, H, ranges, tau=0.0, n_jobs=1, **kw)
+    try:
+        G = sum_in_order(parts.call("gram")) if beta > 0 or lam_mode == "svd" else None
+        if lam_mode == "svd" and sparsity == "l21":
+            lam = lam * _svd_scale_parts(parts, G, r, X.dtype)
+        elif lam_mode == "svd" and sparsity == "l1":
+            lam = lam * svd_residual_scale(np.asarray(X), r, sparsity, "column")
+        parts.call("set_tau", lam / 2)
+        objective: list[float] = []
+        converged = False
+        n_iter = 0
+        if max_iter > 0:
+            eng = BlockSolver(parts, W, M, beta=beta, sparsity=sparsity, eps=eps, G=G)
+            W_prev = W.copy() if tol > 0 else None  # W of iteration t - 1
+            penalty = eng.first_sweep().penalty
+            while True:
+                n_iter += 1
+                more = n_iter < max_iter
+                if tol > 0:
+                    W_t, M_t = W.copy(), M.copy()
+                sums = eng.sweep(more)
+                obj = sums.fit + beta * sums.enc + lam * penalty
+                objective.append(obj)
+                penalty = sums.penalty
+                if callback is not None:
+                    callback(n_iter, obj)
+                converged = has_converged(objective, tol)
+                if not more:
+                    break
+                if converged:
+                    # The sweep already formed S, W and M of iteration t + 1: go back to t.
+                    W[...], M[...] = W_t, M_t
+                    eng.recompute_S(W_prev)
+                    break
+                if tol > 0:
+                    W_prev = W_t
+        if client is not None:
+            parts.gather_into(H, S)
+    finally:
+        parts.close()
     if not converged and tol > 0:
         warn_max_iter("REDNMF", max_iter, tol)
     return RednmfResult(

@@ -63,7 +63,10 @@ __all__ = [
     "block_ranges",
     "gram",
     "resolve_n_jobs",
+    "BlockRange",
     "BlockSolver",
+    "LocalParts",
+    "sum_in_order",
 ]
 
 #: Pixels per block. Measured on abu-airport-1 (``benchmarks/bench_solver.py``):
@@ -154,20 +157,26 @@ class _Sums:
         self.nonzero += other.nonzero
 
 
-class BlockSolver:
-    """State and sweeps of the block-wise REDNMF iteration.
+class BlockRange:
+    """The per-pixel half of the iteration: ``X``, ``H`` and ``S`` of a range of pixels.
 
-    Not a public estimator: :func:`rednmf.solvers.rednmf.rednmf_solve` drives
-    it. ``X`` (d x n) is read block by block; ``H`` (r x n) and ``S`` (d x n)
-    are updated in place block by block.
+    Everything that Algorithm 1 computes pixel by pixel lives here: the H step
+    (16), the S step (17), the objective shares and the sums of :class:`_Sums`
+    for the W and M steps. A sweep takes the current ``W`` and ``M`` and
+    returns the range's sums, added over its blocks in block order (blocks on
+    ``n_jobs`` threads). The global W and M steps are :class:`BlockSolver`'s.
+
+    The in-memory solver holds one range over all pixels; the Dask solver
+    (:mod:`rednmf.solvers.rednmf_dask`) one per chunk, on the workers. ``X``
+    (d x m) is read block by block (``X[:, a:b]``: an array, a
+    :class:`numpy.memmap` or any object with ``shape``, ``dtype`` and that
+    indexing); ``H`` (r x m) and ``S`` (d x m) are updated in place.
     """
 
     def __init__(
         self,
         X: np.ndarray,
-        W: np.ndarray,
         H: np.ndarray,
-        M: np.ndarray,
         S: np.ndarray,
         *,
         tau: float,
@@ -176,22 +185,23 @@ class BlockSolver:
         eps: float,
         block_size: int,
         n_jobs: int,
-        G: np.ndarray | None = None,
+        keep_prev: bool = False,
     ) -> None:
-        self.X, self.W, self.H, self.M, self.S = X, W, H, M, S
+        self.X, self.H, self.S = X, H, S
         self.tau, self.beta, self.sparsity, self.eps = tau, beta, sparsity, eps
         self.enc = beta > 0
         self.has_s = sparsity != "none"
-        self.r = W.shape[1]
+        self.r = H.shape[0]
         self.d, self.n = X.shape
         self.dtype = X.dtype
+        self.block_size_arg = block_size
         self.ranges = block_ranges(self.n, block_size)
         self.block_size = max(b - a for a, b in self.ranges)
         self.n_jobs = n_jobs
+        self.keep_prev = keep_prev
+        self.H_prev: np.ndarray | None = None
         self._local = threading.local()
-        if self.enc:
-            self.G = gram(X, block_size, n_jobs) if G is None else G
-        self.V = self.WtW = None
+        self.M = self.V = self.WtW = self.W = None
 
     # -- scratch -----------------------------------------------------------------------
 
@@ -200,13 +210,34 @@ class BlockSolver:
         bufs = getattr(self._local, "bufs", None)
         if bufs is None:
             shape = (self.d, self.block_size)
-            bufs = tuple(np.empty(shape, dtype=self.dtype) for _ in range(3))
+            # The layout of X (pixel-major X is Fortran-ordered d x n), so that
+            # element-wise operations between blocks and buffers run contiguously.
+            flags = getattr(self.X, "flags", None)  # X may be a lazy view (rednmf.outofcore)
+            order = (
+                "F" if flags is not None and flags.f_contiguous and not flags.c_contiguous else "C"
+            )
+            bufs = tuple(np.empty(shape, dtype=self.dtype, order=order) for _ in range(3))
             self._local.bufs = bufs
         return tuple(B[:, :width] for B in bufs)  # type: ignore[return-value]
 
     def _block(self, a: int, b: int) -> np.ndarray:
         X = self.X[:, a:b]
         return X if X.dtype == self.dtype else X.astype(self.dtype)
+
+    # -- statistics of X ---------------------------------------------------------------
+
+    def gram(self) -> np.ndarray:
+        """``X X'`` of the range, summed over its blocks in block order."""
+        return gram(self.X, self.block_size_arg, self.n_jobs)
+
+    def svd_norms(self, U: np.ndarray) -> np.ndarray:
+        """Pixel norms of ``X - U U' X`` (float64), for the ``'svd'`` scale of lambda."""
+        norms = np.empty(self.n, dtype=np.float64)
+        for a, b in self.ranges:
+            B = self.X[:, a:b].astype(self.dtype, copy=False)
+            R = B - U @ (U.T @ B)
+            norms[a:b] = np.sqrt(np.einsum("ij,ij->j", R, R))
+        return norms
 
     # -- per-block pieces --------------------------------------------------------------
 
@@ -310,34 +341,124 @@ class BlockSolver:
         out.penalty, out.nonzero, out.fit, out.enc = penalty, nnz, fit, enc_part
         return out
 
-    # -- sweeps and global steps -------------------------------------------------------
+    # -- sweeps ------------------------------------------------------------------------
 
-    def _total(self, parts: Iterator[object]) -> _Sums:
-        total = None
-        for p in parts:
-            assert isinstance(p, _Sums)
-            if total is None:
-                total = p
-            else:
-                total.add(p)
-        assert total is not None
-        return total
+    def first(self, W: np.ndarray, M: np.ndarray) -> _Sums:
+        """Sweep 0 with the initial ``W`` and ``M``: S of iteration 1 and the range's sums."""
+        self.W, self.M = W, M
+        return _total(_map_blocks(self._first, self.ranges, self.n_jobs))
+
+    def sweep(self, W: np.ndarray, M: np.ndarray, more: bool) -> _Sums:
+        """H step and objective shares of the current iteration; then S and sums of the next."""
+        self.W, self.M = W, M
+        self.V = np.vstack([W.T, M]) if self.enc else np.ascontiguousarray(W.T)
+        self.WtW = W.T @ W
+        if self.keep_prev:
+            self.H_prev = self.H.copy()
+        return _total(_map_blocks(lambda a, b: self._fused(a, b, more), self.ranges, self.n_jobs))
+
+    def recompute_S(self, W_prev: np.ndarray) -> None:
+        """Overwrite ``S`` with the S step of ``X - W_prev H_prev`` (after an early stop).
+
+        ``H_prev`` is ``H`` as it was before the last sweep (``keep_prev=True``).
+        """
+        H = self.H_prev
+        assert H is not None, "recompute_S needs keep_prev=True"
+
+        def one(a: int, b: int) -> None:
+            X, S = self._block(a, b), self.S[:, a:b]
+            _, _, E = self._buffers(b - a)
+            np.matmul(W_prev, H[:, a:b], out=E)
+            np.subtract(X, E, out=E)
+            self._s_step(E, S)
+
+        for _ in _map_blocks(one, self.ranges, self.n_jobs):
+            pass
+
+    def set_tau(self, tau: float) -> None:
+        """Threshold of the S step (``lam / 2``), fixed once ``lam`` is scaled."""
+        self.tau = tau
+
+    def factors(self) -> tuple[np.ndarray, np.ndarray]:
+        """``H`` and ``S`` of the range."""
+        return self.H, self.S
+
+
+def _total(parts: Iterator[object] | list[object]) -> _Sums:
+    """Add :class:`_Sums` in the order given (the first one is updated in place)."""
+    total = None
+    for p in parts:
+        assert isinstance(p, _Sums)
+        if total is None:
+            total = p
+        else:
+            total.add(p)
+    assert total is not None
+    return total
+
+
+class LocalParts:
+    """Pixel ranges held in this process; :meth:`call` runs a method on each, in order."""
+
+    def __init__(self, parts: list[BlockRange]) -> None:
+        self.parts = parts
+
+    def call(self, method: str, *args: object) -> list[object]:
+        """``part.method(*args)`` for every part; results in part order."""
+        return [getattr(p, method)(*args) for p in self.parts]
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class BlockSolver:
+    """The global half of the block-wise REDNMF iteration: ``W``, ``M`` and the sweeps.
+
+    Not a public estimator: :func:`rednmf.solvers.rednmf.rednmf_solve` drives
+    it. ``parts`` holds the pixel ranges (:class:`BlockRange`): in this process
+    (:class:`LocalParts`) or on Dask workers
+    (:class:`rednmf.solvers.rednmf_dask.DaskParts`). Each sweep hands them
+    ``W`` and ``M``, adds their :class:`_Sums` in range order and applies the W
+    step (14) and M step (15) to ``W`` and ``M`` in place.
+    """
+
+    def __init__(
+        self,
+        parts: LocalParts,
+        W: np.ndarray,
+        M: np.ndarray,
+        *,
+        beta: float,
+        sparsity: str,
+        eps: float,
+        G: np.ndarray | None = None,
+    ) -> None:
+        self.parts = parts
+        self.W, self.M = W, M
+        self.beta, self.sparsity, self.eps = beta, sparsity, eps
+        self.enc = beta > 0
+        self.has_s = sparsity != "none"
+        self.r = W.shape[1]
+        if self.enc and G is None:
+            G = sum_in_order(parts.call("gram"))
+        self.G = G
 
     def first_sweep(self) -> _Sums:
         """Run sweep 0 and apply the W and M steps of iteration 1."""
-        sums = self._total(_map_blocks(self._first, self.ranges, self.n_jobs))
+        sums = _total(self.parts.call("first", self.W, self.M))
         self._update_WM(sums)
         return sums
 
     def sweep(self, more: bool) -> _Sums:
         """H step and objective of the current iteration; then S, W, M of the next if ``more``."""
-        self.V = np.vstack([self.W.T, self.M]) if self.enc else np.ascontiguousarray(self.W.T)
-        self.WtW = self.W.T @ self.W
-        parts = _map_blocks(lambda a, b: self._fused(a, b, more), self.ranges, self.n_jobs)
-        sums = self._total(parts)
+        sums = _total(self.parts.call("sweep", self.W, self.M, more))
         if more:
             self._update_WM(sums)
         return sums
+
+    def recompute_S(self, W_prev: np.ndarray) -> None:
+        """Every range's ``S`` from ``W_prev`` and its ``H`` before the last sweep."""
+        self.parts.call("recompute_S", W_prev)
 
     def _update_WM(self, s: _Sums) -> None:
         """W step (14) and M step (15) from the summed statistics."""
@@ -355,18 +476,15 @@ class BlockSolver:
             M *= num / den
         W[...] = W_new
 
-    def recompute_S(self, W: np.ndarray, H: np.ndarray) -> None:
-        """Overwrite ``S`` with the S step of ``X - W H`` (used after an early stop)."""
 
-        def one(a: int, b: int) -> None:
-            X, S = self._block(a, b), self.S[:, a:b]
-            _, _, E = self._buffers(b - a)
-            np.matmul(W, H[:, a:b], out=E)
-            np.subtract(X, E, out=E)
-            self._s_step(E, S)
-
-        for _ in _map_blocks(one, self.ranges, self.n_jobs):
-            pass
+def sum_in_order(arrays: list[object]) -> np.ndarray:
+    """``0 + a_0 + a_1 + ...`` in the order given (as :func:`gram` adds its blocks)."""
+    first = arrays[0]
+    assert isinstance(first, np.ndarray)
+    out = np.zeros_like(first)
+    for a in arrays:
+        out += a
+    return out
 
 
 def _sq_sum(A: np.ndarray) -> float:

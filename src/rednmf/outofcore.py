@@ -1,0 +1,329 @@
+"""REDNMF on a scene larger than memory: the cube stays on disk, block by block.
+
+The in-memory detector path makes several full copies of the scene (a float
+cube, ``X``, the scaled ``X``, ``S``, the anomaly cube). For a memory-mapped
+cube (the ENVI reader's) :class:`rednmf.detectors.rednmf.REDNMF` with
+``out_of_core=True`` (or automatically, when the scene would not fit) instead
+
+* scans the cube once in blocks of rows for no-data, unusable bands, the fill
+  spectrum and the global minimum and maximum (:func:`scan_cube`);
+* hands the solver :class:`CubeMatrix`, a ``bands x pixels`` view whose
+  ``X[:, a:b]`` reads the pixels ``a:b`` from the file, drops bad bands, fills
+  no-data and scales them, so the solver's block sweeps read the file once per
+  iteration and no scaled copy exists;
+* keeps ``S`` in a temporary :class:`numpy.memmap` and scores it block by
+  block (:func:`score_blocks`: the PCA of BRAD from blockwise sums, then the
+  local RX on the projected cube, ``n_pca`` bands only).
+
+What stays in memory is ``H`` (rank x pixels), a few ``bands x bands`` sums,
+one block of each array, the ``(rows, cols)`` masks and scores, and BRAD's
+projected cube. The results equal the in-memory path's up to the order of
+floating-point sums (the tests check the scores).
+"""
+
+from __future__ import annotations
+
+import mmap
+import warnings
+from types import SimpleNamespace
+
+import numpy as np
+
+from rednmf.exceptions import InputError
+from rednmf.scoring.local_rx import local_rx
+
+__all__ = ["CubeMatrix", "is_memory_mapped", "fits_in_memory", "scan_cube", "score_blocks"]
+
+#: Pixels per block of the scans here (the solver has its own block size).
+BLOCK_PIXELS = 1 << 15
+
+#: Bytes per cube element that the in-memory detector path holds at its peak
+#: (float copies of the cube and of X, the scaled X, S, the anomaly cube, BRAD).
+BYTES_PER_ELEMENT_IN_MEMORY = 32
+
+
+def is_memory_mapped(a: object) -> bool:
+    """Whether ``a`` is a :class:`numpy.memmap` or a view of one (or of an ``mmap``)."""
+    while a is not None:
+        if isinstance(a, np.memmap | mmap.mmap):
+            return True
+        a = getattr(a, "base", None)
+    return False
+
+
+def available_memory() -> int:
+    """Bytes of memory available now (``MemAvailable``), or a large number if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    return 1 << 62  # pragma: no cover
+
+
+def fits_in_memory(shape: tuple[int, ...]) -> bool:
+    """Whether the in-memory detector path would fit in the memory available now."""
+    return int(np.prod(shape)) * BYTES_PER_ELEMENT_IN_MEMORY <= available_memory()
+
+
+def _float(block: np.ndarray) -> np.ndarray:
+    """A block as :func:`rednmf._validation.check_cube` converts the cube: float32/64 kept."""
+    return block if block.dtype in (np.float32, np.float64) else block.astype(np.float64)
+
+
+def _row_blocks(rows: int, cols: int) -> list[tuple[int, int]]:
+    step = max(1, BLOCK_PIXELS // max(1, cols))
+    return [(r, min(rows, r + step)) for r in range(0, rows, step)]
+
+
+def scan_cube(
+    cube: np.ndarray, mask: np.ndarray | None, min_bands: int, name: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:
+    """Find the valid pixels, the usable bands and the fill spectrum, block by block.
+
+    The rules (and messages) of
+    :meth:`rednmf.detectors._base.BaseDetector._mask_invalid`: pixels with a
+    NaN in a kept band or outside ``mask`` are invalid and filled with the mean
+    spectrum of the valid ones; all-NaN and constant bands are dropped with a
+    warning. One pass when the cube holds no NaN, two otherwise.
+
+    Returns
+    -------
+    valid : (rows, cols) bool
+    kept : indices of the bands used
+    fill : the fill spectrum over ``kept`` in the cube's float dtype, or None
+        when every pixel is valid
+    lo, hi : per kept band, minimum and maximum over the valid pixels
+    """
+    if cube.ndim != 3 or not np.issubdtype(cube.dtype, np.number) or np.iscomplexobj(cube):
+        raise InputError(
+            f"cube has shape {cube.shape} and dtype {cube.dtype}; pass a real-valued "
+            "(rows, cols, bands) array"
+        )
+    rows, cols, bands = cube.shape
+    user = np.ones((rows, cols), dtype=bool) if mask is None else np.asarray(mask) != 0
+    if mask is not None and user.shape != (rows, cols):
+        raise InputError(
+            f"mask has shape {user.shape} but the cube is {rows}x{cols}; "
+            "pass a (rows, cols) mask of the same scene"
+        )
+    if not user.any():
+        raise InputError("the mask excludes every pixel; pass a mask with 1 on the scene")
+    is_float = cube.dtype.kind == "f"
+    blocks = _row_blocks(rows, cols)
+
+    def stats(kept: np.ndarray, find_valid: bool):
+        lo = np.full(kept.size, np.inf)
+        hi = np.full(kept.size, -np.inf)
+        total = np.zeros(kept.size)
+        finite_count = np.zeros(bands, dtype=np.int64)
+        valid = user.copy()
+        for r0, r1 in blocks:
+            B = _float(np.asarray(cube[r0:r1]))
+            if is_float and not find_valid:
+                if np.isinf(B).any():
+                    n_inf = int(np.count_nonzero(np.isinf(B)))
+                    raise InputError(
+                        f"cube holds infinite value(s) ({n_inf} in rows {r0}-{r1 - 1}); "
+                        "replace them by NaN (no-data) or clip them before detection"
+                    )
+                finite_count += (~np.isnan(B[user[r0:r1]])).sum(axis=0)
+            B = B[:, :, kept] if kept.size < bands else B
+            if find_valid:
+                valid[r0:r1] &= ~np.isnan(B).any(axis=2)
+            P = B[valid[r0:r1]]
+            if P.size:
+                lo = np.minimum(lo, P.min(axis=0))
+                hi = np.maximum(hi, P.max(axis=0))
+                total += P.sum(axis=0, dtype=np.float64)
+        return valid, lo, hi, total, finite_count
+
+    kept = np.arange(bands)
+    valid, lo, hi, total, finite_count = stats(kept, find_valid=False)
+    dropped: list[str] = []
+    has_nan = is_float and bool((finite_count < user.sum()).any())
+    if has_nan:
+        all_nan = finite_count == 0
+        if all_nan.all():
+            raise InputError(
+                "every band is NaN over the usable pixels (no valid pixel); check the "
+                "no-data value and the mask"
+            )
+        if all_nan.any():
+            dropped.append(f"{int(all_nan.sum())} all-NaN")
+            kept = kept[~all_nan]
+        valid, lo, hi, total, _ = stats(kept, find_valid=True)
+    n_valid = int(valid.sum())
+    if n_valid < 2:
+        raise InputError(
+            f"only {n_valid} valid pixel(s) (finite in every band and inside the mask); "
+            "at least 2 are needed: check the no-data value and the mask"
+        )
+    constant = lo == hi
+    if constant.all():
+        constant[:] = False
+    if constant.any():
+        dropped.append(f"{int(constant.sum())} constant")
+        kept, lo, hi, total = kept[~constant], lo[~constant], hi[~constant], total[~constant]
+    if kept.size < min_bands:
+        raise InputError(
+            f"only {kept.size} usable band(s) after dropping all-NaN and constant bands; "
+            f"{name} needs at least {min_bands}"
+        )
+    if dropped:
+        warnings.warn(
+            f"dropped {' and '.join(dropped)} band(s) of {bands}; {kept.size} band(s) used",
+            UserWarning,
+            stacklevel=3,
+        )
+    fill = None
+    if n_valid < rows * cols:
+        dtype = cube.dtype if is_float else np.float64
+        fill = (total / n_valid).astype(dtype)
+    return valid, kept, fill, lo, hi
+
+
+class CubeMatrix:
+    """The scaled ``bands x pixels`` matrix of a cube, formed block by block on demand.
+
+    ``X[:, a:b]`` reads pixels ``a:b`` (row-major) from ``cube``, keeps the
+    bands ``kept``, puts ``fill`` at the invalid pixels, converts to ``dtype``
+    and scales as :func:`rednmf.preprocessing.scale_data` would have scaled
+    the whole matrix (same operations, so the same values). Has ``shape``,
+    ``dtype``, ``ndim``, ``flags`` and :meth:`mean`: enough for the block solver and the
+    initialisation.
+    """
+
+    def __init__(
+        self,
+        cube: np.ndarray,
+        dtype: np.dtype,
+        *,
+        kept: np.ndarray,
+        valid: np.ndarray,
+        fill: np.ndarray | None,
+        lo: np.ndarray,
+        hi: np.ndarray,
+        scale: str,
+    ) -> None:
+        rows, cols, bands = cube.shape
+        self.cube, self.rows, self.cols = cube, rows, cols
+        self.kept = None if kept.size == bands else kept
+        self.valid = valid.ravel()
+        self.fill = fill
+        self.dtype = np.dtype(dtype)
+        self.shape = (int(kept.size), rows * cols)
+        self.ndim = 2
+        self.scale = scale
+        # min / max of the matrix in the working dtype (casting is monotonic)
+        lo_t = float(np.asarray(lo.min()).astype(self.dtype))
+        hi_t = float(np.asarray(hi.max()).astype(self.dtype))
+        if scale == "minmax" and hi_t == lo_t:
+            raise InputError(
+                "the cube is constant (every value equals "
+                f"{lo_t:g}); there is nothing to detect — check the file or the variable"
+            )
+        if scale != "minmax" and lo_t < 0:
+            raise InputError(
+                f"scale={scale!r} needs nonnegative data, the minimum is {lo_t:g}; "
+                "use scale='minmax'"
+            )
+        if scale == "max" and hi_t == 0:
+            raise InputError("the cube is all zeros; there is nothing to detect")
+        self.lo, self.hi = lo_t, hi_t
+
+    def pixels(self, a: int, b: int) -> np.ndarray:
+        """Pixels ``a:b`` as a ``(b - a, bands)`` array, filled, in the working dtype, unscaled."""
+        cols = self.cols
+        r0, r1 = a // cols, -(-b // cols)
+        B = _float(np.asarray(self.cube[r0:r1]))
+        B = B.reshape(-1, B.shape[2])[a - r0 * cols : b - r0 * cols]
+        if self.kept is not None:
+            B = B[:, self.kept]
+        if self.fill is not None:
+            bad = ~self.valid[a:b]
+            if bad.any():
+                B = np.array(B, copy=True)
+                B[bad] = self.fill
+        return B.astype(self.dtype, copy=False)
+
+    def __getitem__(self, key: tuple[slice, slice]) -> np.ndarray:
+        rows_key, cols_key = key
+        if rows_key != slice(None) or cols_key.step not in (None, 1):
+            raise IndexError("CubeMatrix supports X[:, a:b] only")
+        a, b, _ = cols_key.indices(self.shape[1])
+        B = self.pixels(a, max(a, b))
+        if self.scale == "minmax":
+            B = ((B - self.lo) / (self.hi - self.lo)).astype(self.dtype, copy=False)
+        elif self.scale == "max":
+            B = (B / self.hi).astype(self.dtype, copy=False)
+        return np.asfortranarray(B.T)  # pixel-major, as the in-memory REDNMF lays out X
+
+    @property
+    def flags(self) -> SimpleNamespace:
+        """Layout of the matrix: pixel-major (Fortran-ordered ``d x n``), as its blocks."""
+        return SimpleNamespace(f_contiguous=True, c_contiguous=self.shape[0] == 1)
+
+    def blocks(self, size: int = BLOCK_PIXELS):
+        """``(a, b)`` pixel ranges of at most ``size`` pixels."""
+        n = self.shape[1]
+        return [(a, min(n, a + size)) for a in range(0, n, size)]
+
+    def mean(self, dtype: np.dtype | None = np.float64) -> float:
+        """Mean of every entry, accumulated in float64 block by block."""
+        total = sum(float(self[:, a:b].sum(dtype=np.float64)) for a, b in self.blocks())
+        return total / (self.shape[0] * self.shape[1])
+
+
+def score_blocks(
+    E: np.ndarray,
+    shape: tuple[int, int],
+    *,
+    scorer: str,
+    inner: int,
+    outer: int,
+    n_components: int | None,
+    ridge: float,
+) -> np.ndarray:
+    """:func:`rednmf.scoring.from_matrix.score_matrix` of a ``bands x pixels`` matrix on disk.
+
+    ``'norm'``: column norms per block. ``'brad'``: the PCA of
+    :func:`rednmf.scoring.brad.pca_project` from blockwise float64 sums (mean,
+    covariance) and a blockwise projection, then :func:`local_rx` on the
+    projected ``(rows, cols, n_components)`` cube.
+    """
+    d, n = E.shape
+    rows, cols = shape
+    blocks = [(a, min(n, a + BLOCK_PIXELS)) for a in range(0, n, BLOCK_PIXELS)]
+    if scorer == "norm":
+        out = np.empty(n, dtype=E.dtype)
+        for a, b in blocks:
+            B = np.ascontiguousarray(np.asarray(E[:, a:b]).T)
+            out[a:b] = np.linalg.norm(B, axis=1)
+        return out.reshape(rows, cols)
+    mean = np.zeros(d)
+    for a, b in blocks:
+        mean += np.asarray(E[:, a:b]).sum(axis=1, dtype=np.float64)
+    mean /= n
+    k = d if n_components is None or n_components >= d else n_components
+    if k == d:
+        vecs = None
+    else:
+        cov = np.zeros((d, d))
+        for a, b in blocks:
+            xc = np.asarray(E[:, a:b]).T.astype(np.float64) - mean
+            cov += xc.T @ xc
+        cov /= n
+        _, vecs = np.linalg.eigh(cov)
+        vecs = vecs[:, ::-1][:, :k]
+        pivot = np.argmax(np.abs(vecs), axis=0)
+        signs = np.sign(vecs[pivot, np.arange(k)])
+        signs[signs == 0] = 1.0
+        vecs = vecs * signs
+    proj = np.empty((n, k), dtype=E.dtype)
+    for a, b in blocks:
+        xc = np.asarray(E[:, a:b]).T.astype(np.float64) - mean
+        proj[a:b] = xc if vecs is None else xc @ vecs
+    return local_rx(proj.reshape(rows, cols, k), inner=inner, outer=outer, ridge=ridge)
