@@ -430,6 +430,7 @@ def _svd_scale_parts(parts: LocalParts, G: np.ndarray, rank: int, dtype: np.dtyp
     return float(np.median(np.concatenate(norms) if len(norms) > 1 else norms[0]))
 
 
+@threadpool_limits.wrap(limits=1)
 def _solve_blocks(
     X: np.ndarray,
     W: np.ndarray,
@@ -456,34 +457,6 @@ def _solve_blocks(
     (or the chunks on the workers of ``client``), which makes the result
     independent of ``n_jobs``.
     """
-    with threadpool_limits(1):
-        return _solve_blocks_pinned(
-            X, W, H, M, lam=lam, beta=beta, max_iter=max_iter, tol=tol, sparsity=sparsity,
-            lam_mode=lam_mode, eps=eps, callback=callback, block_size=block_size,
-            n_jobs=n_jobs, anomaly_out=anomaly_out, client=client, chunk_size=chunk_size,
-        )  # fmt: skip
-
-
-def _solve_blocks_pinned(
-    X: np.ndarray,
-    W: np.ndarray,
-    H: np.ndarray,
-    M: np.ndarray,
-    *,
-    lam: float,
-    beta: float,
-    max_iter: int,
-    tol: float,
-    sparsity: str,
-    lam_mode: str,
-    eps: float,
-    callback: Callable[[int, float], None] | None,
-    block_size: int,
-    n_jobs: int,
-    anomaly_out: np.ndarray | None,
-    client: Any,
-    chunk_size: int | None,
-) -> RednmfResult:
     W, H, M = W.copy(), H.copy(), M.copy()
     r = W.shape[1]
     if anomaly_out is not None:
