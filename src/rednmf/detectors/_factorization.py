@@ -13,6 +13,7 @@ does all of that once; a method supplies only :meth:`_validate_method_params`,
 from __future__ import annotations
 
 from abc import abstractmethod
+from typing import Any
 
 import numpy as np
 
@@ -82,6 +83,10 @@ class FactorizationDetector(BaseDetector):
     def _evidence(self, X: np.ndarray, res: NMFResult, shape: tuple[int, int]) -> np.ndarray:
         """Return the bands x pixels matrix to score; may store extra fitted attributes."""
 
+    def _scoring_backend(self) -> tuple[str, Any]:
+        """Array backend and device of the scorer (:mod:`rednmf.backend`)."""
+        return "numpy", None
+
     #: Whether the solver takes ``X`` pixel-major (a Fortran-ordered ``d x n``, the
     #: layout of the cube itself, so that scaling makes the only copy and ``S``
     #: reshapes back to a cube for free). The NMF-family loops use band-major.
@@ -112,6 +117,7 @@ class FactorizationDetector(BaseDetector):
         self.n_iter_ = res.n_iter
         self.objective_ = res.objective
         self.converged_ = res.converged
+        backend, device = self._scoring_backend()
         return score_matrix(
             self._evidence(X, res, shape),
             shape,
@@ -120,4 +126,6 @@ class FactorizationDetector(BaseDetector):
             outer=self.outer,
             n_components=self.n_pca,
             ridge=self.ridge,
+            backend=backend,
+            device=device,
         )

@@ -17,6 +17,7 @@ from rednmf._validation import (
     check_real,
     matrix_to_cube,
 )
+from rednmf.backend import BACKENDS, get_backend
 from rednmf.detectors._factorization import FactorizationDetector
 from rednmf.exceptions import InputError
 from rednmf.solvers.init import initialize_factors
@@ -149,6 +150,17 @@ class REDNMF(FactorizationDetector):
         cube is memory-mapped and the in-memory path would not fit in the
         memory available. Needs the block engine, like ``scheduler``. The
         scores equal the in-memory ones up to float rounding.
+    backend : {'numpy', 'torch'}, default='numpy'
+        Array backend of the solver and of BRAD (:mod:`rednmf.backend`):
+        ``'torch'`` moves the scaled data once to ``device`` and runs the
+        block engine's updates and the BRAD scoring there (a CUDA GPU, or the
+        CPU); the fitted attributes are NumPy arrays either way and the scores
+        equal NumPy's up to float rounding. Needs PyTorch
+        (``pip install 'rednmf[torch]'``) and the block engine, in memory
+        (no ``scheduler``, no ``out_of_core``).
+    device : str or None, default=None
+        Torch device for ``backend='torch'`` (``'cuda'``, ``'cuda:1'``,
+        ``'cpu'``); ``None``: ``'cuda'`` when available, else ``'cpu'``.
 
     Attributes
     ----------
@@ -207,6 +219,8 @@ class REDNMF(FactorizationDetector):
         scheduler: Any = None,
         chunk_size: int | None = None,
         out_of_core: bool | None = None,
+        backend: str = "numpy",
+        device: Any = None,
     ) -> None:
         self.n_components = n_components
         self.lam = lam
@@ -231,6 +245,8 @@ class REDNMF(FactorizationDetector):
         self.scheduler = scheduler
         self.chunk_size = chunk_size
         self.out_of_core = out_of_core
+        self.backend = backend
+        self.device = device
 
     def _validate_method_params(self) -> None:
         check_real("lam", self.lam, low=0.0)
@@ -244,6 +260,23 @@ class REDNMF(FactorizationDetector):
         if self.chunk_size is not None:
             check_int("chunk_size", self.chunk_size, low=1)
         check_choice("out_of_core", self.out_of_core, (None, True, False))
+        check_choice("backend", self.backend, BACKENDS)
+        if self.backend == "torch":
+            if self.scheduler is not None:
+                raise InputError(
+                    "backend='torch' cannot fit on a Dask scheduler; drop scheduler or use "
+                    "backend='numpy'"
+                )
+            if self.out_of_core:
+                raise InputError(
+                    "backend='torch' fits in memory only; drop out_of_core or use backend='numpy'"
+                )
+            if not self._block_engine():
+                raise InputError(
+                    "backend='torch' needs the block engine: use lam_mode 'svd' or 'absolute' "
+                    "and shrink='column'"
+                )
+        get_backend(self.backend, self.device)  # torch installed, device usable
         if self.scheduler is not None and not self._block_engine():
             raise InputError(
                 "a Dask scheduler fits only the block engine: use lam_mode 'svd' or "
@@ -283,6 +316,11 @@ class REDNMF(FactorizationDetector):
             )
         if not ooc:
             return super().fit(cube, y, mask=mask, callback=callback)  # type: ignore[return-value]
+        if self.backend == "torch":
+            raise InputError(
+                "the scene does not fit in memory and backend='torch' fits in memory only; "
+                "use backend='numpy' (out of core)"
+            )
         check_real("contamination", self.contamination, low=0.0, high=0.5, low_inclusive=False)
         self._validate_params()
         self._callback = callback
@@ -366,7 +404,12 @@ class REDNMF(FactorizationDetector):
                 anomaly_out=anomaly_out,
                 client=client,
                 chunk_size=self.chunk_size,
+                backend=self.backend,
+                device=self.device,
             )
+
+    def _scoring_backend(self) -> tuple[str, Any]:
+        return self.backend, self.device
 
     def _evidence(self, X: np.ndarray, res: RednmfResult, shape: tuple[int, int]) -> np.ndarray:
         self.encoder_ = res.M

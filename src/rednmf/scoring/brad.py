@@ -12,11 +12,14 @@ projection of ``S`` followed by the local dual-window RX detector
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import DTypeLike
 
 from rednmf._validation import check_cube, check_int
-from rednmf.scoring.local_rx import local_rx
+from rednmf.backend import NumpyBackend, get_backend
+from rednmf.scoring.local_rx import _local_rx, check_windows
 
 __all__ = ["pca_project", "brad"]
 
@@ -24,7 +27,9 @@ __all__ = ["pca_project", "brad"]
 _PCA_BLOCK = 1 << 15
 
 
-def pca_project(cube: np.ndarray, n_components: int | None) -> np.ndarray:
+def pca_project(
+    cube: np.ndarray, n_components: int | None, backend: str | None = None, device: Any = None
+) -> np.ndarray:
     """Project the pixels of a cube onto its leading principal components.
 
     The pixels are centred by their mean spectrum, the ``bands x bands``
@@ -41,6 +46,11 @@ def pca_project(cube: np.ndarray, n_components: int | None) -> np.ndarray:
     n_components : int or None
         Number of components to keep. ``None`` or a value ``>= bands`` returns
         the centred cube unchanged (no rotation).
+    backend : {'numpy', 'torch'}, optional
+        Array backend (:mod:`rednmf.backend`); with ``'torch'`` the covariance,
+        :func:`torch.linalg.eigh` and the projection run on ``device``.
+    device : str or torch.device, optional
+        Torch device (default ``'cuda'`` when available).
 
     Returns
     -------
@@ -53,30 +63,36 @@ def pca_project(cube: np.ndarray, n_components: int | None) -> np.ndarray:
     InputError
         If the cube is invalid or ``n_components`` is not a positive integer.
     """
+    xp = get_backend(backend, device)
     arr = check_cube(cube, min_pixels=1, min_bands=1)
-    rows, cols, bands = arr.shape
     if n_components is not None:
         n_components = check_int("n_components", n_components, low=1)
+    return xp.to_numpy(_pca_project(xp.asarray(arr), n_components, xp))
+
+
+def _pca_project(arr: Any, n_components: int | None, xp: NumpyBackend) -> Any:
+    """:func:`pca_project` of a validated array of backend ``xp``; result in that backend."""
+    rows, cols, bands = arr.shape
     x = arr.reshape(-1, bands)
-    mean = x.mean(axis=0, dtype=np.float64)
+    mean = xp.mean0_64(x)
     if n_components is None or n_components >= bands:
-        return (x - mean).astype(arr.dtype, copy=False).reshape(rows, cols, bands)
+        return xp.astype(x - mean, arr.dtype).reshape(rows, cols, bands)
     # Covariance and projection block by block: no float64 copy of the whole cube.
     blocks = range(0, x.shape[0], _PCA_BLOCK)
-    cov = np.zeros((bands, bands))
+    cov = xp.zeros((bands, bands), dtype=xp.float64)
     for a in blocks:
-        xc = x[a : a + _PCA_BLOCK].astype(np.float64) - mean
+        xc = xp.astype(x[a : a + _PCA_BLOCK], xp.float64) - mean
         cov += xc.T @ xc
     cov /= x.shape[0]
-    _, vecs = np.linalg.eigh(cov)
-    vecs = vecs[:, ::-1][:, :n_components]
-    pivot = np.argmax(np.abs(vecs), axis=0)
-    signs = np.sign(vecs[pivot, np.arange(n_components)])
+    _, vecs = xp.eigh(cov)
+    vecs = xp.flip_cols(vecs)[:, :n_components]  # decreasing eigenvalues
+    pivot = xp.argmax0(xp.abs(vecs))
+    signs = xp.sign(vecs[pivot, xp.arange(n_components)])
     signs[signs == 0] = 1.0
     vecs = vecs * signs
-    proj = np.empty((x.shape[0], n_components), dtype=arr.dtype)
+    proj = xp.empty((x.shape[0], n_components), dtype=arr.dtype)
     for a in blocks:
-        proj[a : a + _PCA_BLOCK] = (x[a : a + _PCA_BLOCK].astype(np.float64) - mean) @ vecs
+        proj[a : a + _PCA_BLOCK] = (xp.astype(x[a : a + _PCA_BLOCK], xp.float64) - mean) @ vecs
     return proj.reshape(rows, cols, n_components)
 
 
@@ -87,6 +103,8 @@ def brad(
     n_components: int | None = 20,
     ridge: float = 0.1,
     dtype: DTypeLike = np.float64,
+    backend: str | None = None,
+    device: Any = None,
 ) -> np.ndarray:
     """BRAD pixel scores of an anomaly cube: PCA projection, then local RX.
 
@@ -117,6 +135,12 @@ def brad(
         Diagonal loading relative to each window's mean band variance.
     dtype : {'float64', 'float32'}, default float64
         Precision of the batched solves and of the returned scores.
+    backend : {'numpy', 'torch'}, optional
+        Array backend (:mod:`rednmf.backend`): with ``'torch'`` the cube is
+        moved once to ``device`` and both steps run there; the scores come back
+        as a NumPy array, equal to NumPy's up to float rounding.
+    device : str or torch.device, optional
+        Torch device (default ``'cuda'`` when available).
 
     Returns
     -------
@@ -129,5 +153,10 @@ def brad(
         If the cube or a parameter is invalid, or the scene is smaller than the
         outer window.
     """
-    projected = pca_project(S_cube, n_components)
-    return local_rx(projected, inner=inner, outer=outer, ridge=ridge, dtype=dtype)
+    xp = get_backend(backend, device)
+    arr = check_cube(S_cube, min_pixels=1, min_bands=1)
+    if n_components is not None:
+        n_components = check_int("n_components", n_components, low=1)
+    params = check_windows(arr.shape, inner, outer, ridge, dtype)
+    projected = _pca_project(xp.asarray(arr), n_components, xp)
+    return xp.to_numpy(_local_rx(projected, *params, xp))

@@ -6,6 +6,8 @@ reshape their evidence matrix back to the image and hand it to a scorer.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from rednmf._validation import check_choice, matrix_to_cube
@@ -26,6 +28,8 @@ def score_matrix(
     outer: int = 27,
     n_components: int | None = 20,
     ridge: float = 0.1,
+    backend: str | None = None,
+    device: Any = None,
 ) -> np.ndarray:
     """Turn a ``(bands, pixels)`` evidence matrix into a ``(rows, cols)`` score map.
 
@@ -40,9 +44,14 @@ def score_matrix(
         parameters given; ``'norm'``: the column norm ``||E_j||_2``.
     inner, outer, n_components, ridge
         Parameters of BRAD (ignored by ``'norm'``).
+    backend, device
+        Array backend of BRAD (:mod:`rednmf.backend`; ignored by ``'norm'``).
     """
     check_choice("scorer", scorer, SCORERS)
     cube = matrix_to_cube(E, shape)
     if scorer == "norm":
         return column_norm(cube)
-    return brad(cube, inner=inner, outer=outer, n_components=n_components, ridge=ridge)
+    return brad(
+        cube, inner=inner, outer=outer, n_components=n_components, ridge=ridge, backend=backend,
+        device=device,
+    )  # fmt: skip

@@ -2,16 +2,21 @@
 
 The window statistics come from box filters over the values and over the
 pairwise products of the bands, so the cost is independent of the window size;
-the per-pixel ``k x k`` systems are solved as a batched stack.
+the per-pixel ``k x k`` systems are solved as a batched stack. The array code
+is written once against the backend namespace of :mod:`rednmf.backend`:
+NumPy (box filters by :func:`scipy.ndimage.uniform_filter`) or torch on a CPU
+or CUDA device (box sums from integral images, :func:`torch.linalg.solve`).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import DTypeLike
-from scipy.ndimage import uniform_filter
 
 from rednmf._validation import check_cube, check_dtype, check_int, check_real
+from rednmf.backend import NumpyBackend, get_backend
 from rednmf.exceptions import InputError
 
 __all__ = ["local_rx"]
@@ -20,25 +25,22 @@ __all__ = ["local_rx"]
 #: processed in blocks of rows (plus a halo) so that memory stays bounded.
 _BLOCK_ELEMENTS = 1 << 24
 
+#: The same on a CUDA device: fewer, larger blocks (less halo recomputed, fewer launches).
+_GPU_BLOCK_ELEMENTS = 1 << 26
+
 #: Relative floor on the diagonal loading, as a fraction of the scene's mean
 #: band variance, so that singular windows (constant patches, ``ridge=0``)
 #: stay solvable without affecting well-conditioned ones.
 _REL_FLOOR = 1e-12
 
 
-def _box_sum(a: np.ndarray, size: int) -> np.ndarray:
-    """Sum of ``a`` over a centred ``size x size`` window, zero outside the array.
+def _ring_sum(a: Any, inner: int, outer: int, xp: NumpyBackend) -> Any:
+    """Sum over the outer window minus the inner guard window (zero outside the array).
 
-    ``a`` has shape ``(rows, cols)`` or ``(rows, cols, m)``; the filter runs on
+    ``a`` has shape ``(rows, cols)`` or ``(rows, cols, m)``; the sums run over
     the first two axes only.
     """
-    sizes = (size, size) + (1,) * (a.ndim - 2)
-    return uniform_filter(a, size=sizes, mode="constant", cval=0.0) * float(size * size)
-
-
-def _ring_sum(a: np.ndarray, inner: int, outer: int) -> np.ndarray:
-    """Sum over the outer window minus the inner guard window."""
-    return _box_sum(a, outer) - _box_sum(a, inner)
+    return xp.box_sum(a, outer) - xp.box_sum(a, inner)
 
 
 def local_rx(
@@ -47,6 +49,8 @@ def local_rx(
     outer: int = 27,
     ridge: float = 0.1,
     dtype: DTypeLike = np.float64,
+    backend: str | None = None,
+    device: Any = None,
 ) -> np.ndarray:
     r"""Local dual-window RX anomaly scores.
 
@@ -69,9 +73,9 @@ def local_rx(
 
     At the image border the windows are clipped: only pixels inside the image
     count. Window sums of the values and of the ``k(k+1)/2`` pairwise products
-    are computed with box filters (:func:`scipy.ndimage.uniform_filter`) in
-    float64 on data centred by its global mean, and the per-pixel systems are
-    solved in batches.
+    are computed with box filters (:func:`scipy.ndimage.uniform_filter`; on
+    torch, integral images) in float64 on data centred by its global mean, and
+    the per-pixel systems are solved in batches.
 
     Parameters
     ----------
@@ -89,6 +93,12 @@ def local_rx(
     dtype : {'float64', 'float32'}, default float64
         Precision of the batched solves and of the returned scores. Window
         sums are always accumulated in float64.
+    backend : {'numpy', 'torch'}, optional
+        Array backend (:mod:`rednmf.backend`); ``'torch'`` computes on
+        ``device`` (default ``'cuda'`` when available) with box sums from
+        integral images. The scores equal NumPy's up to float rounding.
+    device : str or torch.device, optional
+        Torch device.
 
     Returns
     -------
@@ -111,7 +121,16 @@ def local_rx(
        anomaly detection in hyperspectral data," IEEE J. Sel. Topics Appl.
        Earth Observ. Remote Sens., 6(2), 801-814, 2013.
     """
+    xp = get_backend(backend, device)
     arr = check_cube(cube, min_pixels=1, min_bands=1)
+    inner, outer, ridge, out_dtype = check_windows(arr.shape, inner, outer, ridge, dtype)
+    return xp.to_numpy(_local_rx(xp.asarray(arr), inner, outer, ridge, out_dtype, xp))
+
+
+def check_windows(
+    shape: tuple[int, ...], inner: int, outer: int, ridge: float, dtype: DTypeLike
+) -> tuple[int, int, float, np.dtype]:
+    """Validated ``inner, outer, ridge, dtype`` of :func:`local_rx` for a cube of ``shape``."""
     inner = check_int("inner", inner, low=1)
     outer = check_int("outer", outer, low=1)
     ridge = check_real("ridge", ridge, low=0.0)
@@ -126,16 +145,23 @@ def local_rx(
         raise InputError(
             f"outer ({outer}) must be greater than inner ({inner}); pass a larger outer window"
         )
-    rows, cols, k = arr.shape
+    rows, cols = shape[:2]
     if rows < outer or cols < outer:
         raise InputError(
             f"scene of {rows}x{cols} pixels is smaller than the {outer}x{outer} outer window; "
             "pass a smaller `outer`"
         )
+    return inner, outer, ridge, out_dtype
 
-    x = arr.astype(np.float64, copy=False)
-    x = x - x.reshape(-1, k).mean(axis=0)
-    global_var = float(np.mean(x * x))
+
+def _local_rx(
+    arr: Any, inner: int, outer: int, ridge: float, out_dtype: np.dtype, xp: NumpyBackend
+) -> Any:
+    """:func:`local_rx` of a validated array of backend ``xp``; scores in that backend."""
+    rows, cols, k = arr.shape
+    x = xp.astype(arr, xp.float64)
+    x = x - xp.mean0_64(x.reshape(-1, k))
+    global_var = xp.mean(x * x)
     floor = _REL_FLOOR * global_var if global_var > 0.0 else _REL_FLOOR
 
     iu, ju = np.triu_indices(k)
@@ -144,13 +170,16 @@ def local_rx(
     sym = np.empty((k, k), dtype=np.intp)
     sym[iu, ju] = np.arange(m)
     sym[ju, iu] = np.arange(m)
-    sym_index = sym.ravel()
+    sym_index = xp.index(sym.ravel())
+    iu, ju = xp.index(iu), xp.index(ju)
     half = outer // 2
     per_row = cols * max(m, k * k, 1)
-    block = max(1, _BLOCK_ELEMENTS // per_row - 2 * half)
-    eye = np.eye(k)
+    cuda = xp.device is not None and xp.device.type == "cuda"
+    block = max(1, (_GPU_BLOCK_ELEMENTS if cuda else _BLOCK_ELEMENTS) // per_row - 2 * half)
+    eye = xp.eye(k, dtype=xp.float64)
+    out_dtype = xp.dtype(out_dtype)
 
-    scores = np.empty((rows, cols), dtype=out_dtype)
+    scores = xp.empty((rows, cols), dtype=out_dtype)
     for r0 in range(0, rows, block):
         r1 = min(rows, r0 + block)
         # Extended block with a halo of `half` rows; its edges are either the
@@ -159,24 +188,24 @@ def local_rx(
         xe = x[e0:e1]
         keep = slice(r0 - e0, r1 - e0)
 
-        count = _ring_sum(np.ones(xe.shape[:2]), inner, outer)[keep]
-        count = np.rint(count).reshape(-1, 1)
-        s1 = _ring_sum(xe, inner, outer)[keep].reshape(-1, k)
-        s2 = _ring_sum(xe[..., iu] * xe[..., ju], inner, outer)[keep].reshape(-1, m)
+        count = _ring_sum(xp.ones(xe.shape[:2], dtype=xp.float64), inner, outer, xp)[keep]
+        count = xp.rint(count).reshape(-1, 1)
+        s1 = _ring_sum(xe, inner, outer, xp)[keep].reshape(-1, k)
+        s2 = _ring_sum(xe[..., iu] * xe[..., ju], inner, outer, xp)[keep].reshape(-1, m)
 
         mu = s1 / count
         # Expand the upper triangle to full symmetric matrices with one gather.
-        cov = np.take(s2, sym_index, axis=1).reshape(-1, k, k)
+        cov = xp.take_cols(s2, sym_index).reshape(-1, k, k)
         cov /= count[:, :, None]
         cov -= mu[:, :, None] * mu[:, None, :]
 
-        trace = np.trace(cov, axis1=1, axis2=2)
-        load = np.maximum(ridge * trace / k, floor)
+        trace = xp.batch_trace(cov)
+        load = xp.maximum(ridge * trace / k, floor)
         cov += load[:, None, None] * eye
 
         d = x[r0:r1].reshape(-1, k) - mu
-        cov = cov.astype(out_dtype, copy=False)
-        d = d.astype(out_dtype, copy=False)
-        sol = np.linalg.solve(cov, d[..., None])[..., 0]
-        scores[r0:r1] = np.einsum("pk,pk->p", d, sol).reshape(r1 - r0, cols)
+        cov = xp.astype(cov, out_dtype)
+        d = xp.astype(d, out_dtype)
+        sol = xp.solve(cov, d)
+        scores[r0:r1] = xp.rowdot(d, sol).reshape(r1 - r0, cols)
     return scores

@@ -44,11 +44,13 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from rednmf.backend import NumpyBackend, get_backend, is_tensor, namespace
 from rednmf.exceptions import InputError
 from rednmf.solvers._stopping import has_converged, warn_max_iter
 from rednmf.solvers.prox import group_shrink, soft_threshold
 from rednmf.solvers.rednmf_blocks import (
     DEFAULT_BLOCK_SIZE,
+    GPU_BLOCK_SIZE,
     BlockRange,
     BlockSolver,
     LocalParts,
@@ -264,11 +266,13 @@ def rednmf_solve(
     lam_mode: str = "svd",
     eps: float = 1e-10,
     callback: Callable[[int, float], None] | None = None,
-    block_size: int = DEFAULT_BLOCK_SIZE,
+    block_size: int | None = None,
     n_jobs: int | None = 1,
     anomaly_out: np.ndarray | None = None,
     client: Any = None,
     chunk_size: int | None = None,
+    backend: str | None = None,
+    device: Any = None,
 ) -> RednmfResult:
     """Fit REDNMF by the multiplicative updates of Algorithm 1.
 
@@ -312,8 +316,9 @@ def rednmf_solve(
         Added to every denominator.
     callback : callable, optional
         Called as ``callback(iteration, objective)`` after each iteration.
-    block_size : int
-        Pixels per block of the block engine (:mod:`rednmf.solvers.rednmf_blocks`).
+    block_size : int, optional
+        Pixels per block of the block engine (:mod:`rednmf.solvers.rednmf_blocks`);
+        default 2048, or 262144 on a CUDA device.
     n_jobs : int or None
         Threads over pixel blocks (``None`` or ``-1``: every CPU). The result
         does not depend on it.
@@ -330,6 +335,15 @@ def rednmf_solve(
         Pixels per Dask chunk (default: one chunk per worker, a whole number
         of blocks). With ``chunk_size == block_size`` the fit is identical to
         the in-memory one.
+    backend : {'numpy', 'torch'}, optional
+        Array backend of the block engine (:mod:`rednmf.backend`); default
+        ``'torch'`` when ``X`` is a ``torch.Tensor``, else ``'numpy'``. With
+        ``'torch'`` the data and factors are moved once to ``device`` (in the
+        dtype of ``X``), every update runs there, and the factors come back as
+        NumPy arrays. Block engine only, in memory (no ``client``, no
+        ``anomaly_out``); ``n_jobs`` is ignored (torch parallelises each operation).
+    device : str or torch.device, optional
+        Torch device: ``None`` means ``'cuda'`` when available, else ``'cpu'``.
 
     Returns
     -------
@@ -337,12 +351,32 @@ def rednmf_solve(
         ``W, H, M, S``, ``n_iter``, the objective after each iteration and the
         ``lam_t`` used at each iteration.
     """
+    if backend is None:
+        backend = "torch" if is_tensor(X) else "numpy"
+    xp = get_backend(backend, device)
+    if xp.name == "torch":
+        if lam_mode == "adaptive" or (shrink == "row" and sparsity == "l21"):
+            raise InputError(
+                "backend='torch' runs only the block engine: use lam_mode 'svd' or 'absolute' "
+                "with pixel groups (shrink='column') or sparsity 'l1'/'none'"
+            )
+        if client is not None or anomaly_out is not None:
+            raise InputError(
+                "backend='torch' fits in memory only; drop the Dask client / anomaly_out "
+                "(out of core) or use backend='numpy'"
+            )
+        n_jobs = 1
+    elif is_tensor(X):
+        X = X.detach().cpu().numpy()
+    if block_size is None:
+        cuda = xp.device is not None and xp.device.type == "cuda"
+        block_size = GPU_BLOCK_SIZE if cuda else DEFAULT_BLOCK_SIZE
     if lam_mode != "adaptive" and (shrink == "column" or sparsity != "l21"):
         return _solve_blocks(
             X, W, H, M, lam=lam, beta=beta, max_iter=max_iter, tol=tol, sparsity=sparsity,
             lam_mode=lam_mode, eps=eps, callback=callback, block_size=block_size,
             n_jobs=resolve_n_jobs(n_jobs), anomaly_out=anomaly_out, client=client,
-            chunk_size=chunk_size,
+            chunk_size=chunk_size, xp=xp,
         )  # fmt: skip
     if client is not None:
         raise InputError(
@@ -422,10 +456,10 @@ def rednmf_solve(
     )
 
 
-def _svd_scale_parts(parts: LocalParts, G: np.ndarray, rank: int, dtype: np.dtype) -> float:
+def _svd_scale_parts(parts: LocalParts, G: np.ndarray, rank: int) -> float:
     """:func:`svd_residual_scale` for pixel groups, from ``G = XX'`` and one pass over blocks."""
-    _, vecs = np.linalg.eigh(G.astype(np.float64))
-    U = vecs[:, -rank:].astype(dtype)
+    _, vecs = np.linalg.eigh(namespace(G).to_numpy(G).astype(np.float64))
+    U = vecs[:, -rank:]  # cast to the working dtype by each range
     norms = parts.call("svd_norms", U)
     return float(np.median(np.concatenate(norms) if len(norms) > 1 else norms[0]))
 
@@ -450,27 +484,33 @@ def _solve_blocks(
     anomaly_out: np.ndarray | None,
     client: Any = None,
     chunk_size: int | None = None,
+    xp: NumpyBackend | None = None,
 ) -> RednmfResult:
     """:func:`rednmf_solve` on the block engine (pixel-wise S step, fixed threshold).
 
     BLAS runs on one thread; the parallelism is ``n_jobs`` threads over blocks
     (or the chunks on the workers of ``client``), which makes the result
-    independent of ``n_jobs``.
+    independent of ``n_jobs``. With a torch backend ``xp`` the data and factors
+    are moved to its device here, once, and the result is brought back.
     """
-    W, H, M = W.copy(), H.copy(), M.copy()
+    xp = get_backend("numpy") if xp is None else xp
+    X_host = X
+    if xp.name == "torch":
+        dtype = xp.dtype(X.dtype)
+        X = xp.asarray(X, dtype=dtype)  # strides kept: pixel-major stays pixel-major
+        W, H, M = (xp.asarray(A, dtype=dtype) for A in (W, H, M))
+    W, H, M = xp.copy(W), xp.copy(H), xp.copy(M)
     r = W.shape[1]
     if anomaly_out is not None:
         S = anomaly_out
         S[...] = 0
     else:  # in the layout of X (pixel-major X is Fortran-ordered d x n)
-        flags = getattr(X, "flags", None)  # X may be a lazy view (rednmf.outofcore)
-        order = "F" if flags is not None and flags.f_contiguous and not flags.c_contiguous else "C"
-        S = np.zeros(X.shape, dtype=X.dtype, order=order)
+        S = xp.zeros(X.shape, dtype=X.dtype, order=xp.order(X))
     # lam is fixed before the first sweep; tau = lam / 2 is set on the ranges below.
     kw = dict(beta=beta, sparsity=sparsity, eps=eps, block_size=block_size, keep_prev=tol > 0)
     parts: Any
     if client is None:
-        parts = LocalParts([BlockRange(X, H, S, tau=0.0, n_jobs=n_jobs, **kw)])
+        parts = LocalParts([BlockRange(X, H, S, tau=0.0, n_jobs=n_jobs, xp=xp, **kw)])
     else:
         from rednmf.solvers.rednmf_dask import DaskParts, chunk_ranges
 
@@ -480,22 +520,23 @@ def _solve_blocks(
     try:
         G = sum_in_order(parts.call("gram")) if beta > 0 or lam_mode == "svd" else None
         if lam_mode == "svd" and sparsity == "l21":
-            lam = lam * _svd_scale_parts(parts, G, r, X.dtype)
+            lam = lam * _svd_scale_parts(parts, G, r)
         elif lam_mode == "svd" and sparsity == "l1":
-            lam = lam * svd_residual_scale(np.asarray(X), r, sparsity, "column")
+            X_np = xp.to_numpy(X_host) if is_tensor(X_host) else np.asarray(X_host)
+            lam = lam * svd_residual_scale(X_np, r, sparsity, "column")
         parts.call("set_tau", lam / 2)
         objective: list[float] = []
         converged = False
         n_iter = 0
         if max_iter > 0:
             eng = BlockSolver(parts, W, M, beta=beta, sparsity=sparsity, eps=eps, G=G)
-            W_prev = W.copy() if tol > 0 else None  # W of iteration t - 1
+            W_prev = xp.copy(W) if tol > 0 else None  # W of iteration t - 1
             penalty = eng.first_sweep().penalty
             while True:
                 n_iter += 1
                 more = n_iter < max_iter
                 if tol > 0:
-                    W_t, M_t = W.copy(), M.copy()
+                    W_t, M_t = xp.copy(W), xp.copy(M)
                 sums = eng.sweep(more)
                 obj = sums.fit + beta * sums.enc + lam * penalty
                 objective.append(obj)
@@ -518,6 +559,8 @@ def _solve_blocks(
         parts.close()
     if not converged and tol > 0:
         warn_max_iter("REDNMF", max_iter, tol)
+    if xp.name == "torch":
+        W, H, M, S = (xp.to_numpy(A) for A in (W, H, M, S))
     return RednmfResult(
         W=W,
         H=H,

@@ -39,6 +39,11 @@ What this buys:
   per-block sums are added in block order, so the result does not depend on
   ``n_jobs``.
 
+The array code is written once against the namespace ``xp`` of
+:mod:`rednmf.backend`: with NumPy arrays it makes exactly the NumPy calls
+(in-place ``out=`` ufuncs), with torch tensors the same updates run on the
+tensors' device (``rednmf_solve(backend='torch')``, CPU or CUDA).
+
 This engine serves the S steps that act pixel by pixel with a fixed
 threshold: ``sparsity`` ``'l21'`` with ``shrink='column'``, ``'l1'`` and
 ``'none'`` with ``lam_mode`` ``'svd'`` or ``'absolute'`` (the defaults). The
@@ -58,8 +63,11 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import threadpool_info
 
+from rednmf.backend import NumpyBackend, namespace
+
 __all__ = [
     "DEFAULT_BLOCK_SIZE",
+    "GPU_BLOCK_SIZE",
     "block_ranges",
     "gram",
     "resolve_n_jobs",
@@ -73,6 +81,11 @@ __all__ = [
 #: blocks of 1024-4096 pixels keep the three scratch buffers of a thread in
 #: the L2/L3 cache; smaller blocks pay NumPy's per-call overhead.
 DEFAULT_BLOCK_SIZE = 2048
+
+#: Pixels per block on a CUDA device (torch backend): large blocks, so that each
+#: operation is one large kernel; three d x 2^18 float32 scratch buffers are
+#: 210 MB for 200 bands. Not measured here (no GPU on the development machine).
+GPU_BLOCK_SIZE = 1 << 18
 
 
 def resolve_n_jobs(n_jobs: int | None) -> int:
@@ -110,23 +123,24 @@ def _map_blocks(
         return iter(list(pool.map(lambda ab: fn(*ab), ranges)))
 
 
-def gram(X: np.ndarray, block_size: int = DEFAULT_BLOCK_SIZE, n_jobs: int = 1) -> np.ndarray:
+def gram(
+    X: np.ndarray,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    n_jobs: int = 1,
+    xp: NumpyBackend | None = None,
+) -> np.ndarray:
     """``X X'`` summed over blocks of columns (a symmetric rank-k update per block)."""
     d = X.shape[0]
+    xp = namespace(X) if xp is None else xp
 
     def part(a: int, b: int) -> np.ndarray:
-        B = np.ascontiguousarray(X[:, a:b])
+        B = xp.ascontiguous(X[:, a:b])
         return B @ B.T
 
-    G = np.zeros((d, d), dtype=X.dtype)
+    G = xp.zeros((d, d), dtype=X.dtype)
     for P in _map_blocks(part, block_ranges(X.shape[1], block_size), n_jobs):
         G += P
     return G
-
-
-def _sq64(A: np.ndarray) -> float:
-    """``||A||_F^2`` with float64 accumulation of per-column float sums."""
-    return float(np.einsum("ij,ij->j", A, A).sum(dtype=np.float64))
 
 
 @dataclass
@@ -138,6 +152,7 @@ class _Sums:
     PSp: np.ndarray  # rows: H S+', and with the encoder also (MX) S+'
     PSn: np.ndarray  # rows: H S-', and with the encoder also (MX) S-'
     SSt: np.ndarray | None
+    # Scalars: Python numbers on NumPy, 0-d tensors on torch until to_python().
     penalty: float  # R(S) of the new S
     fit: float = 0.0  # ||X - WH - S||^2 of the finished iteration
     enc: float = 0.0  # ||H - M(X - S)||^2 of the finished iteration
@@ -156,6 +171,12 @@ class _Sums:
         self.enc += other.enc
         self.nonzero += other.nonzero
 
+    def to_python(self) -> _Sums:
+        """The scalars as Python numbers (one device synchronisation on torch)."""
+        self.penalty, self.fit, self.enc = float(self.penalty), float(self.fit), float(self.enc)
+        self.nonzero = int(self.nonzero)
+        return self
+
 
 class BlockRange:
     """The per-pixel half of the iteration: ``X``, ``H`` and ``S`` of a range of pixels.
@@ -170,7 +191,9 @@ class BlockRange:
     (:mod:`rednmf.solvers.rednmf_dask`) one per chunk, on the workers. ``X``
     (d x m) is read block by block (``X[:, a:b]``: an array, a
     :class:`numpy.memmap` or any object with ``shape``, ``dtype`` and that
-    indexing); ``H`` (r x m) and ``S`` (d x m) are updated in place.
+    indexing); ``H`` (r x m) and ``S`` (d x m) are updated in place. ``xp``
+    is the array backend (:mod:`rednmf.backend`) of ``X``, ``H`` and ``S``:
+    NumPy, or torch with all three tensors on one device.
     """
 
     def __init__(
@@ -186,7 +209,9 @@ class BlockRange:
         block_size: int,
         n_jobs: int,
         keep_prev: bool = False,
+        xp: NumpyBackend | None = None,
     ) -> None:
+        self.xp = namespace(H) if xp is None else xp
         self.X, self.H, self.S = X, H, S
         self.tau, self.beta, self.sparsity, self.eps = tau, beta, sparsity, eps
         self.enc = beta > 0
@@ -209,85 +234,86 @@ class BlockRange:
         """Three d x width scratch buffers owned by the calling thread."""
         bufs = getattr(self._local, "bufs", None)
         if bufs is None:
-            shape = (self.d, self.block_size)
+            xp, shape = self.xp, (self.d, self.block_size)
             # The layout of X (pixel-major X is Fortran-ordered d x n), so that
             # element-wise operations between blocks and buffers run contiguously.
-            flags = getattr(self.X, "flags", None)  # X may be a lazy view (rednmf.outofcore)
-            order = (
-                "F" if flags is not None and flags.f_contiguous and not flags.c_contiguous else "C"
-            )
-            bufs = tuple(np.empty(shape, dtype=self.dtype, order=order) for _ in range(3))
+            order = xp.order(self.X)
+            bufs = tuple(xp.empty(shape, dtype=self.dtype, order=order) for _ in range(3))
             self._local.bufs = bufs
         return tuple(B[:, :width] for B in bufs)  # type: ignore[return-value]
 
     def _block(self, a: int, b: int) -> np.ndarray:
         X = self.X[:, a:b]
-        return X if X.dtype == self.dtype else X.astype(self.dtype)
+        return X if X.dtype == self.dtype else self.xp.astype(X, self.dtype)
 
     # -- statistics of X ---------------------------------------------------------------
 
     def gram(self) -> np.ndarray:
         """``X X'`` of the range, summed over its blocks in block order."""
-        return gram(self.X, self.block_size_arg, self.n_jobs)
+        return gram(self.X, self.block_size_arg, self.n_jobs, self.xp)
 
     def svd_norms(self, U: np.ndarray) -> np.ndarray:
-        """Pixel norms of ``X - U U' X`` (float64), for the ``'svd'`` scale of lambda."""
+        """Pixel norms of ``X - U U' X`` (float64 NumPy), for the ``'svd'`` scale of lambda."""
+        xp = self.xp
+        U = xp.asarray(U, dtype=self.dtype)
         norms = np.empty(self.n, dtype=np.float64)
         for a, b in self.ranges:
-            B = self.X[:, a:b].astype(self.dtype, copy=False)
+            B = xp.astype(self.X[:, a:b], self.dtype)
             R = B - U @ (U.T @ B)
-            norms[a:b] = np.sqrt(np.einsum("ij,ij->j", R, R))
+            norms[a:b] = xp.to_numpy(xp.sqrt(xp.col_sqnorms(R)))
         return norms
 
     # -- per-block pieces --------------------------------------------------------------
 
     def _s_step(self, E: np.ndarray, S: np.ndarray) -> tuple[float, int]:
         """Write the S step (17) of residual ``E`` into ``S``; return ``R(S)`` and #non-zero."""
-        tau = self.tau
+        xp, tau = self.xp, self.tau
         if self.sparsity == "l1":
-            np.abs(E, out=S)
+            xp.abs(E, out=S)
             S -= tau
-            np.maximum(S, 0, out=S)
-            penalty = _sq_sum(S)
-            nnz = int(np.count_nonzero(np.any(S, axis=0)))
-            S *= np.sign(E)
+            xp.relu(S, out=S)
+            penalty = xp.sum_cols64(S)
+            nnz = xp.count_nonzero(xp.any0(S))
+            S *= xp.sign(E)
             return penalty, nnz
-        norms = np.sqrt(np.einsum("ij,ij->j", E, E))
+        norms = xp.sqrt(xp.col_sqnorms(E))
         keep = norms > tau
-        with np.errstate(divide="ignore", invalid="ignore"):
-            factor = np.where(keep, 1.0 - tau / norms, 0.0).astype(self.dtype, copy=False)
-        np.multiply(E, factor, out=S)
-        penalty = float(np.maximum(norms.astype(np.float64) - tau, 0.0).sum())
-        return penalty, int(np.count_nonzero(keep))
+        with xp.errstate():
+            factor = xp.astype(xp.where(keep, 1.0 - tau / norms, 0.0), self.dtype)
+        xp.multiply(E, factor, out=S)
+        penalty = xp.total(xp.relu(xp.astype(norms, xp.float64) - tau))
+        return penalty, xp.count_nonzero(keep)
 
     def _sums(self, X: np.ndarray, H: np.ndarray, MX: np.ndarray | None, S: np.ndarray) -> _Sums:
         """The block's sums for (14) and (15) from ``H`` (old), ``M X`` (old) and the new ``S``."""
+        xp = self.xp
         Sp, Sn, _ = self._buffers(X.shape[1])
-        P = np.vstack([H, MX]) if self.enc else H
+        P = xp.vstack([H, MX]) if self.enc else H
         if self.has_s:
-            np.maximum(S, 0, out=Sp)
-            np.subtract(Sp, S, out=Sn)
+            xp.relu(S, out=Sp)
+            xp.subtract(Sp, S, out=Sn)
             PSp, PSn = P @ Sp.T, P @ Sn.T
         else:
-            PSp = PSn = np.zeros((P.shape[0], self.d), dtype=self.dtype)
-        Q = np.vstack([H, self.M @ Sp, self.M @ Sn]) if self.enc and self.has_s else H
+            PSp = PSn = xp.zeros((P.shape[0], self.d), dtype=self.dtype)
+        Q = xp.vstack([H, self.M @ Sp, self.M @ Sn]) if self.enc and self.has_s else H
         HXt = Q @ X.T
         SSt = None
         if self.enc:
             if self.has_s:
-                nz = np.flatnonzero(np.any(S, axis=0))
-                Snz = S if nz.size > 0.5 * S.shape[1] else S[:, nz]
+                nz = xp.flatnonzero(xp.any0(S))
+                Snz = S if len(nz) > 0.5 * S.shape[1] else S[:, nz]
                 SSt = Snz @ Snz.T
             else:
-                SSt = np.zeros((self.d, self.d), dtype=self.dtype)
+                SSt = xp.zeros((self.d, self.d), dtype=self.dtype)
         return _Sums(HHt=H @ H.T, HXt=HXt, PSp=PSp, PSn=PSn, SSt=SSt, penalty=0.0)
 
     def _first(self, a: int, b: int) -> _Sums:
         """Sweep 0: the S step of iteration 1 and the sums for its W and M steps."""
+        xp = self.xp
         X, H, S = self._block(a, b), self.H[:, a:b], self.S[:, a:b]
         _, _, E = self._buffers(b - a)
-        np.matmul(self.W, H, out=E)
-        np.subtract(X, E, out=E)
+        xp.matmul(self.W, H, out=E)
+        xp.subtract(X, E, out=E)
         penalty, nnz = self._s_step(E, S) if self.has_s else (0.0, 0)
         MX = self.M @ X if self.enc else None
         out = self._sums(X, H, MX, S)
@@ -296,16 +322,16 @@ class BlockRange:
 
     def _fused(self, a: int, b: int, more: bool) -> _Sums:
         """H step of iteration t, its objective share, then (if ``more``) S and sums of t+1."""
-        r, beta, eps = self.r, self.beta, self.eps
+        xp, r, beta, eps = self.xp, self.r, self.beta, self.eps
         X, H, S = self._block(a, b), self.H[:, a:b], self.S[:, a:b]
         Sp, Sn, E = self._buffers(b - a)
         VX = self.V @ X
-        num = VX[:r].copy()
+        num = xp.copy(VX[:r])
         den = self.WtW @ H
         den += eps
         if self.has_s:
-            np.maximum(S, 0, out=Sp)
-            np.subtract(Sp, S, out=Sn)
+            xp.relu(S, out=Sp)
+            xp.subtract(Sp, S, out=Sn)
             VSp, VSn = self.V @ Sp, self.V @ Sn
             num += VSn[:r]
             den += VSp[:r]
@@ -323,18 +349,19 @@ class BlockRange:
             Q = H - MA
             if self.has_s:
                 Q += VSp[r:]
-            enc_part = _sq64(Q)  # ||H - M(X - S)||^2
-        np.matmul(self.W, H, out=E)
-        np.subtract(X, E, out=E)  # residual of iteration t
+            enc_part = xp.sq64(Q)  # ||H - M(X - S)||^2
+        xp.matmul(self.W, H, out=E)
+        xp.subtract(X, E, out=E)  # residual of iteration t
         if self.has_s:
-            np.subtract(E, S, out=Sp)
-            fit = _sq64(Sp)
+            xp.subtract(E, S, out=Sp)
+            fit = xp.sq64(Sp)
         else:
-            fit = _sq64(E)
+            fit = xp.sq64(E)
         if not more:
+            none = xp.empty((0,), dtype=self.dtype)
             return _Sums(
-                HHt=np.empty(0), HXt=np.empty(0), PSp=np.empty(0), PSn=np.empty(0),
-                SSt=None, penalty=0.0, fit=fit, enc=enc_part,
+                HHt=none, HXt=none, PSp=none, PSn=none, SSt=None, penalty=0.0, fit=fit,
+                enc=enc_part,
             )  # fmt: skip
         penalty, nnz = self._s_step(E, S) if self.has_s else (0.0, 0)
         out = self._sums(X, H, MX, S)
@@ -351,10 +378,11 @@ class BlockRange:
     def sweep(self, W: np.ndarray, M: np.ndarray, more: bool) -> _Sums:
         """H step and objective shares of the current iteration; then S and sums of the next."""
         self.W, self.M = W, M
-        self.V = np.vstack([W.T, M]) if self.enc else np.ascontiguousarray(W.T)
+        xp = self.xp
+        self.V = xp.vstack([W.T, M]) if self.enc else xp.ascontiguous(W.T)
         self.WtW = W.T @ W
         if self.keep_prev:
-            self.H_prev = self.H.copy()
+            self.H_prev = xp.copy(self.H)
         return _total(_map_blocks(lambda a, b: self._fused(a, b, more), self.ranges, self.n_jobs))
 
     def recompute_S(self, W_prev: np.ndarray) -> None:
@@ -365,11 +393,13 @@ class BlockRange:
         H = self.H_prev
         assert H is not None, "recompute_S needs keep_prev=True"
 
+        xp = self.xp
+
         def one(a: int, b: int) -> None:
             X, S = self._block(a, b), self.S[:, a:b]
             _, _, E = self._buffers(b - a)
-            np.matmul(W_prev, H[:, a:b], out=E)
-            np.subtract(X, E, out=E)
+            xp.matmul(W_prev, H[:, a:b], out=E)
+            xp.subtract(X, E, out=E)
             self._s_step(E, S)
 
         for _ in _map_blocks(one, self.ranges, self.n_jobs):
@@ -419,7 +449,8 @@ class BlockSolver:
     (:class:`LocalParts`) or on Dask workers
     (:class:`rednmf.solvers.rednmf_dask.DaskParts`). Each sweep hands them
     ``W`` and ``M``, adds their :class:`_Sums` in range order and applies the W
-    step (14) and M step (15) to ``W`` and ``M`` in place.
+    step (14) and M step (15) to ``W`` and ``M`` in place. ``W`` and ``M``
+    are arrays of the ranges' backend (NumPy, or torch tensors on their device).
     """
 
     def __init__(
@@ -434,6 +465,7 @@ class BlockSolver:
         G: np.ndarray | None = None,
     ) -> None:
         self.parts = parts
+        self.xp = namespace(W)
         self.W, self.M = W, M
         self.beta, self.sparsity, self.eps = beta, sparsity, eps
         self.enc = beta > 0
@@ -447,14 +479,14 @@ class BlockSolver:
         """Run sweep 0 and apply the W and M steps of iteration 1."""
         sums = _total(self.parts.call("first", self.W, self.M))
         self._update_WM(sums)
-        return sums
+        return sums.to_python()
 
     def sweep(self, more: bool) -> _Sums:
         """H step and objective of the current iteration; then S, W, M of the next if ``more``."""
         sums = _total(self.parts.call("sweep", self.W, self.M, more))
         if more:
             self._update_WM(sums)
-        return sums
+        return sums.to_python()
 
     def recompute_S(self, W_prev: np.ndarray) -> None:
         """Every range's ``S`` from ``W_prev`` and its ``H`` before the last sweep."""
@@ -470,7 +502,7 @@ class BlockSolver:
         if self.enc:
             MSpXt, MSnXt = (s.HXt[r : 2 * r], s.HXt[2 * r :]) if self.has_s else (0.0, 0.0)
             MXSpt, MXSnt = s.PSp[r:], s.PSn[r:]
-            SSp, SSn = np.maximum(s.SSt, 0), np.maximum(-s.SSt, 0)
+            SSp, SSn = self.xp.relu(s.SSt), self.xp.relu(-s.SSt)
             num = HAt + MXSpt + MSpXt + M @ SSn
             den = M @ self.G + MXSnt + MSnXt + M @ SSp + HSpt + eps
             M *= num / den
@@ -480,13 +512,7 @@ class BlockSolver:
 def sum_in_order(arrays: list[object]) -> np.ndarray:
     """``0 + a_0 + a_1 + ...`` in the order given (as :func:`gram` adds its blocks)."""
     first = arrays[0]
-    assert isinstance(first, np.ndarray)
-    out = np.zeros_like(first)
+    out = namespace(first).zeros_like(first)
     for a in arrays:
         out += a
     return out
-
-
-def _sq_sum(A: np.ndarray) -> float:
-    """Sum of the entries of a nonnegative array with float64 accumulation."""
-    return float(A.sum(axis=0).sum(dtype=np.float64))
