@@ -12,11 +12,13 @@ Prints, measured in this one run:
    threads; and the ratios.
 2. Wall time of ``REDNMF().fit(cube)`` with every default (fit + BRAD scoring),
    median of ``--repeats``.
-3. Scaling: synthetic scenes of 10^k pixels x 200 bands (one subprocess per
-   size, so that the peak resident memory is the fit's own): seconds per
-   iteration, seconds for the default 100 iterations (measured, or projected
-   from ``--scaling-iter`` iterations for the largest sizes), peak memory and
-   its ratio to the cube's float32 size.
+3. Scaling: synthetic scenes of 10^k pixels x 200 bands, float32 (one
+   subprocess per size): seconds per iteration (timed between the first and
+   the last iteration), set-up (scaling, initialisation, Gram matrix, lambda)
+   and scoring seconds, seconds for the default 100 iterations (measured, or
+   projected from ``--scaling-iter`` iterations for 10^6 and up), the resident
+   memory before the fit (interpreter, libraries and the cube) and at its
+   peak, and the growth during the fit relative to the cube's size.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -106,32 +107,57 @@ def default_fit(cube: np.ndarray, gt: np.ndarray, repeats: int) -> None:
     )
 
 
+def _rss_mb(field: str) -> float:
+    """``VmRSS`` (now) or ``VmHWM`` (peak since the last reset) of this process, in MiB."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _reset_peak_rss() -> None:
+    """Reset the peak resident size (Linux: write 5 to /proc/self/clear_refs)."""
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+
+
 def _scaling_child(pixels: int, n_iter: int) -> None:
     """Runs in a subprocess: one fit on a synthetic scene, prints a JSON line."""
     side = int(round(np.sqrt(pixels)))
     rng = np.random.default_rng(0)
     bands, k = 200, 6
     ends = rng.uniform(0.1, 1.0, size=(k, bands)).astype(np.float32)
-    ab = rng.dirichlet(np.ones(k), size=side * side).astype(np.float32)
-    cube = (ab @ ends).reshape(side, side, bands)
-    cube += rng.normal(0, 0.01, size=cube.shape).astype(np.float32)
-    del ab
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    cube = np.empty((side * side, bands), dtype=np.float32)
+    for a in range(0, side * side, 1 << 16):  # in chunks: no temporary as large as the cube
+        b = min(a + (1 << 16), side * side)
+        ab = rng.dirichlet(np.ones(k), size=b - a).astype(np.float32)
+        cube[a:b] = ab @ ends + rng.normal(0, 0.01, size=(b - a, bands)).astype(np.float32)
+    cube = cube.reshape(side, side, bands)
+    _reset_peak_rss()
+    base = _rss_mb("VmRSS")
+    stamps: list[float] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t0 = time.perf_counter()
-        det = REDNMF(max_iter=n_iter).fit(cube)
+        det = REDNMF(max_iter=n_iter).fit(
+            cube, callback=lambda t, f: stamps.append(time.perf_counter())
+        )
         seconds = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = _rss_mb("VmHWM")
+    per_iter = (stamps[-1] - stamps[0]) / (len(stamps) - 1)
     print(
         json.dumps(
             {
                 "pixels": side * side,
                 "iters": det.n_iter_,
                 "seconds": seconds,
+                "per_iter": per_iter,
+                "before": stamps[0] - t0 - per_iter,  # scaling, init, Gram, lambda
+                "after": t0 + seconds - stamps[-1],  # scoring
                 "cube_mb": cube.nbytes / 2**20,
-                "base_mb": base / 1024,
-                "peak_mb": peak / 1024,
+                "base_mb": base,
+                "peak_mb": peak,
             }
         )
     )
@@ -139,9 +165,10 @@ def _scaling_child(pixels: int, n_iter: int) -> None:
 
 def scaling(exponents: list[int], iters_large: int) -> None:
     print()
-    print("| pixels x 200 bands | iterations run | s measured | s / iteration "
-          "| s for 100 iterations | peak RSS MB | cube float32 MB | peak / cube |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|")
+    print("| pixels x 200 bands | iterations run | s measured | s / iteration | set-up s "
+          "| scoring s | s for 100 iterations | cube MB | RSS before fit MB | peak RSS MB "
+          "| (peak - before) / cube |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for e in exponents:
         n_iter = 100 if e <= 5 else iters_large
         out = subprocess.run(
@@ -151,11 +178,13 @@ def scaling(exponents: list[int], iters_large: int) -> None:
             check=True,
         )
         r = json.loads(out.stdout.strip().splitlines()[-1])
-        per = r["seconds"] / r["iters"]
+        total = r["before"] + 100 * r["per_iter"] + r["after"]
         note = "" if r["iters"] == 100 else " (projected)"
         print(
-            f"| 10^{e} | {r['iters']} | {r['seconds']:.1f} | {per:.3f} | {per * 100:.0f}{note} "
-            f"| {r['peak_mb']:.0f} | {r['cube_mb']:.0f} | {r['peak_mb'] / r['cube_mb']:.2f} |"
+            f"| 10^{e} | {r['iters']} | {r['seconds']:.1f} | {r['per_iter']:.3f} "
+            f"| {r['before']:.1f} | {r['after']:.1f} | {total:.0f}{note} | {r['cube_mb']:.0f} "
+            f"| {r['base_mb']:.0f} | {r['peak_mb']:.0f} "
+            f"| {(r['peak_mb'] - r['base_mb']) / r['cube_mb']:.2f} |"
         )
 
 
