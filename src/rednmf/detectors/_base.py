@@ -129,6 +129,12 @@ class BaseDetector(ABC):
             del self._callback
         if scores.shape != data.shape[:2]:  # pragma: no cover - a programming error
             raise RuntimeError(f"{self.name}: scores of shape {scores.shape} for {data.shape}")
+        return self._set_results(scores, valid, kept)
+
+    def _set_results(
+        self, scores: np.ndarray, valid: np.ndarray, kept: np.ndarray
+    ) -> BaseDetector:
+        """Store the fitted attributes: no-data scored NaN; threshold, labels over valid pixels."""
         if not valid.all():
             scores = scores.copy()
             scores[~valid] = np.nan

@@ -102,8 +102,8 @@ class FactorizationDetector(BaseDetector):
         X, shape = cube_to_matrix(cube)
         return scale_data(X, self.scale, dtype=dtype), shape
 
-    def _fit_scores(self, cube: np.ndarray) -> np.ndarray:
-        X, shape = self._data_matrix(cube)
+    def _initial_factors(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Check the rank against ``X`` (d x n) and draw ``W, H, M`` from ``random_state``."""
         d, n = X.shape
         if self.n_components > min(d, n):
             raise InputError(
@@ -111,7 +111,11 @@ class FactorizationDetector(BaseDetector):
                 "choose a smaller rank"
             )
         rng = np.random.default_rng(self.random_state)
-        W0, H0, M0 = initialize_factors(X, self.n_components, self.init, rng)
+        return initialize_factors(X, self.n_components, self.init, rng)
+
+    def _fit_scores(self, cube: np.ndarray) -> np.ndarray:
+        X, shape = self._data_matrix(cube)
+        W0, H0, M0 = self._initial_factors(X)
         res = self._solve(X, W0, H0, M0)
         self.components_, self.coefficients_ = res.W, res.H
         self.n_iter_ = res.n_iter

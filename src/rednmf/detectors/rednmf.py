@@ -20,7 +20,6 @@ from rednmf._validation import (
 from rednmf.backend import BACKENDS, get_backend
 from rednmf.detectors._factorization import FactorizationDetector
 from rednmf.exceptions import InputError
-from rednmf.solvers.init import initialize_factors
 from rednmf.solvers.rednmf import LAM_MODES, SHRINK, SPARSITY, RednmfResult, rednmf_solve
 
 __all__ = ["REDNMF", "dask_client"]
@@ -328,14 +327,7 @@ class REDNMF(FactorizationDetector):
             scores, valid, kept = self._fit_out_of_core(cube, mask)
         finally:
             del self._callback
-        if not valid.all():
-            scores[~valid] = np.nan
-        self.decision_scores_ = scores
-        self.valid_mask_ = valid
-        self.bands_kept_ = kept
-        self.threshold_ = float(np.quantile(scores[valid], 1.0 - self.contamination))
-        self.labels_ = ((scores > self.threshold_) & valid).astype(np.int8)
-        return self
+        return self._set_results(scores, valid, kept)
 
     def _fit_out_of_core(
         self, cube: np.ndarray, mask: np.ndarray | None
@@ -348,17 +340,10 @@ class REDNMF(FactorizationDetector):
             cube, check_dtype(self.dtype), kept=kept, valid=valid, fill=fill, lo=lo, hi=hi,
             scale=self.scale,
         )  # fmt: skip
-        d, n = X.shape
-        if self.n_components > min(d, n):
-            raise InputError(
-                f"n_components={self.n_components} exceeds min(bands, pixels)={min(d, n)}; "
-                "choose a smaller rank"
-            )
-        rng = np.random.default_rng(self.random_state)
-        W0, H0, M0 = initialize_factors(X, self.n_components, self.init, rng)  # type: ignore[arg-type]
+        W0, H0, M0 = self._initial_factors(X)  # type: ignore[arg-type]
         with tempfile.TemporaryDirectory(prefix="rednmf-") as tmp:
             S = np.lib.format.open_memmap(
-                Path(tmp) / "S.npy", mode="w+", dtype=X.dtype, shape=(d, n), fortran_order=True
+                Path(tmp) / "S.npy", mode="w+", dtype=X.dtype, shape=X.shape, fortran_order=True
             )
             res = self._solve(X, W0, H0, M0, anomaly_out=S)  # type: ignore[arg-type]
             self.components_, self.coefficients_ = res.W, res.H
