@@ -134,3 +134,17 @@ def test_paper_numbers_transcribed() -> None:
     assert data["synthetic_auc"]["REDNMF"] == 0.9910
     assert paper_value("table2", "rnmf", "aviris-1-sunlight_gcl") == 0.9794
     assert paper_value("table4", "nmf", "pavia-centre-100_lzw") == 10.5725
+
+
+def test_long_jobs_are_planned_first(tmp_path: Path) -> None:
+    """The ordering heuristic: more iterations, slower methods and larger scenes cost more."""
+    from rednmf.experiments import default_jobs, expected_cost
+    from rednmf.experiments.common import Job
+
+    ctx = make_context(tmp_path, None, quick=True)
+    fit = Job("table2", ctx.synthetic, "rednmf", ())
+    longer = Job("convergence", ctx.synthetic, "rednmf", (("max_iter", 500),), kind="convergence")
+    assert expected_cost(longer, ctx) == pytest.approx(5 * expected_cost(fit, ctx))
+    assert expected_cost(Job("table2", ctx.synthetic, "ewnmf", ()), ctx) > expected_cost(fit, ctx)
+    assert expected_cost(Job("table2", ctx.synthetic, "grx", ()), ctx) < expected_cost(fit, ctx)
+    assert default_jobs() >= 1
