@@ -31,6 +31,7 @@ import subprocess
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
@@ -122,7 +123,7 @@ def _reset_peak_rss() -> None:
         fh.write("5")
 
 
-def _scaling_child(pixels: int, n_iter: int) -> None:
+def _scaling_child(pixels: int, n_iter: int, out_of_core: bool = False) -> None:
     """Runs in a subprocess: one fit on a synthetic scene, prints a JSON line."""
     side = int(round(np.sqrt(pixels)))
     rng = np.random.default_rng(0)
@@ -140,7 +141,7 @@ def _scaling_child(pixels: int, n_iter: int) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t0 = time.perf_counter()
-        det = REDNMF(max_iter=n_iter).fit(
+        det = REDNMF(max_iter=n_iter, out_of_core=out_of_core or None).fit(
             cube, callback=lambda t, f: stamps.append(time.perf_counter())
         )
         seconds = time.perf_counter() - t0
@@ -163,7 +164,7 @@ def _scaling_child(pixels: int, n_iter: int) -> None:
     )
 
 
-def scaling(exponents: list[int], iters_large: int) -> None:
+def scaling(exponents: list[int], iters_large: int, out_of_core: bool = False) -> None:
     print()
     print("| pixels x 200 bands | iterations run | s measured | s / iteration | set-up s "
           "| scoring s | s for 100 iterations | cube MB | RSS before fit MB | peak RSS MB "
@@ -172,7 +173,7 @@ def scaling(exponents: list[int], iters_large: int) -> None:
     for e in exponents:
         n_iter = 100 if e <= 5 else iters_large
         out = subprocess.run(
-            [sys.executable, __file__, "--child", str(10**e), str(n_iter)],
+            [sys.executable, __file__, "--child", str(10**e), str(n_iter), str(int(out_of_core))],
             capture_output=True,
             text=True,
             check=True,
@@ -194,22 +195,29 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--scaling", default="4,5,6", help="exponents of the pixel counts; '' = skip")
     ap.add_argument("--scaling-iter", type=int, default=10)
-    ap.add_argument("--child", nargs=2, type=int, help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--out-of-core",
+        action="store_true",
+        help="scaling with REDNMF(out_of_core=True): data scaled on the fly, S on disk",
+    )
+    ap.add_argument("--scaling-only", action="store_true", help="skip parts 1 and 2")
+    ap.add_argument("--child", nargs=3, type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        _scaling_child(*args.child)
+        _scaling_child(args.child[0], args.child[1], bool(args.child[2]))
         return
     blas = [
         (i["internal_api"], i.get("architecture"), i["num_threads"]) for i in threadpool_info()
     ]
     print(f"machine: {platform.machine()}, {len(__import__('os').sched_getaffinity(0))} CPUs, "
           f"BLAS {blas}")  # fmt: skip
-    cube, gt = load_benchmark((args.data and __import__("pathlib").Path(args.data) or data_dir())
-                              / "abu-airport-1.mat")  # fmt: skip
-    per_iteration(cube, args.repeats)
-    default_fit(cube, gt, args.repeats)
+    if not args.scaling_only:
+        folder = Path(args.data) if args.data else data_dir()
+        cube, gt = load_benchmark(folder / "abu-airport-1.mat")
+        per_iteration(cube, args.repeats)
+        default_fit(cube, gt, args.repeats)
     if args.scaling:
-        scaling([int(e) for e in args.scaling.split(",")], args.scaling_iter)
+        scaling([int(e) for e in args.scaling.split(",")], args.scaling_iter, args.out_of_core)
 
 
 if __name__ == "__main__":
