@@ -164,3 +164,20 @@ def check_dtype(value: object) -> np.dtype:
     if dt not in (np.float32, np.float64):
         raise InputError(f"dtype must be 'float32' or 'float64', got {value!r}")
     return dt
+
+
+def drop_all_nan_bands(all_nan: np.ndarray, kept: np.ndarray, dropped: list[str]) -> np.ndarray:
+    """The bands of ``kept`` that are not NaN over every usable pixel.
+
+    ``all_nan[i]`` says whether band ``kept[i]`` is NaN everywhere; a note is appended
+    to ``dropped``. Raises :class:`InputError` when no band is left.
+    """
+    if all_nan.all():
+        raise InputError(
+            "every band is NaN over the usable pixels (no valid pixel); check the "
+            "no-data value and the mask"
+        )
+    if all_nan.any():
+        dropped.append(f"{int(all_nan.sum())} all-NaN")
+        return kept[~all_nan]
+    return kept

@@ -29,6 +29,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from rednmf._validation import drop_all_nan_bands
 from rednmf.exceptions import InputError
 from rednmf.scoring.local_rx import local_rx
 
@@ -145,15 +146,7 @@ def scan_cube(
     dropped: list[str] = []
     has_nan = is_float and bool((finite_count < user.sum()).any())
     if has_nan:
-        all_nan = finite_count == 0
-        if all_nan.all():
-            raise InputError(
-                "every band is NaN over the usable pixels (no valid pixel); check the "
-                "no-data value and the mask"
-            )
-        if all_nan.any():
-            dropped.append(f"{int(all_nan.sum())} all-NaN")
-            kept = kept[~all_nan]
+        kept = drop_all_nan_bands(finite_count == 0, kept, dropped)
         valid, lo, hi, total, _ = stats(kept, find_valid=True)
     n_valid = int(valid.sum())
     if n_valid < 2:

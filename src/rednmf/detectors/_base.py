@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from rednmf._validation import check_cube, check_real
+from rednmf._validation import check_cube, check_real, drop_all_nan_bands
 from rednmf.exceptions import InputError
 
 __all__ = ["BaseDetector"]
@@ -175,15 +175,7 @@ class BaseDetector(ABC):
         dropped: list[str] = []
         if has_nan:
             inside = data[user]  # (n_user, bands)
-            all_nan = np.isnan(inside).all(axis=0)
-            if all_nan.all():
-                raise InputError(
-                    "every band is NaN over the usable pixels (no valid pixel); check the "
-                    "no-data value and the mask"
-                )
-            if all_nan.any():
-                dropped.append(f"{int(all_nan.sum())} all-NaN")
-                kept = kept[~all_nan]
+            kept = drop_all_nan_bands(np.isnan(inside).all(axis=0), kept, dropped)
             valid = user & ~np.isnan(data[:, :, kept]).any(axis=2)
         else:
             valid = user
