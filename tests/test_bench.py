@@ -148,3 +148,45 @@ def test_long_jobs_are_planned_first(tmp_path: Path) -> None:
     assert expected_cost(Job("table2", ctx.synthetic, "ewnmf", ()), ctx) > expected_cost(fit, ctx)
     assert expected_cost(Job("table2", ctx.synthetic, "grx", ()), ctx) < expected_cost(fit, ctx)
     assert default_jobs() >= 1
+
+
+def test_bench_on_a_dask_cluster_gives_the_same_numbers(
+    synthetic_run: tuple[Path, list[str]], tmp_path: Path
+) -> None:
+    """`--scheduler`: the fits run on Dask workers; results equal the local run's."""
+    distributed = pytest.importorskip("distributed")
+    out, _ = synthetic_run
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        run_bench(
+            make_context(tmp_path, None, quick=True),
+            ["table2"],
+            scheduler=client,
+            log=lambda _: None,
+        )
+    seq = {r["method"]: r["auc"] for r in _rows(out / "table2.csv")}
+    dist = {r["method"]: r["auc"] for r in _rows(tmp_path / "table2.csv")}
+    assert dist == seq
+    assert len(list((tmp_path / "cache").glob("*.json"))) == len(seq)
+
+
+def test_bench_cli_unreachable_scheduler_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("distributed")
+    import rednmf.detectors.rednmf as rednmf_detector
+
+    monkeypatch.setattr(rednmf_detector, "CONNECT_TIMEOUT", 1)
+    code = main(["bench", "table2", "--quick", "--out", str(tmp_path / "o"),
+                 "--scheduler", "tcp://127.0.0.1:9"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert lines[-1].startswith("error: cannot reach the Dask scheduler"), err
+    assert [line for line in lines if line.startswith("error:")] == lines[-1:]
+    assert "Traceback" not in err
+    assert not (tmp_path / "o" / "report.md").exists()

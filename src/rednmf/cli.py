@@ -723,6 +723,13 @@ def bench(
         int | None,
         typer.Option("--jobs", help="Worker processes (default: one per CPU)."),
     ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Run the fits on a Dask cluster: its scheduler address, tcp://HOST:8786.",
+        ),
+    ] = None,
 ) -> None:
     """Reproduce the paper's experiments: CSVs, figures and report.md in --out."""
     with _guard():
@@ -739,7 +746,10 @@ def bench(
         names = [m.strip().lower() for item in methods or () for m in item.split(",")]
         ctx = make_context(out, folder, quick=quick, methods=[n for n in names if n] or None)
         report = run_bench(
-            ctx, experiments or None, n_jobs=default_jobs() if jobs is None else jobs
+            ctx,
+            experiments or None,
+            n_jobs=default_jobs() if jobs is None else jobs,
+            scheduler=scheduler,
         )
         _echo(f"report: {report}")
 

@@ -94,6 +94,14 @@ def _init_worker() -> None:
     threadpool_limits(1)
 
 
+def _execute_pinned(job: Job, ctx: Context) -> dict[str, Any]:
+    """One fit on a Dask worker, one BLAS thread (the driver stores the result)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        return execute(job, ctx)
+
+
 def _work(job: Job, ctx: Context, key: str) -> dict[str, Any]:
     record = execute(job, ctx)
     ResultCache(ctx.out / "cache").store(key, record)
@@ -132,6 +140,7 @@ def run_bench(
     n_jobs: int = 1,
     progress: bool | None = None,
     log: Callable[[str], None] | None = None,
+    scheduler: Any = None,
 ) -> Path:
     """Run experiments (default: all), write CSVs, figures and ``report.md``; return its path.
 
@@ -147,6 +156,11 @@ def run_bench(
         Show the progress bar; default when stderr is a terminal.
     log : callable, optional
         Receives one line per finished experiment (default: stderr).
+    scheduler : str or distributed.Client, optional
+        Run the fits on the workers of a Dask cluster instead (``tcp://HOST:PORT``
+        or a client; ``n_jobs`` is then ignored). Each worker must see the data
+        folder at the same path; results come back to this process, which caches
+        them and writes the report.
     """
     names = list(experiments or EXPERIMENTS)
     unknown = [n for n in names if n not in EXPERIMENTS]
@@ -178,7 +192,9 @@ def run_bench(
     todo = dict(sorted(todo.items(), key=lambda kv: -expected_cost(kv[1], ctx)))
     show = sys.stderr.isatty() if progress is None else progress
     with _progress(len(todo), show) as advance:
-        if n_jobs == 1 or len(todo) <= 1:
+        if scheduler is not None and todo:
+            _run_on_dask(scheduler, todo, ctx, cache, records, advance)
+        elif n_jobs == 1 or len(todo) <= 1:
             for key, job in todo.items():
                 advance(f"{job.experiment} {job.scene} {job.label or job.method}", 0)
                 records[key] = _work(job, ctx, key)
@@ -209,6 +225,36 @@ def run_bench(
         sections.append(f"## {module.TITLE}\n\n{module.summarise(ctx, results)}")
         say(f"bench: {name} done ({len(results)} results) -> {ctx.out / (name + '.csv')}")
     return _write_report(ctx, names, sections)
+
+
+def _run_on_dask(
+    scheduler: Any,
+    todo: dict[str, Job],
+    ctx: Context,
+    cache: ResultCache,
+    records: dict[str, dict[str, Any]],
+    advance: Callable[..., None],
+) -> None:
+    """Submit every job to the Dask cluster, longest first; cache results as they come."""
+    from distributed import as_completed as dask_as_completed
+
+    from rednmf.detectors.rednmf import dask_client
+
+    with dask_client(scheduler) as client:
+        futures = {
+            client.submit(_execute_pinned, job, ctx, key=f"rednmf-bench-{key}", pure=False): key
+            for key, job in todo.items()
+        }
+        try:
+            for fut in dask_as_completed(list(futures)):
+                key = futures[fut]
+                records[key] = fut.result()
+                cache.store(key, records[key])
+                job = todo[key]
+                advance(f"done: {job.experiment} {job.scene} {job.label or job.method}")
+        except BaseException:
+            client.cancel(list(futures))
+            raise
 
 
 def _write_report(ctx: Context, names: list[str], sections: list[str]) -> Path:
