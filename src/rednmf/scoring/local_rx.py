@@ -155,14 +155,31 @@ def check_windows(
 
 
 def _local_rx(
-    arr: Any, inner: int, outer: int, ridge: float, out_dtype: np.dtype, xp: NumpyBackend
+    arr: Any,
+    inner: int,
+    outer: int,
+    ridge: float,
+    out_dtype: np.dtype,
+    xp: NumpyBackend,
+    scene_stats: tuple[Any, float] | None = None,
 ) -> Any:
-    """:func:`local_rx` of a validated array of backend ``xp``; scores in that backend."""
+    """:func:`local_rx` of a validated array of backend ``xp``; scores in that backend.
+
+    ``scene_stats``: ``(mean, floor)`` of the whole scene when ``arr`` is only a
+    part of it (a tile plus its halo, :mod:`rednmf.scoring.dask_scoring`): the
+    float64 mean spectrum that centres the data and the loading floor
+    ``_REL_FLOOR`` times the variance of the centred scene (``_REL_FLOOR`` if it
+    is 0). ``None``: both from ``arr``.
+    """
     rows, cols, k = arr.shape
     x = xp.astype(arr, xp.float64)
-    x = x - xp.mean0_64(x.reshape(-1, k))
-    global_var = xp.mean(x * x)
-    floor = _REL_FLOOR * global_var if global_var > 0.0 else _REL_FLOOR
+    if scene_stats is None:
+        x = x - xp.mean0_64(x.reshape(-1, k))
+        global_var = xp.mean(x * x)
+        floor = _REL_FLOOR * global_var if global_var > 0.0 else _REL_FLOOR
+    else:
+        x = x - scene_stats[0]
+        floor = scene_stats[1]
 
     iu, ju = np.triu_indices(k)
     m = iu.size
