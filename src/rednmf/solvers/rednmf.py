@@ -155,41 +155,36 @@ def _update_S(E: np.ndarray, lam: float, sparsity: str, shrink: str) -> np.ndarr
 def _update_W(
     X: np.ndarray, W: np.ndarray, H: np.ndarray, Sp: np.ndarray, Sn: np.ndarray, eps: float
 ) -> np.ndarray:
-    """W step (14) as corrected in Sec. 4.4: ``W * (XH' + S-H') / (WHH' + S+H')``."""
-    num = (X + Sn) @ H.T
-    den = W @ (H @ H.T) + Sp @ H.T + eps
+    """W step (14) as corrected in Sec. 4.4, as printed: ``W * (XH' + S-H') / (WHH' + S+H')``.
+
+    A literal transcription (every product formed as written, left to right): the
+    reference that the fast solver is tested and benchmarked against.
+    """
+    num = X @ H.T + Sn @ H.T
+    den = W @ H @ H.T + Sp @ H.T + eps
     return W * (num / den)
 
 
 def _update_M(
     X: np.ndarray,
-    G: np.ndarray,
     M: np.ndarray,
     H: np.ndarray,
     Sp: np.ndarray,
     Sn: np.ndarray,
     eps: float,
 ) -> np.ndarray:
-    """M step (15).
+    """M step (15), a literal transcription.
 
     ``M * (H(X+S-)' + M(XS+' + S+X' + [SS']-)) / (M(XX' + XS-' + S-X' + [SS']+) + HS+')``
 
-    ``G = XX'`` is precomputed. Products are reassociated so that only one
-    bands x bands product with ``S`` is formed, ``SS'``, and only over the
-    pixels whose column of ``S`` is non-zero.
+    Every bands x bands product of (15) is formed as printed, ``XX'`` included,
+    at every call: the reference that the fast solver (which forms ``XX'``
+    once and only ``SS'`` per iteration) is tested and benchmarked against.
     """
-    MX = M @ X
-    MSp = M @ Sp
-    MSn = M @ Sn
-    nz = np.flatnonzero(np.any(Sp, axis=0) | np.any(Sn, axis=0))
-    if nz.size:
-        Snz = Sp[:, nz] - Sn[:, nz]
-        SSt = Snz @ Snz.T
-    else:
-        SSt = np.zeros_like(G)
-    SSp, SSn = _split(SSt)
-    num = H @ (X + Sn).T + MX @ Sp.T + MSp @ X.T + M @ SSn
-    den = M @ G + MX @ Sn.T + MSn @ X.T + M @ SSp + H @ Sp.T + eps
+    S = Sp - Sn
+    SSp, SSn = _split(S @ S.T)
+    num = H @ (X + Sn).T + M @ (X @ Sp.T + Sp @ X.T + SSn)
+    den = M @ (X @ X.T + X @ Sn.T + Sn @ X.T + SSp) + H @ Sp.T + eps
     return M * (num / den)
 
 
@@ -203,13 +198,15 @@ def _update_H(
     beta: float,
     eps: float,
 ) -> np.ndarray:
-    """H step (16): ``H * (W'X + W'S- + bMX + bMS-) / (W'WH + W'S+ + bH + bMS+)``."""
-    A = X + Sn
-    num = W.T @ A
-    den = (W.T @ W) @ H + W.T @ Sp + eps
+    """H step (16), a literal transcription.
+
+    ``H * (W'X + W'S- + bMX + bMS-) / (W'WH + W'S+ + bH + bMS+)``.
+    """
+    num = W.T @ X + W.T @ Sn
+    den = W.T @ W @ H + W.T @ Sp + eps
     if beta > 0:
-        num += beta * (M @ A)
-        den += beta * (H + M @ Sp)
+        num = num + beta * (M @ X) + beta * (M @ Sn)
+        den = den + beta * H + beta * (M @ Sp)
     return H * (num / den)
 
 

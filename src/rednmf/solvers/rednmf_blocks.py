@@ -27,6 +27,14 @@ iterates is exactly Algorithm 1's (the test suite checks it against a plain
 transcription of (14)-(17)); only the order of the floating-point sums
 changes.
 
+Products with the positive and negative parts of ``S`` are formed from one
+product with ``|S|``: ``P S+ = (P|S| + PS) / 2``, ``P S- = (P|S| - PS) / 2``.
+With pixel groups ``S = (X - W_s H) diag(f)`` (``W_s`` the ``W`` of its S
+step, ``f`` the per-pixel shrink factors, both kept), so ``PS`` for
+``P = [W'; M]`` and ``P = M`` is ``(PX - (P W_s) H) diag(f)`` from the ``PX``
+already formed: per pixel and iteration the engine does ``13 r d`` multiply-adds
+of rank-``r`` products and ``d^2 / 2`` for ``SS'``.
+
 What this buys:
 
 * every bands x pixels operation is done on a block that stays in the CPU
@@ -227,6 +235,10 @@ class BlockRange:
         self.H_prev: np.ndarray | None = None
         self._local = threading.local()
         self.M = self.V = self.WtW = self.W = None
+        # Pixel groups: S_j = f_j (X_j - W_s H_j), with W_s the W of the S step
+        # (kept, with f, so that products with S need no bands x pixels product).
+        self.f = self.xp.zeros((self.n,), dtype=self.dtype) if sparsity == "l21" else None
+        self.W_s = self.VW = self.MW = None
 
     # -- scratch -----------------------------------------------------------------------
 
@@ -265,8 +277,15 @@ class BlockRange:
 
     # -- per-block pieces --------------------------------------------------------------
 
-    def _s_step(self, E: np.ndarray, S: np.ndarray) -> tuple[float, int]:
-        """Write the S step (17) of residual ``E`` into ``S``; return ``R(S)`` and #non-zero."""
+    def _s_step(
+        self, E: np.ndarray, S: np.ndarray, a: int
+    ) -> tuple[float, int, np.ndarray | None]:
+        """Write the S step (17) of residual ``E`` into ``S`` (pixels ``a:a+m``).
+
+        Returns ``R(S)``, the number of non-zero pixels of ``S`` and (pixel
+        groups) the mask of those pixels. With pixel groups ``S_j = f_j E_j``;
+        the factors ``f`` are kept for :meth:`_products_S` of the next sweep.
+        """
         xp, tau = self.xp, self.tau
         if self.sparsity == "l1":
             xp.abs(E, out=S)
@@ -275,34 +294,84 @@ class BlockRange:
             penalty = xp.sum_cols64(S)
             nnz = xp.count_nonzero(xp.any0(S))
             S *= xp.sign(E)
-            return penalty, nnz
+            return penalty, nnz, None
         norms = xp.sqrt(xp.col_sqnorms(E))
         keep = norms > tau
         with xp.errstate():
             factor = xp.astype(xp.where(keep, 1.0 - tau / norms, 0.0), self.dtype)
+        self.f[a : a + E.shape[1]] = factor
         xp.multiply(E, factor, out=S)
         penalty = xp.total(xp.relu(xp.astype(norms, xp.float64) - tau))
-        return penalty, xp.count_nonzero(keep)
+        return penalty, xp.count_nonzero(keep), keep
 
-    def _sums(self, X: np.ndarray, H: np.ndarray, MX: np.ndarray | None, S: np.ndarray) -> _Sums:
-        """The block's sums for (14) and (15) from ``H`` (old), ``M X`` (old) and the new ``S``."""
+    def _split_products(self, PA: np.ndarray, PS: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(P S+, P S-)`` from ``PA = P|S|`` and ``PS``, in place in ``PA``, ``PS``.
+
+        ``P S+ = (P|S| + PS) / 2`` and ``P S- = (P|S| - PS) / 2``, so two
+        products with the positive and negative parts of ``S`` cost one with
+        ``|S|`` (and ``PS``, often without a product: :meth:`_low_rank_PS`).
+        Both are clipped at 0, which they are but for rounding.
+        """
         xp = self.xp
-        Sp, Sn, _ = self._buffers(X.shape[1])
+        PA *= 0.5
+        PS *= 0.5
+        PSn = PA - PS
+        PA += PS
+        return xp.relu(PA, out=PA), xp.relu(PSn, out=PSn)
+
+    def _low_rank_PS(
+        self, P: np.ndarray, S: np.ndarray, PX: np.ndarray, PW: np.ndarray, H: np.ndarray, a: int
+    ) -> np.ndarray:
+        """``P S`` for the ``S`` of pixels ``a:a+m`` formed from ``X - W_s H``.
+
+        With pixel groups ``S = (X - W_s H) diag(f)``, so
+        ``PS = (PX - (P W_s) H) diag(f)`` from the known ``PX`` and
+        ``PW = P W_s``: no product with a bands x pixels array. Element-wise
+        groups (``'l1'``): the product ``P @ S``.
+        """
+        if self.sparsity != "l21":
+            return P @ S
+        PS = PX - PW @ H
+        PS *= self.f[a : a + H.shape[1]]
+        return PS
+
+    def _sums(
+        self,
+        X: np.ndarray,
+        H: np.ndarray,
+        MX: np.ndarray | None,
+        S: np.ndarray,
+        keep: np.ndarray | None,
+        nnz: int,
+        a: int,
+        b: int,
+    ) -> _Sums:
+        """The block's sums for (14) and (15) from ``H`` (old), ``M X`` (old) and the new ``S``.
+
+        ``S`` was formed from ``X - W H`` with the sweep's ``W`` and this ``H``.
+        """
+        xp = self.xp
+        A = self._buffers(X.shape[1])[0]
         P = xp.vstack([H, MX]) if self.enc else H
+        Q = H
         if self.has_s:
-            xp.relu(S, out=Sp)
-            xp.subtract(Sp, S, out=Sn)
-            PSp, PSn = P @ Sp.T, P @ Sn.T
+            xp.abs(S, out=A)  # |S|
+            PSp, PSn = self._split_products(P @ A.T, P @ S.T)
+            if self.enc:
+                MS = self._low_rank_PS(self.M, S, MX, self.MW, H, a)
+                MSp, MSn = self._split_products(self.M @ A, MS)
+                Q = xp.vstack([H, MSp, MSn])
         else:
             PSp = PSn = xp.zeros((P.shape[0], self.d), dtype=self.dtype)
-        Q = xp.vstack([H, self.M @ Sp, self.M @ Sn]) if self.enc and self.has_s else H
         HXt = Q @ X.T
         SSt = None
         if self.enc:
             if self.has_s:
-                nz = xp.flatnonzero(xp.any0(S))
-                Snz = S if len(nz) > 0.5 * S.shape[1] else S[:, nz]
-                SSt = Snz @ Snz.T
+                if keep is None or nnz > 0.5 * S.shape[1]:
+                    SSt = S @ S.T
+                else:
+                    Snz = S[:, xp.flatnonzero(keep)]
+                    SSt = Snz @ Snz.T
             else:
                 SSt = xp.zeros((self.d, self.d), dtype=self.dtype)
         return _Sums(HHt=H @ H.T, HXt=HXt, PSp=PSp, PSn=PSn, SSt=SSt, penalty=0.0)
@@ -314,9 +383,9 @@ class BlockRange:
         _, _, E = self._buffers(b - a)
         xp.matmul(self.W, H, out=E)
         xp.subtract(X, E, out=E)
-        penalty, nnz = self._s_step(E, S) if self.has_s else (0.0, 0)
+        penalty, nnz, keep = self._s_step(E, S, a) if self.has_s else (0.0, 0, None)
         MX = self.M @ X if self.enc else None
-        out = self._sums(X, H, MX, S)
+        out = self._sums(X, H, MX, S, keep, nnz, a, b)
         out.penalty, out.nonzero = penalty, nnz
         return out
 
@@ -324,15 +393,15 @@ class BlockRange:
         """H step of iteration t, its objective share, then (if ``more``) S and sums of t+1."""
         xp, r, beta, eps = self.xp, self.r, self.beta, self.eps
         X, H, S = self._block(a, b), self.H[:, a:b], self.S[:, a:b]
-        Sp, Sn, E = self._buffers(b - a)
+        A, D, E = self._buffers(b - a)
         VX = self.V @ X
         num = xp.copy(VX[:r])
         den = self.WtW @ H
         den += eps
         if self.has_s:
-            xp.relu(S, out=Sp)
-            xp.subtract(Sp, S, out=Sn)
-            VSp, VSn = self.V @ Sp, self.V @ Sn
+            xp.abs(S, out=A)  # |S|
+            VS = self._low_rank_PS(self.V, S, VX, self.VW, H, a)  # S came from W_s and this H
+            VSp, VSn = self._split_products(self.V @ A, VS)
             num += VSn[:r]
             den += VSp[:r]
         MX = None
@@ -353,8 +422,8 @@ class BlockRange:
         xp.matmul(self.W, H, out=E)
         xp.subtract(X, E, out=E)  # residual of iteration t
         if self.has_s:
-            xp.subtract(E, S, out=Sp)
-            fit = xp.sq64(Sp)
+            xp.subtract(E, S, out=D)
+            fit = xp.sq64(D)
         else:
             fit = xp.sq64(E)
         if not more:
@@ -363,8 +432,8 @@ class BlockRange:
                 HHt=none, HXt=none, PSp=none, PSn=none, SSt=None, penalty=0.0, fit=fit,
                 enc=enc_part,
             )  # fmt: skip
-        penalty, nnz = self._s_step(E, S) if self.has_s else (0.0, 0)
-        out = self._sums(X, H, MX, S)
+        penalty, nnz, keep = self._s_step(E, S, a) if self.has_s else (0.0, 0, None)
+        out = self._sums(X, H, MX, S, keep, nnz, a, b)
         out.penalty, out.nonzero, out.fit, out.enc = penalty, nnz, fit, enc_part
         return out
 
@@ -373,7 +442,10 @@ class BlockRange:
     def first(self, W: np.ndarray, M: np.ndarray) -> _Sums:
         """Sweep 0 with the initial ``W`` and ``M``: S of iteration 1 and the range's sums."""
         self.W, self.M = W, M
-        return _total(_map_blocks(self._first, self.ranges, self.n_jobs))
+        self.MW = M @ W if self.enc else None
+        out = _total(_map_blocks(self._first, self.ranges, self.n_jobs))
+        self.W_s = self.xp.copy(W)
+        return out
 
     def sweep(self, W: np.ndarray, M: np.ndarray, more: bool) -> _Sums:
         """H step and objective shares of the current iteration; then S and sums of the next."""
@@ -381,9 +453,13 @@ class BlockRange:
         xp = self.xp
         self.V = xp.vstack([W.T, M]) if self.enc else xp.ascontiguous(W.T)
         self.WtW = W.T @ W
+        self.VW = self.V @ self.W_s  # S of this sweep's H step came from W_s
+        self.MW = M @ W if self.enc else None
         if self.keep_prev:
             self.H_prev = xp.copy(self.H)
-        return _total(_map_blocks(lambda a, b: self._fused(a, b, more), self.ranges, self.n_jobs))
+        out = _total(_map_blocks(lambda a, b: self._fused(a, b, more), self.ranges, self.n_jobs))
+        self.W_s = xp.copy(W)  # the W of the S step just done (W is updated in place next)
+        return out
 
     def recompute_S(self, W_prev: np.ndarray) -> None:
         """Overwrite ``S`` with the S step of ``X - W_prev H_prev`` (after an early stop).
@@ -400,7 +476,7 @@ class BlockRange:
             _, _, E = self._buffers(b - a)
             xp.matmul(W_prev, H[:, a:b], out=E)
             xp.subtract(X, E, out=E)
-            self._s_step(E, S)
+            self._s_step(E, S, a)
 
         for _ in _map_blocks(one, self.ranges, self.n_jobs):
             pass
