@@ -329,8 +329,9 @@ def detect(
         bool,
         typer.Option(
             "--out-of-core",
-            help="REDNMF: keep the scene on disk (memory-mapped ENVI), scale it per block and "
-            "hold S in a temporary file (default: only when the scene does not fit in memory).",
+            help="REDNMF: keep the scene on disk (memory-mapped ENVI, GeoTIFF read window by "
+            "window), scale it per block and hold S in a temporary file (default: only when the "
+            "scene does not fit in memory).",
         ),
     ] = False,
 ) -> None:
@@ -371,7 +372,9 @@ def detect(
         check_output_dir(out)
         if gt is not None and (gt_var is not None):
             raise InputError("--gt and --gt-var are exclusive; use --gt FILE:VAR")
-        scene = read_scene(path, data_var=data_var, gt_var=gt_var)
+        scene = read_scene(
+            path, data_var=data_var, gt_var=gt_var, lazy=True if out_of_core else None
+        )
         rows, cols, bands = scene.shape
         if gt is not None:
             scene.gt, scene.gt_var = read_map(gt, (rows, cols))
@@ -810,7 +813,7 @@ def info(
     with _guard():
         from rednmf.io import read_scene
 
-        scene = read_scene(path, data_var=data_var, gt_var=gt_var)
+        scene = read_scene(path, data_var=data_var, gt_var=gt_var, lazy=False)
         facts = _scene_facts(scene)
         if as_json:
             from rednmf.io.writers import jsonable

@@ -2,8 +2,10 @@
 
 The in-memory detector path makes several full copies of the scene (a float
 cube, ``X``, the scaled ``X``, ``S``, the anomaly cube). For a memory-mapped
-cube (the ENVI reader's) :class:`rednmf.detectors.rednmf.REDNMF` with
-``out_of_core=True`` (or automatically, when the scene would not fit) instead
+cube (the ENVI reader's), or a raster read window by window
+(:class:`rednmf.io.geotiff.GeoTiffCube`, a GeoTIFF's),
+:class:`rednmf.detectors.rednmf.REDNMF` with ``out_of_core=True`` (or
+automatically, when the scene would not fit) instead
 
 * scans the cube once in blocks of rows for no-data, unusable bands, the fill
   spectrum and the global minimum and maximum (:func:`scan_cube`);
@@ -44,9 +46,13 @@ BYTES_PER_ELEMENT_IN_MEMORY = 32
 
 
 def is_memory_mapped(a: object) -> bool:
-    """Whether ``a`` is a :class:`numpy.memmap` or a view of one (or of an ``mmap``)."""
+    """Whether ``a`` is a :class:`numpy.memmap` or a view of one (or of an ``mmap``).
+
+    Also True for a cube read from disk on demand, marked ``on_disk = True``
+    (:class:`rednmf.io.geotiff.GeoTiffCube`, a raster read window by window).
+    """
     while a is not None:
-        if isinstance(a, np.memmap | mmap.mmap):
+        if isinstance(a, np.memmap | mmap.mmap) or getattr(a, "on_disk", False) is True:
             return True
         a = getattr(a, "base", None)
     return False

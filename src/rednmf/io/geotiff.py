@@ -3,12 +3,20 @@
 Bands become the third axis of the cube; the no-data value, the coordinate
 reference system (kept as WKT) and the affine transform (kept as the six
 numbers ``a, b, c, d, e, f`` of :class:`affine.Affine`) are returned with it.
+
+A raster larger than memory is opened lazily instead (:class:`GeoTiffCube`,
+``read_raster(path, lazy=True)``): a read-only ``(rows, cols, bands)`` cube
+whose slices read only their window of the file, for the out-of-core fit
+(:mod:`rednmf.outofcore`), as a memory-mapped ENVI cube is read.
 """
 
 from __future__ import annotations
 
+import operator
 import os
+import threading
 import warnings
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +29,7 @@ from rednmf.io.mat import _one_line, check_file
 from rednmf.io.writers import atomic_path
 
 __all__ = [
+    "GeoTiffCube",
     "Raster",
     "read_raster",
     "read_georef",
@@ -39,8 +48,9 @@ class Raster:
 
     Attributes
     ----------
-    cube : numpy.ndarray of shape (rows, cols, bands)
-        The bands, in the stored dtype.
+    cube : numpy.ndarray or GeoTiffCube of shape (rows, cols, bands)
+        The bands, in the stored dtype; a :class:`GeoTiffCube` (read window by
+        window, no-data already NaN) when read with ``lazy=True``.
     driver : str
         GDAL's driver name, e.g. ``'GTiff'``.
     nodata : float or None
@@ -54,7 +64,7 @@ class Raster:
         band has one.
     """
 
-    cube: np.ndarray
+    cube: np.ndarray | GeoTiffCube
     driver: str
     nodata: float | None
     crs: str | None
@@ -98,13 +108,17 @@ def _wavelengths(src: object) -> np.ndarray | None:
     return np.asarray(values) if values else None
 
 
-def read_raster(path: str | os.PathLike[str]) -> Raster:
+def read_raster(path: str | os.PathLike[str], *, lazy: bool = False) -> Raster:
     """Read every band of a raster file (GeoTIFF or any format GDAL reads).
 
     Parameters
     ----------
     path : str or path-like
         The raster file.
+    lazy : bool, default=False
+        Read nothing but the metadata: ``cube`` is then a :class:`GeoTiffCube`
+        whose slices read their window from the file (for scenes larger than
+        memory).
 
     Returns
     -------
@@ -118,16 +132,17 @@ def read_raster(path: str | os.PathLike[str]) -> Raster:
     import rasterio
 
     p = check_file(path)
+    cube: np.ndarray | GeoTiffCube | None = GeoTiffCube(p) if lazy else None
     try:
         with _quiet(), rasterio.open(p) as src:
-            dtypes = set(src.dtypes)
-            if any(d.startswith("complex") for d in dtypes):
-                raise InputError(f"{p.name} holds complex bands; pass real-valued data")
-            data = src.read()  # (bands, rows, cols)
+            if cube is None:
+                _check_real(src, p)
+                data = src.read()  # (bands, rows, cols)
+                cube = np.ascontiguousarray(np.moveaxis(data, 0, -1))
             raster = Raster(
-                cube=np.ascontiguousarray(np.moveaxis(data, 0, -1)),
+                cube=cube,
                 driver=str(src.driver),
-                nodata=None if src.nodata is None else float(src.nodata),
+                nodata=_nodata_of(src),
                 crs=None if src.crs is None else src.crs.to_wkt(),
                 transform=_transform_of(src),
                 wavelengths=_wavelengths(src),
@@ -137,11 +152,301 @@ def read_raster(path: str | os.PathLike[str]) -> Raster:
     except MemoryError:
         raise
     except Exception as exc:  # RasterioIOError, CPLE_* errors of a damaged file
-        raise InputError(
-            f"cannot read {p} as a raster ({_one_line(exc)}); pass a complete GeoTIFF, "
-            "ENVI, .mat, .npz or .npy file"
-        ) from exc
+        raise _unreadable(p, exc) from exc
     return raster
+
+
+def _check_real(src: object, p: Path) -> None:
+    if any(str(d).startswith("complex") for d in src.dtypes):  # type: ignore[attr-defined]
+        raise InputError(f"{p.name} holds complex bands; pass real-valued data")
+
+
+def _nodata_of(src: object) -> float | None:
+    nodata = src.nodata  # type: ignore[attr-defined]
+    return None if nodata is None else float(nodata)
+
+
+def _unreadable(p: Path, exc: BaseException) -> InputError:
+    return InputError(
+        f"cannot read {p} as a raster ({_one_line(exc)}); pass a complete GeoTIFF, "
+        "ENVI, .mat, .npz or .npy file"
+    )
+
+
+def nodata_dtype(dtype: np.dtype, nodata: float | None) -> np.dtype:
+    """The dtype of a cube whose no-data values are NaN: float32, or float64 if it was.
+
+    As :func:`rednmf.io.scene.read_scene` converts an eagerly read cube that
+    holds the no-data value; the stored ``dtype`` when there is no (or a NaN)
+    no-data value.
+    """
+    dtype = np.dtype(dtype)
+    if nodata is None or np.isnan(nodata):
+        return dtype
+    return np.dtype(np.float64 if dtype == np.float64 else np.float32)
+
+
+def _axis_window(key: object, n: int, axis: str) -> tuple[int, int, np.ndarray | None, bool]:
+    """``(start, stop, local, drop)``: the rows (columns) to read for ``key`` on an axis of ``n``.
+
+    ``local`` picks the selected ones out of ``start:stop`` (None: all of
+    them); ``drop`` is True for an integer index (the axis disappears).
+    """
+    if isinstance(key, slice):
+        start, stop, step = key.indices(n)
+        idx = range(start, stop, step)
+        if len(idx) == 0:
+            return 0, 0, None, False
+        lo, hi = min(idx[0], idx[-1]), max(idx[0], idx[-1]) + 1
+        local = None if step == 1 else np.arange(len(idx)) * step + (idx[0] - lo)
+        return lo, hi, local, False
+    if isinstance(key, bool | np.bool_):
+        raise IndexError(f"GeoTiffCube: a boolean {axis} index is not supported")
+    try:
+        i = operator.index(key)  # type: ignore[arg-type]
+    except TypeError:
+        raise IndexError(
+            f"GeoTiffCube supports integers and slices on the {axis} axis, got {key!r}; "
+            "use np.asarray(cube) for other indexing (it reads the whole raster)"
+        ) from None
+    if not -n <= i < n:
+        raise IndexError(f"index {i} is out of bounds for the {axis} axis of size {n}")
+    i %= n
+    return i, i + 1, None, True
+
+
+def _band_indexes(key: object, n: int) -> tuple[list[int], bool]:
+    """0-based band indices selected by ``key`` and whether the band axis disappears."""
+    if isinstance(key, slice):
+        return list(range(*key.indices(n))), False
+    if np.ndim(key) == 0 and not isinstance(key, bool | np.bool_):
+        start, _, _, _ = _axis_window(key, n, "band")
+        return [start], True
+    arr = np.asarray(key)
+    if arr.ndim != 1:
+        raise IndexError(f"GeoTiffCube: band index must be 1-D, got shape {arr.shape}")
+    if arr.dtype == np.bool_:
+        if arr.size != n:
+            raise IndexError(f"boolean band index has {arr.size} entries for {n} bands")
+        return [int(i) for i in np.flatnonzero(arr)], False
+    if arr.size and arr.dtype.kind not in "iu":
+        raise IndexError(f"GeoTiffCube: band indices must be integers, got {arr.dtype}")
+    if arr.size and not ((arr >= -n) & (arr < n)).all():
+        raise IndexError(f"band index out of bounds for {n} bands")
+    return [int(i) % n for i in arr], False
+
+
+class GeoTiffCube:
+    """A raster's ``(rows, cols, bands)`` cube on disk, read window by window.
+
+    The lazy, read-only counterpart of the cube :func:`read_raster` loads:
+    ``cube[r0:r1]``, ``cube[r0:r1, c0:c1]``, ``cube[r, c]``, ``cube[..., k]``
+    (integers and slices on rows and columns; integers, slices, or integer or
+    boolean arrays on bands) read only the rows and columns asked for, through
+    a rasterio :class:`~rasterio.windows.Window`, and return a NumPy array
+    with the bands last. Values equal to the no-data value become NaN, as
+    :func:`rednmf.io.scene.read_scene` does for an eagerly read cube; ``dtype``
+    is then float32 (float64 if stored so) whether or not the file holds the
+    value. ``np.asarray(cube)`` reads the whole raster.
+
+    With ``shape``, ``dtype``, ``ndim`` and this slicing it is what the
+    out-of-core REDNMF fit (:mod:`rednmf.outofcore`) reads a memory-mapped
+    ENVI cube with; ``on_disk`` marks it as such for
+    :func:`rednmf.outofcore.is_memory_mapped`.
+
+    The file is opened on the first read and kept open, read under a lock
+    (the solver reads blocks from several threads; a GDAL dataset is not
+    thread-safe), and closed by :meth:`close`, on leaving a ``with`` block or
+    when the cube is garbage-collected; a later read opens it again. A pickled
+    cube (e.g. sent to another process) carries the path only and opens its
+    own handle; so does a forked process.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The raster file (GeoTIFF or any raster GDAL reads).
+
+    Raises
+    ------
+    InputError
+        If GDAL cannot open the file, or it holds complex numbers or bands of
+        different dtypes.
+    """
+
+    #: Read from disk on demand (see :func:`rednmf.outofcore.is_memory_mapped`).
+    on_disk = True
+    ndim = 3
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        import rasterio
+
+        p = check_file(path)
+        try:
+            with _quiet(), rasterio.open(p) as src:
+                _check_real(src, p)
+                dtypes = {np.dtype(d) for d in src.dtypes}
+                if len(dtypes) != 1:
+                    raise InputError(
+                        f"{p.name} has bands of different dtypes "
+                        f"({', '.join(sorted(map(str, dtypes)))}); pass one dtype for all bands"
+                    )
+                rows, cols, bands = int(src.height), int(src.width), int(src.count)
+                nodata = _nodata_of(src)
+        except InputError:
+            raise
+        except Exception as exc:
+            raise _unreadable(p, exc) from exc
+        self.path = p
+        self.shape = (rows, cols, bands)
+        self.stored_dtype = dtypes.pop()
+        self.nodata = nodata
+        self.dtype = nodata_dtype(self.stored_dtype, nodata)
+        self._init_handle()
+
+    # -- the file handle --------------------------------------------------------------
+
+    def _init_handle(self) -> None:
+        self._lock = threading.Lock()
+        self._src: object | None = None
+        self._pid = os.getpid()
+        self._finalizer: weakref.finalize | None = None
+
+    def _dataset(self) -> object:
+        """The open dataset (opened here if needed); call with ``self._lock`` held."""
+        import rasterio
+
+        if self._src is None:
+            with _quiet():
+                src = rasterio.open(self.path)
+            if (int(src.height), int(src.width), int(src.count)) != self.shape:
+                shape = (int(src.height), int(src.width), int(src.count))
+                src.close()
+                raise InputError(
+                    f"{self.path} changed on disk: it is now {'x'.join(map(str, shape))}, "
+                    f"was {'x'.join(map(str, self.shape))}; read the scene again"
+                )
+            self._src = src
+            self._finalizer = weakref.finalize(self, src.close)
+        return self._src
+
+    def close(self) -> None:
+        """Close the file now (a later read opens it again)."""
+        with self._lock:
+            if self._finalizer is not None:
+                self._finalizer()  # closes the dataset once, and forgets it
+            self._src, self._finalizer = None, None
+
+    @property
+    def closed(self) -> bool:
+        """Whether no file handle is open."""
+        return self._src is None
+
+    def __enter__(self) -> GeoTiffCube:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __getstate__(self) -> dict[str, object]:
+        state = self.__dict__.copy()
+        for key in ("_lock", "_src", "_pid", "_finalizer"):
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._init_handle()
+
+    def _check_process(self) -> None:
+        """In a forked child, drop the parent's handle and lock (never close them here)."""
+        if self._pid != os.getpid():
+            if self._finalizer is not None:
+                self._finalizer.detach()
+            self._init_handle()
+
+    # -- array protocol ---------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        """Number of elements."""
+        return int(np.prod(self.shape))
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the whole cube would take in memory (in ``dtype``)."""
+        return self.size * self.dtype.itemsize
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        return f"GeoTiffCube({str(self.path)!r}, shape={self.shape}, dtype={self.dtype})"
+
+    def __array__(self, dtype: object = None, copy: bool | None = None) -> np.ndarray:
+        if copy is False:
+            raise ValueError("a GeoTiffCube is on disk; np.asarray(cube) must read (copy) it")
+        arr = self[:, :, :]
+        return arr if dtype is None else arr.astype(dtype, copy=False)
+
+    def __getitem__(self, key: object) -> np.ndarray:
+        keys = key if isinstance(key, tuple) else (key,)
+        if sum(k is Ellipsis for k in keys) > 1:
+            raise IndexError("an index can only have a single ellipsis ('...')")
+        if any(k is None for k in keys):
+            raise IndexError("GeoTiffCube does not support np.newaxis; index the result")
+        if any(k is Ellipsis for k in keys):
+            at = next(i for i, k in enumerate(keys) if k is Ellipsis)
+            keys = keys[:at] + (slice(None),) * (4 - len(keys)) + keys[at + 1 :]
+        if len(keys) > 3:
+            raise IndexError(f"too many indices for a 3-D cube: {len(keys)}")
+        keys = keys + (slice(None),) * (3 - len(keys))
+        rows, cols, bands = self.shape
+        r0, r1, r_local, r_drop = _axis_window(keys[0], rows, "row")
+        c0, c1, c_local, c_drop = _axis_window(keys[1], cols, "column")
+        band_list, b_drop = _band_indexes(keys[2], bands)
+        block = self.read_window(r0, r1, c0, c1, band_list)
+        if r_local is not None:
+            block = block[r_local]
+        if c_local is not None:
+            block = block[:, c_local]
+        drop = tuple(ax for ax, d in enumerate((r_drop, c_drop, b_drop)) if d)
+        return block.squeeze(axis=drop) if drop else block
+
+    def read_window(
+        self, r0: int, r1: int, c0: int, c1: int, bands: Sequence[int] | None = None
+    ) -> np.ndarray:
+        """Rows ``r0:r1``, columns ``c0:c1`` (and 0-based ``bands``) as ``(rows, cols, bands)``.
+
+        One windowed read of the file; the no-data value becomes NaN.
+        """
+        from rasterio.windows import Window
+
+        band_list = list(range(self.shape[2])) if bands is None else list(bands)
+        h, w = max(0, r1 - r0), max(0, c1 - c0)
+        if h == 0 or w == 0 or not band_list:
+            return np.empty((h, w, len(band_list)), dtype=self.dtype)
+        self._check_process()
+        try:
+            with self._lock:
+                src = self._dataset()
+                data = src.read(  # type: ignore[attr-defined]
+                    [b + 1 for b in band_list], window=Window(c0, r0, w, h)
+                )
+        except InputError:
+            raise
+        except MemoryError:
+            raise
+        except Exception as exc:
+            raise InputError(
+                f"cannot read rows {r0}-{r1 - 1}, columns {c0}-{c1 - 1} of {self.path} "
+                f"({_one_line(exc)}); check that the file is complete"
+            ) from exc
+        block = np.ascontiguousarray(np.moveaxis(data, 0, -1))
+        if self.nodata is not None and not np.isnan(self.nodata):
+            hit = block == self.nodata
+            block = block.astype(self.dtype, copy=False)
+            block[hit] = np.nan
+        return block
 
 
 def read_georef(path: str | os.PathLike[str]) -> tuple[str | None, Transform | None]:

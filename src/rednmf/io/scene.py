@@ -8,6 +8,11 @@ float64 if it was), and the CRS and affine transform are kept. NaN marks
 no-data throughout: the detectors leave such pixels out (see
 :class:`rednmf.detectors._base.BaseDetector`).
 
+Scenes larger than memory stay on disk: an ENVI cube is a read-only memory
+map, and a GDAL raster whose in-memory detection would not fit (or any, with
+``lazy=True``) is a :class:`rednmf.io.geotiff.GeoTiffCube` read window by
+window; :class:`rednmf.detectors.REDNMF` fits either out of core.
+
 In .mat and .npz files, :func:`read_scene` picks the cube and the ground truth
 among the variables:
 
@@ -22,11 +27,15 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rednmf.exceptions import InputError
 from rednmf.io.mat import check_file, is_numeric, load_mat, load_npy, load_npz
+
+if TYPE_CHECKING:
+    from rednmf.io.geotiff import GeoTiffCube
 
 __all__ = ["Scene", "read_scene", "read_map", "select_variables", "split_var"]
 
@@ -40,8 +49,10 @@ class Scene:
 
     Attributes
     ----------
-    cube : numpy.ndarray of shape (rows, cols, bands)
-        The data, in the dtype it was stored with.
+    cube : numpy.ndarray or GeoTiffCube of shape (rows, cols, bands)
+        The data, in the dtype it was stored with; a read-only memory map for
+        ENVI, a :class:`~rednmf.io.geotiff.GeoTiffCube` (read window by window)
+        for a raster read lazily.
     gt : numpy.ndarray of shape (rows, cols) or None
         Ground truth as a boolean map (True = anomaly), or None.
     name : str
@@ -69,7 +80,7 @@ class Scene:
         Affine transform ``(a, b, c, d, e, f)`` from (col, row) to map x, y.
     """
 
-    cube: np.ndarray
+    cube: np.ndarray | GeoTiffCube
     gt: np.ndarray | None
     name: str
     path: Path | None = None
@@ -91,10 +102,21 @@ class Scene:
         return int(rows), int(cols), int(bands)
 
     def nodata_mask(self) -> np.ndarray:
-        """``(rows, cols)`` bool map of the pixels with a NaN in any band (no-data)."""
+        """``(rows, cols)`` bool map of the pixels with a NaN in any band (no-data).
+
+        A cube on disk (:class:`~rednmf.io.geotiff.GeoTiffCube`) is read in
+        blocks of rows.
+        """
         if self.cube.dtype.kind != "f":
             return np.zeros(self.cube.shape[:2], dtype=bool)
-        return np.isnan(self.cube).any(axis=2)
+        if isinstance(self.cube, np.ndarray):
+            return np.isnan(self.cube).any(axis=2)
+        rows, cols, bands = self.shape
+        out = np.empty((rows, cols), dtype=bool)
+        step = max(1, (1 << 22) // max(1, cols * bands))
+        for r in range(0, rows, step):
+            out[r : r + step] = np.isnan(self.cube[r : r + step]).any(axis=2)
+        return out
 
 
 def _describe(value: object) -> str:
@@ -207,6 +229,7 @@ def read_scene(
     gt_var: str | None = None,
     *,
     prefer_gt: Sequence[str] = (),
+    lazy: bool | None = None,
 ) -> Scene:
     """Read a hyperspectral scene from a .mat, .npz, .npy, ENVI or GDAL-readable file.
 
@@ -226,15 +249,24 @@ def read_scene(
     prefer_gt : sequence of str, optional
         Names (case-insensitive) that settle an ambiguous ground truth, e.g.
         ``("map", "gt", "groundtruth")``; by default an ambiguity raises.
+    lazy : bool or None, default=None
+        For a GDAL raster (GeoTIFF): return its cube as a
+        :class:`~rednmf.io.geotiff.GeoTiffCube`, which reads only the window
+        each slice asks for (``True``), or read it into memory (``False``).
+        ``None``: lazy exactly when the in-memory detector path would not fit
+        in the memory available (:func:`rednmf.outofcore.fits_in_memory`), so
+        that ``REDNMF(out_of_core=None)`` then fits it out of core, as it does
+        a memory-mapped ENVI cube. Other formats ignore it (an ENVI cube is
+        always memory mapped).
 
     Returns
     -------
     Scene
         The cube as stored (any numeric dtype; float with NaN at no-data
         values; an ENVI cube without dropped bands or no-data stays memory
-        mapped), the ground truth as a boolean map (nonzero = anomaly) or
-        None, and the wavelengths, bad bands, no-data value, CRS and transform
-        where the file has them.
+        mapped; a lazy raster's is a ``GeoTiffCube``), the ground truth as a
+        boolean map (nonzero = anomaly) or None, and the wavelengths, bad
+        bands, no-data value, CRS and transform where the file has them.
 
     Raises
     ------
@@ -242,6 +274,8 @@ def read_scene(
         If the file cannot be read or the variables are missing or ambiguous;
         the message is one line naming the problem and the fix.
     """
+    if lazy not in (None, True, False):
+        raise InputError(f"lazy must be None, True or False, got {lazy!r}")
     p = check_file(path)
     suffix = p.suffix.lower()
     if suffix not in _SUFFIXES:
@@ -250,7 +284,7 @@ def read_scene(
                 f"{p.name} is an image file; --data-var and --gt-var apply to .mat and .npz "
                 "files only (use --gt FILE for a separate ground truth)"
             )
-        return _read_image(p)
+        return _read_image(p, lazy=lazy)
 
     if suffix == ".npy":
         if data_var is not None or gt_var is not None:
@@ -321,8 +355,8 @@ def _apply_nodata(cube: np.ndarray, nodata: float | None) -> np.ndarray:
     return out
 
 
-def _read_image(p: Path) -> Scene:
-    """Read an ENVI image or a GDAL raster into a Scene."""
+def _read_image(p: Path, lazy: bool | None = False) -> Scene:
+    """Read an ENVI image or a GDAL raster into a Scene (``lazy``: see :func:`read_scene`)."""
     from rednmf.io.envi import find_envi_header, read_envi
 
     suffix = p.suffix.lower()
@@ -348,27 +382,41 @@ def _read_image(p: Path) -> Scene:
             transform=transform,
         )
 
-    from rednmf.io.geotiff import read_raster
+    from rednmf.io.geotiff import GeoTiffCube, read_raster
 
-    if suffix not in (".tif", ".tiff", ".vrt", ".jp2", ".img", ".nc", ".h5", ".hdf"):
+    def read(lazy_read: bool):
+        if suffix in (".tif", ".tiff", ".vrt", ".jp2", ".img", ".nc", ".h5", ".hdf"):
+            return read_raster(p, lazy=lazy_read)
         # Let GDAL try any other raster, but say clearly what is expected if it fails.
         try:
-            raster = read_raster(p)
+            return read_raster(p, lazy=lazy_read)
         except InputError as exc:
             raise InputError(
                 f"unsupported file type {p.suffix or '(no extension)'!r} for {p}; {_RASTER_HINT}"
             ) from exc
+
+    if lazy is False:
+        raster = read(False)
     else:
-        raster = read_raster(p)
+        raster = read(True)  # the metadata only
+        if lazy is None:
+            from rednmf.outofcore import fits_in_memory
+
+            if fits_in_memory(raster.cube.shape):
+                raster = read(False)
     cube = raster.cube
     if cube.ndim != 3:  # pragma: no cover - rasterio always gives (bands, rows, cols)
         raise InputError(f"{p.name} is not a 3-D raster; {_RASTER_HINT}")
+    if isinstance(cube, GeoTiffCube):  # no-data is NaN already, window by window
+        stored = cube.stored_dtype
+    else:
+        stored, cube = cube.dtype, _apply_nodata(cube, raster.nodata)
     return Scene(
-        cube=_apply_nodata(cube, raster.nodata),
+        cube=cube,
         gt=None,
         name=p.stem,
         path=p,
-        variables={"bands": f"{'x'.join(map(str, cube.shape))} {cube.dtype}"},
+        variables={"bands": f"{'x'.join(map(str, cube.shape))} {stored}"},
         format=raster.driver,
         wavelengths=raster.wavelengths,
         nodata=raster.nodata,
