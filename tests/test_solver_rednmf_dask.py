@@ -82,7 +82,9 @@ def test_detector_scores_equal_in_memory(client):
     cube, _ = make_scene(rows=64, cols=48, bands=30, n_targets=6, random_state=2)
     mem = REDNMF(max_iter=15).fit(cube)  # 3072 pixels: blocks of 2048 and 1024
     dist = REDNMF(max_iter=15, scheduler=client, chunk_size=2048).fit(cube)
-    np.testing.assert_array_equal(dist.decision_scores_, mem.decision_scores_)
+    # S is identical; it is scored on the workers (rednmf.scoring.dask_scoring),
+    # whose reductions and box sums add in another order: equal to rounding.
+    np.testing.assert_allclose(dist.decision_scores_, mem.decision_scores_, rtol=1e-7)
     np.testing.assert_array_equal(dist.anomaly_, mem.anomaly_)
     np.testing.assert_array_equal(dist.coefficients_, mem.coefficients_)
 

@@ -121,9 +121,13 @@ class FactorizationDetector(BaseDetector):
         self.n_iter_ = res.n_iter
         self.objective_ = res.objective
         self.converged_ = res.converged
+        return self._score(self._evidence(X, res, shape), shape)
+
+    def _score(self, E: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        """Score the evidence matrix ``E`` (bands x pixels) of a ``rows x cols`` scene."""
         backend, device = self._scoring_backend()
         return score_matrix(
-            self._evidence(X, res, shape),
+            E,
             shape,
             scorer=self.scorer,
             inner=self.inner,

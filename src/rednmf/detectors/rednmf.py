@@ -135,8 +135,11 @@ class REDNMF(FactorizationDetector):
         Fit across a Dask cluster: the address of its scheduler
         (``'tcp://host:8786'``) or a connected :class:`distributed.Client`
         (:mod:`rednmf.solvers.rednmf_dask`). The pixel chunks live on the
-        workers; the scoring runs here. Needs the block engine (``lam_mode``
-        ``'svd'`` or ``'absolute'``, ``shrink='column'``).
+        workers, and so does the scoring: ``S`` is scored where its chunks
+        are (:mod:`rednmf.scoring.dask_scoring`), the scores equal the
+        in-memory ones up to float rounding; ``anomaly_`` is still gathered.
+        Needs the block engine (``lam_mode`` ``'svd'`` or ``'absolute'``,
+        ``shrink='column'``).
     chunk_size : int, optional
         Pixels per Dask chunk (default: one chunk per worker). With
         ``chunk_size`` equal to the solver's block size (2048) the fit is
@@ -324,10 +327,51 @@ class REDNMF(FactorizationDetector):
         self._validate_params()
         self._callback = callback
         try:
-            scores, valid, kept = self._fit_out_of_core(cube, mask)
+            with self._cluster():
+                scores, valid, kept = self._fit_out_of_core(cube, mask)
         finally:
             del self._callback
         return self._set_results(scores, valid, kept)
+
+    @contextmanager
+    def _cluster(self) -> Iterator[None]:
+        """With a scheduler: one client for the fit and the scoring, which stays on the workers.
+
+        Sets ``_client`` and ``_kept`` (:func:`rednmf.solvers.rednmf_dask.keep_chunks`:
+        the fit's chunks left on the workers) for :meth:`_solve` and the scoring.
+        """
+        if self.scheduler is None:
+            yield
+            return
+        from rednmf.solvers.rednmf_dask import keep_chunks
+
+        with dask_client(self.scheduler) as client, keep_chunks() as kept:
+            self._client, self._kept = client, kept
+            try:
+                yield
+            finally:
+                del self._client, self._kept
+
+    def _fit_scores(self, cube: np.ndarray) -> np.ndarray:
+        with self._cluster():
+            return super()._fit_scores(cube)
+
+    def _kept_evidence(self, W: np.ndarray) -> Any:
+        """The evidence (``S``, or ``X - WH``) of a Dask fit, on its workers; None in memory."""
+        kept = getattr(self, "_kept", None)
+        if not kept:
+            return None
+        return kept.pop().evidence(W if self.sparsity == "none" else None)
+
+    def _score(self, E: Any, shape: tuple[int, int]) -> np.ndarray:
+        if isinstance(E, np.ndarray):
+            return super()._score(E, shape)
+        from rednmf.scoring.dask_scoring import score_matrix_dask
+
+        return score_matrix_dask(
+            E, shape, scorer=self.scorer, inner=self.inner, outer=self.outer,
+            n_components=self.n_pca, ridge=self.ridge, client=self._client,
+        )  # fmt: skip
 
     def _fit_out_of_core(
         self, cube: np.ndarray, mask: np.ndarray | None
@@ -353,13 +397,17 @@ class REDNMF(FactorizationDetector):
             self.encoder_ = res.M
             self.lam_history_ = res.lam_history
             self.anomaly_ = None
-            if self.sparsity == "none":  # the evidence is the residual X - WH
-                for a, b in X.blocks():
-                    S[:, a:b] = X[:, a:b] - res.W @ res.H[:, a:b]
-            scores = score_blocks(
-                S, valid.shape, scorer=self.scorer, inner=self.inner, outer=self.outer,
-                n_components=self.n_pca, ridge=self.ridge,
-            )  # fmt: skip
+            E = self._kept_evidence(res.W)
+            if E is not None:  # fitted on a Dask cluster: scored there
+                scores = self._score(E, valid.shape)
+            else:
+                if self.sparsity == "none":  # the evidence is the residual X - WH
+                    for a, b in X.blocks():
+                        S[:, a:b] = X[:, a:b] - res.W @ res.H[:, a:b]
+                scores = score_blocks(
+                    S, valid.shape, scorer=self.scorer, inner=self.inner, outer=self.outer,
+                    n_components=self.n_pca, ridge=self.ridge,
+                )  # fmt: skip
             del S, res
         return np.asarray(scores, dtype=np.float64), valid, kept
 
@@ -371,7 +419,7 @@ class REDNMF(FactorizationDetector):
         M: np.ndarray,
         anomaly_out: np.ndarray | None = None,
     ) -> RednmfResult:
-        with dask_client(self.scheduler) as client:
+        with dask_client(getattr(self, "_client", self.scheduler)) as client:
             return rednmf_solve(
                 X,
                 W,
@@ -400,5 +448,8 @@ class REDNMF(FactorizationDetector):
         self.encoder_ = res.M
         self.anomaly_ = matrix_to_cube(res.S, shape)
         self.lam_history_ = res.lam_history
+        E = self._kept_evidence(res.W)  # fitted on a Dask cluster: left there
+        if E is not None:
+            return E
         # Without S (sparsity='none') the anomaly evidence is the residual.
         return X - res.W @ res.H if self.sparsity == "none" else res.S

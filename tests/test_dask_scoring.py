@@ -1,0 +1,193 @@
+"""Scoring on a Dask cluster (map_overlap): the same scores as the in-memory scorers."""
+
+from __future__ import annotations
+
+import gc
+import time
+
+import numpy as np
+import pytest
+
+distributed = pytest.importorskip("distributed")
+da = pytest.importorskip("dask.array")
+
+from rednmf import REDNMF, make_scene  # noqa: E402
+from rednmf.exceptions import InputError  # noqa: E402
+from rednmf.scoring.brad import brad  # noqa: E402
+from rednmf.scoring.dask_scoring import score_dask, score_matrix_dask  # noqa: E402
+from rednmf.scoring.norms import column_norm  # noqa: E402
+from rednmf.solvers.rednmf_dask import DaskParts, keep_chunks  # noqa: E402
+
+#: Row and column chunks of the 60 x 50 cube. Some row chunks (5, 4) are
+#: smaller than the half-window 13 of the default 27 x 27 outer window.
+CHUNKINGS = [
+    ((15, 15, 15, 15), (25, 25)),
+    ((5, 20, 35), (10, 40)),
+    ((20, 4, 36), (50,)),
+]
+
+
+@pytest.fixture(scope="module")
+def client():
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as c,
+    ):
+        yield c
+
+
+@pytest.fixture(scope="module")
+def cube():
+    """60 x 50 x 12, correlated background, anomalies inside, on edges and in corners."""
+    rng = np.random.default_rng(0)
+    mix = rng.normal(size=(12, 12))
+    cube = rng.normal(size=(60, 50, 12)) @ mix + 3.0
+    for r, c in [(30, 25), (0, 0), (59, 49), (0, 30), (45, 0), (12, 13), (7, 44)]:
+        cube[r, c] += 6.0 * mix[0]
+    return cube
+
+
+@pytest.mark.parametrize("chunks", CHUNKINGS)
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},  # n_components=20 >= 12 bands: centred, no rotation
+        {"n_components": 5, "ridge": 0.01},
+        {"n_components": 3, "inner": 3, "outer": 11, "ridge": 0.0},
+    ],
+)
+def test_score_dask_equals_brad(client, cube, chunks, params):
+    ref = brad(cube, **params)
+    got = score_dask(da.from_array(cube, chunks=(*chunks, 12)), client=client, **params)
+    assert got.shape == ref.shape and got.dtype == np.float64
+    np.testing.assert_allclose(got, ref, rtol=1e-9, atol=0)
+    top = np.argsort(ref.ravel())[-3:]
+    assert set(np.argsort(got.ravel())[-3:]) == set(top)
+
+
+@pytest.mark.parametrize("chunks", CHUNKINGS)
+def test_score_dask_norm_equals_column_norm(client, cube, chunks):
+    got = score_dask(da.from_array(cube, chunks=(*chunks, 5)), "norm", client=client)
+    np.testing.assert_allclose(got, column_norm(cube), rtol=1e-14, atol=0)
+
+
+def test_score_dask_without_a_client(cube):
+    """Dask's default (threaded) scheduler gives the same scores."""
+    got = score_dask(da.from_array(cube, chunks=(12, 25, 12)), n_components=4)
+    np.testing.assert_allclose(got, brad(cube, n_components=4), rtol=1e-9, atol=0)
+
+
+@pytest.mark.parametrize("pixel_chunk", [700, 3000])
+@pytest.mark.parametrize("chunk_rows", [None, 4])
+def test_score_matrix_dask_pixel_chunks(client, cube, pixel_chunk, chunk_rows):
+    """Chunks of pixels that end mid-row are regrouped into tiles of whole rows."""
+    E = da.from_array(np.ascontiguousarray(cube.reshape(-1, 12).T), chunks=(12, pixel_chunk))
+    got = score_matrix_dask(E, (60, 50), n_components=6, chunk_rows=chunk_rows, client=client)
+    np.testing.assert_allclose(got, brad(cube, n_components=6), rtol=1e-9, atol=0)
+    norms = score_matrix_dask(E, (60, 50), scorer="norm", client=client)
+    np.testing.assert_allclose(norms, column_norm(cube), rtol=1e-14, atol=0)
+
+
+def test_score_dask_bad_input(cube):
+    with pytest.raises(InputError, match="3-D"):
+        score_dask(da.zeros((10, 10)))
+    with pytest.raises(InputError, match="outer window"):
+        score_dask(da.from_array(cube[:20]), outer=27)
+    with pytest.raises(InputError, match="scorer"):
+        score_dask(da.from_array(cube), "max")
+    with pytest.raises(InputError, match="bands x pixels"):
+        score_matrix_dask(da.zeros((12, 100)), (60, 50))
+
+
+@pytest.fixture(scope="module")
+def scene():
+    cube, _ = make_scene(rows=64, cols=48, bands=30, n_targets=6, random_state=2)
+    return cube
+
+
+def _assert_scores_close(dist, mem, rtol=1e-7):
+    """Equal up to float rounding (float32 S): relative to each score and to the largest."""
+    np.testing.assert_allclose(dist, mem, rtol=rtol, atol=rtol * 1e-2 * np.abs(mem).max())
+
+
+@pytest.mark.parametrize(
+    ("kw", "rtol"),
+    [
+        ({}, 1e-7),
+        ({"n_pca": 6, "ridge": 0.1}, 1e-7),
+        ({"inner": 3, "outer": 15}, 1e-7),
+        # The residual X - WH, formed on the workers: BLAS on one thread there,
+        # on every core of the driver in memory, so it differs in float32 rounding.
+        ({"sparsity": "none"}, 1e-4),
+    ],
+)
+def test_detector_scores_on_the_cluster(client, scene, kw, rtol, monkeypatch):
+    mem = REDNMF(max_iter=15, **kw).fit(scene)
+    # The driver's scorer is not used: the scoring runs on the workers.
+    monkeypatch.setattr(
+        "rednmf.detectors._factorization.score_matrix",
+        lambda *a, **k: pytest.fail("scored on the driver"),
+    )
+    with distributed.get_task_stream(client) as ts:
+        dist = REDNMF(max_iter=15, scheduler=client, chunk_size=2048, **kw).fit(scene)
+    assert any("tile_scores" in str(t["key"]) for t in ts.data)
+    np.testing.assert_array_equal(dist.anomaly_, mem.anomaly_)
+    _assert_scores_close(dist.decision_scores_, mem.decision_scores_, rtol)
+
+
+def test_detector_norm_scores_on_the_cluster(client, scene):
+    mem = REDNMF(max_iter=15, scorer="norm").fit(scene)
+    dist = REDNMF(max_iter=15, scorer="norm", scheduler=client, chunk_size=2048).fit(scene)
+    np.testing.assert_array_equal(dist.decision_scores_, mem.decision_scores_)
+
+
+def test_out_of_core_fit_scored_on_the_cluster(client, scene):
+    mem = REDNMF(max_iter=10, out_of_core=True).fit(scene)
+    dist = REDNMF(max_iter=10, out_of_core=True, scheduler=client, chunk_size=2048).fit(scene)
+    assert dist.anomaly_ is None
+    _assert_scores_close(dist.decision_scores_, mem.decision_scores_)
+
+
+def test_the_cluster_holds_nothing_after_the_fit(client, scene):
+    REDNMF(max_iter=3, scheduler=client, chunk_size=1024).fit(scene)
+    # The actor handles of a fit form reference cycles (as before this scoring
+    # existed): they are released when the garbage collector runs.
+    deadline = time.monotonic() + 5.0
+    while any(client.has_what().values()) and time.monotonic() < deadline:
+        gc.collect()
+        time.sleep(0.05)
+    assert not any(client.has_what().values())
+
+
+def test_kept_chunks_hold_S_and_the_residual(client):
+    rng = np.random.default_rng(3)
+    X = np.asfortranarray(rng.random((5, 30)))
+    H = rng.random((2, 30))
+    W = rng.random((5, 2))
+    S = np.zeros_like(X)
+    with keep_chunks() as kept:
+        parts = DaskParts(
+            client, X, H, [(0, 12), (12, 30)], tau=0.0, n_jobs=1, beta=1.0, sparsity="l21",
+            eps=1e-10, block_size=12, keep_prev=False,
+        )  # fmt: skip
+        try:
+            parts.gather_into(H.copy(), S)
+        finally:
+            parts.close()
+        (chunks,) = kept
+        np.testing.assert_array_equal(chunks.evidence().compute(), S)
+        with pytest.raises(RuntimeError, match="handed over"):
+            chunks.evidence()
+    assert kept == []
+    with keep_chunks() as kept:
+        parts = DaskParts(
+            client, X, H, [(0, 12), (12, 30)], tau=0.0, n_jobs=1, beta=1.0, sparsity="l21",
+            eps=1e-10, block_size=12, keep_prev=False,
+        )  # fmt: skip
+        try:
+            parts.gather_into(H.copy(), S)
+        finally:
+            parts.close()
+        np.testing.assert_allclose(kept[0].evidence(W).compute(), X - W @ H, rtol=1e-14)
