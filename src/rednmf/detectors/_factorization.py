@@ -121,7 +121,9 @@ class FactorizationDetector(BaseDetector):
         self.n_iter_ = res.n_iter
         self.objective_ = res.objective
         self.converged_ = res.converged
-        return self._score(self._evidence(X, res, shape), shape)
+        E = self._evidence(X, res, shape)
+        del X, res  # the scaled data are not needed to score: let them go first
+        return self._score(E, shape)
 
     def _score(self, E: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         """Score the evidence matrix ``E`` (bands x pixels) of a ``rows x cols`` scene."""
