@@ -77,11 +77,13 @@ def _pca_project(arr: Any, n_components: int | None, xp: NumpyBackend) -> Any:
     mean = xp.mean0_64(x)
     if n_components is None or n_components >= bands:
         return xp.astype(x - mean, arr.dtype).reshape(rows, cols, bands)
-    # Covariance and projection block by block: no float64 copy of the whole cube.
+    # Covariance and projection block by block: no float64 copy of the whole
+    # cube. The float32 - float64 subtraction centres in float64 in one pass;
+    # a scene of one block keeps its centred copy for the projection.
     blocks = range(0, x.shape[0], _PCA_BLOCK)
     cov = xp.zeros((bands, bands), dtype=xp.float64)
     for a in blocks:
-        xc = xp.astype(x[a : a + _PCA_BLOCK], xp.float64) - mean
+        xc = xp.subtract(x[a : a + _PCA_BLOCK], mean)
         cov += xc.T @ xc
     cov /= x.shape[0]
     _, vecs = xp.eigh(cov)
@@ -90,9 +92,11 @@ def _pca_project(arr: Any, n_components: int | None, xp: NumpyBackend) -> Any:
     signs = xp.sign(vecs[pivot, xp.arange(n_components)])
     signs[signs == 0] = 1.0
     vecs = vecs * signs
+    if len(blocks) == 1:
+        return xp.astype(xc @ vecs, arr.dtype).reshape(rows, cols, n_components)
     proj = xp.empty((x.shape[0], n_components), dtype=arr.dtype)
     for a in blocks:
-        proj[a : a + _PCA_BLOCK] = (xp.astype(x[a : a + _PCA_BLOCK], xp.float64) - mean) @ vecs
+        proj[a : a + _PCA_BLOCK] = xp.subtract(x[a : a + _PCA_BLOCK], mean) @ vecs
     return proj.reshape(rows, cols, n_components)
 
 

@@ -1,11 +1,12 @@
 """Local dual-window RX (Mahalanobis) detector on a ``(rows, cols, k)`` array.
 
-The window statistics come from box filters over the values and over the
-pairwise products of the bands, so the cost is independent of the window size;
-the per-pixel ``k x k`` systems are solved as a batched stack. The array code
-is written once against the backend namespace of :mod:`rednmf.backend`:
-NumPy (box filters by :func:`scipy.ndimage.uniform_filter`) or torch on a CPU
-or CUDA device (box sums from integral images, :func:`torch.linalg.solve`).
+The window statistics come from running window sums (separable, vertical then
+horizontal) over the values and over the pairwise products of the bands, so
+the cost is independent of the window size; the per-pixel ``k x k`` systems
+are factorised together, a strip of pixels at a time, by a symmetric
+elimination vectorised over the pixels. The array code is written once against
+the backend namespace of :mod:`rednmf.backend`: NumPy, or torch on a CPU or
+CUDA device.
 """
 
 from __future__ import annotations
@@ -28,19 +29,31 @@ _BLOCK_ELEMENTS = 1 << 24
 #: The same on a CUDA device: fewer, larger blocks (less halo recomputed, fewer launches).
 _GPU_BLOCK_ELEMENTS = 1 << 26
 
+#: Elements of the packed moment matrices of one strip of rows (8 MiB of
+#: float64), assembled and factorised together: ``(k + 1)(k + 2) / 2`` rows of
+#: up to 4,539 pixels for ``k = 20``.
+_CHUNK_ELEMENTS = 1 << 20
+
+#: The same on a CUDA device: large chunks, few kernel launches.
+_GPU_CHUNK_ELEMENTS = 1 << 26
+
+#: Largest ``k`` factorised by the vectorised elimination; larger systems go to
+#: the batched LAPACK solve (``xp.solve``), which is faster once ``k^3`` work
+#: per pixel outweighs its per-system overhead.
+_ELIMINATION_MAX_K = 40
+
+#: Elements of the few rows of moments whose window sums are taken together
+#: (1 MiB of float64, in cache) ...
+_SUB_ELEMENTS = 1 << 17
+
+#: ... but at least this many per vectorised step of the running sums along
+#: the rows, so that wide scenes do not pay one Python call per few pixels.
+_MIN_CALL_ELEMENTS = 1 << 12
+
 #: Relative floor on the diagonal loading, as a fraction of the scene's mean
 #: band variance, so that singular windows (constant patches, ``ridge=0``)
 #: stay solvable without affecting well-conditioned ones.
 _REL_FLOOR = 1e-12
-
-
-def _ring_sum(a: Any, inner: int, outer: int, xp: NumpyBackend) -> Any:
-    """Sum over the outer window minus the inner guard window (zero outside the array).
-
-    ``a`` has shape ``(rows, cols)`` or ``(rows, cols, m)``; the sums run over
-    the first two axes only.
-    """
-    return xp.box_sum(a, outer) - xp.box_sum(a, inner)
 
 
 def local_rx(
@@ -73,9 +86,10 @@ def local_rx(
 
     At the image border the windows are clipped: only pixels inside the image
     count. Window sums of the values and of the ``k(k+1)/2`` pairwise products
-    are computed with box filters (:func:`scipy.ndimage.uniform_filter`; on
-    torch, integral images) in float64 on data centred by its global mean, and
-    the per-pixel systems are solved in batches.
+    are running sums in float64 on data centred by its global mean, and the
+    per-pixel systems are factorised together by a symmetric (``LDL^T``)
+    elimination vectorised over a strip of pixels; pixels whose system is not
+    numerically positive definite are solved by LU instead.
 
     Parameters
     ----------
@@ -95,8 +109,8 @@ def local_rx(
         sums are always accumulated in float64.
     backend : {'numpy', 'torch'}, optional
         Array backend (:mod:`rednmf.backend`); ``'torch'`` computes on
-        ``device`` (default ``'cuda'`` when available) with box sums from
-        integral images. The scores equal NumPy's up to float rounding.
+        ``device`` (default ``'cuda'`` when available). The scores equal
+        NumPy's up to float rounding.
     device : str or torch.device, optional
         Torch device.
 
@@ -181,20 +195,18 @@ def _local_rx(
         x = x - scene_stats[0]
         floor = scene_stats[1]
 
-    iu, ju = np.triu_indices(k)
-    m = iu.size
-    # sym_index[a * k + b] = position of the product x_min(a,b) * x_max(a,b) in the stack.
-    sym = np.empty((k, k), dtype=np.intp)
-    sym[iu, ju] = np.arange(m)
-    sym[ju, iu] = np.arange(m)
-    sym_index = xp.index(sym.ravel())
-    iu, ju = xp.index(iu), xp.index(ju)
+    offs = _packed_offsets(k + 1)
+    n_packed = offs[-1]
     half = outer // 2
-    per_row = cols * max(m, k * k, 1)
     cuda = xp.device is not None and xp.device.type == "cuda"
+    per_row = cols * n_packed
     block = max(1, (_GPU_BLOCK_ELEMENTS if cuda else _BLOCK_ELEMENTS) // per_row - 2 * half)
-    eye = xp.eye(k, dtype=xp.float64)
+    strip = max(1, (_GPU_CHUNK_ELEMENTS if cuda else _CHUNK_ELEMENTS) // per_row)
+    strip = min(max(strip, _min_rows(n_packed)), block, rows)
+    # On a GPU, no sub-strips: few large kernels rather than cache-sized pieces.
+    sub = strip if cuda else max(_min_rows(n_packed), _SUB_ELEMENTS // per_row)
     out_dtype = xp.dtype(out_dtype)
+    work = _Workspace(xp, strip, min(sub, strip), cols, k, out_dtype)
 
     scores = xp.empty((rows, cols), dtype=out_dtype)
     for r0 in range(0, rows, block):
@@ -202,27 +214,267 @@ def _local_rx(
         # Extended block with a halo of `half` rows; its edges are either the
         # image edges or more than `half` rows away from the rows kept.
         e0, e1 = max(0, r0 - half), min(rows, r1 + half)
-        xe = x[e0:e1]
-        keep = slice(r0 - e0, r1 - e0)
-
-        count = _ring_sum(xp.ones(xe.shape[:2], dtype=xp.float64), inner, outer, xp)[keep]
-        count = xp.rint(count).reshape(-1, 1)
-        s1 = _ring_sum(xe, inner, outer, xp)[keep].reshape(-1, k)
-        s2 = _ring_sum(xe[..., iu] * xe[..., ju], inner, outer, xp)[keep].reshape(-1, m)
-
-        mu = s1 / count
-        # Expand the upper triangle to full symmetric matrices with one gather.
-        cov = xp.take_cols(s2, sym_index).reshape(-1, k, k)
-        cov /= count[:, :, None]
-        cov -= mu[:, :, None] * mu[:, None, :]
-
-        trace = xp.batch_trace(cov)
-        load = xp.maximum(ridge * trace / k, floor)
-        cov += load[:, None, None] * eye
-
-        d = x[r0:r1].reshape(-1, k) - mu
-        cov = xp.astype(cov, out_dtype)
-        d = xp.astype(d, out_dtype)
-        sol = xp.solve(cov, d)
-        scores[r0:r1] = xp.rowdot(d, sol).reshape(r1 - r0, cols)
+        _score_block(x, (e0, e1), (r0, r1), scores, inner, outer, ridge, floor, work, xp)
     return scores
+
+
+def _score_block(
+    x: Any,
+    extended: tuple[int, int],
+    kept: tuple[int, int],
+    scores: Any,
+    inner: int,
+    outer: int,
+    ridge: float,
+    floor: float,
+    work: _Workspace,
+    xp: NumpyBackend,
+) -> None:
+    """Scores of rows ``kept`` into ``scores``, from the rows ``extended`` around them."""
+    (e0, e1), (r0, r1) = extended, kept
+    cols, k = x.shape[1:]
+    z = xp.empty((e1 - e0, cols, work.offs[-1]), dtype=xp.float64)
+    _moment_products(x[e0:e1], work.offs, work.sub, z, xp)
+    windows = (outer // 2, inner // 2)
+    carry = work.carry
+    for w, h in enumerate(windows):
+        _window_sum(z, h, r0 - e0 - 1, carry[w], xp)
+    for part in _split(r0, r1, work.rows):
+        lo, hi = part.start - e0, part.stop - e0
+        moments = _ring_moments(z, lo, hi, windows, carry, work, xp)
+        xs = x[part].reshape(-1, k)
+        if k > _ELIMINATION_MAX_K:
+            chunk = _solve_scores(moments.T, xs, ridge, floor, work, xp)
+        else:
+            chunk, bad = _chunk_scores(moments, xs, ridge, floor, work, xp)
+            if len(bad):  # not numerically positive definite: LU on the ring sums again
+                again = xp.empty(carry.shape, dtype=xp.float64)
+                for w, h in enumerate(windows):
+                    _window_sum(z, h, lo - 1, again[w], xp)
+                moments = _ring_moments(z, lo, hi, windows, again, work, xp)
+                chunk[bad] = _solve_scores(moments.T[bad], xs[bad], ridge, floor, work, xp)
+        scores[part] = chunk.reshape(-1, cols)
+
+
+def _split(start: int, stop: int, most: int) -> list[slice]:
+    """``start..stop`` in as few near-equal parts of at most ``most`` as possible."""
+    n = -(-(stop - start) // most)
+    edges = [start + (stop - start) * i // n for i in range(n + 1)]
+    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
+
+def _min_rows(n_packed: int) -> int:
+    """Fewest rows per vectorised running-sum step along the rows (``_MIN_CALL_ELEMENTS``)."""
+    return -(-_MIN_CALL_ELEMENTS // (2 * n_packed))
+
+
+def _packed_offsets(n: int) -> list[int]:
+    """Where row ``a`` of the upper triangle of an ``n x n`` matrix starts (and, last, its size).
+
+    The triangle is packed row by row: row ``a`` holds the entries ``(a, a)``,
+    ``(a, a + 1)``, ..., ``(a, n - 1)``.
+    """
+    return [0, *np.cumsum(np.arange(n, 0, -1)).tolist()]
+
+
+def _moment_products(x: Any, offs: list[int], rows_per: int, z: Any, xp: NumpyBackend) -> Any:
+    """The packed moments ``z z'`` of ``z = (x, 1)``, pixel by pixel, into ``z``.
+
+    ``x`` is ``(rows, cols, k)`` float64; the result is ``(rows, cols, n)``,
+    ``n = (k + 1)(k + 2) / 2``: its last axis is the upper triangle of ``z z'``
+    packed by :func:`_packed_offsets` (``x_a x_b`` for ``a <= b < k``, ``x_a``
+    in the last column and 1 in the corner). The products are formed
+    band-major (one vectorised product per band), ``rows_per`` rows at a time,
+    and transposed pixel-major while still in cache.
+    """
+    rows, cols, k = x.shape
+    xt = xp.ascontiguous(xp.moveaxis(x, 2, 0))  # (k, rows, cols)
+    zc = xp.empty((offs[-1], min(rows, rows_per), cols), dtype=xp.float64)
+    zc[offs[-1] - 1] = 1.0
+    for r0 in range(0, rows, rows_per):
+        r1 = min(rows, r0 + rows_per)
+        zr, xr = zc[:, : r1 - r0], xt[:, r0:r1]
+        for a in range(k):
+            xp.multiply(xr[a], xr[a:], out=zr[offs[a] : offs[a + 1] - 1])
+            zr[offs[a + 1] - 1] = xr[a]
+        z[r0:r1] = xp.moveaxis(zr, 0, 2)
+    return z
+
+
+def _along(a: Any, axis: int, start: int, stop: int) -> Any:
+    """``a[start:stop]`` along ``axis`` (0 or 1)."""
+    return a[start:stop] if axis == 0 else a[:, start:stop]
+
+
+def _window_steps(a: Any, h: int, lo: int, hi: int, axis: int, out: Any, xp: NumpyBackend) -> Any:
+    """Changes of the window sums along ``axis`` from ``i - 1`` to ``i``, for ``i = lo..hi-1``.
+
+    The window of ``i`` is ``i - h .. i + h`` clipped to the array, so the
+    change is ``a[i + h] - a[i - h - 1]``, each term only where it lies inside
+    the array; written to ``out``. Running sums of these changes are the
+    window sums (as :func:`scipy.ndimage.uniform_filter` forms them), whose
+    rounding stays relative to the window sums rather than to sums from the
+    edge of the array.
+    """
+    n = a.shape[axis]
+    start, stop = max(lo, h + 1), min(hi, n - h)
+    if stop > start:  # both ends inside the array
+        xp.subtract(
+            _along(a, axis, start + h, stop + h),
+            _along(a, axis, start - h - 1, stop - h - 1),
+            out=_along(out, axis, start - lo, stop - lo),
+        )
+    stop = min(hi, h + 1, n - h)
+    if stop > lo:  # the window grows: its start is clipped
+        _along(out, axis, 0, stop - lo)[...] = _along(a, axis, lo + h, stop + h)
+    start = max(lo, h + 1, n - h)
+    if hi > start:  # the window shrinks: its end is clipped
+        xp.multiply(
+            _along(a, axis, start - h - 1, hi - h - 1),
+            -1.0,
+            out=_along(out, axis, start - lo, hi - lo),
+        )
+    start, stop = max(lo, n - h), min(hi, h + 1)
+    if stop > start:  # the window covers the whole axis
+        _along(out, axis, start - lo, stop - lo)[...] = 0.0
+    return out
+
+
+def _window_sum(a: Any, h: int, i: int, out: Any, xp: NumpyBackend) -> Any:
+    """Sum of ``a`` over rows ``i - h .. i + h`` clipped to the array (0 if none), into ``out``."""
+    start, stop = max(0, i - h), min(a.shape[0], i + h + 1)
+    out[...] = 0.0
+    for r in range(start, stop):
+        xp.add(out, a[r], out=out)
+    return out
+
+
+class _Workspace:
+    """Buffers of one strip of rows, reused from strip to strip."""
+
+    def __init__(
+        self, xp: NumpyBackend, rows: int, sub: int, cols: int, k: int, dtype: Any
+    ) -> None:
+        self.k, self.rows, self.sub = k, rows, sub
+        self.offs = _packed_offsets(k + 1)
+        n_packed = self.offs[-1]
+        self.dtype = dtype
+        self.vertical = xp.empty((2, sub, cols, n_packed), dtype=xp.float64)
+        self.steps = xp.empty((2, sub, cols, n_packed), dtype=xp.float64)
+        self.carry = xp.empty((2, cols, n_packed), dtype=xp.float64)
+        self.moments = xp.empty((n_packed, rows * cols), dtype=xp.float64)
+        self.last = xp.index(np.asarray(self.offs[1 : k + 1]) - 1)  # entries (a, k)
+        if k <= _ELIMINATION_MAX_K:
+            self.tmp64 = xp.empty((k + 1, rows * cols), dtype=xp.float64)
+            self.tmp = (
+                self.tmp64 if dtype == xp.float64 else xp.empty((k + 1, rows * cols), dtype=dtype)
+            )
+            self.factors = xp.empty((k + 1, rows * cols), dtype=dtype)
+
+
+def _ring_moments(
+    z: Any,
+    lo: int,
+    hi: int,
+    windows: tuple[int, int],
+    carry: Any,
+    work: _Workspace,
+    xp: NumpyBackend,
+) -> Any:
+    """Ring sums of the packed moments ``z`` of rows ``lo..hi-1``, band-major.
+
+    Outer window minus inner window (half-widths ``windows``), each the
+    horizontal window sum of the vertical window sums; both are running sums
+    of :func:`_window_steps`, the vertical ones continuing from ``carry`` (the
+    vertical window sums of row ``lo - 1``, updated to row ``hi - 1``). A few
+    rows at a time (in cache), written transposed into ``work.moments``, whose
+    first ``(hi - lo) * cols`` columns are returned: ``(n, pixels)``.
+    """
+    cols, n_packed = z.shape[1:]
+    moments = work.moments[:, : (hi - lo) * cols]
+    for r0 in range(lo, hi, work.sub):
+        r1 = min(hi, r0 + work.sub)
+        v, d = work.vertical[:, : r1 - r0], work.steps[:, : r1 - r0]
+        for w, h in enumerate(windows):
+            _window_steps(z, h, r0, r1, 0, v[w], xp)
+        xp.add(v[:, 0], carry, out=v[:, 0])
+        xp.cumsum(v, 1, out=v)
+        carry[...] = v[:, -1]
+        for w, h in enumerate(windows):
+            _window_steps(v[w], h, 0, cols, 1, d[w], xp)
+            for c in range(min(h, cols)):  # start from the window of column -1
+                xp.add(d[w, :, 0], v[w, :, c], out=d[w, :, 0])
+        xp.cumsum(d, 2, out=d)
+        out = moments[:, (r0 - lo) * cols : (r1 - lo) * cols].T.reshape(r1 - r0, cols, n_packed)
+        xp.subtract(d[0], d[1], out=out)
+    return moments
+
+
+def _chunk_scores(
+    m: Any, xs: Any, ridge: float, floor: float, work: _Workspace, xp: NumpyBackend
+) -> tuple[Any, Any]:
+    """Local RX scores of a chunk of pixels, and the pixels left to :func:`_solve_scores`.
+
+    ``m`` holds the ring sums of the packed moments band-major, ``(n,
+    pixels)``, and ``xs`` the centred values ``(pixels, k)``. ``m`` is turned in
+    place into the augmented matrices ``[[C + lambda I, d], [d', 0]]`` with
+    ``d = x - mu``, a row of pixels per matrix entry; eliminating their first
+    ``k`` pivots (``LDL^T`` without pivoting, stable for the symmetric positive
+    definite ``C + lambda I``) leaves ``-d' (C + lambda I)^{-1} d`` in the
+    corner. Pixels with a pivot that is not positive (a system that is not
+    numerically positive definite) are returned as the second value.
+    """
+    k, offs = work.k, work.offs
+    c = m.shape[1]
+    count = m[offs[k]]
+    mu = m[work.last] / count
+    tmp = work.tmp64[:, :c]
+    for a in range(k):
+        row = m[offs[a] : offs[a + 1] - 1]  # window sums of x_a x_b, b = a..k-1
+        xp.divide(row, count, out=row)
+        xp.multiply(mu[a], mu[a:], out=tmp[: k - a])
+        xp.subtract(row, tmp[: k - a], out=row)  # covariances (a, a..k-1)
+    trace = xp.copy(m[0])
+    for a in range(1, k):
+        xp.add(trace, m[offs[a]], out=trace)
+    load = xp.maximum(ridge * trace / k, floor)
+    for a in range(k):
+        xp.add(m[offs[a]], load, out=m[offs[a]])
+    m[work.last] = xs.T - mu
+    m[offs[k]] = 0.0
+
+    a_ = m if work.dtype == xp.float64 else xp.astype(m, work.dtype)
+    factors, tmp = work.factors[:, :c], work.tmp[:, :c]
+    low = None
+    for j in range(k):
+        row_j = a_[offs[j] : offs[j + 1]]
+        pivot = row_j[0]
+        low = xp.copy(pivot) if low is None else xp.minimum(low, pivot, out=low)
+        f = xp.divide(row_j[1:], pivot, out=factors[: k - j])
+        for a in range(j + 1, k + 1):
+            t = xp.multiply(row_j[a - j :], f[a - j - 1], out=tmp[: k + 1 - a])
+            row_a = a_[offs[a] : offs[a + 1]]
+            xp.subtract(row_a, t, out=row_a)
+    return -a_[offs[k]], xp.flatnonzero(~(low > 0))
+
+
+def _solve_scores(
+    sums: Any, xs: Any, ridge: float, floor: float, work: _Workspace, xp: NumpyBackend
+) -> Any:
+    """Scores from ring sums ``(pixels, n)`` by a batched LU solve of the ``k x k`` covariances."""
+    k, offs = work.k, work.offs
+    sym = np.empty((k, k), dtype=np.intp)
+    for a in range(k):
+        sym[a, a:] = np.arange(offs[a], offs[a + 1] - 1)
+        sym[a:, a] = sym[a, a:]
+    count = sums[:, offs[k] : offs[k] + 1]
+    mu = xp.take_cols(sums, work.last) / count
+    cov = xp.take_cols(sums, xp.index(sym.ravel())).reshape(-1, k, k)
+    cov /= count[:, :, None]
+    cov -= mu[:, :, None] * mu[:, None, :]
+    trace = xp.batch_trace(cov)
+    load = xp.maximum(ridge * trace / k, floor)
+    cov += load[:, None, None] * xp.eye(k, dtype=xp.float64)
+    d = xp.astype(xs - mu, work.dtype)
+    sol = xp.solve(xp.astype(cov, work.dtype), d)
+    return xp.rowdot(d, sol)
