@@ -104,7 +104,12 @@ def _header_int(meta: dict[str, object], key: str, header: Path) -> int:
     return value
 
 
-def read_envi(path: str | os.PathLike[str], data_file: str | os.PathLike[str] | None = None):
+def read_envi(
+    path: str | os.PathLike[str],
+    data_file: str | os.PathLike[str] | None = None,
+    *,
+    drop_bad_bands: bool = True,
+):
     """Open an ENVI image and return an :class:`EnviImage`.
 
     Parameters
@@ -113,6 +118,11 @@ def read_envi(path: str | os.PathLike[str], data_file: str | os.PathLike[str] | 
         The ``.hdr`` header, or the data file with its ``.hdr`` beside it.
     data_file : str or path-like, optional
         The binary file, when its name does not follow the header's.
+    drop_bad_bands : bool, default=True
+        Drop the bands that ``bbl`` marks bad from ``cube`` (an in-memory
+        copy). ``False`` keeps ``cube`` the memory map of every band, and
+        ``bad_bands`` says which to leave out (:class:`rednmf.io.lazy.MemmapCube`
+        drops them slice by slice).
 
     Returns
     -------
@@ -251,7 +261,7 @@ def read_envi(path: str | os.PathLike[str], data_file: str | os.PathLike[str] | 
                 f"{meta['data ignore value']!r}, not a number; fix it"
             ) from exc
 
-    if bad.any():
+    if bad.any() and drop_bad_bands:
         cube = np.ascontiguousarray(cube[:, :, ~bad])
     units = meta.get("wavelength units")
     return EnviImage(

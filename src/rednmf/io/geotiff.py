@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from rednmf.exceptions import InputError
+from rednmf.io.lazy import nodata_dtype, nodata_to_nan, split_key
 from rednmf.io.mat import _one_line, check_file
 from rednmf.io.writers import atomic_path
 
@@ -171,19 +172,6 @@ def _unreadable(p: Path, exc: BaseException) -> InputError:
         f"cannot read {p} as a raster ({_one_line(exc)}); pass a complete GeoTIFF, "
         "ENVI, .mat, .npz or .npy file"
     )
-
-
-def nodata_dtype(dtype: np.dtype, nodata: float | None) -> np.dtype:
-    """The dtype of a cube whose no-data values are NaN: float32, or float64 if it was.
-
-    As :func:`rednmf.io.scene.read_scene` converts an eagerly read cube that
-    holds the no-data value; the stored ``dtype`` when there is no (or a NaN)
-    no-data value.
-    """
-    dtype = np.dtype(dtype)
-    if nodata is None or np.isnan(nodata):
-        return dtype
-    return np.dtype(np.float64 if dtype == np.float64 else np.float32)
 
 
 def _axis_window(key: object, n: int, axis: str) -> tuple[int, int, np.ndarray | None, bool]:
@@ -389,17 +377,7 @@ class GeoTiffCube:
         return arr if dtype is None else arr.astype(dtype, copy=False)
 
     def __getitem__(self, key: object) -> np.ndarray:
-        keys = key if isinstance(key, tuple) else (key,)
-        if sum(k is Ellipsis for k in keys) > 1:
-            raise IndexError("an index can only have a single ellipsis ('...')")
-        if any(k is None for k in keys):
-            raise IndexError("GeoTiffCube does not support np.newaxis; index the result")
-        if any(k is Ellipsis for k in keys):
-            at = next(i for i, k in enumerate(keys) if k is Ellipsis)
-            keys = keys[:at] + (slice(None),) * (4 - len(keys)) + keys[at + 1 :]
-        if len(keys) > 3:
-            raise IndexError(f"too many indices for a 3-D cube: {len(keys)}")
-        keys = keys + (slice(None),) * (3 - len(keys))
+        keys = split_key(key, "GeoTiffCube")
         rows, cols, bands = self.shape
         r0, r1, r_local, r_drop = _axis_window(keys[0], rows, "row")
         c0, c1, c_local, c_drop = _axis_window(keys[1], cols, "column")
@@ -442,11 +420,7 @@ class GeoTiffCube:
                 f"({_one_line(exc)}); check that the file is complete"
             ) from exc
         block = np.ascontiguousarray(np.moveaxis(data, 0, -1))
-        if self.nodata is not None and not np.isnan(self.nodata):
-            hit = block == self.nodata
-            block = block.astype(self.dtype, copy=False)
-            block[hit] = np.nan
-        return block
+        return nodata_to_nan(block, self.nodata, self.dtype, fresh=True)
 
 
 def read_georef(path: str | os.PathLike[str]) -> tuple[str | None, Transform | None]:

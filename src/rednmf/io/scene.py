@@ -9,9 +9,11 @@ no-data throughout: the detectors leave such pixels out (see
 :class:`rednmf.detectors._base.BaseDetector`).
 
 Scenes larger than memory stay on disk: an ENVI cube is a read-only memory
-map, and a GDAL raster whose in-memory detection would not fit (or any, with
-``lazy=True``) is a :class:`rednmf.io.geotiff.GeoTiffCube` read window by
-window; :class:`rednmf.detectors.REDNMF` fits either out of core.
+map (a :class:`rednmf.io.lazy.MemmapCube` over it, which drops the ``bbl``
+bands and sets the no-data value to NaN slice by slice, when it has either),
+and a GDAL raster is a :class:`rednmf.io.geotiff.GeoTiffCube` read window by
+window; both when their in-memory detection would not fit (or always, with
+``lazy=True``). :class:`rednmf.detectors.REDNMF` fits them out of core.
 
 In .mat and .npz files, :func:`read_scene` picks the cube and the ground truth
 among the variables:
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rednmf.exceptions import InputError
+from rednmf.io.lazy import MemmapCube
 from rednmf.io.mat import check_file, is_numeric, load_mat, load_npy, load_npz
 
 if TYPE_CHECKING:
@@ -49,10 +52,12 @@ class Scene:
 
     Attributes
     ----------
-    cube : numpy.ndarray or GeoTiffCube of shape (rows, cols, bands)
+    cube : numpy.ndarray, GeoTiffCube or MemmapCube of shape (rows, cols, bands)
         The data, in the dtype it was stored with; a read-only memory map for
-        ENVI, a :class:`~rednmf.io.geotiff.GeoTiffCube` (read window by window)
-        for a raster read lazily.
+        ENVI (a :class:`~rednmf.io.lazy.MemmapCube` over it when bands are
+        dropped or a no-data value is set and the cube is read lazily), a
+        :class:`~rednmf.io.geotiff.GeoTiffCube` (read window by window) for a
+        raster read lazily.
     gt : numpy.ndarray of shape (rows, cols) or None
         Ground truth as a boolean map (True = anomaly), or None.
     name : str
@@ -80,7 +85,7 @@ class Scene:
         Affine transform ``(a, b, c, d, e, f)`` from (col, row) to map x, y.
     """
 
-    cube: np.ndarray | GeoTiffCube
+    cube: np.ndarray | GeoTiffCube | MemmapCube
     gt: np.ndarray | None
     name: str
     path: Path | None = None
@@ -104,7 +109,8 @@ class Scene:
     def nodata_mask(self) -> np.ndarray:
         """``(rows, cols)`` bool map of the pixels with a NaN in any band (no-data).
 
-        A cube on disk (:class:`~rednmf.io.geotiff.GeoTiffCube`) is read in
+        A cube on disk (:class:`~rednmf.io.geotiff.GeoTiffCube`,
+        :class:`~rednmf.io.lazy.MemmapCube`) is read in
         blocks of rows.
         """
         if self.cube.dtype.kind != "f":
@@ -256,8 +262,10 @@ def read_scene(
         ``None``: lazy exactly when the in-memory detector path would not fit
         in the memory available (:func:`rednmf.outofcore.fits_in_memory`), so
         that ``REDNMF(out_of_core=None)`` then fits it out of core, as it does
-        a memory-mapped ENVI cube. Other formats ignore it (an ENVI cube is
-        always memory mapped).
+        a memory-mapped ENVI cube. ENVI: an image without bad bands or a no-data
+        value is always memory mapped; with either, ``lazy`` decides in the same
+        way between a :class:`~rednmf.io.lazy.MemmapCube` and an in-memory
+        copy. Other formats ignore it.
 
     Returns
     -------
@@ -355,6 +363,30 @@ def _apply_nodata(cube: np.ndarray, nodata: float | None) -> np.ndarray:
     return out
 
 
+def _envi_cube(
+    data: np.ndarray, bad: np.ndarray, nodata: float | None, lazy: bool | None
+) -> np.ndarray | MemmapCube:
+    """The cube of an ENVI memory map ``data``, bands ``bad`` dropped, ``nodata`` as NaN.
+
+    Without either the memory map itself. Otherwise, when ``lazy`` (or, for
+    ``None``, when the in-memory detector path would not fit) a
+    :class:`~rednmf.io.lazy.MemmapCube` that applies both slice by slice, else
+    an in-memory copy.
+    """
+    has_nodata = nodata is not None and not np.isnan(nodata)
+    if bad.size == 0 and not has_nodata:
+        return data
+    keep = np.setdiff1d(np.arange(data.shape[2]), bad)
+    if lazy is None:
+        from rednmf.outofcore import fits_in_memory
+
+        lazy = not fits_in_memory((*data.shape[:2], keep.size))
+    if lazy:
+        return MemmapCube(data, keep if bad.size else None, nodata)
+    cube = np.ascontiguousarray(data[:, :, keep]) if bad.size else data
+    return _apply_nodata(cube, nodata)
+
+
 def _read_image(p: Path, lazy: bool | None = False) -> Scene:
     """Read an ENVI image or a GDAL raster into a Scene (``lazy``: see :func:`read_scene`)."""
     from rednmf.io.envi import find_envi_header, read_envi
@@ -364,15 +396,15 @@ def _read_image(p: Path, lazy: bool | None = False) -> Scene:
     if suffix == ".hdr" or (header is not None and suffix not in (".tif", ".tiff")):
         from rednmf.io.geotiff import read_georef
 
-        img = read_envi(p)
+        img = read_envi(p, drop_bad_bands=False)
         crs, transform = read_georef(img.data_file)
-        cube = _apply_nodata(img.cube, img.nodata)
+        cube = _envi_cube(img.cube, img.bad_bands, img.nodata, lazy)
         return Scene(
             cube=cube,
             gt=None,
             name=img.header.stem,
             path=p,
-            variables={"image": f"{'x'.join(map(str, img.cube.shape))} {img.cube.dtype}"},
+            variables={"image": f"{'x'.join(map(str, cube.shape))} {img.cube.dtype}"},
             format=f"ENVI ({img.interleave}, {img.byte_order})",
             wavelengths=img.wavelengths,
             wavelength_units=img.wavelength_units,

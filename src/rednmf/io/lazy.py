@@ -1,0 +1,136 @@
+"""Cubes that stay on disk: index splitting, no-data to NaN, and a memory-mapped view.
+
+A scene larger than memory is handed to the detectors as an object with
+``shape``, ``dtype``, ``ndim`` and ``__getitem__`` that reads only what each
+slice asks for, marked ``on_disk = True`` so that
+:func:`rednmf.outofcore.is_memory_mapped` recognises it and
+``REDNMF(out_of_core=None)`` fits it out of core. Two exist:
+:class:`rednmf.io.geotiff.GeoTiffCube` (a GDAL raster, one windowed read per
+slice) and :class:`MemmapCube` here (a memory-mapped ENVI cube with bands
+dropped by its ``bbl`` and its ``data ignore value`` read as NaN, both applied
+to each slice, so that neither forces the whole cube into memory).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["MemmapCube", "nodata_dtype", "nodata_to_nan", "split_key"]
+
+
+def nodata_dtype(dtype: np.dtype, nodata: float | None) -> np.dtype:
+    """The dtype of a cube whose no-data values are NaN: float32, or float64 if it was.
+
+    As :func:`rednmf.io.scene.read_scene` converts an eagerly read cube that
+    holds the no-data value; the stored ``dtype`` when there is no (or a NaN)
+    no-data value.
+    """
+    dtype = np.dtype(dtype)
+    if nodata is None or np.isnan(nodata):
+        return dtype
+    return np.dtype(np.float64 if dtype == np.float64 else np.float32)
+
+
+def nodata_to_nan(
+    block: np.ndarray, nodata: float | None, dtype: np.dtype, fresh: bool = False
+) -> np.ndarray:
+    """``block`` in ``dtype`` with the entries equal to ``nodata`` set to NaN.
+
+    ``fresh``: ``block`` is a new array that may be modified in place (no copy
+    when it already has ``dtype``). Without a (non-NaN) no-data value the block
+    is returned as it is.
+    """
+    if nodata is None or np.isnan(nodata):
+        return block
+    hit = block == nodata
+    out = block.astype(dtype, copy=not fresh)
+    out[hit] = np.nan
+    return out
+
+
+def split_key(key: object, name: str) -> tuple[object, object, object]:
+    """The row, column and band parts of an index into a 3-D cube (``...`` expanded).
+
+    ``name`` is the class named in the ``IndexError`` of an unsupported index.
+    """
+    keys = key if isinstance(key, tuple) else (key,)
+    if sum(k is Ellipsis for k in keys) > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    if any(k is None for k in keys):
+        raise IndexError(f"{name} does not support np.newaxis; index the result")
+    if any(k is Ellipsis for k in keys):
+        at = next(i for i, k in enumerate(keys) if k is Ellipsis)
+        keys = keys[:at] + (slice(None),) * (4 - len(keys)) + keys[at + 1 :]
+    if len(keys) > 3:
+        raise IndexError(f"too many indices for a 3-D cube: {len(keys)}")
+    keys = keys + (slice(None),) * (3 - len(keys))
+    return keys[0], keys[1], keys[2]
+
+
+class MemmapCube:
+    """A memory-mapped ``(rows, cols, bands)`` cube read slice by slice.
+
+    Each slice reads its rows and columns from the memory map, keeps the bands
+    ``keep`` (all when None) and sets the entries equal to ``nodata`` to NaN
+    (the cube's ``dtype`` is then float32, or float64 if stored so), which is
+    what :func:`rednmf.io.scene.read_scene` does to a cube read into memory.
+    ``np.asarray(cube)`` reads it whole.
+
+    Parameters
+    ----------
+    data : numpy.memmap of shape (rows, cols, bands_in_file)
+        The cube on disk (read-only).
+    keep : array of int, optional
+        0-based indices of the bands to keep, increasing.
+    nodata : float, optional
+        The no-data value.
+    """
+
+    #: Read from disk on demand (see :func:`rednmf.outofcore.is_memory_mapped`).
+    on_disk = True
+    ndim = 3
+
+    def __init__(
+        self, data: np.ndarray, keep: np.ndarray | None = None, nodata: float | None = None
+    ) -> None:
+        self.data = data
+        self.keep = None if keep is None else np.asarray(keep, dtype=np.intp)
+        self.nodata = nodata
+        rows, cols, bands = data.shape
+        self.shape = (int(rows), int(cols), bands if self.keep is None else int(self.keep.size))
+        self.stored_dtype = data.dtype
+        self.dtype = nodata_dtype(data.dtype, nodata)
+
+    @property
+    def size(self) -> int:
+        """Number of elements."""
+        return int(np.prod(self.shape))
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the whole cube would take in memory (in ``dtype``)."""
+        return self.size * self.dtype.itemsize
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        return f"MemmapCube(shape={self.shape}, dtype={self.dtype}, nodata={self.nodata})"
+
+    def __array__(self, dtype: object = None, copy: bool | None = None) -> np.ndarray:
+        if copy is False:
+            raise ValueError("a MemmapCube is on disk; np.asarray(cube) must read (copy) it")
+        arr = self[:, :, :]
+        return arr if dtype is None else arr.astype(dtype, copy=False)
+
+    def __getitem__(self, key: object) -> np.ndarray:
+        rows, cols, bands = split_key(key, "MemmapCube")
+        block = self.data[rows, cols]  # the file's bands last
+        fresh = False
+        if self.keep is not None:
+            block, fresh = np.take(block, self.keep, axis=-1), True
+        if not (isinstance(bands, slice) and bands == slice(None)):
+            block = block[..., bands]
+        if self.nodata is None or np.isnan(self.nodata):
+            return np.array(block) if not fresh else block
+        return nodata_to_nan(block, self.nodata, self.dtype, fresh=fresh)
