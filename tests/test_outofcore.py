@@ -76,6 +76,8 @@ def test_cube_matrix_blocks_are_the_scaled_matrix(data):
     ref = (full - full.min()) / (full.max() - full.min())
     np.testing.assert_array_equal(X[:, 5:41], ref[:, 5:41])  # across rows of the cube
     np.testing.assert_array_equal(X[:, 60:100], ref[:, 60:])
+    for a, b in [(10, 14), (9, 18), (0, 3), (62, 63)]:  # within one row: only those columns
+        np.testing.assert_array_equal(X[:, a:b], ref[:, a:b])
     assert X.mean() == pytest.approx(float(ref.mean(dtype=np.float64)), rel=1e-12)
 
 

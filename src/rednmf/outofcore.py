@@ -237,8 +237,11 @@ class CubeMatrix:
         """Pixels ``a:b`` as a ``(b - a, bands)`` array, filled, in the working dtype, unscaled."""
         cols = self.cols
         r0, r1 = a // cols, -(-b // cols)
-        B = _float(np.asarray(self.cube[r0:r1]))
-        B = B.reshape(-1, B.shape[2])[a - r0 * cols : b - r0 * cols]
+        if r1 - r0 == 1:  # within one row (a wide scene): read only those columns
+            B = _float(np.asarray(self.cube[r0, a - r0 * cols : b - r0 * cols]))
+        else:
+            B = _float(np.asarray(self.cube[r0:r1]))
+            B = B.reshape(-1, B.shape[2])[a - r0 * cols : b - r0 * cols]
         if self.kept is not None:
             B = B[:, self.kept]
         if self.fill is not None:
