@@ -38,3 +38,20 @@ def airport1(data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
 def small_scene() -> tuple[np.ndarray, np.ndarray]:
     """A small synthetic ``(cube, gt)``: 40 x 40 x 50, 6 single-pixel targets."""
     return make_scene(rows=40, cols=40, bands=50, n_endmembers=3, n_targets=6, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A 2-worker Dask ``LocalCluster`` client (skips without dask[distributed]).
+
+    Threads in this process: starts in well under a second. Worker processes
+    (``processes=True``) give the same numbers but take seconds to start.
+    """
+    distributed = pytest.importorskip("distributed")
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as c,
+    ):
+        yield c

@@ -28,17 +28,6 @@ CHUNKINGS = [
 
 
 @pytest.fixture(scope="module")
-def client():
-    with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
-        ) as cluster,
-        distributed.Client(cluster) as c,
-    ):
-        yield c
-
-
-@pytest.fixture(scope="module")
 def cube():
     """60 x 50 x 12, correlated background, anomalies inside, on edges and in corners."""
     rng = np.random.default_rng(0)

@@ -21,19 +21,6 @@ from rednmf.solvers.rednmf_dask import _aligned, chunk_ranges  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def client():
-    # Threads in this process: starts in well under a second. Worker processes
-    # (processes=True) give the same numbers but take seconds to start.
-    with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
-        ) as cluster,
-        distributed.Client(cluster) as c,
-    ):
-        yield c
-
-
-@pytest.fixture(scope="module")
 def problem():
     cube, _ = make_scene(rows=40, cols=40, bands=30, n_targets=6, random_state=0)
     X, _ = cube_to_matrix(cube)

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from rednmf.exceptions import InputError
-from rednmf.io.lazy import nodata_dtype, nodata_to_nan, split_key
+from rednmf.io.lazy import DiskCube, nodata_dtype, nodata_to_nan, split_key
 from rednmf.io.mat import _one_line, check_file
 from rednmf.io.writers import atomic_path
 
@@ -224,7 +224,7 @@ def _band_indexes(key: object, n: int) -> tuple[list[int], bool]:
     return [int(i) % n for i in arr], False
 
 
-class GeoTiffCube:
+class GeoTiffCube(DiskCube):
     """A raster's ``(rows, cols, bands)`` cube on disk, read window by window.
 
     The lazy, read-only counterpart of the cube :func:`read_raster` loads:
@@ -260,10 +260,6 @@ class GeoTiffCube:
         If GDAL cannot open the file, or it holds complex numbers or bands of
         different dtypes.
     """
-
-    #: Read from disk on demand (see :func:`rednmf.outofcore.is_memory_mapped`).
-    on_disk = True
-    ndim = 3
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         import rasterio
@@ -354,27 +350,8 @@ class GeoTiffCube:
 
     # -- array protocol ---------------------------------------------------------------
 
-    @property
-    def size(self) -> int:
-        """Number of elements."""
-        return int(np.prod(self.shape))
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes the whole cube would take in memory (in ``dtype``)."""
-        return self.size * self.dtype.itemsize
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
     def __repr__(self) -> str:
         return f"GeoTiffCube({str(self.path)!r}, shape={self.shape}, dtype={self.dtype})"
-
-    def __array__(self, dtype: object = None, copy: bool | None = None) -> np.ndarray:
-        if copy is False:
-            raise ValueError("a GeoTiffCube is on disk; np.asarray(cube) must read (copy) it")
-        arr = self[:, :, :]
-        return arr if dtype is None else arr.astype(dtype, copy=False)
 
     def __getitem__(self, key: object) -> np.ndarray:
         keys = split_key(key, "GeoTiffCube")

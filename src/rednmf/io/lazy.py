@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["MemmapCube", "nodata_dtype", "nodata_to_nan", "split_key"]
+__all__ = ["DiskCube", "MemmapCube", "nodata_dtype", "nodata_to_nan", "split_key"]
 
 
 def nodata_dtype(dtype: np.dtype, nodata: float | None) -> np.dtype:
@@ -67,7 +67,44 @@ def split_key(key: object, name: str) -> tuple[object, object, object]:
     return keys[0], keys[1], keys[2]
 
 
-class MemmapCube:
+class DiskCube:
+    """What the cubes on disk share: ``shape``, ``dtype``, ``on_disk`` and the array protocol.
+
+    A subclass sets ``shape`` and ``dtype`` and implements ``__getitem__``;
+    ``np.asarray(cube)`` then reads the whole cube through it.
+    """
+
+    #: Read from disk on demand (see :func:`rednmf.outofcore.is_memory_mapped`).
+    on_disk = True
+    ndim = 3
+    shape: tuple[int, int, int]
+    dtype: np.dtype
+
+    @property
+    def size(self) -> int:
+        """Number of elements."""
+        return int(np.prod(self.shape))
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the whole cube would take in memory (in ``dtype``)."""
+        return self.size * self.dtype.itemsize
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key: object) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __array__(self, dtype: object = None, copy: bool | None = None) -> np.ndarray:
+        if copy is False:
+            name = type(self).__name__
+            raise ValueError(f"a {name} is on disk; np.asarray(cube) must read (copy) it")
+        arr = self[:, :, :]
+        return arr if dtype is None else arr.astype(dtype, copy=False)
+
+
+class MemmapCube(DiskCube):
     """A memory-mapped ``(rows, cols, bands)`` cube read slice by slice.
 
     Each slice reads its rows and columns from the memory map, keeps the bands
@@ -86,10 +123,6 @@ class MemmapCube:
         The no-data value.
     """
 
-    #: Read from disk on demand (see :func:`rednmf.outofcore.is_memory_mapped`).
-    on_disk = True
-    ndim = 3
-
     def __init__(
         self, data: np.ndarray, keep: np.ndarray | None = None, nodata: float | None = None
     ) -> None:
@@ -101,27 +134,8 @@ class MemmapCube:
         self.stored_dtype = data.dtype
         self.dtype = nodata_dtype(data.dtype, nodata)
 
-    @property
-    def size(self) -> int:
-        """Number of elements."""
-        return int(np.prod(self.shape))
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes the whole cube would take in memory (in ``dtype``)."""
-        return self.size * self.dtype.itemsize
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
     def __repr__(self) -> str:
         return f"MemmapCube(shape={self.shape}, dtype={self.dtype}, nodata={self.nodata})"
-
-    def __array__(self, dtype: object = None, copy: bool | None = None) -> np.ndarray:
-        if copy is False:
-            raise ValueError("a MemmapCube is on disk; np.asarray(cube) must read (copy) it")
-        arr = self[:, :, :]
-        return arr if dtype is None else arr.astype(dtype, copy=False)
 
     def __getitem__(self, key: object) -> np.ndarray:
         rows, cols, bands = split_key(key, "MemmapCube")
