@@ -150,6 +150,18 @@ def test_the_cluster_holds_nothing_after_the_fit(client, scene):
     assert not any(client.has_what().values())
 
 
+def _gather_two_chunks(client, X, H, S):
+    """Put ``X, H`` on the workers as two chunks and gather them back (S into ``S``)."""
+    parts = DaskParts(
+        client, X, H, [(0, 12), (12, 30)], tau=0.0, n_jobs=1, beta=1.0, sparsity="l21",
+        eps=1e-10, block_size=12, keep_prev=False,
+    )  # fmt: skip
+    try:
+        parts.gather_into(H.copy(), S)
+    finally:
+        parts.close()
+
+
 def test_kept_chunks_hold_S_and_the_residual(client):
     rng = np.random.default_rng(3)
     X = np.asfortranarray(rng.random((5, 30)))
@@ -157,26 +169,12 @@ def test_kept_chunks_hold_S_and_the_residual(client):
     W = rng.random((5, 2))
     S = np.zeros_like(X)
     with keep_chunks() as kept:
-        parts = DaskParts(
-            client, X, H, [(0, 12), (12, 30)], tau=0.0, n_jobs=1, beta=1.0, sparsity="l21",
-            eps=1e-10, block_size=12, keep_prev=False,
-        )  # fmt: skip
-        try:
-            parts.gather_into(H.copy(), S)
-        finally:
-            parts.close()
+        _gather_two_chunks(client, X, H, S)
         (chunks,) = kept
         np.testing.assert_array_equal(chunks.evidence().compute(), S)
         with pytest.raises(RuntimeError, match="handed over"):
             chunks.evidence()
     assert kept == []
     with keep_chunks() as kept:
-        parts = DaskParts(
-            client, X, H, [(0, 12), (12, 30)], tau=0.0, n_jobs=1, beta=1.0, sparsity="l21",
-            eps=1e-10, block_size=12, keep_prev=False,
-        )  # fmt: skip
-        try:
-            parts.gather_into(H.copy(), S)
-        finally:
-            parts.close()
+        _gather_two_chunks(client, X, H, S)
         np.testing.assert_allclose(kept[0].evidence(W).compute(), X - W @ H, rtol=1e-14)

@@ -12,15 +12,14 @@ import numpy as np
 import pytest
 import rasterio
 import rasterio.io
-from affine import Affine
 
 from rednmf import REDNMF, cli, make_scene
 from rednmf.exceptions import InputError
 from rednmf.io import read_scene
 from rednmf.io.geotiff import GeoTiffCube
 from rednmf.outofcore import is_memory_mapped
+from test_io_geotiff import TRANSFORM, save_tif
 
-TRANSFORM = Affine(30.0, 0.0, 500000.0, 0.0, -30.0, 4000000.0)
 NODATA = -9999
 
 LAYOUTS = {
@@ -31,21 +30,7 @@ LAYOUTS = {
 
 def write_tif(path: Path, cube: np.ndarray, *, nodata=NODATA, **profile) -> Path:
     """Write a (rows, cols, bands) cube as a multi-band, georeferenced GeoTIFF."""
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        height=cube.shape[0],
-        width=cube.shape[1],
-        count=cube.shape[2],
-        dtype=cube.dtype.name,
-        crs="EPSG:32611",
-        transform=TRANSFORM,
-        nodata=nodata,
-        **profile,
-    ) as dst:
-        dst.write(np.moveaxis(cube, -1, 0))
-    return path
+    return save_tif(path, cube, nodata=nodata, **profile)
 
 
 def synthetic(rows: int, cols: int, bands: int, seed: int = 0) -> np.ndarray:

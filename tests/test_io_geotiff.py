@@ -20,8 +20,10 @@ from rednmf.thresholding import far_threshold, select_threshold
 TRANSFORM = Affine(30.0, 0.0, 500000.0, 0.0, -30.0, 4000000.0)
 
 
-def save_tif(path: Path, cube: np.ndarray, *, nodata=None, crs="EPSG:32611", transform=TRANSFORM):
-    """Write a (rows, cols, bands) cube as a multi-band GeoTIFF."""
+def save_tif(
+    path: Path, cube: np.ndarray, *, nodata=None, crs="EPSG:32611", transform=TRANSFORM, **profile
+):
+    """Write a (rows, cols, bands) cube as a multi-band GeoTIFF (``profile``: creation options)."""
     with rasterio.open(
         path,
         "w",
@@ -33,6 +35,7 @@ def save_tif(path: Path, cube: np.ndarray, *, nodata=None, crs="EPSG:32611", tra
         crs=crs,
         transform=transform,
         nodata=nodata,
+        **profile,
     ) as dst:
         dst.write(np.moveaxis(cube, -1, 0))
     return path
