@@ -33,6 +33,7 @@ import numpy as np
 
 from rednmf._validation import drop_all_nan_bands
 from rednmf.exceptions import InputError
+from rednmf.scoring.brad import principal_axes
 from rednmf.scoring.local_rx import local_rx
 
 __all__ = ["CubeMatrix", "is_memory_mapped", "fits_in_memory", "scan_cube", "score_blocks"]
@@ -318,12 +319,7 @@ def score_blocks(
             xc = np.asarray(E[:, a:b]).T.astype(np.float64) - mean
             cov += xc.T @ xc
         cov /= n
-        _, vecs = np.linalg.eigh(cov)
-        vecs = vecs[:, ::-1][:, :k]
-        pivot = np.argmax(np.abs(vecs), axis=0)
-        signs = np.sign(vecs[pivot, np.arange(k)])
-        signs[signs == 0] = 1.0
-        vecs = vecs * signs
+        vecs = principal_axes(cov, k)
     proj = np.empty((n, k), dtype=E.dtype)
     for a, b in blocks:
         xc = np.asarray(E[:, a:b]).T.astype(np.float64) - mean

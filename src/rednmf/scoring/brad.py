@@ -21,7 +21,7 @@ from rednmf._validation import check_cube, check_int
 from rednmf.backend import NumpyBackend, get_backend
 from rednmf.scoring.local_rx import _local_rx, check_windows
 
-__all__ = ["pca_project", "brad"]
+__all__ = ["pca_project", "principal_axes", "brad"]
 
 #: Pixels per block of :func:`pca_project` (float64 working copies of one block only).
 _PCA_BLOCK = 1 << 15
@@ -70,6 +70,22 @@ def pca_project(
     return xp.to_numpy(_pca_project(xp.asarray(arr), n_components, xp))
 
 
+def principal_axes(cov: Any, k: int, xp: NumpyBackend | None = None) -> Any:
+    """The ``k`` leading eigenvectors of a covariance, largest eigenvalue first.
+
+    Each vector's sign is fixed so that its largest-magnitude entry is
+    positive, which makes every PCA of BRAD (in memory, out of core, on Dask)
+    deterministic and the same. ``xp``: the backend of ``cov`` (NumPy by default).
+    """
+    xp = get_backend("numpy") if xp is None else xp
+    _, vecs = xp.eigh(cov)
+    vecs = xp.flip_cols(vecs)[:, :k]  # decreasing eigenvalues
+    pivot = xp.argmax0(xp.abs(vecs))
+    signs = xp.sign(vecs[pivot, xp.arange(k)])
+    signs[signs == 0] = 1.0
+    return vecs * signs
+
+
 def _pca_project(arr: Any, n_components: int | None, xp: NumpyBackend) -> Any:
     """:func:`pca_project` of a validated array of backend ``xp``; result in that backend."""
     rows, cols, bands = arr.shape
@@ -86,12 +102,7 @@ def _pca_project(arr: Any, n_components: int | None, xp: NumpyBackend) -> Any:
         xc = xp.subtract(x[a : a + _PCA_BLOCK], mean)
         cov += xc.T @ xc
     cov /= x.shape[0]
-    _, vecs = xp.eigh(cov)
-    vecs = xp.flip_cols(vecs)[:, :n_components]  # decreasing eigenvalues
-    pivot = xp.argmax0(xp.abs(vecs))
-    signs = xp.sign(vecs[pivot, xp.arange(n_components)])
-    signs[signs == 0] = 1.0
-    vecs = vecs * signs
+    vecs = principal_axes(cov, n_components, xp)
     if len(blocks) == 1:
         return xp.astype(xc @ vecs, arr.dtype).reshape(rows, cols, n_components)
     proj = xp.empty((x.shape[0], n_components), dtype=arr.dtype)

@@ -41,6 +41,7 @@ from numpy.typing import DTypeLike
 from rednmf._validation import check_choice, check_int
 from rednmf.backend import get_backend
 from rednmf.exceptions import InputError
+from rednmf.scoring.brad import principal_axes
 from rednmf.scoring.from_matrix import SCORERS
 from rednmf.scoring.local_rx import _REL_FLOOR, _local_rx, check_windows
 
@@ -209,12 +210,7 @@ def _pca_project_dask(data: da.Array, n_components: int | None, client: Any) -> 
         return data.map_blocks(_centre, mean, dtype=data.dtype)
     xc = x64 - mean
     cov = _compute(client, da.tensordot(xc, xc, axes=(axes, axes))) / n
-    _, vecs = np.linalg.eigh(cov)
-    vecs = vecs[:, ::-1][:, :n_components]  # decreasing eigenvalues
-    pivot = np.argmax(np.abs(vecs), axis=0)
-    signs = np.sign(vecs[pivot, np.arange(n_components)])
-    signs[signs == 0] = 1.0
-    vecs = vecs * signs
+    vecs = principal_axes(cov, n_components)
     chunks = (*data.chunks[:-1], (n_components,))
     return data.map_blocks(_project, mean, vecs, chunks=chunks, dtype=data.dtype)
 
