@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from rednmf.data import data_dir as _find_data_dir
+from rednmf.data import extra_data_dir as _find_extra_data_dir
 from rednmf.data import load_benchmark
 from rednmf.datasets import make_scene
 
@@ -21,6 +22,21 @@ def data_dir() -> Path:
         msg = (
             f"benchmark scenes not found in {folder}; set REDNMF_DATA to the folder "
             "holding abu-airport-1.mat and the other .mat scenes"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def extra_data_dir(data_dir: Path) -> Path:
+    """Folder of the two extra real scenes (had-extra); skipped if absent (failure under CI)."""
+    folder = _find_extra_data_dir()
+    if not (folder / "abu-urban-2.mat").is_file():
+        msg = (
+            f"extra scenes not found in {folder}; set REDNMF_DATA_EXTRA to the folder "
+            "holding abu-urban-2.mat and muufl-gulfport_taef.mat"
         )
         if os.environ.get("CI"):
             pytest.fail(msg)

@@ -18,10 +18,13 @@ import numpy as np
 from rednmf.exceptions import InputError
 from rednmf.io import read_scene
 
-__all__ = ["data_dir", "list_scenes", "load_benchmark"]
+__all__ = ["all_scenes", "data_dir", "extra_data_dir", "list_scenes", "load_benchmark"]
 
 #: Environment variable that overrides the search for the benchmark folder.
 ENV_VAR = "REDNMF_DATA"
+#: Environment variable naming the folder of the extra scenes (default: ``had-extra``
+#: beside the benchmark folder).
+EXTRA_ENV_VAR = "REDNMF_DATA_EXTRA"
 _RELATIVE = Path("shared", "data", "had")
 _GT_NAMES = ("map", "groundtruth", "gt")
 
@@ -62,6 +65,27 @@ def data_dir() -> Path:
         if (folder / "pyproject.toml").is_file():
             return folder.parent / _RELATIVE
     return candidates[0]
+
+
+def extra_data_dir() -> Path:
+    """The folder of the extra real scenes (other sensors and sites than the paper's ten).
+
+    ``$REDNMF_DATA_EXTRA`` if set and non-empty, else ``had-extra`` beside
+    :func:`data_dir`. It may not exist: check ``extra_data_dir().is_dir()``.
+    """
+    env = os.environ.get(EXTRA_ENV_VAR, "").strip()
+    if env:
+        return Path(env).expanduser()
+    return data_dir().parent / "had-extra"
+
+
+def all_scenes() -> list[Path]:
+    """The scenes of :func:`data_dir` and :func:`extra_data_dir`, sorted by name.
+
+    The twelve real scenes on which the defaults are chosen (leave one scene
+    out) and judged. Raises ``InputError`` if either folder is missing.
+    """
+    return sorted(list_scenes(data_dir()) + list_scenes(extra_data_dir()), key=lambda p: p.stem)
 
 
 def _folder(path: str | os.PathLike[str] | None) -> Path:
@@ -105,6 +129,8 @@ def _resolve(name_or_path: str | os.PathLike[str]) -> Path:
     name = given.name.removesuffix(".mat")
     folder = _folder(None)
     scenes = list_scenes(folder)
+    if extra_data_dir().is_dir():
+        scenes += list_scenes(extra_data_dir())
     exact = [p for p in scenes if p.stem == name]
     if exact:
         return exact[0]

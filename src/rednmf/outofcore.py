@@ -32,9 +32,11 @@ from types import SimpleNamespace
 import numpy as np
 
 from rednmf._validation import drop_all_nan_bands
+from rednmf.backend import get_backend
 from rednmf.exceptions import InputError
 from rednmf.scoring.brad import principal_axes
-from rednmf.scoring.local_rx import local_rx
+from rednmf.scoring.local_rx import check_windows, local_rx
+from rednmf.scoring.multiscale import multiscale_projected, noise_pca_count
 
 __all__ = ["CubeMatrix", "is_memory_mapped", "fits_in_memory", "scan_cube", "score_blocks"]
 
@@ -289,13 +291,17 @@ def score_blocks(
     outer: int,
     n_components: int | None,
     ridge: float,
+    pool: int = 3,
+    noise_var: np.ndarray | None = None,
 ) -> np.ndarray:
     """:func:`rednmf.scoring.from_matrix.score_matrix` of a ``bands x pixels`` matrix on disk.
 
-    ``'norm'``: column norms per block. ``'brad'``: the PCA of
-    :func:`rednmf.scoring.brad.pca_project` from blockwise float64 sums (mean,
-    covariance) and a blockwise projection, then :func:`local_rx` on the
-    projected ``(rows, cols, n_components)`` cube.
+    ``'norm'``: column norms per block. ``'brad'`` and ``'multiscale'``: the PCA
+    of :func:`rednmf.scoring.brad.pca_project` from blockwise float64 sums (mean,
+    covariance; the count of components chosen by the noise when ``noise_var``
+    is given) and a blockwise projection, then :func:`local_rx` or
+    :func:`rednmf.scoring.multiscale.multiscale_projected` on the projected
+    ``(rows, cols, n_components)`` cube, in memory.
     """
     d, n = E.shape
     rows, cols = shape
@@ -311,7 +317,7 @@ def score_blocks(
         mean += np.asarray(E[:, a:b]).sum(axis=1, dtype=np.float64)
     mean /= n
     k = d if n_components is None or n_components >= d else n_components
-    if k == d:
+    if k == d and noise_var is None:
         vecs = None
     else:
         cov = np.zeros((d, d))
@@ -319,9 +325,16 @@ def score_blocks(
             xc = np.asarray(E[:, a:b]).T.astype(np.float64) - mean
             cov += xc.T @ xc
         cov /= n
+        if noise_var is not None:
+            k = noise_pca_count(cov, noise_var, n, k)
         vecs = principal_axes(cov, k)
     proj = np.empty((n, k), dtype=E.dtype)
     for a, b in blocks:
         xc = np.asarray(E[:, a:b]).T.astype(np.float64) - mean
         proj[a:b] = xc if vecs is None else xc @ vecs
-    return local_rx(proj.reshape(rows, cols, k), inner=inner, outer=outer, ridge=ridge)
+    cube = proj.reshape(rows, cols, k)
+    if scorer == "multiscale":
+        xp = get_backend("numpy")
+        inner, outer, ridge, out_dtype = check_windows(cube.shape, inner, outer, ridge, np.float64)
+        return multiscale_projected(xp.asarray(cube), inner, outer, ridge, pool, out_dtype, xp)
+    return local_rx(cube, inner=inner, outer=outer, ridge=ridge)

@@ -125,6 +125,10 @@ class FactorizationDetector(BaseDetector):
         del X, res  # the scaled data are not needed to score: let them go first
         return self._score(E, shape)
 
+    def _scorer_extras(self) -> dict[str, Any]:
+        """Scorer parameters beyond the shared ones (REDNMF adds ``pool`` and the noise)."""
+        return {}
+
     def _score(self, E: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         """Score the evidence matrix ``E`` (bands x pixels) of a ``rows x cols`` scene."""
         backend, device = self._scoring_backend()
@@ -138,4 +142,5 @@ class FactorizationDetector(BaseDetector):
             ridge=self.ridge,
             backend=backend,
             device=device,
+            **self._scorer_extras(),
         )

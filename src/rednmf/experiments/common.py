@@ -270,6 +270,7 @@ def convergence_trace(
                 sparsity=p["sparsity"],
                 shrink=p["shrink"],
                 lam_mode=p["lam_mode"],
+                noise_margin=p["noise_margin"],
             )
             M, S = res.M, res.S
         else:

@@ -86,12 +86,19 @@ def principal_axes(cov: Any, k: int, xp: NumpyBackend | None = None) -> Any:
     return vecs * signs
 
 
-def _pca_project(arr: Any, n_components: int | None, xp: NumpyBackend) -> Any:
-    """:func:`pca_project` of a validated array of backend ``xp``; result in that backend."""
+def _pca_project(
+    arr: Any, n_components: int | None, xp: NumpyBackend, noise_var: np.ndarray | None = None
+) -> Any:
+    """:func:`pca_project` of a validated array of backend ``xp``; result in that backend.
+
+    With ``noise_var`` (the noise variance of each band) only the components
+    above the noise are kept, at most ``n_components``
+    (:func:`rednmf.scoring.multiscale.noise_pca_count`).
+    """
     rows, cols, bands = arr.shape
     x = arr.reshape(-1, bands)
     mean = xp.mean0_64(x)
-    if n_components is None or n_components >= bands:
+    if noise_var is None and (n_components is None or n_components >= bands):
         return xp.astype(x - mean, arr.dtype).reshape(rows, cols, bands)
     # Covariance and projection block by block: no float64 copy of the whole
     # cube. The float32 - float64 subtraction centres in float64 in one pass;
@@ -102,6 +109,10 @@ def _pca_project(arr: Any, n_components: int | None, xp: NumpyBackend) -> Any:
         xc = xp.subtract(x[a : a + _PCA_BLOCK], mean)
         cov += xc.T @ xc
     cov /= x.shape[0]
+    if noise_var is not None:
+        from rednmf.scoring.multiscale import noise_pca_count
+
+        n_components = noise_pca_count(xp.to_numpy(cov), noise_var, x.shape[0], n_components)
     vecs = principal_axes(cov, n_components, xp)
     if len(blocks) == 1:
         return xp.astype(xc @ vecs, arr.dtype).reshape(rows, cols, n_components)
@@ -120,6 +131,7 @@ def brad(
     dtype: DTypeLike = np.float64,
     backend: str | None = None,
     device: Any = None,
+    noise_var: np.ndarray | None = None,
 ) -> np.ndarray:
     """BRAD pixel scores of an anomaly cube: PCA projection, then local RX.
 
@@ -156,6 +168,9 @@ def brad(
         as a NumPy array, equal to NumPy's up to float rounding.
     device : str or torch.device, optional
         Torch device (default ``'cuda'`` when available).
+    noise_var : ndarray of shape (bands,), optional
+        Noise variance of each band: keep only the components above the noise,
+        at most ``n_components`` (:func:`rednmf.scoring.multiscale.noise_pca_count`).
 
     Returns
     -------
@@ -173,5 +188,5 @@ def brad(
     if n_components is not None:
         n_components = check_int("n_components", n_components, low=1)
     params = check_windows(arr.shape, inner, outer, ridge, dtype)
-    projected = _pca_project(xp.asarray(arr), n_components, xp)
+    projected = _pca_project(xp.asarray(arr), n_components, xp, noise_var=noise_var)
     return xp.to_numpy(_local_rx(projected, *params, xp))

@@ -43,7 +43,9 @@ from rednmf.backend import get_backend
 from rednmf.exceptions import InputError
 from rednmf.scoring.brad import principal_axes
 from rednmf.scoring.from_matrix import SCORERS
+from rednmf.scoring.global_rx import global_rx_apply, global_rx_factor
 from rednmf.scoring.local_rx import _REL_FLOOR, _local_rx, check_windows
+from rednmf.scoring.multiscale import combine_scales, noise_pca_count
 
 __all__ = ["score_dask", "score_matrix_dask"]
 
@@ -114,6 +116,8 @@ def score_matrix_dask(
     dtype: DTypeLike = np.float64,
     client: Any = None,
     chunk_rows: int | None = None,
+    pool: int = 3,
+    noise_var: np.ndarray | None = None,
 ) -> np.ndarray:
     """:func:`rednmf.scoring.from_matrix.score_matrix` of a ``bands x pixels`` Dask array.
 
@@ -136,7 +140,11 @@ def score_matrix_dask(
         Each tile is scored with a halo of ``outer // 2`` rows on either side,
         so fewer, larger tiles recompute less.
     scorer, inner, outer, n_components, ridge, dtype, client
-        As in :func:`score_dask`.
+        As in :func:`score_dask`; ``scorer='multiscale'`` projects on the
+        cluster and gathers the projected pixels (``n_components`` values each)
+        to score them in memory (:func:`rednmf.scoring.multiscale.multiscale_projected`).
+    pool, noise_var
+        As in :func:`rednmf.scoring.from_matrix.score_matrix`.
 
     Returns
     -------
@@ -151,7 +159,7 @@ def score_matrix_dask(
     return _score(
         E.T.rechunk({1: -1}), shape, scorer=scorer, inner=inner, outer=outer,
         n_components=n_components, ridge=ridge, dtype=dtype, client=client,
-        chunk_rows=chunk_rows,
+        chunk_rows=chunk_rows, pool=pool, noise_var=noise_var,
     )  # fmt: skip
 
 
@@ -167,6 +175,8 @@ def _score(
     dtype: DTypeLike,
     client: Any,
     chunk_rows: int | None,
+    pool: int = 3,
+    noise_var: np.ndarray | None = None,
 ) -> np.ndarray:
     """Scores of a cube ``(rows, cols, bands)`` or of its pixels ``(rows * cols, bands)``.
 
@@ -181,7 +191,8 @@ def _score(
     if n_components is not None:
         n_components = check_int("n_components", n_components, low=1)
     inner, outer, ridge, out_dtype = check_windows(shape, inner, outer, ridge, dtype)
-    proj = _pca_project_dask(data, n_components, client)
+    proj = _pca_project_dask(data, n_components, client, noise_var)
+    glob = _global_rx_dask(proj, ridge, client) if scorer == "multiscale" else None
     if data.ndim == 2:  # regroup the projected pixels into tiles of whole rows
         rows, cols = shape
         if chunk_rows is None:
@@ -192,10 +203,30 @@ def _score(
         sizes = [min(chunk_rows, rows - r) * cols for r in range(0, rows, chunk_rows)]
         proj = proj.rechunk({0: tuple(sizes)}).reshape(rows, cols, proj.shape[1])
     proj = _persist(client, proj)
-    return _compute(client, _local_rx_dask(proj, inner, outer, ridge, out_dtype, client))
+    local = _compute(client, _local_rx_dask(proj, inner, outer, ridge, out_dtype, client))
+    if glob is None:
+        return local
+    return combine_scales(local, _compute(client, glob).reshape(shape), pool)
 
 
-def _pca_project_dask(data: da.Array, n_components: int | None, client: Any) -> da.Array:
+def _global_rx_dask(proj: da.Array, ridge: float, client: Any) -> da.Array:
+    """Global RX of the projected pixels (``(..., k)`` chunks): statistics reduced, chunks scored.
+
+    Equal to :func:`rednmf.scoring.global_rx.global_rx` up to float rounding.
+    """
+    axes = tuple(range(proj.ndim - 1))
+    n = math.prod(proj.shape[:-1])
+    x64 = proj.astype(np.float64)
+    mean = _compute(client, x64.mean(axis=axes))
+    xc = x64 - mean
+    cov = _compute(client, da.tensordot(xc, xc, axes=(axes, axes))) / n
+    chol = global_rx_factor(cov, ridge)
+    return proj.map_blocks(global_rx_apply, mean, chol, drop_axis=proj.ndim - 1, dtype=np.float64)
+
+
+def _pca_project_dask(
+    data: da.Array, n_components: int | None, client: Any, noise_var: np.ndarray | None = None
+) -> da.Array:
     """:func:`rednmf.scoring.brad._pca_project` of ``(..., bands)`` chunks, lazily.
 
     The mean and the covariance are computed (two passes over the chunks); the
@@ -206,10 +237,12 @@ def _pca_project_dask(data: da.Array, n_components: int | None, client: Any) -> 
     n = math.prod(data.shape[:-1])
     x64 = data.astype(np.float64)
     mean = _compute(client, x64.mean(axis=axes))
-    if n_components is None or n_components >= bands:
+    if noise_var is None and (n_components is None or n_components >= bands):
         return data.map_blocks(_centre, mean, dtype=data.dtype)
     xc = x64 - mean
     cov = _compute(client, da.tensordot(xc, xc, axes=(axes, axes))) / n
+    if noise_var is not None:
+        n_components = noise_pca_count(cov, noise_var, n, n_components)
     vecs = principal_axes(cov, n_components)
     chunks = (*data.chunks[:-1], (n_components,))
     return data.map_blocks(_project, mean, vecs, chunks=chunks, dtype=data.dtype)

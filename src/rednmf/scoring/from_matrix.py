@@ -12,11 +12,12 @@ import numpy as np
 
 from rednmf._validation import check_choice, matrix_to_cube
 from rednmf.scoring.brad import brad
+from rednmf.scoring.multiscale import multiscale
 from rednmf.scoring.norms import column_norm
 
 __all__ = ["SCORERS", "score_matrix"]
 
-SCORERS = ("brad", "norm")
+SCORERS = ("multiscale", "brad", "norm")
 
 
 def score_matrix(
@@ -30,6 +31,8 @@ def score_matrix(
     ridge: float = 0.1,
     backend: str | None = None,
     device: Any = None,
+    pool: int = 3,
+    noise_var: np.ndarray | None = None,
 ) -> np.ndarray:
     """Turn a ``(bands, pixels)`` evidence matrix into a ``(rows, cols)`` score map.
 
@@ -39,19 +42,31 @@ def score_matrix(
         Anomaly matrix or residual, pixels in row-major order.
     shape : (rows, cols)
         Spatial shape.
-    scorer : {'brad', 'norm'}
-        ``'brad'``: :func:`rednmf.scoring.brad.brad` with the window
-        parameters given; ``'norm'``: the column norm ``||E_j||_2``.
+    scorer : {'multiscale', 'brad', 'norm'}
+        ``'multiscale'``: :func:`rednmf.scoring.multiscale.multiscale` (local,
+        pooled and global RX on one scale); ``'brad'``:
+        :func:`rednmf.scoring.brad.brad` with the window parameters given;
+        ``'norm'``: the column norm ``||E_j||_2``.
     inner, outer, n_components, ridge
-        Parameters of BRAD (ignored by ``'norm'``).
+        Parameters of the local detector (ignored by ``'norm'``).
     backend, device
-        Array backend of BRAD (:mod:`rednmf.backend`; ignored by ``'norm'``).
+        Array backend (:mod:`rednmf.backend`; ignored by ``'norm'``).
+    pool : int, default 3
+        ``'multiscale'``: side of the pooling neighbourhood.
+    noise_var : ndarray of shape (bands,), optional
+        Noise variance of each band of ``E``: ``'multiscale'`` and ``'brad'``
+        keep only the principal components above the noise.
     """
     check_choice("scorer", scorer, SCORERS)
     cube = matrix_to_cube(E, shape)
     if scorer == "norm":
         return column_norm(cube)
+    if scorer == "multiscale":
+        return multiscale(
+            cube, inner=inner, outer=outer, n_components=n_components, ridge=ridge, pool=pool,
+            noise_var=noise_var, backend=backend, device=device,
+        )  # fmt: skip
     return brad(
         cube, inner=inner, outer=outer, n_components=n_components, ridge=ridge, backend=backend,
-        device=device,
+        device=device, noise_var=noise_var,
     )  # fmt: skip

@@ -59,12 +59,33 @@ def global_rx(cube: np.ndarray, ridge: float = 1e-9) -> np.ndarray:
     ridge = check_real("ridge", ridge, low=0.0)
     rows, cols, k = arr.shape
     x = arr.reshape(-1, k).astype(np.float64, copy=False)
-    d = x - x.mean(axis=0)
-    cov = (d.T @ d) / d.shape[0]
+    mean = x.mean(axis=0)
+    d = x - mean
+    chol = global_rx_factor((d.T @ d) / d.shape[0], ridge)
+    return _mahalanobis(d, chol).reshape(rows, cols)
+
+
+def global_rx_factor(cov: np.ndarray, ridge: float) -> np.ndarray:
+    """Cholesky factor ``L`` of the loaded covariance of :func:`global_rx` (``C = L L'``).
+
+    For scoring pixels whose mean and covariance were gathered elsewhere (the
+    chunks of a Dask array): ``global_rx_apply(x, mean, L)``.
+    """
+    cov = np.array(cov, dtype=np.float64)
+    k = cov.shape[0]
     mean_var = float(np.trace(cov)) / k
     floor = _REL_FLOOR * mean_var if mean_var > 0.0 else _REL_FLOOR
     cov[np.diag_indices(k)] += max(ridge * mean_var, floor)
-    chol = np.linalg.cholesky(cov)
+    return np.linalg.cholesky(cov)
+
+
+def global_rx_apply(x: np.ndarray, mean: np.ndarray, chol: np.ndarray) -> np.ndarray:
+    """Global RX scores of pixels ``x`` (``(..., k)``) given the scene mean and factor."""
+    d = x.reshape(-1, x.shape[-1]).astype(np.float64) - mean
+    return _mahalanobis(d, chol).reshape(x.shape[:-1])
+
+
+def _mahalanobis(d: np.ndarray, chol: np.ndarray) -> np.ndarray:
     # s = ||L^{-1} d||^2 with C = L L^T.
     white = np.linalg.solve(chol, d.T)
-    return np.einsum("kp,kp->p", white, white).reshape(rows, cols)
+    return np.einsum("kp,kp->p", white, white)

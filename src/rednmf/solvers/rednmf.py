@@ -33,6 +33,12 @@ Choices where the paper is ambiguous (all parameters of :func:`rednmf_solve`):
     ``E = X - WH``, recomputed every iteration; the objective recorded at
     iteration ``t`` uses ``lam_t``, which keeps shrinking with the residual.
   - ``'absolute'``: ``lam_t = lam`` as given (the paper's convention).
+  - ``'noise'``: the ``'svd'`` scale with the scene's noise taken into account
+    (:mod:`rednmf.solvers.noise`): the threshold is the noise energy a pixel's
+    residual is expected to carry, plus ``noise_margin`` standard deviations of
+    it, plus ``lam / 2`` times the structured (noise-free) median residual.
+    Fixed for the fit, like ``'svd'``; pixel groups (``sparsity='l21'``,
+    ``shrink='column'``) only. On a clean scene it equals ``'svd'``.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from threadpoolctl import threadpool_limits
 from rednmf.backend import NumpyBackend, get_backend, is_tensor, namespace
 from rednmf.exceptions import InputError
 from rednmf.solvers._stopping import has_converged, warn_max_iter
+from rednmf.solvers.noise import NoiseScale, noise_scale
 from rednmf.solvers.prox import group_shrink, soft_threshold
 from rednmf.solvers.rednmf_blocks import (
     DEFAULT_BLOCK_SIZE,
@@ -58,11 +65,11 @@ from rednmf.solvers.rednmf_blocks import (
     sum_in_order,
 )
 
-__all__ = ["RednmfResult", "rednmf_solve", "rednmf_objective"]
+__all__ = ["RednmfResult", "anomaly_evidence", "rednmf_solve", "rednmf_objective"]
 
 SPARSITY = ("l21", "l1", "none")
 SHRINK = ("column", "row")
-LAM_MODES = ("svd", "adaptive", "absolute")
+LAM_MODES = ("noise", "svd", "adaptive", "absolute")
 
 
 @dataclass
@@ -77,6 +84,8 @@ class RednmfResult:
     objective: np.ndarray
     lam_history: np.ndarray = field(default_factory=lambda: np.empty(0))
     converged: bool = False
+    #: With ``lam_mode='noise'``: the noise estimate and the thresholds derived from it.
+    noise: NoiseScale | None = None
 
 
 def _split(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -141,6 +150,59 @@ def svd_residual_scale(
     U = vecs[:, -rank:].astype(X.dtype)
     R = X - U @ (U.T @ X)
     return _group_scale(R, sparsity, shrink)
+
+
+def anomaly_evidence(
+    X: Any,
+    W: np.ndarray,
+    H: np.ndarray,
+    tau: float,
+    out: np.ndarray | None = None,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+) -> np.ndarray:
+    """The S step (17) on the final residual at threshold ``tau``, pixel block by block.
+
+    ``S_j = (X_j - W H_j) max(1 - tau / ||X_j - W H_j||, 0)``. With
+    ``lam_mode='noise'`` REDNMF scores this evidence at ``tau`` equal to the
+    structured part of the threshold alone
+    (:attr:`rednmf.solvers.noise.NoiseScale.evidence_threshold`): the fit's
+    threshold also cuts the noise each pixel carries, which is right for
+    separating the background but would tie every pixel below it at zero; here
+    the noise stays in the evidence and the scorer's covariances weigh it. On a
+    clean scene both thresholds agree and this is the fit's ``S``.
+
+    Parameters
+    ----------
+    X : array of shape (d, n)
+        The (scaled) data; anything sliceable as ``X[:, a:b]`` (a memmap, a
+        :class:`rednmf.outofcore.CubeMatrix`).
+    W, H : ndarray
+        Fitted factors, ``(d, r)`` and ``(r, n)``.
+    tau : float
+        Group threshold (nonnegative).
+    out : ndarray of shape (d, n), optional
+        Where to write the result (e.g. a memmap); default: a new array in the
+        dtype and memory order of ``X`` when it is an ndarray, float32 C-order
+        otherwise.
+    block_size : int
+        Pixels per block.
+
+    Returns
+    -------
+    ndarray of shape (d, n)
+        ``out``.
+    """
+    d, n = X.shape
+    if out is None:
+        if isinstance(X, np.ndarray):
+            out = np.empty_like(X)
+        else:
+            out = np.empty((d, n), dtype=getattr(X, "dtype", np.float32))
+    for a in range(0, n, block_size):
+        b = min(n, a + block_size)
+        E = np.asarray(X[:, a:b]) - W @ H[:, a:b]
+        out[:, a:b] = group_shrink(E, tau, axis=0)
+    return out
 
 
 def _update_S(E: np.ndarray, lam: float, sparsity: str, shrink: str) -> np.ndarray:
@@ -261,6 +323,7 @@ def rednmf_solve(
     sparsity: str = "l21",
     shrink: str = "column",
     lam_mode: str = "svd",
+    noise_margin: float = 3.0,
     eps: float = 1e-10,
     callback: Callable[[int, float], None] | None = None,
     block_size: int | None = None,
@@ -305,10 +368,14 @@ def rednmf_solve(
         the ``-L2,1`` ablation) or none (``S = 0``: asymmetric EDNMF).
     shrink : {'column', 'row'}
         Groups of the L2,1 norm: pixels (default) or bands (literal eq. 17).
-    lam_mode : {'svd', 'adaptive', 'absolute'}
+    lam_mode : {'svd', 'noise', 'adaptive', 'absolute'}
         Scale of ``lam`` (see the module docstring): relative to the residual
-        of a rank-r truncated SVD of ``X`` (fixed), relative to the current
+        of a rank-r truncated SVD of ``X`` (fixed), the same with the noise
+        level of ``X`` taken into account (fixed), relative to the current
         residual (every iteration), or as given.
+    noise_margin : float
+        With ``lam_mode='noise'``: standard deviations of the expected noise
+        energy added to the threshold (:mod:`rednmf.solvers.noise`).
     eps : float
         Added to every denominator.
     callback : callable, optional
@@ -345,8 +412,9 @@ def rednmf_solve(
     Returns
     -------
     RednmfResult
-        ``W, H, M, S``, ``n_iter``, the objective after each iteration and the
-        ``lam_t`` used at each iteration.
+        ``W, H, M, S``, ``n_iter``, the objective after each iteration, the
+        ``lam_t`` used at each iteration and, with ``lam_mode='noise'``, the
+        noise estimate (``noise``).
     """
     if backend is None:
         backend = "torch" if is_tensor(X) else "numpy"
@@ -365,15 +433,20 @@ def rednmf_solve(
         n_jobs = 1
     elif is_tensor(X):
         X = X.detach().cpu().numpy()
+    if lam_mode == "noise" and (sparsity == "l1" or (sparsity == "l21" and shrink == "row")):
+        raise InputError(
+            "lam_mode='noise' scales the threshold of pixel groups: use sparsity='l21' with "
+            "shrink='column', or lam_mode='svd'"
+        )
     if block_size is None:
         cuda = xp.device is not None and xp.device.type == "cuda"
         block_size = GPU_BLOCK_SIZE if cuda else DEFAULT_BLOCK_SIZE
     if lam_mode != "adaptive" and (shrink == "column" or sparsity != "l21"):
         return _solve_blocks(
             X, W, H, M, lam=lam, beta=beta, max_iter=max_iter, tol=tol, sparsity=sparsity,
-            lam_mode=lam_mode, eps=eps, callback=callback, block_size=block_size,
-            n_jobs=resolve_n_jobs(n_jobs), anomaly_out=anomaly_out, client=client,
-            chunk_size=chunk_size, xp=xp,
+            lam_mode=lam_mode, noise_margin=noise_margin, eps=eps, callback=callback,
+            block_size=block_size, n_jobs=resolve_n_jobs(n_jobs), anomaly_out=anomaly_out,
+            client=client, chunk_size=chunk_size, xp=xp,
         )  # fmt: skip
     if client is not None:
         raise InputError(
@@ -453,12 +526,28 @@ def rednmf_solve(
     )
 
 
-def _svd_scale_parts(parts: LocalParts, G: np.ndarray, rank: int) -> float:
-    """:func:`svd_residual_scale` for pixel groups, from ``G = XX'`` and one pass over blocks."""
+def _svd_scale_parts(parts: LocalParts, G: np.ndarray, rank: int) -> tuple[float, np.ndarray]:
+    """:func:`svd_residual_scale` for pixel groups, from ``G = XX'`` and one pass over blocks.
+
+    Returns the median residual norm and the basis ``U`` of the rank-r subspace.
+    """
     _, vecs = np.linalg.eigh(namespace(G).to_numpy(G).astype(np.float64))
     U = vecs[:, -rank:]  # cast to the working dtype by each range
     norms = parts.call("svd_norms", U)
-    return float(np.median(np.concatenate(norms) if len(norms) > 1 else norms[0]))
+    return float(np.median(np.concatenate(norms) if len(norms) > 1 else norms[0])), U
+
+
+def _noise_scale_parts(
+    parts: LocalParts, n: int, rank: int, lam: float, margin: float
+) -> NoiseScale:
+    """:func:`rednmf.solvers.noise.noise_scale` from float64 moments of the blocks."""
+    moments = parts.call("moments64")
+    s1 = sum_in_order([m[0] for m in moments])
+    G64 = sum_in_order([m[1] for m in moments])
+    mean = s1 / n
+    cov = G64 / n - np.outer(mean, mean)
+    median, U = _svd_scale_parts(parts, G64, rank)
+    return noise_scale(cov, U, median, lam, margin)
 
 
 @threadpool_limits.wrap(limits=1)
@@ -477,6 +566,7 @@ def _solve_blocks(
     eps: float,
     callback: Callable[[int, float], None] | None,
     block_size: int,
+    noise_margin: float = 3.0,
     n_jobs: int,
     anomaly_out: np.ndarray | None,
     client: Any = None,
@@ -515,9 +605,14 @@ def _solve_blocks(
         ranges = chunk_ranges(X.shape[1], chunk_size, n_workers, block_size)
         parts = DaskParts(client, X, H, ranges, tau=0.0, n_jobs=1, **kw)
     try:
-        G = sum_in_order(parts.call("gram")) if beta > 0 or lam_mode == "svd" else None
-        if lam_mode == "svd" and sparsity == "l21":
-            lam = lam * _svd_scale_parts(parts, G, r)
+        relative = lam_mode in ("svd", "noise")
+        G = sum_in_order(parts.call("gram")) if beta > 0 or relative else None
+        noise = None
+        if lam_mode == "noise":  # with sparsity='none' only the estimate is used (scoring)
+            noise = _noise_scale_parts(parts, X.shape[1], r, lam, noise_margin)
+            lam = 2.0 * noise.fit_threshold
+        elif lam_mode == "svd" and sparsity == "l21":
+            lam = lam * _svd_scale_parts(parts, G, r)[0]
         elif lam_mode == "svd" and sparsity == "l1":
             X_np = xp.to_numpy(X_host) if is_tensor(X_host) else np.asarray(X_host)
             lam = lam * svd_residual_scale(X_np, r, sparsity, "column")
@@ -567,4 +662,5 @@ def _solve_blocks(
         objective=np.asarray(objective),
         lam_history=np.full(len(objective), lam),
         converged=converged,
+        noise=noise,
     )

@@ -264,6 +264,17 @@ class BlockRange:
         """``X X'`` of the range, summed over its blocks in block order."""
         return gram(self.X, self.block_size_arg, self.n_jobs, self.xp)
 
+    def moments64(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(sum_j x_j, sum_j x_j x_j')`` of the range in float64, for the noise estimate."""
+        xp = self.xp
+        d = self.X.shape[0]
+        s1, s2 = np.zeros(d), np.zeros((d, d))
+        for a, b in self.ranges:
+            B = xp.to_numpy(xp.astype(self.X[:, a:b], xp.float64))
+            s1 += B.sum(axis=1)
+            s2 += B @ B.T
+        return s1, s2
+
     def svd_norms(self, U: np.ndarray) -> np.ndarray:
         """Pixel norms of ``X - U U' X`` (float64 NumPy), for the ``'svd'`` scale of lambda."""
         xp = self.xp

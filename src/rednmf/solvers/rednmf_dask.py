@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from rednmf.solvers.rednmf import anomaly_evidence
 from rednmf.solvers.rednmf_blocks import BlockRange, _Sums, block_ranges
 
 __all__ = ["DaskParts", "KeptChunks", "chunk_ranges", "keep_chunks"]
@@ -109,12 +110,19 @@ def _chunk_arrays(actor_key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return part.X, part.H, part.S
 
 
-def _chunk_evidence(arrays: tuple[np.ndarray, ...], W: np.ndarray | None) -> np.ndarray:
-    """``S`` of a chunk, or with ``W`` its residual ``X - W H`` (BLAS on one thread)."""
+def _chunk_evidence(
+    arrays: tuple[np.ndarray, ...], W: np.ndarray | None, tau: float | None = None
+) -> np.ndarray:
+    """``S`` of a chunk, or with ``W`` its residual ``X - W H``, shrunk at ``tau`` if given.
+
+    BLAS on one thread.
+    """
     X, H, S = arrays
     if W is None:
         return S
     with threadpool_limits(1):
+        if tau is not None:
+            return anomaly_evidence(X, _aligned(W), H, tau)
         return X - _aligned(W) @ H
 
 
@@ -141,8 +149,11 @@ class KeptChunks:
         self.shape = shape
         self.dtype = dtype
 
-    def evidence(self, W: np.ndarray | None = None) -> Any:
+    def evidence(self, W: np.ndarray | None = None, tau: float | None = None) -> Any:
         """``S`` (or, given ``W``, the residual ``X - W H``) as a ``bands x pixels`` Dask array.
+
+        With ``W`` and ``tau`` the residual is shrunk at ``tau``
+        (:func:`rednmf.solvers.rednmf.anomaly_evidence`).
 
         Each chunk is formed on its worker and stays there. The handle lets go
         of the chunks' ``X`` and ``H`` (they are freed once the evidence is formed).
@@ -155,7 +166,13 @@ class KeptChunks:
         blocks = []
         for (a, b), where, fut in zip(self.ranges, self.workers, self.futures, strict=True):
             f = self.client.submit(
-                _chunk_evidence, fut, W, workers=[where], allow_other_workers=True, pure=False
+                _chunk_evidence,
+                fut,
+                W,
+                tau,
+                workers=[where],
+                allow_other_workers=True,
+                pure=False,
             )
             blocks.append(da.from_delayed(f, shape=(d, b - a), dtype=self.dtype))
         self.futures = []

@@ -1,0 +1,211 @@
+r"""Multi-scale scoring of an anomaly cube: local, pooled and global evidence on one scale.
+
+A fixed dual window sees one kind of anomaly. A single pixel is found by a
+small guard window; a blob larger than the guard window leaks into the ring
+that is supposed to be background and hides itself; a spectrally broad
+anomaly spread over many pixels is a local background of its own. Three
+detectors of the same projected cube ``P`` (its leading principal components)
+look at three spatial supports:
+
+* **local** – the dual-window RX of :func:`rednmf.scoring.local_rx`: a pixel
+  against the ring around it (targets smaller than the guard window);
+* **pooled** – the local score averaged over a ``pool x pool`` neighbourhood:
+  evidence that several neighbouring pixels share, which independent noise
+  does not (targets of a few pixels on a noisy scene);
+* **global** – RX against the statistics of the whole scene
+  (:func:`rednmf.scoring.global_rx`): anomalies too large, or too spread
+  out, for any local window.
+
+Their raw scores live on different scales, so each is turned into its
+empirical upper-tail probability in the scene, ``p_i(x) = #{y : s_i(y) >= s_i(x)} / n``
+(the fraction of pixels at least as extreme), and a pixel's score is the
+smallest of its tail probabilities on a log scale,
+
+.. math::
+
+    s(x) = -\log_{10} \min_i p_i(x),
+
+Tippett's combination of tests: a pixel is as anomalous as it is under the
+detector that finds it most unusual. The result reads as "one pixel in
+``10^s`` is as extreme as this one under its most sensitive detector".
+
+**How many components.** On a noisy scene the trailing principal components
+of the evidence are noise, which the local covariances then have to estimate
+and which drowns a weak target. Given the noise variance of each band
+(:func:`rednmf.solvers.noise.band_noise_variance`), the evidence is whitened by
+it and only the components whose variance exceeds the largest eigenvalue that
+white noise alone would produce with ``n`` pixels and ``d`` bands (the
+Marchenko–Pastur edge ``(1 + \sqrt{d/n})^2``) are kept
+(:func:`noise_pca_count`), at most ``n_components``.
+
+References
+----------
+.. [1] L. H. C. Tippett, *The Methods of Statistics*, 1931 (minimum p-value
+   combination).
+.. [2] V. A. Marchenko and L. A. Pastur, "Distribution of eigenvalues for
+   some sets of random matrices," Math. USSR-Sbornik 1(4), 1967.
+.. [3] I. S. Reed and X. Yu, "Adaptive multiple-band CFAR detection of an
+   optical pattern with unknown spectral distribution," IEEE TASSP 38(10), 1990.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import DTypeLike
+from scipy.ndimage import uniform_filter
+from scipy.stats import rankdata
+
+from rednmf._validation import check_cube, check_int
+from rednmf.backend import get_backend
+from rednmf.scoring.global_rx import global_rx
+from rednmf.scoring.local_rx import _local_rx, check_windows
+
+__all__ = [
+    "combine_scales",
+    "combine_tail_probabilities",
+    "multiscale",
+    "multiscale_projected",
+    "noise_pca_count",
+]
+
+
+def noise_pca_count(cov: np.ndarray, noise_var: np.ndarray, n: int, max_k: int | None) -> int:
+    """Principal components of the evidence that rise above white noise.
+
+    Parameters
+    ----------
+    cov : ndarray of shape (bands, bands)
+        Covariance of the evidence.
+    noise_var : ndarray of shape (bands,)
+        Noise variance of each band.
+    n : int
+        Number of pixels.
+    max_k : int or None
+        Upper bound (``None``: the number of bands).
+
+    Returns
+    -------
+    int
+        The number of eigenvalues of ``D^-1/2 C D^-1/2`` (``D = diag(noise_var)``)
+        above ``(1 + sqrt(d / n))^2``, between 1 and ``max_k``.
+    """
+    C = np.asarray(cov, dtype=np.float64)
+    d = C.shape[0]
+    var = np.asarray(noise_var, dtype=np.float64)
+    floor = max(float(var.max(initial=0.0)), np.finfo(np.float64).tiny) * 1e-12
+    w = 1.0 / np.sqrt(np.maximum(var, floor))
+    ev = np.linalg.eigvalsh(C * w[:, None] * w[None, :])
+    count = int(np.sum(ev > (1.0 + np.sqrt(d / n)) ** 2))
+    top = d if max_k is None else min(d, max_k)
+    return int(min(max(count, 1), top))
+
+
+def combine_tail_probabilities(*maps: np.ndarray) -> np.ndarray:
+    """``-log10`` of the smallest empirical upper-tail probability of each pixel.
+
+    Parameters
+    ----------
+    *maps : ndarray
+        Score maps of one shape, higher = more anomalous, finite.
+
+    Returns
+    -------
+    ndarray (float64)
+        ``-log10 min_i p_i`` with ``p_i(x)`` the fraction of pixels whose
+        score ``i`` is at least that of ``x``; between 0 and ``log10(n)``.
+    """
+    shape = maps[0].shape
+    best = None
+    for m in maps:
+        flat = np.asarray(m, dtype=np.float64).ravel()
+        p = rankdata(-flat, method="max") / flat.size  # pixels at least as extreme
+        best = p if best is None else np.minimum(best, p)
+    assert best is not None
+    return (-np.log10(best)).reshape(shape)
+
+
+def multiscale_projected(
+    P: Any,
+    inner: int,
+    outer: int,
+    ridge: float,
+    pool: int,
+    out_dtype: np.dtype,
+    xp: Any,
+    scene_stats: tuple[Any, float] | None = None,
+) -> np.ndarray:
+    """The multi-scale score of an already projected (and validated) cube ``P``.
+
+    ``P`` is an array of backend ``xp``; the local RX runs on ``xp``, the
+    global RX and the combination in NumPy.
+    """
+    local = xp.to_numpy(_local_rx(P, inner, outer, ridge, out_dtype, xp, scene_stats))
+    return combine_scales(local, global_rx(xp.to_numpy(P), ridge=ridge), pool)
+
+
+def combine_scales(local: np.ndarray, glob: np.ndarray, pool: int) -> np.ndarray:
+    """The multi-scale score from the local and global RX maps (the pooled one made here)."""
+    pooled = uniform_filter(np.asarray(local, dtype=np.float64), size=pool, mode="nearest")
+    return combine_tail_probabilities(local, pooled, glob)
+
+
+def multiscale(
+    cube: np.ndarray,
+    inner: int = 9,
+    outer: int = 27,
+    n_components: int | None = 20,
+    ridge: float = 0.01,
+    pool: int = 3,
+    noise_var: np.ndarray | None = None,
+    dtype: DTypeLike = np.float64,
+    backend: str | None = None,
+    device: Any = None,
+) -> np.ndarray:
+    """Multi-scale anomaly scores of a cube (module docstring).
+
+    Parameters
+    ----------
+    cube : array-like of shape (rows, cols, bands)
+        The evidence, e.g. REDNMF's anomaly matrix reshaped to a cube.
+    inner, outer : int, default 9 and 27
+        Odd sides of the local detector's guard and outer windows.
+    n_components : int or None, default 20
+        Principal components kept (at most, with ``noise_var``).
+    ridge : float, default 0.01
+        Diagonal loading of the local and global covariances, relative to their
+        mean band variance.
+    pool : int, default 3
+        Side of the neighbourhood over which the local score is averaged;
+        1 makes the pooled detector the local one.
+    noise_var : ndarray of shape (bands,), optional
+        Noise variance of each band of ``cube``: keeps only the components
+        above the noise (:func:`noise_pca_count`).
+    dtype : {'float64', 'float32'}, default float64
+        Precision of the local detector's solves.
+    backend, device
+        Array backend of the projection and of the local detector
+        (:mod:`rednmf.backend`).
+
+    Returns
+    -------
+    numpy.ndarray of shape (rows, cols)
+        ``-log10`` of each pixel's smallest tail probability, higher = more anomalous.
+
+    Raises
+    ------
+    InputError
+        If the cube or a parameter is invalid, or the scene is smaller than the
+        outer window.
+    """
+    from rednmf.scoring.brad import _pca_project
+
+    xp = get_backend(backend, device)
+    arr = check_cube(cube, min_pixels=1, min_bands=1)
+    if n_components is not None:
+        n_components = check_int("n_components", n_components, low=1)
+    pool = check_int("pool", pool, low=1)
+    inner, outer, ridge, out_dtype = check_windows(arr.shape, inner, outer, ridge, dtype)
+    P = _pca_project(xp.asarray(arr), n_components, xp, noise_var=noise_var)
+    return multiscale_projected(P, inner, outer, ridge, pool, out_dtype, xp)
