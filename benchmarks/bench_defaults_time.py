@@ -1,0 +1,63 @@
+"""Seconds per scene: REDNMF's robust defaults against the paper preset, in one run.
+
+Run from the repository root::
+
+    .venv/bin/python benchmarks/bench_defaults_time.py [--repeats 3]
+
+For each of the 12 real scenes (``$REDNMF_DATA`` and ``$REDNMF_DATA_EXTRA``):
+the median wall time of ``REDNMF().fit(cube)`` (fit and scoring) and of
+``REDNMF.from_preset('paper').fit(cube)``, alternating, on one BLAS thread,
+and their ratio. The issue's budget: at most 1.5 times the paper preset's time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from threadpoolctl import threadpool_limits
+
+from rednmf.data import all_scenes, load_benchmark
+from rednmf.detectors.rednmf import REDNMF
+from rednmf.metrics import roc_auc
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    print("| scene | shape | defaults s | paper s | ratio | AUC defaults | AUC paper |")
+    print("|---|---|---|---|---|---|---|")
+    ratios, new_all, old_all = [], [], []
+    for path in all_scenes():
+        cube, gt = load_benchmark(path)
+        times: dict[str, list[float]] = {"new": [], "old": []}
+        auc = {}
+        with threadpool_limits(1):
+            for _ in range(args.repeats):
+                for key, det in (
+                    ("new", REDNMF(n_jobs=1)),
+                    ("old", REDNMF.from_preset("paper", n_jobs=1)),
+                ):
+                    t = time.perf_counter()
+                    det.fit(cube)
+                    times[key].append(time.perf_counter() - t)
+                    auc[key] = roc_auc(det.decision_scores_, gt)
+        new, old = statistics.median(times["new"]), statistics.median(times["old"])
+        ratios.append(new / old)
+        new_all.append(new)
+        old_all.append(old)
+        print(
+            f"| {path.stem} | {'x'.join(map(str, cube.shape))} | {new:.2f} | {old:.2f} | "
+            f"{new / old:.2f} | {auc['new']:.4f} | {auc['old']:.4f} |",
+            flush=True,
+        )
+    print(
+        f"| **mean** | | {statistics.mean(new_all):.2f} | {statistics.mean(old_all):.2f} | "
+        f"{statistics.mean(ratios):.2f} (max {max(ratios):.2f}) | | |"
+    )
+
+
+if __name__ == "__main__":
+    main()
