@@ -83,6 +83,11 @@ def _scorers() -> dict[str, dict[str, Any]]:
                     "scorer": "multiscale", "inner": w, "pool": pool, "noise": noise,
                 }  # fmt: skip
             out[f"brad/{w}/{k}"] = {"scorer": "brad", "inner": w, "noise": noise}
+    # Fisher's combination instead of Tippett's, for the noise-aware count
+    for w, pool in ((9, 3), (9, 5), (7, 3), (11, 3)):
+        out[f"multiscale/{w}/p{pool}/knoise/sum"] = {
+            "scorer": "multiscale", "inner": w, "pool": pool, "noise": True, "combine": "sum",
+        }  # fmt: skip
     return out
 
 
@@ -96,11 +101,13 @@ def _score(det: REDNMF, spec: dict[str, Any]) -> np.ndarray:
     kw = dict(inner=w, outer=3 * w, n_components=det.n_pca, ridge=det.ridge, noise_var=noise_var)
     if spec["scorer"] == "brad":
         return brad(E, **kw)
-    return multiscale(E, pool=spec["pool"], **kw)
+    return multiscale(E, pool=spec["pool"], combine=spec.get("combine", "max"), **kw)
 
 
-def run_job(path: str, sigma: float, draw: int, fit: str) -> list[dict[str, Any]]:
-    """One fit and every scorer on its evidence; rows for the CSV."""
+def run_job(
+    path: str, sigma: float, draw: int, fit: str, scorers: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """One fit and the given scorers on its evidence; rows for the CSV."""
     cube, gt = load_benchmark(path)
     if sigma:
         cube = noisy_cube(cube, sigma, draw)
@@ -110,7 +117,8 @@ def run_job(path: str, sigma: float, draw: int, fit: str) -> list[dict[str, Any]
         det = REDNMF(scorer="norm", n_jobs=1, **FITS[fit]).fit(cube)
         fit_s = time.perf_counter() - t
         nz = float(np.mean(np.any(det.anomaly_ != 0, axis=2)))
-        for label, spec in SCORERS.items():
+        for label in scorers:
+            spec = SCORERS[label]
             if spec["noise"] and det.noise_std_ is None:
                 continue
             t = time.perf_counter()
@@ -271,15 +279,20 @@ def main() -> None:
     if csv_path.exists():
         with open(csv_path) as f:
             rows = list(csv.DictReader(f))
-    done = {(r["scene"], float(r["sigma"]), int(r["draw"]), r["fit"]) for r in rows}
-    jobs = [
-        (str(p), sg, d, fit)
-        for p in all_scenes()
-        for sg in SIGMAS
-        for d in (DRAWS if sg else (0,))
-        for fit in FITS
-        if (p.stem, sg, d, fit) not in done
-    ]
+    done = defaultdict(set)
+    for r in rows:
+        done[r["scene"], float(r["sigma"]), int(r["draw"]), r["fit"]].add(r["scorer"])
+    jobs = []
+    for p in all_scenes():
+        for sg in SIGMAS:
+            for d in DRAWS if sg else (0,):
+                for fit in FITS:
+                    key = (p.stem, sg, d, fit)
+                    # scorers with a noise-aware count are not run on fits without noise
+                    want = [c for c in SCORERS if not (SCORERS[c]["noise"] and fit == "svd")]
+                    missing = tuple(c for c in want if c not in done[key])
+                    if missing:
+                        jobs.append((str(p), sg, d, fit, missing))
     if jobs and not args.report_only:
         # Larger scenes first, so that no long fit runs alone at the end.
         jobs.sort(key=lambda j: -os.path.getsize(j[0]))

@@ -26,6 +26,16 @@ def test_tail_probabilities_against_brute_force():
     assert got.shape == (7, 9)
 
 
+def test_fisher_combination_against_brute_force():
+    rng = np.random.default_rng(4)
+    maps = [np.round(rng.random((6, 5)), 1) for _ in range(3)]
+    got = combine_tail_probabilities(*maps, combine="sum")
+    flat = [m.ravel() for m in maps]
+    n = flat[0].size
+    expect = [-sum(np.log10(np.sum(f >= f[j]) / n) for f in flat) for j in range(n)]
+    np.testing.assert_allclose(got.ravel(), expect)
+
+
 def test_combination_is_invariant_to_monotone_rescaling():
     rng = np.random.default_rng(1)
     a, b = rng.random((20, 20)), rng.random((20, 20))

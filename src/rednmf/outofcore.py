@@ -293,6 +293,7 @@ def score_blocks(
     ridge: float,
     pool: int = 3,
     noise_var: np.ndarray | None = None,
+    combine: str = "max",
 ) -> np.ndarray:
     """:func:`rednmf.scoring.from_matrix.score_matrix` of a ``bands x pixels`` matrix on disk.
 
@@ -336,5 +337,7 @@ def score_blocks(
     if scorer == "multiscale":
         xp = get_backend("numpy")
         inner, outer, ridge, out_dtype = check_windows(cube.shape, inner, outer, ridge, np.float64)
-        return multiscale_projected(xp.asarray(cube), inner, outer, ridge, pool, out_dtype, xp)
+        return multiscale_projected(
+            xp.asarray(cube), inner, outer, ridge, pool, out_dtype, xp, combine=combine
+        )
     return local_rx(cube, inner=inner, outer=outer, ridge=ridge)

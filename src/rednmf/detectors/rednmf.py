@@ -20,6 +20,7 @@ from rednmf._validation import (
 from rednmf.backend import BACKENDS, get_backend
 from rednmf.detectors._factorization import FactorizationDetector
 from rednmf.exceptions import InputError
+from rednmf.scoring.multiscale import COMBINATIONS
 from rednmf.solvers.rednmf import (
     LAM_MODES,
     SHRINK,
@@ -139,6 +140,11 @@ class REDNMF(FactorizationDetector):
     pool : int, default=3
         ``scorer='multiscale'``: side of the neighbourhood over which the
         local score is averaged.
+    combine : {'max', 'sum'}, default='max'
+        ``scorer='multiscale'``: Tippett's (the smallest tail probability) or
+        Fisher's (their product) combination of the three detectors;
+        ``'sum'`` is better on clean scenes, ``'max'`` under noise
+        (``docs/choices.md``).
     noise_margin : float, default=3.0
         ``lam_mode='noise'``: standard deviations of a pixel's expected noise
         energy added to the threshold (a pure-noise pixel then enters ``S``
@@ -258,6 +264,7 @@ class REDNMF(FactorizationDetector):
         n_pca: int | None = 20,
         ridge: float = 0.01,
         pool: int = 3,
+        combine: str = "max",
         noise_margin: float = 3.0,
         encoder: bool = True,
         sparsity: str = "l21",
@@ -286,6 +293,7 @@ class REDNMF(FactorizationDetector):
         self.n_pca = n_pca
         self.ridge = ridge
         self.pool = pool
+        self.combine = combine
         self.noise_margin = noise_margin
         self.encoder = encoder
         self.sparsity = sparsity
@@ -316,6 +324,7 @@ class REDNMF(FactorizationDetector):
         check_real("lam", self.lam, low=0.0)
         check_real("beta", self.beta, low=0.0)
         check_int("pool", self.pool, low=1)
+        check_choice("combine", self.combine, COMBINATIONS)
         check_real("noise_margin", self.noise_margin, low=0.0)
         check_choice("encoder", self.encoder, (True, False))
         check_choice("sparsity", self.sparsity, SPARSITY)
@@ -459,7 +468,7 @@ class REDNMF(FactorizationDetector):
 
     def _scorer_extras(self) -> dict[str, Any]:
         noise_var = None if self.noise_std_ is None else self.noise_std_**2
-        return {"pool": self.pool, "noise_var": noise_var}
+        return {"pool": self.pool, "noise_var": noise_var, "combine": self.combine}
 
     def _score(self, E: Any, shape: tuple[int, int]) -> np.ndarray:
         if isinstance(E, np.ndarray):

@@ -118,6 +118,7 @@ def score_matrix_dask(
     chunk_rows: int | None = None,
     pool: int = 3,
     noise_var: np.ndarray | None = None,
+    combine: str = "max",
 ) -> np.ndarray:
     """:func:`rednmf.scoring.from_matrix.score_matrix` of a ``bands x pixels`` Dask array.
 
@@ -143,7 +144,7 @@ def score_matrix_dask(
         As in :func:`score_dask`; ``scorer='multiscale'`` projects on the
         cluster and gathers the projected pixels (``n_components`` values each)
         to score them in memory (:func:`rednmf.scoring.multiscale.multiscale_projected`).
-    pool, noise_var
+    pool, noise_var, combine
         As in :func:`rednmf.scoring.from_matrix.score_matrix`.
 
     Returns
@@ -159,7 +160,7 @@ def score_matrix_dask(
     return _score(
         E.T.rechunk({1: -1}), shape, scorer=scorer, inner=inner, outer=outer,
         n_components=n_components, ridge=ridge, dtype=dtype, client=client,
-        chunk_rows=chunk_rows, pool=pool, noise_var=noise_var,
+        chunk_rows=chunk_rows, pool=pool, noise_var=noise_var, combine=combine,
     )  # fmt: skip
 
 
@@ -177,6 +178,7 @@ def _score(
     chunk_rows: int | None,
     pool: int = 3,
     noise_var: np.ndarray | None = None,
+    combine: str = "max",
 ) -> np.ndarray:
     """Scores of a cube ``(rows, cols, bands)`` or of its pixels ``(rows * cols, bands)``.
 
@@ -206,7 +208,7 @@ def _score(
     local = _compute(client, _local_rx_dask(proj, inner, outer, ridge, out_dtype, client))
     if glob is None:
         return local
-    return combine_scales(local, _compute(client, glob).reshape(shape), pool)
+    return combine_scales(local, _compute(client, glob).reshape(shape), pool, combine)
 
 
 def _global_rx_dask(proj: da.Array, ridge: float, client: Any) -> da.Array:

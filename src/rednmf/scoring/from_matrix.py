@@ -33,6 +33,7 @@ def score_matrix(
     device: Any = None,
     pool: int = 3,
     noise_var: np.ndarray | None = None,
+    combine: str = "max",
 ) -> np.ndarray:
     """Turn a ``(bands, pixels)`` evidence matrix into a ``(rows, cols)`` score map.
 
@@ -56,6 +57,8 @@ def score_matrix(
     noise_var : ndarray of shape (bands,), optional
         Noise variance of each band of ``E``: ``'multiscale'`` and ``'brad'``
         keep only the principal components above the noise.
+    combine : {'max', 'sum'}, default 'max'
+        ``'multiscale'``: Tippett's or Fisher's combination of the detectors.
     """
     check_choice("scorer", scorer, SCORERS)
     cube = matrix_to_cube(E, shape)
@@ -64,7 +67,7 @@ def score_matrix(
     if scorer == "multiscale":
         return multiscale(
             cube, inner=inner, outer=outer, n_components=n_components, ridge=ridge, pool=pool,
-            noise_var=noise_var, backend=backend, device=device,
+            noise_var=noise_var, backend=backend, device=device, combine=combine,
         )  # fmt: skip
     return brad(
         cube, inner=inner, outer=outer, n_components=n_components, ridge=ridge, backend=backend,
