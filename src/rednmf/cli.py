@@ -289,7 +289,7 @@ def detect(
     tol: Annotated[float | None, typer.Option("--tol", help="Convergence tolerance.")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed (random_state).")] = None,
     scorer: Annotated[
-        str | None, typer.Option("--scorer", help="Pixel scorer: brad or norm.")
+        str | None, typer.Option("--scorer", help="Pixel scorer: multiscale, brad or norm.")
     ] = None,
     inner: Annotated[int | None, typer.Option("--inner", help="Inner window size.")] = None,
     outer: Annotated[int | None, typer.Option("--outer", help="Outer window size.")] = None,
