@@ -14,34 +14,33 @@ from rednmf.data import load_benchmark
 from rednmf.datasets import make_scene
 
 
-@pytest.fixture(scope="session")
-def data_dir() -> Path:
-    """Folder of the benchmark scenes; skipped if absent (a failure when ``$CI`` is set)."""
-    folder = _find_data_dir()
-    if not (folder / "abu-airport-1.mat").is_file():
-        msg = (
-            f"benchmark scenes not found in {folder}; set REDNMF_DATA to the folder "
-            "holding abu-airport-1.mat and the other .mat scenes"
-        )
+def _scene_folder(folder: Path, probe: str, env: str, names: str) -> Path:
+    """``folder`` if it holds ``probe``; else skip (a failure when ``$CI`` is set)."""
+    if not (folder / probe).is_file():
+        msg = f"scenes not found in {folder}; set {env} to the folder holding {names}"
         if os.environ.get("CI"):
             pytest.fail(msg)
         pytest.skip(msg)
     return folder
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """Folder of the benchmark scenes; skipped if absent (a failure when ``$CI`` is set)."""
+    return _scene_folder(
+        _find_data_dir(), "abu-airport-1.mat", "REDNMF_DATA", "abu-airport-1.mat and the others"
+    )
 
 
 @pytest.fixture(scope="session")
 def extra_data_dir(data_dir: Path) -> Path:
     """Folder of the two extra real scenes (had-extra); skipped if absent (failure under CI)."""
-    folder = _find_extra_data_dir()
-    if not (folder / "abu-urban-2.mat").is_file():
-        msg = (
-            f"extra scenes not found in {folder}; set REDNMF_DATA_EXTRA to the folder "
-            "holding abu-urban-2.mat and muufl-gulfport_taef.mat"
-        )
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return folder
+    return _scene_folder(
+        _find_extra_data_dir(),
+        "abu-urban-2.mat",
+        "REDNMF_DATA_EXTRA",
+        "abu-urban-2.mat and muufl-gulfport_taef.mat",
+    )
 
 
 @pytest.fixture(scope="session")

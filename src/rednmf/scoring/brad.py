@@ -184,9 +184,30 @@ def brad(
         outer window.
     """
     xp = get_backend(backend, device)
-    arr = check_cube(S_cube, min_pixels=1, min_bands=1)
+    projected, params = validated_projection(
+        S_cube, inner, outer, n_components, ridge, dtype, xp, noise_var
+    )
+    return xp.to_numpy(_local_rx(projected, *params, xp))
+
+
+def validated_projection(
+    cube: Any,
+    inner: int,
+    outer: int,
+    n_components: int | None,
+    ridge: float,
+    dtype: DTypeLike,
+    xp: NumpyBackend,
+    noise_var: np.ndarray | None = None,
+) -> tuple[Any, tuple[int, int, float, np.dtype]]:
+    """Validate a cube and the window parameters; project it (backend ``xp``).
+
+    Returns the projected cube and the checked ``(inner, outer, ridge, dtype)``
+    of :func:`rednmf.scoring.local_rx.check_windows`: the common first step of
+    every scorer of the evidence (BRAD, multi-scale).
+    """
+    arr = check_cube(cube, min_pixels=1, min_bands=1)
     if n_components is not None:
         n_components = check_int("n_components", n_components, low=1)
     params = check_windows(arr.shape, inner, outer, ridge, dtype)
-    projected = _pca_project(xp.asarray(arr), n_components, xp, noise_var=noise_var)
-    return xp.to_numpy(_local_rx(projected, *params, xp))
+    return _pca_project(xp.asarray(arr), n_components, xp, noise_var=noise_var), params

@@ -62,10 +62,10 @@ from numpy.typing import DTypeLike
 from scipy.ndimage import uniform_filter
 from scipy.stats import rankdata
 
-from rednmf._validation import check_choice, check_cube, check_int
+from rednmf._validation import check_choice, check_int
 from rednmf.backend import get_backend
 from rednmf.scoring.global_rx import global_rx
-from rednmf.scoring.local_rx import _local_rx, check_windows
+from rednmf.scoring.local_rx import _local_rx
 
 __all__ = [
     "COMBINATIONS",
@@ -216,14 +216,12 @@ def multiscale(
         If the cube or a parameter is invalid, or the scene is smaller than the
         outer window.
     """
-    from rednmf.scoring.brad import _pca_project
+    from rednmf.scoring.brad import validated_projection
 
     xp = get_backend(backend, device)
-    arr = check_cube(cube, min_pixels=1, min_bands=1)
-    if n_components is not None:
-        n_components = check_int("n_components", n_components, low=1)
     pool = check_int("pool", pool, low=1)
     check_choice("combine", combine, COMBINATIONS)
-    inner, outer, ridge, out_dtype = check_windows(arr.shape, inner, outer, ridge, dtype)
-    P = _pca_project(xp.asarray(arr), n_components, xp, noise_var=noise_var)
+    P, (inner, outer, ridge, out_dtype) = validated_projection(
+        cube, inner, outer, n_components, ridge, dtype, xp, noise_var
+    )
     return multiscale_projected(P, inner, outer, ridge, pool, out_dtype, xp, combine=combine)
