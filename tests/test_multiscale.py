@@ -15,7 +15,7 @@ from rednmf.scoring.multiscale import combine_tail_probabilities, noise_pca_coun
 def test_tail_probabilities_against_brute_force():
     rng = np.random.default_rng(0)
     maps = [np.round(rng.random((7, 9)), 1) for _ in range(3)]  # ties on purpose
-    got = combine_tail_probabilities(*maps)
+    got = combine_tail_probabilities(*maps, combine="max")
     flat = [m.ravel() for m in maps]
     n = flat[0].size
     expect = np.empty(n)
@@ -33,6 +33,19 @@ def test_fisher_combination_against_brute_force():
     flat = [m.ravel() for m in maps]
     n = flat[0].size
     expect = [-sum(np.log10(np.sum(f >= f[j]) / n) for f in flat) for j in range(n)]
+    np.testing.assert_allclose(got.ravel(), expect)
+
+
+def test_harmonic_mean_combination_against_brute_force():
+    rng = np.random.default_rng(5)
+    maps = [np.round(rng.random((5, 4)), 1) for _ in range(3)]
+    got = combine_tail_probabilities(*maps, combine="hmp")
+    flat = [m.ravel() for m in maps]
+    n = flat[0].size
+    expect = []
+    for j in range(n):
+        p = [np.sum(f >= f[j]) / n for f in flat]
+        expect.append(-np.log10(3 / sum(1 / q for q in p)))
     np.testing.assert_allclose(got.ravel(), expect)
 
 

@@ -293,7 +293,7 @@ def score_blocks(
     ridge: float,
     pool: int = 3,
     noise_var: np.ndarray | None = None,
-    combine: str = "max",
+    combine: str = "hmp",
 ) -> np.ndarray:
     """:func:`rednmf.scoring.from_matrix.score_matrix` of a ``bands x pixels`` matrix on disk.
 

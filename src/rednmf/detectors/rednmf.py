@@ -140,11 +140,10 @@ class REDNMF(FactorizationDetector):
     pool : int, default=3
         ``scorer='multiscale'``: side of the neighbourhood over which the
         local score is averaged.
-    combine : {'max', 'sum'}, default='max'
-        ``scorer='multiscale'``: Tippett's (the smallest tail probability) or
-        Fisher's (their product) combination of the three detectors;
-        ``'sum'`` is better on clean scenes, ``'max'`` under noise
-        (``docs/choices.md``).
+    combine : {'max', 'sum', 'hmp'}, default='hmp'
+        ``scorer='multiscale'``: Tippett's (the smallest tail probability),
+        Fisher's (their product) or the harmonic-mean combination of the three
+        detectors (:mod:`rednmf.scoring.multiscale`; ``docs/choices.md``).
     noise_margin : float, default=3.0
         ``lam_mode='noise'``: standard deviations of a pixel's expected noise
         energy added to the threshold (a pure-noise pixel then enters ``S``
@@ -264,7 +263,7 @@ class REDNMF(FactorizationDetector):
         n_pca: int | None = 20,
         ridge: float = 0.01,
         pool: int = 3,
-        combine: str = "max",
+        combine: str = "hmp",
         noise_margin: float = 3.0,
         encoder: bool = True,
         sparsity: str = "l21",

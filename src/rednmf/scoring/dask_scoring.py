@@ -118,7 +118,7 @@ def score_matrix_dask(
     chunk_rows: int | None = None,
     pool: int = 3,
     noise_var: np.ndarray | None = None,
-    combine: str = "max",
+    combine: str = "hmp",
 ) -> np.ndarray:
     """:func:`rednmf.scoring.from_matrix.score_matrix` of a ``bands x pixels`` Dask array.
 
@@ -178,7 +178,7 @@ def _score(
     chunk_rows: int | None,
     pool: int = 3,
     noise_var: np.ndarray | None = None,
-    combine: str = "max",
+    combine: str = "hmp",
 ) -> np.ndarray:
     """Scores of a cube ``(rows, cols, bands)`` or of its pixels ``(rows * cols, bands)``.
 

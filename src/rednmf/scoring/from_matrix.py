@@ -33,7 +33,7 @@ def score_matrix(
     device: Any = None,
     pool: int = 3,
     noise_var: np.ndarray | None = None,
-    combine: str = "max",
+    combine: str = "hmp",
 ) -> np.ndarray:
     """Turn a ``(bands, pixels)`` evidence matrix into a ``(rows, cols)`` score map.
 
@@ -57,8 +57,9 @@ def score_matrix(
     noise_var : ndarray of shape (bands,), optional
         Noise variance of each band of ``E``: ``'multiscale'`` and ``'brad'``
         keep only the principal components above the noise.
-    combine : {'max', 'sum'}, default 'max'
-        ``'multiscale'``: Tippett's or Fisher's combination of the detectors.
+    combine : {'max', 'sum', 'hmp'}, default 'hmp'
+        ``'multiscale'``: Tippett's, Fisher's or the harmonic-mean combination
+        of the detectors (:mod:`rednmf.scoring.multiscale`).
     """
     check_choice("scorer", scorer, SCORERS)
     cube = matrix_to_cube(E, shape)
