@@ -37,6 +37,7 @@ import numpy as np
 
 from rednmf._validation import check_cube, check_real, drop_all_nan_bands
 from rednmf.exceptions import InputError
+from rednmf.thresholding import select_threshold
 
 __all__ = ["BaseDetector"]
 
@@ -141,7 +142,7 @@ class BaseDetector(ABC):
         self.decision_scores_ = scores
         self.valid_mask_ = valid
         self.bands_kept_ = kept
-        self.threshold_ = float(np.quantile(scores[valid], 1.0 - self.contamination))
+        self.threshold_ = select_threshold(scores[valid], contamination=self.contamination)
         self.labels_ = ((scores > self.threshold_) & valid).astype(np.int8)
         return self
 
