@@ -153,14 +153,16 @@ def test_detect_on_envi_airport1(tmp_path, capsys, airport1):
     assert code == 0, captured.err
     record = json.loads(captured.out.strip().splitlines()[-1])
     assert record["format"].startswith("ENVI") and record["auc"] > 0.8
-    with rasterio.open(out / "airport1_scores.tif") as src:
+    with rasterio.open(out / "airport1_lrx" / "airport1_lrx_scores.tif") as src:
         assert src.crs.to_epsg() == EPSG
         assert src.transform.almost_equals(Affine(*TRANSFORM))
         assert (
             src.dtypes == ("float32",) and src.count == 1 and (src.height, src.width) == (40, 40)
         )
         assert src.compression.name.lower() == "deflate"
-        np.testing.assert_allclose(src.read(1), np.load(out / "airport1_scores.npy"), rtol=1e-6)
-    collection = json.loads((out / "airport1_detections.geojson").read_text())
-    assert collection["crs"]["properties"]["name"].endswith("32611")
+        npy = np.load(out / "airport1_lrx" / "airport1_lrx_scores.npy")
+        np.testing.assert_allclose(src.read(1), npy, rtol=1e-6)
+    run = out / "airport1_lrx"
+    collection = json.loads((run / "airport1_lrx_detections.geojson").read_text())
+    assert "crs" not in collection and collection["coordinates"].startswith("WGS84")
     assert len(collection["features"]) == record["n_detections"] > 0

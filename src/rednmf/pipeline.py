@@ -135,6 +135,12 @@ def expand_inputs(items: Sequence[str | os.PathLike[str]]) -> list[Path]:
         else:
             found.append(p)
     if not found:
+        folders = [os.fspath(i) for i in items if Path(i).is_dir()]
+        if folders:
+            raise InputError(
+                f"directory {folders[0]} holds no scene file (.mat, .npz, .npy, .hdr, .tif); "
+                "pass a scene file or a folder of scenes"
+            )
         raise InputError("no input scene given; pass files, folders or glob patterns")
     unique: list[Path] = []
     seen: set[str] = set()
