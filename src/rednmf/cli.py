@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import sys
 import time
 import warnings
@@ -842,6 +843,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     int
         0 on success, 2 on a user error (one line ``error: ...`` on stderr).
     """
+    from rednmf.pipeline import Interrupted
+
+    def _raise(signum: int, frame: object) -> None:
+        raise Interrupted(signum)
+
+    handlers = {}
+    with contextlib.suppress(ValueError):  # not the main thread: leave the signals alone
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            handlers[sig] = signal.signal(sig, _raise)
+    try:
+        return _main(argv)
+    except (Interrupted, KeyboardInterrupt) as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)
+        sys.stderr.write(
+            f"error: interrupted ({signal.Signals(signum).name}); this run left nothing behind "
+            "and earlier results are unchanged\n"
+        )
+        sys.stderr.flush()
+        return 128 + int(signum)
+    finally:
+        for sig, old in handlers.items():
+            signal.signal(sig, old)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     command = typer.main.get_command(app)
     try:
         rv = command.main(
