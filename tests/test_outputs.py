@@ -247,7 +247,7 @@ def test_false_colour_from_wavelengths_or_components():
     rng = np.random.default_rng(0)
     noisy = rng.normal(size=(6, 7, 8))
     rgb = plotting.scene_rgb(noisy, None)  # no wavelengths: principal components
-    assert rgb.shape == (6, 7, 3) and 0.0 <= rgb.min() and rgb.max() <= 1.0
+    assert rgb.shape == (6, 7, 3) and rgb.min() >= 0.0 and rgb.max() <= 1.0
     assert np.ptp(rgb[:, :, 2]) > 0
 
 
