@@ -40,6 +40,11 @@ app = typer.Typer(
 
 
 # -- helpers ----------------------------------------------------------------
+def _flag(*names: str, **kwargs: Any) -> Any:
+    """A boolean option shown as a flag (``--json``), not as ``--json <bool>``, in the help."""
+    return typer.Option(*names, metavar="", **kwargs)
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
@@ -219,7 +224,7 @@ def _version_callback(value: bool) -> None:
 def _root(
     version: Annotated[
         bool,
-        typer.Option(
+        _flag(
             "--version",
             callback=_version_callback,
             is_eager=True,
@@ -235,6 +240,7 @@ def detect(
     paths: Annotated[
         list[str],
         typer.Argument(
+            metavar="PATH",
             help="Scene files, folders and glob patterns: .mat (v5 or v7.3), .npz, .npy, ENVI "
             ".hdr, GeoTIFF or any raster GDAL reads.",
             show_default=False,
@@ -258,7 +264,7 @@ def detect(
     ] = None,
     out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("rednmf-out"),
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print the run summary as one JSON object, last line.")
+        bool, _flag("--json", help="Print the run summary as one JSON object, last line.")
     ] = False,
     method: Annotated[str, typer.Option("--method", help="Detector (see 'methods').")] = "rednmf",
     rank: Annotated[
@@ -304,18 +310,16 @@ def detect(
     ] = 0,
     wait: Annotated[
         bool,
-        typer.Option("--wait", help="If another run is writing to --out, wait for it."),
+        _flag("--wait", help="If another run is writing to --out, wait for it."),
     ] = False,
-    no_report: Annotated[
-        bool, typer.Option("--no-report", help="Do not write the HTML report.")
-    ] = False,
+    no_report: Annotated[bool, _flag("--no-report", help="Do not write the HTML report.")] = False,
     param: Annotated[
         list[str] | None,
         typer.Option("--param", help="Any other constructor parameter, KEY=VALUE (repeatable)."),
     ] = None,
     verbose: Annotated[
         bool,
-        typer.Option("--verbose", "-v", help="Print the objective after each iteration (stderr)."),
+        _flag("--verbose", "-v", help="Print the objective after each iteration (stderr)."),
     ] = False,
     scheduler: Annotated[
         str | None,
@@ -326,7 +330,7 @@ def detect(
     ] = None,
     out_of_core: Annotated[
         bool,
-        typer.Option(
+        _flag(
             "--out-of-core",
             help="REDNMF: keep the scene on disk (memory-mapped ENVI, GeoTIFF read window by "
             "window), scale it per block and hold S in a temporary file (default: only when the "
@@ -657,7 +661,7 @@ def demo(
     out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("rednmf-out"),
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print one JSON object as the last line.")
+        bool, _flag("--json", help="Print one JSON object as the last line.")
     ] = False,
 ) -> None:
     """Run REDNMF with its defaults on a synthetic scene, or on every .mat scene of --data."""
@@ -693,9 +697,11 @@ def bench(
         Path | None,
         typer.Option("--data", help="Folder of .mat scenes (default: the benchmark folder)."),
     ] = None,
-    out: Annotated[Path, typer.Option("--out", help="Results folder.")] = Path("results"),
+    out: Annotated[
+        Path, typer.Option("--out", help="Results folder (not detect's rednmf-out).")
+    ] = Path("rednmf-bench"),
     quick: Annotated[
-        bool, typer.Option("--quick", help="Small subset: two scenes, few iterations.")
+        bool, _flag("--quick", help="Small subset: two scenes, few iterations.")
     ] = False,
     methods: Annotated[
         list[str] | None,
@@ -713,7 +719,7 @@ def bench(
         ),
     ] = None,
 ) -> None:
-    """Reproduce the paper's experiments: CSVs, figures and report.md in --out."""
+    """Reproduce the paper's experiments: CSVs, figures, report.md and report.html in --out."""
     with _guard():
         from rednmf.data import data_dir
         from rednmf.experiments import default_jobs, make_context, run_bench
@@ -786,7 +792,7 @@ def info(
     gt_var: Annotated[
         str | None, typer.Option("--gt-var", help="Ground-truth variable, if ambiguous.")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: Annotated[bool, _flag("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Print what the reader finds in a scene file: shape, dtype, values, bands, no-data, CRS."""
     with _guard():
@@ -867,8 +873,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             signal.signal(sig, old)
 
 
+def _flags_as_flags(command: Any) -> Any:
+    """Show ``--help`` (created by click per context) as a flag, like the other booleans."""
+    commands = [command, *getattr(command, "commands", {}).values()]
+    for cmd in commands:
+        original = cmd.get_help_option
+
+        def get_help_option(ctx: Any, _original: Any = original) -> Any:
+            option = _original(ctx)
+            if option is not None:
+                option.metavar = ""
+            return option
+
+        cmd.get_help_option = get_help_option
+    return command
+
+
 def _main(argv: Sequence[str] | None) -> int:
-    command = typer.main.get_command(app)
+    command = _flags_as_flags(typer.main.get_command(app))
     try:
         rv = command.main(
             args=list(sys.argv[1:] if argv is None else argv),
