@@ -166,3 +166,22 @@ def test_detect_on_envi_airport1(tmp_path, capsys, airport1):
     collection = json.loads((run / "airport1_lrx_detections.geojson").read_text())
     assert "crs" not in collection and collection["coordinates"].startswith("WGS84")
     assert len(collection["features"]) == record["n_detections"] > 0
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.int16, np.float32, np.float64])
+@pytest.mark.parametrize("interleave", ["bsq", "bip"])
+def test_wrong_byte_order_is_refused(tmp_path, dtype, interleave):
+    """A header that declares the wrong byte order: one line naming it, not silent noise."""
+    from rednmf.datasets import make_scene
+    from rednmf.exceptions import InputError
+
+    smooth, _ = make_scene(rows=30, cols=30, bands=20, random_state=0)
+    cube = (smooth * 3000).astype(dtype)
+    hdr = save_envi(tmp_path / "s.hdr", cube, interleave=interleave, byteorder=1)
+    good = read_scene(hdr)  # the right byte order reads as written
+    np.testing.assert_array_equal(np.asarray(good.cube), cube)
+    text = hdr.read_text()
+    assert "byte order = 1" in text
+    hdr.write_text(text.replace("byte order = 1", "byte order = 0"))
+    with pytest.raises(InputError, match=r"byte order = 0.*set 'byte order = 1'"):
+        read_scene(hdr)
