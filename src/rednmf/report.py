@@ -5,7 +5,8 @@ false-colour image is an embedded PNG, the score map, the ground truth and the
 spectra are embedded as base64 typed arrays, and a small script draws them.
 
 * Layers: false colour or scores as the base, detections and ground truth on top.
-* Clicking (or hovering with the mouse button up) a pixel shows its spectrum
+* Hovering over a pixel shows its spectrum (a click pins it, a double click
+  unpins)
   beside the mean ± one standard deviation of its local background: the
   pixels of the ``outer`` window around it minus the ``inner`` guard window.
 * A threshold slider moves over the score quantiles; the pixel and
@@ -243,7 +244,7 @@ _TEMPLATE = """<!DOCTYPE html>
 <span id="pf"></span></p>
 <div id="view">
  <canvas id="map" style="width:{width}px"></canvas>
- <div><p id="pixel-info">Click a pixel to see its spectrum.</p>
+ <div><p id="pixel-info">Hover over a pixel to see its spectrum; click to pin it.</p>
  <svg id="spectrum" width="460" height="300" role="img"></svg></div>
 </div>
 {note}
@@ -421,10 +422,14 @@ function pixelOf(ev) {
   const r = Math.floor((ev.clientY - rect.top) / rect.height * R);
   return [Math.min(R - 1, Math.max(0, r)), Math.min(C - 1, Math.max(0, c))];
 }
-canvas.addEventListener("click", (ev) => { const [r, c] = pixelOf(ev); showPixel(r, c); });
-canvas.addEventListener("mousemove", (ev) => {
-  if (ev.buttons === 0 && ev.shiftKey) { const [r, c] = pixelOf(ev); showPixel(r, c); }
+let pinned = false;  // a click pins the pixel; hovering shows pixels until then
+canvas.addEventListener("click", (ev) => {
+  const [r, c] = pixelOf(ev); pinned = true; showPixel(r, c);
 });
+canvas.addEventListener("mousemove", (ev) => {
+  if (!pinned) { const [r, c] = pixelOf(ev); showPixel(r, c); }
+});
+canvas.addEventListener("dblclick", () => { pinned = false; });
 slider.addEventListener("input", () => {
   threshold = sliderToThreshold(Number(slider.value));
   update();
