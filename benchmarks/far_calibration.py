@@ -76,6 +76,11 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(name for name, _ in list_methods()))
     parser.add_argument("--cache", type=Path, default=Path("/tmp/rednmf-far-cache"))
     parser.add_argument("--compute-only", action="store_true")
+    parser.add_argument(
+        "--window-grid",
+        action="store_true",
+        help="also compare fit windows (lower x upper quantile, scores or log-scores)",
+    )
     args = parser.parse_args()
     folders = args.data or [data_dir(), data_dir().parent / "had-extra"]
     scenes = [p for f in folders if f.is_dir() for p in list_scenes(f)]
@@ -95,6 +100,54 @@ def main() -> None:
     ):
         print(f"\n{label}\n")
         _table(methods, results, rule)
+    if args.window_grid:
+        _window_grid(methods, results)
+
+
+def _gpd_window_thresholds(s: np.ndarray, lo_q: float, hi_q: float) -> list[float]:
+    """far_threshold with another fit window (the same truncated GPD fit)."""
+    from scipy import stats
+
+    from rednmf.thresholding import _fit_gpd_truncated
+
+    u, c = np.quantile(s, [lo_q, hi_q])
+    w = np.sort(s[(s > u) & (s <= c)])
+    xi, sigma = _fit_gpd_truncated(w - u, c - u)
+    p_u = w.size / s.size / stats.genpareto.cdf(c - u, xi, scale=sigma)
+    return [
+        float(np.quantile(s, 1 - f))
+        if f >= p_u
+        else u + stats.genpareto.isf(f / p_u, xi, scale=sigma)
+        for f in FARS
+    ]
+
+
+def _window_grid(methods, results) -> None:
+    """Cells (method x far, pooled) within 1.5x for several fit windows."""
+    print("\nfit window | scale | pooled cells within 1.5x | max |log ratio|")
+    print("|---|---|---|---|")
+    for lo_q in (0.80, 0.90, 0.95):
+        for hi_q in (0.98, 0.99, 0.995):
+            for log in (False, True):
+                ratios = []
+                for method in methods:
+                    flagged = np.zeros(len(FARS))
+                    total = 0
+                    for scores, gt in results[method]:
+                        s = scores.ravel()
+                        ok = np.isfinite(s)
+                        if log:
+                            span = np.nanmax(s) - np.nanmin(s)
+                            s = np.log(s - np.nanmin(s) + 1e-9 * span)
+                        ts = _gpd_window_thresholds(s[ok], lo_q, hi_q)
+                        bg = ~gt.ravel() & ok
+                        flagged += [np.count_nonzero(s[bg] > t) for t in ts]
+                        total += int(bg.sum())
+                    ratios.append(flagged / total / np.array(FARS))
+                lr = np.abs(np.log(np.maximum(np.array(ratios), 1e-3)))
+                within = int((lr <= np.log(1.5)).sum())
+                scale = "log-scores" if log else "scores"
+                print(f"| {lo_q}-{hi_q} | {scale} | {within}/{lr.size} | {lr.max():.2f} |")
 
 
 def _table(methods, results, rule) -> None:
