@@ -280,6 +280,11 @@ def lock_dir(path: str | os.PathLike[str], *, wait: bool = False) -> Iterator[Pa
                 f"another rednmf run is writing to {p}; wait for it to finish, pass --wait to "
                 "queue behind it, or pass another --out"
             ) from None
+        except OSError as exc:  # a file system without flock
+            raise InputError(
+                f"cannot lock the output folder {p} ({_one_line(exc)}); pass an --out on a "
+                "local file system"
+            ) from exc
         yield p
     finally:
         os.close(fd)
