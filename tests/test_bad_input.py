@@ -275,7 +275,7 @@ def test_failed_write_leaves_no_output(tmp_path, capsys, monkeypatch):
     def broken(*args, **kwargs):
         raise InputError("cannot write the PNG (disk full)")
 
-    monkeypatch.setattr(plotting, "save_score_map", broken)
+    monkeypatch.setattr(plotting, "save_overview", broken)
     out = tmp_path / "out"
     argv = ["detect", _good(tmp_path), "--out", out, "--method", "grx"]
     code, stdout, err = _run(capsys, argv)
@@ -318,7 +318,7 @@ def test_huge_and_negative_values_are_handled(tmp_path, capsys, method, scale):
             *{"rednmf": FAST, "grx": [], "lrx": ["--inner", "3", "--outer", "7"]}[method],
         ],
     )
-    scores = np.load(record["scores_path"])
+    scores = np.load(record["files"]["scores_npy"])
     assert np.isfinite(scores).all()
 
 
@@ -326,6 +326,6 @@ def test_nan_pixels_are_no_data(tmp_path, capsys):
     cube = _cube()
     cube[:2] = np.nan
     record, _ = _detect_json(capsys, [_npy(tmp_path, cube), "--out", tmp_path / "o", *FAST])
-    scores = np.load(record["scores_path"])
+    scores = np.load(record["files"]["scores_npy"])
     assert record["nodata_pixels"] == 24 and np.isnan(scores[:2]).all()
     assert np.isfinite(scores[2:]).all()

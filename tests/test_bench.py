@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import html
 import warnings
 from pathlib import Path
 
@@ -35,6 +36,11 @@ def _check_outputs(out: Path) -> str:
     report = (out / "report.md").read_text(encoding="utf-8")
     for module in EXPERIMENTS.values():
         assert f"## {module.TITLE}" in report
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert html.escape(report) in page  # the same text, beside report.md
+    figures = list((out / "figures").rglob("*.png"))
+    assert page.count("src='data:image/png;base64,") == len(figures) > 0
+    assert "http://" not in page and "https://" not in page
     return report
 
 

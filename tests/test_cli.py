@@ -64,7 +64,7 @@ def test_detect_end_to_end_json(tmp_path, capsys, small_scene, version):
     )
     assert code == 0, err
     record = json.loads(out.strip().splitlines()[-1])
-    for key in ("scene", "method", "auc", "seconds", "n_iter", "params", "scores_path", "shape"):
+    for key in ("scene", "method", "auc", "seconds", "n_iter", "params", "files", "shape"):
         assert key in record
     assert record["scene"] == path.stem
     assert record["method"] == "rednmf"
@@ -73,10 +73,12 @@ def test_detect_end_to_end_json(tmp_path, capsys, small_scene, version):
     assert record["params"]["max_iter"] == 20
     assert record["params"]["outer"] == 9 and record["params"]["random_state"] == 3
     assert isinstance(record["n_iter"], int) and record["n_iter"] <= 20
-    scores = np.load(record["scores_path"])
+    scores = np.load(record["files"]["scores_npy"])
     assert scores.shape == (30, 30)
-    for name in ("_scores.npy", "_scores.png", "_roc.png"):
-        assert (out_dir / f"{path.stem}{name}").is_file()
+    run = out_dir / f"{path.stem}_rednmf"
+    for name in ("_scores.npy", "_overview.png", "_roc.png", "_summary.json", "_report.html"):
+        assert (run / f"{path.stem}_rednmf{name}").is_file()
+    assert json.loads((run / f"{path.stem}_rednmf_summary.json").read_text()) == record
 
 
 def test_v5_and_v73_give_the_same_scores(tmp_path, capsys, small_scene):
@@ -87,7 +89,9 @@ def test_v5_and_v73_give_the_same_scores(tmp_path, capsys, small_scene):
         code, _, err = run_cli(capsys, "detect", tmp_path / name, "--out", tmp_path, *FAST)
         assert code == 0, err
     np.testing.assert_allclose(
-        np.load(tmp_path / "a_scores.npy"), np.load(tmp_path / "b_scores.npy"), rtol=1e-6
+        np.load(tmp_path / "a_rednmf" / "a_rednmf_scores.npy"),
+        np.load(tmp_path / "b_rednmf" / "b_rednmf_scores.npy"),
+        rtol=1e-6,
     )
 
 
@@ -111,8 +115,8 @@ def test_detect_human_summary_without_gt_and_param(tmp_path, capsys, small_scene
     )
     assert code == 0, err
     assert "nogt" in out and "rednmf" in out and "AUC" in out
-    assert (tmp_path / "o" / "nogt_scores.png").is_file()
-    assert not (tmp_path / "o" / "nogt_roc.png").exists()
+    assert (tmp_path / "o" / "nogt_rednmf" / "nogt_rednmf_overview.png").is_file()
+    assert not (tmp_path / "o" / "nogt_rednmf" / "nogt_rednmf_roc.png").exists()
 
     code, out, _ = run_cli(capsys, "detect", path, "--out", tmp_path / "o", "--json", *FAST)
     record = json.loads(out.strip().splitlines()[-1])
@@ -252,5 +256,5 @@ def test_every_registered_method_runs_through_detect(tmp_path, capsys, method):
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["method"] == method
     assert 0.5 < summary["auc"] <= 1.0
-    scores = np.load(summary["scores_path"])
+    scores = np.load(summary["files"]["scores_npy"])
     assert scores.shape == (30, 30) and np.isfinite(scores).all()

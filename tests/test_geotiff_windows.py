@@ -245,11 +245,12 @@ def test_cli_detect_geotiff_out_of_core(tmp_path, raw, capsys, monkeypatch):
     record = json.loads(captured.out.strip().splitlines()[-1])
     assert record["shape"] == list(raw.shape) and record["format"] == "GTiff"
     assert record["nodata_pixels"] == 1 + 2 + 3  # (3, 4), (10:12, 20), (59, :3)
-    for name in ("scores.tif", "scores.npy", "scores.png", "detections.tif",
-                 "detections.geojson", "detections.csv"):  # fmt: skip
-        assert (out / f"s_{name}").is_file(), name
-    with rasterio.open(out / "s_scores.tif") as src:
+    run = out / "s_rednmf"
+    for name in ("scores.tif", "scores.npy", "overview.png", "detections.tif",
+                 "detections.geojson", "detections.gpkg", "detections.csv"):  # fmt: skip
+        assert (run / f"s_rednmf_{name}").is_file(), name
+    with rasterio.open(run / "s_rednmf_scores.tif") as src:
         assert src.crs.to_epsg() == 32611 and src.transform == TRANSFORM
     monkeypatch.setattr(REDNMF, "fit", fit)
     ref = REDNMF(max_iter=5).fit(read_scene(path, lazy=False).cube).decision_scores_
-    _close(np.load(out / "s_scores.npy"), ref)
+    _close(np.load(run / "s_rednmf_scores.npy"), ref)

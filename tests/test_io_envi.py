@@ -153,14 +153,35 @@ def test_detect_on_envi_airport1(tmp_path, capsys, airport1):
     assert code == 0, captured.err
     record = json.loads(captured.out.strip().splitlines()[-1])
     assert record["format"].startswith("ENVI") and record["auc"] > 0.8
-    with rasterio.open(out / "airport1_scores.tif") as src:
+    with rasterio.open(out / "airport1_lrx" / "airport1_lrx_scores.tif") as src:
         assert src.crs.to_epsg() == EPSG
         assert src.transform.almost_equals(Affine(*TRANSFORM))
         assert (
             src.dtypes == ("float32",) and src.count == 1 and (src.height, src.width) == (40, 40)
         )
         assert src.compression.name.lower() == "deflate"
-        np.testing.assert_allclose(src.read(1), np.load(out / "airport1_scores.npy"), rtol=1e-6)
-    collection = json.loads((out / "airport1_detections.geojson").read_text())
-    assert collection["crs"]["properties"]["name"].endswith("32611")
+        npy = np.load(out / "airport1_lrx" / "airport1_lrx_scores.npy")
+        np.testing.assert_allclose(src.read(1), npy, rtol=1e-6)
+    run = out / "airport1_lrx"
+    collection = json.loads((run / "airport1_lrx_detections.geojson").read_text())
+    assert "crs" not in collection and collection["coordinates"].startswith("WGS84")
     assert len(collection["features"]) == record["n_detections"] > 0
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.int16, np.float32, np.float64])
+@pytest.mark.parametrize("interleave", ["bsq", "bip"])
+def test_wrong_byte_order_is_refused(tmp_path, dtype, interleave):
+    """A header that declares the wrong byte order: one line naming it, not silent noise."""
+    from rednmf.datasets import make_scene
+    from rednmf.exceptions import InputError
+
+    smooth, _ = make_scene(rows=30, cols=30, bands=20, random_state=0)
+    cube = (smooth * 3000).astype(dtype)
+    hdr = save_envi(tmp_path / "s.hdr", cube, interleave=interleave, byteorder=1)
+    good = read_scene(hdr)  # the right byte order reads as written
+    np.testing.assert_array_equal(np.asarray(good.cube), cube)
+    text = hdr.read_text()
+    assert "byte order = 1" in text
+    hdr.write_text(text.replace("byte order = 1", "byte order = 0"))
+    with pytest.raises(InputError, match=r"byte order = 0.*set 'byte order = 1'"):
+        read_scene(hdr)

@@ -148,23 +148,27 @@ def test_detect_on_geotiff_airport1(tmp_path, capsys, airport1):
     record = json.loads(captured.out.strip().splitlines()[-1])
     assert record["nodata_pixels"] == 2 * 40 + 38 * 3
     assert record["threshold_rule"].startswith("false-alarm rate")
-    with rasterio.open(out / "airport1_scores.tif") as src:
+    with rasterio.open(out / "airport1_rednmf" / "airport1_rednmf_scores.tif") as src:
         assert src.crs.to_epsg() == 32611 and src.transform == TRANSFORM
         scores = src.read(1)
     assert np.isnan(scores[:2]).all() and np.isnan(scores[:, -3:]).all()
     assert np.isfinite(scores[2:, :-3]).all()
-    with rasterio.open(out / "airport1_detections.tif") as src:
+    with rasterio.open(out / "airport1_rednmf" / "airport1_rednmf_detections.tif") as src:
         det = src.read(1)
         assert src.crs.to_epsg() == 32611 and src.transform == TRANSFORM
     assert set(np.unique(det)) <= {0, 1, 255} and (det[:2] == 255).all()
-    collection = json.loads((out / "airport1_detections.geojson").read_text())
+    collection = json.loads(
+        (out / "airport1_rednmf" / "airport1_rednmf_detections.geojson").read_text()
+    )
     feats = collection["features"]
-    assert collection["crs"]["properties"]["name"] == "urn:ogc:def:crs:EPSG::32611"
+    assert "crs" not in collection  # RFC 7946: WGS84 lon/lat
     assert len(feats) == record["n_detections"] > 0
     assert sum(f["properties"]["area_px"] for f in feats) == int((det == 1).sum())
     x0, y0 = feats[0]["properties"]["x"], feats[0]["properties"]["y"]
     assert 500000 <= x0 <= 500000 + 40 * 30 and 4000000 - 40 * 30 <= y0 <= 4000000
-    with open(out / "airport1_detections.csv", newline="") as fh:
+    lon, lat = feats[0]["properties"]["lon"], feats[0]["properties"]["lat"]
+    assert -117.01 < lon < -116.98 and 36.11 < lat < 36.15  # UTM 11N near (500 km, 4000 km)
+    with open(out / "airport1_rednmf" / "airport1_rednmf_detections.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert list(rows[0]) == CSV_COLUMNS and len(rows) == len(feats)
     assert float(rows[0]["peak_score"]) >= float(rows[-1]["peak_score"])

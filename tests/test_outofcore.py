@@ -101,4 +101,4 @@ def test_cli_out_of_core(tmp_path, data, capsys):
                      "--out-of-core", "--json"])  # fmt: skip
     assert code == 0, capsys.readouterr().err
     ref = REDNMF(max_iter=5).fit(read_scene(hdr).cube).decision_scores_
-    _close(np.load(tmp_path / "o" / "s_scores.npy"), ref)
+    _close(np.load(tmp_path / "o" / "s_rednmf" / "s_rednmf_scores.npy"), ref)

@@ -95,7 +95,7 @@ def test_cli_scheduler(client, tmp_path):
     assert code == 0, err
     rec = json.loads(out.strip().splitlines()[-1])
     ref = REDNMF(max_iter=10).fit(cube).decision_scores_
-    np.testing.assert_allclose(np.load(rec["scores_path"]), ref, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(np.load(rec["files"]["scores_npy"]), ref, rtol=1e-4, atol=1e-6)
     assert rec["params"]["scheduler"] == client.scheduler.address
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import sys
 import time
 import warnings
@@ -39,6 +40,11 @@ app = typer.Typer(
 
 
 # -- helpers ----------------------------------------------------------------
+def _flag(*names: str, **kwargs: Any) -> Any:
+    """A boolean option shown as a flag (``--json``), not as ``--json <bool>``, in the help."""
+    return typer.Option(*names, metavar="", **kwargs)
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
@@ -173,10 +179,10 @@ def _progress_bar(console: Any, label: str, total: int) -> tuple[Any, Any]:
     return bar, callback
 
 
-def _print_history(detector: Any) -> None:
+def _print_history(summary: dict[str, Any]) -> None:
     """``--verbose``: the objective after each iteration, one line each, on stderr."""
-    history = getattr(detector, "objective_", None)
-    if history is None or len(history) == 0:
+    history = summary.get("objective")
+    if not history:
         sys.stderr.write("verbose: this method has no objective history\n")
         return
     sys.stderr.write("iteration objective\n")
@@ -218,7 +224,7 @@ def _version_callback(value: bool) -> None:
 def _root(
     version: Annotated[
         bool,
-        typer.Option(
+        _flag(
             "--version",
             callback=_version_callback,
             is_eager=True,
@@ -229,34 +235,15 @@ def _root(
     """Hyperspectral anomaly detection with REDNMF (Moradi et al. 2026) and its baselines."""
 
 
-class _Outputs:
-    """The files a command writes; on failure they are removed, so no partial result remains."""
-
-    def __init__(self, out: Path) -> None:
-        self.out = out
-        self.created_dir = not out.exists()
-        self.paths: list[Path] = []
-
-    def add(self, path: Path) -> Path:
-        self.paths.append(path)
-        return path
-
-    def discard(self) -> None:
-        for p in self.paths:
-            with contextlib.suppress(OSError):
-                p.unlink()
-        if self.created_dir:
-            with contextlib.suppress(OSError):
-                self.out.rmdir()
-
-
 @app.command()
 def detect(
-    path: Annotated[
-        Path,
+    paths: Annotated[
+        list[str],
         typer.Argument(
-            help="Scene file: .mat (v5 or v7.3), .npz, .npy, ENVI .hdr, GeoTIFF or any raster "
-            "GDAL reads."
+            metavar="PATH",
+            help="Scene files, folders and glob patterns: .mat (v5 or v7.3), .npz, .npy, ENVI "
+            ".hdr, GeoTIFF or any raster GDAL reads.",
+            show_default=False,
         ),
     ],
     data_var: Annotated[
@@ -277,7 +264,7 @@ def detect(
     ] = None,
     out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("rednmf-out"),
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print one JSON object as the last line.")
+        bool, _flag("--json", help="Print the run summary as one JSON object, last line.")
     ] = False,
     method: Annotated[str, typer.Option("--method", help="Detector (see 'methods').")] = "rednmf",
     rank: Annotated[
@@ -307,16 +294,32 @@ def detect(
         float | None,
         typer.Option(
             "--far",
-            help="False-alarm rate under a robust log-normal background model, e.g. 0.001.",
+            help="False-alarm rate, e.g. 0.001: a generalised Pareto fit of the background "
+            "tail (docs/outputs.md).",
         ),
     ] = None,
+    min_area: Annotated[
+        int, typer.Option("--min-area", help="Drop detections smaller than this many pixels.")
+    ] = 1,
+    exclude_border: Annotated[
+        int,
+        typer.Option(
+            "--exclude-border",
+            help="Drop detections within this many pixels of the image edge (0: keep all).",
+        ),
+    ] = 0,
+    wait: Annotated[
+        bool,
+        _flag("--wait", help="If another run is writing to --out, wait for it."),
+    ] = False,
+    no_report: Annotated[bool, _flag("--no-report", help="Do not write the HTML report.")] = False,
     param: Annotated[
         list[str] | None,
         typer.Option("--param", help="Any other constructor parameter, KEY=VALUE (repeatable)."),
     ] = None,
     verbose: Annotated[
         bool,
-        typer.Option("--verbose", "-v", help="Print the objective after each iteration (stderr)."),
+        _flag("--verbose", "-v", help="Print the objective after each iteration (stderr)."),
     ] = False,
     scheduler: Annotated[
         str | None,
@@ -327,7 +330,7 @@ def detect(
     ] = None,
     out_of_core: Annotated[
         bool,
-        typer.Option(
+        _flag(
             "--out-of-core",
             help="REDNMF: keep the scene on disk (memory-mapped ENVI, GeoTIFF read window by "
             "window), scale it per block and hold S in a temporary file (default: only when the "
@@ -335,18 +338,17 @@ def detect(
         ),
     ] = False,
 ) -> None:
-    """Detect anomalies in one scene and write the score map and the detections.
+    """Detect anomalies in one or more scenes; publish one run folder per scene and method.
 
-    Outputs in --out: STEM_scores.tif (float32 GeoTIFF, the input's CRS and
-    transform, NaN no-data), STEM_scores.npy, STEM_scores.png, STEM_detections.tif
-    (uint8: 1 detected, 0 not, 255 no-data), STEM_detections.geojson and
-    STEM_detections.csv (connected components), and STEM_roc.png with ground truth.
+    Each run goes to OUT/STEM_METHOD/, written in a hidden staging folder and
+    published at the end in one atomic step (an interrupted or failed run leaves
+    the earlier folder as it was): STEM_METHOD_ + scores.tif, scores.npy,
+    detections.tif, detections.geojson (WGS84), detections.gpkg (native CRS),
+    detections.csv, overview.png, report.html, summary.json, and roc.png with
+    ground truth. Several inputs also write OUT/batch_summary.csv.
     """
     with _guard():
-        from rednmf.detectors.registry import get_detector
-        from rednmf.io import read_map, read_scene
-        from rednmf.io.writers import check_output_dir
-        from rednmf.thresholding import check_threshold_rule
+        from rednmf.pipeline import check_options, detect_batch, detect_scene, expand_inputs
 
         named = {
             "n_components": rank,
@@ -366,166 +368,147 @@ def detect(
                 "--scheduler and --out-of-core apply to --method rednmf only; drop them for "
                 f"{method}"
             )
-        params = _collect_params(named, param)
-        detector = get_detector(method, **params)
-        check_threshold_rule(threshold, contamination, far)
-        check_output_dir(out)
-        if gt is not None and (gt_var is not None):
+        if gt is not None and gt_var is not None:
             raise InputError("--gt and --gt-var are exclusive; use --gt FILE:VAR")
-        scene = read_scene(
-            path, data_var=data_var, gt_var=gt_var, lazy=True if out_of_core else None
-        )
-        rows, cols, bands = scene.shape
-        if gt is not None:
-            scene.gt, scene.gt_var = read_map(gt, (rows, cols))
-            scene.gt_var = scene.gt_var or Path(gt).name
-        use = (
-            None if mask is None else read_map(mask, (rows, cols), what="mask", option="--mask")[0]
-        )
+        params = _collect_params(named, param)
+        check_options(method, params, threshold, contamination, far, min_area, exclude_border)
+        files = expand_inputs(paths)
+        options: dict[str, Any] = {
+            "method": method,
+            "params": params,
+            "threshold": threshold,
+            "contamination": contamination,
+            "far": far,
+            "data_var": data_var,
+            "gt_var": gt_var,
+            "gt": gt,
+            "mask": mask,
+            "min_area": min_area,
+            "exclude_border": exclude_border,
+            "lazy": True if out_of_core else None,
+            "report": not no_report,
+        }
+        show = not as_json and _stderr_is_tty()
+        if len(files) == 1 and not Path(paths[0]).is_dir():
+            with _progress(show, method, files[0].stem, params) as callback:
+                summary = detect_scene(files[0], out, wait=wait, callback=callback, **options)
+            _print_notes(summary)
+            if verbose:
+                _print_history(summary)
+            if as_json:
+                from rednmf.io.writers import jsonable
 
-        seconds = _fit(
-            detector,
-            scene.cube,
-            mask=use,
-            label=f"{method} on {scene.name}",
-            show_spinner=not as_json and _stderr_is_tty(),
-        )
-        if verbose:
-            _print_history(detector)
-        scores = detector.decision_scores_
-        auc = _auc(scores, scene.gt)
-        outputs = _Outputs(Path(out))
-        try:
-            record = _write_detect_outputs(
-                outputs, scene, detector, method, auc, threshold, contamination, far
-            )
-        except BaseException:
-            outputs.discard()
-            raise
-        n_iter = _n_iter(detector)
-        n_nodata = int(scores.size - int(detector.valid_mask_.sum()))
-
+                _echo(json.dumps(jsonable(summary), allow_nan=False))
+            else:
+                _print_summary(summary)
+            return
+        rows = detect_batch(files, out, wait=wait, on_scene=_scene_progress, **options)
+        failed = [r for r in rows if r["status"] != "ok"]
         if as_json:
             from rednmf.io.writers import jsonable
 
             record = {
-                "scene": scene.name,
-                "path": str(scene.path),
-                "format": scene.format,
-                "shape": list(scene.shape),
-                "data_var": scene.data_var,
-                "gt_var": scene.gt_var,
-                "method": method,
-                "auc": auc,
-                "seconds": round(seconds, 4),
-                "n_iter": n_iter,
-                "params": detector.get_params(),
-                "nodata_pixels": n_nodata,
-                "bands_used": int(detector.bands_kept_.size),
-                **record,
+                "out": str(Path(out).resolve()),
+                "n_scenes": len(rows),
+                "n_failed": len(failed),
+                "batch_summary": str(Path(out).resolve() / "batch_summary.csv"),
+                "scenes": [
+                    r.get("summary") or {k: v for k, v in r.items() if k != "summary"}
+                    for r in rows
+                ],
             }
             _echo(json.dumps(jsonable(record), allow_nan=False))
-            return
-
-        gt_note = f" (gt: {scene.gt_var})" if scene.gt_var else " (no ground truth)"
-        _echo(f"scene      {scene.name}  {rows}x{cols}x{bands}{gt_note}")
-        _echo(f"method     {method}")
-        _echo(f"AUC        {'n/a' if auc is None else f'{auc:.4f}'}")
-        _echo(f"time       {seconds:.2f} s" + ("" if n_iter is None else f", {n_iter} iterations"))
-        if n_nodata:
-            _echo(f"no-data    {n_nodata} pixel(s) scored NaN")
-        _echo(f"threshold  {record['threshold']:.6g} ({record['threshold_rule']})")
-        _echo(f"detections {record['n_detections']}")
-        for key, label in (
-            ("scores_tif", "geotiff"),
-            ("scores_path", "scores"),
-            ("scores_png", "map"),
-            ("detections_tif", "detected"),
-            ("geojson_path", "geojson"),
-            ("csv_path", "csv"),
-            ("roc_path", "roc"),
-        ):
-            if record.get(key):
-                _echo(f"{label.ljust(10)} {record[key]}")
+        else:
+            _print_batch(rows, Path(out))
+        if failed:
+            raise typer.Exit(1)
 
 
-def _write_detect_outputs(
-    outputs: _Outputs,
-    scene: Any,
-    detector: Any,
-    method: str,
-    auc: float | None,
-    threshold: float | None,
-    contamination: float | None,
-    far: float | None,
-) -> dict[str, Any]:
-    """Write every output of ``detect``; return their paths and the threshold facts."""
-    import numpy as np
+@contextlib.contextmanager
+def _progress(show: bool, method: str, stem: str, params: dict[str, Any]) -> Iterator[Any]:
+    """A progress bar for iterative detectors on a terminal; yields the fit callback."""
+    if not show:
+        yield None
+        return
+    from rich.console import Console
 
-    from rednmf import plotting
-    from rednmf.io.detections import (
-        find_detections,
-        write_detections_csv,
-        write_detections_geojson,
-    )
-    from rednmf.io.geotiff import epsg_code, write_geotiff
-    from rednmf.io.writers import ensure_dir, write_npy
-    from rednmf.thresholding import select_threshold
+    from rednmf.detectors.registry import get_detector
 
-    scores = detector.decision_scores_
-    valid = detector.valid_mask_
-    if threshold is not None:
-        rule = "score"
-    elif far is not None:
-        rule = f"false-alarm rate {far:g}"
+    total = get_detector(method, **params).get_params().get("max_iter")
+    console = Console(stderr=True)
+    if not total:
+        with console.status(f"fitting {method} on {stem} ...", spinner="dots"):
+            yield None
+        return
+    bar, callback = _progress_bar(console, f"{method} on {stem}", int(total))
+    with bar:
+        yield callback
+
+
+def _scene_progress(index: int, total: int, path: Path, row: dict[str, Any] | None) -> None:
+    """Progress across the scenes of a batch, one line per scene on stderr."""
+    if row is None:
+        sys.stderr.write(f"[{index + 1}/{total}] {path} ...\n")
+    elif row["status"] == "ok":
+        s = row["summary"]
+        auc = "" if s["auc"] is None else f", AUC {s['auc']:.4f}"
+        sys.stderr.write(
+            f"[{index + 1}/{total}] {path.name}: {s['n_detections']} detection(s){auc}, "
+            f"{row['seconds']:.1f} s\n"
+        )
+        for note in s["warnings"]:
+            sys.stderr.write(f"warning: {path.name}: {note}\n")
     else:
-        rule = f"contamination {0.01 if contamination is None else contamination:g}"
-    thr = select_threshold(scores, threshold=threshold, contamination=contamination, far=far)
-    with np.errstate(invalid="ignore"):
-        detected = valid & (scores > thr)
-    det_map = np.where(valid, detected.astype(np.uint8), np.uint8(255))
-    detections, labels = find_detections(scores, detected, scene.transform)
+        sys.stderr.write(f"[{index + 1}/{total}] {path.name}: error: {row['error']}\n")
+    sys.stderr.flush()
 
-    out_dir = ensure_dir(outputs.out)
-    stem = scene.name
-    record: dict[str, Any] = {"threshold": thr, "threshold_rule": rule}
-    geo = {"crs": scene.crs, "transform": scene.transform}
-    record["scores_tif"] = outputs.add(
-        write_geotiff(out_dir / f"{stem}_scores.tif", scores, nodata=float("nan"), **geo)
-    )
-    record["scores_path"] = outputs.add(write_npy(out_dir / f"{stem}_scores.npy", scores))
-    record["scores_png"] = outputs.add(
-        plotting.save_score_map(out_dir / f"{stem}_scores.png", scores, title=f"{method}: {stem}")
-    )
-    record["detections_tif"] = outputs.add(
-        write_geotiff(out_dir / f"{stem}_detections.tif", det_map, nodata=255, **geo)
-    )
-    props = {"method": method, "scene": stem, "threshold": thr, "threshold_rule": rule}
-    record["geojson_path"] = outputs.add(
-        write_detections_geojson(
-            out_dir / f"{stem}_detections.geojson",
-            detections,
-            labels,
-            transform=scene.transform,
-            epsg=epsg_code(scene.crs),
-            properties=props,
-        )
-    )
-    record["csv_path"] = outputs.add(
-        write_detections_csv(out_dir / f"{stem}_detections.csv", detections)
-    )
-    record["roc_path"] = None
-    if auc is not None:
-        from rednmf.metrics import roc_curve
 
-        fpr, tpr, _ = roc_curve(scores, scene.gt)
-        record["roc_path"] = outputs.add(
-            plotting.save_roc(
-                out_dir / f"{stem}_roc.png", fpr, tpr, auc=auc, label=f"{method} on {stem}"
-            )
+def _print_notes(summary: dict[str, Any]) -> None:
+    for note in summary["warnings"]:
+        sys.stderr.write(f"warning: {note}\n")
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    rows, cols, bands = summary["shape"]
+    gt_note = f" (gt: {summary['gt_var']})" if summary["gt_var"] else " (no ground truth)"
+    auc = summary["auc"]
+    n_iter = summary["n_iter"]
+    fit = summary["seconds"]["fit"]
+    _echo(f"scene      {summary['scene']}  {rows}x{cols}x{bands}{gt_note}")
+    _echo(f"method     {summary['method']}")
+    _echo(f"AUC        {'n/a' if auc is None else f'{auc:.4f}'}")
+    _echo(f"time       {fit:.2f} s fit" + ("" if n_iter is None else f", {n_iter} iterations"))
+    if summary["nodata_pixels"]:
+        _echo(f"no-data    {summary['nodata_pixels']} pixel(s) scored NaN")
+    _echo(f"threshold  {summary['threshold']:.6g} ({summary['threshold_rule']})")
+    _echo(f"detections {summary['n_detections']}")
+    _echo(f"folder     {summary['run_dir']}")
+    for key in ("report", "overview", "geojson", "gpkg", "csv", "scores_tif", "summary"):
+        if key in summary["files"]:
+            _echo(f"{key.ljust(10)} {Path(summary['files'][key]).name}")
+
+
+def _print_batch(rows: list[dict[str, Any]], out: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"rednmf detect: {len(rows)} scene(s) into {out}")
+    for col in ("scene", "status", "AUC", "detections", "seconds"):
+        table.add_column(col, justify="left" if col in ("scene", "status") else "right")
+    for r in rows:
+        ok = r["status"] == "ok"
+        table.add_row(
+            r["scene"],
+            "ok" if ok else "error",
+            "-" if not ok or r.get("auc") is None else f"{r['auc']:.4f}",
+            "-" if not ok else str(r["n_detections"]),
+            f"{r['seconds']:.1f}",
         )
-    record["n_detections"] = len(detections)
-    return record
+    Console(width=max(100, Console().width)).print(table)
+    n_failed = sum(r["status"] != "ok" for r in rows)
+    _echo(f"summary    {out / 'batch_summary.csv'}")
+    if n_failed:
+        _echo(f"failed     {n_failed} of {len(rows)} scene(s)")
 
 
 def _demo_synthetic(out: Path, seed: int, as_json: bool) -> None:
@@ -678,7 +661,7 @@ def demo(
     out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("rednmf-out"),
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print one JSON object as the last line.")
+        bool, _flag("--json", help="Print one JSON object as the last line.")
     ] = False,
 ) -> None:
     """Run REDNMF with its defaults on a synthetic scene, or on every .mat scene of --data."""
@@ -714,9 +697,11 @@ def bench(
         Path | None,
         typer.Option("--data", help="Folder of .mat scenes (default: the benchmark folder)."),
     ] = None,
-    out: Annotated[Path, typer.Option("--out", help="Results folder.")] = Path("results"),
+    out: Annotated[
+        Path, typer.Option("--out", help="Results folder (not detect's rednmf-out).")
+    ] = Path("rednmf-bench"),
     quick: Annotated[
-        bool, typer.Option("--quick", help="Small subset: two scenes, few iterations.")
+        bool, _flag("--quick", help="Small subset: two scenes, few iterations.")
     ] = False,
     methods: Annotated[
         list[str] | None,
@@ -734,7 +719,7 @@ def bench(
         ),
     ] = None,
 ) -> None:
-    """Reproduce the paper's experiments: CSVs, figures and report.md in --out."""
+    """Reproduce the paper's experiments: CSVs, figures, report.md and report.html in --out."""
     with _guard():
         from rednmf.data import data_dir
         from rednmf.experiments import default_jobs, make_context, run_bench
@@ -807,7 +792,7 @@ def info(
     gt_var: Annotated[
         str | None, typer.Option("--gt-var", help="Ground-truth variable, if ambiguous.")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: Annotated[bool, _flag("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Print what the reader finds in a scene file: shape, dtype, values, bands, no-data, CRS."""
     with _guard():
@@ -864,7 +849,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     int
         0 on success, 2 on a user error (one line ``error: ...`` on stderr).
     """
-    command = typer.main.get_command(app)
+    from rednmf.pipeline import Interrupted
+
+    def _raise(signum: int, frame: object) -> None:
+        raise Interrupted(signum)
+
+    handlers = {}
+    with contextlib.suppress(ValueError):  # not the main thread: leave the signals alone
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            handlers[sig] = signal.signal(sig, _raise)
+    try:
+        return _main(argv)
+    except (Interrupted, KeyboardInterrupt) as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)
+        sys.stderr.write(
+            f"error: interrupted ({signal.Signals(signum).name}); this run left nothing behind "
+            "and earlier results are unchanged\n"
+        )
+        sys.stderr.flush()
+        return 128 + int(signum)
+    finally:
+        for sig, old in handlers.items():
+            signal.signal(sig, old)
+
+
+def _flags_as_flags(command: Any) -> Any:
+    """Show ``--help`` (created by click per context) as a flag, like the other booleans."""
+    commands = [command, *getattr(command, "commands", {}).values()]
+    for cmd in commands:
+        original = cmd.get_help_option
+
+        def get_help_option(ctx: Any, _original: Any = original) -> Any:
+            option = _original(ctx)
+            if option is not None:
+                option.metavar = ""
+            return option
+
+        cmd.get_help_option = get_help_option
+    return command
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    command = _flags_as_flags(typer.main.get_command(app))
     try:
         rv = command.main(
             args=list(sys.argv[1:] if argv is None else argv),

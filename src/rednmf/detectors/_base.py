@@ -37,8 +37,28 @@ import numpy as np
 
 from rednmf._validation import check_cube, check_real, drop_all_nan_bands
 from rednmf.exceptions import InputError
+from rednmf.thresholding import select_threshold
 
 __all__ = ["BaseDetector"]
+
+
+#: Largest magnitude accepted: squares stay finite in float64, values finite in float32.
+MAX_MAGNITUDE = 1e36
+
+
+def _check_magnitude(data: np.ndarray) -> None:
+    """Refuse values so large that squaring them (or casting to float32) overflows."""
+    if data.dtype.kind != "f" or data.size == 0:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices
+        top = max(abs(float(np.nanmax(data))), abs(float(np.nanmin(data))))
+    if top > MAX_MAGNITUDE:
+        power = int(np.floor(np.log10(top)))
+        raise InputError(
+            f"values reach {top:.3g}: the detectors' squares and float32 arithmetic overflow "
+            f"above {MAX_MAGNITUDE:g}; divide the cube by a constant (e.g. 1e{power}) first"
+        )
 
 
 class BaseDetector(ABC):
@@ -121,6 +141,7 @@ class BaseDetector(ABC):
         check_real("contamination", self.contamination, low=0.0, high=0.5, low_inclusive=False)
         self._validate_params()
         data = check_cube(cube, min_bands=self.min_bands, allow_nan=True)
+        _check_magnitude(data)
         data, valid, kept = self._mask_invalid(data, mask)
         self._callback = callback
         try:
@@ -141,7 +162,7 @@ class BaseDetector(ABC):
         self.decision_scores_ = scores
         self.valid_mask_ = valid
         self.bands_kept_ = kept
-        self.threshold_ = float(np.quantile(scores[valid], 1.0 - self.contamination))
+        self.threshold_ = select_threshold(scores[valid], contamination=self.contamination)
         self.labels_ = ((scores > self.threshold_) & valid).astype(np.int8)
         return self
 

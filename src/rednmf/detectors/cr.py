@@ -100,7 +100,10 @@ def _check_windows(inner: object, outer: object) -> tuple[int, int]:
     if inner % 2 == 0 or outer % 2 == 0:
         raise InputError(f"inner and outer must be odd, got inner={inner}, outer={outer}")
     if outer <= inner:
-        raise InputError(f"outer ({outer}) must be greater than inner ({inner})")
+        raise InputError(
+            f"outer ({outer}) must be greater than inner ({inner}); pass a smaller --inner "
+            f"(odd, below {outer}) or a larger --outer (odd, at most the image side)"
+        )
     return inner, outer
 
 

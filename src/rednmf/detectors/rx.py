@@ -152,7 +152,10 @@ class LRX(BaseDetector):
         if inner % 2 == 0 or outer % 2 == 0:
             raise InputError(f"inner and outer must be odd, got inner={inner}, outer={outer}")
         if outer <= inner:
-            raise InputError(f"outer ({outer}) must be greater than inner ({inner})")
+            raise InputError(
+                f"outer ({outer}) must be greater than inner ({inner}); pass a smaller --inner "
+                f"(odd, below {outer}) or a larger --outer (odd, at most the image side)"
+            )
         check_real("ridge", self.ridge, low=0.0)
         if self.n_pca is not None:
             check_int("n_pca", self.n_pca, low=1)

@@ -5,7 +5,8 @@ Each experiment module has ``NAME``, ``TITLE``, ``jobs(ctx) -> list[Job]`` and
 section of ``report.md``). :func:`run_bench` collects the jobs of the asked
 experiments, runs the ones not in the cache (identical jobs of different
 experiments once; in ``n_jobs`` processes), then summarises every experiment
-and writes ``report.md``.
+and writes ``report.md`` (and ``report.html``: the same text with every figure embedded,
+one self-contained file).
 
 Adding a method: register it in :data:`rednmf.detectors.registry.METHODS`
 (it then appears in every experiment whose list is "all methods"). Adding a
@@ -277,8 +278,13 @@ def _write_report(ctx: Context, names: list[str], sections: list[str]) -> Path:
         "",
     ]
     path = ctx.out / "report.md"
+    text = "\n".join(head) + "\n" + "\n\n".join(sections) + "\n"
     with atomic_open(path, "w") as fh:
-        fh.write("\n".join(head) + "\n" + "\n\n".join(sections) + "\n")
+        fh.write(text)
+    from rednmf.report import write_bench_report
+
+    figures = sorted(p for p in ctx.out.rglob("*.png") if "cache" not in p.parts)
+    write_bench_report(path.with_suffix(".html"), text, figures, "rednmf bench report")
     return path
 
 

@@ -7,10 +7,18 @@ affine transform applied to the pixel centre, ``x = a*(col+0.5) + b*(row+0.5)
 + c``), with the area (pixels and map units squared) and the peak and mean
 score.
 
-GeoJSON: the footprint of each detection is a polygon in the input's CRS;
-when that CRS has an EPSG code it is named by the (GeoJSON 2008) ``crs``
-member, which QGIS and GDAL honour. Without a georeference the coordinates are
-pixel coordinates (x = column, y = row).
+With a CRS, each detection also has its centroid in WGS84 longitude and
+latitude and its area in square metres: the map area times the square of the
+CRS's linear unit in metres for a projected CRS, and for a geographic CRS
+(degrees) the area of its footprint projected to a Lambert azimuthal
+equal-area projection centred on it.
+
+Outputs: GeoJSON per RFC 7946 (footprints reprojected to WGS84 lon/lat with
+GDAL/PROJ through :func:`rasterio.warp.transform_geom`, no ``crs`` member);
+the same footprints in the native CRS as a GeoPackage layer (through Fiona),
+which QGIS opens as is; and a CSV table. Without a CRS the GeoJSON holds map
+(or, without a transform, pixel: x = column, y = row) coordinates and says so
+in its ``coordinates`` member, and no GeoPackage is written.
 """
 
 from __future__ import annotations
@@ -31,6 +39,8 @@ __all__ = [
     "detections_geojson",
     "write_detections_geojson",
     "write_detections_csv",
+    "write_detections_gpkg",
+    "keep_detections",
     "CSV_COLUMNS",
 ]
 
@@ -41,12 +51,16 @@ CSV_COLUMNS = [
     "col",
     "x",
     "y",
+    "lon",
+    "lat",
     "area_px",
     "area",
+    "area_m2",
     "peak_score",
     "mean_score",
     "peak_row",
     "peak_col",
+    "border_distance",
 ]
 
 _IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
@@ -67,12 +81,18 @@ class Detection:
     mean_score: float
     peak_row: int
     peak_col: int
+    border_distance: int = 0
+    lon: float | None = None
+    lat: float | None = None
+    area_m2: float | None = None
 
 
 def find_detections(
     scores: np.ndarray,
     detected: np.ndarray,
     transform: Sequence[float] | None = None,
+    *,
+    crs: str | None = None,
 ) -> tuple[list[Detection], np.ndarray]:
     """Label the 8-connected components of ``detected`` and describe each.
 
@@ -84,6 +104,9 @@ def find_detections(
         The binary detection map (nonzero = detected).
     transform : sequence of 6 floats, optional
         ``(a, b, c, d, e, f)`` from pixel to map coordinates; identity if None.
+    crs : str, optional
+        WKT (or ``EPSG:n``) of the map coordinates: fills ``lon``, ``lat``
+        and ``area_m2``.
 
     Returns
     -------
@@ -112,6 +135,11 @@ def find_detections(
         peak_pos = ndimage.maximum_position(finite, labels, index)
         means = ndimage.mean(np.where(np.isfinite(s), s, 0.0), labels, index)
         areas = ndimage.sum(mask, labels, index)
+        rr, cc_ = np.indices(mask.shape)
+        edge = np.minimum(
+            np.minimum(rr, mask.shape[0] - 1 - rr), np.minimum(cc_, mask.shape[1] - 1 - cc_)
+        )
+        border = ndimage.minimum(edge, labels, index)
         for k in range(n):
             r, cc = float(rows_c[k]), float(cols_c[k])
             x = a * (cc + 0.5) + b * (r + 0.5) + c
@@ -128,6 +156,7 @@ def find_detections(
                 mean_score=float(means[k]),
                 peak_row=int(peak_pos[k][0]),
                 peak_col=int(peak_pos[k][1]),
+                border_distance=int(border[k]),
             )
             found.append((float(peaks[k]), det, k + 1))
     found.sort(key=lambda t: -t[0])
@@ -137,7 +166,98 @@ def find_detections(
         det.id = new_id
         relabel[old] = new_id
         detections.append(det)
-    return detections, relabel[labels]
+    labels = relabel[labels]
+    if crs and detections:
+        _georeference(detections, labels, transform, crs)
+    return detections, labels
+
+
+def _crs(crs: str) -> object:
+    from rasterio.crs import CRS
+
+    return CRS.from_user_input(crs)
+
+
+def _georeference(
+    detections: list[Detection],
+    labels: np.ndarray,
+    transform: Sequence[float] | None,
+    crs: str,
+) -> None:
+    """Fill lon, lat (WGS84) and area_m2 of every detection."""
+    from rasterio.warp import transform as warp_points
+
+    src = _crs(crs)
+    lons, lats = warp_points(
+        src, "EPSG:4326", [d.x for d in detections], [d.y for d in detections]
+    )
+    for det, lon, lat in zip(detections, lons, lats, strict=True):
+        det.lon, det.lat = float(lon), float(lat)
+    if src.is_projected:
+        factor = float(src.linear_units_factor[1])
+        for det in detections:
+            det.area_m2 = det.area * factor * factor
+        return
+    from rasterio.warp import transform_geom
+
+    shapes = _footprints(labels, transform)
+    for det in detections:
+        laea = f"+proj=laea +lat_0={det.lat} +lon_0={det.lon} +datum=WGS84 +units=m"
+        geom = transform_geom(src, laea, shapes[det.id])
+        det.area_m2 = _polygon_area(geom)
+
+
+def _ring_area(ring: Sequence[Sequence[float]]) -> float:
+    xy = np.asarray(ring, dtype=np.float64)
+    x, y = xy[:, 0], xy[:, 1]
+    return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
+
+
+def _polygon_area(geom: dict[str, object]) -> float:
+    """Planar area of a GeoJSON Polygon or MultiPolygon (holes subtracted)."""
+    polys = [geom["coordinates"]] if geom["type"] == "Polygon" else geom["coordinates"]
+    total = 0.0
+    for poly in polys:  # type: ignore[union-attr]
+        rings = list(poly)
+        total += abs(_ring_area(rings[0])) - sum(abs(_ring_area(r)) for r in rings[1:])
+    return total
+
+
+def keep_detections(
+    detections: list[Detection],
+    labels: np.ndarray,
+    *,
+    min_area: int = 1,
+    exclude_border: int = 0,
+) -> tuple[list[Detection], np.ndarray]:
+    """Drop detections smaller than ``min_area`` pixels or within ``exclude_border`` of an edge.
+
+    Parameters
+    ----------
+    detections, labels :
+        As returned by :func:`find_detections`.
+    min_area : int, default 1
+        Smallest kept area, in pixels.
+    exclude_border : int, default 0
+        Drop a detection with a pixel in the outer ``exclude_border`` rows or
+        columns of the image (0 keeps all).
+
+    Returns
+    -------
+    detections, labels
+        The kept detections renumbered 1.. in the same (peak score) order, and
+        the label map with the dropped components set to 0.
+    """
+    keep = [
+        d
+        for d in detections
+        if d.area_px >= min_area and (exclude_border <= 0 or d.border_distance >= exclude_border)
+    ]
+    relabel = np.zeros(len(detections) + 1, dtype=np.int32)
+    for new_id, det in enumerate(keep, start=1):
+        relabel[det.id] = new_id
+        det.id = new_id
+    return keep, relabel[labels]
 
 
 def _footprints(
@@ -167,7 +287,7 @@ def detections_geojson(
     labels: np.ndarray,
     *,
     transform: Sequence[float] | None = None,
-    epsg: int | None = None,
+    crs: str | None = None,
     properties: dict[str, object] | None = None,
 ) -> dict[str, object]:
     """Build the GeoJSON FeatureCollection of the detections' footprints.
@@ -178,12 +298,23 @@ def detections_geojson(
         As returned by :func:`find_detections`.
     transform : sequence of 6 floats, optional
         Pixel-to-map transform; identity (pixel coordinates) if None.
-    epsg : int, optional
-        EPSG code of the map coordinates, named in the ``crs`` member.
+    crs : str, optional
+        WKT (or ``EPSG:n``) of the map coordinates. Given, the footprints are
+        reprojected to WGS84 longitude/latitude as RFC 7946 requires.
     properties : dict, optional
         Extra members of the collection (e.g. method, threshold).
     """
     shapes = _footprints(labels, transform) if detections else {}
+    if crs:
+        from rasterio.warp import transform_geom
+
+        src = _crs(crs)
+        shapes = {k: transform_geom(src, "EPSG:4326", g) for k, g in shapes.items()}
+        kind = "WGS84 longitude, latitude (RFC 7946)"
+    elif transform is not None:
+        kind = "map x, y of an unknown CRS (not RFC 7946)"
+    else:
+        kind = "pixel: x = column, y = row (not RFC 7946)"
     features = [
         {
             "type": "Feature",
@@ -193,12 +324,7 @@ def detections_geojson(
         }
         for det in detections
     ]
-    collection: dict[str, object] = {"type": "FeatureCollection"}
-    if epsg is not None:
-        collection["crs"] = {
-            "type": "name",
-            "properties": {"name": f"urn:ogc:def:crs:EPSG::{epsg}"},
-        }
+    collection: dict[str, object] = {"type": "FeatureCollection", "coordinates": kind}
     if properties:
         collection.update(properties)
     collection["features"] = features
@@ -211,16 +337,72 @@ def write_detections_geojson(
     labels: np.ndarray,
     *,
     transform: Sequence[float] | None = None,
-    epsg: int | None = None,
+    crs: str | None = None,
     properties: dict[str, object] | None = None,
 ) -> Path:
     """Write :func:`detections_geojson` to ``path`` atomically and return the path."""
     collection = detections_geojson(
-        detections, labels, transform=transform, epsg=epsg, properties=properties
+        detections, labels, transform=transform, crs=crs, properties=properties
     )
     target = Path(path)
     with atomic_open(target, "w") as fh:
         fh.write(json.dumps(jsonable(collection), allow_nan=False) + "\n")
+    return target
+
+
+_GPKG_TYPES = {int: "int", float: "float", str: "str"}
+
+
+def write_detections_gpkg(
+    path: str | os.PathLike[str],
+    detections: list[Detection],
+    labels: np.ndarray,
+    *,
+    transform: Sequence[float] | None = None,
+    crs: str | None = None,
+) -> Path:
+    """Write the footprints in the native CRS as the GeoPackage layer ``detections``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The ``.gpkg`` to write (atomically).
+    detections, labels :
+        As returned by :func:`find_detections`.
+    transform : sequence of 6 floats, optional
+        Pixel-to-map transform.
+    crs : str, optional
+        WKT (or ``EPSG:n``) of the map coordinates, stored in the GeoPackage.
+    """
+    import fiona
+    from fiona.crs import CRS as FionaCRS
+
+    from rednmf.io.writers import atomic_path
+
+    shapes = _footprints(labels, transform) if detections else {}
+    schema = {
+        "geometry": "MultiPolygon",
+        "properties": {
+            c: "float"
+            if c not in ("id", "area_px", "peak_row", "peak_col", "border_distance")
+            else "int"
+            for c in CSV_COLUMNS
+        },
+    }
+    target = Path(path)
+    options: dict[str, object] = {"driver": "GPKG", "schema": schema, "layer": "detections"}
+    if crs:
+        options["crs"] = FionaCRS.from_user_input(crs)
+    with atomic_path(target) as tmp:
+        tmp.unlink()  # GDAL creates the file itself
+        with fiona.open(tmp, "w", **options) as dst:
+            for det in detections:
+                geom = shapes[det.id]
+                if geom["type"] == "Polygon":
+                    geom = {"type": "MultiPolygon", "coordinates": [geom["coordinates"]]}
+                row = asdict(det)
+                props = {c: row[c] for c in CSV_COLUMNS}
+                dst.write({"geometry": geom, "properties": props})
     return target
 
 

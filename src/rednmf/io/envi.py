@@ -94,6 +94,71 @@ def _find_data_file(header: Path) -> Path:
     )
 
 
+def _roughness(values: np.ndarray) -> float:
+    """Median step between consecutive values over their interquartile range (inf if flat)."""
+    v = values.astype(np.float64)
+    ok = np.isfinite(v[:-1]) & np.isfinite(v[1:])
+    if ok.sum() < 16:
+        return np.inf
+    steps = np.abs(np.diff(v))[ok]
+    finite = v[np.isfinite(v)]
+    q1, q3 = np.percentile(finite, [25, 75])
+    if q3 <= q1:
+        return np.inf
+    return float(np.median(steps)) / float(q3 - q1)
+
+
+#: Values read from the data file for the byte-order check.
+_BYTE_ORDER_SAMPLE = 65536
+
+
+def _check_byte_order(
+    data: Path, header: Path, offset: int, dtype: np.dtype, byte_order: str
+) -> None:
+    """Refuse data whose declared byte order is implausible.
+
+    Natural images are smooth along the file (neighbouring pixels or bands); read
+    with the wrong byte order they become noise (and floats spread over dozens
+    of decades). The check reads one block from the middle of the file both
+    ways and raises when the other order is more than three times smoother, or
+    when the declared one gives non-finite or denormal floats that the other
+    does not.
+    """
+    if dtype.itemsize == 1:
+        return
+    n_items = (data.stat().st_size - offset) // dtype.itemsize
+    count = int(min(n_items, _BYTE_ORDER_SAMPLE))
+    if count < 64:
+        return
+    start = offset + ((n_items - count) // 2) * dtype.itemsize
+    declared = dtype.newbyteorder("<" if byte_order == "0" else ">")
+    other = declared.newbyteorder("S")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = np.fromfile(data, dtype=declared, count=count, offset=start)
+        b = np.fromfile(data, dtype=other, count=count, offset=start)
+        if dtype.kind == "f":
+            tiny = np.finfo(dtype).tiny
+
+            def odd(x: np.ndarray) -> float:
+                with np.errstate(invalid="ignore", over="ignore"):
+                    return float(np.mean(~np.isfinite(x) | ((x != 0) & (np.abs(x) < tiny))))
+
+            odd_a, odd_b = odd(a), odd(b)
+            suspicious = odd_a > 0.05 and odd_b < 0.01
+        else:
+            suspicious = False
+        ra, rb = _roughness(a), _roughness(b)
+    if suspicious or (np.isfinite(rb) and rb * 3.0 < ra):
+        declared_name = "little-endian" if byte_order == "0" else "big-endian"
+        fix = "1" if byte_order == "0" else "0"
+        raise InputError(
+            f"{data.name} does not look {declared_name} as {header.name} says (byte order = "
+            f"{byte_order}): read the other way its values are smooth; set 'byte order = "
+            f"{fix}' in the header if the file was written on a machine of that byte order"
+        )
+
+
 def _header_int(meta: dict[str, object], key: str, header: Path) -> int:
     try:
         value = int(str(meta[key]).strip())
@@ -203,6 +268,8 @@ def read_envi(
             f"({rows} lines x {cols} samples x {bands} bands x {itemsize} bytes + {offset}); "
             "fix the header or re-export the image"
         )
+
+    _check_byte_order(data, header, offset, np.dtype(envi.envi_to_dtype[dtype_code]), byte_order)
 
     try:
         logging.getLogger("spectral").setLevel(logging.ERROR)

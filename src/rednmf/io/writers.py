@@ -2,13 +2,27 @@
 
 A reader never sees a half-written file, and an interrupted run leaves the
 previous result (if any) in place.
+
+Whole run folders are written the same way (:func:`staged_dir`): every file of a
+run goes into a hidden staging folder beside the final one, which is published
+at the very end by one atomic exchange of the two folders (``renameat2`` with
+``RENAME_EXCHANGE`` on Linux; elsewhere two renames under blocked signals). An
+output folder is held by one run at a time (:func:`lock_dir`, an advisory
+``flock`` on the folder itself, so no lock file is left behind).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
+import errno
 import json
 import os
+import shutil
+import signal
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,7 +41,14 @@ __all__ = [
     "write_json",
     "write_csv",
     "jsonable",
+    "lock_dir",
+    "staged_dir",
+    "remove_stale_staging",
+    "STAGING_MARK",
 ]
+
+#: Infix of the hidden staging folders (``.NAME.staging-PID``) beside a run folder.
+STAGING_MARK = ".staging-"
 
 
 def _one_line(exc: BaseException) -> str:
@@ -56,9 +77,7 @@ def ensure_dir(path: str | os.PathLike[str]) -> Path:
 
 def _default_mode() -> int:
     """The permissions a plain ``open()`` would give (mkstemp makes files 0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
+    return 0o666 & ~_umask()
 
 
 def check_output_dir(path: str | os.PathLike[str]) -> Path:
@@ -225,3 +244,164 @@ def write_csv(
                 cells.append("" if value is None else value)
             writer.writerow(cells)
     return target
+
+
+@contextmanager
+def lock_dir(path: str | os.PathLike[str], *, wait: bool = False) -> Iterator[Path]:
+    """Hold the output folder ``path`` for this process (created if missing).
+
+    The lock is an advisory ``flock`` on the folder itself: it is released
+    when the process ends, however it ends, and leaves no file behind. If the
+    folder had to be created and is still empty at the end, it is removed.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The output folder.
+    wait : bool, default False
+        Wait for another run holding the folder to finish instead of refusing.
+
+    Raises
+    ------
+    InputError
+        If another run holds the folder and ``wait`` is False.
+    """
+    import fcntl
+
+    p = Path(path)
+    created = not p.exists()
+    ensure_dir(p)
+    fd = os.open(p, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise InputError(
+                f"another rednmf run is writing to {p}; wait for it to finish, pass --wait to "
+                "queue behind it, or pass another --out"
+            ) from None
+        except OSError as exc:  # a file system without flock
+            raise InputError(
+                f"cannot lock the output folder {p} ({_one_line(exc)}); pass an --out on a "
+                "local file system"
+            ) from exc
+        yield p
+    finally:
+        os.close(fd)
+        if created:
+            with contextlib.suppress(OSError):
+                p.rmdir()  # only when empty: nothing was published
+
+
+def remove_stale_staging(folder: str | os.PathLike[str]) -> list[Path]:
+    """Remove staging folders left in ``folder`` by a run that was killed (SIGKILL, power).
+
+    Call it only while holding :func:`lock_dir` on ``folder``: then no other
+    run is staging there.
+    """
+    removed = []
+    for child in Path(folder).iterdir():
+        if child.name.startswith(".") and STAGING_MARK in child.name and child.is_dir():
+            shutil.rmtree(child, ignore_errors=True)
+            removed.append(child)
+    return removed
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two existing paths (Linux ``renameat2``); False if unsupported."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    try:
+        libc = ctypes.CDLL(name, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), str(a))
+
+
+@contextmanager
+def _signals_blocked() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block ends (they are delivered then)."""
+    sigs = {signal.SIGINT, signal.SIGTERM}
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not POSIX
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _publish(staging: Path, target: Path) -> None:
+    """Move the finished ``staging`` folder onto ``target`` in one step; drop the old one."""
+    with _signals_blocked():
+        if target.exists():
+            if not target.is_dir():
+                raise InputError(f"{target} exists and is not a folder; move it away")
+            if _exchange(staging, target):
+                shutil.rmtree(staging, ignore_errors=True)  # now the earlier run
+                return
+            old = target.with_name(f".{target.name}{STAGING_MARK}old-{os.getpid()}")
+            os.rename(target, old)
+            os.rename(staging, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(staging, target)
+
+
+@contextmanager
+def staged_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a hidden staging folder; publish it onto ``target`` when the block succeeds.
+
+    Every file of a run is written into the staging folder. When the block
+    ends normally the folder replaces ``target`` (with whatever an earlier run
+    left there) in one atomic step; when it raises anything (an error,
+    ``KeyboardInterrupt``, a signal turned into an exception, a full disk) the
+    staging folder is removed and ``target`` is left byte for byte as it was.
+
+    Raises
+    ------
+    InputError
+        If the staging folder cannot be created or the result cannot be published.
+    """
+    final = Path(target)
+    parent = ensure_dir(final.parent)
+    try:
+        staging = Path(
+            tempfile.mkdtemp(
+                prefix=f".{final.name}{STAGING_MARK}{os.getpid()}-{int(time.time())}-",
+                dir=parent,
+            )
+        )
+    except OSError as exc:
+        raise InputError(
+            f"cannot write to {parent} ({_one_line(exc)}); pass another --out"
+        ) from exc
+    os.chmod(staging, 0o777 & ~_umask())
+    try:
+        yield staging
+        try:
+            _publish(staging, final)
+        except OSError as exc:
+            raise InputError(f"cannot publish {final} ({_one_line(exc)})") from exc
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask

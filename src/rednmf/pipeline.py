@@ -1,0 +1,705 @@
+"""One scene (or a batch) from file to a published run folder: the library's detect pipeline.
+
+:func:`detect_scene` reads a scene, fits a detector, thresholds the scores,
+finds the detections and writes every output of the run into a hidden staging
+folder, published at the end as ``OUT/STEM_METHOD/`` in one atomic step
+(:func:`rednmf.io.writers.staged_dir`). An error, ``KeyboardInterrupt`` or
+SIGTERM (turned into :class:`Interrupted` while a run is in progress) at any
+moment leaves the earlier run folder byte for byte as it was, and no temporary
+file. The output folder is held by one run at a time
+(:func:`rednmf.io.writers.lock_dir`): a second run is refused, or waits with
+``wait=True``.
+
+A run folder ``STEM_METHOD/`` holds ``STEM_METHOD_`` + ``scores.tif``,
+``scores.npy``, ``detections.tif``, ``detections.geojson`` (RFC 7946, WGS84),
+``detections.gpkg`` (native CRS), ``detections.csv``, ``overview.png``,
+``report.html``, ``summary.json`` and, with ground truth, ``roc.png``.
+:func:`detect_batch` runs several scenes into one folder and adds
+``batch_summary.csv``.
+
+Nothing here prints: the command line (:mod:`rednmf.cli`) parses and prints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import platform
+import signal
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rednmf.exceptions import InputError
+
+__all__ = [
+    "BATCH_COLUMNS",
+    "Interrupted",
+    "detect_batch",
+    "detect_scene",
+    "expand_inputs",
+    "handle_termination",
+    "run_name",
+]
+
+#: Columns of ``batch_summary.csv``.
+BATCH_COLUMNS = [
+    "scene",
+    "path",
+    "method",
+    "status",
+    "auc",
+    "n_detections",
+    "threshold",
+    "seconds",
+    "run_dir",
+    "error",
+]
+
+
+class Interrupted(BaseException):  # noqa: N818 - named like KeyboardInterrupt
+    """SIGTERM (or another termination signal) received while a run was in progress."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"stopped by signal {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def handle_termination() -> Iterator[None]:
+    """Turn SIGTERM into :class:`Interrupted` in the main thread while the block runs.
+
+    SIGINT already raises ``KeyboardInterrupt``. Both unwind through the
+    staging cleanup, so a stopped run leaves no trace. Outside the main thread
+    this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _raise(signum: int, frame: object) -> None:
+        raise Interrupted(signum)
+
+    old = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def run_name(stem: str, method: str) -> str:
+    """The run folder (and file prefix) of ``method`` on the scene ``stem``: ``STEM_METHOD``."""
+    return f"{stem}_{method}"
+
+
+_SCENE_SUFFIXES = {".mat", ".npz", ".npy", ".hdr", ".tif", ".tiff", ".img", ".dat"}
+
+
+def expand_inputs(items: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """Expand files, folders (their scene files, sorted) and glob patterns into a file list.
+
+    A folder contributes its ``.mat``, ``.npz``, ``.npy``, ``.hdr``, ``.tif``
+    and ``.tiff`` files (an ENVI data file is reached through its header).
+    Duplicates are dropped; a pattern that matches nothing, or a missing path,
+    is kept as given so that the run reports it.
+
+    Raises
+    ------
+    InputError
+        If nothing is given.
+    """
+    import glob
+
+    found: list[Path] = []
+    for item in items:
+        text = os.fspath(item)
+        p = Path(text)
+        if p.is_dir():
+            for child in sorted(p.iterdir()):
+                suffix = child.suffix.lower()
+                if child.is_file() and suffix in _SCENE_SUFFIXES - {".img", ".dat"}:
+                    if suffix in (".tif", ".tiff") and child.name.endswith(
+                        ("_scores.tif", "_detections.tif")
+                    ):
+                        continue  # our own outputs
+                    found.append(child)
+        elif any(ch in text for ch in "*?[") and not p.exists():
+            matches = sorted(Path(m) for m in glob.glob(text))
+            found.extend(matches or [p])
+        else:
+            found.append(p)
+    if not found:
+        folders = [os.fspath(i) for i in items if Path(i).is_dir()]
+        if folders:
+            raise InputError(
+                f"directory {folders[0]} holds no scene file (.mat, .npz, .npy, .hdr, .tif); "
+                "pass a scene file or a folder of scenes"
+            )
+        raise InputError("no input scene given; pass files, folders or glob patterns")
+    unique: list[Path] = []
+    seen: set[str] = set()
+    for p in found:
+        key = os.path.abspath(p)
+        if key not in seen:
+            seen.add(key)
+            unique.append(p)
+    return unique
+
+
+# -- provenance ------------------------------------------------------------------------
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _file_record(path: Path, role: str) -> dict[str, Any]:
+    return {
+        "role": role,
+        "path": str(path.resolve()),
+        "bytes": path.stat().st_size,
+        "sha256": _sha256(path),
+    }
+
+
+def _input_files(scene: Any, gt: str | None, mask: str | None) -> list[dict[str, Any]]:
+    """Every file the run read, with size and sha256."""
+    from rednmf.io.scene import split_var
+
+    files: list[dict[str, Any]] = []
+    path = Path(scene.path)
+    files.append(_file_record(path, "scene"))
+    if path.suffix.lower() == ".hdr" or scene.format.startswith("ENVI"):
+        from rednmf.io.envi import _find_data_file, find_envi_header
+
+        header = path if path.suffix.lower() == ".hdr" else find_envi_header(path)
+        if header is not None and header != path:
+            files.append(_file_record(header, "envi header"))
+        if header is not None:
+            data = _find_data_file(header)
+            if data != path:
+                files.append(_file_record(data, "envi data"))
+    for spec, role in ((gt, "ground truth"), (mask, "mask")):
+        if spec is not None:
+            files.append(_file_record(split_var(spec)[0], role))
+    return files
+
+
+def _environment() -> dict[str, Any]:
+    import scipy
+    from threadpoolctl import threadpool_info
+
+    from rednmf import __version__
+
+    blas = [
+        {
+            "api": info.get("internal_api"),
+            "version": info.get("version"),
+            "threads": info.get("num_threads"),
+        }
+        for info in threadpool_info()
+        if info.get("user_api") == "blas"
+    ]
+    return {
+        "rednmf": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "blas": blas,
+        "platform": platform.platform(),
+    }
+
+
+# -- one scene ------------------------------------------------------------------------
+def _auc(scores: np.ndarray, gt: np.ndarray | None, notes: list[str]) -> float | None:
+    if gt is None:
+        return None
+    if not gt.any() or gt.all():
+        notes.append("the ground truth has no anomalous or no background pixel; AUC not computed")
+        return None
+    from rednmf.metrics import roc_auc
+
+    try:
+        return float(roc_auc(scores, gt))
+    except InputError as exc:  # e.g. every anomaly pixel is no-data: report, do not fail
+        notes.append(f"{' '.join(str(exc).split())}; AUC not computed")
+        return None
+
+
+def _pd_pf(detected: np.ndarray, gt: np.ndarray | None, valid: np.ndarray) -> dict[str, Any]:
+    if gt is None:
+        return {"pd": None, "pf": None}
+    truth = gt & valid
+    back = ~gt & valid
+    return {
+        "pd": float(detected[truth].mean()) if truth.any() else None,
+        "pf": float(detected[back].mean()) if back.any() else None,
+    }
+
+
+def _fit(
+    detector: Any,
+    cube: Any,
+    mask: np.ndarray | None,
+    callback: Callable[[int, float], None] | None,
+    notes: list[str],
+) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        detector.fit(cube, mask=mask, callback=callback)
+    for w in caught:
+        msg = " ".join(str(w.message).split())
+        if msg not in notes:
+            notes.append(msg)
+
+
+def _prepare_detector(method: str, params: dict[str, Any] | None) -> Any:
+    from rednmf.detectors.registry import get_detector
+
+    return get_detector(method, **dict(params or {}))
+
+
+def _run_one(
+    path: Path,
+    out: Path,
+    *,
+    method: str,
+    params: dict[str, Any] | None,
+    threshold: float | None,
+    contamination: float | None,
+    far: float | None,
+    data_var: str | None,
+    gt_var: str | None,
+    gt: str | None,
+    mask: str | None,
+    min_area: int,
+    exclude_border: int,
+    lazy: bool | None,
+    report: bool,
+    callback: Callable[[int, float], None] | None,
+) -> dict[str, Any]:
+    """Everything of :func:`detect_scene` but the lock: read, fit, stage, publish."""
+    from rednmf.io import read_map, read_scene
+    from rednmf.thresholding import describe_rule, select_threshold
+
+    phases: dict[str, float] = {}
+    notes: list[str] = []
+    t0 = time.perf_counter()
+    detector = _prepare_detector(method, params)
+    if gt is not None and gt_var is not None:
+        raise InputError("--gt and --gt-var are exclusive; use --gt FILE:VAR")
+    scene = read_scene(path, data_var=data_var, gt_var=gt_var, lazy=lazy)
+    rows, cols, bands = scene.shape
+    if gt is not None:
+        scene.gt, var = read_map(gt, (rows, cols))
+        scene.gt_var = var or Path(gt).name
+    use = None if mask is None else read_map(mask, (rows, cols), what="mask", option="--mask")[0]
+    inputs = _input_files(scene, gt, mask)
+    phases["read"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    _fit(detector, scene.cube, use, callback, notes)
+    phases["fit"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    scores = detector.decision_scores_
+    valid = detector.valid_mask_
+    rule = describe_rule(threshold, contamination, far)
+    thr = select_threshold(
+        scores[valid], threshold=threshold, contamination=contamination, far=far
+    )
+    with np.errstate(invalid="ignore"):
+        above = valid & (scores > thr)
+    from rednmf.io.detections import find_detections, keep_detections
+
+    found, labels = find_detections(scores, above, scene.transform, crs=scene.crs)
+    detections, labels = keep_detections(
+        found, labels, min_area=min_area, exclude_border=exclude_border
+    )
+    detected = labels > 0
+    auc = _auc(scores, scene.gt, notes)
+    phases["threshold"] = time.perf_counter() - t0
+
+    name = run_name(scene.name, method)
+    run_dir = out / name
+    summary: dict[str, Any] = {
+        "scene": scene.name,
+        "path": str(Path(path).resolve()),
+        "format": scene.format,
+        "inputs": inputs,
+        "data_var": scene.data_var,
+        "gt_var": scene.gt_var,
+        "variables": scene.variables,
+        "shape": list(scene.shape),
+        "crs": scene.crs,
+        "transform": None if scene.transform is None else list(scene.transform),
+        "wavelengths": None if scene.wavelengths is None else scene.wavelengths.tolist(),
+        "method": method,
+        "detector": type(detector).__name__,
+        "params": detector.get_params(),
+        "seed": detector.get_params().get("random_state"),
+        "n_iter": None if getattr(detector, "n_iter_", None) is None else int(detector.n_iter_),
+        "objective": None
+        if getattr(detector, "objective_", None) is None
+        else [float(v) for v in detector.objective_],
+        "threshold_rule": rule["text"],
+        "threshold_rule_name": rule["rule"],
+        "threshold_rule_value": rule["value"],
+        "threshold": thr,
+        "min_area": min_area,
+        "exclude_border": exclude_border,
+        "n_above_threshold": int(above.sum()),
+        "n_detections": len(detections),
+        "n_detected_pixels": int(detected.sum()),
+        "auc": auc,
+        **_pd_pf(detected, scene.gt, valid),
+        "nodata_pixels": int(scores.size - int(valid.sum())),
+        "bands_used": int(detector.bands_kept_.size),
+        "warnings": notes,
+        "run_dir": str(run_dir.resolve()),
+        "environment": _environment(),
+    }
+
+    t0 = time.perf_counter()
+    from rednmf.io.writers import staged_dir, write_json
+
+    with staged_dir(run_dir) as stage:
+        files = _write_outputs(
+            stage,
+            name,
+            scene,
+            detector,
+            method,
+            thr,
+            detections,
+            labels,
+            auc,
+            summary,
+            report=report,
+        )
+        summary["files"] = {k: str(run_dir.resolve() / v.name) for k, v in files.items()}
+        phases["write"] = time.perf_counter() - t0
+        summary["seconds"] = {k: round(v, 4) for k, v in phases.items()}
+        summary["files"]["summary"] = str(run_dir.resolve() / f"{name}_summary.json")
+        write_json(stage / f"{name}_summary.json", summary)
+    return summary
+
+
+def _write_outputs(
+    stage: Path,
+    name: str,
+    scene: Any,
+    detector: Any,
+    method: str,
+    thr: float,
+    detections: list[Any],
+    labels: np.ndarray,
+    auc: float | None,
+    summary: dict[str, Any],
+    *,
+    report: bool,
+) -> dict[str, Path]:
+    """Write every output of a run into ``stage``; return them by kind."""
+    from rednmf import plotting
+    from rednmf.io.detections import (
+        write_detections_csv,
+        write_detections_geojson,
+        write_detections_gpkg,
+    )
+    from rednmf.io.geotiff import write_geotiff
+    from rednmf.io.writers import write_npy
+
+    scores = detector.decision_scores_
+    valid = detector.valid_mask_
+    geo = {"crs": scene.crs, "transform": scene.transform}
+    det_map = np.where(valid, (labels > 0).astype(np.uint8), np.uint8(255))
+    files: dict[str, Path] = {}
+    files["scores_tif"] = write_geotiff(
+        stage / f"{name}_scores.tif", scores, nodata=float("nan"), **geo
+    )
+    files["scores_npy"] = write_npy(stage / f"{name}_scores.npy", scores)
+    files["detections_tif"] = write_geotiff(
+        stage / f"{name}_detections.tif", det_map, nodata=255, **geo
+    )
+    props = {"method": method, "scene": scene.name, "threshold": thr}
+    files["geojson"] = write_detections_geojson(
+        stage / f"{name}_detections.geojson",
+        detections,
+        labels,
+        transform=scene.transform,
+        crs=scene.crs,
+        properties=props,
+    )
+    if scene.crs is not None or scene.transform is not None:
+        files["gpkg"] = write_detections_gpkg(
+            stage / f"{name}_detections.gpkg",
+            detections,
+            labels,
+            transform=scene.transform,
+            crs=scene.crs,
+        )
+    files["csv"] = write_detections_csv(stage / f"{name}_detections.csv", detections)
+    image = plotting.scene_rgb(scene.cube, scene.wavelengths, valid=valid)
+    files["overview"] = plotting.save_overview(
+        stage / f"{name}_overview.png",
+        image,
+        scores,
+        labels > 0,
+        scene.gt,
+        threshold=thr,
+        title=f"{method} on {scene.name}",
+        subtitle=f"threshold {thr:.4g} ({summary['threshold_rule']}), "
+        f"{len(detections)} detection(s)" + ("" if auc is None else f", AUC {auc:.4f}"),
+    )
+    if auc is not None:
+        from rednmf.metrics import roc_curve
+
+        fpr, tpr, _ = roc_curve(scores, scene.gt)
+        files["roc"] = plotting.save_roc(
+            stage / f"{name}_roc.png", fpr, tpr, auc=auc, label=f"{method} on {scene.name}"
+        )
+    if report:
+        from rednmf.report import write_scene_report
+
+        files["report"] = write_scene_report(
+            stage / f"{name}_report.html",
+            cube=scene.cube,
+            image=image,
+            scores=scores,
+            valid=valid,
+            gt=scene.gt,
+            threshold=thr,
+            summary=summary,
+            wavelengths=scene.wavelengths,
+            window=_window_of(detector),
+        )
+    return files
+
+
+def _window_of(detector: Any) -> tuple[int, int]:
+    """The (inner, outer) window of a local detector, for the report's background statistics."""
+    p = detector.get_params()
+    inner = p.get("inner") if isinstance(p.get("inner"), int) else 3
+    outer = p.get("outer") if isinstance(p.get("outer"), int) else 15
+    return int(inner), int(outer)
+
+
+def detect_scene(
+    path: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    method: str = "rednmf",
+    params: dict[str, Any] | None = None,
+    threshold: float | None = None,
+    contamination: float | None = None,
+    far: float | None = None,
+    data_var: str | None = None,
+    gt_var: str | None = None,
+    gt: str | None = None,
+    mask: str | None = None,
+    min_area: int = 1,
+    exclude_border: int = 0,
+    lazy: bool | None = None,
+    wait: bool = False,
+    report: bool = True,
+    callback: Callable[[int, float], None] | None = None,
+) -> dict[str, Any]:
+    """Detect anomalies in one scene and publish its run folder ``out/STEM_METHOD``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The scene (any format :func:`rednmf.io.read_scene` reads).
+    out : str or path-like
+        The output folder; created if missing.
+    method : str, default 'rednmf'
+        A registered detector (:func:`rednmf.list_methods`).
+    params : dict, optional
+        Constructor parameters of the detector.
+    threshold, contamination, far : float, optional
+        At most one threshold rule (:func:`rednmf.thresholding.select_threshold`);
+        default ``contamination=0.01``.
+    data_var, gt_var : str, optional
+        Variables of the scene file, when ambiguous.
+    gt, mask : str, optional
+        ``FILE`` or ``FILE:VAR`` of a separate ground truth / valid-pixel mask.
+    min_area : int, default 1
+        Drop detections smaller than this many pixels.
+    exclude_border : int, default 0
+        Drop detections that touch a band of this many pixels along the image edge.
+    lazy : bool or None
+        Passed to :func:`rednmf.io.read_scene` (True for ``--out-of-core``).
+    wait : bool, default False
+        Wait for another run holding ``out`` instead of refusing.
+    report : bool, default True
+        Write the HTML report.
+    callback : callable, optional
+        ``callback(iteration, objective)`` during the fit (progress bars).
+
+    Returns
+    -------
+    dict
+        The run summary, also written as ``STEM_METHOD_summary.json``.
+
+    Raises
+    ------
+    InputError
+        On bad input or parameters, or when ``out`` is held by another run.
+    KeyboardInterrupt, Interrupted
+        When stopped by SIGINT / SIGTERM; nothing of the run is left on disk.
+    """
+    check_options(method, params, threshold, contamination, far, min_area, exclude_border)
+    from rednmf.io.writers import check_output_dir, lock_dir, remove_stale_staging
+
+    check_output_dir(out)
+    with handle_termination(), lock_dir(out, wait=wait) as folder:
+        remove_stale_staging(folder)
+        return _run_one(
+            Path(path),
+            folder,
+            method=method,
+            params=params,
+            threshold=threshold,
+            contamination=contamination,
+            far=far,
+            data_var=data_var,
+            gt_var=gt_var,
+            gt=gt,
+            mask=mask,
+            min_area=min_area,
+            exclude_border=exclude_border,
+            lazy=lazy,
+            report=report,
+            callback=callback,
+        )
+
+
+def check_options(
+    method: str,
+    params: dict[str, Any] | None,
+    threshold: float | None,
+    contamination: float | None,
+    far: float | None,
+    min_area: int,
+    exclude_border: int,
+) -> None:
+    """Validate the options of a run before any work (one-line :class:`InputError`)."""
+    from rednmf._validation import check_int
+    from rednmf.thresholding import check_threshold_rule
+
+    _prepare_detector(method, params)
+    check_threshold_rule(threshold, contamination, far)
+    check_int("min_area", min_area, low=1)
+    check_int("exclude_border", exclude_border, low=0)
+
+
+def detect_batch(
+    paths: Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    *,
+    wait: bool = False,
+    on_scene: Callable[[int, int, Path, dict[str, Any] | None], None] | None = None,
+    **options: Any,
+) -> list[dict[str, Any]]:
+    """Run :func:`detect_scene` on every input; one failing scene does not stop the others.
+
+    Parameters
+    ----------
+    paths : sequence of str or path-like
+        Files, folders and glob patterns (:func:`expand_inputs`).
+    out : str or path-like
+        The output folder; every scene gets its run folder there, and
+        ``batch_summary.csv`` lists them all.
+    wait : bool, default False
+        Wait for another run holding ``out`` instead of refusing.
+    on_scene : callable, optional
+        ``on_scene(index, total, path, result)`` before each scene (result
+        None) and after it (its row), for progress displays.
+    **options
+        The keyword arguments of :func:`detect_scene`.
+
+    Returns
+    -------
+    list of dict
+        One row per scene: ``status`` ``'ok'`` with the run summary under
+        ``summary``, or ``'error'`` with the one-line ``error``.
+    """
+    from rednmf.io.writers import check_output_dir, lock_dir, remove_stale_staging, write_csv
+
+    files = expand_inputs(paths)
+    check_options(
+        options.get("method", "rednmf"),
+        options.get("params"),
+        options.get("threshold"),
+        options.get("contamination"),
+        options.get("far"),
+        options.get("min_area", 1),
+        options.get("exclude_border", 0),
+    )
+    check_output_dir(out)
+    rows: list[dict[str, Any]] = []
+    names: set[str] = set()
+    defaults = {
+        "method": "rednmf",
+        "params": None,
+        "threshold": None,
+        "contamination": None,
+        "far": None,
+        "data_var": None,
+        "gt_var": None,
+        "gt": None,
+        "mask": None,
+        "min_area": 1,
+        "exclude_border": 0,
+        "lazy": None,
+        "report": True,
+        "callback": None,
+    }
+    unknown = set(options) - set(defaults)
+    if unknown:
+        raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
+    opts = {**defaults, **options}
+    with handle_termination(), lock_dir(out, wait=wait) as folder:
+        remove_stale_staging(folder)
+        for i, path in enumerate(files):
+            if on_scene is not None:
+                on_scene(i, len(files), path, None)
+            row: dict[str, Any] = {
+                "scene": path.stem,
+                "path": str(path),
+                "method": opts["method"],
+            }
+            start = time.perf_counter()
+            try:
+                name = run_name(path.stem, opts["method"])
+                if name in names:
+                    raise InputError(
+                        f"another input of this batch is also named {path.stem}; rename one "
+                        "or run them into different --out folders"
+                    )
+                names.add(name)
+                summary = _run_one(path, folder, **opts)
+                row.update(
+                    status="ok",
+                    auc=summary["auc"],
+                    n_detections=summary["n_detections"],
+                    threshold=summary["threshold"],
+                    run_dir=summary["run_dir"],
+                    summary=summary,
+                )
+            except InputError as exc:
+                row.update(status="error", error=" ".join(str(exc).split()))
+            row["seconds"] = round(time.perf_counter() - start, 3)
+            rows.append(row)
+            if on_scene is not None:
+                on_scene(i, len(files), path, row)
+        write_csv(folder / "batch_summary.csv", rows, BATCH_COLUMNS)
+    return rows

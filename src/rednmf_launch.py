@@ -1,0 +1,33 @@
+"""Entry point of the ``rednmf`` command: Ctrl-C during start-up is one line, not a traceback.
+
+Importing :mod:`rednmf` (NumPy, SciPy, scikit-learn, rasterio) takes about a
+second. This module is imported first, with nothing heavy, and turns SIGINT
+and SIGTERM into a one-line message and the usual exit status (130, 143)
+until :func:`rednmf.cli.main` installs its own handlers.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+
+def _early_exit(signum: int, frame: object) -> None:
+    name = signal.Signals(signum).name
+    sys.stderr.write(f"error: interrupted ({name}) while starting; nothing was written\n")
+    sys.stderr.flush()
+    os._exit(128 + signum)
+
+
+def main() -> int:
+    """Install the start-up handlers, import the command line and run it."""
+    signal.signal(signal.SIGINT, _early_exit)
+    signal.signal(signal.SIGTERM, _early_exit)
+    from rednmf.cli import main as cli_main
+
+    return cli_main()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

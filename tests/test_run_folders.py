@@ -1,0 +1,261 @@
+"""Run folders that never lose a result: staging + atomic publish, signals, locks, stale files.
+
+Every test here runs the real command in a subprocess (or the library entry
+point) and checks the output folder byte for byte.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rednmf import cli
+from rednmf.datasets import make_scene
+from rednmf.pipeline import detect_scene
+
+LAUNCH = [sys.executable, "-m", "rednmf_launch"]
+
+
+def _scene(tmp: Path, name: str = "big", rows: int = 240, cols: int = 240) -> Path:
+    """A synthetic scene large enough that writing its outputs takes a while (report spectra)."""
+    cube, gt = make_scene(
+        rows=rows, cols=cols, bands=48, n_endmembers=3, n_targets=8, random_state=3
+    )
+    path = tmp / f"{name}.npz"
+    np.savez(path, data=cube.astype(np.float32), map=(np.asarray(gt) != 0).astype(np.uint8))
+    return path
+
+
+def _snapshot(folder: Path) -> dict[str, str]:
+    """sha256 of every file under ``folder`` (hidden ones included), by relative path."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _hidden(folder: Path) -> list[str]:
+    return [p.name for p in folder.rglob("*") if p.name.startswith(".") or ".tmp" in p.name]
+
+
+def _env() -> dict[str, str]:
+    return dict(os.environ, PYTHONWARNINGS="ignore", OPENBLAS_NUM_THREADS="1")
+
+
+def _detect(scene: Path, out: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [*LAUNCH, "detect", str(scene), "--out", str(out), "--method", "grx", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+
+
+def _staged_entries(out: Path) -> int:
+    """Entries in the staging folder of a run in progress (-1 while there is none)."""
+    for child in out.iterdir() if out.is_dir() else ():
+        if ".staging-" in child.name:
+            try:
+                return len(os.listdir(child))
+            except FileNotFoundError:
+                return -1
+    return -1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("sig", "moment"),
+    [
+        (signal.SIGTERM, "fit"),
+        (signal.SIGINT, "fit"),
+        (signal.SIGTERM, 1),  # the first file is being written
+        (signal.SIGINT, 3),
+        (signal.SIGTERM, 6),  # the overview picture
+        (signal.SIGINT, 8),  # the report
+    ],
+)
+def test_signal_during_a_rerun_keeps_the_earlier_results(tmp_path, sig, moment):
+    """SIGINT/SIGTERM at several moments of a re-run: exit 128+n, one line, folder unchanged."""
+    scene = _scene(tmp_path)
+    out = tmp_path / "out"
+    first = _detect(scene, out)
+    _, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    before = _snapshot(out)
+    assert "big_grx/big_grx_report.html" in before
+
+    proc = _detect(scene, out, "--contamination", "0.03")
+    deadline = time.monotonic() + 120
+    if moment == "fit":
+        time.sleep(2.0)  # imports done (or nearly), reading or fitting
+    else:
+        while _staged_entries(out) < moment:
+            assert proc.poll() is None, "the run ended before the signal could be sent"
+            assert time.monotonic() < deadline
+            time.sleep(0.0005)
+    assert proc.poll() is None, "the run ended before the signal could be sent"
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + sig, (proc.returncode, stderr)
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: interrupted"), stderr
+    assert "Traceback" not in stderr + stdout
+    assert _snapshot(out) == before
+    assert _hidden(out) == []
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_startup_is_one_line(tmp_path):
+    scene = _scene(tmp_path, rows=20, cols=20)
+    proc = _detect(scene, tmp_path / "out")
+    time.sleep(0.3)  # python is importing numpy & co.
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: interrupted"), stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_second_concurrent_run_is_refused_or_waits(tmp_path):
+    """grx and lrx into one --out at once: the second is refused; with --wait it queues."""
+    scene = _scene(tmp_path)
+    out = tmp_path / "out"
+    first = _detect(scene, out)
+    deadline = time.monotonic() + 120
+    while True:  # until the first run holds the folder
+        assert first.poll() is None and time.monotonic() < deadline
+        if out.is_dir():
+            fd = os.open(out, os.O_RDONLY)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            except BlockingIOError:
+                break
+            finally:
+                os.close(fd)
+        time.sleep(0.01)
+    refused = subprocess.run(
+        [*LAUNCH, "detect", str(scene), "--out", str(out), "--method", "lrx"],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=120,
+    )
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [refused.stderr.strip()]
+    assert "another rednmf run is writing to" in refused.stderr and "--wait" in refused.stderr
+    waiting = subprocess.Popen(
+        [*LAUNCH, "detect", str(scene), "--out", str(out), "--method", "lrx", "--wait"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+    _, err1 = first.communicate(timeout=300)
+    _, err2 = waiting.communicate(timeout=300)
+    assert first.returncode == 0 and waiting.returncode == 0, (err1, err2)
+    for method in ("grx", "lrx"):
+        summary = json.loads((out / f"big_{method}" / f"big_{method}_summary.json").read_text())
+        assert summary["method"] == method
+        geo = json.loads((out / f"big_{method}" / f"big_{method}_detections.geojson").read_text())
+        assert geo["method"] == method
+        assert all(Path(f).name.startswith(f"big_{method}_") for f in summary["files"].values())
+    assert _hidden(out) == []
+
+
+def _small(tmp: Path, with_gt: bool = True) -> Path:
+    cube, gt = make_scene(rows=30, cols=30, bands=16, n_endmembers=3, n_targets=4, random_state=2)
+    path = tmp / "s.npz"
+    arrays = {"data": cube}
+    if with_gt:
+        arrays["map"] = (np.asarray(gt) != 0).astype(np.uint8)
+    np.savez(path, **arrays)
+    return path
+
+
+def test_methods_never_overwrite_each_other_and_no_stale_file(tmp_path):
+    out = tmp_path / "out"
+    detect_scene(_small(tmp_path), out, method="lrx", params={"inner": 3, "outer": 9})
+    detect_scene(_small(tmp_path), out, method="grx")
+    assert sorted(p.name for p in out.iterdir()) == ["s_grx", "s_lrx"]
+    assert (out / "s_grx" / "s_grx_roc.png").is_file()
+    lrx_before = _snapshot(out / "s_lrx")
+    # the same method again, now without ground truth: its ROC must not survive
+    detect_scene(_small(tmp_path, with_gt=False), out, method="grx")
+    assert not (out / "s_grx" / "s_grx_roc.png").exists()
+    summary = json.loads((out / "s_grx" / "s_grx_summary.json").read_text())
+    assert summary["auc"] is None
+    assert sorted(Path(f).name for f in summary["files"].values()) == sorted(
+        p.name for p in (out / "s_grx").iterdir()
+    )
+    assert _snapshot(out / "s_lrx") == lrx_before
+
+
+def test_an_error_while_writing_keeps_the_earlier_run(tmp_path, monkeypatch):
+    from rednmf import plotting
+    from rednmf.exceptions import InputError
+
+    out = tmp_path / "out"
+    detect_scene(_small(tmp_path), out, method="grx")
+    before = _snapshot(out)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom in the middle of the writes")
+
+    monkeypatch.setattr(plotting, "save_overview", broken)
+    with pytest.raises(RuntimeError, match="boom"):
+        detect_scene(_small(tmp_path), out, method="grx", contamination=0.05)
+    assert _snapshot(out) == before and _hidden(out) == []
+
+    monkeypatch.undo()
+    real_fsync = os.fsync
+    calls = []
+
+    def full_disk(fd):
+        calls.append(fd)
+        if len(calls) == 3:  # the third file written runs out of space
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_fsync(fd)
+
+    monkeypatch.setattr("rednmf.io.writers.os.fsync", full_disk)
+    with pytest.raises(InputError, match="No space left on device"):
+        detect_scene(_small(tmp_path), out, method="grx", contamination=0.05)
+    assert _snapshot(out) == before and _hidden(out) == []
+
+
+def test_full_disk_through_the_cli_is_one_line(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "out"
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("rednmf.io.writers.os.fsync", full_disk)
+    code = cli.main(["detect", str(_small(tmp_path)), "--out", str(out), "--method", "grx"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "No space left on device" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_stale_staging_of_a_killed_run_is_cleaned(tmp_path):
+    out = tmp_path / "out"
+    stale = out / ".s_grx.staging-999-1-abc"
+    stale.mkdir(parents=True)
+    (stale / "s_grx_scores.npy").write_bytes(b"half")
+    detect_scene(_small(tmp_path), out, method="grx")
+    assert sorted(p.name for p in out.iterdir()) == ["s_grx"]
