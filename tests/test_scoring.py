@@ -166,3 +166,12 @@ def test_column_norm():
     assert column_norm(cube).shape == (4, 5)
     with pytest.raises(InputError):
         column_norm(np.ones((4, 5)))
+
+
+@pytest.mark.parametrize(
+    ("inner", "outer", "hint"),
+    [(101, 27, "inner window of at most 97"), (31, 27, "outer window between 33 and 99")],
+)
+def test_window_hints_name_a_size_that_fits(inner, outer, hint):
+    with pytest.raises(InputError, match=hint):
+        local_rx(np.random.default_rng(0).random((100, 100, 3)), inner=inner, outer=outer)

@@ -155,11 +155,15 @@ def check_windows(
         raise InputError(
             f"outer must be odd, got {outer}; pass an odd window side such as 7 or 27"
         )
-    if outer <= inner:
-        raise InputError(
-            f"outer ({outer}) must be greater than inner ({inner}); pass a larger outer window"
-        )
     rows, cols = shape[:2]
+    if outer <= inner:
+        side = min(rows, cols) - (1 - min(rows, cols) % 2)  # largest odd window that fits
+        hint = (
+            f"pass an outer window between {inner + 2} and {side}"
+            if inner + 2 <= side
+            else f"pass an inner window of at most {side - 2} (the scene is {rows}x{cols})"
+        )
+        raise InputError(f"outer ({outer}) must be greater than inner ({inner}); {hint}")
     if rows < outer or cols < outer:
         raise InputError(
             f"scene of {rows}x{cols} pixels is smaller than the {outer}x{outer} outer window; "
