@@ -71,6 +71,8 @@ FITS: dict[str, dict[str, Any]] = {
     "noise-lam2": {"lam": 2.0},
     "noise-lam6": {"lam": 6.0},
     "svd": {"lam_mode": "svd"},
+    # the factored split of the M step (m_split), after the split as printed
+    "noise-factored": {"m_split": "factored"},
 }
 
 

@@ -129,3 +129,13 @@ def test_large_anomalies_of_a_scene_from_another_site(extra_data_dir):
     cube, gt = load_benchmark(extra_data_dir / "abu-urban-2.mat")
     assert roc_auc(REDNMF().fit(cube).decision_scores_, gt) >= 0.98
     assert roc_auc(REDNMF.from_preset("paper").fit(cube).decision_scores_, gt) < 0.92
+
+
+def test_m_split_is_a_detector_parameter():
+    cube, gt = make_scene(rows=40, cols=40, bands=30, n_targets=4, random_state=0)
+    a = REDNMF(m_split="factored", outer=15, inner=5).fit(cube)
+    b = REDNMF(outer=15, inner=5).fit(cube)
+    assert not np.allclose(a.encoder_, b.encoder_)
+    assert roc_auc(a.decision_scores_, gt) > 0.99
+    with pytest.raises(InputError, match="m_split"):
+        REDNMF(m_split="diagonal").fit(cube)

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from rednmf._validation import cube_to_matrix
-from rednmf.exceptions import ConvergenceWarning
+from rednmf.exceptions import ConvergenceWarning, InputError
 from rednmf.preprocessing import scale_data
 from rednmf.solvers import rednmf as R
 from rednmf.solvers.init import initialize_factors
@@ -221,7 +221,10 @@ def test_float32_matches_float64(problem):
     np.testing.assert_allclose(r32.W @ r32.H, r64.W @ r64.H, rtol=1e-2, atol=1e-3)
 
 
-def _plain_solve(X, W, H, M, *, lam, beta, n_iter, sparsity="l21", shrink="column", fixed=False):
+def _plain_solve(
+    X, W, H, M, *, lam, beta, n_iter, sparsity="l21", shrink="column", fixed=False,
+    m_split="elementwise",
+):  # fmt: skip
     """Algorithm 1 transcribed literally from the update functions (the oracle).
 
     ``fixed``: ``lam`` is the threshold weight itself; otherwise it is relative
@@ -240,7 +243,8 @@ def _plain_solve(X, W, H, M, *, lam, beta, n_iter, sparsity="l21", shrink="colum
         Sp, Sn = R._split(S)
         W = R._update_W(X, W, H, Sp, Sn, 1e-10)
         if beta > 0:
-            M = R._update_M(X, M, H, Sp, Sn, 1e-10)
+            update_M = R._update_M_factored if m_split == "factored" else R._update_M
+            M = update_M(X, M, H, Sp, Sn, 1e-10)
         H = R._update_H(X, W, H, M, Sp, Sn, beta, 1e-10)
         objective.append(_obj(X, W, H, M, S, beta, lam_t, sparsity, shrink))
     return W, H, M, S, np.asarray(objective)
@@ -355,3 +359,87 @@ def test_block_engine_stops_at_tol_with_the_factors_of_that_iteration(problem, s
         ),
         rel=1e-9,
     )
+
+
+# -- the factored split of the M step (issue: REDNMF at the hardware limit) -------------
+
+
+def test_factored_M_step_has_the_gradient_of_the_elementwise_one(problem):
+    """Both splits are numerator - denominator = -(1/2beta) dJ/dM: the same fixed points."""
+    X, W, H, M = _warm(problem)
+    S = R._update_S(X - W @ H, 0.3, "l21", "column")
+    Sp, Sn = R._split(S)
+    grad = 2 * (M @ X @ X.T + M @ S @ S.T - H @ X.T + H @ S.T - M @ X @ S.T - M @ S @ X.T)
+    for num_den in (_num_den_elementwise, _num_den_factored):
+        num, den = num_den(X, M, H, Sp, Sn)
+        assert np.all(num >= 0) and np.all(den >= 0)
+        np.testing.assert_allclose(2 * (den - num), grad, rtol=1e-9, atol=1e-9)
+
+
+def _num_den_elementwise(X, M, H, Sp, Sn):
+    SSp, SSn = R._split((Sp - Sn) @ (Sp - Sn).T)
+    num = H @ (X + Sn).T + M @ (X @ Sp.T + Sp @ X.T + SSn)
+    den = M @ (X @ X.T + X @ Sn.T + Sn @ X.T + SSp) + H @ Sp.T
+    return num, den
+
+
+def _num_den_factored(X, M, H, Sp, Sn):
+    num = H @ (X + Sn).T + M @ (X @ Sp.T + Sp @ X.T + Sp @ Sn.T + Sn @ Sp.T)
+    den = M @ (X @ X.T + X @ Sn.T + Sn @ X.T + Sp @ Sp.T + Sn @ Sn.T) + H @ Sp.T
+    return num, den
+
+
+def test_factored_M_step_is_its_formula(problem):
+    X, W, H, M = _warm(problem)
+    S = R._update_S(X - W @ H, 0.3, "l21", "column")
+    Sp, Sn = R._split(S)
+    num, den = _num_den_factored(X, M, H, Sp, Sn)
+    np.testing.assert_allclose(
+        R._update_M_factored(X, M, H, Sp, Sn, 1e-10), M * num / (den + 1e-10), rtol=1e-12
+    )
+
+
+@pytest.mark.parametrize("beta, sparsity, lam", [(1.0, "l21", 0.5), (3.0, "l21", 0.3)])
+@pytest.mark.parametrize("block_size, n_jobs", [(2048, 1), (300, 2)])
+def test_block_engine_factored_equals_its_transcription(
+    problem, beta, sparsity, lam, block_size, n_jobs
+):
+    X, W, H, M = problem
+    W1, H1, M1, S1, obj1 = _plain_solve(
+        X, W, H, M, lam=lam, beta=beta, n_iter=50, sparsity=sparsity, fixed=True,
+        m_split="factored",
+    )  # fmt: skip
+    res = R.rednmf_solve(
+        X, W, H, M, lam=lam, beta=beta, max_iter=50, tol=0, sparsity=sparsity,
+        lam_mode="absolute", block_size=block_size, n_jobs=n_jobs, m_split="factored",
+    )  # fmt: skip
+    np.testing.assert_allclose(res.objective, obj1, rtol=1e-8)
+    for got, want in ((res.W, W1), (res.H, H1), (res.M, M1), (res.S, S1)):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-10)
+    # and it is not the element-wise split
+    other = R.rednmf_solve(
+        X, W, H, M, lam=lam, beta=beta, max_iter=50, tol=0, sparsity=sparsity,
+        lam_mode="absolute", block_size=block_size, n_jobs=n_jobs,
+    )  # fmt: skip
+    assert not np.allclose(other.M, res.M, rtol=1e-3)
+
+
+def test_plain_loop_factored_equals_its_transcription(problem):
+    X, W, H, M = problem
+    W1, H1, M1, S1, obj1 = _plain_solve(
+        X, W, H, M, lam=1.0, beta=1.0, n_iter=30, shrink="row", m_split="factored"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        res = R.rednmf_solve(
+            X, W, H, M, lam=1.0, beta=1.0, max_iter=30, tol=0, shrink="row",
+            lam_mode="adaptive", m_split="factored",
+        )  # fmt: skip
+    np.testing.assert_allclose(res.objective, obj1, rtol=1e-8)
+    np.testing.assert_allclose(res.M, M1, rtol=1e-6, atol=1e-10)
+
+
+def test_m_split_is_checked(problem):
+    X, W, H, M = problem
+    with pytest.raises(InputError, match="m_split"):
+        R.rednmf_solve(X, W, H, M, lam=1.0, beta=1.0, max_iter=1, m_split="diagonal")

@@ -23,6 +23,7 @@ from rednmf.exceptions import InputError
 from rednmf.scoring.multiscale import COMBINATIONS
 from rednmf.solvers.rednmf import (
     LAM_MODES,
+    M_SPLITS,
     SHRINK,
     SPARSITY,
     RednmfResult,
@@ -144,6 +145,11 @@ class REDNMF(FactorizationDetector):
         ``scorer='multiscale'``: Tippett's (the smallest tail probability),
         Fisher's (their product) or the harmonic-mean combination of the three
         detectors (:mod:`rednmf.scoring.multiscale`; ``docs/choices.md``).
+    m_split : {'elementwise', 'factored'}, default='elementwise'
+        How the M step (15) splits ``SS'`` between numerator and denominator:
+        as printed, or ``S+S+' + S-S-'`` over ``S+S-' + S-S+'``, which costs
+        ``r d n`` instead of ``d^2 n`` (:func:`rednmf.solvers.rednmf._update_M_factored`;
+        ``docs/choices.md`` has the measured comparison).
     noise_margin : float, default=3.0
         ``lam_mode='noise'``: standard deviations of a pixel's expected noise
         energy added to the threshold (a pure-noise pixel then enters ``S``
@@ -264,6 +270,7 @@ class REDNMF(FactorizationDetector):
         ridge: float = 0.01,
         pool: int = 3,
         combine: str = "hmp",
+        m_split: str = "elementwise",
         noise_margin: float = 3.0,
         encoder: bool = True,
         sparsity: str = "l21",
@@ -293,6 +300,7 @@ class REDNMF(FactorizationDetector):
         self.ridge = ridge
         self.pool = pool
         self.combine = combine
+        self.m_split = m_split
         self.noise_margin = noise_margin
         self.encoder = encoder
         self.sparsity = sparsity
@@ -324,6 +332,7 @@ class REDNMF(FactorizationDetector):
         check_real("beta", self.beta, low=0.0)
         check_int("pool", self.pool, low=1)
         check_choice("combine", self.combine, COMBINATIONS)
+        check_choice("m_split", self.m_split, M_SPLITS)
         check_real("noise_margin", self.noise_margin, low=0.0)
         check_choice("encoder", self.encoder, (True, False))
         check_choice("sparsity", self.sparsity, SPARSITY)
@@ -539,6 +548,7 @@ class REDNMF(FactorizationDetector):
                 shrink=self.shrink,
                 lam_mode=self.lam_mode,
                 noise_margin=self.noise_margin,
+                m_split=self.m_split,
                 n_jobs=self.n_jobs,
                 callback=getattr(self, "_callback", None),
                 anomaly_out=anomaly_out,

@@ -165,6 +165,9 @@ class _Sums:
     fit: float = 0.0  # ||X - WH - S||^2 of the finished iteration
     enc: float = 0.0  # ||H - M(X - S)||^2 of the finished iteration
     nonzero: int = 0
+    # m_split='factored': M [S+S+' + S-S-'] and M [S+S-' + S-S+'] (r x d), instead of SS'
+    QSp: np.ndarray | None = None
+    QSn: np.ndarray | None = None
 
     def add(self, other: _Sums) -> None:
         """Accumulate another block's sums into this one."""
@@ -174,6 +177,9 @@ class _Sums:
         self.PSn += other.PSn
         if self.SSt is not None:
             self.SSt += other.SSt
+        if self.QSp is not None:
+            self.QSp += other.QSp
+            self.QSn += other.QSn
         self.penalty += other.penalty
         self.fit += other.fit
         self.enc += other.enc
@@ -218,9 +224,11 @@ class BlockRange:
         n_jobs: int,
         keep_prev: bool = False,
         xp: NumpyBackend | None = None,
+        m_split: str = "elementwise",
     ) -> None:
         self.xp = namespace(H) if xp is None else xp
         self.X, self.H, self.S = X, H, S
+        self.m_split = m_split
         self.tau, self.beta, self.sparsity, self.eps = tau, beta, sparsity, eps
         self.enc = beta > 0
         self.has_s = sparsity != "none"
@@ -365,18 +373,29 @@ class BlockRange:
         A = self._buffers(X.shape[1])[0]
         P = xp.vstack([H, MX]) if self.enc else H
         Q = H
+        QSp = QSn = None
         if self.has_s:
             xp.abs(S, out=A)  # |S|
-            PSp, PSn = self._split_products(P @ A.T, P @ S.T)
             if self.enc:
                 MS = self._low_rank_PS(self.M, S, MX, self.MW, H, a)
-                MSp, MSn = self._split_products(self.M @ A, MS)
+                MA = self.M @ A
+            if self.enc and self.m_split == "factored":
+                # (M|S|)|S|' and (MS)S' with the products of P: M[S+S+' + S-S-'] is their
+                # half-sum, M[S+S-' + S-S+'] their half-difference (r d m multiply-adds each).
+                k = P.shape[0]
+                PA, PS = xp.vstack([P, MA]) @ A.T, xp.vstack([P, MS]) @ S.T
+                PSp, PSn = self._split_products(PA[:k], PS[:k])
+                QSp, QSn = self._split_products(PA[k:], PS[k:])
+            else:
+                PSp, PSn = self._split_products(P @ A.T, P @ S.T)
+            if self.enc:
+                MSp, MSn = self._split_products(MA, MS)
                 Q = xp.vstack([H, MSp, MSn])
         else:
             PSp = PSn = xp.zeros((P.shape[0], self.d), dtype=self.dtype)
         HXt = Q @ X.T
         SSt = None
-        if self.enc:
+        if self.enc and QSp is None:
             if self.has_s:
                 if keep is None or nnz > 0.5 * S.shape[1]:
                     SSt = S @ S.T
@@ -385,7 +404,9 @@ class BlockRange:
                     SSt = Snz @ Snz.T
             else:
                 SSt = xp.zeros((self.d, self.d), dtype=self.dtype)
-        return _Sums(HHt=H @ H.T, HXt=HXt, PSp=PSp, PSn=PSn, SSt=SSt, penalty=0.0)
+        return _Sums(
+            HHt=H @ H.T, HXt=HXt, PSp=PSp, PSn=PSn, SSt=SSt, QSp=QSp, QSn=QSn, penalty=0.0
+        )
 
     def _first(self, a: int, b: int) -> _Sums:
         """Sweep 0: the S step of iteration 1 and the sums for its W and M steps."""
@@ -589,9 +610,12 @@ class BlockSolver:
         if self.enc:
             MSpXt, MSnXt = (s.HXt[r : 2 * r], s.HXt[2 * r :]) if self.has_s else (0.0, 0.0)
             MXSpt, MXSnt = s.PSp[r:], s.PSn[r:]
-            SSp, SSn = self.xp.relu(s.SSt), self.xp.relu(-s.SSt)
-            num = HAt + MXSpt + MSpXt + M @ SSn
-            den = M @ self.G + MXSnt + MSnXt + M @ SSp + HSpt + eps
+            if s.QSp is not None:  # m_split='factored': M [SS']+ and M [SS']- as formed
+                MSSp, MSSn = s.QSp, s.QSn
+            else:
+                MSSp, MSSn = M @ self.xp.relu(s.SSt), M @ self.xp.relu(-s.SSt)
+            num = HAt + MXSpt + MSpXt + MSSn
+            den = M @ self.G + MXSnt + MSnXt + MSSp + HSpt + eps
             M *= num / den
         W[...] = W_new
 
