@@ -83,12 +83,12 @@ def test_clean_fit_evidence_is_close_to_s():
 
 
 def test_paper_preset_is_the_svd_scale_and_brad():
-    assert PRESETS["paper"] == {"lam_mode": "svd", "scorer": "brad"}
+    assert PRESETS["paper"] == {"lam_mode": "svd", "scorer": "brad", "m_split": "elementwise"}
     det = REDNMF.from_preset("paper", n_components=5)
     assert (det.lam_mode, det.scorer, det.n_components) == ("svd", "brad", 5)
     cube, _ = make_scene(rows=40, cols=40, bands=30, n_targets=4, random_state=0)
     a = det.fit(cube)
-    b = REDNMF(lam_mode="svd", scorer="brad", n_components=5).fit(cube)
+    b = REDNMF(lam_mode="svd", scorer="brad", m_split="elementwise", n_components=5).fit(cube)
     np.testing.assert_array_equal(a.decision_scores_, b.decision_scores_)
     assert a.evidence_ is a.anomaly_ and a.noise_std_ is None
     with pytest.raises(InputError, match="preset"):
@@ -133,8 +133,8 @@ def test_large_anomalies_of_a_scene_from_another_site(extra_data_dir):
 
 def test_m_split_is_a_detector_parameter():
     cube, gt = make_scene(rows=40, cols=40, bands=30, n_targets=4, random_state=0)
-    a = REDNMF(m_split="factored", outer=15, inner=5).fit(cube)
-    b = REDNMF(outer=15, inner=5).fit(cube)
+    a = REDNMF(outer=15, inner=5).fit(cube)  # factored by default
+    b = REDNMF(m_split="elementwise", outer=15, inner=5).fit(cube)
     assert not np.allclose(a.encoder_, b.encoder_)
     assert roc_auc(a.decision_scores_, gt) > 0.99
     with pytest.raises(InputError, match="m_split"):

@@ -36,10 +36,11 @@ __all__ = ["PRESETS", "REDNMF", "dask_client"]
 #: Named configurations: parameters that differ from REDNMF's defaults.
 #: ``'paper'`` is the paper's model as we read it before the robust defaults
 #: (docs/choices.md): the S step's threshold relative to the median residual of
-#: a rank-r SVD, and the fixed 9/27 BRAD on ``S`` with 20 principal components.
+#: a rank-r SVD, the fixed 9/27 BRAD on ``S`` with 20 principal components, and
+#: the M step (15) split as printed.
 PRESETS: dict[str, dict[str, Any]] = {
     "robust": {},
-    "paper": {"lam_mode": "svd", "scorer": "brad"},
+    "paper": {"lam_mode": "svd", "scorer": "brad", "m_split": "elementwise"},
 }
 
 #: How long to wait for a Dask scheduler given by its address.
@@ -145,11 +146,13 @@ class REDNMF(FactorizationDetector):
         ``scorer='multiscale'``: Tippett's (the smallest tail probability),
         Fisher's (their product) or the harmonic-mean combination of the three
         detectors (:mod:`rednmf.scoring.multiscale`; ``docs/choices.md``).
-    m_split : {'elementwise', 'factored'}, default='elementwise'
+    m_split : {'factored', 'elementwise'}, default='factored'
         How the M step (15) splits ``SS'`` between numerator and denominator:
-        as printed, or ``S+S+' + S-S-'`` over ``S+S-' + S-S+'``, which costs
-        ``r d n`` instead of ``d^2 n`` (:func:`rednmf.solvers.rednmf._update_M_factored`;
-        ``docs/choices.md`` has the measured comparison).
+        ``S+S+' + S-S-'`` over ``S+S-' + S-S+'``, which costs ``r d n`` instead
+        of ``d^2 n`` (:func:`rednmf.solvers.rednmf._update_M_factored`), or the
+        element-wise ``[SS']+`` over ``[SS']-`` as printed (the paper preset).
+        Same AUC within 1.1e-5 on the 12 scenes, clean and noisy
+        (``docs/choices.md``).
     noise_margin : float, default=3.0
         ``lam_mode='noise'``: standard deviations of a pixel's expected noise
         energy added to the threshold (a pure-noise pixel then enters ``S``
@@ -270,7 +273,7 @@ class REDNMF(FactorizationDetector):
         ridge: float = 0.01,
         pool: int = 3,
         combine: str = "hmp",
-        m_split: str = "elementwise",
+        m_split: str = "factored",
         noise_margin: float = 3.0,
         encoder: bool = True,
         sparsity: str = "l21",

@@ -271,6 +271,7 @@ def convergence_trace(
                 shrink=p["shrink"],
                 lam_mode=p["lam_mode"],
                 noise_margin=p["noise_margin"],
+                m_split=p["m_split"],
             )
             M, S = res.M, res.S
         else:
