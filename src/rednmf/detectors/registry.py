@@ -31,6 +31,14 @@ METHODS: dict[str, tuple[str, str]] = {
     "crd": ("rednmf.detectors.cr:CRD", "Collaborative representation detector (Li & Du 2015)"),
     "lsunrsorad": ("rednmf.detectors.cr:LSUNRSORAD", "Local-sum NRS, outlier removal (Tan 2019)"),
     "lsad-cr-idw": ("rednmf.detectors.cr:LSADCRIDW", "Local-sum CR, inverse-distance (Tan 2019)"),
+    "msnet": (
+        "rednmf.detectors.msnet:MSNet",
+        "Multiscale CNN, separation training, reconstruction error (Liu 2024; needs torch)",
+    ),
+    "bsdm": (
+        "rednmf.detectors.bsdm:BSDM",
+        "Background suppression diffusion model, then global RX (Ma 2025; needs torch)",
+    ),
 }
 
 
