@@ -192,7 +192,7 @@ def msnet_loss(x: Any, outputs: list[Any], separator: Any, lam: float) -> Any:
     m = separator[None, None]
     background = 1.0 - m
     br = ((background * (x - y)) ** 2).sum() / background.sum()
-    kernel = torch.as_tensor(LOG_TEMPLATE, device=x.device).expand(bands, 1, 5, 5)
+    kernel = torch.as_tensor(LOG_TEMPLATE, dtype=y.dtype, device=y.device).expand(bands, 1, 5, 5)
     padded = functional.pad(y, (2, 2, 2, 2), mode="reflect")
     log_y = functional.conv2d(padded, kernel, groups=bands)
     suppress = ((m * log_y) ** 2).sum() / (m.sum() + _EPS)

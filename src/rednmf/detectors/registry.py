@@ -14,7 +14,14 @@ from typing import Any
 from rednmf.detectors._base import BaseDetector
 from rednmf.exceptions import InputError
 
-__all__ = ["METHODS", "get_detector", "get_detector_class", "list_methods", "method_params"]
+__all__ = [
+    "DEEP_METHODS",
+    "METHODS",
+    "get_detector",
+    "get_detector_class",
+    "list_methods",
+    "method_params",
+]
 
 #: short name -> (import path "module:Class", one-line description)
 METHODS: dict[str, tuple[str, str]] = {
@@ -40,6 +47,10 @@ METHODS: dict[str, tuple[str, str]] = {
         "Background suppression diffusion model, then global RX (Ma 2025; needs torch)",
     ),
 }
+
+#: The methods that train a network (torch, minutes per scene on a CPU): left out of
+#: ``rednmf bench`` unless asked for (``--deep`` or ``--methods``).
+DEEP_METHODS: tuple[str, ...] = ("msnet", "bsdm")
 
 
 def list_methods() -> list[tuple[str, str]]:

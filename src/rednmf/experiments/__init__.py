@@ -61,6 +61,7 @@ def make_context(
     *,
     quick: bool = False,
     methods: Sequence[str] | None = None,
+    deep: bool = False,
 ) -> Context:
     """Build the run settings: the real scenes of ``data_dir`` (quick: one, cropped)."""
     if methods:
@@ -84,6 +85,7 @@ def make_context(
         real_scenes=tuple(scenes),
         crop=QUICK_CROP if quick else None,
         max_iter=QUICK_MAX_ITER if quick else None,
+        deep=deep,
     )
 
 
