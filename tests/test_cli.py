@@ -245,13 +245,21 @@ def test_subprocess_exit_code_and_one_line(tmp_path):
     _assert_user_error(proc.returncode, proc.stdout, proc.stderr, "not found")
 
 
+#: Short training schedules for the deep methods (their defaults take tens of seconds here).
+TINY_DEEP = {"msnet": ["epochs=30", "rounds=2"], "bsdm": ["epochs=40", "embed=16"]}
+
+
 @pytest.mark.parametrize("method", sorted(registry.METHODS))
 def test_every_registered_method_runs_through_detect(tmp_path, capsys, method):
-    """``rednmf detect --method NAME --json`` works for every method, with its defaults."""
+    """``rednmf detect --method NAME --json`` works for every method, with its defaults
+    (the deep ones with a short schedule)."""
     cube, gt = make_scene(rows=30, cols=30, bands=20, n_endmembers=3, n_targets=4, random_state=1)
     path = tmp_path / "scene.mat"
     scipy.io.savemat(path, {"data": cube, "map": gt})
-    code, out, _ = run_cli(capsys, "detect", path, "--method", method, "--json", "--out", tmp_path)
+    tiny = [a for kv in TINY_DEEP.get(method, []) for a in ("--param", kv)]
+    code, out, _ = run_cli(
+        capsys, "detect", path, "--method", method, "--json", "--out", tmp_path, *tiny
+    )
     assert code == 0
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["method"] == method

@@ -132,7 +132,8 @@ def _fit(detector: Any, cube: Any, *, label: str, show_spinner: bool, mask: Any 
         from rich.console import Console
 
         console = Console(stderr=True)
-        total = detector.get_params().get("max_iter")
+        steps = getattr(detector, "total_steps", None)  # deep detectors: training steps
+        total = steps() if callable(steps) else detector.get_params().get("max_iter")
         if total:
             status, callback = _progress_bar(console, label, int(total))
         else:
@@ -718,6 +719,10 @@ def bench(
             help="Run the fits on a Dask cluster: its scheduler address, tcp://HOST:8786.",
         ),
     ] = None,
+    deep: Annotated[
+        bool,
+        typer.Option("--deep", help="Include MSNet and BSDM (torch; minutes per scene on a CPU)."),
+    ] = False,
 ) -> None:
     """Reproduce the paper's experiments: CSVs, figures, report.md and report.html in --out."""
     with _guard():
@@ -732,7 +737,9 @@ def bench(
                     raise InputError(f"benchmark folder {folder} not found; pass --data DIR")
                 folder = None  # quick mode falls back to the synthetic scene
         names = [m.strip().lower() for item in methods or () for m in item.split(",")]
-        ctx = make_context(out, folder, quick=quick, methods=[n for n in names if n] or None)
+        ctx = make_context(
+            out, folder, quick=quick, methods=[n for n in names if n] or None, deep=deep
+        )
         report = run_bench(
             ctx,
             experiments or None,

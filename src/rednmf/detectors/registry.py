@@ -14,7 +14,14 @@ from typing import Any
 from rednmf.detectors._base import BaseDetector
 from rednmf.exceptions import InputError
 
-__all__ = ["METHODS", "get_detector", "get_detector_class", "list_methods", "method_params"]
+__all__ = [
+    "DEEP_METHODS",
+    "METHODS",
+    "get_detector",
+    "get_detector_class",
+    "list_methods",
+    "method_params",
+]
 
 #: short name -> (import path "module:Class", one-line description)
 METHODS: dict[str, tuple[str, str]] = {
@@ -31,7 +38,19 @@ METHODS: dict[str, tuple[str, str]] = {
     "crd": ("rednmf.detectors.cr:CRD", "Collaborative representation detector (Li & Du 2015)"),
     "lsunrsorad": ("rednmf.detectors.cr:LSUNRSORAD", "Local-sum NRS, outlier removal (Tan 2019)"),
     "lsad-cr-idw": ("rednmf.detectors.cr:LSADCRIDW", "Local-sum CR, inverse-distance (Tan 2019)"),
+    "msnet": (
+        "rednmf.detectors.msnet:MSNet",
+        "Multiscale CNN, separation training, reconstruction error (Liu 2024; needs torch)",
+    ),
+    "bsdm": (
+        "rednmf.detectors.bsdm:BSDM",
+        "Background suppression diffusion model, then global RX (Ma 2025; needs torch)",
+    ),
 }
+
+#: The methods that train a network (torch, minutes per scene on a CPU): left out of
+#: ``rednmf bench`` unless asked for (``--deep`` or ``--methods``).
+DEEP_METHODS: tuple[str, ...] = ("msnet", "bsdm")
 
 
 def list_methods() -> list[tuple[str, str]]:

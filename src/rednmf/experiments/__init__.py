@@ -62,6 +62,7 @@ def make_context(
     *,
     quick: bool = False,
     methods: Sequence[str] | None = None,
+    deep: bool = False,
 ) -> Context:
     """Build the run settings: the real scenes of ``data_dir`` (quick: one, cropped)."""
     if methods:
@@ -85,14 +86,19 @@ def make_context(
         real_scenes=tuple(scenes),
         crop=QUICK_CROP if quick else None,
         max_iter=QUICK_MAX_ITER if quick else None,
+        deep=deep,
     )
 
 
 def _init_worker() -> None:
-    """Worker processes: one BLAS thread each (the processes are the parallelism)."""
+    """Worker processes: one BLAS (and torch) thread each (the processes are the parallelism)."""
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
+    if "torch" in sys.modules:  # inherited from the parent: its thread pool is set up
+        sys.modules["torch"].set_num_threads(1)
+    else:  # read by torch when a deep detector imports it
+        os.environ["OMP_NUM_THREADS"] = "1"
 
 
 def _execute_pinned(job: Job, ctx: Context) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from rednmf import __version__
 from rednmf._validation import check_dtype, cube_to_matrix
 from rednmf.data import list_scenes, load_benchmark
 from rednmf.datasets import make_scene
-from rednmf.detectors.registry import METHODS, get_detector, method_params
+from rednmf.detectors.registry import DEEP_METHODS, METHODS, get_detector, method_params
 from rednmf.exceptions import InputError
 from rednmf.metrics import roc_auc
 from rednmf.preprocessing import scale_data
@@ -84,7 +84,11 @@ class Context:
     crop : int or None
         Keep only the top-left ``crop x crop`` pixels of real scenes (quick mode).
     max_iter : int or None
-        Iteration cap of the factorisations (quick mode), else their defaults.
+        Iteration cap of the factorisations (quick mode), else their defaults;
+        also the cap on the training epochs of the deep detectors.
+    deep : bool
+        Include the deep detectors (:data:`~rednmf.detectors.registry.DEEP_METHODS`)
+        in the experiments that run every method.
     """
 
     out: Path
@@ -94,6 +98,7 @@ class Context:
     real_scenes: tuple[str, ...] = ()
     crop: int | None = None
     max_iter: int | None = None
+    deep: bool = False
 
     @property
     def synthetic(self) -> str:
@@ -106,11 +111,18 @@ class Context:
             return list(default)
         return [m for m in default if m in self.methods]
 
+    def every_method(self) -> list[str]:
+        """Every registered method; the deep ones only with ``deep`` or named in ``methods``."""
+        named = self.methods or ()
+        return [m for m in METHODS if self.deep or m not in DEEP_METHODS or m in named]
+
     def params(self, method: str, **extra: Any) -> tuple[tuple[str, Any], ...]:
         """Parameter overrides of ``method``: ``extra`` plus the quick-mode iteration cap."""
         params = dict(extra)
-        if self.max_iter is not None and "max_iter" in method_params(method):
-            params.setdefault("max_iter", self.max_iter)
+        if self.max_iter is not None:
+            for cap in ("max_iter", "epochs"):
+                if cap in method_params(method):
+                    params.setdefault(cap, self.max_iter)
         return tuple(sorted(params.items()))
 
     def real(self, wanted: Sequence[str] | None = None) -> list[str]:
@@ -307,5 +319,5 @@ def execute(job: Job, ctx: Context) -> dict[str, Any]:
 
 
 def registered(names: Sequence[str]) -> list[str]:
-    """``names`` that are registered methods (the paper's MSNet and BSDM are not)."""
+    """``names`` that are registered methods."""
     return [n for n in names if n in METHODS]

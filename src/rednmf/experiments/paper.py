@@ -18,6 +18,8 @@ PAPER_METHOD: dict[str, str] = {
     "ewnmf": "EWNMF",
     "lsunrsorad": "LSUNRSORAD",
     "lsad-cr-idw": "LSAD-CR-IDW",
+    "msnet": "MSNet",
+    "bsdm": "BSDM",
 }
 
 #: our scene (file stem prefix) -> the column of Tables 2 and 3 (Table 4 spells two differently)

@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 
 from rednmf.datasets import make_scene
-from rednmf.detectors.registry import METHODS
 from rednmf.experiments.common import SYNTHETIC_SCENES, Context, Job
 from rednmf.experiments.paper import PAPER_METHOD, paper_results, paper_value
 from rednmf.experiments.report import markdown_table, versus
@@ -27,8 +26,8 @@ TITLE = "Sec. 5.2.1 - synthetic scene"
 
 
 def methods(ctx: Context) -> list[str]:
-    """Every registered method (quick: the cheap ones)."""
-    return ctx.pick(QUICK_METHODS if ctx.quick else list(METHODS))
+    """Every registered method (quick: the cheap ones; the deep ones with ``--deep``)."""
+    return ctx.pick(QUICK_METHODS if ctx.quick else ctx.every_method())
 
 
 def jobs(ctx: Context) -> list[Job]:

@@ -1,0 +1,129 @@
+"""What the deep detectors (MSNet, BSDM) share: torch import, device, seeds, training loop.
+
+torch is an optional dependency (``pip install 'rednmf[deep]'``); it is imported
+only when a deep detector is fitted, so the rest of the package works without it.
+
+Reproducibility: :func:`seeded` runs a fit with torch's random generators forked
+(the caller's global state is left as it was), seeded with the detector's
+``random_state``, and with ``torch.use_deterministic_algorithms(True)``, so the
+same seed gives the same score map on CPU. On CUDA a few kernels (the backward
+pass of bilinear interpolation) have no deterministic version; there the
+setting only warns.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from rednmf._validation import check_int, check_real
+from rednmf.detectors._base import BaseDetector
+from rednmf.exceptions import InputError
+
+__all__ = ["DeepDetector", "import_torch", "resolve_device", "seeded"]
+
+#: The one-line fix printed when torch is missing.
+INSTALL_HINT = "pip install 'rednmf[deep]'"
+
+
+def import_torch() -> Any:
+    """Return the ``torch`` module, or raise a one-line :class:`InputError` naming the fix."""
+    try:
+        import torch
+    except ImportError as exc:
+        raise InputError(f"the deep detectors (msnet, bsdm) need PyTorch; {INSTALL_HINT}") from exc
+    return torch
+
+
+def resolve_device(device: Any) -> Any:
+    """``device`` as a ``torch.device``: ``None`` is CUDA when a GPU is present, else CPU.
+
+    Raises
+    ------
+    InputError
+        If the device string is invalid or the device is not available.
+    """
+    torch = import_torch()
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise InputError(f"device={device!r} is not a torch device; pass 'cpu' or 'cuda'") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device={device!r} but no CUDA GPU is available; pass device='cpu'")
+    return dev
+
+
+@contextmanager
+def seeded(seed: int, device: Any) -> Iterator[Any]:
+    """Seed torch with ``seed`` and make it deterministic, for the ``with`` block only.
+
+    Yields the ``torch`` module. The global random state and the deterministic
+    setting are restored on exit.
+    """
+    torch = import_torch()
+    if device.type == "cuda":  # cuBLAS needs this set before its first call to be deterministic
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    devices = [device.index or 0] if device.type == "cuda" else []
+    was = torch.are_deterministic_algorithms_enabled()
+    was_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        torch.use_deterministic_algorithms(True, warn_only=device.type != "cpu")
+        try:
+            yield torch
+        finally:
+            torch.use_deterministic_algorithms(was, warn_only=was_warn)
+
+
+class DeepDetector(BaseDetector):
+    """Base of the detectors that train a torch network on the scene itself.
+
+    A subclass sets ``random_state``, ``device`` and ``contamination`` in
+    ``__init__``, implements :meth:`total_steps` and :meth:`_fit_torch`, and
+    reports each optimisation step through :meth:`_step`, which feeds the
+    ``callback(step, loss)`` of :meth:`BaseDetector.fit` (the CLI's progress
+    bar). Fitted attributes added here: ``loss_history_`` (the training loss
+    of every step) and ``device_`` (the device used).
+    """
+
+    random_state: int
+    device: Any
+
+    def total_steps(self) -> int:
+        """Number of optimisation steps of a fit (the length of the progress bar)."""
+        raise NotImplementedError
+
+    def _validate_common(self) -> None:
+        check_int("random_state", self.random_state, low=0)
+        device = self.device
+        if not (device is None or isinstance(device, str) or type(device).__module__ == "torch"):
+            raise InputError(f"device must be a string such as 'cpu' or 'cuda', got {device!r}")
+
+    def _step(self, loss: float) -> None:
+        """Record the loss of one optimisation step and report it to the fit callback."""
+        self.loss_history_.append(loss)
+        callback: Callable[[int, float], None] | None = getattr(self, "_callback", None)
+        if callback is not None:
+            callback(len(self.loss_history_), loss)
+
+    def _fit_scores(self, cube: np.ndarray) -> np.ndarray:
+        device = resolve_device(self.device)
+        self.device_ = str(device)
+        self.loss_history_: list[float] = []
+        with seeded(int(self.random_state), device) as torch:
+            return self._fit_torch(torch, np.asarray(cube, dtype=np.float32), device)
+
+    def _fit_torch(self, torch: Any, cube: np.ndarray, device: Any) -> np.ndarray:
+        """Train on ``cube`` (float32, ``(rows, cols, bands)``) and return the score map."""
+        raise NotImplementedError
+
+
+def check_positive(name: str, value: object) -> float:
+    """A real number > 0 (learning rates, loss weights)."""
+    return check_real(name, value, low=0.0, low_inclusive=False)

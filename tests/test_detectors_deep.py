@@ -1,0 +1,374 @@
+"""The deep baselines MSNet and BSDM: each network piece against an independent check,
+the detector contract, determinism under a seed, and planted anomalies found with a
+tiny schedule (each fit here takes a second or less; the default schedules take
+minutes per scene and run in ``benchmarks/deep_table.py``, not here).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+import scipy.linalg
+import scipy.ndimage
+
+torch = pytest.importorskip("torch")
+
+from rednmf.datasets import make_scene  # noqa: E402
+from rednmf.detectors import _deep  # noqa: E402
+from rednmf.detectors.bsdm import BSDM, build_denoiser, diffusion_coefficients  # noqa: E402
+from rednmf.detectors.msnet import (  # noqa: E402
+    LOG_TEMPLATE,
+    MSNet,
+    build_msnet,
+    msnet_loss,
+    opbs,
+    zscore_bands,
+)
+from rednmf.detectors.registry import DEEP_METHODS, get_detector, list_methods  # noqa: E402
+from rednmf.exceptions import InputError  # noqa: E402
+from rednmf.metrics import roc_auc  # noqa: E402
+
+#: Tiny schedules: a second or less each on one core.
+TINY = {
+    "msnet": {"n_bands": 16, "epochs": 30, "rounds": 2},
+    "bsdm": {"epochs": 40, "embed": 16, "hidden": (32, 16, 8)},
+}
+
+
+@pytest.fixture(scope="module")
+def scene() -> tuple[np.ndarray, np.ndarray]:
+    return make_scene(rows=32, cols=32, bands=30, n_endmembers=3, n_targets=6, random_state=0)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def n_params(module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+# -- registry and the missing-torch message ----------------------------------------
+
+
+def test_registered_with_torch_in_the_description():
+    names = dict(list_methods())
+    assert set(DEEP_METHODS) == {"msnet", "bsdm"}
+    for name in DEEP_METHODS:
+        assert "torch" in names[name]
+    assert isinstance(get_detector("msnet"), MSNet)
+    assert isinstance(get_detector("bsdm"), BSDM)
+
+
+@pytest.mark.parametrize("method", DEEP_METHODS)
+def test_without_torch_one_line_names_the_install(monkeypatch, scene, method):
+    monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` fail
+    with pytest.raises(InputError) as info:
+        get_detector(method, **TINY[method]).fit(scene[0])
+    message = str(info.value)
+    assert "\n" not in message
+    assert "pip install 'rednmf[deep]'" in message
+
+
+def test_cuda_without_a_gpu_is_an_input_error(scene):
+    if torch.cuda.is_available():  # pragma: no cover - GPU machines
+        pytest.skip("a GPU is present")
+    with pytest.raises(InputError, match="no CUDA GPU"):
+        MSNet(**TINY["msnet"], device="cuda").fit(scene[0])
+
+
+@pytest.mark.parametrize(
+    ("method", "params"),
+    [
+        ("msnet", {"epochs": 0}),
+        ("msnet", {"lam": -1.0}),
+        ("msnet", {"n_bands": 0}),
+        ("msnet", {"device": 3}),
+        ("bsdm", {"t": 1000}),
+        ("bsdm", {"embed": 15}),
+        ("bsdm", {"hidden": (8, 8)}),
+        ("bsdm", {"lr": 0.0}),
+        ("bsdm", {"random_state": -1}),
+    ],
+)
+def test_bad_parameters(scene, method, params):
+    with pytest.raises(InputError):
+        get_detector(method, **params).fit(scene[0])
+
+
+# -- MSNet pieces --------------------------------------------------------------------
+
+
+def test_opbs_matches_pivoted_qr():
+    """After the first band (largest variance), OPBS is greedy Gram-Schmidt: the order of
+    column-pivoted QR on the bands with the first projected out."""
+    rng = np.random.default_rng(3)
+    x = rng.random((200, 12)) @ rng.random((12, 25)) + 0.01 * rng.random((200, 25))
+    first = int(np.argmax(x.var(axis=0)))
+    q = x[:, first] / np.linalg.norm(x[:, first])
+    rest = np.delete(np.arange(25), first)
+    resid = x[:, rest] - np.outer(q, q @ x[:, rest])
+    _, _, piv = scipy.linalg.qr(resid, pivoting=True, mode="economic")
+    expected = np.sort(np.r_[first, rest[piv[:7]]])
+    np.testing.assert_array_equal(opbs(x, 8), expected)
+
+
+def test_opbs_skips_duplicate_bands():
+    rng = np.random.default_rng(0)
+    base = rng.random((100, 4))
+    x = np.hstack([base, base])  # every band twice: the residual of a copy is zero
+    chosen = opbs(x, 4)
+    assert len({i % 4 for i in chosen}) == 4
+
+
+def test_zscore_bands():
+    rng = np.random.default_rng(1)
+    cube = rng.random((6, 7, 3)) * [1.0, 10.0, 100.0] + [0.0, 5.0, -3.0]
+    cube[:, :, 2] = 4.0  # constant band -> 0, no division by zero
+    z = zscore_bands(cube)
+    np.testing.assert_allclose(z[:, :, :2].mean(axis=(0, 1)), 0.0, atol=1e-6)
+    np.testing.assert_allclose(z[:, :, :2].std(axis=(0, 1)), 1.0, atol=1e-6)
+    assert np.all(z[:, :, 2] == 0.0)
+
+
+def test_msnet_parameter_count():
+    """Per layer: encoder 3x3 convs b->16->b and a 1x1 conv; decoder two 1x1 convs."""
+    b, h = 64, 16
+    conv = lambda cin, cout, k: cin * cout * k * k + cout  # noqa: E731
+    per_layer = conv(b, h, 3) + conv(h, b, 3) + conv(b, b, 1) + 2 * conv(b, b, 1)
+    assert n_params(build_msnet(b, (20, 20), n_layers=3)) == 3 * per_layer == 92976
+
+
+def receptive_field(n_layers: int) -> tuple[int, int]:
+    """Rows and columns of input pixels that move the reconstruction at the centre."""
+    torch.manual_seed(0)
+    net = build_msnet(3, (32, 32), n_layers=n_layers).double()
+    x = torch.randn(1, 3, 32, 32, dtype=torch.float64, requires_grad=True)
+    net(x)[0][0, :, 16, 16].sum().backward()
+    hit = (x.grad[0].abs().sum(dim=0) > 0).numpy()
+    rows, cols = np.nonzero(hit)
+    return rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
+
+
+def test_msnet_receptive_field():
+    """One layer is two 3x3 convs (5x5); each coarser layer widens it."""
+    assert receptive_field(1) == (5, 5)
+    widths = [receptive_field(n)[0] for n in (1, 2, 3)]
+    assert widths[0] < widths[1] < widths[2] <= 32
+
+
+def test_msnet_outputs_one_map_per_layer():
+    net = build_msnet(4, (12, 10), n_layers=3)
+    out = net(torch.zeros(1, 4, 12, 10))
+    assert len(out) == 3 and all(o.shape == (1, 4, 12, 10) for o in out)
+
+
+def test_msnet_loss_against_numpy():
+    """One layer (no resizing), so the multiscale term is the plain squared error; the
+    anomaly term is the 5x5 LoG with mirror padding (scipy), weighted by the separator."""
+    rng = np.random.default_rng(2)
+    b, r, c = 3, 9, 8
+    x = rng.standard_normal((b, r, c))
+    y = rng.standard_normal((b, r, c))
+    m = rng.random((r, c))
+    lam = 0.3
+    got = msnet_loss(
+        torch.from_numpy(x)[None], [torch.from_numpy(y)[None]], torch.from_numpy(m), lam
+    )
+    err = ((x - y) ** 2).sum(axis=0)
+    log = np.stack([scipy.ndimage.correlate(y[k], LOG_TEMPLATE, mode="mirror") for k in range(b)])
+    br = ((1 - m) ** 2 * err).sum() / (1 - m).sum()
+    anomaly = (m**2 * (log**2).sum(axis=0)).sum() / (m.sum() + 1e-6)
+    expected = (br + lam * anomaly + err.sum() / (r * c)) / b
+    np.testing.assert_allclose(float(got), expected, rtol=1e-6)
+
+
+def test_log_template_ignores_flat_images():
+    assert LOG_TEMPLATE.sum() == 0.0
+
+
+# -- BSDM pieces ---------------------------------------------------------------------
+
+
+def test_diffusion_coefficients_against_a_loop():
+    T, t = 1000, 500
+    betas = [1e-4 + (0.02 - 1e-4) * i / (T - 1) for i in range(T)]
+    alpha_bar = 1.0
+    for i in range(t + 1):
+        alpha_bar *= 1.0 - betas[i]
+    gamma = 0.0
+    for i in range(t):
+        prod = 1.0
+        for j in range(i, t):
+            prod *= 1.0 - betas[j]
+        gamma += (betas[i] * prod) ** 0.5
+    root, g = diffusion_coefficients(T, t)
+    assert root == pytest.approx(alpha_bar**0.5, rel=1e-12)
+    assert g == pytest.approx(gamma, rel=1e-12)
+
+
+def test_denoiser_parameter_count():
+    """The reference network for 205 bands (embed 128, hidden 200/100/50), counted layer
+    by layer: Linear(i, o) has i*o + o weights, LayerNorm(n) 2n."""
+    lin = lambda i, o: i * o + o  # noqa: E731
+    bands, e, t = 205, 128, 512
+
+    def block(i, w, o):
+        skip = 0 if i == o else lin(i, o)
+        return 2 * i + lin(i, w) + lin(w, o) + lin(t, o) + 2 * o + lin(o, o) + skip
+
+    expected = (
+        lin(e, t) + lin(t, t)  # time embedding
+        + lin(2 * bands, t) + lin(t, e)  # shift embedding
+        + lin(bands, e)  # spectral embedding
+        + block(e, 200, 100) + block(100, 200, 50)
+        + 2 * block(50, 100, 50)
+        + block(50, 200, 100) + block(100, 200, e)
+        + lin(e, bands)
+    )  # fmt: skip
+    assert n_params(build_denoiser(bands)) == expected
+
+
+def test_denoiser_is_per_pixel():
+    """No spatial mixing: permuting the pixels permutes the output the same way."""
+    torch.manual_seed(0)
+    net = build_denoiser(9, 8, (6, 5, 4)).double()
+    x = torch.rand(30, 9, dtype=torch.float64)
+    t = torch.full((1,), 500.0)
+    perm = torch.randperm(30)
+    torch.testing.assert_close(net(x, t)[perm], net(x[perm], t))
+
+
+def test_shift_embedding_equals_the_repeated_input():
+    """The band-summed weights give the reference's Linear on [mean]*b + [std]*b,
+    in value and in gradient."""
+    torch.manual_seed(1)
+    net = build_denoiser(7, 8, (5, 4, 3)).double()
+    x = torch.rand(20, 7, dtype=torch.float64)
+    rep = torch.cat(
+        [x.mean(1, keepdim=True).expand(-1, 7), x.std(1, keepdim=True).expand(-1, 7)], dim=1
+    )
+    net.shift(rep).sum().backward()
+    grad_ref = net.shift[0].weight.grad.clone()
+    net.zero_grad()
+    net.shift_embedding(x).sum().backward()
+    torch.testing.assert_close(net.shift(rep), net.shift_embedding(x))
+    torch.testing.assert_close(net.shift[0].weight.grad, grad_ref)
+
+
+# -- the contract --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", DEEP_METHODS)
+def test_contract_progress_and_planted_anomalies(scene, method):
+    cube, gt = scene
+    steps: list[tuple[int, float]] = []
+    det = get_detector(method, **TINY[method])
+    assert det.fit(cube, callback=lambda i, loss: steps.append((i, loss))) is det
+    assert det.decision_scores_.shape == gt.shape
+    assert np.isfinite(det.decision_scores_).all()
+    assert det.labels_.shape == gt.shape and set(np.unique(det.labels_)) <= {0, 1}
+    assert det.labels_.sum() == (det.decision_scores_ > det.threshold_).sum()
+    assert [i for i, _ in steps] == list(range(1, det.total_steps() + 1))
+    assert [loss for _, loss in steps] == det.loss_history_
+    assert det.device_ == "cpu"
+    assert roc_auc(det.decision_scores_, gt) > 0.95
+
+
+def test_msnet_trains_and_separates(scene):
+    """The loss falls during the first round; the separator (rounds > 1) is used."""
+    cube, gt = scene
+    det = MSNet(**TINY["msnet"]).fit(cube)
+    first = det.loss_history_[: det.epochs]
+    assert first[-1] < 0.6 * first[0]  # 2.16 -> 1.13 measured
+    assert len(det.round_scores_) == 2
+    assert len(det.bands_selected_) == 16
+    np.testing.assert_array_equal(det.decision_scores_, det.round_scores_[-1])
+
+
+def test_bsdm_suppresses_the_background(scene):
+    """After suppression the anomalies stand further from the background (global RX of
+    the suppressed scene, mean anomaly score over mean background score, grows)."""
+    from rednmf.scoring.global_rx import global_rx
+
+    cube, gt = scene
+    det = BSDM(**TINY["bsdm"]).fit(cube)
+    assert det.loss_history_[-1] < det.loss_history_[0]
+    assert det.suppressed_.shape == cube.shape
+    before = global_rx(cube)
+    after = det.decision_scores_
+    ratio = lambda s: s[gt > 0].mean() / s[gt == 0].mean()  # noqa: E731
+    assert ratio(after) > ratio(before)
+
+
+@pytest.mark.parametrize("method", DEEP_METHODS)
+def test_same_seed_same_map_and_global_rng_untouched(scene, method):
+    cube, _ = scene
+    torch.manual_seed(123)
+    expected_next = torch.rand(3)
+    torch.manual_seed(123)
+    a = get_detector(method, **TINY[method], random_state=7).fit(cube).decision_scores_
+    torch.testing.assert_close(torch.rand(3), expected_next)  # caller's stream unchanged
+    b = get_detector(method, **TINY[method], random_state=7).fit(cube).decision_scores_
+    c = get_detector(method, **TINY[method], random_state=8).fit(cube).decision_scores_
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert not torch.are_deterministic_algorithms_enabled()  # restored
+
+
+def test_nodata_pixels_scored_nan(scene):
+    cube, _ = scene
+    holed = cube.astype(np.float64).copy()
+    holed[0, :3] = np.nan
+    det = BSDM(**TINY["bsdm"]).fit(holed)
+    assert np.isnan(det.decision_scores_[0, :3]).all()
+    assert np.isfinite(det.decision_scores_[1:]).all()
+
+
+def test_resolve_device():
+    assert _deep.resolve_device("cpu").type == "cpu"
+    with pytest.raises(InputError, match="not a torch device"):
+        _deep.resolve_device("tpu:x")
+
+
+# -- rednmf bench --------------------------------------------------------------------
+
+
+def test_table2_leaves_deep_methods_out_unless_asked(tmp_path):
+    from rednmf.experiments import make_context, table2
+
+    full = table2.methods(make_context(tmp_path, None))
+    assert not set(DEEP_METHODS) & set(full) and "rednmf" in full
+    assert set(DEEP_METHODS) <= set(table2.methods(make_context(tmp_path, None, deep=True)))
+    named = table2.methods(make_context(tmp_path, None, methods=["msnet", "grx"]))
+    assert named == ["grx", "msnet"]
+    quick = make_context(tmp_path, None, quick=True, deep=True)
+    assert set(DEEP_METHODS) <= set(table2.methods(quick))
+    assert dict(quick.params("bsdm"))["epochs"] == quick.max_iter  # short schedule
+
+
+def test_bench_quick_deep_through_the_cli(tmp_path, capsys):
+    import csv
+
+    from rednmf import cli
+
+    empty = tmp_path / "no-scenes"
+    empty.mkdir()
+    out = tmp_path / "out"
+    args = ["bench", "table2", "--quick", "--deep", "--methods", "grx,msnet,bsdm"]
+    code = cli.main([*args, "--data", str(empty), "--out", str(out), "--jobs", "1"])
+    assert code == 0, capsys.readouterr().err
+    with (out / "table2.csv").open() as fh:
+        rows = {r["method"]: r for r in csv.DictReader(fh)}
+    assert set(rows) == {"grx", "msnet", "bsdm"}
+    for m in DEEP_METHODS:
+        assert 0.5 < float(rows[m]["auc"]) <= 1.0
+        assert rows[m]["paper_auc"] == ""  # the paper has no synthetic-small column
+    report = (out / "report.md").read_text()
+    assert "Not in this run" not in report
