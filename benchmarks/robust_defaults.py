@@ -31,8 +31,9 @@ Protocol (``docs/choices.md``):
   table reports those held-out AUCs, their mean and the worst scene.
 * The default is the candidate chosen the same way on all 12 scenes.
 
-Writes ``auc.csv`` (one row per scene, condition, fit and scorer),
-``candidates.md`` and ``loso.md`` in ``--out`` and prints the markdown.
+Writes one CSV row per scene, condition, fit and scorer to ``--csv`` (about
+1 MB, outside the repository: ``rednmf-bench/`` is git-ignored; a run resumes
+from it) and the tables to ``report.md`` in ``--out``, and prints them.
 """
 
 from __future__ import annotations
@@ -280,12 +281,14 @@ def report(rows: list[dict[str, Any]]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="docs/robust")
+    ap.add_argument("--csv", default="rednmf-bench/robust_defaults_auc.csv")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    csv_path = out / "auc.csv"
+    csv_path = Path(args.csv)
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     if csv_path.exists():
         with open(csv_path) as f:
