@@ -28,6 +28,7 @@ from rednmf.solvers.rednmf import (
     SPARSITY,
     RednmfResult,
     anomaly_evidence,
+    check_lam_mode,
     rednmf_solve,
 )
 
@@ -341,13 +342,7 @@ class REDNMF(FactorizationDetector):
         check_choice("sparsity", self.sparsity, SPARSITY)
         check_choice("shrink", self.shrink, SHRINK)
         check_choice("lam_mode", self.lam_mode, LAM_MODES)
-        if self.lam_mode == "noise" and (
-            self.sparsity == "l1" or (self.sparsity == "l21" and self.shrink == "row")
-        ):
-            raise InputError(
-                "lam_mode='noise' scales the threshold of pixel groups: use sparsity='l21' "
-                "with shrink='column', or lam_mode='svd'"
-            )
+        check_lam_mode(self.lam_mode, self.sparsity, self.shrink)
         if self.n_jobs is not None and self.n_jobs != -1:
             check_int("n_jobs", self.n_jobs, low=1)
         if self.chunk_size is not None:

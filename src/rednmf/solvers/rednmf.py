@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from rednmf._validation import check_choice
 from rednmf.backend import NumpyBackend, get_backend, is_tensor, namespace
 from rednmf.exceptions import InputError
 from rednmf.solvers._stopping import has_converged, warn_max_iter
@@ -151,6 +152,19 @@ def svd_residual_scale(
     U = vecs[:, -rank:].astype(X.dtype)
     R = X - U @ (U.T @ X)
     return _group_scale(R, sparsity, shrink)
+
+
+def check_lam_mode(lam_mode: str, sparsity: str, shrink: str) -> None:
+    """Raise ``InputError`` if ``lam_mode`` cannot scale the groups of ``sparsity``/``shrink``.
+
+    ``'noise'`` is defined for pixel groups (and for ``sparsity='none'``, where
+    only its noise estimate is used).
+    """
+    if lam_mode == "noise" and (sparsity == "l1" or (sparsity == "l21" and shrink == "row")):
+        raise InputError(
+            "lam_mode='noise' scales the threshold of pixel groups: use sparsity='l21' with "
+            "shrink='column', or lam_mode='svd'"
+        )
 
 
 def anomaly_evidence(
@@ -468,13 +482,8 @@ def rednmf_solve(
         n_jobs = 1
     elif is_tensor(X):
         X = X.detach().cpu().numpy()
-    if m_split not in M_SPLITS:
-        raise InputError(f"m_split must be one of {', '.join(M_SPLITS)}, got {m_split!r}")
-    if lam_mode == "noise" and (sparsity == "l1" or (sparsity == "l21" and shrink == "row")):
-        raise InputError(
-            "lam_mode='noise' scales the threshold of pixel groups: use sparsity='l21' with "
-            "shrink='column', or lam_mode='svd'"
-        )
+    check_choice("m_split", m_split, M_SPLITS)
+    check_lam_mode(lam_mode, sparsity, shrink)
     if block_size is None:
         cuda = xp.device is not None and xp.device.type == "cuda"
         block_size = GPU_BLOCK_SIZE if cuda else DEFAULT_BLOCK_SIZE
