@@ -128,10 +128,10 @@ class REDNMF(FactorizationDetector):
         Seed of the initialisation. The same seed and input give identical
         scores.
     scorer : {'multiscale', 'brad', 'norm'}, default='multiscale'
-        How pixels are scored from the anomaly evidence: the smallest tail
-        probability of a local, a pooled and a global RX
-        (:func:`rednmf.scoring.multiscale`), BRAD (the local RX alone), or
-        the column norm.
+        How pixels are scored from the anomaly evidence: the tail
+        probabilities of a local, a pooled and a global RX, combined by
+        ``combine`` (:func:`rednmf.scoring.multiscale`); BRAD (the local RX
+        alone); or the column norm.
     inner, outer : int, default=9, 27
         Guard and outer window sides of the local detector (odd).
     n_pca : int or None, default=20
@@ -325,8 +325,9 @@ class REDNMF(FactorizationDetector):
         """A detector in a named configuration of :data:`PRESETS`, ``params`` on top.
 
         ``REDNMF.from_preset('paper')`` is the paper's model with the λ scale
-        and BRAD scorer of our first reproduction (``lam_mode='svd'``,
-        ``scorer='brad'``); ``'robust'`` is the defaults.
+        and BRAD scorer of our first reproduction and the M step as printed
+        (``lam_mode='svd'``, ``scorer='brad'``, ``m_split='elementwise'``);
+        ``'robust'`` is the defaults.
         """
         key = check_choice("preset", name, tuple(PRESETS))
         return cls(**{**PRESETS[key], **params})

@@ -130,7 +130,7 @@ def noise_scale(
         Covariance of the pixels of the scaled data.
     U : ndarray of shape (bands, r)
         Orthonormal basis of the rank-r background subspace (leading
-        eigenvectors of ``G``).
+        eigenvectors of ``X X'``).
     median_residual_norm : float
         ``m_R``: median pixel norm of ``X - U U' X``.
     lam : float
