@@ -134,20 +134,26 @@ def _reset_peak_rss() -> None:
         fh.write("5")
 
 
-def _scaling_child(
-    pixels: int, n_iter: int, out_of_core: bool = False, backend: str = "numpy", device=None
-) -> None:
-    """Runs in a subprocess: one fit on a synthetic scene, prints a JSON line."""
+def synthetic_cube(pixels: int, bands: int = 200, seed: int = 0) -> np.ndarray:
+    """A ``side x side x bands`` float32 scene: a mixture of 6 endmembers plus N(0, 0.01^2)."""
     side = int(round(np.sqrt(pixels)))
-    rng = np.random.default_rng(0)
-    bands, k = 200, 6
+    rng = np.random.default_rng(seed)
+    k = 6
     ends = rng.uniform(0.1, 1.0, size=(k, bands)).astype(np.float32)
     cube = np.empty((side * side, bands), dtype=np.float32)
     for a in range(0, side * side, 1 << 16):  # in chunks: no temporary as large as the cube
         b = min(a + (1 << 16), side * side)
         ab = rng.dirichlet(np.ones(k), size=b - a).astype(np.float32)
         cube[a:b] = ab @ ends + rng.normal(0, 0.01, size=(b - a, bands)).astype(np.float32)
-    cube = cube.reshape(side, side, bands)
+    return cube.reshape(side, side, bands)
+
+
+def _scaling_child(
+    pixels: int, n_iter: int, out_of_core: bool = False, backend: str = "numpy", device=None
+) -> None:
+    """Runs in a subprocess: one fit on a synthetic scene, prints a JSON line."""
+    cube = synthetic_cube(pixels)
+    side = cube.shape[0]
     _reset_peak_rss()
     base = _rss_mb("VmRSS")
     stamps: list[float] = []
