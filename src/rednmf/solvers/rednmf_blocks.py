@@ -67,6 +67,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_info
@@ -94,6 +95,18 @@ DEFAULT_BLOCK_SIZE = 2048
 #: operation is one large kernel; three d x 2^18 float32 scratch buffers are
 #: 210 MB for 200 bands. Not measured here (no GPU on the development machine).
 GPU_BLOCK_SIZE = 1 << 18
+
+
+#: A block's non-zero columns of ``S`` are gathered (and every product with ``S``
+#: runs over them alone) while they are at most this fraction of the block;
+#: above it the products run over the whole block, without a gather.
+DENSE_FRACTION = 0.5
+
+#: Every column of a block (a view, no gather).
+ALL = slice(None)
+
+#: Columns of a block: ``None`` (none), :data:`ALL` or an index array.
+Cols = Any
 
 
 def resolve_n_jobs(n_jobs: int | None) -> int:
@@ -250,15 +263,15 @@ class BlockRange:
 
     # -- scratch -----------------------------------------------------------------------
 
-    def _buffers(self, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Three d x width scratch buffers owned by the calling thread."""
+    def _buffers(self, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """Two d x width scratch buffers owned by the calling thread (``|S|`` and ``E``)."""
         bufs = getattr(self._local, "bufs", None)
         if bufs is None:
             xp, shape = self.xp, (self.d, self.block_size)
             # The layout of X (pixel-major X is Fortran-ordered d x n), so that
             # element-wise operations between blocks and buffers run contiguously.
             order = xp.order(self.X)
-            bufs = tuple(xp.empty(shape, dtype=self.dtype, order=order) for _ in range(3))
+            bufs = tuple(xp.empty(shape, dtype=self.dtype, order=order) for _ in range(2))
             self._local.bufs = bufs
         return tuple(B[:, :width] for B in bufs)  # type: ignore[return-value]
 
@@ -277,10 +290,10 @@ class BlockRange:
         xp = self.xp
         d = self.X.shape[0]
         s1, s2 = np.zeros(d), np.zeros((d, d))
-        for a, b in self.ranges:
-            B = xp.to_numpy(xp.astype(self.X[:, a:b], xp.float64))
-            s1 += B.sum(axis=1)
-            s2 += B @ B.T
+        for a, b in self.ranges:  # on the backend's device; only d and d x d numbers come back
+            B = xp.astype(self.X[:, a:b], xp.float64)
+            s1 += xp.to_numpy(B @ xp.ones((b - a,), dtype=xp.float64))
+            s2 += xp.to_numpy(B @ B.T)
         return s1, s2
 
     def svd_norms(self, U: np.ndarray) -> np.ndarray:
@@ -296,14 +309,41 @@ class BlockRange:
 
     # -- per-block pieces --------------------------------------------------------------
 
+    def _columns(self, mask: np.ndarray) -> Cols:
+        """The columns of a block where ``mask`` holds, as an index for ``A[:, cols]``.
+
+        ``None`` when there are none, ``slice(None)`` (every column, no copy)
+        when they are more than :data:`DENSE_FRACTION` of the block, else
+        their indices. Products with ``S`` run over these columns only: ``S``
+        is zero elsewhere.
+        """
+        xp = self.xp
+        nnz = int(xp.count_nonzero(mask))
+        if nnz == 0:
+            return None
+        if nnz > DENSE_FRACTION * mask.shape[0]:
+            return ALL
+        return xp.flatnonzero(mask)
+
+    def _support(self, S: np.ndarray, a: int) -> Cols:
+        """The non-zero columns of the block ``S`` of pixels ``a:a+m`` (:meth:`_columns`)."""
+        if not self.has_s:
+            return None
+        if self.sparsity == "l21":
+            return self._columns(self.f[a : a + S.shape[1]] != 0)
+        return self._columns(self.xp.any0(S))
+
     def _s_step(
-        self, E: np.ndarray, S: np.ndarray, a: int
-    ) -> tuple[float, int, np.ndarray | None]:
+        self, E: np.ndarray, sq: np.ndarray | None, S: np.ndarray, a: int
+    ) -> tuple[float, int, Cols]:
         """Write the S step (17) of residual ``E`` into ``S`` (pixels ``a:a+m``).
 
-        Returns ``R(S)``, the number of non-zero pixels of ``S`` and (pixel
-        groups) the mask of those pixels. With pixel groups ``S_j = f_j E_j``;
-        the factors ``f`` are kept for :meth:`_products_S` of the next sweep.
+        ``sq`` holds the squared column norms of ``E`` (pixel groups). Returns
+        ``R(S)``, the number of non-zero pixels of ``S`` and the columns of
+        the new ``S`` (:meth:`_columns`). With pixel groups ``S_j = f_j E_j``:
+        only the columns of the old or the new support are written (``S`` is
+        zero elsewhere), and the factors ``f`` are kept for
+        :meth:`_low_rank_PS` of the next sweep.
         """
         xp, tau = self.xp, self.tau
         if self.sparsity == "l1":
@@ -311,17 +351,23 @@ class BlockRange:
             S -= tau
             xp.relu(S, out=S)
             penalty = xp.sum_cols64(S)
-            nnz = xp.count_nonzero(xp.any0(S))
+            nz = xp.any0(S)
             S *= xp.sign(E)
-            return penalty, nnz, None
-        norms = xp.sqrt(xp.col_sqnorms(E))
+            return penalty, xp.count_nonzero(nz), self._columns(nz)
+        m = E.shape[1]
+        f = self.f[a : a + m]
+        norms = xp.sqrt(sq)
         keep = norms > tau
         with xp.errstate():
             factor = xp.astype(xp.where(keep, 1.0 - tau / norms, 0.0), self.dtype)
-        self.f[a : a + E.shape[1]] = factor
-        xp.multiply(E, factor, out=S)
+        touched = self._columns(keep | (f != 0))  # old support: to be zeroed if not kept
+        if isinstance(touched, slice):
+            xp.multiply(E, factor, out=S)
+        elif touched is not None:
+            S[:, touched] = E[:, touched] * factor[touched]
+        f[...] = factor
         penalty = xp.total(xp.relu(xp.astype(norms, xp.float64) - tau))
-        return penalty, xp.count_nonzero(keep), keep
+        return penalty, xp.count_nonzero(keep), self._columns(keep)
 
     def _split_products(self, PA: np.ndarray, PS: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(P S+, P S-)`` from ``PA = P|S|`` and ``PS``, in place in ``PA``, ``PS``.
@@ -339,20 +385,27 @@ class BlockRange:
         return xp.relu(PA, out=PA), xp.relu(PSn, out=PSn)
 
     def _low_rank_PS(
-        self, P: np.ndarray, S: np.ndarray, PX: np.ndarray, PW: np.ndarray, H: np.ndarray, a: int
+        self, P: np.ndarray, S: np.ndarray, PX: np.ndarray, PW: np.ndarray, H: np.ndarray, f: Any
     ) -> np.ndarray:
-        """``P S`` for the ``S`` of pixels ``a:a+m`` formed from ``X - W_s H``.
+        """``P S`` for columns ``S`` of ``S`` formed from ``X - W_s H``.
 
         With pixel groups ``S = (X - W_s H) diag(f)``, so
         ``PS = (PX - (P W_s) H) diag(f)`` from the known ``PX`` and
-        ``PW = P W_s``: no product with a bands x pixels array. Element-wise
-        groups (``'l1'``): the product ``P @ S``.
+        ``PW = P W_s`` (``PX``, ``H`` and ``f`` of the same columns): no
+        product with a bands x pixels array. Element-wise groups (``'l1'``):
+        the product ``P @ S``.
         """
         if self.sparsity != "l21":
             return P @ S
         PS = PX - PW @ H
-        PS *= self.f[a : a + H.shape[1]]
+        PS *= f
         return PS
+
+    def _abs(self, S: np.ndarray, cols: Cols) -> np.ndarray:
+        """``|S|`` of the selected columns: in a scratch buffer when they are all of them."""
+        if isinstance(cols, slice):
+            return self.xp.abs(S, out=self._buffers(S.shape[1])[0])
+        return self.xp.abs(S)
 
     def _sums(
         self,
@@ -360,102 +413,115 @@ class BlockRange:
         H: np.ndarray,
         MX: np.ndarray | None,
         S: np.ndarray,
-        keep: np.ndarray | None,
-        nnz: int,
+        cols: Cols,
         a: int,
-        b: int,
     ) -> _Sums:
         """The block's sums for (14) and (15) from ``H`` (old), ``M X`` (old) and the new ``S``.
 
-        ``S`` was formed from ``X - W H`` with the sweep's ``W`` and this ``H``.
+        ``S`` was formed from ``X - W H`` with the sweep's ``W`` and this ``H``;
+        ``cols`` are its non-zero columns: every product with ``S`` runs over
+        them alone.
         """
-        xp = self.xp
-        A = self._buffers(X.shape[1])[0]
-        P = xp.vstack([H, MX]) if self.enc else H
-        Q = H
-        QSp = QSn = None
-        if self.has_s:
-            xp.abs(S, out=A)  # |S|
+        xp, r, d, dtype = self.xp, self.r, self.d, self.dtype
+        k = 2 * r if self.enc else r  # rows of P = [H; MX]
+        HXt = H @ X.T
+        zeros = lambda rows: xp.zeros((rows, d), dtype=dtype)  # noqa: E731
+        PSp = PSn = QSp = QSn = SSt = None
+        if cols is not None:
+            Xc, Sc, Hc = X[:, cols], S[:, cols], H[:, cols]
+            Ac = self._abs(Sc, cols)
+            P = xp.vstack([Hc, MX[:, cols]]) if self.enc else Hc
             if self.enc:
-                MS = self._low_rank_PS(self.M, S, MX, self.MW, H, a)
-                MA = self.M @ A
+                f = self.f[a : a + X.shape[1]][cols] if self.sparsity == "l21" else None
+                MS = self._low_rank_PS(self.M, Sc, MX[:, cols], self.MW, Hc, f)
+                MA = self.M @ Ac
             if self.enc and self.m_split == "factored":
                 # (M|S|)|S|' and (MS)S' with the products of P: M[S+S+' + S-S-'] is their
                 # half-sum, M[S+S-' + S-S+'] their half-difference (r d m multiply-adds each).
-                k = P.shape[0]
-                PA, PS = xp.vstack([P, MA]) @ A.T, xp.vstack([P, MS]) @ S.T
+                PA, PS = xp.vstack([P, MA]) @ Ac.T, xp.vstack([P, MS]) @ Sc.T
                 PSp, PSn = self._split_products(PA[:k], PS[:k])
                 QSp, QSn = self._split_products(PA[k:], PS[k:])
             else:
-                PSp, PSn = self._split_products(P @ A.T, P @ S.T)
+                PSp, PSn = self._split_products(P @ Ac.T, P @ Sc.T)
+                if self.enc:
+                    SSt = Sc @ Sc.T
             if self.enc:
                 MSp, MSn = self._split_products(MA, MS)
-                Q = xp.vstack([H, MSp, MSn])
+                HXt = xp.vstack([HXt, xp.vstack([MSp, MSn]) @ Xc.T])
         else:
-            PSp = PSn = xp.zeros((P.shape[0], self.d), dtype=self.dtype)
-        HXt = Q @ X.T
-        SSt = None
-        if self.enc and QSp is None:
-            if self.has_s:
-                if keep is None or nnz > 0.5 * S.shape[1]:
-                    SSt = S @ S.T
+            PSp, PSn = zeros(k), zeros(k)
+            if self.enc:
+                HXt = xp.vstack([HXt, zeros(2 * r)])
+                if self.m_split == "factored" and self.has_s:
+                    QSp, QSn = zeros(r), zeros(r)
                 else:
-                    Snz = S[:, xp.flatnonzero(keep)]
-                    SSt = Snz @ Snz.T
-            else:
-                SSt = xp.zeros((self.d, self.d), dtype=self.dtype)
+                    SSt = xp.zeros((d, d), dtype=dtype)
         return _Sums(
             HHt=H @ H.T, HXt=HXt, PSp=PSp, PSn=PSn, SSt=SSt, QSp=QSp, QSn=QSn, penalty=0.0
         )
 
+    def _residual(self, X: np.ndarray, W: np.ndarray, H: np.ndarray) -> tuple[Any, Any]:
+        """``E = X - W H`` (in a scratch buffer) and its squared column norms (pixel groups)."""
+        xp = self.xp
+        E = self._buffers(X.shape[1])[1]
+        xp.matmul(W, H, out=E)
+        xp.subtract(X, E, out=E)
+        return E, (xp.col_sqnorms(E) if self.sparsity == "l21" else None)
+
     def _first(self, a: int, b: int) -> _Sums:
         """Sweep 0: the S step of iteration 1 and the sums for its W and M steps."""
-        xp = self.xp
         X, H, S = self._block(a, b), self.H[:, a:b], self.S[:, a:b]
-        _, _, E = self._buffers(b - a)
-        xp.matmul(self.W, H, out=E)
-        xp.subtract(X, E, out=E)
-        penalty, nnz, keep = self._s_step(E, S, a) if self.has_s else (0.0, 0, None)
+        E, sq = self._residual(X, self.W, H)
+        penalty, nnz, cols = self._s_step(E, sq, S, a) if self.has_s else (0.0, 0, None)
         MX = self.M @ X if self.enc else None
-        out = self._sums(X, H, MX, S, keep, nnz, a, b)
+        out = self._sums(X, H, MX, S, cols, a)
         out.penalty, out.nonzero = penalty, nnz
         return out
 
     def _fused(self, a: int, b: int, more: bool) -> _Sums:
-        """H step of iteration t, its objective share, then (if ``more``) S and sums of t+1."""
+        """H step of iteration t, its objective share, then (if ``more``) S and sums of t+1.
+
+        The products with ``S`` (of iteration t) run over its non-zero columns
+        only; so do the fit term's ``E - S`` and the writes of the S step.
+        """
         xp, r, beta, eps = self.xp, self.r, self.beta, self.eps
         X, H, S = self._block(a, b), self.H[:, a:b], self.S[:, a:b]
-        A, D, E = self._buffers(b - a)
+        cols = self._support(S, a)  # S of iteration t, from W_s and this H
         VX = self.V @ X
         num = xp.copy(VX[:r])
         den = self.WtW @ H
         den += eps
-        if self.has_s:
-            xp.abs(S, out=A)  # |S|
-            VS = self._low_rank_PS(self.V, S, VX, self.VW, H, a)  # S came from W_s and this H
-            VSp, VSn = self._split_products(self.V @ A, VS)
-            num += VSn[:r]
-            den += VSp[:r]
+        if cols is not None:
+            Sc, Hc = S[:, cols], H[:, cols]
+            f = self.f[a:b][cols] if self.sparsity == "l21" else None
+            VS = self._low_rank_PS(self.V, Sc, VX[:, cols], self.VW, Hc, f)
+            VSp, VSn = self._split_products(self.V @ self._abs(Sc, cols), VS)
+            num[:, cols] += VSn[:r]
+            den[:, cols] += VSp[:r]
         MX = None
         if self.enc:
             MX = VX[r:]
-            MA = MX + VSn[r:] if self.has_s else MX  # M (X + S-)
+            MA = xp.copy(MX)  # M (X + S-)
+            if cols is not None:
+                MA[:, cols] += VSn[r:]
             num += beta * MA
             den += beta * H
-            if self.has_s:
-                den += beta * VSp[r:]
+            if cols is not None:
+                den[:, cols] += beta * VSp[r:]
         H *= num / den
         enc_part = 0.0
         if self.enc:
             Q = H - MA
-            if self.has_s:
-                Q += VSp[r:]
+            if cols is not None:
+                Q[:, cols] += VSp[r:]
             enc_part = xp.sq64(Q)  # ||H - M(X - S)||^2
-        xp.matmul(self.W, H, out=E)
-        xp.subtract(X, E, out=E)  # residual of iteration t
-        if self.has_s:
-            xp.subtract(E, S, out=D)
-            fit = xp.sq64(D)
+        E, sq = self._residual(X, self.W, H)  # residual of iteration t
+        if sq is not None:  # ||E - S||^2 = sum ||E_j||^2, but over the support of S
+            fit = xp.total(xp.astype(sq, xp.float64))
+            if cols is not None:
+                fit = fit - xp.total(xp.astype(sq[cols], xp.float64)) + xp.sq64(E[:, cols] - Sc)
+        elif cols is not None:
+            fit = xp.sq64(E - S)
         else:
             fit = xp.sq64(E)
         if not more:
@@ -464,8 +530,8 @@ class BlockRange:
                 HHt=none, HXt=none, PSp=none, PSn=none, SSt=None, penalty=0.0, fit=fit,
                 enc=enc_part,
             )  # fmt: skip
-        penalty, nnz, keep = self._s_step(E, S, a) if self.has_s else (0.0, 0, None)
-        out = self._sums(X, H, MX, S, keep, nnz, a, b)
+        penalty, nnz, cols = self._s_step(E, sq, S, a) if self.has_s else (0.0, 0, None)
+        out = self._sums(X, H, MX, S, cols, a)
         out.penalty, out.nonzero, out.fit, out.enc = penalty, nnz, fit, enc_part
         return out
 
@@ -501,14 +567,10 @@ class BlockRange:
         H = self.H_prev
         assert H is not None, "recompute_S needs keep_prev=True"
 
-        xp = self.xp
-
         def one(a: int, b: int) -> None:
             X, S = self._block(a, b), self.S[:, a:b]
-            _, _, E = self._buffers(b - a)
-            xp.matmul(W_prev, H[:, a:b], out=E)
-            xp.subtract(X, E, out=E)
-            self._s_step(E, S, a)
+            E, sq = self._residual(X, W_prev, H[:, a:b])
+            self._s_step(E, sq, S, a)
 
         for _ in _map_blocks(one, self.ranges, self.n_jobs):
             pass
