@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from rednmf._blas import one_blas_thread
+
 __all__ = ["BACKENDS", "NumpyBackend", "TorchBackend", "get_backend", "namespace", "is_tensor"]
 
 BACKENDS = ("numpy", "torch")
@@ -211,7 +213,8 @@ class NumpyBackend:
     # -- linear algebra and filters ----------------------------------------------------
 
     def eigh(self, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return np.linalg.eigh(a)
+        with one_blas_thread():
+            return np.linalg.eigh(a)
 
     def solve(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Batched ``a^{-1} b`` for ``a`` of shape ``(p, k, k)`` and ``b`` of shape ``(p, k)``."""

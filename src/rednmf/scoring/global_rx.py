@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rednmf._blas import one_blas_thread
 from rednmf._validation import check_cube, check_real
 
 __all__ = ["global_rx"]
@@ -76,7 +77,8 @@ def global_rx_factor(cov: np.ndarray, ridge: float) -> np.ndarray:
     mean_var = float(np.trace(cov)) / k
     floor = _REL_FLOOR * mean_var if mean_var > 0.0 else _REL_FLOOR
     cov[np.diag_indices(k)] += max(ridge * mean_var, floor)
-    return np.linalg.cholesky(cov)
+    with one_blas_thread():
+        return np.linalg.cholesky(cov)
 
 
 def global_rx_apply(x: np.ndarray, mean: np.ndarray, chol: np.ndarray) -> np.ndarray:

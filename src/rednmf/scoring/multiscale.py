@@ -69,6 +69,7 @@ from numpy.typing import DTypeLike
 from scipy.ndimage import uniform_filter
 from scipy.stats import rankdata
 
+from rednmf._blas import one_blas_thread
 from rednmf._validation import check_choice, check_int
 from rednmf.backend import get_backend
 from rednmf.scoring.global_rx import global_rx
@@ -109,7 +110,8 @@ def noise_pca_count(cov: np.ndarray, noise_var: np.ndarray, n: int, max_k: int |
     var = np.asarray(noise_var, dtype=np.float64)
     floor = max(float(var.max(initial=0.0)), np.finfo(np.float64).tiny) * 1e-12
     w = 1.0 / np.sqrt(np.maximum(var, floor))
-    ev = np.linalg.eigvalsh(C * w[:, None] * w[None, :])
+    with one_blas_thread():
+        ev = np.linalg.eigvalsh(C * w[:, None] * w[None, :])
     count = int(np.sum(ev > (1.0 + np.sqrt(d / n)) ** 2))
     top = d if max_k is None else min(d, max_k)
     return int(min(max(count, 1), top))

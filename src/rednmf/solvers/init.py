@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rednmf._blas import one_blas_thread
 from rednmf._validation import check_choice
 
 __all__ = ["initialize_factors", "INIT_METHODS"]
@@ -32,7 +33,8 @@ def _leading_svd(X: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray, np.n
     for a in range(0, n, _BLOCK):
         B = X[:, a : a + _BLOCK].astype(np.float64)
         G += B @ B.T
-    vals, vecs = np.linalg.eigh(G)
+    with one_blas_thread():
+        vals, vecs = np.linalg.eigh(G)
     order = np.argsort(vals)[::-1][:rank]
     s = np.sqrt(np.maximum(vals[order], 0.0))
     U = vecs[:, order]

@@ -54,6 +54,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rednmf._blas import one_blas_thread
+
 __all__ = ["NoiseScale", "band_noise_variance", "noise_scale"]
 
 
@@ -79,7 +81,8 @@ def band_noise_variance(cov: np.ndarray) -> np.ndarray:
     eps = 1e-10 * max(float(np.trace(C)), np.finfo(np.float64).tiny) / d
     A = C + eps * np.eye(d)
     try:
-        inv_diag = np.diag(np.linalg.inv(A))
+        with one_blas_thread():
+            inv_diag = np.diag(np.linalg.inv(A))
     except np.linalg.LinAlgError:  # pragma: no cover - A is positive definite
         inv_diag = np.diag(np.linalg.pinv(A))
     return 1.0 / np.maximum(inv_diag, np.finfo(np.float64).tiny)

@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from rednmf._blas import one_blas_thread
 from rednmf._validation import check_choice
 from rednmf.backend import NumpyBackend, get_backend, is_tensor, namespace
 from rednmf.exceptions import InputError
@@ -148,7 +149,8 @@ def svd_residual_scale(
     step. Positive scaling of ``X`` scales the result by the same factor.
     """
     G = (X @ X.T).astype(np.float64)
-    _, vecs = np.linalg.eigh(G)
+    with one_blas_thread():
+        _, vecs = np.linalg.eigh(G)
     U = vecs[:, -rank:].astype(X.dtype)
     R = X - U @ (U.T @ X)
     return _group_scale(R, sparsity, shrink)
