@@ -21,6 +21,9 @@ Prints, measured in this one run:
    differences ``||A_torch - A_numpy|| / ||A_numpy||`` of ``W``, ``H``, ``M``,
    ``S`` and the scores) and in float32 (the default dtype: the same and the
    AUC of each), with the seconds of each fit.
+
+``--profile N`` also runs the large fit under :mod:`cProfile` and prints its
+N costliest rednmf calls (cumulative seconds); ``--scenes 0`` skips part 3.
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ def _fit(cube: np.ndarray, **params) -> tuple[REDNMF, float, list[float]]:
     return det, seconds, [t0] + stamps + [t0 + seconds]
 
 
-def speed(pixels: int, device: str, cpu_iter: int) -> dict:
+def speed(pixels: int, device: str, cpu_iter: int, profile: int = 0) -> dict:
     """Part 2: the large synthetic scene on the device, and a few iterations on the CPUs."""
     import torch
 
@@ -80,6 +83,18 @@ def speed(pixels: int, device: str, cpu_iter: int) -> dict:
         ),
         "cube_mb": cube.nbytes / 2**20,
     }
+    if profile:  # where the seconds of the whole fit go: the rednmf functions by cumulative time
+        import cProfile
+        import io
+        import pstats
+
+        prof = cProfile.Profile()
+        prof.enable()
+        _fit(cube, backend="torch", device=device)
+        prof.disable()
+        buf = io.StringIO()
+        pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats("rednmf", profile)
+        print(buf.getvalue(), flush=True)
     if cpu_iter:
         _, cpu_s, cst = _fit(cube, max_iter=cpu_iter)
         cpu_per = (cst[-2] - cst[1]) / (len(cst) - 3)
@@ -133,6 +148,7 @@ def main() -> None:
     ap.add_argument("--data", default=None, help="folder of real scenes (default: data_dir())")
     ap.add_argument("--scenes", type=int, default=None, help="only the first N scenes")
     ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--profile", type=int, default=0, help="print the N costliest calls")
     ap.add_argument("--json", default=None, help="also write every number to this file")
     args = ap.parse_args()
 
@@ -145,7 +161,7 @@ def main() -> None:
           f"{len(os.sched_getaffinity(0))} CPUs", flush=True)  # fmt: skip
     out: dict = {"device": name, "torch": torch.__version__}
     if not args.skip_speed:
-        r = speed(args.pixels, args.device, args.cpu_iter)
+        r = speed(args.pixels, args.device, args.cpu_iter, args.profile)
         out["speed"] = r
         print()
         print("| fit + scoring, REDNMF() defaults | iterations | s total | s / iteration "
@@ -169,6 +185,8 @@ def main() -> None:
     folder = Path(args.data) if args.data else data_dir()
     rows = agreement(folder, args.device, args.scenes)
     out["agreement"] = rows
+    if not rows:
+        return
     worst = max(abs(r["float32"]["auc_torch"] - r["float32"]["auc_numpy"]) for r in rows)
     f64 = max(max(r["float64"][k] for k in "WHMS") for r in rows)
     med = statistics.median(r["float32"]["seconds_torch"] for r in rows)

@@ -572,6 +572,7 @@ class REDNMF(FactorizationDetector):
             self.evidence_ = self.anomaly_
             return res.S
         # In the buffer of the scaled data, which is not needed any more.
-        E = anomaly_evidence(X, res.W, res.H, tau, out=X)
+        xp = get_backend(self.backend, self.device)
+        E = anomaly_evidence(X, res.W, res.H, tau, out=X, xp=xp)
         self.evidence_ = matrix_to_cube(E, shape)
         return E

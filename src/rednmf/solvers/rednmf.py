@@ -175,7 +175,8 @@ def anomaly_evidence(
     H: np.ndarray,
     tau: float,
     out: np.ndarray | None = None,
-    block_size: int = DEFAULT_BLOCK_SIZE,
+    block_size: int | None = None,
+    xp: NumpyBackend | None = None,
 ) -> np.ndarray:
     """The S step (17) on the final residual at threshold ``tau``, pixel block by block.
 
@@ -201,24 +202,38 @@ def anomaly_evidence(
         Where to write the result (e.g. a memmap); default: a new array in the
         dtype and memory order of ``X`` when it is an ndarray, float32 C-order
         otherwise.
-    block_size : int
-        Pixels per block.
+    block_size : int, optional
+        Pixels per block; default 2048, or 262144 on a CUDA device.
+    xp : backend, optional
+        Array backend (:mod:`rednmf.backend`) that computes each block: NumPy
+        (default), or torch on its device (each block is copied there and the
+        result back into ``out``).
 
     Returns
     -------
     ndarray of shape (d, n)
         ``out``.
     """
+    xp = get_backend("numpy") if xp is None else xp
     d, n = X.shape
     if out is None:
         if isinstance(X, np.ndarray):
             out = np.empty_like(X)
         else:
             out = np.empty((d, n), dtype=getattr(X, "dtype", np.float32))
+    if block_size is None:
+        cuda = xp.device is not None and xp.device.type == "cuda"
+        block_size = GPU_BLOCK_SIZE if cuda else DEFAULT_BLOCK_SIZE
+    dtype = xp.dtype(out.dtype)
+    W = xp.asarray(W, dtype=dtype)
     for a in range(0, n, block_size):
         b = min(n, a + block_size)
-        E = np.asarray(X[:, a:b]) - W @ H[:, a:b]
-        out[:, a:b] = group_shrink(E, tau, axis=0)
+        E = xp.asarray(np.asarray(X[:, a:b]), dtype=dtype) - W @ xp.asarray(H[:, a:b], dtype=dtype)
+        norms = xp.sqrt(xp.col_sqnorms(E))
+        with xp.errstate():
+            factor = xp.astype(xp.where(norms > tau, 1.0 - tau / norms, 0.0), dtype)
+        E *= factor
+        out[:, a:b] = xp.to_numpy(E)
     return out
 
 
