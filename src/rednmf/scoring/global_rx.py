@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg import solve_triangular
 
 from rednmf._blas import one_blas_thread
 from rednmf._validation import check_cube, check_real
@@ -12,6 +13,10 @@ __all__ = ["global_rx"]
 #: Relative floor on the diagonal loading (fraction of the mean band variance),
 #: so that a rank-deficient covariance with ``ridge=0`` stays solvable.
 _REL_FLOOR = 1e-12
+
+
+#: Pixels per block of :func:`global_rx` (float64 copies of one block only).
+_BLOCK = 1 << 16
 
 
 def global_rx(cube: np.ndarray, ridge: float = 1e-9) -> np.ndarray:
@@ -59,11 +64,18 @@ def global_rx(cube: np.ndarray, ridge: float = 1e-9) -> np.ndarray:
     arr = check_cube(cube, min_pixels=1, min_bands=1)
     ridge = check_real("ridge", ridge, low=0.0)
     rows, cols, k = arr.shape
-    x = arr.reshape(-1, k).astype(np.float64, copy=False)
-    mean = x.mean(axis=0)
-    d = x - mean
-    chol = global_rx_factor((d.T @ d) / d.shape[0], ridge)
-    return _mahalanobis(d, chol).reshape(rows, cols)
+    x = arr.reshape(-1, k)
+    mean = x.mean(axis=0, dtype=np.float64)
+    # Covariance and scores block by block: float64 copies of one block at a time.
+    cov = np.zeros((k, k))
+    for a in range(0, x.shape[0], _BLOCK):
+        d = x[a : a + _BLOCK].astype(np.float64) - mean
+        cov += d.T @ d
+    chol = global_rx_factor(cov / x.shape[0], ridge)
+    scores = np.empty(x.shape[0])
+    for a in range(0, x.shape[0], _BLOCK):
+        scores[a : a + _BLOCK] = global_rx_apply(x[a : a + _BLOCK], mean, chol)
+    return scores.reshape(rows, cols)
 
 
 def global_rx_factor(cov: np.ndarray, ridge: float) -> np.ndarray:
@@ -89,5 +101,5 @@ def global_rx_apply(x: np.ndarray, mean: np.ndarray, chol: np.ndarray) -> np.nda
 
 def _mahalanobis(d: np.ndarray, chol: np.ndarray) -> np.ndarray:
     # s = ||L^{-1} d||^2 with C = L L^T.
-    white = np.linalg.solve(chol, d.T)
+    white = solve_triangular(chol, d.T, lower=True, check_finite=False)
     return np.einsum("kp,kp->p", white, white)

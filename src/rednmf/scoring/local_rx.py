@@ -191,12 +191,14 @@ def _local_rx(
     """
     rows, cols, k = arr.shape
     x = xp.astype(arr, xp.float64)
+    if x is arr:  # centred in place below: never in the caller's array
+        x = xp.copy(x)
     if scene_stats is None:
-        x = x - xp.mean0_64(x.reshape(-1, k))
+        x -= xp.mean0_64(x.reshape(-1, k))
         global_var = xp.mean(x * x)
         floor = _REL_FLOOR * global_var if global_var > 0.0 else _REL_FLOOR
     else:
-        x = x - scene_stats[0]
+        x -= scene_stats[0]
         floor = scene_stats[1]
 
     offs = _packed_offsets(k + 1)
