@@ -184,7 +184,7 @@ def test_airport1_with_the_defaults(airport1):
 @pytest.mark.slow
 def test_every_benchmark_scene_with_the_defaults(data_dir):
     """The defaults of docs/choices.md: mean AUC over the ten scenes >= 0.98."""
-    from rednmf.data import list_scenes, load_benchmark
+    from rednmf.datasets import list_scenes, load_benchmark
 
     aucs = {}
     for path in list_scenes(data_dir):
