@@ -161,7 +161,8 @@ def test_bad_parameters_raise_one_line_errors(scene, kw, match):
 @pytest.mark.parametrize(
     "bad, match",
     [
-        (np.ones((10, 10)), "3-D"),
+        (np.ones((10, 10)), "image_shape"),
+        (np.ones(10), "3-D"),
         (np.full((5, 5, 4), np.nan), "NaN"),
         (np.ones((6, 6, 4)), "constant"),
         (np.ones((6, 6, 1)), "band"),

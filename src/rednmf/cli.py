@@ -22,7 +22,7 @@ from typing import Annotated, Any
 
 import typer
 
-from rednmf import __version__
+from rednmf._version import __version__
 from rednmf.exceptions import InputError, one_line
 
 __all__ = ["app", "main", "parse_param"]
@@ -568,7 +568,7 @@ def _demo_folder(data: Path, out: Path, seed: int, as_json: bool) -> None:
     from rich.table import Table
 
     from rednmf import plotting
-    from rednmf.data import list_scenes
+    from rednmf.datasets import list_scenes
     from rednmf.detectors.registry import get_detector
     from rednmf.io import read_scene
     from rednmf.io.writers import ensure_dir
@@ -722,7 +722,7 @@ def bench(
 ) -> None:
     """Reproduce the paper's experiments: CSVs, figures, report.md and report.html in --out."""
     with _guard():
-        from rednmf.data import data_dir
+        from rednmf.datasets import data_dir
         from rednmf.experiments import default_jobs, make_context, run_bench
 
         folder = data

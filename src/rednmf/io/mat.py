@@ -41,7 +41,6 @@ _MATLAB_NUMERIC = frozenset(
 )
 
 
-
 def is_numeric(arr: object) -> bool:
     """Return True for a real or complex numeric (or boolean) NumPy array."""
     return isinstance(arr, np.ndarray) and (

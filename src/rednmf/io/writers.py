@@ -51,7 +51,6 @@ __all__ = [
 STAGING_MARK = ".staging-"
 
 
-
 def ensure_dir(path: str | os.PathLike[str]) -> Path:
     """Create the directory ``path`` (and its parents) if missing and return it.
 
