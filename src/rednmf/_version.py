@@ -1,3 +1,3 @@
-"""The package version, in a module of its own so that ``rednmf --version`` imports nothing else."""
+"""The package version, alone in its module: ``rednmf --version`` imports nothing else."""
 
 __version__ = "0.1.0"

@@ -54,7 +54,6 @@ region are drawn from fewer real pixels.
 
 from __future__ import annotations
 
-import math
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -151,7 +150,10 @@ class BaseDetector(BaseEstimator, ABC):
         return "decision_scores_" in vars(self)
 
     def _validate_params(self) -> None:
-        """Check the parameters: declared constraints, finiteness, then :meth:`_check_params`.
+        """Check the parameters: declared constraints, then :meth:`_check_params`.
+
+        An unbounded :class:`~sklearn.utils._param_validation.Interval` is open at
+        infinity, so infinite values are refused with the rest.
 
         Raises
         ------
@@ -162,9 +164,6 @@ class BaseDetector(BaseEstimator, ABC):
             super()._validate_params()
         except InvalidParameterError as exc:
             raise ParameterError(one_line(exc)) from None
-        for key, value in self.get_params(deep=False).items():
-            if isinstance(value, Real) and not math.isfinite(value):
-                raise ParameterError(f"{key} must be finite, got {value}")
         self._check_params()
 
     def _check_params(self) -> None:  # noqa: B027 - optional hook
@@ -189,6 +188,8 @@ class BaseDetector(BaseEstimator, ABC):
         cube = getattr(X, "cube", None)
         if cube is not None and hasattr(X, "nodata_mask"):  # a rednmf.io.Scene
             X = cube
+        if type(X).__module__.startswith("scipy.sparse"):
+            raise InputError("sparse input is not supported: pass a dense array (X.toarray())")
         if hasattr(X, "shape") and hasattr(X, "dtype") and len(X.shape) == 3:
             if image_shape is not None:
                 raise InputError(
@@ -307,7 +308,7 @@ class BaseDetector(BaseEstimator, ABC):
         """
         check_is_fitted(self)
         cube, flat = self._as_cube(X, image_shape)
-        data = check_cube(cube, min_bands=1, allow_nan=True)
+        data = check_cube(cube, min_pixels=1, min_bands=1, allow_nan=True)
         if data.shape[2] != self.n_features_in_:
             raise InputError(
                 f"X has {data.shape[2]} features, but {type(self).__name__} is expecting "
