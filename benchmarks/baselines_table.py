@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from rednmf.data import list_scenes, load_benchmark
+from rednmf.datasets import list_scenes, load_benchmark
 from rednmf.detectors.registry import METHODS, get_detector
 from rednmf.metrics import roc_auc
 

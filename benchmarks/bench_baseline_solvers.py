@@ -26,7 +26,7 @@ import warnings
 import numpy as np
 
 from rednmf._validation import cube_to_matrix
-from rednmf.data import load_benchmark
+from rednmf.datasets import load_benchmark
 from rednmf.exceptions import ConvergenceWarning
 from rednmf.preprocessing import scale_data
 from rednmf.solvers.ewnmf import ewnmf_solve

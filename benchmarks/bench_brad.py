@@ -41,7 +41,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from rednmf import REDNMF
 from rednmf.backend import get_backend
-from rednmf.data import list_scenes, load_benchmark
+from rednmf.datasets import list_scenes, load_benchmark
 from rednmf.metrics import roc_auc
 from rednmf.scoring.brad import _pca_project, brad
 

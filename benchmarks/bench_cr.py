@@ -24,7 +24,7 @@ from collections.abc import Callable
 import numpy as np
 from threadpoolctl import threadpool_info
 
-from rednmf.data import data_dir, load_benchmark
+from rednmf.datasets import data_dir, load_benchmark
 from rednmf.detectors.cr import (
     CRD,
     LSADCRIDW,

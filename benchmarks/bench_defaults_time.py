@@ -18,7 +18,7 @@ import time
 
 from threadpoolctl import threadpool_limits
 
-from rednmf.data import all_scenes, load_benchmark
+from rednmf.datasets import all_scenes, load_benchmark
 from rednmf.detectors.rednmf import REDNMF
 from rednmf.metrics import roc_auc
 

@@ -31,8 +31,7 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from rednmf.data import load_benchmark
-from rednmf.datasets import make_scene
+from rednmf.datasets import load_benchmark, make_scene
 from rednmf.detectors.rednmf import REDNMF
 
 RANK = 8

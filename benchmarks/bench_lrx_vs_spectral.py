@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from rednmf.data import load_benchmark
+from rednmf.datasets import load_benchmark
 from rednmf.detectors.rx import LRX
 from rednmf.scoring.brad import pca_project
 

@@ -44,7 +44,7 @@ import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from rednmf._validation import cube_to_matrix
-from rednmf.data import data_dir, load_benchmark
+from rednmf.datasets import data_dir, load_benchmark
 from rednmf.detectors.rednmf import REDNMF
 from rednmf.preprocessing import scale_data
 from rednmf.solvers import rednmf as R

@@ -20,7 +20,7 @@ import numpy as np
 from threadpoolctl import threadpool_info
 
 from rednmf._validation import check_cube, cube_to_matrix
-from rednmf.data import data_dir, list_scenes, load_benchmark
+from rednmf.datasets import data_dir, list_scenes, load_benchmark
 from rednmf.detectors.rednmf import REDNMF
 from rednmf.exceptions import ConvergenceWarning
 from rednmf.metrics import roc_auc
@@ -47,7 +47,7 @@ def time_scene(cube: np.ndarray, gt: np.ndarray, repeats: int) -> dict:
             scorer=det.scorer,
             inner=det.inner,
             outer=det.outer,
-            n_components=det.n_pca,
+            n_pca=det.n_pca,
             ridge=det.ridge,
             **det._scorer_extras(),
         )

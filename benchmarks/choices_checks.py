@@ -19,7 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from rednmf.data import data_dir, list_scenes, load_benchmark
+from rednmf.datasets import data_dir, list_scenes, load_benchmark
 from rednmf.detectors.rednmf import REDNMF
 from rednmf.metrics import roc_auc
 

@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from rednmf.data import load_benchmark
+from rednmf.datasets import load_benchmark
 from rednmf.detectors.registry import get_detector
 
 #: (method, short-schedule parameters, steps of the default schedule)

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from baselines_table import markdown
-from rednmf.data import list_scenes, load_benchmark
+from rednmf.datasets import list_scenes, load_benchmark
 from rednmf.detectors.registry import get_detector
 from rednmf.metrics import roc_auc
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rednmf.data import data_dir, list_scenes, load_benchmark
+from rednmf.datasets import data_dir, list_scenes, load_benchmark
 from rednmf.detectors.registry import get_detector, list_methods
 from rednmf.thresholding import far_threshold
 

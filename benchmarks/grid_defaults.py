@@ -26,7 +26,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from rednmf._validation import cube_to_matrix
-from rednmf.data import data_dir, list_scenes, load_benchmark
+from rednmf.datasets import data_dir, list_scenes, load_benchmark
 from rednmf.metrics import roc_auc
 from rednmf.preprocessing import scale_data
 from rednmf.scoring.from_matrix import score_matrix
@@ -75,11 +75,11 @@ def paper_config() -> dict:
 
 def scorings(t: int) -> list[tuple[str, dict]]:
     """Scorers evaluated at checkpoint ``t`` (all at the last one, a few otherwise)."""
-    out = [("brad", {"inner": 9, "outer": 27, "n_components": 20}), ("norm", {})]
-    out += [("brad", {"inner": 9, "outer": 27, "n_components": 20, "ridge": r}) for r in RIDGES]
+    out = [("brad", {"inner": 9, "outer": 27, "n_pca": 20}), ("norm", {})]
+    out += [("brad", {"inner": 9, "outer": 27, "n_pca": 20, "ridge": r}) for r in RIDGES]
     if t in (100, 300):
-        out += [("brad", {"inner": i, "outer": o, "n_components": 20}) for i, o in WINDOWS]
-        out += [("brad", {"inner": 9, "outer": 27, "n_components": k}) for k in N_PCA]
+        out += [("brad", {"inner": i, "outer": o, "n_pca": 20}) for i, o in WINDOWS]
+        out += [("brad", {"inner": 9, "outer": 27, "n_pca": k}) for k in N_PCA]
     # unique
     seen, uniq = set(), []
     for name, kw in out:
@@ -99,7 +99,7 @@ def run_scene(path: str, cfgs: list[dict], checkpoints_all: tuple[int, ...]) -> 
         # Baseline: the same local detector on the scaled cube, no factorisation.
         for i, o in WINDOWS:
             t0 = time.perf_counter()
-            s = score_matrix(X, shape, inner=i, outer=o, n_components=20)
+            s = score_matrix(X, shape, inner=i, outer=o, n_pca=20)
             rows.append(
                 {
                     "scene": Path(path).stem,
@@ -149,7 +149,7 @@ def run_scene(path: str, cfgs: list[dict], checkpoints_all: tuple[int, ...]) -> 
                             "inner": kw.get("inner", ""),
                             "ridge": kw.get("ridge", 0.1),
                             "outer": kw.get("outer", ""),
-                            "n_pca": kw.get("n_components", ""),
+                            "n_pca": kw.get("n_pca", ""),
                             "auc": roc_auc(s, gt),
                             "fit_s": fit_s,
                             "score_s": time.perf_counter() - t0,

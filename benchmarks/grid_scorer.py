@@ -21,7 +21,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from rednmf._validation import cube_to_matrix
-from rednmf.data import data_dir, list_scenes, load_benchmark
+from rednmf.datasets import data_dir, list_scenes, load_benchmark
 from rednmf.detectors.rednmf import REDNMF
 from rednmf.metrics import roc_auc
 from rednmf.preprocessing import scale_data
@@ -44,7 +44,7 @@ def run_scene(path: str) -> list[dict]:
         for (source, E), (i, o), ridge, k in itertools.product(
             (("S", S), ("cube", X)), WINDOWS, RIDGES, N_PCA
         ):
-            s = score_matrix(E, shape, inner=i, outer=o, n_components=k, ridge=ridge)
+            s = score_matrix(E, shape, inner=i, outer=o, n_pca=k, ridge=ridge)
             rows.append(
                 {
                     "scene": Path(path).stem,

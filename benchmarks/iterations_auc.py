@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 
-from rednmf.data import list_scenes, load_benchmark
+from rednmf.datasets import list_scenes, load_benchmark
 from rednmf.detectors.rednmf import REDNMF
 from rednmf.metrics import roc_auc
 

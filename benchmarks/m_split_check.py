@@ -22,8 +22,7 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from rednmf.data import all_scenes, load_benchmark
-from rednmf.datasets import make_scene
+from rednmf.datasets import all_scenes, load_benchmark, make_scene
 from rednmf.detectors.rednmf import REDNMF
 from rednmf.experiments.common import noisy_cube
 

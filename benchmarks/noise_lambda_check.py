@@ -17,7 +17,7 @@ import argparse
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from rednmf.data import data_dir, load_benchmark
+from rednmf.datasets import data_dir, load_benchmark
 from rednmf.detectors.rednmf import REDNMF
 from rednmf.experiments.common import noisy_cube
 from rednmf.metrics import roc_auc

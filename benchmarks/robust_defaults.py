@@ -50,11 +50,12 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from rednmf.data import all_scenes, load_benchmark
+from rednmf.datasets import all_scenes, load_benchmark
 from rednmf.detectors.rednmf import REDNMF
 from rednmf.experiments.common import noisy_cube
 from rednmf.metrics import roc_auc
-from rednmf.scoring import brad, multiscale
+from rednmf.scoring.brad import brad
+from rednmf.scoring.multiscale import multiscale
 
 SIGMAS = (0.0, 0.01, 0.05, 0.10)
 DRAWS = (0, 1)
@@ -105,7 +106,7 @@ def _score(det: REDNMF, spec: dict[str, Any]) -> np.ndarray:
     E = det.evidence_
     noise_var = det.noise_std_**2 if spec["noise"] and det.noise_std_ is not None else None
     w = spec["inner"]
-    kw = dict(inner=w, outer=3 * w, n_components=det.n_pca, ridge=det.ridge, noise_var=noise_var)
+    kw = dict(inner=w, outer=3 * w, n_pca=det.n_pca, ridge=det.ridge, noise_var=noise_var)
     if spec["scorer"] == "brad":
         return brad(E, **kw)
     return multiscale(E, pool=spec["pool"], combine=spec.get("combine", "max"), **kw)

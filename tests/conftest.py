@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rednmf.data import data_dir as _find_data_dir
-from rednmf.data import extra_data_dir as _find_extra_data_dir
-from rednmf.data import load_benchmark
-from rednmf.datasets import make_scene
+from rednmf.datasets import data_dir as _find_data_dir
+from rednmf.datasets import extra_data_dir as _find_extra_data_dir
+from rednmf.datasets import load_benchmark, make_scene
 
 
 def _scene_folder(folder: Path, probe: str, env: str, names: str) -> Path:

@@ -21,7 +21,8 @@ from rednmf.detectors.rednmf import REDNMF  # noqa: E402
 from rednmf.exceptions import InputError  # noqa: E402
 from rednmf.metrics import roc_auc  # noqa: E402
 from rednmf.preprocessing import scale_data  # noqa: E402
-from rednmf.scoring import brad, local_rx, pca_project  # noqa: E402
+from rednmf.scoring.brad import brad, pca_project  # noqa: E402
+from rednmf.scoring.local_rx import local_rx  # noqa: E402
 from rednmf.solvers.init import initialize_factors  # noqa: E402
 from rednmf.solvers.rednmf import rednmf_solve  # noqa: E402
 
@@ -110,8 +111,8 @@ def test_brad_torch_matches_numpy(scene):
     p_t = pca_project(cube, 5, backend="torch", device="cpu")
     assert p_t.dtype == p_np.dtype == np.float32
     np.testing.assert_allclose(p_t, p_np, rtol=1e-4, atol=1e-5 * np.abs(p_np).max())
-    for kw in ({}, {"n_components": None, "ridge": 0.0}, {"dtype": "float32"}):
-        opts = {"inner": 3, "outer": 9, "n_components": 6, "ridge": 0.01}
+    for kw in ({}, {"n_pca": None, "ridge": 0.0}, {"dtype": "float32"}):
+        opts = {"inner": 3, "outer": 9, "n_pca": 6, "ridge": 0.01}
         opts.update(kw)
         want = brad(cube, **opts)
         got = brad(cube, backend="torch", device="cpu", **opts)

@@ -42,9 +42,9 @@ def cube():
 @pytest.mark.parametrize(
     "params",
     [
-        {},  # n_components=20 >= 12 bands: centred, no rotation
-        {"n_components": 5, "ridge": 0.01},
-        {"n_components": 3, "inner": 3, "outer": 11, "ridge": 0.0},
+        {},  # n_pca=20 >= 12 bands: centred, no rotation
+        {"n_pca": 5, "ridge": 0.01},
+        {"n_pca": 3, "inner": 3, "outer": 11, "ridge": 0.0},
     ],
 )
 def test_score_dask_equals_brad(client, cube, chunks, params):
@@ -64,8 +64,8 @@ def test_score_dask_norm_equals_column_norm(client, cube, chunks):
 
 def test_score_dask_without_a_client(cube):
     """Dask's default (threaded) scheduler gives the same scores."""
-    got = score_dask(da.from_array(cube, chunks=(12, 25, 12)), n_components=4)
-    np.testing.assert_allclose(got, brad(cube, n_components=4), rtol=1e-9, atol=0)
+    got = score_dask(da.from_array(cube, chunks=(12, 25, 12)), n_pca=4)
+    np.testing.assert_allclose(got, brad(cube, n_pca=4), rtol=1e-9, atol=0)
 
 
 @pytest.mark.parametrize("pixel_chunk", [700, 3000])
@@ -73,8 +73,8 @@ def test_score_dask_without_a_client(cube):
 def test_score_matrix_dask_pixel_chunks(client, cube, pixel_chunk, chunk_rows):
     """Chunks of pixels that end mid-row are regrouped into tiles of whole rows."""
     E = da.from_array(np.ascontiguousarray(cube.reshape(-1, 12).T), chunks=(12, pixel_chunk))
-    got = score_matrix_dask(E, (60, 50), n_components=6, chunk_rows=chunk_rows, client=client)
-    np.testing.assert_allclose(got, brad(cube, n_components=6), rtol=1e-9, atol=0)
+    got = score_matrix_dask(E, (60, 50), n_pca=6, chunk_rows=chunk_rows, client=client)
+    np.testing.assert_allclose(got, brad(cube, n_pca=6), rtol=1e-9, atol=0)
     norms = score_matrix_dask(E, (60, 50), scorer="norm", client=client)
     np.testing.assert_allclose(norms, column_norm(cube), rtol=1e-14, atol=0)
 

@@ -9,8 +9,7 @@ import pytest
 import scipy.io
 from sklearn.metrics import roc_auc_score
 
-from rednmf.data import data_dir, list_scenes, load_benchmark
-from rednmf.datasets import SceneTruth, make_scene
+from rednmf.datasets import SceneTruth, data_dir, list_scenes, load_benchmark, make_scene
 from rednmf.exceptions import InputError
 
 

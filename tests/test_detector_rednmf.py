@@ -161,7 +161,8 @@ def test_bad_parameters_raise_one_line_errors(scene, kw, match):
 @pytest.mark.parametrize(
     "bad, match",
     [
-        (np.ones((10, 10)), "3-D"),
+        (np.ones((10, 10)), "image_shape"),
+        (np.ones(10), "3-D"),
         (np.full((5, 5, 4), np.nan), "NaN"),
         (np.ones((6, 6, 4)), "constant"),
         (np.ones((6, 6, 1)), "band"),
@@ -184,7 +185,7 @@ def test_airport1_with_the_defaults(airport1):
 @pytest.mark.slow
 def test_every_benchmark_scene_with_the_defaults(data_dir):
     """The defaults of docs/choices.md: mean AUC over the ten scenes >= 0.98."""
-    from rednmf.data import list_scenes, load_benchmark
+    from rednmf.datasets import list_scenes, load_benchmark
 
     aucs = {}
     for path in list_scenes(data_dir):

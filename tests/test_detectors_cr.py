@@ -124,7 +124,7 @@ def _assert_close(got, expected, border):
 @pytest.mark.parametrize(("inner", "outer"), WINDOWS)
 def test_crd_matches_per_pixel_reference(cube, border, inner, outer):
     lam, fl = 0.05, _floor(cube)
-    det = CRD(inner=inner, outer=outer, lam=lam, scale="none", border=border)
+    det = CRD(inner=inner, outer=outer, reg=lam, scale="none", border=border)
     expected = _reference(
         cube, inner, outer, border, False, lambda y, H, d: _crd_residual(y, H, d, lam, fl)
     )
@@ -135,7 +135,7 @@ def test_crd_matches_per_pixel_reference(cube, border, inner, outer):
 @pytest.mark.parametrize(("inner", "outer"), WINDOWS)
 def test_lsad_cr_idw_matches_per_pixel_reference(cube, border, inner, outer):
     lam, fl = 0.5, _floor(cube)
-    det = LSADCRIDW(inner=inner, outer=outer, lam=lam, scale="none", border=border)
+    det = LSADCRIDW(inner=inner, outer=outer, reg=lam, scale="none", border=border)
 
     def represent(y, H, d):
         return _crd_residual(y, H, d, lam, fl, idw=True, inner=inner, outer=outer)
@@ -148,7 +148,7 @@ def test_lsad_cr_idw_matches_per_pixel_reference(cube, border, inner, outer):
 @pytest.mark.parametrize(("inner", "outer"), WINDOWS)
 def test_lsunrsorad_matches_per_pixel_reference(cube, border, inner, outer):
     lam, fl = 0.1, _floor(cube)
-    det = LSUNRSORAD(inner=inner, outer=outer, lam=lam, scale="none", border=border)
+    det = LSUNRSORAD(inner=inner, outer=outer, reg=lam, scale="none", border=border)
     expected = _reference(
         cube, inner, outer, border, True, lambda y, H, d: _unrs_residual(y, H, d, lam, fl)
     )
@@ -216,8 +216,8 @@ def test_planted_targets_score_high(cls, small_scene):
         {"inner": 2},
         {"outer": 6},
         {"inner": 5, "outer": 3},
-        {"lam": 0.0},
-        {"lam": -1.0},
+        {"reg": 0.0},
+        {"reg": -1.0},
         {"n_pca": 0},
         {"scale": "max"},
         {"border": "wrap"},

@@ -144,5 +144,5 @@ def test_defaults():
         "contamination": 0.01,
     }
     assert (RNMF().lam, RNMF().lam_mode) == (4.0, "adaptive")
-    assert (L1NMF().delta, L1NMF().delta_mode) == (0.5, "relative")
-    assert (EWNMF().gamma, EWNMF().gamma_mode) == (3.0, "relative")
+    assert (L1NMF().delta, L1NMF().delta_mode) == (0.5, "adaptive")
+    assert (EWNMF().gamma, EWNMF().gamma_mode) == (3.0, "adaptive")

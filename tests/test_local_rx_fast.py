@@ -9,7 +9,8 @@ import pytest
 from scipy.ndimage import uniform_filter
 
 from rednmf.backend import get_backend
-from rednmf.scoring import brad, local_rx
+from rednmf.scoring.brad import brad
+from rednmf.scoring.local_rx import local_rx
 
 lrx = importlib.import_module("rednmf.scoring.local_rx")
 
@@ -181,9 +182,9 @@ def test_torch_primitives_and_scores_match_numpy(cube):
         t_xp.to_numpy(t_xp.moveaxis(t_xp.asarray(a), 2, 0)), np_xp.moveaxis(a, 2, 0)
     )
     for dtype in ("float64", "float32"):
-        want = brad(cube, inner=3, outer=7, n_components=4, ridge=0.01, dtype=dtype)
+        want = brad(cube, inner=3, outer=7, n_pca=4, ridge=0.01, dtype=dtype)
         got = brad(
-            cube, inner=3, outer=7, n_components=4, ridge=0.01, dtype=dtype, backend="torch",
+            cube, inner=3, outer=7, n_pca=4, ridge=0.01, dtype=dtype, backend="torch",
             device="cpu",
         )  # fmt: skip
         np.testing.assert_allclose(got, want, rtol=1e-9 if dtype == "float64" else 1e-3)

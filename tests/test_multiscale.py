@@ -7,9 +7,10 @@ import pytest
 from scipy.ndimage import uniform_filter
 
 from rednmf.metrics import roc_auc
-from rednmf.scoring import brad, local_rx, multiscale, pca_project
+from rednmf.scoring.brad import brad, pca_project
 from rednmf.scoring.global_rx import global_rx
-from rednmf.scoring.multiscale import combine_tail_probabilities, noise_pca_count
+from rednmf.scoring.local_rx import local_rx
+from rednmf.scoring.multiscale import combine_tail_probabilities, multiscale, noise_pca_count
 
 
 def test_tail_probabilities_against_brute_force():
@@ -83,7 +84,7 @@ def _blob_scene(size, seed=0):
 
 def test_multiscale_is_its_three_detectors_combined():
     cube, _ = _blob_scene(3)
-    got = multiscale(cube, inner=5, outer=15, n_components=4, ridge=0.01, pool=3)
+    got = multiscale(cube, inner=5, outer=15, n_pca=4, ridge=0.01, pool=3)
     P = pca_project(cube, 4)
     local = local_rx(P, inner=5, outer=15, ridge=0.01)
     expect = combine_tail_probabilities(
@@ -95,16 +96,16 @@ def test_multiscale_is_its_three_detectors_combined():
 @pytest.mark.parametrize(("size", "bound"), [(1, 0.99), (3, 0.99), (7, 0.99), (15, 0.95)])
 def test_multiscale_finds_anomalies_of_every_size(size, bound):
     cube, gt = _blob_scene(size)
-    assert roc_auc(multiscale(cube, inner=9, outer=27, n_components=8), gt) > bound
+    assert roc_auc(multiscale(cube, inner=9, outer=27, n_pca=8), gt) > bound
 
 
 def test_a_blob_larger_than_the_guard_window_defeats_the_local_detector_alone():
     """Measured: local (BRAD) 0.658, global RX 0.992, multi-scale 0.962 (the local and
     pooled maps still add their top background pixels: the price of the minimum)."""
     cube, gt = _blob_scene(15)
-    local = roc_auc(brad(cube, inner=9, outer=27, n_components=8, ridge=0.01), gt)
+    local = roc_auc(brad(cube, inner=9, outer=27, n_pca=8, ridge=0.01), gt)
     assert local < 0.7  # the blob fills the ring that should be background
-    assert roc_auc(multiscale(cube, inner=9, outer=27, n_components=8), gt) > local + 0.25
+    assert roc_auc(multiscale(cube, inner=9, outer=27, n_pca=8), gt) > local + 0.25
 
 
 def test_noise_aware_count_helps_targets_in_noise():
@@ -120,7 +121,7 @@ def test_noise_aware_count_helps_targets_in_noise():
         cube[r : r + 3, c : c + 3] += 0.3 * np.linspace(1, 0, d)
         gt[r : r + 3, c : c + 3] = 1
     var = np.full(d, 0.09)
-    fixed = roc_auc(multiscale(cube, n_components=20), gt)
-    aware = roc_auc(multiscale(cube, n_components=20, noise_var=var), gt)
+    fixed = roc_auc(multiscale(cube, n_pca=20), gt)
+    aware = roc_auc(multiscale(cube, n_pca=20, noise_var=var), gt)
     assert aware > fixed + 0.01
     assert aware > 0.99

@@ -105,7 +105,7 @@ def test_noise_scale_is_refused_for_groups_it_does_not_scale():
 @pytest.mark.realdata
 @pytest.mark.slow
 def test_a_real_scene_at_sigma_005_keeps_a_high_auc(data_dir):
-    from rednmf.data import load_benchmark
+    from rednmf.datasets import load_benchmark
 
     cube, gt = load_benchmark(data_dir / "pavia-centre-100_lzw.mat")
     noisy = noisy_cube(cube, 0.05, 0)
@@ -124,7 +124,7 @@ PAVIA_005_BOUND = 0.98
 def test_large_anomalies_of_a_scene_from_another_site(extra_data_dir):
     """abu-urban-2 (had-extra): anomalies that fill BRAD's guard window. Measured: defaults
     0.9855 (combine='max': 0.9892), paper preset 0.9085, global RX 0.9946 (MANIFEST)."""
-    from rednmf.data import load_benchmark
+    from rednmf.datasets import load_benchmark
 
     cube, gt = load_benchmark(extra_data_dir / "abu-urban-2.mat")
     assert roc_auc(REDNMF().fit(cube).decision_scores_, gt) >= 0.98

@@ -9,7 +9,9 @@ import pytest
 from sklearn.decomposition import PCA
 
 from rednmf.exceptions import InputError
-from rednmf.scoring import brad, column_norm, local_rx, pca_project
+from rednmf.scoring import column_norm
+from rednmf.scoring.brad import brad, pca_project
+from rednmf.scoring.local_rx import local_rx
 
 
 def brute_local_rx(cube: np.ndarray, inner: int, outer: int, ridge: float) -> np.ndarray:
@@ -63,13 +65,13 @@ def test_local_rx_finds_planted_anomaly():
 def test_brad_equals_local_rx_on_independent_pca():
     rng = np.random.default_rng(2)
     cube = rng.normal(size=(16, 15, 8)) @ rng.normal(size=(8, 8))
-    got = brad(cube, inner=3, outer=7, n_components=5, ridge=0.1)
+    got = brad(cube, inner=3, outer=7, n_pca=5, ridge=0.1)
     proj = PCA(n_components=5, svd_solver="full").fit_transform(cube.reshape(-1, 8))
     want = local_rx(proj.reshape(16, 15, 5), inner=3, outer=7, ridge=0.1)
     np.testing.assert_allclose(got, want, rtol=1e-7)
-    # n_components=None (or >= bands) keeps all bands: plain local RX.
+    # n_pca=None (or >= bands) keeps all bands: plain local RX.
     np.testing.assert_allclose(
-        brad(cube, inner=3, outer=7, n_components=None),
+        brad(cube, inner=3, outer=7, n_pca=None),
         local_rx(cube, inner=3, outer=7),
         rtol=1e-9,
     )
@@ -101,7 +103,7 @@ def test_constant_cube_gives_finite_scores():
     for ridge in (0.0, 0.1):
         scores = local_rx(cube, inner=3, outer=7, ridge=ridge)
         assert np.all(np.isfinite(scores))
-    assert np.all(np.isfinite(brad(cube, inner=3, outer=7, n_components=2)))
+    assert np.all(np.isfinite(brad(cube, inner=3, outer=7, n_pca=2)))
 
 
 def test_rank_deficient_windows_with_zero_ridge_stay_finite():
@@ -122,7 +124,7 @@ def test_scene_smaller_than_window_raises(small_cube):
     with pytest.raises(InputError, match="smaller `outer`"):
         local_rx(small_cube, inner=3, outer=13)
     with pytest.raises(InputError):
-        brad(small_cube, inner=3, outer=15, n_components=2)
+        brad(small_cube, inner=3, outer=15, n_pca=2)
 
 
 def test_bad_parameters_raise(small_cube):
@@ -145,7 +147,7 @@ def test_float32_input_and_output(small_cube):
     got32 = local_rx(cube32, inner=3, outer=7, dtype="float32")
     assert got32.dtype == np.float32
     np.testing.assert_allclose(got32, ref, rtol=1e-3)
-    assert brad(cube32, inner=3, outer=7, n_components=2).shape == (13, 12)
+    assert brad(cube32, inner=3, outer=7, n_pca=2).shape == (13, 12)
     assert pca_project(cube32, 2).dtype == np.float32
 
 

@@ -22,8 +22,8 @@ from typing import Annotated, Any
 
 import typer
 
-from rednmf import __version__
-from rednmf.exceptions import InputError
+from rednmf._version import __version__
+from rednmf.exceptions import InputError, one_line
 
 __all__ = ["app", "main", "parse_param"]
 
@@ -45,13 +45,9 @@ def _flag(*names: str, **kwargs: Any) -> Any:
     return typer.Option(*names, metavar="", **kwargs)
 
 
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
-
-
 def _fail(message: str) -> typer.Exit:
     """Print ``error: message`` on stderr and return the exit to raise."""
-    sys.stderr.write(f"error: {_one_line(message)}\n")
+    sys.stderr.write(f"error: {one_line(message)}\n")
     sys.stderr.flush()
     return typer.Exit(EXIT_USAGE)
 
@@ -146,7 +142,7 @@ def _fit(detector: Any, cube: Any, *, label: str, show_spinner: bool, mask: Any 
         seconds = time.perf_counter() - start
     seen: set[str] = set()
     for w in caught:
-        msg = _one_line(str(w.message))
+        msg = one_line(str(w.message))
         if msg not in seen:
             seen.add(msg)
             sys.stderr.write(f"warning: {msg}\n")
@@ -210,7 +206,7 @@ def _auc(scores: Any, gt: Any) -> float | None:
     try:
         return float(roc_auc(scores, gt))
     except InputError as exc:  # e.g. every anomaly pixel is no-data: report, do not fail
-        sys.stderr.write(f"warning: {_one_line(str(exc))}; AUC not computed\n")
+        sys.stderr.write(f"warning: {one_line(str(exc))}; AUC not computed\n")
         return None
 
 
@@ -572,7 +568,7 @@ def _demo_folder(data: Path, out: Path, seed: int, as_json: bool) -> None:
     from rich.table import Table
 
     from rednmf import plotting
-    from rednmf.data import list_scenes
+    from rednmf.datasets import list_scenes
     from rednmf.detectors.registry import get_detector
     from rednmf.io import read_scene
     from rednmf.io.writers import ensure_dir
@@ -615,7 +611,7 @@ def _demo_folder(data: Path, out: Path, seed: int, as_json: bool) -> None:
                     )
                 )
             except InputError as exc:
-                row["error"] = _one_line(str(exc))
+                row["error"] = one_line(str(exc))
                 sys.stderr.write(f"warning: {path.name}: {row['error']}\n")
             results.append(row)
             progress.advance(task)
@@ -726,7 +722,7 @@ def bench(
 ) -> None:
     """Reproduce the paper's experiments: CSVs, figures, report.md and report.html in --out."""
     with _guard():
-        from rednmf.data import data_dir
+        from rednmf.datasets import data_dir
         from rednmf.experiments import default_jobs, make_context, run_bench
 
         folder = data

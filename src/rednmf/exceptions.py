@@ -8,6 +8,8 @@ traceback.
 
 from __future__ import annotations
 
+__all__ = ["ConvergenceWarning", "InputError", "one_line"]
+
 
 class InputError(ValueError):
     """A problem with the user's input or parameters, with a one-line message."""
@@ -15,3 +17,14 @@ class InputError(ValueError):
 
 class ConvergenceWarning(UserWarning):
     """An iterative solver stopped at ``max_iter`` before reaching ``tol``."""
+
+
+def one_line(message: object) -> str:
+    """``message`` (a string or an exception) on a single line, for ``error: ...`` output.
+
+    An exception with an empty message gives its type name.
+    """
+    text = " ".join(str(message).split())
+    if not text and isinstance(message, BaseException):
+        return type(message).__name__
+    return text

@@ -289,7 +289,7 @@ def score_blocks(
     scorer: str,
     inner: int,
     outer: int,
-    n_components: int | None,
+    n_pca: int | None,
     ridge: float,
     pool: int = 3,
     noise_var: np.ndarray | None = None,
@@ -302,7 +302,7 @@ def score_blocks(
     covariance; the count of components chosen by the noise when ``noise_var``
     is given) and a blockwise projection, then :func:`local_rx` or
     :func:`rednmf.scoring.multiscale.multiscale_projected` on the projected
-    ``(rows, cols, n_components)`` cube, in memory.
+    ``(rows, cols, n_pca)`` cube, in memory.
     """
     d, n = E.shape
     rows, cols = shape
@@ -317,7 +317,7 @@ def score_blocks(
     for a, b in blocks:
         mean += np.asarray(E[:, a:b]).sum(axis=1, dtype=np.float64)
     mean /= n
-    k = d if n_components is None or n_components >= d else n_components
+    k = d if n_pca is None or n_pca >= d else n_pca
     if k == d and noise_var is None:
         vecs = None
     else:

@@ -14,7 +14,7 @@ from numpy.typing import DTypeLike
 from rednmf._validation import check_choice
 from rednmf.exceptions import InputError
 
-__all__ = ["SCALINGS", "scale_data"]
+__all__ = ["SCALINGS", "scale_data", "scale_params"]
 
 SCALINGS = ("minmax", "max", "none")
 
@@ -23,8 +23,38 @@ SCALINGS = ("minmax", "max", "none")
 _BLOCK = 1 << 14
 
 
-def scale_data(
+def scale_params(
     X: np.ndarray, method: str = "minmax", dtype: DTypeLike | None = None
+) -> tuple[float, float]:
+    """The ``(offset, divisor)`` of :func:`scale_data`: it returns ``(X - offset) / divisor``.
+
+    Raises :class:`~rednmf.exceptions.InputError` when ``X`` cannot be scaled
+    by ``method`` (constant, all zeros, negative values for ``'max'``/``'none'``).
+    """
+    check_choice("scale", method, SCALINGS)
+    dt = np.dtype(X.dtype if dtype is None else dtype)
+    lo, hi = float(dt.type(X.min())), float(dt.type(X.max()))
+    if method == "minmax":
+        if hi == lo:
+            raise InputError(
+                "the cube is constant (every value equals "
+                f"{lo:g}); there is nothing to detect — check the file or the variable"
+            )
+        return lo, hi - lo
+    if lo < 0:
+        raise InputError(
+            f"scale={method!r} needs nonnegative data, the minimum is {lo:g}; use scale='minmax'"
+        )
+    if method == "max" and hi == 0:
+        raise InputError("the cube is all zeros; there is nothing to detect")
+    return 0.0, (hi if method == "max" else 1.0)
+
+
+def scale_data(
+    X: np.ndarray,
+    method: str = "minmax",
+    dtype: DTypeLike | None = None,
+    params: tuple[float, float] | None = None,
 ) -> np.ndarray:
     """Scale an array globally for factorisation.
 
@@ -40,6 +70,9 @@ def scale_data(
     dtype : dtype, optional
         Dtype of the result (default: that of ``X``). The values are cast to it
         first, so the result equals ``scale_data(X.astype(dtype), method)``.
+    params : (float, float), optional
+        ``(offset, divisor)`` of another array (:func:`scale_params`), to scale
+        new data as the data a model was fitted on; default: those of ``X``.
 
     Returns
     -------
@@ -49,23 +82,7 @@ def scale_data(
     """
     check_choice("scale", method, SCALINGS)
     dt = np.dtype(X.dtype if dtype is None else dtype)
-    lo, hi = float(dt.type(X.min())), float(dt.type(X.max()))
-    if method == "minmax":
-        if hi == lo:
-            raise InputError(
-                "the cube is constant (every value equals "
-                f"{lo:g}); there is nothing to detect — check the file or the variable"
-            )
-        offset, div = lo, hi - lo
-    else:
-        if lo < 0:
-            raise InputError(
-                f"scale={method!r} needs nonnegative data, the minimum is {lo:g}; "
-                "use scale='minmax'"
-            )
-        if method == "max" and hi == 0:
-            raise InputError("the cube is all zeros; there is nothing to detect")
-        offset, div = 0.0, (hi if method == "max" else 1.0)
+    offset, div = scale_params(X, method, dt) if params is None else params
     out = np.empty_like(X, dtype=dt)
     for a in range(0, X.shape[-1] if X.ndim else 1, _BLOCK):
         part = (slice(None),) * (X.ndim - 1) + (slice(a, a + _BLOCK),)

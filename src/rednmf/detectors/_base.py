@@ -1,18 +1,45 @@
 """The detector contract every method in rednmf fills.
 
-Modelled on PyOD's ``BaseDetector`` and scikit-learn's estimators, but keeping
-the spatial shape as Spectral Python does: a ``(rows, cols, bands)`` cube in, a
-``(rows, cols)`` score map out.
+A scikit-learn estimator (:class:`sklearn.base.BaseEstimator`: ``get_params``,
+``set_params``, ``clone``, ``check_is_fitted`` work) with PyOD's attributes,
+keeping the spatial shape as Spectral Python does: a ``(rows, cols, bands)``
+cube in, a ``(rows, cols)`` score map out.
 
-* Parameters are stored unchanged by ``__init__`` and validated in ``fit``.
-* ``fit(cube)`` returns ``self`` and sets
+* Parameters are keyword-only, stored unchanged by ``__init__`` and validated
+  in ``fit`` against the class's ``_parameter_constraints`` (scikit-learn's
+  machinery); a bad value raises :class:`ParameterError`, an
+  :class:`~rednmf.exceptions.InputError` with a one-line message (the CLI
+  prints it as ``error: ...``). Checks that tie parameters together
+  (``outer > inner``) live in :meth:`BaseDetector._check_params`.
+* ``fit(X)`` takes a cube, a :class:`rednmf.io.Scene`, or a 2-D
+  ``(pixels, bands)`` matrix. A matrix is accepted as it is by the methods
+  whose score of a pixel does not depend on its neighbours
+  (:meth:`BaseDetector.needs_space` False: GRX, the factorisations with
+  ``scorer='norm'``); the others need ``image_shape=(rows, cols)`` (pixels in
+  row-major order) or say so in one line. The per-pixel outputs follow the
+  input: a ``(pixels,)`` vector for a matrix.
+* ``fit`` returns ``self`` and sets
 
   - ``decision_scores_`` : ``(rows, cols)`` float array, higher = more anomalous;
   - ``threshold_`` : the score above which a pixel is labelled anomalous, the
     ``1 - contamination`` quantile of the scores;
-  - ``labels_`` : ``(rows, cols)`` int array, 1 = anomaly, 0 = background.
+  - ``labels_`` : ``(rows, cols)`` int array, 1 = anomaly, 0 = background;
   - ``valid_mask_`` : ``(rows, cols)`` bool array, the pixels that took part;
-  - ``bands_kept_`` : indices of the bands used (all-NaN and constant bands dropped).
+  - ``bands_kept_`` : indices of the bands used (all-NaN and constant bands dropped);
+  - ``n_features_in_`` : the number of bands of the input.
+
+  Reading one of them before ``fit`` raises
+  :class:`sklearn.exceptions.NotFittedError`.
+* ``decision_function(X)`` scores another scene with the fitted model and
+  ``predict(X)`` labels it with ``threshold_`` (1 = anomaly, PyOD's
+  convention). What "the fitted model" is depends on the method: GRX applies
+  the fitted mean and covariance, REDNMF its background ``(W, M)``
+  (:meth:`rednmf.detectors.rednmf.REDNMF.decision_function`). The local
+  detectors (LRX, the CR family), the NMF baselines and the deep methods have
+  no background model that outlives the scene (a local window, a coefficient
+  matrix ``H`` per pixel, a network trained on the scene): for them
+  ``decision_function(X)`` fits a copy with the same parameters on ``X``
+  (with the fitted ``bands_kept_``) and returns its scores.
 
 No-data is handled here, once, for every detector: a pixel with a NaN in any
 (kept) band, or outside the user's ``mask``, is *invalid*. Invalid pixels are
@@ -27,19 +54,41 @@ region are drawn from fewer real pixels.
 
 from __future__ import annotations
 
-import inspect
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any
+from numbers import Integral, Real
+from typing import Any, ClassVar
 
 import numpy as np
+from sklearn.base import BaseEstimator, _fit_context, clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import Interval, InvalidParameterError
+from sklearn.utils.validation import check_is_fitted
 
-from rednmf._validation import check_cube, check_real, drop_all_nan_bands
-from rednmf.exceptions import InputError
+from rednmf._validation import check_cube, drop_all_nan_bands
+from rednmf.exceptions import InputError, one_line
 from rednmf.thresholding import select_threshold
 
-__all__ = ["BaseDetector"]
+__all__ = ["BaseDetector", "ParameterError", "at_least", "positive"]
+
+
+def positive(closed: str = "left") -> list[Any]:
+    """The constraint of a real weight ``>= 0`` (``closed='left'``) or ``> 0`` (``'neither'``)."""
+    return [Interval(Real, 0.0, None, closed=closed)]
+
+
+def at_least(low: int) -> list[Any]:
+    """The constraint of an integer ``>= low``."""
+    return [Interval(Integral, low, None, closed="left")]
+
+
+class ParameterError(InputError, InvalidParameterError):
+    """A constructor parameter out of its declared constraints (one-line message).
+
+    Both an :class:`~rednmf.exceptions.InputError` (what the CLI prints as one
+    line) and scikit-learn's ``InvalidParameterError``.
+    """
 
 
 #: Largest magnitude accepted: squares stay finite in float64, values finite in float32.
@@ -61,85 +110,165 @@ def _check_magnitude(data: np.ndarray) -> None:
         )
 
 
-class BaseDetector(ABC):
+class BaseDetector(BaseEstimator, ABC):
     """Abstract base class of all rednmf detectors.
 
-    Subclasses implement :meth:`_validate_params` (raise
-    :class:`rednmf.exceptions.InputError` on a bad parameter) and
+    Subclasses declare ``_parameter_constraints`` (merged with this class's),
+    may add cross-parameter checks in :meth:`_check_params` (raise
+    :class:`~rednmf.exceptions.InputError`), and implement
     :meth:`_fit_scores`, which receives a validated float cube and returns the
-    ``(rows, cols)`` score map. Everything else (validation of the cube,
-    threshold, labels) lives here once.
+    ``(rows, cols)`` score map. Everything else (validation of the input,
+    threshold, labels, scoring new data) lives here once.
     """
 
     #: Short registry name, e.g. ``"rednmf"``; set by subclasses.
     name: str = ""
     #: Smallest number of bands the method can work with.
     min_bands: int = 2
+    #: Old parameter names -> new ones, for the error on an old name (registry).
+    renamed_params: ClassVar[dict[str, str]] = {}
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "contamination": [Interval(Real, 0.0, 0.5, closed="right")],
+    }
 
     contamination: float
 
+    #: The fitted attributes that raise ``NotFittedError`` when read before ``fit``.
+    _FITTED = ("decision_scores_", "threshold_", "labels_", "valid_mask_", "bands_kept_")
+
     # -- parameters -------------------------------------------------------
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [
-            p.name
-            for p in sig.parameters.values()
-            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        ]
+    def __getattr__(self, name: str) -> Any:
+        # Only called when normal lookup fails: a fitted attribute read too early.
+        if name in BaseDetector._FITTED:
+            raise NotFittedError(
+                f"{type(self).__name__} is not fitted yet: call fit(X) before reading {name}"
+            )
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
-    def get_params(self) -> dict[str, Any]:
-        """Return the constructor parameters as a dict (JSON-friendly values)."""
-        return {name: getattr(self, name) for name in self._param_names()}
+    def __sklearn_is_fitted__(self) -> bool:
+        return "decision_scores_" in vars(self)
 
-    def set_params(self, **params: Any) -> BaseDetector:
-        """Set constructor parameters; unknown names raise ``TypeError``."""
-        valid = set(self._param_names())
-        for key, value in params.items():
-            if key not in valid:
-                raise TypeError(f"{type(self).__name__} has no parameter {key!r}")
-            setattr(self, key, value)
-        return self
+    def _validate_params(self) -> None:
+        """Check the parameters: declared constraints, then :meth:`_check_params`.
 
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
+        An unbounded :class:`~sklearn.utils._param_validation.Interval` is open at
+        infinity, so infinite values are refused with the rest.
+
+        Raises
+        ------
+        ParameterError
+            One line naming the parameter and what it accepts.
+        """
+        try:
+            super()._validate_params()
+        except InvalidParameterError as exc:
+            raise ParameterError(one_line(exc)) from None
+        self._check_params()
+
+    def _check_params(self) -> None:  # noqa: B027 - optional hook
+        """Raise ``InputError`` when parameters disagree (hook for subclasses)."""
+
+    def needs_space(self) -> bool:
+        """Whether a pixel's score depends on its neighbours (then 2-D input needs a shape).
+
+        True unless a subclass says otherwise for its parameters.
+        """
+        return True
+
+    # -- input ------------------------------------------------------------
+    def _as_cube(self, X: Any, image_shape: tuple[int, int] | None) -> tuple[Any, bool]:
+        """The input as a ``(rows, cols, bands)`` cube, and whether it came as a matrix.
+
+        A :class:`rednmf.io.Scene` gives its cube; a cube (array, memory map or a
+        cube read from disk) is passed on as it is; a 2-D ``(pixels, bands)``
+        matrix is reshaped to ``image_shape`` or, for a method that does not use
+        space, to ``(pixels, 1)``.
+        """
+        cube = getattr(X, "cube", None)
+        if cube is not None and hasattr(X, "nodata_mask"):  # a rednmf.io.Scene
+            X = cube
+        if type(X).__module__.startswith("scipy.sparse"):
+            raise InputError("sparse input is not supported: pass a dense array (X.toarray())")
+        if hasattr(X, "shape") and hasattr(X, "dtype") and len(X.shape) == 3:
+            if image_shape is not None:
+                raise InputError(
+                    f"image_shape is for a 2-D (pixels, bands) input; the input is already a "
+                    f"cube of shape {tuple(X.shape)}: drop image_shape"
+                )
+            return X, False
+        arr = np.asarray(X)
+        if arr.ndim != 2:
+            return arr, False  # check_cube names the problem
+        n, bands = arr.shape
+        if image_shape is not None:
+            shape = tuple(int(v) for v in np.atleast_1d(image_shape))
+            if len(shape) != 2 or min(shape) < 1 or shape[0] * shape[1] != n:
+                raise InputError(
+                    f"image_shape={image_shape!r} does not hold the {n} pixels of X; pass "
+                    "(rows, cols) with rows * cols equal to the number of rows of X"
+                )
+            return arr.reshape(shape[0], shape[1], bands), True
+        if self.needs_space():
+            raise InputError(
+                f"{type(self).__name__} scores a pixel against its neighbours, and X is 2-D "
+                f"{arr.shape}: pass a (rows, cols, bands) cube or fit(X, image_shape=(rows, cols))"
+            )
+        return arr.reshape(n, 1, bands), True
 
     # -- the contract -----------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(
         self,
-        cube: np.ndarray,
+        X: Any,
         y: None = None,
         *,
         mask: np.ndarray | None = None,
         callback: Callable[[int, float], None] | None = None,
+        image_shape: tuple[int, int] | None = None,
     ) -> BaseDetector:
-        """Fit the detector on a cube and score every pixel.
+        """Fit the detector on a scene and score every pixel.
 
         Parameters
         ----------
-        cube : array-like of shape (rows, cols, bands)
-            The scene. NaN marks no-data: a pixel with a NaN in any band is
-            left out of the fit and scored NaN; a band that is NaN everywhere
-            (or constant over the valid pixels) is dropped with a warning,
-            unless every band is constant: then the method decides (the
-            factorisations raise an error, GRX scores every pixel 0).
-            Infinite values raise :class:`~rednmf.exceptions.InputError`.
+        X : array-like of shape (rows, cols, bands) or (pixels, bands), or Scene
+            The scene: a cube, a :class:`rednmf.io.Scene`, or a matrix of
+            pixels (see ``image_shape``). NaN marks no-data: a pixel with a
+            NaN in any band is left out of the fit and scored NaN; a band that
+            is NaN everywhere (or constant over the valid pixels) is dropped
+            with a warning, unless every band is constant: then the method
+            decides (the factorisations raise an error, GRX scores every pixel
+            0). Infinite values raise :class:`~rednmf.exceptions.InputError`.
         y : None
             Ignored; present for scikit-learn compatibility.
         mask : array-like of shape (rows, cols), optional
             Pixels to use (True or nonzero); the others are treated as no-data.
         callback : callable, optional
             Called as ``callback(iteration, objective)`` after each iteration
-            by the detectors whose solver reports its progress (REDNMF); the
-            others ignore it. Used by the CLI's progress bar.
+            by the detectors whose solver reports its progress (REDNMF, the
+            deep methods); the others ignore it. Used by the CLI's progress bar.
+        image_shape : (int, int), optional
+            ``(rows, cols)`` of a 2-D ``X`` whose pixels are in row-major
+            order; needed when :meth:`needs_space` is True.
 
         Returns
         -------
         self
         """
-        check_real("contamination", self.contamination, low=0.0, high=0.5, low_inclusive=False)
-        self._validate_params()
+        cube, flat = self._as_cube(X, image_shape)
+        if mask is not None and flat:
+            mask = np.asarray(mask).reshape(cube.shape[:2])
+        self._fit(cube, mask, callback)
+        self.n_features_in_ = int(cube.shape[2])
+        if flat:
+            for key in ("decision_scores_", "labels_", "valid_mask_"):
+                setattr(self, key, getattr(self, key).reshape(-1))
+        return self
+
+    def _fit(
+        self, cube: Any, mask: np.ndarray | None, callback: Callable[[int, float], None] | None
+    ) -> None:
+        """Fit on a cube with validated parameters and set the fitted attributes."""
         data = check_cube(cube, min_bands=self.min_bands, allow_nan=True)
         _check_magnitude(data)
         data, valid, kept = self._mask_invalid(data, mask)
@@ -150,11 +279,86 @@ class BaseDetector(ABC):
             del self._callback
         if scores.shape != data.shape[:2]:  # pragma: no cover - a programming error
             raise RuntimeError(f"{self.name}: scores of shape {scores.shape} for {data.shape}")
-        return self._set_results(scores, valid, kept)
+        self._set_results(scores, valid, kept)
 
-    def _set_results(
-        self, scores: np.ndarray, valid: np.ndarray, kept: np.ndarray
-    ) -> BaseDetector:
+    def decision_function(
+        self,
+        X: Any,
+        *,
+        mask: np.ndarray | None = None,
+        image_shape: tuple[int, int] | None = None,
+    ) -> np.ndarray:
+        """Anomaly scores of a scene under the fitted model (higher = more anomalous).
+
+        Parameters
+        ----------
+        X : array-like of shape (rows, cols, bands) or (pixels, bands), or Scene
+            A scene with the bands of the one fitted (as in :meth:`fit`).
+        mask : array-like of shape (rows, cols), optional
+            Pixels to score; the others (and pixels with a NaN in a kept band)
+            are scored NaN.
+        image_shape : (int, int), optional
+            As in :meth:`fit`.
+
+        Returns
+        -------
+        ndarray of shape (rows, cols) or (pixels,)
+            The scores, in the layout of ``X``. See the module docstring for
+            what each method applies.
+        """
+        check_is_fitted(self)
+        cube, flat = self._as_cube(X, image_shape)
+        data = check_cube(cube, min_pixels=1, min_bands=1, allow_nan=True)
+        if data.shape[2] != self.n_features_in_:
+            raise InputError(
+                f"X has {data.shape[2]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input: pass a scene with the fitted bands"
+            )
+        if mask is not None and flat:
+            mask = np.asarray(mask).reshape(data.shape[:2])
+        scores = self._decision_cube(data[:, :, self.bands_kept_], mask)
+        return scores.reshape(-1) if flat else scores
+
+    def _decision_cube(self, cube: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+        """Scores of a validated cube (fitted bands only): a copy fitted on it, by default."""
+        return clone(self).fit(cube, mask=mask).decision_scores_
+
+    def _new_pixels(
+        self, cube: np.ndarray, mask: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A new cube with its invalid pixels filled by the valid mean, and the valid map.
+
+        For the detectors that apply a fitted model to new pixels; unlike
+        :meth:`_mask_invalid` no band is dropped (the fitted ones are kept).
+        """
+        valid = ~np.isnan(cube).any(axis=2)
+        if mask is not None:
+            valid &= np.asarray(mask).reshape(valid.shape) != 0
+        if not valid.any():
+            raise InputError("no valid pixel to score (NaN everywhere or an empty mask)")
+        if valid.all():
+            return cube, valid
+        out = cube.copy()
+        out[~valid] = cube[valid].mean(axis=0, dtype=np.float64).astype(out.dtype)
+        return out, valid
+
+    def predict(
+        self,
+        X: Any,
+        *,
+        mask: np.ndarray | None = None,
+        image_shape: tuple[int, int] | None = None,
+    ) -> np.ndarray:
+        """Labels of a scene under the fitted model: 1 where the score exceeds ``threshold_``.
+
+        PyOD's convention (1 = anomaly, 0 = background; invalid pixels 0).
+        Parameters as in :meth:`decision_function`.
+        """
+        scores = self.decision_function(X, mask=mask, image_shape=image_shape)
+        with np.errstate(invalid="ignore"):
+            return (scores > self.threshold_).astype(np.int8)
+
+    def _set_results(self, scores: np.ndarray, valid: np.ndarray, kept: np.ndarray) -> None:
         """Store the fitted attributes: no-data scored NaN; threshold, labels over valid pixels."""
         if not valid.all():
             scores = scores.copy()
@@ -164,7 +368,6 @@ class BaseDetector(ABC):
         self.bands_kept_ = kept
         self.threshold_ = select_threshold(scores[valid], contamination=self.contamination)
         self.labels_ = ((scores > self.threshold_) & valid).astype(np.int8)
-        return self
 
     def _mask_invalid(
         self, data: np.ndarray, mask: np.ndarray | None
@@ -226,7 +429,7 @@ class BaseDetector(ABC):
             warnings.warn(
                 f"dropped {' and '.join(dropped)} band(s) of {bands}; {kept.size} band(s) used",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=5,  # the caller of fit (through _fit_context and _fit)
             )
         if kept.size == bands and n_valid == rows * cols:
             return data, valid, kept
@@ -235,12 +438,16 @@ class BaseDetector(ABC):
             out[~valid] = pixels.mean(axis=0, dtype=np.float64).astype(out.dtype)
         return np.ascontiguousarray(out), valid, kept
 
-    def fit_predict(self, cube: np.ndarray, *, mask: np.ndarray | None = None) -> np.ndarray:
+    def fit_predict(
+        self,
+        X: Any,
+        y: None = None,
+        *,
+        mask: np.ndarray | None = None,
+        image_shape: tuple[int, int] | None = None,
+    ) -> np.ndarray:
         """Fit and return ``labels_``."""
-        return self.fit(cube, mask=mask).labels_
-
-    def _validate_params(self) -> None:  # noqa: B027 - optional hook
-        """Raise ``InputError`` when a parameter is invalid (hook for subclasses)."""
+        return self.fit(X, mask=mask, image_shape=image_shape).labels_
 
     @abstractmethod
     def _fit_scores(self, cube: np.ndarray) -> np.ndarray:

@@ -16,12 +16,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from rednmf._validation import check_int, check_real
-from rednmf.detectors._base import BaseDetector
+from rednmf.detectors._base import BaseDetector, at_least
 from rednmf.exceptions import InputError
 
 __all__ = ["DeepDetector", "import_torch", "resolve_device", "seeded"]
@@ -95,12 +94,17 @@ class DeepDetector(BaseDetector):
     random_state: int
     device: Any
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **BaseDetector._parameter_constraints,
+        "random_state": at_least(0),
+        "device": "no_validation",  # checked by _check_params
+    }
+
     def total_steps(self) -> int:
         """Number of optimisation steps of a fit (the length of the progress bar)."""
         raise NotImplementedError
 
-    def _validate_common(self) -> None:
-        check_int("random_state", self.random_state, low=0)
+    def _check_params(self) -> None:
         device = self.device
         if not (device is None or isinstance(device, str) or type(device).__module__ == "torch"):
             raise InputError(f"device must be a string such as 'cpu' or 'cuda', got {device!r}")
@@ -122,8 +126,3 @@ class DeepDetector(BaseDetector):
     def _fit_torch(self, torch: Any, cube: np.ndarray, device: Any) -> np.ndarray:
         """Train on ``cube`` (float32, ``(rows, cols, bands)``) and return the score map."""
         raise NotImplementedError
-
-
-def check_positive(name: str, value: object) -> float:
-    """A real number > 0 (learning rates, loss weights)."""
-    return check_real(name, value, low=0.0, low_inclusive=False)

@@ -6,26 +6,42 @@ BRAD windows, scaling, precision), turn the cube into ``X`` (bands x pixels),
 scale it, draw the initial factors from ``random_state``, run the solver on
 arrays, and score an evidence matrix (a residual or an anomaly matrix) with
 :func:`rednmf.scoring.from_matrix.score_matrix`. :class:`FactorizationDetector`
-does all of that once; a method supplies only :meth:`_validate_method_params`,
+does all of that once; a method supplies only its ``_parameter_constraints``,
 :meth:`_solve` and :meth:`_evidence`.
+
+The scale of a method's weight (``lam``, ``delta``, ``gamma``) is named by one
+vocabulary, :data:`SCALE_MODES`; each method accepts the subset it implements.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
+from sklearn.utils._param_validation import Options, StrOptions
 
-from rednmf._validation import check_choice, check_dtype, check_int, check_real, cube_to_matrix
-from rednmf.detectors._base import BaseDetector
+from rednmf._validation import check_dtype, cube_to_matrix
+from rednmf.detectors._base import BaseDetector, at_least, positive
+from rednmf.detectors.rx import N_PCA, RIDGE, WINDOW
 from rednmf.exceptions import InputError
-from rednmf.preprocessing import SCALINGS, scale_data
+from rednmf.preprocessing import SCALINGS, scale_data, scale_params
 from rednmf.scoring.from_matrix import SCORERS, score_matrix
 from rednmf.solvers.init import INIT_METHODS, initialize_factors
 from rednmf.solvers.nmf import NMFResult
 
-__all__ = ["FactorizationDetector"]
+__all__ = ["SCALE_MODES", "FactorizationDetector"]
+
+#: How a factorisation's weight (REDNMF's and RNMF's ``lam``, L1NMF's ``delta``,
+#: EWNMF's ``gamma``) is scaled; each method accepts the modes it implements:
+#:
+#: * ``'absolute'``: as given, on the scaled data (every method);
+#: * ``'adaptive'``: relative to the current residual, recomputed at every
+#:   iteration (every method; the default of RNMF, L1NMF and EWNMF);
+#: * ``'svd'``: relative to the residual of a rank-``r`` truncated SVD, fixed (REDNMF);
+#: * ``'noise'``: ``'svd'`` with the noise energy taken out and added back (REDNMF's
+#:   default; :mod:`rednmf.solvers.noise`).
+SCALE_MODES = ("noise", "svd", "adaptive", "absolute")
 
 
 class FactorizationDetector(BaseDetector):
@@ -38,8 +54,9 @@ class FactorizationDetector(BaseDetector):
 
     After ``fit`` every subclass has ``components_`` (``W``, bands x rank, on
     the scaled data), ``coefficients_`` (``H``, rank x pixels), ``n_iter_``,
-    ``objective_`` (the method's objective after each iteration) and
-    ``converged_``.
+    ``objective_`` (the method's objective after each iteration),
+    ``converged_`` and ``scaling_`` (the ``(offset, divisor)`` of the scaling,
+    :func:`rednmf.preprocessing.scale_params`).
     """
 
     n_components: int
@@ -55,25 +72,25 @@ class FactorizationDetector(BaseDetector):
     scale: str
     dtype: str
 
-    def _validate_params(self) -> None:
-        check_int("n_components", self.n_components, low=1)
-        check_int("max_iter", self.max_iter, low=1)
-        check_real("tol", self.tol, low=0.0)
-        check_choice("init", self.init, INIT_METHODS)
-        if self.random_state is not None:
-            check_int("random_state", self.random_state, low=0)
-        check_choice("scorer", self.scorer, SCORERS)
-        check_int("inner", self.inner, low=1)
-        check_int("outer", self.outer, low=3)
-        if self.n_pca is not None:
-            check_int("n_pca", self.n_pca, low=1)
-        check_real("ridge", self.ridge, low=0.0)
-        check_choice("scale", self.scale, SCALINGS)
-        check_dtype(self.dtype)
-        self._validate_method_params()
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **BaseDetector._parameter_constraints,
+        "n_components": at_least(1),
+        "max_iter": at_least(1),
+        "tol": positive(),
+        "init": [StrOptions(set(INIT_METHODS))],
+        "random_state": [*at_least(0), None],
+        "scorer": [StrOptions(set(SCORERS))],
+        "inner": WINDOW,
+        "outer": at_least(3),
+        "n_pca": N_PCA,
+        "ridge": RIDGE,
+        "scale": [StrOptions(set(SCALINGS))],
+        "dtype": [StrOptions({"float32", "float64"}), Options(type, {np.float32, np.float64})],
+    }
 
-    def _validate_method_params(self) -> None:  # noqa: B027 - optional hook
-        """Raise ``InputError`` when a method-specific parameter is invalid."""
+    def needs_space(self) -> bool:
+        """True unless ``scorer='norm'`` (the column norm of a pixel's evidence)."""
+        return self.scorer != "norm"
 
     @abstractmethod
     def _solve(self, X: np.ndarray, W: np.ndarray, H: np.ndarray, M: np.ndarray) -> NMFResult:
@@ -97,10 +114,11 @@ class FactorizationDetector(BaseDetector):
         dtype = check_dtype(self.dtype)
         rows, cols, d = cube.shape
         if self._pixel_major:
-            X = np.ascontiguousarray(cube).reshape(rows * cols, d).T
-            return scale_data(X, self.scale, dtype=dtype), (rows, cols)
-        X, shape = cube_to_matrix(cube)
-        return scale_data(X, self.scale, dtype=dtype), shape
+            X, shape = np.ascontiguousarray(cube).reshape(rows * cols, d).T, (rows, cols)
+        else:
+            X, shape = cube_to_matrix(cube)
+        self.scaling_ = scale_params(X, self.scale, dtype=dtype)
+        return scale_data(X, self.scale, dtype=dtype, params=self.scaling_), shape
 
     def _initial_factors(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Check the rank against ``X`` (d x n) and draw ``W, H, M`` from ``random_state``."""
@@ -138,7 +156,7 @@ class FactorizationDetector(BaseDetector):
             scorer=self.scorer,
             inner=self.inner,
             outer=self.outer,
-            n_components=self.n_pca,
+            n_pca=self.n_pca,
             ridge=self.ridge,
             backend=backend,
             device=device,

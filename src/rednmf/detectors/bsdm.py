@@ -40,12 +40,13 @@ on :math:`x^{(K)}` (:func:`rednmf.scoring.global_rx.global_rx`).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from rednmf._validation import check_int, check_real
-from rednmf.detectors._deep import DeepDetector, check_positive, import_torch
+from rednmf._validation import check_int
+from rednmf.detectors._base import at_least, positive
+from rednmf.detectors._deep import DeepDetector, import_torch
 from rednmf.exceptions import InputError
 from rednmf.scoring.global_rx import global_rx
 
@@ -201,8 +202,21 @@ class BSDM(DeepDetector):
 
     name = "bsdm"
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **DeepDetector._parameter_constraints,
+        "epochs": at_least(1),
+        "lr": positive("neither"),
+        "T": at_least(2),
+        "t": at_least(1),
+        "K": at_least(0),
+        "embed": at_least(2),
+        "hidden": ["array-like"],
+        "ridge": positive(),
+    }
+
     def __init__(
         self,
+        *,
         epochs: int = 500,
         lr: float = 1e-4,
         T: int = 1000,  # noqa: N803 - the paper's symbol
@@ -231,20 +245,15 @@ class BSDM(DeepDetector):
         """``epochs`` AdamW steps."""
         return int(self.epochs)
 
-    def _validate_params(self) -> None:
-        check_int("epochs", self.epochs, low=1)
-        check_positive("lr", self.lr)
-        T = check_int("T", self.T, low=2)
-        check_int("t", self.t, low=1, high=T - 1)
-        check_int("K", self.K, low=0)
-        if check_int("embed", self.embed, low=2) % 2:
+    def _check_params(self) -> None:
+        check_int("t", self.t, low=1, high=int(self.T) - 1)
+        if self.embed % 2:
             raise InputError(f"embed must be even (sine and cosine halves), got {self.embed}")
         if not isinstance(self.hidden, (tuple, list)) or len(self.hidden) != 3:
             raise InputError(f"hidden must be 3 widths, e.g. (200, 100, 50), got {self.hidden!r}")
         for h in self.hidden:
             check_int("hidden", h, low=1)
-        check_real("ridge", self.ridge, low=0.0)
-        self._validate_common()
+        super()._check_params()
 
     def _fit_torch(self, torch: Any, cube: np.ndarray, device: Any) -> np.ndarray:
         rows, cols, bands = cube.shape

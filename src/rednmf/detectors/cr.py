@@ -33,13 +33,15 @@ solves are about half of it.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from numbers import Real
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+from sklearn.utils._param_validation import Interval, StrOptions
 
-from rednmf._validation import check_choice, check_int, check_real
 from rednmf.detectors._base import BaseDetector
+from rednmf.detectors.rx import N_PCA, WINDOW, check_windows
 from rednmf.exceptions import InputError
 from rednmf.preprocessing import scale_data
 from rednmf.scoring.brad import pca_project
@@ -92,19 +94,6 @@ def idw_weights(inner: int, outer: int) -> np.ndarray:
     dr, dc = ring_offsets(inner, outer)
     inv = 1.0 / (dr.astype(np.float64) ** 2 + dc.astype(np.float64) ** 2)
     return inv / inv.sum()
-
-
-def _check_windows(inner: object, outer: object) -> tuple[int, int]:
-    inner = check_int("inner", inner, low=1)
-    outer = check_int("outer", outer, low=3)
-    if inner % 2 == 0 or outer % 2 == 0:
-        raise InputError(f"inner and outer must be odd, got inner={inner}, outer={outer}")
-    if outer <= inner:
-        raise InputError(
-            f"outer ({outer}) must be greater than inner ({inner}); pass a smaller --inner "
-            f"(odd, below {outer}) or a larger --outer (odd, at most the image side)"
-        )
-    return inner, outer
 
 
 # -- the pair table ------------------------------------------------------------
@@ -171,7 +160,7 @@ def representation_scores(
     outer: int,
     *,
     method: str,
-    lam: float,
+    reg: float,
     floor: float,
     w2: np.ndarray | None = None,
     summed: bool,
@@ -190,7 +179,7 @@ def representation_scores(
         The distance-weighted collaborative representation (CRD, LSAD-CR-IDW;
         ring weights ``w2``) or the sum-to-one representation with outlier
         removal (LSUNRSORAD).
-    lam, floor : float
+    reg, floor : float
         Regularisation weight and the floor on the squared Tikhonov weights.
     w2 : ndarray of shape (m,), optional
         Squared ring weights of ``'cr'`` (default ones).
@@ -262,7 +251,7 @@ def representation_scores(
     else:
         sums = raw.sum(axis=2)  # band sums, as the outlier test takes them
     weights = np.ones(m) if w2 is None else w2
-    cst = _Constants(lam, floor, weights)
+    cst = _Constants(reg, floor, weights)
 
     ring = ((dr + ho) * outer + dc + ho).astype(np.intp)  # ring in the flat outer window
     windows = sliding_window_view(raw, (outer, outer), axis=(0, 1))
@@ -361,7 +350,7 @@ def _zero_outside(A: np.ndarray, keep: np.ndarray) -> None:
 
 
 class _Constants(NamedTuple):
-    lam: float
+    reg: float
     floor: float
     w2: np.ndarray
 
@@ -386,7 +375,7 @@ def _cr_system(
     (P,). Invalid samples get a zero row and a unit weight, so a zero
     coefficient. Returns the coefficients ``(P, m)``.
     """
-    lam, floor, w2 = cst
+    reg, floor, w2 = cst
     n_pix, m = dot.shape
     idx = np.arange(m)
     dist2 = norm + norm_p[:, None] - 2.0 * dot
@@ -396,7 +385,7 @@ def _cr_system(
     if not valid.all():
         _zero_outside(A, valid)
         rhs = rhs * valid
-    A[:, idx, idx] += lam * g2
+    A[:, idx, idx] += reg * g2
     return np.linalg.solve(A, rhs[..., None])[..., 0]
 
 
@@ -421,7 +410,7 @@ def _unrs_system(
     products of the centred pixels; ``sums`` are the band sums of
     the raw samples.
     """
-    lam, floor = cst.lam, cst.floor
+    reg, floor = cst.reg, cst.floor
     n = valid.sum(axis=1, keepdims=True).astype(np.float64)
     mu = np.where(valid, sums, 0.0).sum(axis=1, keepdims=True) / n
     dev = np.where(valid, sums - mu, 0.0)
@@ -437,7 +426,7 @@ def _unrs_system(
     if not keep.all():
         _zero_outside(C, keep)
     d2 = C[:, idx, idx]
-    C[:, idx, idx] += np.where(keep, lam * np.maximum(d2, floor), 1.0)
+    C[:, idx, idx] += np.where(keep, reg * np.maximum(d2, floor), 1.0)
     e = keep.astype(np.float64)
     v = np.linalg.solve(C, e[:, :, None])[..., 0] * e
     return v / v.sum(axis=1, keepdims=True)
@@ -455,18 +444,24 @@ class _CRBase(BaseDetector):
 
     inner: int
     outer: int
-    lam: float
+    reg: float
     n_pca: int | None
     scale: str
     border: str
 
-    def _validate_params(self) -> None:
-        _check_windows(self.inner, self.outer)
-        check_real("lam", self.lam, low=0.0, low_inclusive=False)
-        if self.n_pca is not None:
-            check_int("n_pca", self.n_pca, low=1)
-        check_choice("scale", self.scale, CR_SCALINGS)
-        check_choice("border", self.border, BORDERS)
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **BaseDetector._parameter_constraints,
+        "inner": WINDOW,
+        "outer": WINDOW,
+        "reg": [Interval(Real, 0.0, None, closed="neither")],
+        "n_pca": N_PCA,
+        "scale": [StrOptions(set(CR_SCALINGS))],
+        "border": [StrOptions(set(BORDERS))],
+    }
+    renamed_params: ClassVar[dict[str, str]] = {"lam": "reg"}
+
+    def _check_params(self) -> None:
+        check_windows(self.inner, self.outer)
 
     def _prepare(self, cube: np.ndarray) -> np.ndarray:
         x = cube.astype(np.float64, copy=False)
@@ -491,7 +486,7 @@ class CRD(_CRBase):
 
     The systems of a block of pixels are gathered and solved as a batch (see
     :mod:`rednmf.detectors.cr`). Defaults: ``inner=3, outer=9`` (72 samples),
-    ``lam=0.01``; 100 x 100 x 205 takes about a second on one core.
+    ``reg=0.01``; 100 x 100 x 205 takes about a second on one core.
 
     Parameters
     ----------
@@ -499,8 +494,8 @@ class CRD(_CRBase):
         Side of the guard window (odd, >= 1).
     outer : int, default=9
         Side of the outer window (odd, > ``inner``, no larger than the scene).
-    lam : float, default=0.01
-        Regularisation weight :math:`\lambda`, positive.
+    reg : float, default=0.01
+        Regularisation weight :math:`\lambda`, positive (formerly ``lam``).
     n_pca : int or None, default=None
         Project the (scaled) pixels on their ``n_pca`` leading principal
         components first (this also centres them); ``None`` uses all bands.
@@ -523,9 +518,10 @@ class CRD(_CRBase):
 
     def __init__(
         self,
+        *,
         inner: int = 3,
         outer: int = 9,
-        lam: float = 0.01,
+        reg: float = 0.01,
         n_pca: int | None = None,
         scale: str = "minmax",
         border: str = "clip",
@@ -533,7 +529,7 @@ class CRD(_CRBase):
     ) -> None:
         self.inner = inner
         self.outer = outer
-        self.lam = lam
+        self.reg = reg
         self.n_pca = n_pca
         self.scale = scale
         self.border = border
@@ -541,13 +537,13 @@ class CRD(_CRBase):
 
     def _fit_scores(self, cube: np.ndarray) -> np.ndarray:
         x = self._prepare(cube)
-        lam, floor = float(self.lam), _scene_floor(x)
+        reg, floor = float(self.reg), _scene_floor(x)
         return representation_scores(
             x,
             self.inner,
             self.outer,
             method="cr",
-            lam=lam,
+            reg=reg,
             floor=floor,
             summed=False,
             border=self.border,
@@ -578,7 +574,7 @@ class LSADCRIDW(_CRBase):
     guard window of each of them). The weights are normalised over the full
     ring; with ``border='clip'`` clipped positions are dropped without
     renormalising. Defaults: ``inner=3, outer=7`` (40 samples, 9 shifts),
-    ``lam=0.01`` (the authors' value).
+    ``reg=0.01`` (the authors' value).
 
     Parameters
     ----------
@@ -586,8 +582,8 @@ class LSADCRIDW(_CRBase):
         Side of the guard window and of the shift neighbourhood (odd).
     outer : int, default=7
         Side of the outer window (odd, > ``inner``).
-    lam : float, default=0.01
-        Regularisation weight :math:`\lambda`, positive.
+    reg : float, default=0.01
+        Regularisation weight :math:`\lambda`, positive (formerly ``lam``).
     n_pca : int or None, default=None
         Project the (scaled) pixels on their ``n_pca`` leading principal
         components first (this also centres them); ``None`` uses all bands.
@@ -611,9 +607,10 @@ class LSADCRIDW(_CRBase):
 
     def __init__(
         self,
+        *,
         inner: int = 3,
         outer: int = 7,
-        lam: float = 0.01,
+        reg: float = 0.01,
         n_pca: int | None = None,
         scale: str = "minmax",
         border: str = "clip",
@@ -621,7 +618,7 @@ class LSADCRIDW(_CRBase):
     ) -> None:
         self.inner = inner
         self.outer = outer
-        self.lam = lam
+        self.reg = reg
         self.n_pca = n_pca
         self.scale = scale
         self.border = border
@@ -629,13 +626,13 @@ class LSADCRIDW(_CRBase):
 
     def _fit_scores(self, cube: np.ndarray) -> np.ndarray:
         x = self._prepare(cube)
-        lam, floor = float(self.lam), _scene_floor(x)
+        reg, floor = float(self.reg), _scene_floor(x)
         return representation_scores(
             x,
             self.inner,
             self.outer,
             method="cr",
-            lam=lam,
+            reg=reg,
             floor=floor,
             w2=idw_weights(self.inner, self.outer) ** 2,
             summed=True,
@@ -665,7 +662,7 @@ class LSUNRSORAD(_CRBase):
 
     i.e. "the score sums the residual over the shifted dual windows". Global
     scaling does not change the ranking of the scores (the representation is
-    affine). Defaults: ``inner=3, outer=7``, ``lam=0.01`` (the authors' value).
+    affine). Defaults: ``inner=3, outer=7``, ``reg=0.01`` (the authors' value).
 
     Parameters
     ----------
@@ -673,8 +670,8 @@ class LSUNRSORAD(_CRBase):
         Side of the guard window and of the shift neighbourhood (odd).
     outer : int, default=7
         Side of the outer window (odd, > ``inner``).
-    lam : float, default=0.01
-        Regularisation weight :math:`\lambda`, positive.
+    reg : float, default=0.01
+        Regularisation weight :math:`\lambda`, positive (formerly ``lam``).
     n_pca : int or None, default=None
         Project the (scaled) pixels on their ``n_pca`` leading principal
         components first (this also centres them); ``None`` uses all bands.
@@ -698,9 +695,10 @@ class LSUNRSORAD(_CRBase):
 
     def __init__(
         self,
+        *,
         inner: int = 3,
         outer: int = 7,
-        lam: float = 0.01,
+        reg: float = 0.01,
         n_pca: int | None = None,
         scale: str = "minmax",
         border: str = "clip",
@@ -708,7 +706,7 @@ class LSUNRSORAD(_CRBase):
     ) -> None:
         self.inner = inner
         self.outer = outer
-        self.lam = lam
+        self.reg = reg
         self.n_pca = n_pca
         self.scale = scale
         self.border = border
@@ -716,13 +714,13 @@ class LSUNRSORAD(_CRBase):
 
     def _fit_scores(self, cube: np.ndarray) -> np.ndarray:
         x = self._prepare(cube)
-        lam, floor = float(self.lam), _scene_floor(x)
+        reg, floor = float(self.reg), _scene_floor(x)
         return representation_scores(
             x,
             self.inner,
             self.outer,
             method="unrs",
-            lam=lam,
+            reg=reg,
             floor=floor,
             summed=True,
             border=self.border,

@@ -43,12 +43,14 @@ The method, in four parts:
 
 from __future__ import annotations
 
-from typing import Any
+from numbers import Integral
+from typing import Any, ClassVar
 
 import numpy as np
+from sklearn.utils._param_validation import Interval
 
-from rednmf._validation import check_int
-from rednmf.detectors._deep import DeepDetector, check_positive, import_torch
+from rednmf.detectors._base import at_least, positive
+from rednmf.detectors._deep import DeepDetector, import_torch
 
 __all__ = ["MSNet", "build_msnet", "msnet_loss", "opbs", "zscore_bands"]
 
@@ -255,8 +257,20 @@ class MSNet(DeepDetector):
 
     name = "msnet"
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **DeepDetector._parameter_constraints,
+        "n_bands": at_least(1),
+        "n_layers": [Interval(Integral, 1, 8, closed="both")],
+        "hidden": at_least(1),
+        "lam": positive("neither"),
+        "lr": positive("neither"),
+        "epochs": at_least(1),
+        "rounds": at_least(1),
+    }
+
     def __init__(
         self,
+        *,
         n_bands: int = 64,
         n_layers: int = 3,
         hidden: int = 16,
@@ -282,16 +296,6 @@ class MSNet(DeepDetector):
     def total_steps(self) -> int:
         """``epochs * rounds`` Adam steps."""
         return int(self.epochs) * int(self.rounds)
-
-    def _validate_params(self) -> None:
-        check_int("n_bands", self.n_bands, low=1)
-        check_int("n_layers", self.n_layers, low=1, high=8)
-        check_int("hidden", self.hidden, low=1)
-        check_positive("lam", self.lam)
-        check_positive("lr", self.lr)
-        check_int("epochs", self.epochs, low=1)
-        check_int("rounds", self.rounds, low=1)
-        self._validate_common()
 
     def _fit_torch(self, torch: Any, cube: np.ndarray, device: Any) -> np.ndarray:
         rows, cols, bands = cube.shape

@@ -7,16 +7,38 @@ shared parameters and the scoring live in that base class.
 
 from __future__ import annotations
 
-import numpy as np
+import warnings
+from typing import Any, ClassVar
 
-from rednmf._validation import check_choice, check_real, matrix_to_cube
+import numpy as np
+from sklearn.utils._param_validation import StrOptions
+
+from rednmf._validation import matrix_to_cube
+from rednmf.detectors._base import positive
 from rednmf.detectors._factorization import FactorizationDetector
-from rednmf.solvers.ewnmf import GAMMA_MODES, ewnmf_solve, weighted_residual
-from rednmf.solvers.l1nmf import DELTA_MODES, l1nmf_solve
+from rednmf.solvers.ewnmf import ewnmf_solve, weighted_residual
+from rednmf.solvers.l1nmf import l1nmf_solve
 from rednmf.solvers.nmf import NMFResult, nmf_solve
-from rednmf.solvers.rnmf import LAM_MODES, rnmf_solve
+from rednmf.solvers.rnmf import rnmf_solve
 
 __all__ = ["NMF", "RNMF", "L1NMF", "EWNMF"]
+
+#: The scale modes of RNMF, L1NMF and EWNMF (of :data:`SCALE_MODES`).
+_MODES = StrOptions({"adaptive", "absolute"})
+#: ``delta_mode`` and ``gamma_mode`` as the L1NMF and EWNMF solvers name them
+#: (``'relative'`` there is ``'adaptive'`` here); ``'relative'`` is still accepted
+#: here, with a ``FutureWarning``.
+_SOLVER_MODE = {"adaptive": "relative", "relative": "relative", "absolute": "absolute"}
+
+
+def _old_mode(name: str, value: str) -> None:
+    """Warn that ``value='relative'`` is the old name of ``'adaptive'``."""
+    if value == "relative":
+        warnings.warn(
+            f"{name}='relative' is now called {name}='adaptive'; 'relative' will be removed",
+            FutureWarning,
+            stacklevel=5,
+        )
 
 
 class NMF(FactorizationDetector):
@@ -84,6 +106,7 @@ class NMF(FactorizationDetector):
 
     def __init__(
         self,
+        *,
         n_components: int = 8,
         max_iter: int = 200,
         tol: float = 1e-4,
@@ -140,7 +163,8 @@ class RNMF(FactorizationDetector):
         iteration): the default zeroes entries within twice the median
         absolute residual.
     lam_mode : {'adaptive', 'absolute'}, default='adaptive'
-        Scale of ``lam``; ``'absolute'`` applies it to the scaled data as is.
+        Scale of ``lam`` (:data:`~rednmf.detectors._factorization.SCALE_MODES`);
+        ``'absolute'`` applies it to the scaled data as is.
     max_iter, tol, init, random_state, scorer, inner, outer, n_pca, ridge, scale, dtype, \
 contamination
         As in :class:`NMF`.
@@ -164,6 +188,7 @@ contamination
 
     def __init__(
         self,
+        *,
         n_components: int = 8,
         lam: float = 4.0,
         max_iter: int = 200,
@@ -196,9 +221,11 @@ contamination
         self.dtype = dtype
         self.contamination = contamination
 
-    def _validate_method_params(self) -> None:
-        check_real("lam", self.lam, low=0.0)
-        check_choice("lam_mode", self.lam_mode, LAM_MODES)
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **FactorizationDetector._parameter_constraints,
+        "lam": positive(),
+        "lam_mode": [_MODES],
+    }
 
     def _solve(self, X: np.ndarray, W: np.ndarray, H: np.ndarray, M: np.ndarray) -> NMFResult:
         return rnmf_solve(
@@ -231,10 +258,12 @@ class L1NMF(FactorizationDetector):
     n_components : int, default=8
         Rank of the background ``WH``.
     delta : float, default=0.5
-        Smoothing width of the L1 loss; with ``delta_mode='relative'``,
+        Smoothing width of the L1 loss; with ``delta_mode='adaptive'``,
         ``delta_t = delta * median |X - WH|`` at each iteration.
     delta_mode : {'adaptive', 'absolute'}, default='adaptive'
-        Scale of ``delta``; ``'absolute'`` applies it to the scaled data as is.
+        Scale of ``delta`` (:data:`~rednmf.detectors._factorization.SCALE_MODES`);
+        ``'absolute'`` applies it to the scaled data as is. ``'relative'`` is
+        the old name of ``'adaptive'`` (deprecated).
     max_iter, tol, init, random_state, scorer, inner, outer, n_pca, ridge, scale, dtype, \
 contamination
         As in :class:`NMF`.
@@ -259,6 +288,7 @@ contamination
 
     def __init__(
         self,
+        *,
         n_components: int = 8,
         delta: float = 0.5,
         max_iter: int = 200,
@@ -270,7 +300,7 @@ contamination
         outer: int = 27,
         n_pca: int | None = 20,
         ridge: float = 0.1,
-        delta_mode: str = "relative",
+        delta_mode: str = "adaptive",
         scale: str = "minmax",
         dtype: str = "float32",
         contamination: float = 0.01,
@@ -291,9 +321,14 @@ contamination
         self.dtype = dtype
         self.contamination = contamination
 
-    def _validate_method_params(self) -> None:
-        check_real("delta", self.delta, low=0.0, low_inclusive=False)
-        check_choice("delta_mode", self.delta_mode, DELTA_MODES)
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **FactorizationDetector._parameter_constraints,
+        "delta": positive("neither"),
+        "delta_mode": [StrOptions({"adaptive", "absolute", "relative"}, deprecated={"relative"})],
+    }
+
+    def _check_params(self) -> None:
+        _old_mode("delta_mode", self.delta_mode)
 
     def _solve(self, X: np.ndarray, W: np.ndarray, H: np.ndarray, M: np.ndarray) -> NMFResult:
         return l1nmf_solve(
@@ -303,7 +338,7 @@ contamination
             max_iter=self.max_iter,
             tol=self.tol,
             delta=self.delta,
-            delta_mode=self.delta_mode,
+            delta_mode=_SOLVER_MODE[self.delta_mode],
         )
 
     def _evidence(self, X: np.ndarray, res: NMFResult, shape: tuple[int, int]) -> np.ndarray:
@@ -331,13 +366,15 @@ class EWNMF(FactorizationDetector):
     n_components : int, default=8
         Rank of the background ``WH``.
     gamma : float, default=3.0
-        Entropy weight. With ``gamma_mode='relative'`` (default),
+        Entropy weight. With ``gamma_mode='adaptive'`` (default),
         ``gamma_t = gamma * mean (X - WH)^2`` at each iteration, so ``gamma`` is
         scale-free: a band whose residual is ``k`` times the root-mean-square
         residual is down-weighted by ``exp(-k^2 / gamma)``. Large ``gamma``
         tends to plain NMF (uniform weights).
     gamma_mode : {'adaptive', 'absolute'}, default='adaptive'
-        Scale of ``gamma``; ``'absolute'`` applies it to the scaled data as is.
+        Scale of ``gamma`` (:data:`~rednmf.detectors._factorization.SCALE_MODES`);
+        ``'absolute'`` applies it to the scaled data as is. ``'relative'`` is
+        the old name of ``'adaptive'`` (deprecated).
     max_iter, tol, init, random_state, scorer, inner, outer, n_pca, ridge, scale, dtype, \
 contamination
         As in :class:`NMF`.
@@ -362,6 +399,7 @@ contamination
 
     def __init__(
         self,
+        *,
         n_components: int = 8,
         gamma: float = 3.0,
         max_iter: int = 200,
@@ -373,7 +411,7 @@ contamination
         outer: int = 27,
         n_pca: int | None = 20,
         ridge: float = 0.1,
-        gamma_mode: str = "relative",
+        gamma_mode: str = "adaptive",
         scale: str = "minmax",
         dtype: str = "float32",
         contamination: float = 0.01,
@@ -394,9 +432,14 @@ contamination
         self.dtype = dtype
         self.contamination = contamination
 
-    def _validate_method_params(self) -> None:
-        check_real("gamma", self.gamma, low=0.0, low_inclusive=False)
-        check_choice("gamma_mode", self.gamma_mode, GAMMA_MODES)
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **FactorizationDetector._parameter_constraints,
+        "gamma": positive("neither"),
+        "gamma_mode": [StrOptions({"adaptive", "absolute", "relative"}, deprecated={"relative"})],
+    }
+
+    def _check_params(self) -> None:
+        _old_mode("gamma_mode", self.gamma_mode)
 
     def _solve(self, X: np.ndarray, W: np.ndarray, H: np.ndarray, M: np.ndarray) -> NMFResult:
         return ewnmf_solve(
@@ -406,7 +449,7 @@ contamination
             gamma=self.gamma,
             max_iter=self.max_iter,
             tol=self.tol,
-            gamma_mode=self.gamma_mode,
+            gamma_mode=_SOLVER_MODE[self.gamma_mode],
         )
 
     def _evidence(self, X: np.ndarray, res: NMFResult, shape: tuple[int, int]) -> np.ndarray:

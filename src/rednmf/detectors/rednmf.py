@@ -5,24 +5,21 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from numbers import Integral
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
+from sklearn.utils._param_validation import Options, StrOptions
 
-from rednmf._validation import (
-    check_choice,
-    check_dtype,
-    check_int,
-    check_real,
-    matrix_to_cube,
-)
+from rednmf._validation import check_choice, check_dtype, matrix_to_cube
 from rednmf.backend import BACKENDS, get_backend
-from rednmf.detectors._factorization import FactorizationDetector
+from rednmf.detectors._base import at_least, positive
+from rednmf.detectors._factorization import SCALE_MODES, FactorizationDetector
 from rednmf.exceptions import InputError
+from rednmf.preprocessing import scale_data, scale_params
 from rednmf.scoring.multiscale import COMBINATIONS
 from rednmf.solvers.rednmf import (
-    LAM_MODES,
     M_SPLITS,
     SHRINK,
     SPARSITY,
@@ -248,6 +245,12 @@ class REDNMF(FactorizationDetector):
         Whether the fit stopped on ``tol`` (always False with ``tol=0``).
     lam_history_ : ndarray
         The ``lam_t`` used at each iteration (constant unless ``lam_mode='adaptive'``).
+    evidence_threshold_ : float
+        Threshold of the S step that made the scored evidence (``lam_ / 2``,
+        or with ``lam_mode='noise'`` its structured part alone; 0 with
+        ``sparsity='none'``); :meth:`decision_function` applies it to new pixels.
+    scaling_ : (float, float)
+        ``(offset, divisor)`` of the scaling of the fitted cube.
 
     References
     ----------
@@ -258,8 +261,29 @@ class REDNMF(FactorizationDetector):
     name = "rednmf"
     _pixel_major = True
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **FactorizationDetector._parameter_constraints,
+        "lam": positive(),
+        "beta": positive(),
+        "pool": at_least(1),
+        "combine": [StrOptions(set(COMBINATIONS))],
+        "m_split": [StrOptions(set(M_SPLITS))],
+        "noise_margin": positive(),
+        "encoder": ["boolean"],
+        "sparsity": [StrOptions(set(SPARSITY))],
+        "shrink": [StrOptions(set(SHRINK))],
+        "lam_mode": [StrOptions(set(SCALE_MODES))],
+        "n_jobs": [*at_least(1), Options(Integral, {-1}), None],
+        "scheduler": "no_validation",  # an address or a distributed.Client
+        "chunk_size": [*at_least(1), None],
+        "out_of_core": ["boolean", None],
+        "backend": [StrOptions(set(BACKENDS))],
+        "device": "no_validation",  # checked by rednmf.backend.get_backend
+    }
+
     def __init__(
         self,
+        *,
         n_components: int = 8,
         lam: float = 4.0,
         beta: float = 1.0,
@@ -332,24 +356,8 @@ class REDNMF(FactorizationDetector):
         key = check_choice("preset", name, tuple(PRESETS))
         return cls(**{**PRESETS[key], **params})
 
-    def _validate_method_params(self) -> None:
-        check_real("lam", self.lam, low=0.0)
-        check_real("beta", self.beta, low=0.0)
-        check_int("pool", self.pool, low=1)
-        check_choice("combine", self.combine, COMBINATIONS)
-        check_choice("m_split", self.m_split, M_SPLITS)
-        check_real("noise_margin", self.noise_margin, low=0.0)
-        check_choice("encoder", self.encoder, (True, False))
-        check_choice("sparsity", self.sparsity, SPARSITY)
-        check_choice("shrink", self.shrink, SHRINK)
-        check_choice("lam_mode", self.lam_mode, LAM_MODES)
+    def _check_params(self) -> None:
         check_lam_mode(self.lam_mode, self.sparsity, self.shrink)
-        if self.n_jobs is not None and self.n_jobs != -1:
-            check_int("n_jobs", self.n_jobs, low=1)
-        if self.chunk_size is not None:
-            check_int("chunk_size", self.chunk_size, low=1)
-        check_choice("out_of_core", self.out_of_core, (None, True, False))
-        check_choice("backend", self.backend, BACKENDS)
         if self.backend == "torch":
             if self.scheduler is not None:
                 raise InputError(
@@ -382,14 +390,9 @@ class REDNMF(FactorizationDetector):
 
     # -- larger than memory -----------------------------------------------------------
 
-    def fit(
-        self,
-        cube: np.ndarray,
-        y: None = None,
-        *,
-        mask: np.ndarray | None = None,
-        callback: Callable[[int, float], None] | None = None,
-    ) -> REDNMF:
+    def _fit(
+        self, cube: Any, mask: np.ndarray | None, callback: Callable[[int, float], None] | None
+    ) -> None:
         """Fit and score (see :meth:`BaseDetector.fit`); out of core when ``out_of_core`` says."""
         from rednmf.outofcore import fits_in_memory, is_memory_mapped
 
@@ -404,21 +407,20 @@ class REDNMF(FactorizationDetector):
                 and self.sparsity != "l1"
             )
         if not ooc:
-            return super().fit(cube, y, mask=mask, callback=callback)  # type: ignore[return-value]
+            super()._fit(cube, mask, callback)
+            return
         if self.backend == "torch":
             raise InputError(
                 "the scene does not fit in memory and backend='torch' fits in memory only; "
                 "use backend='numpy' (out of core)"
             )
-        check_real("contamination", self.contamination, low=0.0, high=0.5, low_inclusive=False)
-        self._validate_params()
         self._callback = callback
         try:
             with self._cluster():
                 scores, valid, kept = self._fit_out_of_core(cube, mask)
         finally:
             del self._callback
-        return self._set_results(scores, valid, kept)
+        self._set_results(scores, valid, kept)
 
     @contextmanager
     def _cluster(self) -> Iterator[None]:
@@ -472,6 +474,60 @@ class REDNMF(FactorizationDetector):
         self.lam_history_ = res.lam_history
         self.lam_ = float(res.lam_history[-1]) if len(res.lam_history) else float(self.lam)
         self.noise_std_ = None if res.noise is None else np.sqrt(res.noise.noise_var)
+        tau = self._evidence_threshold(res)
+        self.evidence_threshold_ = self.lam_ / 2 if tau is None else float(tau)
+
+    def _decision_cube(self, cube: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+        """Scores of new pixels under the fitted ``(W, M)``; see :meth:`decision_function`."""
+        if not self._encodes_new_pixels():
+            return super()._decision_cube(cube, mask)
+        data, valid = self._new_pixels(cube, mask)
+        rows, cols, d = data.shape
+        X = np.ascontiguousarray(data).reshape(rows * cols, d).T
+        X = scale_data(X, self.scale, dtype=check_dtype(self.dtype), params=self.scaling_)
+        H = self.encoder_ @ X
+        E = anomaly_evidence(X, self.components_, H, self.evidence_threshold_, out=X)
+        scores = np.asarray(self._score(E, (rows, cols)), dtype=np.float64)
+        scores[~valid] = np.nan
+        return scores
+
+    def _encodes_new_pixels(self) -> bool:
+        """Whether :meth:`decision_function` applies ``(W, M)`` (else it fits a copy)."""
+        pixel_groups = self.sparsity == "none" or (
+            self.sparsity == "l21" and self.shrink == "column"
+        )
+        return bool(self.encoder) and pixel_groups
+
+    def decision_function(
+        self,
+        X: Any,
+        *,
+        mask: np.ndarray | None = None,
+        image_shape: tuple[int, int] | None = None,
+    ) -> np.ndarray:
+        """Anomaly scores of another scene under the fitted background ``(W, M)``.
+
+        The asymmetric model gives every pixel its code through the encoder,
+        ``H = M(X - S)``, so new pixels need no new fit. ``X`` is scaled by the
+        fitted ``scaling_`` (values outside the fitted range are not clipped),
+        encoded by ``H = M X`` (the encoder applied to the pixels as they
+        are: their ``S`` is not known yet), and the S step (17) is applied once
+        to the residual ``X - W H`` at the fitted threshold
+        ``evidence_threshold_`` (that of the scored evidence:
+        :func:`rednmf.solvers.rednmf.anomaly_evidence`); the result is scored
+        by ``scorer`` with the fitted noise (``noise_std_``). Nothing is
+        re-estimated from ``X`` but the scorer's own statistics (the local,
+        pooled and global RX of ``scorer='multiscale'`` are statistics of the
+        scored scene).
+
+        With ``encoder=False`` (no trained ``M``) or an S step that does not
+        act on pixels one by one (``sparsity='l1'``, ``shrink='row'``), a copy
+        with the same parameters is fitted on ``X`` instead.
+
+        Parameters and returns as in
+        :meth:`rednmf.detectors._base.BaseDetector.decision_function`.
+        """
+        return super().decision_function(X, mask=mask, image_shape=image_shape)
 
     def _scorer_extras(self) -> dict[str, Any]:
         noise_var = None if self.noise_std_ is None else self.noise_std_**2
@@ -484,7 +540,7 @@ class REDNMF(FactorizationDetector):
 
         return score_matrix_dask(
             E, shape, scorer=self.scorer, inner=self.inner, outer=self.outer,
-            n_components=self.n_pca, ridge=self.ridge, client=self._client,
+            n_pca=self.n_pca, ridge=self.ridge, client=self._client,
             **self._scorer_extras(),
         )  # fmt: skip
 
@@ -499,6 +555,7 @@ class REDNMF(FactorizationDetector):
             cube, check_dtype(self.dtype), kept=kept, valid=valid, fill=fill, lo=lo, hi=hi,
             scale=self.scale,
         )  # fmt: skip
+        self.scaling_ = scale_params(np.array([X.lo, X.hi]), self.scale, X.dtype)
         W0, H0, M0 = self._initial_factors(X)  # type: ignore[arg-type]
         with tempfile.TemporaryDirectory(prefix="rednmf-") as tmp:
             S = np.lib.format.open_memmap(
@@ -520,7 +577,7 @@ class REDNMF(FactorizationDetector):
                     anomaly_evidence(X, res.W, res.H, tau, out=S)
                 scores = score_blocks(
                     S, valid.shape, scorer=self.scorer, inner=self.inner, outer=self.outer,
-                    n_components=self.n_pca, ridge=self.ridge, **self._scorer_extras(),
+                    n_pca=self.n_pca, ridge=self.ridge, **self._scorer_extras(),
                 )  # fmt: skip
             del S, res
         return np.asarray(scores, dtype=np.float64), valid, kept

@@ -83,7 +83,7 @@ def get_detector_class(name: str) -> type[BaseDetector]:
 
 def method_params(name: str) -> list[str]:
     """Return the constructor parameter names of the method ``name``."""
-    return get_detector_class(name)._param_names()
+    return get_detector_class(name)._get_param_names()
 
 
 def get_detector(name: str, **params: Any) -> BaseDetector:
@@ -108,11 +108,15 @@ def get_detector(name: str, **params: Any) -> BaseDetector:
         If the method is unknown or a parameter is not one of the method's.
     """
     cls = get_detector_class(name)
-    valid = cls._param_names()
+    valid = cls._get_param_names()
     unknown = sorted(set(params) - set(valid))
     if unknown:
         names = ", ".join(repr(u) for u in unknown)
+        moved = [
+            f"{u!r} is now {cls.renamed_params[u]!r}" for u in unknown if u in cls.renamed_params
+        ]
+        hint = f" ({'; '.join(moved)})" if moved else ""
         raise InputError(
-            f"method {name!r} has no parameter {names}; valid parameters: {', '.join(valid)}"
+            f"method {name!r} has no parameter {names}{hint}; valid parameters: {', '.join(valid)}"
         )
     return cls(**params)

@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
-import numpy as np
+from numbers import Integral, Real
+from typing import Any, ClassVar
 
-from rednmf._validation import check_int, check_real
+import numpy as np
+from sklearn.utils._param_validation import Interval
+
 from rednmf.detectors._base import BaseDetector
 from rednmf.exceptions import InputError
 from rednmf.scoring.brad import pca_project
-from rednmf.scoring.global_rx import global_rx
+from rednmf.scoring.global_rx import global_rx_apply, global_rx_factor
 from rednmf.scoring.local_rx import local_rx
+
+#: Constraints shared by the RX and CR detectors.
+RIDGE = [Interval(Real, 0.0, None, closed="left")]
+N_PCA = [Interval(Integral, 1, None, closed="left"), None]
+WINDOW = [Interval(Integral, 1, None, closed="left")]
+
+
+def check_windows(inner: int, outer: int) -> None:
+    """Raise ``InputError`` unless ``inner`` and ``outer`` are odd and ``outer > inner``."""
+    if inner % 2 == 0 or outer % 2 == 0:
+        raise InputError(f"inner and outer must be odd, got inner={inner}, outer={outer}")
+    if outer <= inner:
+        raise InputError(
+            f"outer ({outer}) must be greater than inner ({inner}); pass a smaller --inner "
+            f"(odd, below {outer}) or a larger --outer (odd, at most the image side)"
+        )
+
 
 __all__ = ["GRX", "LRX"]
 
@@ -43,6 +63,18 @@ class GRX(BaseDetector):
     ----------
     decision_scores_, threshold_, labels_ :
         See :class:`rednmf.detectors._base.BaseDetector`.
+    location_ : ndarray of shape (k,)
+        The fitted mean (``n_pca=None``: of the kept bands).
+    cholesky_ : ndarray of shape (k, k)
+        Cholesky factor of the loaded covariance
+        (:func:`rednmf.scoring.global_rx.global_rx_factor`).
+
+    Notes
+    -----
+    GRX does not use space: it accepts a 2-D ``(pixels, bands)`` input.
+    With ``n_pca=None``, ``decision_function(X)`` scores new pixels by their
+    Mahalanobis distance to the fitted ``location_`` and covariance; with
+    ``n_pca`` set it fits a copy on ``X`` (the projection is the scene's own).
 
     References
     ----------
@@ -53,8 +85,15 @@ class GRX(BaseDetector):
 
     name = "grx"
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **BaseDetector._parameter_constraints,
+        "ridge": RIDGE,
+        "n_pca": N_PCA,
+    }
+
     def __init__(
         self,
+        *,
         ridge: float = 1e-9,
         n_pca: int | None = None,
         contamination: float = 0.01,
@@ -63,14 +102,26 @@ class GRX(BaseDetector):
         self.n_pca = n_pca
         self.contamination = contamination
 
-    def _validate_params(self) -> None:
-        check_real("ridge", self.ridge, low=0.0)
-        if self.n_pca is not None:
-            check_int("n_pca", self.n_pca, low=1)
+    def needs_space(self) -> bool:
+        """False: a pixel's score depends on the scene statistics only."""
+        return False
 
     def _fit_scores(self, cube: np.ndarray) -> np.ndarray:
+        # As rednmf.scoring.global_rx.global_rx, keeping the statistics for new pixels.
         data = cube if self.n_pca is None else pca_project(cube, self.n_pca)
-        return global_rx(data, ridge=self.ridge)
+        x = data.reshape(-1, data.shape[2]).astype(np.float64, copy=False)
+        self.location_ = x.mean(axis=0)
+        d = x - self.location_
+        self.cholesky_ = global_rx_factor((d.T @ d) / d.shape[0], float(self.ridge))
+        return global_rx_apply(data, self.location_, self.cholesky_)
+
+    def _decision_cube(self, cube: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+        if self.n_pca is not None:
+            return super()._decision_cube(cube, mask)
+        data, valid = self._new_pixels(cube, mask)
+        scores = global_rx_apply(data, self.location_, self.cholesky_)
+        scores[~valid] = np.nan
+        return scores
 
 
 class LRX(BaseDetector):
@@ -132,8 +183,17 @@ class LRX(BaseDetector):
 
     name = "lrx"
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **BaseDetector._parameter_constraints,
+        "inner": WINDOW,
+        "outer": WINDOW,
+        "ridge": RIDGE,
+        "n_pca": N_PCA,
+    }
+
     def __init__(
         self,
+        *,
         inner: int = 7,
         outer: int = 21,
         ridge: float = 0.01,
@@ -146,19 +206,8 @@ class LRX(BaseDetector):
         self.n_pca = n_pca
         self.contamination = contamination
 
-    def _validate_params(self) -> None:
-        inner = check_int("inner", self.inner, low=1)
-        outer = check_int("outer", self.outer, low=3)
-        if inner % 2 == 0 or outer % 2 == 0:
-            raise InputError(f"inner and outer must be odd, got inner={inner}, outer={outer}")
-        if outer <= inner:
-            raise InputError(
-                f"outer ({outer}) must be greater than inner ({inner}); pass a smaller --inner "
-                f"(odd, below {outer}) or a larger --outer (odd, at most the image side)"
-            )
-        check_real("ridge", self.ridge, low=0.0)
-        if self.n_pca is not None:
-            check_int("n_pca", self.n_pca, low=1)
+    def _check_params(self) -> None:
+        check_windows(self.inner, self.outer)
 
     def _fit_scores(self, cube: np.ndarray) -> np.ndarray:
         data = pca_project(cube, self.n_pca)

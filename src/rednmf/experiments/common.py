@@ -20,8 +20,7 @@ import numpy as np
 
 from rednmf import __version__
 from rednmf._validation import check_dtype, cube_to_matrix
-from rednmf.data import list_scenes, load_benchmark
-from rednmf.datasets import make_scene
+from rednmf.datasets import list_scenes, load_benchmark, make_scene
 from rednmf.detectors.registry import DEEP_METHODS, METHODS, get_detector, method_params
 from rednmf.exceptions import InputError
 from rednmf.metrics import roc_auc

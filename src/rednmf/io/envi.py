@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rednmf.exceptions import InputError
-from rednmf.io.mat import _one_line, check_file
+from rednmf.exceptions import InputError, one_line
+from rednmf.io.mat import check_file
 
 __all__ = ["EnviImage", "read_envi", "find_envi_header", "DATA_SUFFIXES"]
 
@@ -220,7 +220,7 @@ def read_envi(
             meta = envi.read_envi_header(str(header))
     except Exception as exc:
         raise InputError(
-            f"{header} is not a valid ENVI header ({_one_line(exc) or 'parse error'}); "
+            f"{header} is not a valid ENVI header ({one_line(exc) or 'parse error'}); "
             "it must start with 'ENVI' and hold 'key = value' lines"
         ) from exc
     missing = [
@@ -281,7 +281,7 @@ def read_envi(
         raise
     except Exception as exc:
         raise InputError(
-            f"cannot read ENVI image {header.name} ({_one_line(exc)}); check header and data"
+            f"cannot read ENVI image {header.name} ({one_line(exc)}); check header and data"
         ) from exc
 
     bad = np.zeros(bands, dtype=bool)

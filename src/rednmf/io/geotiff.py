@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rednmf.exceptions import InputError
+from rednmf.exceptions import InputError, one_line
 from rednmf.io.lazy import DiskCube, nodata_dtype, nodata_to_nan, split_key
-from rednmf.io.mat import _one_line, check_file
+from rednmf.io.mat import check_file
 from rednmf.io.writers import atomic_path
 
 __all__ = [
@@ -169,7 +169,7 @@ def _nodata_of(src: object) -> float | None:
 
 def _unreadable(p: Path, exc: BaseException) -> InputError:
     return InputError(
-        f"cannot read {p} as a raster ({_one_line(exc)}); pass a complete GeoTIFF, "
+        f"cannot read {p} as a raster ({one_line(exc)}); pass a complete GeoTIFF, "
         "ENVI, .mat, .npz or .npy file"
     )
 
@@ -394,7 +394,7 @@ class GeoTiffCube(DiskCube):
         except Exception as exc:
             raise InputError(
                 f"cannot read rows {r0}-{r1 - 1}, columns {c0}-{c1 - 1} of {self.path} "
-                f"({_one_line(exc)}); check that the file is complete"
+                f"({one_line(exc)}); check that the file is complete"
             ) from exc
         block = np.ascontiguousarray(np.moveaxis(data, 0, -1))
         return nodata_to_nan(block, self.nodata, self.dtype, fresh=True)
@@ -514,5 +514,5 @@ def write_geotiff(
             with _quiet(), rasterio.open(tmp, "w", **profile) as dst:
                 dst.write(arr, 1)
         except Exception as exc:
-            raise InputError(f"cannot write {target} ({_one_line(exc)})") from exc
+            raise InputError(f"cannot write {target} ({one_line(exc)})") from exc
     return target

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rednmf.exceptions import InputError
+from rednmf.exceptions import InputError, one_line
 
 __all__ = ["check_file", "load_mat", "load_npy", "load_npz", "is_numeric"]
 
@@ -39,12 +39,6 @@ _MATLAB_NUMERIC = frozenset(
         "uint64",
     }
 )
-
-
-def _one_line(exc: BaseException) -> str:
-    """Return an exception's message on a single line (or its type name if empty)."""
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
 
 
 def is_numeric(arr: object) -> bool:
@@ -71,7 +65,7 @@ def check_file(path: str | os.PathLike[str]) -> Path:
         if p.stat().st_size == 0:
             raise InputError(f"{p} is empty (0 bytes); the file was not saved completely")
     except OSError as exc:
-        raise InputError(f"cannot access {p}: {_one_line(exc)}") from exc
+        raise InputError(f"cannot access {p}: {one_line(exc)}") from exc
     return p
 
 
@@ -161,7 +155,7 @@ def load_mat(path: str | os.PathLike[str]) -> dict[str, object]:
     except Exception as exc:  # scipy/h5py raise many types for a damaged file
         kind = "MATLAB v7.3 (HDF5)" if v73 else "MATLAB"
         raise InputError(
-            f"cannot read {p} as a {kind} file ({_one_line(exc)}); "
+            f"cannot read {p} as a {kind} file ({one_line(exc)}); "
             "check that it is a complete .mat file saved by MATLAB or scipy.io.savemat"
         ) from exc
 
@@ -181,7 +175,7 @@ def load_npy(path: str | os.PathLike[str]) -> np.ndarray:
         raise
     except Exception as exc:
         raise InputError(
-            f"cannot read {p} as a .npy file ({_one_line(exc)}); save it with numpy.save"
+            f"cannot read {p} as a .npy file ({one_line(exc)}); save it with numpy.save"
         ) from exc
 
 
@@ -201,5 +195,5 @@ def load_npz(path: str | os.PathLike[str]) -> dict[str, object]:
         raise
     except Exception as exc:
         raise InputError(
-            f"cannot read {p} as a .npz file ({_one_line(exc)}); save it with numpy.savez"
+            f"cannot read {p} as a .npz file ({one_line(exc)}); save it with numpy.savez"
         ) from exc

@@ -30,7 +30,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from rednmf.exceptions import InputError
+from rednmf.exceptions import InputError, one_line
 
 __all__ = [
     "ensure_dir",
@@ -51,10 +51,6 @@ __all__ = [
 STAGING_MARK = ".staging-"
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
 def ensure_dir(path: str | os.PathLike[str]) -> Path:
     """Create the directory ``path`` (and its parents) if missing and return it.
 
@@ -70,7 +66,7 @@ def ensure_dir(path: str | os.PathLike[str]) -> Path:
         p.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(
-            f"cannot create output directory {p} ({_one_line(exc)}); pass another --out"
+            f"cannot create output directory {p} ({one_line(exc)}); pass another --out"
         ) from exc
     return p
 
@@ -104,7 +100,7 @@ def check_output_dir(path: str | os.PathLike[str]) -> Path:
         os.rmdir(tempfile.mkdtemp(prefix=".rednmf-probe-", dir=probe))
     except OSError as exc:
         raise InputError(
-            f"output directory {probe} is not writable ({_one_line(exc)}); pass another --out"
+            f"output directory {probe} is not writable ({one_line(exc)}); pass another --out"
         ) from exc
     return p
 
@@ -129,7 +125,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         )
         os.close(fd)
     except OSError as exc:
-        msg = f"cannot write to {parent} ({_one_line(exc)}); pass another --out"
+        msg = f"cannot write to {parent} ({one_line(exc)}); pass another --out"
         raise InputError(msg) from exc
     tmp = Path(tmp_name)
     try:
@@ -139,7 +135,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
         if isinstance(exc, OSError):
-            raise InputError(f"cannot write {target} ({_one_line(exc)})") from exc
+            raise InputError(f"cannot write {target} ({one_line(exc)})") from exc
         raise
 
 
@@ -167,7 +163,7 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[A
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
     except OSError as exc:
-        msg = f"cannot write to {parent} ({_one_line(exc)}); pass another --out"
+        msg = f"cannot write to {parent} ({one_line(exc)}); pass another --out"
         raise InputError(msg) from exc
     tmp = Path(tmp_name)
     try:
@@ -181,7 +177,7 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[A
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
         if isinstance(exc, OSError):
-            raise InputError(f"cannot write {target} ({_one_line(exc)})") from exc
+            raise InputError(f"cannot write {target} ({one_line(exc)})") from exc
         raise
 
 
@@ -282,7 +278,7 @@ def lock_dir(path: str | os.PathLike[str], *, wait: bool = False) -> Iterator[Pa
             ) from None
         except OSError as exc:  # a file system without flock
             raise InputError(
-                f"cannot lock the output folder {p} ({_one_line(exc)}); pass an --out on a "
+                f"cannot lock the output folder {p} ({one_line(exc)}); pass an --out on a "
                 "local file system"
             ) from exc
         yield p
@@ -387,7 +383,7 @@ def staged_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
         )
     except OSError as exc:
         raise InputError(
-            f"cannot write to {parent} ({_one_line(exc)}); pass another --out"
+            f"cannot write to {parent} ({one_line(exc)}); pass another --out"
         ) from exc
     os.chmod(staging, 0o777 & ~_umask())
     try:
@@ -395,7 +391,7 @@ def staged_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
         try:
             _publish(staging, final)
         except OSError as exc:
-            raise InputError(f"cannot publish {final} ({_one_line(exc)})") from exc
+            raise InputError(f"cannot publish {final} ({one_line(exc)})") from exc
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)

@@ -28,14 +28,14 @@ _PCA_BLOCK = 1 << 15
 
 
 def pca_project(
-    cube: np.ndarray, n_components: int | None, backend: str | None = None, device: Any = None
+    cube: np.ndarray, n_pca: int | None, backend: str | None = None, device: Any = None
 ) -> np.ndarray:
     """Project the pixels of a cube onto its leading principal components.
 
     The pixels are centred by their mean spectrum, the ``bands x bands``
     covariance (accumulated in float64 over blocks of pixels, so memory stays
     at the size of the result) is eigen-decomposed with :func:`numpy.linalg.eigh`, and the
-    centred pixels are projected onto the ``n_components`` eigenvectors with
+    centred pixels are projected onto the ``n_pca`` eigenvectors with
     the largest eigenvalues. Each eigenvector's sign is fixed so that its
     largest-magnitude entry is positive, which makes the result deterministic.
 
@@ -43,7 +43,7 @@ def pca_project(
     ----------
     cube : array-like of shape (rows, cols, bands)
         The data.
-    n_components : int or None
+    n_pca : int or None
         Number of components to keep. ``None`` or a value ``>= bands`` returns
         the centred cube unchanged (no rotation).
     backend : {'numpy', 'torch'}, optional
@@ -55,19 +55,19 @@ def pca_project(
     Returns
     -------
     numpy.ndarray of shape (rows, cols, k)
-        The projected (or only centred) cube, ``k = min(n_components, bands)``,
+        The projected (or only centred) cube, ``k = min(n_pca, bands)``,
         in the cube's floating-point dtype.
 
     Raises
     ------
     InputError
-        If the cube is invalid or ``n_components`` is not a positive integer.
+        If the cube is invalid or ``n_pca`` is not a positive integer.
     """
     xp = get_backend(backend, device)
     arr = check_cube(cube, min_pixels=1, min_bands=1)
-    if n_components is not None:
-        n_components = check_int("n_components", n_components, low=1)
-    return xp.to_numpy(_pca_project(xp.asarray(arr), n_components, xp))
+    if n_pca is not None:
+        n_pca = check_int("n_pca", n_pca, low=1)
+    return xp.to_numpy(_pca_project(xp.asarray(arr), n_pca, xp))
 
 
 def principal_axes(cov: Any, k: int, xp: NumpyBackend | None = None) -> Any:
@@ -87,18 +87,18 @@ def principal_axes(cov: Any, k: int, xp: NumpyBackend | None = None) -> Any:
 
 
 def _pca_project(
-    arr: Any, n_components: int | None, xp: NumpyBackend, noise_var: np.ndarray | None = None
+    arr: Any, n_pca: int | None, xp: NumpyBackend, noise_var: np.ndarray | None = None
 ) -> Any:
     """:func:`pca_project` of a validated array of backend ``xp``; result in that backend.
 
     With ``noise_var`` (the noise variance of each band) only the components
-    above the noise are kept, at most ``n_components``
+    above the noise are kept, at most ``n_pca``
     (:func:`rednmf.scoring.multiscale.noise_pca_count`).
     """
     rows, cols, bands = arr.shape
     x = arr.reshape(-1, bands)
     mean = xp.mean0_64(x)
-    if noise_var is None and (n_components is None or n_components >= bands):
+    if noise_var is None and (n_pca is None or n_pca >= bands):
         return xp.astype(x - mean, arr.dtype).reshape(rows, cols, bands)
     # Covariance and projection block by block: no float64 copy of the whole
     # cube. The float32 - float64 subtraction centres in float64 in one pass;
@@ -112,21 +112,21 @@ def _pca_project(
     if noise_var is not None:
         from rednmf.scoring.multiscale import noise_pca_count
 
-        n_components = noise_pca_count(xp.to_numpy(cov), noise_var, x.shape[0], n_components)
-    vecs = principal_axes(cov, n_components, xp)
+        n_pca = noise_pca_count(xp.to_numpy(cov), noise_var, x.shape[0], n_pca)
+    vecs = principal_axes(cov, n_pca, xp)
     if len(blocks) == 1:
-        return xp.astype(xc @ vecs, arr.dtype).reshape(rows, cols, n_components)
-    proj = xp.empty((x.shape[0], n_components), dtype=arr.dtype)
+        return xp.astype(xc @ vecs, arr.dtype).reshape(rows, cols, n_pca)
+    proj = xp.empty((x.shape[0], n_pca), dtype=arr.dtype)
     for a in blocks:
         proj[a : a + _PCA_BLOCK] = xp.subtract(x[a : a + _PCA_BLOCK], mean) @ vecs
-    return proj.reshape(rows, cols, n_components)
+    return proj.reshape(rows, cols, n_pca)
 
 
 def brad(
     S_cube: np.ndarray,
     inner: int = 9,
     outer: int = 27,
-    n_components: int | None = 20,
+    n_pca: int | None = 20,
     ridge: float = 0.1,
     dtype: DTypeLike = np.float64,
     backend: str | None = None,
@@ -141,9 +141,9 @@ def brad(
     mean and covariance of neighbouring pixels in the anomaly matrix S" and
     does not define it further. This is our definition::
 
-        brad(S) = local_rx(pca_project(S, n_components), inner, outer, ridge)
+        brad(S) = local_rx(pca_project(S, n_pca), inner, outer, ridge)
 
-    i.e. the centred anomaly cube is reduced to its ``n_components`` leading
+    i.e. the centred anomaly cube is reduced to its ``n_pca`` leading
     principal components (to keep the local covariances well conditioned and
     the cost low), and each pixel is scored by its Mahalanobis distance to the
     mean and covariance of the ring of pixels between the inner guard window
@@ -156,7 +156,7 @@ def brad(
     inner, outer : int, default 9 and 27
         Odd sides of the inner guard window and of the outer window, see
         :func:`rednmf.scoring.local_rx`.
-    n_components : int or None, default 20
+    n_pca : int or None, default 20
         Number of principal components kept; ``None`` keeps all bands.
     ridge : float, default 0.1
         Diagonal loading relative to each window's mean band variance.
@@ -170,7 +170,7 @@ def brad(
         Torch device (default ``'cuda'`` when available).
     noise_var : ndarray of shape (bands,), optional
         Noise variance of each band: keep only the components above the noise,
-        at most ``n_components`` (:func:`rednmf.scoring.multiscale.noise_pca_count`).
+        at most ``n_pca`` (:func:`rednmf.scoring.multiscale.noise_pca_count`).
 
     Returns
     -------
@@ -185,7 +185,7 @@ def brad(
     """
     xp = get_backend(backend, device)
     projected, params = validated_projection(
-        S_cube, inner, outer, n_components, ridge, dtype, xp, noise_var
+        S_cube, inner, outer, n_pca, ridge, dtype, xp, noise_var
     )
     return xp.to_numpy(_local_rx(projected, *params, xp))
 
@@ -194,7 +194,7 @@ def validated_projection(
     cube: Any,
     inner: int,
     outer: int,
-    n_components: int | None,
+    n_pca: int | None,
     ridge: float,
     dtype: DTypeLike,
     xp: NumpyBackend,
@@ -207,7 +207,7 @@ def validated_projection(
     every scorer of the evidence (BRAD, multi-scale).
     """
     arr = check_cube(cube, min_pixels=1, min_bands=1)
-    if n_components is not None:
-        n_components = check_int("n_components", n_components, low=1)
+    if n_pca is not None:
+        n_pca = check_int("n_pca", n_pca, low=1)
     params = check_windows(arr.shape, inner, outer, ridge, dtype)
-    return _pca_project(xp.asarray(arr), n_components, xp, noise_var=noise_var), params
+    return _pca_project(xp.asarray(arr), n_pca, xp, noise_var=noise_var), params

@@ -56,7 +56,7 @@ def score_dask(
     *,
     inner: int = 9,
     outer: int = 27,
-    n_components: int | None = 20,
+    n_pca: int | None = 20,
     ridge: float = 0.1,
     dtype: DTypeLike = np.float64,
     client: Any = None,
@@ -73,7 +73,7 @@ def score_dask(
         :func:`rednmf.scoring.norms.column_norm`, ``||S_j||_2`` per pixel.
     inner, outer : int, default 9 and 27
         Odd sides of the guard and outer windows of BRAD.
-    n_components : int or None, default 20
+    n_pca : int or None, default 20
         Principal components kept by BRAD; ``None`` keeps every band.
     ridge : float, default 0.1
         BRAD's diagonal loading, relative to each window's mean band variance.
@@ -100,7 +100,7 @@ def score_dask(
     rows, cols, _ = S_cube.shape
     return _score(
         S_cube.rechunk({2: -1}), (rows, cols), scorer=scorer, inner=inner, outer=outer,
-        n_components=n_components, ridge=ridge, dtype=dtype, client=client, chunk_rows=None,
+        n_pca=n_pca, ridge=ridge, dtype=dtype, client=client, chunk_rows=None,
     )  # fmt: skip
 
 
@@ -111,7 +111,7 @@ def score_matrix_dask(
     scorer: str = "brad",
     inner: int = 9,
     outer: int = 27,
-    n_components: int | None = 20,
+    n_pca: int | None = 20,
     ridge: float = 0.1,
     dtype: DTypeLike = np.float64,
     client: Any = None,
@@ -125,7 +125,7 @@ def score_matrix_dask(
     ``E`` is typically chunked along the pixels the way REDNMF's Dask fit cut
     them (:meth:`rednmf.solvers.rednmf_dask.KeptChunks.evidence`), chunk
     boundaries falling anywhere in a row. The PCA (or the norms) runs on those
-    chunks as they are; only the projected pixels (``n_components`` values
+    chunks as they are; only the projected pixels (``n_pca`` values
     each) are regrouped into tiles of whole rows for the local RX. See
     :func:`score_dask` for the parameters.
 
@@ -140,9 +140,9 @@ def score_matrix_dask(
         ``client`` (per pixel chunk of ``E`` if fewer, or without a client).
         Each tile is scored with a halo of ``outer // 2`` rows on either side,
         so fewer, larger tiles recompute less.
-    scorer, inner, outer, n_components, ridge, dtype, client
+    scorer, inner, outer, n_pca, ridge, dtype, client
         As in :func:`score_dask`; ``scorer='multiscale'`` projects on the
-        cluster and gathers the projected pixels (``n_components`` values each)
+        cluster and gathers the projected pixels (``n_pca`` values each)
         to score them in memory (:func:`rednmf.scoring.multiscale.multiscale_projected`).
     pool, noise_var, combine
         As in :func:`rednmf.scoring.from_matrix.score_matrix`.
@@ -159,7 +159,7 @@ def score_matrix_dask(
         chunk_rows = check_int("chunk_rows", chunk_rows, low=1)
     return _score(
         E.T.rechunk({1: -1}), shape, scorer=scorer, inner=inner, outer=outer,
-        n_components=n_components, ridge=ridge, dtype=dtype, client=client,
+        n_pca=n_pca, ridge=ridge, dtype=dtype, client=client,
         chunk_rows=chunk_rows, pool=pool, noise_var=noise_var, combine=combine,
     )  # fmt: skip
 
@@ -171,7 +171,7 @@ def _score(
     scorer: str,
     inner: int,
     outer: int,
-    n_components: int | None,
+    n_pca: int | None,
     ridge: float,
     dtype: DTypeLike,
     client: Any,
@@ -190,10 +190,10 @@ def _score(
     if scorer == "norm":
         norms = data.map_blocks(np.linalg.norm, axis=-1, drop_axis=data.ndim - 1, dtype=data.dtype)
         return _compute(client, norms).reshape(shape)
-    if n_components is not None:
-        n_components = check_int("n_components", n_components, low=1)
+    if n_pca is not None:
+        n_pca = check_int("n_pca", n_pca, low=1)
     inner, outer, ridge, out_dtype = check_windows(shape, inner, outer, ridge, dtype)
-    proj = _pca_project_dask(data, n_components, client, noise_var)
+    proj = _pca_project_dask(data, n_pca, client, noise_var)
     glob = _global_rx_dask(proj, ridge, client) if scorer == "multiscale" else None
     if data.ndim == 2:  # regroup the projected pixels into tiles of whole rows
         rows, cols = shape
@@ -227,7 +227,7 @@ def _global_rx_dask(proj: da.Array, ridge: float, client: Any) -> da.Array:
 
 
 def _pca_project_dask(
-    data: da.Array, n_components: int | None, client: Any, noise_var: np.ndarray | None = None
+    data: da.Array, n_pca: int | None, client: Any, noise_var: np.ndarray | None = None
 ) -> da.Array:
     """:func:`rednmf.scoring.brad._pca_project` of ``(..., bands)`` chunks, lazily.
 
@@ -239,14 +239,14 @@ def _pca_project_dask(
     n = math.prod(data.shape[:-1])
     x64 = data.astype(np.float64)
     mean = _compute(client, x64.mean(axis=axes))
-    if noise_var is None and (n_components is None or n_components >= bands):
+    if noise_var is None and (n_pca is None or n_pca >= bands):
         return data.map_blocks(_centre, mean, dtype=data.dtype)
     xc = x64 - mean
     cov = _compute(client, da.tensordot(xc, xc, axes=(axes, axes))) / n
     if noise_var is not None:
-        n_components = noise_pca_count(cov, noise_var, n, n_components)
-    vecs = principal_axes(cov, n_components)
-    chunks = (*data.chunks[:-1], (n_components,))
+        n_pca = noise_pca_count(cov, noise_var, n, n_pca)
+    vecs = principal_axes(cov, n_pca)
+    chunks = (*data.chunks[:-1], (n_pca,))
     return data.map_blocks(_project, mean, vecs, chunks=chunks, dtype=data.dtype)
 
 

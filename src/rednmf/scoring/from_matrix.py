@@ -27,7 +27,7 @@ def score_matrix(
     scorer: str = "brad",
     inner: int = 9,
     outer: int = 27,
-    n_components: int | None = 20,
+    n_pca: int | None = 20,
     ridge: float = 0.1,
     backend: str | None = None,
     device: Any = None,
@@ -48,7 +48,7 @@ def score_matrix(
         pooled and global RX on one scale); ``'brad'``:
         :func:`rednmf.scoring.brad.brad` with the window parameters given;
         ``'norm'``: the column norm ``||E_j||_2``.
-    inner, outer, n_components, ridge
+    inner, outer, n_pca, ridge
         Parameters of the local detector (ignored by ``'norm'``).
     backend, device
         Array backend (:mod:`rednmf.backend`; ignored by ``'norm'``).
@@ -67,10 +67,10 @@ def score_matrix(
         return column_norm(cube)
     if scorer == "multiscale":
         return multiscale(
-            cube, inner=inner, outer=outer, n_components=n_components, ridge=ridge, pool=pool,
+            cube, inner=inner, outer=outer, n_pca=n_pca, ridge=ridge, pool=pool,
             noise_var=noise_var, backend=backend, device=device, combine=combine,
         )  # fmt: skip
     return brad(
-        cube, inner=inner, outer=outer, n_components=n_components, ridge=ridge, backend=backend,
+        cube, inner=inner, outer=outer, n_pca=n_pca, ridge=ridge, backend=backend,
         device=device, noise_var=noise_var,
     )  # fmt: skip

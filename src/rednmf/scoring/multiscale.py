@@ -46,7 +46,7 @@ and which drowns a weak target. Given the noise variance of each band
 it and only the components whose variance exceeds the largest eigenvalue that
 white noise alone would produce with ``n`` pixels and ``d`` bands (the
 Marchenko–Pastur edge ``(1 + \sqrt{d/n})^2``) are kept
-(:func:`noise_pca_count`), at most ``n_components``.
+(:func:`noise_pca_count`), at most ``n_pca``.
 
 References
 ----------
@@ -184,7 +184,7 @@ def multiscale(
     cube: np.ndarray,
     inner: int = 9,
     outer: int = 27,
-    n_components: int | None = 20,
+    n_pca: int | None = 20,
     ridge: float = 0.01,
     pool: int = 3,
     noise_var: np.ndarray | None = None,
@@ -201,7 +201,7 @@ def multiscale(
         The evidence, e.g. REDNMF's anomaly matrix reshaped to a cube.
     inner, outer : int, default 9 and 27
         Odd sides of the local detector's guard and outer windows.
-    n_components : int or None, default 20
+    n_pca : int or None, default 20
         Principal components kept (at most, with ``noise_var``).
     ridge : float, default 0.01
         Diagonal loading of the local and global covariances, relative to their
@@ -237,6 +237,6 @@ def multiscale(
     pool = check_int("pool", pool, low=1)
     check_choice("combine", combine, COMBINATIONS)
     P, (inner, outer, ridge, out_dtype) = validated_projection(
-        cube, inner, outer, n_components, ridge, dtype, xp, noise_var
+        cube, inner, outer, n_pca, ridge, dtype, xp, noise_var
     )
     return multiscale_projected(P, inner, outer, ridge, pool, out_dtype, xp, combine=combine)
