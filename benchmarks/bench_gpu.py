@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from bench_solver import synthetic_cube  # benchmarks/ is on sys.path when run as a script
-from rednmf.data import data_dir, list_scenes, load_benchmark
+from rednmf.datasets import data_dir, list_scenes, load_benchmark
 from rednmf.detectors.rednmf import REDNMF
 from rednmf.metrics import roc_auc
 
