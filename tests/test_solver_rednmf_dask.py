@@ -134,7 +134,10 @@ def test_received_arrays_are_aligned():
 
 def test_chunk_ranges():
     assert chunk_ranges(5000, None, 2, 2048) == [(0, 4096), (4096, 5000)]
-    assert chunk_ranges(1000, 400, 3, 2048) == [(0, 400), (400, 800), (800, 1000)]
+    # a given chunk size: an even number of near-equal chunks, as the in-memory blocks
+    assert chunk_ranges(1000, 400, 3, 2048) == [(0, 250), (250, 500), (500, 750), (750, 1000)]
+    assert chunk_ranges(800, 400, 3, 2048) == [(0, 400), (400, 800)]
+    assert chunk_ranges(300, 400, 3, 2048) == [(0, 300)]
 
 
 def _run_cli(args):

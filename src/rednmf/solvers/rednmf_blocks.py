@@ -77,6 +77,7 @@ from rednmf.backend import NumpyBackend, namespace
 __all__ = [
     "DEFAULT_BLOCK_SIZE",
     "GPU_BLOCK_SIZE",
+    "balanced_ranges",
     "block_ranges",
     "gram",
     "resolve_n_jobs",
@@ -134,6 +135,23 @@ def block_ranges(n: int, size: int) -> list[tuple[int, int]]:
     return [(a, min(a + size, n)) for a in range(0, n, size)]
 
 
+def balanced_ranges(n: int, size: int) -> list[tuple[int, int]]:
+    """``n`` pixels in an even number of near-equal blocks of at most ``size`` pixels.
+
+    The blocks of a sweep: with an even count of equal blocks two threads get
+    equal shares (10^4 pixels in blocks of 2048 were five blocks, 3 + 2 per
+    thread; now six of 1666-1667); one block when ``n <= size``. The split
+    depends on ``n`` and ``size`` only, never on the number of threads, so
+    neither does the result.
+    """
+    size = max(1, int(size))
+    count = -(-n // size)
+    if count > 1:
+        count += count % 2
+    edges = [n * i // count for i in range(count + 1)]
+    return [(edges[i], edges[i + 1]) for i in range(count)]
+
+
 def _map_blocks(
     fn: Callable[[int, int], object], ranges: list[tuple[int, int]], n_jobs: int
 ) -> Iterator[object]:
@@ -159,7 +177,7 @@ def gram(
         return B @ B.T
 
     G = xp.zeros((d, d), dtype=X.dtype)
-    for P in _map_blocks(part, block_ranges(X.shape[1], block_size), n_jobs):
+    for P in _map_blocks(part, balanced_ranges(X.shape[1], block_size), n_jobs):
         G += P
     return G
 
@@ -249,7 +267,7 @@ class BlockRange:
         self.d, self.n = X.shape
         self.dtype = X.dtype
         self.block_size_arg = block_size
-        self.ranges = block_ranges(self.n, block_size)
+        self.ranges = balanced_ranges(self.n, block_size)
         self.block_size = max(b - a for a, b in self.ranges)
         self.n_jobs = n_jobs
         self.keep_prev = keep_prev

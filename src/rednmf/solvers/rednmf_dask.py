@@ -31,7 +31,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from rednmf.solvers.rednmf import anomaly_evidence
-from rednmf.solvers.rednmf_blocks import BlockRange, _Sums, block_ranges
+from rednmf.solvers.rednmf_blocks import BlockRange, _Sums, balanced_ranges, block_ranges
 
 __all__ = ["DaskParts", "KeptChunks", "chunk_ranges", "keep_chunks"]
 
@@ -58,14 +58,18 @@ def keep_chunks() -> Iterator[list[KeptChunks]]:
 
 
 def chunk_ranges(n: int, chunk_size: int | None, n_workers: int, block_size: int) -> list:
-    """Pixel ranges of the chunks: ``chunk_size`` pixels, or (``None``) one chunk per worker.
+    """Pixel ranges of the chunks: at most ``chunk_size`` pixels, or (``None``) one per worker.
 
-    A default chunk size is rounded up to a whole number of blocks.
+    A given ``chunk_size`` splits the pixels as the in-memory engine splits its
+    blocks (:func:`~rednmf.solvers.rednmf_blocks.balanced_ranges`), so that
+    with ``chunk_size == block_size`` every chunk is one of its blocks and the
+    fit is the in-memory one. A default chunk size is rounded up to a whole
+    number of blocks.
     """
     if chunk_size is None:
         per = -(-n // max(1, n_workers))
-        chunk_size = -(-per // block_size) * block_size
-    return block_ranges(n, chunk_size)
+        return block_ranges(n, -(-per // block_size) * block_size)
+    return balanced_ranges(n, chunk_size)
 
 
 def _aligned(obj: object) -> object:
