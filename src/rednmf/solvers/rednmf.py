@@ -606,15 +606,19 @@ def _svd_scale_parts(parts: LocalParts, G: np.ndarray, rank: int) -> tuple[float
 
 def _noise_scale_parts(
     parts: LocalParts, n: int, rank: int, lam: float, margin: float
-) -> NoiseScale:
-    """:func:`rednmf.solvers.noise.noise_scale` from float64 moments of the blocks."""
+) -> tuple[NoiseScale, np.ndarray]:
+    """:func:`rednmf.solvers.noise.noise_scale` from float64 moments of the blocks.
+
+    Also returns ``XX'`` in float64 (the M step's Gram matrix, so that ``X`` is
+    not swept a second time for it).
+    """
     moments = parts.call("moments64")
     s1 = sum_in_order([m[0] for m in moments])
     G64 = sum_in_order([m[1] for m in moments])
     mean = s1 / n
     cov = G64 / n - np.outer(mean, mean)
     median, U = _svd_scale_parts(parts, G64, rank)
-    return noise_scale(cov, U, median, lam, margin)
+    return noise_scale(cov, U, median, lam, margin), G64
 
 
 @threadpool_limits.wrap(limits=1)
@@ -676,13 +680,14 @@ def _solve_blocks(
         ranges = chunk_ranges(X.shape[1], chunk_size, n_workers, block_size)
         parts = DaskParts(client, X, H, ranges, tau=0.0, n_jobs=1, **kw)
     try:
-        relative = lam_mode in ("svd", "noise")
-        G = sum_in_order(parts.call("gram")) if beta > 0 or relative else None
-        noise = None
+        noise = G = None
         if lam_mode == "noise":  # with sparsity='none' only the estimate is used (scoring)
-            noise = _noise_scale_parts(parts, X.shape[1], r, lam, noise_margin)
+            noise, G64 = _noise_scale_parts(parts, X.shape[1], r, lam, noise_margin)
             lam = 2.0 * noise.fit_threshold
-        elif lam_mode == "svd" and sparsity == "l21":
+            G = xp.asarray(G64, dtype=X.dtype) if beta > 0 else None
+        elif beta > 0 or lam_mode == "svd":
+            G = sum_in_order(parts.call("gram"))
+        if lam_mode == "svd" and sparsity == "l21":
             lam = lam * _svd_scale_parts(parts, G, r)[0]
         elif lam_mode == "svd" and sparsity == "l1":
             X_np = xp.to_numpy(X_host) if is_tensor(X_host) else np.asarray(X_host)
