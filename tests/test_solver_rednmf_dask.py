@@ -67,7 +67,7 @@ def test_dask_default_chunks_agree_to_rounding(client, problem):
 
 def test_detector_scores_equal_in_memory(client):
     cube, _ = make_scene(rows=64, cols=48, bands=30, n_targets=6, random_state=2)
-    mem = REDNMF(max_iter=15).fit(cube)  # 3072 pixels: blocks of 2048 and 1024
+    mem = REDNMF(max_iter=15).fit(cube)  # 3072 pixels: two blocks (and chunks) of 1536
     dist = REDNMF(max_iter=15, scheduler=client, chunk_size=2048).fit(cube)
     # S is identical; it is scored on the workers (rednmf.scoring.dask_scoring),
     # whose reductions and box sums add in another order: equal to rounding.

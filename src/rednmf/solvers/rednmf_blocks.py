@@ -153,13 +153,22 @@ def balanced_ranges(n: int, size: int) -> list[tuple[int, int]]:
 
 
 def _map_blocks(
-    fn: Callable[[int, int], object], ranges: list[tuple[int, int]], n_jobs: int
+    fn: Callable[[int, int], object],
+    ranges: list[tuple[int, int]],
+    n_jobs: int,
+    pool: ThreadPoolExecutor | None = None,
 ) -> Iterator[object]:
-    """``fn(a, b)`` for every block, on ``n_jobs`` threads; results in block order."""
+    """``fn(a, b)`` for every block, on ``n_jobs`` threads; results in block order.
+
+    ``pool``: threads to run on (kept by the caller across sweeps, so that
+    their scratch buffers are allocated once); default a pool for this call.
+    """
     if n_jobs <= 1 or len(ranges) <= 1:
         return (fn(a, b) for a, b in ranges)
-    with ThreadPoolExecutor(max_workers=min(n_jobs, len(ranges))) as pool:
+    if pool is not None:
         return iter(list(pool.map(lambda ab: fn(*ab), ranges)))
+    with ThreadPoolExecutor(max_workers=min(n_jobs, len(ranges))) as own:
+        return iter(list(own.map(lambda ab: fn(*ab), ranges)))
 
 
 def gram(
@@ -273,13 +282,34 @@ class BlockRange:
         self.keep_prev = keep_prev
         self.H_prev: np.ndarray | None = None
         self._local = threading.local()
+        self._pool: ThreadPoolExecutor | None = None
         self.M = self.V = self.WtW = self.W = None
         # Pixel groups: S_j = f_j (X_j - W_s H_j), with W_s the W of the S step
         # (kept, with f, so that products with S need no bands x pixels product).
         self.f = self.xp.zeros((self.n,), dtype=self.dtype) if sparsity == "l21" else None
         self.W_s = self.VW = self.MW = None
 
-    # -- scratch -----------------------------------------------------------------------
+    # -- threads and scratch -----------------------------------------------------------
+
+    def _threads(self) -> ThreadPoolExecutor | None:
+        """The range's worker threads, started at the first sweep and kept until :meth:`close`.
+
+        Kept across sweeps so that each thread's scratch buffers
+        (:meth:`_buffers`, thread-local) are allocated and first touched once:
+        a pool per sweep allocated them anew every iteration.
+        """
+        workers = min(self.n_jobs, len(self.ranges))
+        if workers <= 1:
+            return None
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=workers)
+        return self._pool
+
+    def close(self) -> None:
+        """Stop the range's threads (if any)."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
     def _buffers(self, width: int) -> tuple[np.ndarray, np.ndarray]:
         """Two d x width scratch buffers owned by the calling thread (``|S|`` and ``E``)."""
@@ -559,7 +589,7 @@ class BlockRange:
         """Sweep 0 with the initial ``W`` and ``M``: S of iteration 1 and the range's sums."""
         self.W, self.M = W, M
         self.MW = M @ W if self.enc else None
-        out = _total(_map_blocks(self._first, self.ranges, self.n_jobs))
+        out = _total(_map_blocks(self._first, self.ranges, self.n_jobs, self._threads()))
         self.W_s = self.xp.copy(W)
         return out
 
@@ -573,7 +603,10 @@ class BlockRange:
         self.MW = M @ W if self.enc else None
         if self.keep_prev:
             self.H_prev = xp.copy(self.H)
-        out = _total(_map_blocks(lambda a, b: self._fused(a, b, more), self.ranges, self.n_jobs))
+        sweep = _map_blocks(
+            lambda a, b: self._fused(a, b, more), self.ranges, self.n_jobs, self._threads()
+        )
+        out = _total(sweep)
         self.W_s = xp.copy(W)  # the W of the S step just done (W is updated in place next)
         return out
 
@@ -590,7 +623,7 @@ class BlockRange:
             E, sq = self._residual(X, W_prev, H[:, a:b])
             self._s_step(E, sq, S, a)
 
-        for _ in _map_blocks(one, self.ranges, self.n_jobs):
+        for _ in _map_blocks(one, self.ranges, self.n_jobs, self._threads()):
             pass
 
     def set_tau(self, tau: float) -> None:
@@ -626,7 +659,9 @@ class LocalParts:
         return [getattr(p, method)(*args) for p in self.parts]
 
     def close(self) -> None:
-        """Nothing to release."""
+        """Stop the ranges' threads."""
+        for p in self.parts:
+            p.close()
 
 
 class BlockSolver:
