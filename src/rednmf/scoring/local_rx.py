@@ -190,16 +190,18 @@ def _local_rx(
     is 0). ``None``: both from ``arr``.
     """
     rows, cols, k = arr.shape
-    x = xp.astype(arr, xp.float64)
-    if x is arr:  # centred in place below: never in the caller's array
-        x = xp.copy(x)
+    # Centred in float64 one block of rows at a time (_centred): no float64 copy of the scene.
     if scene_stats is None:
-        x -= xp.mean0_64(x.reshape(-1, k))
-        global_var = xp.mean(x * x)
+        mean = xp.mean0_64(arr.reshape(-1, k))
+        step = max(1, _BLOCK_ELEMENTS // max(1, cols * k))
+        total = sum(
+            float(xp.total(_centred(arr, mean, r0, min(rows, r0 + step), xp) ** 2))
+            for r0 in range(0, rows, step)
+        )
+        global_var = total / (rows * cols * k)
         floor = _REL_FLOOR * global_var if global_var > 0.0 else _REL_FLOOR
     else:
-        x -= scene_stats[0]
-        floor = scene_stats[1]
+        mean, floor = scene_stats
 
     offs = _packed_offsets(k + 1)
     n_packed = offs[-1]
@@ -220,13 +222,19 @@ def _local_rx(
         # Extended block with a halo of `half` rows; its edges are either the
         # image edges or more than `half` rows away from the rows kept.
         e0, e1 = max(0, r0 - half), min(rows, r1 + half)
-        _score_block(x, (e0, e1), (r0, r1), scores, inner, outer, ridge, floor, work, xp)
+        x = _centred(arr, mean, e0, e1, xp)
+        _score_block(x, e0, (r0, r1), scores, inner, outer, ridge, floor, work, xp)
     return scores
+
+
+def _centred(arr: Any, mean: Any, r0: int, r1: int, xp: NumpyBackend) -> Any:
+    """Rows ``r0:r1`` of ``arr`` in float64, minus the scene's mean spectrum (a new array)."""
+    return xp.subtract(xp.astype(arr[r0:r1], xp.float64), mean)
 
 
 def _score_block(
     x: Any,
-    extended: tuple[int, int],
+    e0: int,
     kept: tuple[int, int],
     scores: Any,
     inner: int,
@@ -236,11 +244,14 @@ def _score_block(
     work: _Workspace,
     xp: NumpyBackend,
 ) -> None:
-    """Scores of rows ``kept`` into ``scores``, from the rows ``extended`` around them."""
-    (e0, e1), (r0, r1) = extended, kept
+    """Scores of rows ``kept`` into ``scores``, from the centred rows ``x`` around them.
+
+    ``x`` holds the rows ``e0, e0 + 1, ...`` of the scene (``kept`` and their halo).
+    """
+    r0, r1 = kept
     cols, k = x.shape[1:]
-    z = xp.empty((e1 - e0, cols, work.offs[-1]), dtype=xp.float64)
-    _moment_products(x[e0:e1], work.offs, work.sub, z, xp)
+    z = xp.empty((x.shape[0], cols, work.offs[-1]), dtype=xp.float64)
+    _moment_products(x, work.offs, work.sub, z, xp)
     windows = (outer // 2, inner // 2)
     carry = work.carry
     for w, h in enumerate(windows):
@@ -248,7 +259,7 @@ def _score_block(
     for part in _split(r0, r1, work.rows):
         lo, hi = part.start - e0, part.stop - e0
         moments = _ring_moments(z, lo, hi, windows, carry, work, xp)
-        xs = x[part].reshape(-1, k)
+        xs = x[lo:hi].reshape(-1, k)
         if k > _ELIMINATION_MAX_K:
             chunk = _solve_scores(moments.T, xs, ridge, floor, work, xp)
         else:
