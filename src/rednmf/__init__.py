@@ -7,16 +7,31 @@ The public names::
     cube, gt = make_scene(random_state=0)          # (rows, cols, bands), (rows, cols)
     det = REDNMF().fit(cube)                       # the paper's model, measured defaults
     print(roc_auc(det.decision_scores_, gt))
+
+The names are imported on first use (PEP 562), so ``import rednmf`` is cheap:
+``python -m rednmf`` reaches :mod:`rednmf_launch`, which installs the start-up
+signal handlers, before NumPy, SciPy and the detectors are imported, exactly
+like the ``rednmf`` command.
 """
 
-from rednmf.datasets import make_scene
-from rednmf.detectors.rednmf import REDNMF
-from rednmf.detectors.registry import get_detector, list_methods
-from rednmf.exceptions import ConvergenceWarning, InputError
-from rednmf.io import read_scene
-from rednmf.metrics import roc_auc
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+#: Public name -> the module that defines it.
+_LAZY = {
+    "make_scene": "rednmf.datasets",
+    "REDNMF": "rednmf.detectors.rednmf",
+    "get_detector": "rednmf.detectors.registry",
+    "list_methods": "rednmf.detectors.registry",
+    "ConvergenceWarning": "rednmf.exceptions",
+    "InputError": "rednmf.exceptions",
+    "read_scene": "rednmf.io",
+    "roc_auc": "rednmf.metrics",
+}
 
 __all__ = [
     "REDNMF",
@@ -29,3 +44,24 @@ __all__ = [
     "roc_auc",
     "__version__",
 ]
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from rednmf.datasets import make_scene
+    from rednmf.detectors.rednmf import REDNMF
+    from rednmf.detectors.registry import get_detector, list_methods
+    from rednmf.exceptions import ConvergenceWarning, InputError
+    from rednmf.io import read_scene
+    from rednmf.metrics import roc_auc
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rednmf' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
