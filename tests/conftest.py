@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -69,3 +70,35 @@ def client():
         distributed.Client(cluster) as c,
     ):
         yield c
+
+
+def _find(*names: str) -> str | None:
+    for name in names:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless chromium driven by Selenium (skipped without it, failure under CI)."""
+    chromium = _find("chromium", "chromium-browser")
+    driver = _find("chromedriver")
+    if chromium is None or driver is None:
+        msg = "chromium and chromedriver not found; apt-get install chromium chromium-driver"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    web = webdriver.Chrome(service=Service(driver), options=options)
+    web.set_window_size(1400, 1200)
+    yield web
+    web.quit()

@@ -200,7 +200,11 @@ def test_registry(monkeypatch):
 
 
 def test_demo_synthetic(tmp_path, capsys, monkeypatch):
-    """``demo`` runs the real REDNMF on a shrunk scene with few iterations, to stay short."""
+    """``demo`` runs the real REDNMF through the pipeline, on a shrunk scene with few iterations.
+
+    Its run folder is the one ``detect`` publishes (same files, summary and report); with
+    ``--data`` it is a batch over the folder's scenes.
+    """
     import rednmf.datasets
 
     real_make_scene, real_get_detector = rednmf.datasets.make_scene, registry.get_detector
@@ -214,11 +218,46 @@ def test_demo_synthetic(tmp_path, capsys, monkeypatch):
         "get_detector",
         lambda name, **kw: real_get_detector(name, max_iter=20, outer=9, inner=3, **kw),
     )
-    code, out, err = run_cli(capsys, "demo", "--out", tmp_path)
+    code, out, err = run_cli(capsys, "demo", "--out", tmp_path / "d", "--json")
     assert code == 0, err
-    assert "AUC" in out
-    assert (tmp_path / "demo_scores.png").is_file()
-    assert (tmp_path / "demo_detection.png").is_file()
+    summary = json.loads(out.strip().splitlines()[-1])
+    run = tmp_path / "d" / "synthetic_rednmf"
+    assert summary["run_dir"] == str(run.resolve())
+    assert summary["scene"] == "synthetic" and summary["method"] == "rednmf"
+    assert summary["params"]["random_state"] == 0 and summary["auc"] > 0.5
+    assert summary["inputs"][0]["source"].startswith("synthetic: rednmf.datasets.make_scene")
+    names = sorted(p.name for p in run.iterdir())
+    for kind in ("summary.json", "report.html", "overview.png", "roc.png", "scores.tif"):
+        assert f"synthetic_rednmf_{kind}" in names
+    on_disk = json.loads((run / "synthetic_rednmf_summary.json").read_text())
+    assert on_disk == summary
+    assert not [p for p in (tmp_path / "d").iterdir() if p.name.startswith(".")]
+
+    # the same scene through detect gives the same scores, threshold and detections
+    cube, gt = real_make_scene(rows=30, cols=30, bands=20, random_state=1)
+    np.savez(tmp_path / "synthetic.npz", data=cube, map=(gt != 0).astype(np.uint8))
+    code, out, err = run_cli(
+        capsys,
+        "detect",
+        tmp_path / "synthetic.npz",
+        "--out",
+        tmp_path / "e",
+        "--seed",
+        "0",
+        "--json",
+    )
+    assert code == 0, err
+    detected = json.loads(out.strip().splitlines()[-1])
+    for key in ("threshold", "n_detections", "auc", "params", "threshold_rule"):
+        assert detected[key] == summary[key], key
+    np.testing.assert_array_equal(
+        np.load(run / "synthetic_rednmf_scores.npy"),
+        np.load(tmp_path / "e" / "synthetic_rednmf" / "synthetic_rednmf_scores.npy"),
+    )
+
+    code, out, err = run_cli(capsys, "demo", "--out", tmp_path / "d")
+    assert code == 0, err
+    assert "AUC" in out and "synthetic_rednmf_report.html" in out
 
     data = tmp_path / "scenes"
     data.mkdir()
@@ -229,7 +268,11 @@ def test_demo_synthetic(tmp_path, capsys, monkeypatch):
     assert code == 0, err
     record = json.loads(out.strip().splitlines()[-1])
     assert [s["scene"] for s in record["scenes"]] == ["one", "two"]
+    assert [s["gt_var"] for s in record["scenes"]] == ["map", "map"]
     assert record["mean_auc"] is not None
+    for stem in ("one", "two"):
+        assert (tmp_path / "o" / f"{stem}_rednmf" / f"{stem}_rednmf_report.html").is_file()
+    assert (tmp_path / "o" / "batch_summary.csv").is_file()
 
 
 def test_subprocess_exit_code_and_one_line(tmp_path):

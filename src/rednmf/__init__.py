@@ -8,8 +8,10 @@ The public names::
     det = REDNMF().fit(cube)                       # the paper's model, measured defaults
     print(roc_auc(det.decision_scores_, gt))
 
-They are imported on first use (PEP 562), so ``import rednmf`` (and the
-command line's ``--help``) does not pay for NumPy, SciPy and scikit-learn.
+The names are imported on first use (PEP 562), so ``import rednmf`` is cheap:
+``python -m rednmf`` reaches :mod:`rednmf_launch`, which installs the start-up
+signal handlers, before NumPy, SciPy and the detectors are imported, exactly
+like the ``rednmf`` command.
 """
 
 from __future__ import annotations
@@ -18,21 +20,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from rednmf._version import __version__
-from rednmf.exceptions import ConvergenceWarning, InputError
 
-if TYPE_CHECKING:
-    from rednmf.datasets import make_scene
-    from rednmf.detectors.rednmf import REDNMF
-    from rednmf.detectors.registry import get_detector, list_methods
-    from rednmf.io import read_scene
-    from rednmf.metrics import roc_auc
-
-#: public name -> the module it comes from
+#: Public name -> the module that defines it.
 _LAZY = {
+    "make_scene": "rednmf.datasets",
     "REDNMF": "rednmf.detectors.rednmf",
     "get_detector": "rednmf.detectors.registry",
     "list_methods": "rednmf.detectors.registry",
-    "make_scene": "rednmf.datasets",
+    "ConvergenceWarning": "rednmf.exceptions",
+    "InputError": "rednmf.exceptions",
     "read_scene": "rednmf.io",
     "roc_auc": "rednmf.metrics",
 }
@@ -49,13 +45,22 @@ __all__ = [
     "__version__",
 ]
 
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from rednmf.datasets import make_scene
+    from rednmf.detectors.rednmf import REDNMF
+    from rednmf.detectors.registry import get_detector, list_methods
+    from rednmf.exceptions import ConvergenceWarning, InputError
+    from rednmf.io import read_scene
+    from rednmf.metrics import roc_auc
+
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'rednmf' has no attribute {name!r}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rednmf' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
 def __dir__() -> list[str]:

@@ -14,7 +14,6 @@ import contextlib
 import json
 import signal
 import sys
-import time
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -116,39 +115,6 @@ def _collect_params(named: dict[str, Any], extra: Sequence[str] | None) -> dict[
     return params
 
 
-def _fit(detector: Any, cube: Any, *, label: str, show_spinner: bool, mask: Any = None) -> float:
-    """Fit ``detector`` on ``cube``; print warnings as one line each.
-
-    On a terminal, iterative detectors show a progress bar with the iteration
-    and the objective; the others a spinner.
-    """
-    status: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
-    callback = None
-    if show_spinner:
-        from rich.console import Console
-
-        console = Console(stderr=True)
-        steps = getattr(detector, "total_steps", None)  # deep detectors: training steps
-        total = steps() if callable(steps) else detector.get_params().get("max_iter")
-        if total:
-            status, callback = _progress_bar(console, label, int(total))
-        else:
-            status = console.status(f"fitting {label} ...", spinner="dots")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        start = time.perf_counter()
-        with status:
-            detector.fit(cube, mask=mask, callback=callback)
-        seconds = time.perf_counter() - start
-    seen: set[str] = set()
-    for w in caught:
-        msg = one_line(str(w.message))
-        if msg not in seen:
-            seen.add(msg)
-            sys.stderr.write(f"warning: {msg}\n")
-    return seconds
-
-
 def _progress_bar(console: Any, label: str, total: int) -> tuple[Any, Any]:
     """A rich progress bar (a context manager) and the callback that feeds it."""
     from rich.progress import (
@@ -185,29 +151,6 @@ def _print_history(summary: dict[str, Any]) -> None:
     sys.stderr.write("iteration objective\n")
     for t, value in enumerate(history, start=1):
         sys.stderr.write(f"{t} {value:.10g}\n")
-
-
-def _n_iter(detector: Any) -> int | None:
-    n = getattr(detector, "n_iter_", None)
-    return None if n is None else int(n)
-
-
-def _auc(scores: Any, gt: Any) -> float | None:
-    """AUC of ``scores`` against ``gt``, or None when there is no usable ground truth."""
-    if gt is None:
-        return None
-    if not gt.any() or gt.all():
-        sys.stderr.write(
-            "warning: the ground truth has no anomalous or no background pixel; AUC not computed\n"
-        )
-        return None
-    from rednmf.metrics import roc_auc
-
-    try:
-        return float(roc_auc(scores, gt))
-    except InputError as exc:  # e.g. every anomaly pixel is no-data: report, do not fail
-        sys.stderr.write(f"warning: {one_line(str(exc))}; AUC not computed\n")
-        return None
 
 
 # -- commands ---------------------------------------------------------------
@@ -431,7 +374,9 @@ def _progress(show: bool, method: str, stem: str, params: dict[str, Any]) -> Ite
 
     from rednmf.detectors.registry import get_detector
 
-    total = get_detector(method, **params).get_params().get("max_iter")
+    detector = get_detector(method, **params)
+    steps = getattr(detector, "total_steps", None)  # deep detectors: training steps
+    total = steps() if callable(steps) else detector.get_params().get("max_iter")
     console = Console(stderr=True)
     if not total:
         with console.status(f"fitting {method} on {stem} ...", spinner="dots"):
@@ -509,143 +454,58 @@ def _print_batch(rows: list[dict[str, Any]], out: Path) -> None:
 
 
 def _demo_synthetic(out: Path, seed: int, as_json: bool) -> None:
-    from rednmf import plotting
-    from rednmf.datasets import make_scene
-    from rednmf.detectors.registry import get_detector
-    from rednmf.io.writers import ensure_dir
+    from rednmf.pipeline import detect_synthetic
 
-    out_dir = ensure_dir(out)
-    cube, gt = make_scene(random_state=seed)
-    gt = gt != 0
-    detector = get_detector("rednmf", random_state=seed)
-    seconds = _fit(
-        detector,
-        cube,
-        label="rednmf on a synthetic scene",
-        show_spinner=not as_json and _stderr_is_tty(),
-    )
-    scores = detector.decision_scores_
-    auc = _auc(scores, gt)
-    map_path = plotting.save_score_map(
-        out_dir / "demo_scores.png", scores, title="REDNMF: synthetic scene"
-    )
-    fig_path = plotting.save_detection_figure(
-        out_dir / "demo_detection.png",
-        cube,
-        scores,
-        gt,
-        title=f"REDNMF on a synthetic scene (seed {seed})",
-        auc=auc,
-    )
-    n_iter = _n_iter(detector)
+    show = not as_json and _stderr_is_tty()
+    with _progress(show, "rednmf", "a synthetic scene", {"random_state": seed}) as callback:
+        summary = detect_synthetic(out, seed=seed, callback=callback)
+    _print_notes(summary)
     if as_json:
         from rednmf.io.writers import jsonable
 
-        record = {
-            "scene": "synthetic",
-            "shape": list(cube.shape),
-            "method": "rednmf",
-            "auc": auc,
-            "seconds": round(seconds, 4),
-            "n_iter": n_iter,
-            "params": detector.get_params(),
-            "scores_png": str(map_path),
-            "figure_path": str(fig_path),
-        }
-        _echo(json.dumps(jsonable(record), allow_nan=False))
+        _echo(json.dumps(jsonable(summary), allow_nan=False))
         return
-    rows, cols, bands = cube.shape
-    _echo(f"REDNMF on a synthetic {rows}x{cols}x{bands} scene (seed {seed})")
-    _echo(f"AUC       {'n/a' if auc is None else f'{auc:.4f}'}")
-    _echo(f"time      {seconds:.2f} s" + ("" if n_iter is None else f", {n_iter} iterations"))
-    _echo(f"map       {map_path}")
-    _echo(f"figure    {fig_path}")
+    _print_summary(summary)
 
 
 def _demo_folder(data: Path, out: Path, seed: int, as_json: bool) -> None:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-    from rich.table import Table
-
-    from rednmf import plotting
     from rednmf.datasets import list_scenes
-    from rednmf.detectors.registry import get_detector
-    from rednmf.io import read_scene
-    from rednmf.io.writers import ensure_dir
+    from rednmf.pipeline import detect_batch
 
     if not data.is_dir():
         raise InputError(f"--data {data} is not a directory; pass the folder of .mat scenes")
     scenes = list_scenes(data)
     if not scenes:
         raise InputError(f"no .mat file in {data}; pass the folder of .mat scenes")
-    out_dir = ensure_dir(out)
-
-    results: list[dict[str, Any]] = []
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=Console(stderr=True),
-        disable=as_json or not _stderr_is_tty(),
-        transient=True,
+    rows = detect_batch(
+        scenes,
+        out,
+        method="rednmf",
+        params={"random_state": seed},
+        prefer_gt=("map", "gt", "groundtruth"),
+        on_scene=None if as_json else _scene_progress,
     )
-    with progress:
-        task = progress.add_task("scenes", total=len(scenes))
-        for path in scenes:
-            progress.update(task, description=path.stem)
-            row: dict[str, Any] = {"scene": path.stem, "path": str(path)}
-            try:
-                scene = read_scene(path, prefer_gt=("map", "gt", "groundtruth"))
-                detector = get_detector("rednmf", random_state=seed)
-                row["shape"] = list(scene.shape)
-                row["seconds"] = round(
-                    _fit(detector, scene.cube, label=path.stem, show_spinner=False), 4
-                )
-                row["auc"] = _auc(detector.decision_scores_, scene.gt)
-                row["n_iter"] = _n_iter(detector)
-                row["scores_png"] = str(
-                    plotting.save_score_map(
-                        out_dir / f"{path.stem}_scores.png",
-                        detector.decision_scores_,
-                        title=f"rednmf: {path.stem}",
-                    )
-                )
-            except InputError as exc:
-                row["error"] = one_line(str(exc))
-                sys.stderr.write(f"warning: {path.name}: {row['error']}\n")
-            results.append(row)
-            progress.advance(task)
-
-    aucs = [r["auc"] for r in results if r.get("auc") is not None]
+    aucs = [r["auc"] for r in rows if r["status"] == "ok" and r["auc"] is not None]
     mean_auc = sum(aucs) / len(aucs) if aucs else None
     if as_json:
         from rednmf.io.writers import jsonable
 
-        record = {"data": str(data), "method": "rednmf", "scenes": results, "mean_auc": mean_auc}
+        record = {
+            "data": str(data),
+            "method": "rednmf",
+            "out": str(Path(out).resolve()),
+            "batch_summary": str(Path(out).resolve() / "batch_summary.csv"),
+            "scenes": [
+                r.get("summary") or {k: v for k, v in r.items() if k != "summary"} for r in rows
+            ],
+            "mean_auc": mean_auc,
+        }
         _echo(json.dumps(jsonable(record), allow_nan=False))
         return
-
-    table = Table(title=f"REDNMF (default parameters) on {data}")
-    table.add_column("scene")
-    table.add_column("shape")
-    table.add_column("AUC", justify="right")
-    table.add_column("seconds", justify="right")
-    table.add_column("iterations", justify="right")
-    for r in results:
-        if "error" in r:
-            table.add_row(r["scene"], "-", "error", "-", "-")
-            continue
-        table.add_row(
-            r["scene"],
-            "x".join(str(n) for n in r["shape"]),
-            "n/a" if r["auc"] is None else f"{r['auc']:.4f}",
-            f"{r['seconds']:.2f}",
-            "-" if r["n_iter"] is None else str(r["n_iter"]),
-        )
-    Console(width=max(100, Console().width)).print(table)
+    _print_batch(rows, Path(out))
     _echo(
-        f"mean AUC  {'n/a' if mean_auc is None else f'{mean_auc:.4f}'}"
-        f"  ({len(aucs)} of {len(results)} scenes)"
+        f"mean AUC   {'n/a' if mean_auc is None else f'{mean_auc:.4f}'}"
+        f"  ({len(aucs)} of {len(rows)} scenes)"
     )
 
 
@@ -661,7 +521,12 @@ def demo(
         bool, _flag("--json", help="Print one JSON object as the last line.")
     ] = False,
 ) -> None:
-    """Run REDNMF with its defaults on a synthetic scene, or on every .mat scene of --data."""
+    """Run REDNMF with its defaults on a synthetic scene, or on every .mat scene of --data.
+
+    The same pipeline as detect: one run folder per scene in OUT (synthetic_rednmf/ for the
+    synthetic scene) with the summary, overview, HTML report and the other outputs; with
+    --data also OUT/batch_summary.csv.
+    """
     with _guard():
         if data is None:
             _demo_synthetic(out, seed, as_json)

@@ -32,17 +32,21 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rednmf.exceptions import InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rednmf.io.scene import Scene
 
 __all__ = [
     "BATCH_COLUMNS",
     "Interrupted",
     "detect_batch",
     "detect_scene",
+    "detect_synthetic",
     "expand_inputs",
     "handle_termination",
     "run_name",
@@ -175,6 +179,9 @@ def _input_files(scene: Any, gt: str | None, mask: str | None) -> list[dict[str,
     from rednmf.io.scene import split_var
 
     files: list[dict[str, Any]] = []
+    if scene.path is None:  # built in memory (detect_synthetic): no file to record
+        files.append({"role": "scene", "path": None, "source": scene.format})
+        return files
     path = Path(scene.path)
     files.append(_file_record(path, "scene"))
     if path.suffix.lower() == ".hdr" or scene.format.startswith("ENVI"):
@@ -268,7 +275,7 @@ def _prepare_detector(method: str, params: dict[str, Any] | None) -> Any:
 
 
 def _run_one(
-    path: Path,
+    path: Any,
     out: Path,
     *,
     method: str,
@@ -285,9 +292,11 @@ def _run_one(
     lazy: bool | None,
     report: bool,
     callback: Callable[[int, float], None] | None,
+    prefer_gt: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Everything of :func:`detect_scene` but the lock: read, fit, stage, publish."""
     from rednmf.io import read_map, read_scene
+    from rednmf.io.scene import Scene
     from rednmf.thresholding import describe_rule, select_threshold
 
     phases: dict[str, float] = {}
@@ -296,7 +305,10 @@ def _run_one(
     detector = _prepare_detector(method, params)
     if gt is not None and gt_var is not None:
         raise InputError("--gt and --gt-var are exclusive; use --gt FILE:VAR")
-    scene = read_scene(path, data_var=data_var, gt_var=gt_var, lazy=lazy)
+    if isinstance(path, Scene):
+        scene = path
+    else:
+        scene = read_scene(path, data_var=data_var, gt_var=gt_var, prefer_gt=prefer_gt, lazy=lazy)
     rows, cols, bands = scene.shape
     if gt is not None:
         scene.gt, var = read_map(gt, (rows, cols))
@@ -332,7 +344,7 @@ def _run_one(
     run_dir = out / name
     summary: dict[str, Any] = {
         "scene": scene.name,
-        "path": str(Path(path).resolve()),
+        "path": None if isinstance(path, Scene) else str(Path(path).resolve()),
         "format": scene.format,
         "inputs": inputs,
         "data_var": scene.data_var,
@@ -493,7 +505,7 @@ def _window_of(detector: Any) -> tuple[int, int]:
 
 
 def detect_scene(
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | Scene,
     out: str | os.PathLike[str],
     *,
     method: str = "rednmf",
@@ -511,13 +523,17 @@ def detect_scene(
     wait: bool = False,
     report: bool = True,
     callback: Callable[[int, float], None] | None = None,
+    prefer_gt: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Detect anomalies in one scene and publish its run folder ``out/STEM_METHOD``.
 
     Parameters
     ----------
-    path : str or path-like
-        The scene (any format :func:`rednmf.io.read_scene` reads).
+    path : str, path-like or Scene
+        The scene: a file (any format :func:`rednmf.io.read_scene` reads) or a
+        :class:`rednmf.io.scene.Scene` already in memory (its ``name`` names
+        the run; ``data_var``, ``gt_var``, ``prefer_gt`` and ``lazy`` are then
+        not used).
     out : str or path-like
         The output folder; created if missing.
     method : str, default 'rednmf'
@@ -543,6 +559,9 @@ def detect_scene(
         Write the HTML report.
     callback : callable, optional
         ``callback(iteration, objective)`` during the fit (progress bars).
+    prefer_gt : sequence of str, optional
+        Ground-truth variable names to prefer when a file holds several
+        (:func:`rednmf.io.read_scene`).
 
     Returns
     -------
@@ -557,13 +576,14 @@ def detect_scene(
         When stopped by SIGINT / SIGTERM; nothing of the run is left on disk.
     """
     check_options(method, params, threshold, contamination, far, min_area, exclude_border)
+    from rednmf.io.scene import Scene
     from rednmf.io.writers import check_output_dir, lock_dir, remove_stale_staging
 
     check_output_dir(out)
     with handle_termination(), lock_dir(out, wait=wait) as folder:
         remove_stale_staging(folder)
         return _run_one(
-            Path(path),
+            path if isinstance(path, Scene) else Path(path),
             folder,
             method=method,
             params=params,
@@ -579,7 +599,60 @@ def detect_scene(
             lazy=lazy,
             report=report,
             callback=callback,
+            prefer_gt=prefer_gt,
         )
+
+
+def detect_synthetic(
+    out: str | os.PathLike[str],
+    *,
+    seed: int = 0,
+    method: str = "rednmf",
+    params: dict[str, Any] | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """Run :func:`detect_scene` on the synthetic scene of :func:`rednmf.datasets.make_scene`.
+
+    The scene (``make_scene(random_state=seed)``, with its ground truth) is
+    built in memory and published as ``out/synthetic_METHOD/`` like any other
+    run; ``rednmf demo`` without ``--data`` is this function.
+
+    Parameters
+    ----------
+    out : str or path-like
+        The output folder.
+    seed : int, default 0
+        Seed of the scene and, when the detector has one, of its
+        ``random_state`` (unless ``params`` sets it).
+    method : str, default 'rednmf'
+        A registered detector.
+    params : dict, optional
+        Constructor parameters of the detector.
+    **options
+        Other keyword arguments of :func:`detect_scene`.
+
+    Returns
+    -------
+    dict
+        The run summary.
+    """
+    from rednmf import datasets
+    from rednmf.io.scene import Scene
+
+    params = dict(params or {})
+    if "random_state" in _prepare_detector(method, params).get_params():
+        params.setdefault("random_state", seed)
+    cube, gt = datasets.make_scene(random_state=seed)
+    scene = Scene(
+        cube=cube,
+        gt=np.asarray(gt) != 0,
+        name="synthetic",
+        format=f"synthetic: rednmf.datasets.make_scene(random_state={seed})",
+        variables={"data": "x".join(str(n) for n in cube.shape) + f" {cube.dtype}"},
+        data_var="data",
+        gt_var="gt",
+    )
+    return detect_scene(scene, out, method=method, params=params, **options)
 
 
 def check_options(
@@ -662,6 +735,7 @@ def detect_batch(
         "lazy": None,
         "report": True,
         "callback": None,
+        "prefer_gt": (),
     }
     unknown = set(options) - set(defaults)
     if unknown:

@@ -28,6 +28,7 @@ import io
 import json
 import math
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,13 @@ import numpy as np
 
 from rednmf.io.writers import atomic_open, jsonable
 
-__all__ = ["render_scene_report", "write_scene_report", "write_bench_report"]
+__all__ = [
+    "markdown_html",
+    "render_bench_report",
+    "render_scene_report",
+    "write_bench_report",
+    "write_scene_report",
+]
 
 
 def _b64(array: np.ndarray) -> str:
@@ -160,6 +167,7 @@ def render_scene_report(
         data=json.dumps(data, allow_nan=False).replace("</", "<\\/"),
         summary_rows=rows_html,
         note=note,
+        core=_CORE_JS,
         script=_SCRIPT,
         style=_STYLE,
         width=min(720, max(360, cols * 4)),
@@ -183,28 +191,176 @@ def write_scene_report(path: str | os.PathLike[str], **kwargs: Any) -> Path:
     return target
 
 
-def write_bench_report(
-    path: str | os.PathLike[str], markdown: str, images: list[Path], title: str
-) -> Path:
-    """Write a benchmark report (its ``report.md`` and figures) as one self-contained HTML page.
+def _inline(text: str) -> str:
+    """Escape one line of Markdown and turn its ``code`` spans into <code>."""
+    parts = html.escape(text).split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
 
-    The Markdown is shown as preformatted text (tables keep their columns) and
-    every PNG figure is embedded.
+
+def _table_html(lines: list[str]) -> str:
+    """A Markdown table (header, separator, rows) as an HTML table."""
+
+    def cells(line: str) -> list[str]:
+        return [c.strip() for c in line.strip().strip("|").split("|")]
+
+    head, body = cells(lines[0]), [cells(x) for x in lines[1:] if not _is_rule(x)]
+    return (
+        "<table class='bench'><thead><tr>"
+        + "".join(f"<th>{_inline(c)}</th>" for c in head)
+        + "</tr></thead><tbody>"
+        + "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>" for r in body)
+        + "</tbody></table>"
+    )
+
+
+def _is_rule(line: str) -> bool:
+    return set(line.strip()) <= set("|-: ") and "-" in line
+
+
+def markdown_html(text: str) -> str:
+    """The subset of Markdown the bench report uses, as HTML: headings, tables, lists, text."""
+    out: list[str] = []
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("|"):
+            j = i
+            while j < len(lines) and lines[j].startswith("|"):
+                j += 1
+            out.append(_table_html(lines[i:j]))
+            i = j
+            continue
+        if line.startswith("- "):
+            items = []
+            while i < len(lines) and lines[i].startswith("- "):
+                items.append(f"<li>{_inline(lines[i][2:])}</li>")
+                i += 1
+            out.append("<ul>" + "".join(items) + "</ul>")
+            continue
+        level = len(line) - len(line.lstrip("#"))
+        if 0 < level <= 4 and line[level : level + 1] == " ":
+            out.append(f"<h{level}>{_inline(line[level + 1 :])}</h{level}>")
+        elif line.strip():
+            out.append(f"<p>{_inline(line)}</p>")
+        i += 1
+    return "\n".join(out)
+
+
+def _map_panel(index: int, scene: str, methods: list[str], has_gt: bool, width: int) -> str:
+    options = "".join(
+        f"<option value='{html.escape(m)}'>{html.escape(m)}</option>" for m in methods
+    )
+    truth = "<label><input type='checkbox' class='truth'>ground truth</label>" if has_gt else ""
+    return (
+        f"<section class='scene-map' id='map-{index}' data-scene='{html.escape(scene)}'>"
+        f"<h3>{html.escape(scene)}</h3>"
+        f"<p><label>method <select class='method'>{options}</select></label> {truth}</p>"
+        "<p>threshold <input type='range' class='slider' min='0' max='1000' step='1' "
+        "style='width:360px'> <span class='thr'></span></p>"
+        "<p class='stats'><span class='count'></span><span class='pixels'></span>"
+        "<span class='pd'></span><span class='pf'></span></p>"
+        f"<canvas class='map' style='width:{width}px'></canvas></section>"
+    )
+
+
+def render_bench_report(
+    markdown: str,
+    images: Sequence[Path],
+    title: str,
+    maps: Sequence[Mapping[str, Any]] = (),
+    max_pixels: int = 250_000,
+) -> str:
+    """Return a benchmark report as one self-contained, interactive HTML page.
+
+    Parameters
+    ----------
+    markdown : str
+        The text of ``report.md``: rendered (headings, tables, lists), and kept
+        verbatim in a collapsed block.
+    images : sequence of Path
+        PNG figures, embedded.
+    title : str
+        The page title.
+    maps : sequence of mapping
+        Per scene: ``{"scene": name, "gt": (rows, cols) array or None,
+        "scores": {method: (rows, cols) array}}``. Each becomes a score map
+        with a method selector and a threshold slider over the score
+        quantiles; the pixel and 8-connected detection counts and, with
+        ground truth, P_D and P_F follow it (the same code as the run report).
+    max_pixels : int
+        Maps larger than this keep every ``stride``-th row and column (the
+        counts are then of the kept pixels, and the page says so).
     """
-    parts = [
-        f"<h2>{html.escape(p.stem)}</h2><img alt='{html.escape(p.stem)}' "
+    panels, data = [], []
+    for entry in maps:
+        methods = list(entry["scores"])
+        if not methods:
+            continue
+        first = np.asarray(entry["scores"][methods[0]])
+        rows, cols = first.shape
+        stride = max(1, math.ceil(math.sqrt(rows * cols / max_pixels)))
+        sub = (slice(None, None, stride), slice(None, None, stride))
+        gt = entry.get("gt")
+        grid = first[sub].shape
+        data.append(
+            {
+                "rows": grid[0],
+                "cols": grid[1],
+                "stride": stride,
+                "gt": None if gt is None else _b64((np.asarray(gt)[sub] != 0).astype(np.uint8)),
+                "scores": {
+                    m: _b64(np.asarray(s, dtype=np.float32)[sub])
+                    for m, s in entry["scores"].items()
+                },
+            }
+        )
+        note = (
+            ""
+            if stride == 1
+            else f"<p class='note'>Every {stride}th row and column shown and counted.</p>"
+        )
+        panels.append(
+            _map_panel(len(data) - 1, str(entry["scene"]), methods, gt is not None, 360) + note
+        )
+    maps_html = (
+        "<h2 id='score-maps'>Score maps</h2><p>Per scene and method: the scores (viridis, "
+        "median to maximum) with the pixels above the threshold in red (yellow on the truth). "
+        "The slider moves over the score quantiles; it starts at the top 1 %.</p>"
+        + "".join(panels)
+        if panels
+        else ""
+    )
+    figures = "".join(
+        f"<h3>{html.escape(p.stem)}</h3><img alt='{html.escape(p.stem)}' "
         f"src='data:image/png;base64,{base64.b64encode(p.read_bytes()).decode('ascii')}'>"
         for p in images
-    ]
-    text = (
+    )
+    payload = json.dumps({"maps": data}, allow_nan=False).replace("</", "<\\/")
+    return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         "<link rel='icon' href='data:,'>"
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
-        f"<h1>{html.escape(title)}</h1><pre class='md'>{html.escape(markdown)}</pre>"
-        + "".join(parts)
-        + "</body></html>\n"
+        f"{markdown_html(markdown)}{maps_html}"
+        + ("<h2>Figures</h2>" + figures if figures else "")
+        + "<details><summary>report.md</summary>"
+        f"<pre class='md'>{html.escape(markdown)}</pre></details>"
+        f"<script id='bench-data' type='application/json'>{payload}</script>"
+        f"<script>{_CORE_JS}</script><script>{_BENCH_SCRIPT}</script>"
+        "</body></html>\n"
     )
+
+
+def write_bench_report(
+    path: str | os.PathLike[str],
+    markdown: str,
+    images: Sequence[Path],
+    title: str,
+    maps: Sequence[Mapping[str, Any]] = (),
+) -> Path:
+    """Write :func:`render_bench_report` to ``path`` atomically and return the path."""
     target = Path(path)
+    text = render_bench_report(markdown, images, title, maps)
     with atomic_open(target, "w") as fh:
         fh.write(text)
     return target
@@ -220,6 +376,12 @@ table.summary th{text-align:left;padding:2px 8px;background:#f2f2f2;vertical-ali
 table.summary td{padding:2px 8px;word-break:break-all}
 .note{color:#a40}
 pre.md{background:#f7f7f7;padding:1em;overflow:auto}
+table.bench{border-collapse:collapse;font-size:13px;margin:0.5em 0}
+table.bench th,table.bench td{border:1px solid #ccc;padding:2px 6px;text-align:right}
+table.bench th:first-child,table.bench td:first-child{text-align:left}
+section.scene-map{display:inline-block;vertical-align:top;margin:0 2em 1.5em 0}
+canvas.map{image-rendering:pixelated;border:1px solid #999}
+.stats span{margin-right:1.2em;font-weight:600}
 #stats span{margin-right:1.2em;font-weight:600}
 img{max-width:100%}
 """
@@ -252,55 +414,29 @@ _TEMPLATE = """<!DOCTYPE html>
 <table class="summary">{summary_rows}</table>
 <img id="rgb" alt="" hidden src="data:image/png;base64,{png}">
 <script id="data" type="application/json">{data}</script>
+<script>{core}</script>
 <script>{script}</script>
 </body></html>
 """
 
-_SCRIPT = r"""
+#: Shared by the run report and the bench report: decoding, colours, the slider's quantile
+#: scale, detection statistics (pixels, 8-connected detections, P_D, P_F) and painting.
+_CORE_JS = r"""
 "use strict";
-const D = JSON.parse(document.getElementById("data").textContent);
 function bytes(b64) {
   const s = atob(b64), out = new Uint8Array(s.length);
   for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
   return out;
 }
-const R = D.rows, C = D.cols, N = R * C;
-const scores = new Float32Array(bytes(D.scores).buffer);
-const gt = D.gt ? bytes(D.gt) : null;
-const spec = new Uint16Array(bytes(D.spectra).buffer);
-const sorted = Array.from(scores).filter(Number.isFinite).sort((a, b) => a - b);
-const M = sorted.length;
-let lo = sorted[Math.floor(M / 2)], hi = sorted[M - 1];
-if (!(hi > lo)) hi = lo + 1;
-function sliderToThreshold(v) {
-  const frac = Math.pow(10, -(v / 1000) * Math.log10(M));  // fraction above, 1 .. 1/M
-  const idx = Math.min(M - 1, Math.max(0, Math.floor(M * (1 - frac))));
-  return v >= 1000 ? sorted[M - 1] : sorted[idx];
-}
-function thresholdToSlider(t) {
-  let best = 0, gap = Infinity;
-  for (let v = 0; v <= 1000; v++) {
-    const g = Math.abs(sliderToThreshold(v) - t);
-    if (g < gap) { gap = g; best = v; }
-  }
-  return best;
-}
-const slider = document.getElementById("slider");
-slider.value = thresholdToSlider(D.threshold);
-let threshold = D.threshold;
-const canvas = document.getElementById("map");
-canvas.width = C; canvas.height = R;
-const ctx = canvas.getContext("2d");
-const rgbImg = document.getElementById("rgb");
+function floats(b64) { return new Float32Array(bytes(b64).buffer); }
 const VIRIDIS = [[68,1,84],[59,82,139],[33,145,140],[94,201,98],[253,231,37]];
 function colour(t) {
   t = Math.min(1, Math.max(0, t)) * (VIRIDIS.length - 1);
   const i = Math.min(VIRIDIS.length - 2, Math.floor(t)), f = t - i;
   return VIRIDIS[i].map((c, k) => c + f * (VIRIDIS[i + 1][k] - c));
 }
-let detected = new Uint8Array(N);
-function components(mask) {
-  const lab = new Int32Array(N); let n = 0; const stack = [];
+function components(mask, R, C) {
+  const N = R * C, lab = new Int32Array(N); let n = 0; const stack = [];
   for (let p = 0; p < N; p++) {
     if (!mask[p] || lab[p]) continue;
     n++; lab[p] = n; stack.push(p);
@@ -316,19 +452,82 @@ function components(mask) {
   }
   return n;
 }
-function update() {
+// The slider (0..1000) moves over the score quantiles, log-spaced in the fraction above.
+function scoreScale(scores) {
+  const sorted = Array.from(scores).filter(Number.isFinite).sort((a, b) => a - b);
+  const M = sorted.length;
+  const lo = sorted[Math.floor(M / 2)];
+  let hi = sorted[M - 1];
+  if (!(hi > lo)) hi = lo + 1;
+  function toThreshold(v) {
+    const frac = Math.pow(10, -(v / 1000) * Math.log10(M));  // fraction above, 1 .. 1/M
+    const idx = Math.min(M - 1, Math.max(0, Math.floor(M * (1 - frac))));
+    return v >= 1000 ? sorted[M - 1] : sorted[idx];
+  }
+  function toSlider(t) {
+    let best = 0, gap = Infinity;
+    for (let v = 0; v <= 1000; v++) {
+      const g = Math.abs(toThreshold(v) - t);
+      if (g < gap) { gap = g; best = v; }
+    }
+    return best;
+  }
+  return {lo: lo, hi: hi, toThreshold: toThreshold, toSlider: toSlider};
+}
+// Flag the pixels above the threshold into `detected`; count them and, with truth, P_D / P_F.
+function detect(scores, gt, threshold, detected) {
   let px = 0, tp = 0, nt = 0, fp = 0, nb = 0;
-  for (let p = 0; p < N; p++) {
+  for (let p = 0; p < scores.length; p++) {
     const s = scores[p], ok = Number.isFinite(s);
     detected[p] = ok && s > threshold ? 1 : 0;
     px += detected[p];
     if (gt && ok) { if (gt[p]) { nt++; tp += detected[p]; } else { nb++; fp += detected[p]; } }
   }
-  document.getElementById("thr").textContent = threshold.toPrecision(5);
-  document.getElementById("count").textContent = "detections: " + components(detected);
-  document.getElementById("pixels").textContent = "pixels: " + px;
-  document.getElementById("pd").textContent = gt ? "P_D: " + (nt ? tp / nt : 0).toFixed(4) : "";
-  document.getElementById("pf").textContent = gt ? "P_F: " + (nb ? fp / nb : 0).toFixed(6) : "";
+  return {pixels: px, pd: nt ? tp / nt : 0, pf: nb ? fp / nb : 0};
+}
+// Write the threshold and the statistics into the elements el.thr, count, pixels, pd, pf.
+function showStats(el, threshold, st, count, hasGt) {
+  el.thr.textContent = threshold.toPrecision(5);
+  el.thr.dataset.value = String(threshold);  // exact, for scripts and tests
+  el.count.textContent = "detections: " + count;
+  el.pixels.textContent = "pixels: " + st.pixels;
+  el.pd.textContent = hasGt ? "P_D: " + st.pd.toFixed(4) : "";
+  el.pf.textContent = hasGt ? "P_F: " + st.pf.toFixed(6) : "";
+}
+// Paint pixel p of an RGBA buffer: the score colour (when scale is given), then the truth in
+// cyan and the detections in red (yellow where both).
+function paintPixel(data, p, s, scale, isGt, isDet) {
+  const o = 4 * p;
+  if (scale) {
+    const c = Number.isFinite(s) ? colour((s - scale.lo) / (scale.hi - scale.lo)) : [0, 0, 0];
+    data[o] = c[0]; data[o + 1] = c[1]; data[o + 2] = c[2];
+  }
+  data[o + 3] = 255;
+  if (isGt) { data[o] = 0; data[o + 1] = 255; data[o + 2] = 255; }
+  if (isDet) { data[o] = 255; data[o + 1] = isGt ? 255 : 0; data[o + 2] = 0; }
+}
+"""
+
+_SCRIPT = r"""
+const D = JSON.parse(document.getElementById("data").textContent);
+const R = D.rows, C = D.cols, N = R * C;
+const scores = floats(D.scores);
+const gt = D.gt ? bytes(D.gt) : null;
+const spec = new Uint16Array(bytes(D.spectra).buffer);
+const scale = scoreScale(scores);
+const slider = document.getElementById("slider");
+slider.value = scale.toSlider(D.threshold);
+let threshold = D.threshold;
+const canvas = document.getElementById("map");
+canvas.width = C; canvas.height = R;
+const ctx = canvas.getContext("2d");
+const rgbImg = document.getElementById("rgb");
+const EL = {};
+for (const id of ["thr", "count", "pixels", "pd", "pf"]) EL[id] = document.getElementById(id);
+let detected = new Uint8Array(N);
+function update() {
+  const st = detect(scores, gt, threshold, detected);
+  showStats(EL, threshold, st, components(detected, R, C), !!gt);
   draw();
 }
 function draw() {
@@ -340,19 +539,9 @@ function draw() {
   }
   const showDet = document.getElementById("layer-det").checked;
   const showGt = document.getElementById("layer-gt").checked && gt;
-  for (let p = 0; p < N; p++) {
-    const o = 4 * p;
-    if (base === "scores") {
-      const s = scores[p];
-      const c = Number.isFinite(s) ? colour((s - lo) / (hi - lo)) : [0, 0, 0];
-      img.data[o] = c[0]; img.data[o + 1] = c[1]; img.data[o + 2] = c[2];
-    }
-    img.data[o + 3] = 255;
-    if (showGt && gt[p]) { img.data[o] = 0; img.data[o + 1] = 255; img.data[o + 2] = 255; }
-    if (showDet && detected[p]) {
-      img.data[o] = 255; img.data[o + 1] = showGt && gt[p] ? 255 : 0; img.data[o + 2] = 0;
-    }
-  }
+  const sc = base === "scores" ? scale : null;
+  for (let p = 0; p < N; p++)
+    paintPixel(img.data, p, scores[p], sc, showGt && gt[p], showDet && detected[p]);
   ctx.putImageData(img, 0, 0);
 }
 function spectrumAt(gr, gc) {
@@ -431,11 +620,49 @@ canvas.addEventListener("mousemove", (ev) => {
 });
 canvas.addEventListener("dblclick", () => { pinned = false; });
 slider.addEventListener("input", () => {
-  threshold = sliderToThreshold(Number(slider.value));
+  threshold = scale.toThreshold(Number(slider.value));
   update();
 });
 for (const id of ["layer-rgb", "layer-scores", "layer-det", "layer-gt"])
   document.getElementById(id).addEventListener("change", draw);
 if (!gt) document.getElementById("layer-gt").disabled = true;
 if (rgbImg.complete) update(); else { rgbImg.addEventListener("load", update); update(); }
+"""
+
+_BENCH_SCRIPT = r"""
+const B = JSON.parse(document.getElementById("bench-data").textContent);
+B.maps.forEach((m, i) => {
+  const root = document.getElementById("map-" + i);
+  const q = (name) => root.querySelector("." + name);
+  const el = {thr: q("thr"), count: q("count"), pixels: q("pixels"), pd: q("pd"), pf: q("pf")};
+  const gt = m.gt ? bytes(m.gt) : null;
+  const canvas = q("map"), select = q("method"), slider = q("slider"), truth = q("truth");
+  canvas.width = m.cols; canvas.height = m.rows;
+  const ctx = canvas.getContext("2d");
+  const detected = new Uint8Array(m.rows * m.cols);
+  let scores = null, scale = null, threshold = 0;
+  function update() {
+    const st = detect(scores, gt, threshold, detected);
+    showStats(el, threshold, st, components(detected, m.rows, m.cols), !!gt);
+    const img = ctx.createImageData(m.cols, m.rows), showGt = truth && truth.checked;
+    for (let p = 0; p < scores.length; p++)
+      paintPixel(img.data, p, scores[p], scale, showGt && gt[p], detected[p]);
+    ctx.putImageData(img, 0, 0);
+  }
+  function choose() {
+    scores = floats(m.scores[select.value]);
+    scale = scoreScale(scores);
+    threshold = scale.toThreshold(Number(slider.value));
+    update();
+  }
+  const finite = floats(m.scores[select.value]).filter(Number.isFinite).length;
+  slider.value = Math.round(2000 / Math.log10(Math.max(finite, 101)));  // the top 1 %
+  select.addEventListener("change", choose);
+  slider.addEventListener("input", () => {
+    threshold = scale.toThreshold(Number(slider.value));
+    update();
+  });
+  if (truth) truth.addEventListener("change", update);
+  choose();
+});
 """

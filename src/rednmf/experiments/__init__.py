@@ -5,8 +5,9 @@ Each experiment module has ``NAME``, ``TITLE``, ``jobs(ctx) -> list[Job]`` and
 section of ``report.md``). :func:`run_bench` collects the jobs of the asked
 experiments, runs the ones not in the cache (identical jobs of different
 experiments once; in ``n_jobs`` processes), then summarises every experiment
-and writes ``report.md`` (and ``report.html``: the same text with every figure embedded,
-one self-contained file).
+and writes ``report.md`` and ``report.html``: one self-contained, offline page with the
+same text (its tables as HTML tables), every figure embedded, and the Table 2 score map of
+every scene and method with a live threshold slider (:func:`rednmf.report.render_bench_report`).
 
 Adding a method: register it in :data:`rednmf.detectors.registry.METHODS`
 (it then appears in every experiment whose list is "all methods"). Adding a
@@ -231,7 +232,12 @@ def run_bench(
             continue
         sections.append(f"## {module.TITLE}\n\n{module.summarise(ctx, results)}")
         say(f"bench: {name} done ({len(results)} results) -> {ctx.out / (name + '.csv')}")
-    return _write_report(ctx, names, sections)
+    maps = (
+        table2.score_maps(ctx, [(job, records[keys[job]]) for job in planned["table2"]])
+        if "table2" in names
+        else []
+    )
+    return _write_report(ctx, names, sections, maps)
 
 
 def _run_on_dask(
@@ -264,7 +270,9 @@ def _run_on_dask(
             raise
 
 
-def _write_report(ctx: Context, names: list[str], sections: list[str]) -> Path:
+def _write_report(
+    ctx: Context, names: list[str], sections: list[str], maps: list[dict[str, Any]]
+) -> Path:
     mode = (
         f"QUICK run (smoke test: {QUICK_SCENE} cropped to {QUICK_CROP}x{QUICK_CROP}, "
         f"max_iter={QUICK_MAX_ITER}, a subset of methods/sigmas/grid) - its numbers are not "
@@ -290,7 +298,7 @@ def _write_report(ctx: Context, names: list[str], sections: list[str]) -> Path:
     from rednmf.report import write_bench_report
 
     figures = sorted(p for p in ctx.out.rglob("*.png") if "cache" not in p.parts)
-    write_bench_report(path.with_suffix(".html"), text, figures, "rednmf bench report")
+    write_bench_report(path.with_suffix(".html"), text, figures, "rednmf bench report", maps)
     return path
 
 

@@ -62,6 +62,19 @@ def scene_figures(
     save_boxplots(folder / f"{scene}_box.png", groups, title=title)
 
 
+def score_maps(ctx: Context, results: list[tuple[Job, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Per scene: its ground truth and every method's score map, for the HTML report."""
+    got = {(j.scene, j.method): r for j, r in results}
+    maps = []
+    for s in scenes(ctx):
+        scores = {m: got[s, m]["scores"] for m in methods(ctx) if (s, m) in got}
+        if scores:
+            maps.append(
+                {"scene": s, "gt": load_scene(s, ctx.data_dir, ctx.crop)[1], "scores": scores}
+            )
+    return maps
+
+
 def summarise(ctx: Context, results: list[tuple[Job, dict[str, Any]]]) -> str:
     """Write ``table2.csv`` and the figures; return the report section."""
     got = {(j.scene, j.method): r for j, r in results}

@@ -1,0 +1,120 @@
+"""``rednmf`` (the console script) and ``python -m rednmf`` are one entry point.
+
+The console script is ``rednmf_launch:main`` (pyproject.toml). The package's
+``__main__`` runs the same function, and ``import rednmf`` imports nothing
+heavy, so the launcher's start-up signal handlers are in place as early in
+both.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = [sys.executable, "-m", "rednmf_launch"]  # what the ``rednmf`` console script runs
+PACKAGE = [sys.executable, "-m", "rednmf"]
+
+
+def _env() -> dict[str, str]:
+    """The subprocesses import the rednmf under test (from any working directory)."""
+    import rednmf
+
+    src = str(Path(rednmf.__file__).resolve().parents[1])
+    path = os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH", "")) if p)
+    return dict(os.environ, PYTHONWARNINGS="ignore", OPENBLAS_NUM_THREADS="1", PYTHONPATH=path)
+
+
+def _run(cmd: list[str], *args: str, cwd: Path) -> tuple[int, str, str]:
+    proc = subprocess.run(
+        [*cmd, *args], capture_output=True, text=True, env=_env(), cwd=cwd, timeout=120
+    )
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def test_console_script_and_package_main_are_the_launcher():
+    import rednmf.__main__
+    import rednmf_launch
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts == {"rednmf": "rednmf_launch:main"}
+    assert rednmf.__main__.main is rednmf_launch.main
+
+
+def test_importing_the_package_imports_nothing_heavy():
+    code = (
+        "import sys, rednmf; "
+        "heavy = [m for m in ('numpy', 'scipy', 'sklearn', 'rasterio', 'rednmf.cli') "
+        "if m in sys.modules]; print(heavy); print(rednmf.__version__)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=_env(), timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["[]", "0.1.0"]
+
+
+def test_lazy_names_resolve_and_unknown_names_fail():
+    import rednmf
+
+    assert type(rednmf.get_detector("grx")).__module__.startswith("rednmf.detectors.")
+    assert [name for name, _ in rednmf.list_methods()][:2] == ["bsdm", "crd"]
+    assert rednmf.REDNMF.__name__ == "REDNMF"
+    assert set(rednmf.__all__) <= set(dir(rednmf))
+    with pytest.raises(AttributeError, match="no attribute 'nosuch'"):
+        rednmf.nosuch  # noqa: B018
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--version",),
+        ("methods",),
+        (),
+        ("detect", "missing.mat"),
+        ("detect", "x.mat", "--far", "2"),
+        ("detect", "--nosuch"),
+    ],
+    ids=["version", "methods", "no-args", "missing-file", "bad-far", "bad-option"],
+)
+def test_both_entry_points_answer_identically(tmp_path, args):
+    script = _run(SCRIPT, *args, cwd=tmp_path)
+    package = _run(PACKAGE, *args, cwd=tmp_path)
+    assert script == package
+    assert "Traceback" not in script[2]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [0.1, 0.3], ids=["0.1s", "0.3s"])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("cmd", [SCRIPT, PACKAGE], ids=["console-script", "python-m"])
+def test_signal_during_startup_is_one_line_for_both(tmp_path, cmd, sig, delay):
+    """A signal while the command is still importing: one line, 128 + signal, no output."""
+    import numpy as np
+
+    scene = tmp_path / "s.npz"
+    rng = np.random.default_rng(0)
+    np.savez(scene, data=rng.random((20, 20, 8)).astype(np.float32))
+    proc = subprocess.Popen(
+        [*cmd, "detect", str(scene), "--method", "grx", "--out", str(tmp_path / "out")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+        cwd=tmp_path,
+    )
+    time.sleep(delay)  # python is up; the command line is still importing numpy & co.
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + int(sig), stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: interrupted"), stderr
+    assert stdout == ""
+    assert not (tmp_path / "out").exists()
