@@ -309,3 +309,18 @@ def test_every_registered_method_runs_through_detect(tmp_path, capsys, method):
     assert 0.5 < summary["auc"] <= 1.0
     scores = np.load(summary["files"]["scores_npy"])
     assert scores.shape == (30, 30) and np.isfinite(scores).all()
+
+
+def test_missing_file_is_reported_before_the_detectors_are_imported(tmp_path):
+    # The error must not wait for scikit-learn and the detectors (seconds on a busy machine).
+    code = (
+        "import sys\n"
+        "from rednmf.cli import main\n"
+        f"rc = main(['detect', {str(tmp_path / 'missing.mat')!r}, '--out', {str(tmp_path)!r}])\n"
+        "print(rc, 'sklearn' in sys.modules, 'rednmf.detectors' in sys.modules)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(cli.__file__).parents[1])}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert res.stdout.split() == ["2", "False", "False"], res.stdout + res.stderr
+    missing = tmp_path / "missing.mat"
+    assert res.stderr.strip() == f"error: file not found: {missing}; check the path"

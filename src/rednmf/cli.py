@@ -310,9 +310,11 @@ def detect(
             )
         if gt is not None and gt_var is not None:
             raise InputError("--gt and --gt-var are exclusive; use --gt FILE:VAR")
+        files = expand_inputs(paths)
+        if len(files) == 1 and not files[0].exists():  # before the detectors are imported
+            raise InputError(f"file not found: {files[0]}; check the path")
         params = _collect_params(named, param)
         check_options(method, params, threshold, contamination, far, min_area, exclude_border)
-        files = expand_inputs(paths)
         options: dict[str, Any] = {
             "method": method,
             "params": params,
@@ -717,7 +719,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     int
         0 on success, 2 on a user error (one line ``error: ...`` on stderr).
     """
-    from rednmf.pipeline import Interrupted
+    from rednmf.exceptions import Interrupted
 
     def _raise(signum: int, frame: object) -> None:
         raise Interrupted(signum)

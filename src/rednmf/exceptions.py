@@ -8,7 +8,7 @@ traceback.
 
 from __future__ import annotations
 
-__all__ = ["ConvergenceWarning", "InputError", "one_line"]
+__all__ = ["ConvergenceWarning", "InputError", "Interrupted", "one_line"]
 
 
 class InputError(ValueError):
@@ -28,3 +28,17 @@ def one_line(message: object) -> str:
     if not text and isinstance(message, BaseException):
         return type(message).__name__
     return text
+
+
+class Interrupted(BaseException):  # noqa: N818 - named like KeyboardInterrupt
+    """SIGTERM (or another termination signal) received while a run was in progress.
+
+    Here, not in :mod:`rednmf.pipeline`, so that the command line can install its
+    handlers without importing NumPy.
+    """
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        super().__init__(f"stopped by signal {signal.Signals(signum).name}")
+        self.signum = signum

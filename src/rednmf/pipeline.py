@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rednmf.exceptions import InputError
+from rednmf.exceptions import InputError, Interrupted
 
 if TYPE_CHECKING:  # pragma: no cover
     from rednmf.io.scene import Scene
@@ -65,14 +65,6 @@ BATCH_COLUMNS = [
     "run_dir",
     "error",
 ]
-
-
-class Interrupted(BaseException):  # noqa: N818 - named like KeyboardInterrupt
-    """SIGTERM (or another termination signal) received while a run was in progress."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(f"stopped by signal {signal.Signals(signum).name}")
-        self.signum = signum
 
 
 @contextlib.contextmanager
