@@ -190,7 +190,7 @@ def test_a_raster_that_would_not_fit_is_read_lazily_and_fitted_out_of_core(tif, 
     small = read_scene(tif)  # fits: read into memory, as before
     assert isinstance(small.cube, np.ndarray)
     ref = REDNMF(max_iter=8).fit(small.cube)
-    monkeypatch.setattr("rednmf.outofcore.available_memory", lambda: 1 << 16)
+    monkeypatch.setattr("rednmf._memory.available_memory", lambda: 1 << 16)
     scene = read_scene(tif)
     assert isinstance(scene.cube, GeoTiffCube)
     det = REDNMF(max_iter=8).fit(scene.cube)  # out_of_core=None

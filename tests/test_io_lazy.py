@@ -111,7 +111,7 @@ def test_the_fit_reads_slices_not_the_whole_cube(tmp_path, monkeypatch):
 
 
 def test_a_cube_that_would_not_fit_is_read_lazily_and_fitted_out_of_core(hdr, monkeypatch):
-    monkeypatch.setattr("rednmf.outofcore.available_memory", lambda: 1 << 16)
+    monkeypatch.setattr("rednmf._memory.available_memory", lambda: 1 << 16)
     cube = read_scene(hdr).cube  # lazy=None
     assert isinstance(cube, MemmapCube)
     det = REDNMF(max_iter=3).fit(cube)  # out_of_core=None decides
