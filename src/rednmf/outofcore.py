@@ -43,6 +43,7 @@ __all__ = ["CubeMatrix", "is_memory_mapped", "fits_in_memory", "scan_cube", "sco
 #: Pixels per block of the scans here (the solver has its own block size).
 BLOCK_PIXELS = 1 << 15
 
+
 def _float(block: np.ndarray) -> np.ndarray:
     """A block as :func:`rednmf._validation.check_cube` converts the cube: float32/64 kept."""
     return block if block.dtype in (np.float32, np.float64) else block.astype(np.float64)

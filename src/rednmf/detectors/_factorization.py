@@ -135,13 +135,17 @@ class FactorizationDetector(BaseDetector):
         X, shape = self._data_matrix(cube)
         W0, H0, M0 = self._initial_factors(X)
         res = self._solve(X, W0, H0, M0)
+        self._set_factors(res)
+        E = self._evidence(X, res, shape)
+        del X, res  # the scaled data are not needed to score: let them go first
+        return self._score(E, shape)
+
+    def _set_factors(self, res: NMFResult) -> None:
+        """Store the solver's ``W``, ``H`` and diagnostics as fitted attributes."""
         self.components_, self.coefficients_ = res.W, res.H
         self.n_iter_ = res.n_iter
         self.objective_ = res.objective
         self.converged_ = res.converged
-        E = self._evidence(X, res, shape)
-        del X, res  # the scaled data are not needed to score: let them go first
-        return self._score(E, shape)
 
     def _scorer_extras(self) -> dict[str, Any]:
         """Scorer parameters beyond the shared ones (REDNMF adds ``pool`` and the noise)."""
