@@ -151,18 +151,18 @@ class FactorizationDetector(BaseDetector):
         """Scorer parameters beyond the shared ones (REDNMF adds ``pool`` and the noise)."""
         return {}
 
+    def _scorer_params(self) -> dict[str, Any]:
+        """The scorer's parameters (shared ones and :meth:`_scorer_extras`)."""
+        return {
+            "scorer": self.scorer,
+            "inner": self.inner,
+            "outer": self.outer,
+            "n_pca": self.n_pca,
+            "ridge": self.ridge,
+            **self._scorer_extras(),
+        }
+
     def _score(self, E: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         """Score the evidence matrix ``E`` (bands x pixels) of a ``rows x cols`` scene."""
         backend, device = self._scoring_backend()
-        return score_matrix(
-            E,
-            shape,
-            scorer=self.scorer,
-            inner=self.inner,
-            outer=self.outer,
-            n_pca=self.n_pca,
-            ridge=self.ridge,
-            backend=backend,
-            device=device,
-            **self._scorer_extras(),
-        )
+        return score_matrix(E, shape, backend=backend, device=device, **self._scorer_params())

@@ -587,10 +587,7 @@ class REDNMF(FactorizationDetector):
         if run is None:
             engine = self._engine(warn=False)
             run = LocalSession(backend=engine.backend, device=engine.device)
-        return score_evidence(
-            E, shape, session=run, scorer=self.scorer, inner=self.inner, outer=self.outer,
-            n_pca=self.n_pca, ridge=self.ridge, **self._scorer_extras(),
-        )  # fmt: skip
+        return score_evidence(E, shape, session=run, **self._scorer_params())
 
     def _solve(
         self,
