@@ -4,7 +4,7 @@ The in-memory detector path makes several full copies of the scene (a float
 cube, ``X``, the scaled ``X``, ``S``, the anomaly cube). For a memory-mapped
 cube (the ENVI reader's), or a raster read window by window
 (:class:`rednmf.io.geotiff.GeoTiffCube`, a GeoTIFF's),
-:class:`rednmf.detectors.rednmf.REDNMF` with ``out_of_core=True`` (or
+:class:`rednmf.detectors.rednmf.REDNMF` with ``engine=OutOfCore()`` (or
 automatically, when the scene would not fit) instead
 
 * scans the cube once in blocks of rows for no-data, unusable bands, the fill

@@ -4,7 +4,7 @@ A scene larger than memory is handed to the detectors as an object with
 ``shape``, ``dtype``, ``ndim`` and ``__getitem__`` that reads only what each
 slice asks for, marked ``on_disk = True`` so that
 :func:`rednmf._memory.is_memory_mapped` recognises it and
-``REDNMF(out_of_core=None)`` fits it out of core. Two exist:
+``REDNMF()`` (its default engine) fits it out of core. Two exist:
 :class:`rednmf.io.geotiff.GeoTiffCube` (a GDAL raster, one windowed read per
 slice) and :class:`MemmapCube` here (a memory-mapped ENVI cube with bands
 dropped by its ``bbl`` and its ``data ignore value`` read as NaN, both applied

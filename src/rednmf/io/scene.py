@@ -262,7 +262,7 @@ def read_scene(
         each slice asks for (``True``), or read it into memory (``False``).
         ``None``: lazy exactly when the in-memory detector path would not fit
         in the memory available (:func:`rednmf._memory.fits_in_memory`), so
-        that ``REDNMF(out_of_core=None)`` then fits it out of core, as it does
+        that ``REDNMF()`` (its default engine) then fits it out of core, as it does
         a memory-mapped ENVI cube. ENVI: an image without bad bands or a no-data
         value is always memory mapped; with either, ``lazy`` decides in the same
         way between a :class:`~rednmf.io.lazy.MemmapCube` and an in-memory
