@@ -9,7 +9,7 @@ the default REDNMF with ``--iters`` iterations, fitted in this one run:
 
 * in memory with ``n_jobs=1`` and ``n_jobs=2`` (threads over pixel blocks);
 * on a ``distributed.LocalCluster`` of 1 and of 2 worker processes, one thread
-  each (``REDNMF(scheduler=client)``: the chunks and their ``H`` and ``S`` live
+  each (``REDNMF(engine=DaskEngine(client))``: the chunks and their ``H`` and ``S`` live
   on the workers, the driver keeps ``W`` and ``M``).
 
 Each mode's time per iteration is the median of the intervals between the fit
@@ -29,6 +29,7 @@ from threadpoolctl import threadpool_limits
 
 from bench_solver import synthetic_cube  # benchmarks/ is on sys.path when run as a script
 from rednmf.detectors.rednmf import REDNMF
+from rednmf.engines import DaskEngine, InMemory
 
 
 def per_iteration(cube, **params) -> float:
@@ -54,7 +55,7 @@ def main() -> None:
     with threadpool_limits(1):
         for jobs in (1, 2):
             rows[f"in memory, n_jobs={jobs}"] = per_iteration(
-                cube, max_iter=args.iters, n_jobs=jobs
+                cube, max_iter=args.iters, engine=InMemory(n_jobs=jobs)
             )
     for workers in (1, 2):
         with (
@@ -64,7 +65,7 @@ def main() -> None:
             Client(cluster) as client,
         ):
             rows[f"Dask LocalCluster, {workers} worker process(es)"] = per_iteration(
-                cube, max_iter=args.iters, scheduler=client
+                cube, max_iter=args.iters, engine=DaskEngine(client)
             )
     print()
     print("| mode | s / iteration | speed-up over 1 | scaling efficiency t1 / (2 t2) |")

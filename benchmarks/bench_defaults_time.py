@@ -20,6 +20,7 @@ from threadpoolctl import threadpool_limits
 
 from rednmf.datasets import all_scenes, load_benchmark
 from rednmf.detectors.rednmf import REDNMF
+from rednmf.engines import InMemory
 from rednmf.metrics import roc_auc
 
 
@@ -37,8 +38,8 @@ def main() -> None:
         with threadpool_limits(1):
             for _ in range(args.repeats):
                 for key, det in (
-                    ("new", REDNMF(n_jobs=1)),
-                    ("old", REDNMF.from_preset("paper", n_jobs=1)),
+                    ("new", REDNMF(engine=InMemory(n_jobs=1))),
+                    ("old", REDNMF.from_preset("paper", engine=InMemory(n_jobs=1))),
                 ):
                     t = time.perf_counter()
                     det.fit(cube)

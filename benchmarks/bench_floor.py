@@ -33,6 +33,7 @@ from threadpoolctl import threadpool_limits
 
 from rednmf.datasets import load_benchmark, make_scene
 from rednmf.detectors.rednmf import REDNMF
+from rednmf.engines import InMemory
 
 RANK = 8
 BLOCK = 2048
@@ -81,7 +82,7 @@ def per_iteration(cube: np.ndarray, repeats: int) -> float:
         def stamp(_i: int, _obj: float, stamps: list[float] = stamps) -> None:
             stamps.append(time.perf_counter())
 
-        REDNMF(n_jobs=1, scorer="norm").fit(cube, callback=stamp)
+        REDNMF(engine=InMemory(n_jobs=1), scorer="norm").fit(cube, callback=stamp)
         meds.append(statistics.median(np.diff(stamps)))
     return statistics.median(meds)
 

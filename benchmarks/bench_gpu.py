@@ -8,7 +8,7 @@ Prints, measured in this one run:
 
 1. The device, torch's version and whether TF32 matmuls are allowed (they are
    not by default; the comparison below is in true float32).
-2. ``REDNMF(backend='torch', device=...)`` with every other default on a
+2. ``REDNMF(engine=TorchEngine(device))`` with every other default on a
    synthetic ``1000 x 1000 x 200`` float32 scene (``bench_solver.synthetic_cube``),
    after a warm-up fit on a 10^4-pixel scene: seconds for the whole
    ``fit`` (scaling, initialisation, 100 iterations, evidence, scoring),
@@ -42,6 +42,7 @@ import numpy as np
 from bench_solver import synthetic_cube  # benchmarks/ is on sys.path when run as a script
 from rednmf.datasets import data_dir, list_scenes, load_benchmark
 from rednmf.detectors.rednmf import REDNMF
+from rednmf.engines import TorchEngine
 from rednmf.metrics import roc_auc
 
 
@@ -66,10 +67,10 @@ def speed(pixels: int, device: str, cpu_iter: int, profile: int = 0) -> dict:
     """Part 2: the large synthetic scene on the device, and a few iterations on the CPUs."""
     import torch
 
-    _fit(synthetic_cube(10_000), backend="torch", device=device, max_iter=5)  # warm-up
+    _fit(synthetic_cube(10_000), engine=TorchEngine(device), max_iter=5)  # warm-up
     cube = synthetic_cube(pixels)
     torch.cuda.reset_peak_memory_stats() if device.startswith("cuda") else None
-    det, seconds, st = _fit(cube, backend="torch", device=device)
+    det, seconds, st = _fit(cube, engine=TorchEngine(device))
     per_iter = (st[-2] - st[1]) / (len(st) - 3)
     row = {
         "shape": list(cube.shape),
@@ -90,7 +91,7 @@ def speed(pixels: int, device: str, cpu_iter: int, profile: int = 0) -> dict:
 
         prof = cProfile.Profile()
         prof.enable()
-        _fit(cube, backend="torch", device=device)
+        _fit(cube, engine=TorchEngine(device))
         prof.disable()
         buf = io.StringIO()
         pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats("rednmf", profile)
@@ -116,7 +117,7 @@ def agreement(folder: Path, device: str, limit: int | None) -> list[dict]:
         row: dict = {"scene": path.stem}
         for dtype in ("float64", "float32"):
             ref, t_np, _ = _fit(cube, dtype=dtype)
-            got, t_gpu, _ = _fit(cube, dtype=dtype, backend="torch", device=device)
+            got, t_gpu, _ = _fit(cube, dtype=dtype, engine=TorchEngine(device))
             row[dtype] = {
                 "W": _rel(got.components_, ref.components_),
                 "H": _rel(got.coefficients_, ref.coefficients_),

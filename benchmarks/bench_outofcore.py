@@ -22,17 +22,19 @@ from rednmf import REDNMF
 from rednmf.io import read_scene
 hdr, mode, max_iter = sys.argv[1], sys.argv[2], int(sys.argv[3])
 cube = read_scene(hdr).cube
-kw = {"max_iter": max_iter, "n_jobs": 1}
+from rednmf.engines import DaskEngine, InMemory, OutOfCore
+kw = {"max_iter": max_iter}
 with threadpool_limits(1):
     if mode == "dask":
         from distributed import Client, LocalCluster
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                           dashboard_address=None) as cl, Client(cl) as c:
             t = time.perf_counter()
-            det = REDNMF(scheduler=c, **kw).fit(cube)
+            det = REDNMF(engine=DaskEngine(c), **kw).fit(cube)
     else:
         t = time.perf_counter()
-        det = REDNMF(out_of_core=mode == "out-of-core", **kw).fit(cube)
+        engine = OutOfCore(n_jobs=1) if mode == "out-of-core" else InMemory(n_jobs=1, spill=False)
+        det = REDNMF(engine=engine, **kw).fit(cube)
     sec = time.perf_counter() - t
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"mode": mode, "seconds": round(sec, 2), "peak_mib": round(peak),

@@ -48,6 +48,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 from rednmf._validation import cube_to_matrix
 from rednmf.datasets import data_dir, load_benchmark
 from rednmf.detectors.rednmf import REDNMF
+from rednmf.engines import TorchEngine
 from rednmf.preprocessing import scale_data
 from rednmf.solvers import rednmf as R
 from rednmf.solvers.init import initialize_factors
@@ -167,9 +168,12 @@ def _scaling_child(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t0 = time.perf_counter()
-        det = REDNMF(
-            max_iter=n_iter, out_of_core=out_of_core or None, backend=backend, device=device
-        ).fit(cube, callback=lambda t, f: stamps.append(time.perf_counter()))
+        engine = (
+            TorchEngine(device) if backend == "torch" else ("out-of-core" if out_of_core else None)
+        )
+        det = REDNMF(max_iter=n_iter, engine=engine).fit(
+            cube, callback=lambda t, f: stamps.append(time.perf_counter())
+        )
         seconds = time.perf_counter() - t0
     peak = _rss_mb("VmHWM")
     per_iter = (stamps[-1] - stamps[0]) / (len(stamps) - 1)
@@ -227,11 +231,15 @@ def main() -> None:
     ap.add_argument(
         "--out-of-core",
         action="store_true",
-        help="scaling with REDNMF(out_of_core=True): data scaled on the fly, S on disk",
+        help="scaling with REDNMF(engine='out-of-core'): data scaled on the fly, S on disk",
     )
     ap.add_argument("--scaling-only", action="store_true", help="skip parts 1 and 2")
-    ap.add_argument("--backend", default="numpy", help="scaling: REDNMF(backend=...)")
-    ap.add_argument("--device", default=None, help="scaling: REDNMF(device=...), e.g. cuda")
+    ap.add_argument(
+        "--backend",
+        default="numpy",
+        help="scaling: numpy, or torch for REDNMF(engine=TorchEngine(device))",
+    )
+    ap.add_argument("--device", default=None, help="scaling: the TorchEngine device, e.g. cuda")
     ap.add_argument("--child", nargs=3, type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:

@@ -52,6 +52,7 @@ from threadpoolctl import threadpool_limits
 
 from rednmf.datasets import all_scenes, load_benchmark
 from rednmf.detectors.rednmf import REDNMF
+from rednmf.engines import InMemory
 from rednmf.experiments.common import noisy_cube
 from rednmf.metrics import roc_auc
 from rednmf.scoring.brad import brad
@@ -122,7 +123,7 @@ def run_job(
     rows = []
     with threadpool_limits(1):
         t = time.perf_counter()
-        det = REDNMF(scorer="norm", n_jobs=1, **FITS[fit]).fit(cube)
+        det = REDNMF(scorer="norm", engine=InMemory(n_jobs=1), **FITS[fit]).fit(cube)
         fit_s = time.perf_counter() - t
         nz = float(np.mean(np.any(det.anomaly_ != 0, axis=2)))
         for label in scorers:

@@ -18,6 +18,7 @@ torch = pytest.importorskip("torch")
 from rednmf.backend import get_backend, namespace  # noqa: E402
 from rednmf.datasets import make_scene  # noqa: E402
 from rednmf.detectors.rednmf import REDNMF  # noqa: E402
+from rednmf.engines import TorchEngine  # noqa: E402
 from rednmf.exceptions import InputError  # noqa: E402
 from rednmf.metrics import roc_auc  # noqa: E402
 from rednmf.preprocessing import scale_data  # noqa: E402
@@ -135,15 +136,31 @@ def test_rednmf_torch_same_auc(scene):
     cube, gt = scene
     kw = {"max_iter": 30, "inner": 3, "outer": 9, "n_pca": 10}
     a = REDNMF(**kw).fit(cube)
-    b = REDNMF(backend="torch", device="cpu", **kw).fit(cube)
+    b = REDNMF(engine=TorchEngine("cpu"), **kw).fit(cube)
     assert isinstance(b.decision_scores_, np.ndarray) and isinstance(b.anomaly_, np.ndarray)
     assert abs(roc_auc(b.decision_scores_, gt) - roc_auc(a.decision_scores_, gt)) < 2e-4
     np.testing.assert_allclose(b.objective_, a.objective_, rtol=5e-3)
     a = REDNMF(dtype="float64", **kw).fit(cube)
-    b = REDNMF(backend="torch", device="cpu", dtype="float64", **kw).fit(cube)
+    b = REDNMF(engine="torch:cpu", dtype="float64", **kw).fit(cube)
     np.testing.assert_allclose(b.objective_, a.objective_, rtol=1e-10)
     np.testing.assert_allclose(b.decision_scores_, a.decision_scores_, rtol=1e-8)
     assert roc_auc(b.decision_scores_, gt) == roc_auc(a.decision_scores_, gt)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"engine": "jax"},
+        {"engine": "torch", "lam_mode": "adaptive"},
+        {"engine": TorchEngine("no-such-device")},
+        {"engine": "torch:no-such-device"},
+    ],
+    ids=["unknown", "adaptive", "bad-device", "bad-device-name"],
+)
+def test_torch_bad_combinations_are_input_errors(scene, kw):
+    with pytest.raises(InputError) as err:
+        REDNMF(max_iter=2, **kw).fit(scene[0])
+    assert "\n" not in str(err.value)
 
 
 @pytest.mark.parametrize(
@@ -158,16 +175,17 @@ def test_rednmf_torch_same_auc(scene):
     ],
     ids=["unknown", "dask", "out-of-core", "adaptive", "bad-device", "device-without-torch"],
 )
-def test_torch_bad_combinations_are_input_errors(scene, kw):
-    with pytest.raises(InputError) as err:
+def test_deprecated_torch_bad_combinations_are_input_errors(scene, kw):
+    with pytest.raises(InputError) as err, warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
         REDNMF(max_iter=2, **kw).fit(scene[0])
     assert "\n" not in str(err.value)
 
 
-def test_solver_torch_with_dask_client_is_an_input_error(scene):
+def test_solver_torch_with_a_placement_is_an_input_error(scene):
     X, W, H, M = _problem(scene[0], np.float32)
     with pytest.raises(InputError, match="backend='torch'"):
-        rednmf_solve(X, W, H, M, lam=4.0, beta=1.0, backend="torch", client=object())
+        rednmf_solve(X, W, H, M, lam=4.0, beta=1.0, backend="torch", placement=object())
 
 
 def test_namespace_and_lazy_import():

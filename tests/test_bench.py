@@ -184,9 +184,9 @@ def test_bench_cli_unreachable_scheduler_is_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("distributed")
-    import rednmf.detectors.rednmf as rednmf_detector
+    import rednmf.engines.dask as dask_engine
 
-    monkeypatch.setattr(rednmf_detector, "CONNECT_TIMEOUT", 1)
+    monkeypatch.setattr(dask_engine, "CONNECT_TIMEOUT", 1)
     code = main(["bench", "table2", "--quick", "--out", str(tmp_path / "o"),
                  "--scheduler", "tcp://127.0.0.1:9"])  # fmt: skip
     err = capsys.readouterr().err

@@ -12,11 +12,12 @@ distributed = pytest.importorskip("distributed")
 da = pytest.importorskip("dask.array")
 
 from rednmf import REDNMF, make_scene  # noqa: E402
+from rednmf.engines import DaskEngine  # noqa: E402
+from rednmf.engines.dask import DaskParts  # noqa: E402
 from rednmf.exceptions import InputError  # noqa: E402
 from rednmf.scoring.brad import brad  # noqa: E402
 from rednmf.scoring.dask_scoring import score_dask, score_matrix_dask  # noqa: E402
 from rednmf.scoring.norms import column_norm  # noqa: E402
-from rednmf.solvers.rednmf_dask import DaskParts, keep_chunks  # noqa: E402
 
 #: Row and column chunks of the 60 x 50 cube. Some row chunks (5, 4) are
 #: smaller than the half-window 13 of the default 27 x 27 outer window.
@@ -116,11 +117,11 @@ def test_detector_scores_on_the_cluster(client, scene, kw, rtol, monkeypatch):
     mem = REDNMF(max_iter=15, **kw).fit(scene)
     # The driver's scorer is not used: the scoring runs on the workers.
     monkeypatch.setattr(
-        "rednmf.detectors._factorization.score_matrix",
+        "rednmf.scoring.from_matrix.score_matrix",
         lambda *a, **k: pytest.fail("scored on the driver"),
     )
     with distributed.get_task_stream(client) as ts:
-        dist = REDNMF(max_iter=15, scheduler=client, chunk_size=2048, **kw).fit(scene)
+        dist = REDNMF(max_iter=15, engine=DaskEngine(client, chunk_size=2048), **kw).fit(scene)
     assert any("tile_scores" in str(t["key"]) for t in ts.data)
     np.testing.assert_array_equal(dist.anomaly_, mem.anomaly_)
     _assert_scores_close(dist.decision_scores_, mem.decision_scores_, rtol)
@@ -128,19 +129,23 @@ def test_detector_scores_on_the_cluster(client, scene, kw, rtol, monkeypatch):
 
 def test_detector_norm_scores_on_the_cluster(client, scene):
     mem = REDNMF(max_iter=15, scorer="norm").fit(scene)
-    dist = REDNMF(max_iter=15, scorer="norm", scheduler=client, chunk_size=2048).fit(scene)
+    dist = REDNMF(max_iter=15, scorer="norm", engine=DaskEngine(client, chunk_size=2048)).fit(
+        scene
+    )
     np.testing.assert_array_equal(dist.decision_scores_, mem.decision_scores_)
 
 
 def test_out_of_core_fit_scored_on_the_cluster(client, scene):
-    mem = REDNMF(max_iter=10, out_of_core=True).fit(scene)
-    dist = REDNMF(max_iter=10, out_of_core=True, scheduler=client, chunk_size=2048).fit(scene)
+    mem = REDNMF(max_iter=10, engine="out-of-core").fit(scene)
+    dist = REDNMF(max_iter=10, engine=DaskEngine(client, chunk_size=2048, out_of_core=True)).fit(
+        scene
+    )
     assert dist.anomaly_ is None
     _assert_scores_close(dist.decision_scores_, mem.decision_scores_)
 
 
 def test_the_cluster_holds_nothing_after_the_fit(client, scene):
-    REDNMF(max_iter=3, scheduler=client, chunk_size=1024).fit(scene)
+    REDNMF(max_iter=3, engine=DaskEngine(client, chunk_size=1024)).fit(scene)
     # The actor handles of a fit form reference cycles (as before this scoring
     # existed): they are released when the garbage collector runs.
     deadline = time.monotonic() + 5.0
@@ -150,16 +155,20 @@ def test_the_cluster_holds_nothing_after_the_fit(client, scene):
     assert not any(client.has_what().values())
 
 
-def _gather_two_chunks(client, X, H, S):
-    """Put ``X, H`` on the workers as two chunks and gather them back (S into ``S``)."""
+def _gather_two_chunks(client, X, H, S, keep=True):
+    """Put ``X, H`` on the workers as two chunks and gather them back (S into ``S``).
+
+    Returns the chunks kept on the workers (``keep``) or None.
+    """
     parts = DaskParts(
-        client, X, H, [(0, 12), (12, 30)], tau=0.0, n_jobs=1, beta=1.0, sparsity="l21",
-        eps=1e-10, block_size=12, keep_prev=False,
+        client, X, H, [(0, 12), (12, 30)], keep=keep, tau=0.0, n_jobs=1, beta=1.0,
+        sparsity="l21", eps=1e-10, block_size=12, keep_prev=False,
     )  # fmt: skip
     try:
         parts.gather_into(H.copy(), S)
     finally:
         parts.close()
+    return parts.kept
 
 
 def test_kept_chunks_hold_S_and_the_residual(client):
@@ -168,13 +177,10 @@ def test_kept_chunks_hold_S_and_the_residual(client):
     H = rng.random((2, 30))
     W = rng.random((5, 2))
     S = np.zeros_like(X)
-    with keep_chunks() as kept:
-        _gather_two_chunks(client, X, H, S)
-        (chunks,) = kept
-        np.testing.assert_array_equal(chunks.evidence().compute(), S)
-        with pytest.raises(RuntimeError, match="handed over"):
-            chunks.evidence()
-    assert kept == []
-    with keep_chunks() as kept:
-        _gather_two_chunks(client, X, H, S)
-        np.testing.assert_allclose(kept[0].evidence(W).compute(), X - W @ H, rtol=1e-14)
+    assert _gather_two_chunks(client, X, H, S, keep=False) is None
+    chunks = _gather_two_chunks(client, X, H, S)
+    np.testing.assert_array_equal(chunks.evidence().compute(), S)
+    with pytest.raises(RuntimeError, match="handed over"):
+        chunks.evidence()
+    chunks = _gather_two_chunks(client, X, H, S)
+    np.testing.assert_allclose(chunks.evidence(W).compute(), X - W @ H, rtol=1e-14)

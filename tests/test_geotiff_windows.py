@@ -14,6 +14,7 @@ import rasterio
 import rasterio.io
 
 from rednmf import REDNMF, cli, make_scene
+from rednmf.engines import InMemory, OutOfCore
 from rednmf.exceptions import InputError
 from rednmf.io import read_scene
 from rednmf.io.geotiff import GeoTiffCube
@@ -160,18 +161,25 @@ def test_file_changed_on_disk_is_an_input_error(tmp_path, raw):
 
 
 @pytest.mark.parametrize(
-    "kw", [{}, {"scorer": "norm", "n_jobs": 2}, {"sparsity": "none"}, {"init": "random"}]
+    ("kw", "n_jobs"),
+    [
+        ({}, None),
+        ({"scorer": "norm"}, 2),
+        ({"sparsity": "none"}, None),
+        ({"init": "random"}, None),
+    ],
 )
-def test_out_of_core_fit_on_windows_equals_the_eager_fits(tif, kw):
+def test_out_of_core_fit_on_windows_equals_the_eager_fits(tif, kw, n_jobs):
     lazy = read_scene(tif, lazy=True).cube
     eager = read_scene(tif, lazy=False).cube
     mask = np.ones(eager.shape[:2], dtype=bool)
     mask[40:, 45:] = False
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        windows = REDNMF(max_iter=15, out_of_core=True, **kw).fit(lazy, mask=mask)
-        on_array = REDNMF(max_iter=15, out_of_core=True, **kw).fit(eager, mask=mask)
-        in_memory = REDNMF(max_iter=15, **kw).fit(eager, mask=mask)
+        ooc = OutOfCore(n_jobs=n_jobs)
+        windows = REDNMF(max_iter=15, engine=ooc, **kw).fit(lazy, mask=mask)
+        on_array = REDNMF(max_iter=15, engine=ooc, **kw).fit(eager, mask=mask)
+        in_memory = REDNMF(max_iter=15, engine=InMemory(n_jobs=n_jobs), **kw).fit(eager, mask=mask)
     assert windows.anomaly_ is None and in_memory.anomaly_ is not None
     # the same blocks of the same values: the same fit
     np.testing.assert_array_equal(windows.decision_scores_, on_array.decision_scores_)
@@ -190,10 +198,10 @@ def test_a_raster_that_would_not_fit_is_read_lazily_and_fitted_out_of_core(tif, 
     small = read_scene(tif)  # fits: read into memory, as before
     assert isinstance(small.cube, np.ndarray)
     ref = REDNMF(max_iter=8).fit(small.cube)
-    monkeypatch.setattr("rednmf.outofcore.available_memory", lambda: 1 << 16)
+    monkeypatch.setattr("rednmf._memory.available_memory", lambda: 1 << 16)
     scene = read_scene(tif)
     assert isinstance(scene.cube, GeoTiffCube)
-    det = REDNMF(max_iter=8).fit(scene.cube)  # out_of_core=None
+    det = REDNMF(max_iter=8).fit(scene.cube)  # engine=None
     assert det.anomaly_ is None  # it went out of core
     _close(det.decision_scores_, ref.decision_scores_)
 
@@ -218,7 +226,7 @@ def test_out_of_core_fit_reads_windows_only(tmp_path, reads):
     path = write_tif(tmp_path / "big.tif", synthetic(rows, cols, bands, seed=1), tiled=True)
     scene = read_scene(path, lazy=True)
     assert reads == []  # opening reads no pixel
-    det = REDNMF(max_iter=3, scorer="norm", out_of_core=True).fit(scene.cube)
+    det = REDNMF(max_iter=3, scorer="norm", engine="out-of-core").fit(scene.cube)
     assert det.anomaly_ is None and np.isnan(det.decision_scores_[3, 4])
     assert len(reads) > 10 and None not in reads
     assert max(h * w for h, w, _ in reads) < rows * cols  # never the whole raster

@@ -79,8 +79,8 @@ def test_bad_bands_only_keep_the_stored_dtype(tmp_path, raw):
 def test_out_of_core_fit_of_the_lazy_cube_equals_the_eager_one(hdr):
     lazy = read_scene(hdr, lazy=True).cube
     eager = read_scene(hdr, lazy=False).cube
-    a = REDNMF(max_iter=15, out_of_core=True).fit(lazy)
-    b = REDNMF(max_iter=15, out_of_core=True).fit(eager)
+    a = REDNMF(max_iter=15, engine="out-of-core").fit(lazy)
+    b = REDNMF(max_iter=15, engine="out-of-core").fit(eager)
     mem = REDNMF(max_iter=15).fit(eager)
     np.testing.assert_array_equal(a.decision_scores_, b.decision_scores_)
     np.testing.assert_array_equal(a.valid_mask_, mem.valid_mask_)
@@ -106,15 +106,15 @@ def test_the_fit_reads_slices_not_the_whole_cube(tmp_path, monkeypatch):
         return out
 
     monkeypatch.setattr(MemmapCube, "__getitem__", spy)
-    REDNMF(max_iter=2, out_of_core=True).fit(lazy)
+    REDNMF(max_iter=2, engine="out-of-core").fit(lazy)
     assert rows and max(rows) < lazy.shape[0]
 
 
 def test_a_cube_that_would_not_fit_is_read_lazily_and_fitted_out_of_core(hdr, monkeypatch):
-    monkeypatch.setattr("rednmf.outofcore.available_memory", lambda: 1 << 16)
+    monkeypatch.setattr("rednmf._memory.available_memory", lambda: 1 << 16)
     cube = read_scene(hdr).cube  # lazy=None
     assert isinstance(cube, MemmapCube)
-    det = REDNMF(max_iter=3).fit(cube)  # out_of_core=None decides
+    det = REDNMF(max_iter=3).fit(cube)  # engine=None decides
     assert det.anomaly_ is None  # the out-of-core path keeps no S
 
 

@@ -34,7 +34,7 @@ def test_out_of_core_scores_equal_in_memory(tmp_path, data, interleave, kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning with tol
         mem = REDNMF(max_iter=20, **kw).fit(scene.cube)
-        ooc = REDNMF(max_iter=20, out_of_core=True, **kw).fit(scene.cube)
+        ooc = REDNMF(max_iter=20, engine="out-of-core", **kw).fit(scene.cube)
     assert ooc.anomaly_ is None
     assert ooc.n_iter_ == mem.n_iter_
     _close(ooc.decision_scores_, mem.decision_scores_)
@@ -59,7 +59,7 @@ def test_out_of_core_with_nodata_and_bad_bands(tmp_path, data):
     with pytest.warns(UserWarning, match="constant"):
         mem = REDNMF(max_iter=15).fit(scene.cube, mask=mask)
     with pytest.warns(UserWarning, match="constant"):
-        ooc = REDNMF(max_iter=15, out_of_core=True).fit(scene.cube, mask=mask)
+        ooc = REDNMF(max_iter=15, engine="out-of-core").fit(scene.cube, mask=mask)
     np.testing.assert_array_equal(ooc.valid_mask_, mem.valid_mask_)
     np.testing.assert_array_equal(ooc.bands_kept_, mem.bands_kept_)
     assert np.isnan(ooc.decision_scores_[3, 4]) and np.isnan(ooc.decision_scores_[50, 48])
@@ -83,14 +83,14 @@ def test_cube_matrix_blocks_are_the_scaled_matrix(data):
 
 def test_out_of_core_needs_the_block_engine(data):
     with pytest.raises(InputError, match="block engine"):
-        REDNMF(out_of_core=True, lam_mode="adaptive").fit(data.astype(float))
+        REDNMF(engine="out-of-core", lam_mode="adaptive").fit(data.astype(float))
 
 
 def test_infinite_values_are_rejected(data):
     bad = data.astype(np.float32)
     bad[2, 2, 2] = np.inf
     with pytest.raises(InputError, match="infinite"):
-        REDNMF(out_of_core=True).fit(bad)
+        REDNMF(engine="out-of-core").fit(bad)
 
 
 def test_cli_out_of_core(tmp_path, data, capsys):

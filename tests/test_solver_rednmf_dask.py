@@ -12,12 +12,13 @@ distributed = pytest.importorskip("distributed")
 
 from rednmf import REDNMF, cli, make_scene  # noqa: E402
 from rednmf._validation import cube_to_matrix  # noqa: E402
+from rednmf.engines import DaskEngine  # noqa: E402
+from rednmf.engines.dask import DaskPlacement, _aligned, chunk_ranges  # noqa: E402
 from rednmf.exceptions import InputError  # noqa: E402
 from rednmf.preprocessing import scale_data  # noqa: E402
 from rednmf.solvers.init import initialize_factors  # noqa: E402
 from rednmf.solvers.rednmf import rednmf_solve  # noqa: E402
 from rednmf.solvers.rednmf_blocks import _Sums  # noqa: E402
-from rednmf.solvers.rednmf_dask import _aligned, chunk_ranges  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,7 @@ def test_dask_fit_equals_in_memory_fit(client, problem, kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         mem = rednmf_solve(X, W, H, M, **args)
-        dist = rednmf_solve(X, W, H, M, client=client, chunk_size=400, **args)
+        dist = rednmf_solve(X, W, H, M, placement=DaskPlacement(client, 400), **args)
     if kw.get("tol"):
         assert mem.converged and mem.n_iter < args["max_iter"]
     assert dist.n_iter == mem.n_iter and dist.converged == mem.converged
@@ -59,7 +60,7 @@ def test_dask_default_chunks_agree_to_rounding(client, problem):
     args = {"lam": 4.0, "beta": 1.0, "max_iter": 20, "tol": 0.0, "block_size": 400}
     mem = rednmf_solve(X, W, H, M, **args)
     out = np.zeros_like(X)
-    dist = rednmf_solve(X, W, H, M, client=client, anomaly_out=out, **args)
+    dist = rednmf_solve(X, W, H, M, placement=DaskPlacement(client), anomaly_out=out, **args)
     assert dist.S is out
     for name in "WHMS":
         np.testing.assert_allclose(getattr(dist, name), getattr(mem, name), atol=1e-5)
@@ -68,7 +69,7 @@ def test_dask_default_chunks_agree_to_rounding(client, problem):
 def test_detector_scores_equal_in_memory(client):
     cube, _ = make_scene(rows=64, cols=48, bands=30, n_targets=6, random_state=2)
     mem = REDNMF(max_iter=15).fit(cube)  # 3072 pixels: two blocks (and chunks) of 1536
-    dist = REDNMF(max_iter=15, scheduler=client, chunk_size=2048).fit(cube)
+    dist = REDNMF(max_iter=15, engine=DaskEngine(client, chunk_size=2048)).fit(cube)
     # S is identical; it is scored on the workers (rednmf.scoring.dask_scoring),
     # whose reductions and box sums add in another order: equal to rounding.
     np.testing.assert_allclose(dist.decision_scores_, mem.decision_scores_, rtol=1e-7)
@@ -96,7 +97,7 @@ def test_cli_scheduler(client, tmp_path):
     rec = json.loads(out.strip().splitlines()[-1])
     ref = REDNMF(max_iter=10).fit(cube).decision_scores_
     np.testing.assert_allclose(np.load(rec["files"]["scores_npy"]), ref, rtol=1e-4, atol=1e-6)
-    assert rec["params"]["scheduler"] == client.scheduler.address
+    assert rec["params"]["engine"] == client.scheduler.address
 
 
 def test_cli_scheduler_only_for_rednmf(tmp_path):
@@ -111,14 +112,14 @@ def test_cli_scheduler_only_for_rednmf(tmp_path):
 def test_scheduler_needs_the_block_engine():
     cube, _ = make_scene(rows=30, cols=30, bands=10, random_state=3)
     with pytest.raises(InputError, match="block engine"):
-        REDNMF(scheduler="tcp://127.0.0.1:1", lam_mode="adaptive").fit(cube)
+        REDNMF(engine="tcp://127.0.0.1:1", lam_mode="adaptive").fit(cube)
 
 
 def test_unreachable_scheduler_is_an_input_error(monkeypatch):
-    monkeypatch.setattr("rednmf.detectors.rednmf.CONNECT_TIMEOUT", "1s")
+    monkeypatch.setattr("rednmf.engines.dask.CONNECT_TIMEOUT", "1s")
     cube, _ = make_scene(rows=30, cols=30, bands=10, random_state=3)
     with pytest.raises(InputError, match="Dask scheduler"):
-        REDNMF(scheduler="tcp://127.0.0.1:1", max_iter=2).fit(cube)
+        REDNMF(engine=DaskEngine("tcp://127.0.0.1:1"), max_iter=2).fit(cube)
 
 
 def test_received_arrays_are_aligned():

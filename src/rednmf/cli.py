@@ -105,6 +105,20 @@ def parse_param(item: str) -> tuple[str, Any]:
     return key, value
 
 
+def _engine_option(scheduler: str | None, out_of_core: bool) -> Any:
+    """REDNMF's ``engine`` for ``--scheduler`` and ``--out-of-core`` (None: neither).
+
+    A name where one exists (:mod:`rednmf.engines`), so that summary.json shows it as given.
+    """
+    if scheduler is not None and out_of_core:
+        from rednmf.engines import DaskEngine
+
+        return DaskEngine(scheduler, out_of_core=True)
+    if scheduler is not None:
+        return scheduler
+    return "out-of-core" if out_of_core else None
+
+
 def _collect_params(named: dict[str, Any], extra: Sequence[str] | None) -> dict[str, Any]:
     params = {k: v for k, v in named.items() if v is not None}
     for item in extra or ():
@@ -265,7 +279,8 @@ def detect(
         str | None,
         typer.Option(
             "--scheduler",
-            help="Fit REDNMF across a Dask cluster: its scheduler address, tcp://HOST:8786.",
+            help="Fit REDNMF across a Dask cluster: its scheduler address, tcp://HOST:8786 "
+            "(engine=ADDRESS; other engines: --param engine=torch, rednmf.engines).",
         ),
     ] = None,
     out_of_core: Annotated[
@@ -274,7 +289,7 @@ def detect(
             "--out-of-core",
             help="REDNMF: keep the scene on disk (memory-mapped ENVI, GeoTIFF read window by "
             "window), scale it per block and hold S in a temporary file (default: only when the "
-            "scene does not fit in memory).",
+            "scene does not fit in memory; engine=out-of-core).",
         ),
     ] = False,
 ) -> None:
@@ -300,8 +315,7 @@ def detect(
             "scorer": scorer,
             "inner": inner,
             "outer": outer,
-            "scheduler": scheduler,
-            "out_of_core": True if out_of_core else None,
+            "engine": _engine_option(scheduler, out_of_core),
         }
         if (scheduler is not None or out_of_core) and method != "rednmf":
             raise InputError(

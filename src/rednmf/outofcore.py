@@ -4,7 +4,7 @@ The in-memory detector path makes several full copies of the scene (a float
 cube, ``X``, the scaled ``X``, ``S``, the anomaly cube). For a memory-mapped
 cube (the ENVI reader's), or a raster read window by window
 (:class:`rednmf.io.geotiff.GeoTiffCube`, a GeoTIFF's),
-:class:`rednmf.detectors.rednmf.REDNMF` with ``out_of_core=True`` (or
+:class:`rednmf.detectors.rednmf.REDNMF` with ``engine=OutOfCore()`` (or
 automatically, when the scene would not fit) instead
 
 * scans the cube once in blocks of rows for no-data, unusable bands, the fill
@@ -25,12 +25,12 @@ floating-point sums (the tests check the scores).
 
 from __future__ import annotations
 
-import mmap
 import warnings
 from types import SimpleNamespace
 
 import numpy as np
 
+from rednmf._memory import fits_in_memory, is_memory_mapped
 from rednmf._validation import drop_all_nan_bands
 from rednmf.backend import get_backend
 from rednmf.exceptions import InputError
@@ -42,40 +42,6 @@ __all__ = ["CubeMatrix", "is_memory_mapped", "fits_in_memory", "scan_cube", "sco
 
 #: Pixels per block of the scans here (the solver has its own block size).
 BLOCK_PIXELS = 1 << 15
-
-#: Bytes per cube element that the in-memory detector path holds at its peak
-#: (float copies of the cube and of X, the scaled X, S, the anomaly cube, BRAD).
-BYTES_PER_ELEMENT_IN_MEMORY = 32
-
-
-def is_memory_mapped(a: object) -> bool:
-    """Whether ``a`` is a :class:`numpy.memmap` or a view of one (or of an ``mmap``).
-
-    Also True for a cube read from disk on demand, marked ``on_disk = True``
-    (:class:`rednmf.io.geotiff.GeoTiffCube`, a raster read window by window).
-    """
-    while a is not None:
-        if isinstance(a, np.memmap | mmap.mmap) or getattr(a, "on_disk", False) is True:
-            return True
-        a = getattr(a, "base", None)
-    return False
-
-
-def available_memory() -> int:
-    """Bytes of memory available now (``MemAvailable``), or a large number if unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:  # pragma: no cover - not Linux
-        pass
-    return 1 << 62  # pragma: no cover
-
-
-def fits_in_memory(shape: tuple[int, ...]) -> bool:
-    """Whether the in-memory detector path would fit in the memory available now."""
-    return int(np.prod(shape)) * BYTES_PER_ELEMENT_IN_MEMORY <= available_memory()
 
 
 def _float(block: np.ndarray) -> np.ndarray:

@@ -269,9 +269,7 @@ class BaseDetector(BaseEstimator, ABC):
         self, cube: Any, mask: np.ndarray | None, callback: Callable[[int, float], None] | None
     ) -> None:
         """Fit on a cube with validated parameters and set the fitted attributes."""
-        data = check_cube(cube, min_bands=self.min_bands, allow_nan=True)
-        _check_magnitude(data)
-        data, valid, kept = self._mask_invalid(data, mask)
+        data, valid, kept = self._valid_cube(cube, mask)
         self._callback = callback
         try:
             scores = np.asarray(self._fit_scores(data), dtype=np.float64)
@@ -280,6 +278,14 @@ class BaseDetector(BaseEstimator, ABC):
         if scores.shape != data.shape[:2]:  # pragma: no cover - a programming error
             raise RuntimeError(f"{self.name}: scores of shape {scores.shape} for {data.shape}")
         self._set_results(scores, valid, kept)
+
+    def _valid_cube(
+        self, cube: Any, mask: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The cube checked, with its invalid pixels filled (:meth:`_mask_invalid`)."""
+        data = check_cube(cube, min_bands=self.min_bands, allow_nan=True)
+        _check_magnitude(data)
+        return self._mask_invalid(data, mask)
 
     def decision_function(
         self,
@@ -429,7 +435,7 @@ class BaseDetector(BaseEstimator, ABC):
             warnings.warn(
                 f"dropped {' and '.join(dropped)} band(s) of {bands}; {kept.size} band(s) used",
                 UserWarning,
-                stacklevel=5,  # the caller of fit (through _fit_context and _fit)
+                stacklevel=6,  # the caller of fit (through _fit_context, _fit, _valid_cube)
             )
         if kept.size == bands and n_valid == rows * cols:
             return data, valid, kept

@@ -135,30 +135,34 @@ class FactorizationDetector(BaseDetector):
         X, shape = self._data_matrix(cube)
         W0, H0, M0 = self._initial_factors(X)
         res = self._solve(X, W0, H0, M0)
+        self._set_factors(res)
+        E = self._evidence(X, res, shape)
+        del X, res  # the scaled data are not needed to score: let them go first
+        return self._score(E, shape)
+
+    def _set_factors(self, res: NMFResult) -> None:
+        """Store the solver's ``W``, ``H`` and diagnostics as fitted attributes."""
         self.components_, self.coefficients_ = res.W, res.H
         self.n_iter_ = res.n_iter
         self.objective_ = res.objective
         self.converged_ = res.converged
-        E = self._evidence(X, res, shape)
-        del X, res  # the scaled data are not needed to score: let them go first
-        return self._score(E, shape)
 
     def _scorer_extras(self) -> dict[str, Any]:
         """Scorer parameters beyond the shared ones (REDNMF adds ``pool`` and the noise)."""
         return {}
 
+    def _scorer_params(self) -> dict[str, Any]:
+        """The scorer's parameters (shared ones and :meth:`_scorer_extras`)."""
+        return {
+            "scorer": self.scorer,
+            "inner": self.inner,
+            "outer": self.outer,
+            "n_pca": self.n_pca,
+            "ridge": self.ridge,
+            **self._scorer_extras(),
+        }
+
     def _score(self, E: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         """Score the evidence matrix ``E`` (bands x pixels) of a ``rows x cols`` scene."""
         backend, device = self._scoring_backend()
-        return score_matrix(
-            E,
-            shape,
-            scorer=self.scorer,
-            inner=self.inner,
-            outer=self.outer,
-            n_pca=self.n_pca,
-            ridge=self.ridge,
-            backend=backend,
-            device=device,
-            **self._scorer_extras(),
-        )
+        return score_matrix(E, shape, backend=backend, device=device, **self._scorer_params())

@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import warnings
+from collections.abc import Callable
 from numbers import Integral
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.utils._param_validation import Options, StrOptions
+from sklearn.utils._param_validation import Hidden, Options, StrOptions
 
 from rednmf._validation import check_choice, check_dtype, matrix_to_cube
 from rednmf.backend import BACKENDS, get_backend
 from rednmf.detectors._base import at_least, positive
 from rednmf.detectors._factorization import SCALE_MODES, FactorizationDetector
+from rednmf.engines import (
+    DaskEngine,
+    Engine,
+    InMemory,
+    LocalSession,
+    OutOfCore,
+    TorchEngine,
+    does_not_fit,
+    resolve_engine,
+    score_evidence,
+)
 from rednmf.exceptions import InputError
 from rednmf.preprocessing import scale_data, scale_params
 from rednmf.scoring.multiscale import COMBINATIONS
@@ -29,7 +40,7 @@ from rednmf.solvers.rednmf import (
     rednmf_solve,
 )
 
-__all__ = ["PRESETS", "REDNMF", "dask_client"]
+__all__ = ["PRESETS", "REDNMF"]
 
 #: Named configurations: parameters that differ from REDNMF's defaults.
 #: ``'paper'`` is the paper's model as we read it before the robust defaults
@@ -41,36 +52,51 @@ PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"lam_mode": "svd", "scorer": "brad", "m_split": "elementwise"},
 }
 
-#: How long to wait for a Dask scheduler given by its address.
-CONNECT_TIMEOUT = "20s"
+#: The execution parameters that ``engine`` replaced (accepted with a
+#: ``FutureWarning`` until the next release; :func:`legacy_engine`).
+LEGACY_EXECUTION = ("n_jobs", "scheduler", "chunk_size", "out_of_core", "backend", "device")
+_DEPRECATED = "deprecated"
 
 
-@contextmanager
-def dask_client(scheduler: Any) -> Iterator[Any]:
-    """A :class:`distributed.Client` for ``scheduler``: None, an address, or a client.
+def legacy_engine(
+    n_jobs: int | None = None,
+    scheduler: Any = None,
+    chunk_size: int | None = None,
+    out_of_core: bool | None = None,
+    backend: str = "numpy",
+    device: Any = None,
+) -> Engine:
+    """The engine that REDNMF's old execution parameters describe.
 
-    A client made here from an address is closed on exit; a given client is not.
+    ``backend='torch'`` is :class:`~rednmf.engines.TorchEngine` (``device``), a
+    ``scheduler`` :class:`~rednmf.engines.DaskEngine` (``chunk_size``,
+    ``out_of_core``), ``out_of_core=True`` :class:`~rednmf.engines.OutOfCore`,
+    otherwise :class:`~rednmf.engines.InMemory` (``n_jobs``; ``out_of_core=False``
+    is ``spill=False``).
+
+    Raises
+    ------
+    InputError
+        For a combination that has no engine (torch on Dask or out of core,
+        a device without torch).
     """
-    if scheduler is None or not isinstance(scheduler, str):
-        yield scheduler
-        return
-    try:
-        from distributed import Client
-    except ImportError as exc:  # pragma: no cover - a dependency
-        raise InputError(
-            "fitting on a Dask cluster needs dask[distributed]; pip install 'dask[distributed]'"
-        ) from exc
-    try:
-        client = Client(scheduler, timeout=CONNECT_TIMEOUT)
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise InputError(
-            f"cannot reach the Dask scheduler at {scheduler!r} ({exc}); start it with "
-            "'dask scheduler' and pass its tcp://HOST:PORT address"
-        ) from exc
-    try:
-        yield client
-    finally:
-        client.close()
+    if backend == "torch":
+        if scheduler is not None:
+            raise InputError(
+                "backend='torch' cannot fit on a Dask scheduler; drop scheduler or use "
+                "backend='numpy'"
+            )
+        if out_of_core:
+            raise InputError(
+                "backend='torch' fits in memory only; drop out_of_core or use backend='numpy'"
+            )
+        return TorchEngine(device)
+    get_backend(backend, device)  # a device needs torch
+    if scheduler is not None:
+        return DaskEngine(scheduler, chunk_size=chunk_size, out_of_core=out_of_core)
+    if out_of_core:
+        return OutOfCore(n_jobs=n_jobs)
+    return InMemory(n_jobs=n_jobs, spill=out_of_core is None)
 
 
 class REDNMF(FactorizationDetector):
@@ -176,42 +202,26 @@ class REDNMF(FactorizationDetector):
         Working precision of the solver.
     contamination : float, default=0.01
         Fraction of pixels labelled anomalous in ``labels_``.
-    n_jobs : int or None, default=None
-        Threads over pixel blocks in the solver (``None``: as many as BLAS may
-        use here, which respects ``OPENBLAS_NUM_THREADS``; ``-1``: every CPU).
-        The result does not depend on it.
-    scheduler : str or distributed.Client, optional
-        Fit across a Dask cluster: the address of its scheduler
-        (``'tcp://host:8786'``) or a connected :class:`distributed.Client`
-        (:mod:`rednmf.solvers.rednmf_dask`). The pixel chunks live on the
-        workers, and so does the scoring: ``S`` is scored where its chunks
-        are (:mod:`rednmf.scoring.dask_scoring`), the scores equal the
-        in-memory ones up to float rounding; ``anomaly_`` is still gathered.
-        Needs the block engine (``lam_mode`` ``'svd'`` or ``'absolute'``,
-        ``shrink='column'``).
-    chunk_size : int, optional
-        Pixels per Dask chunk (default: one chunk per worker). With
-        ``chunk_size`` equal to the solver's block size (2048) the fit is
-        identical to the in-memory one.
-    out_of_core : bool or None, default=None
-        Fit a scene larger than memory (:mod:`rednmf.outofcore`): the cube is
-        read block by block from its memory map (as the ENVI reader returns
-        it), scaled on the fly, ``S`` is kept in a temporary file and scored
-        block by block; ``anomaly_`` is then not kept. ``None``: only when the
-        cube is memory-mapped and the in-memory path would not fit in the
-        memory available. Needs the block engine, like ``scheduler``. The
-        scores equal the in-memory ones up to float rounding.
-    backend : {'numpy', 'torch'}, default='numpy'
-        Array backend of the solver and of BRAD (:mod:`rednmf.backend`):
-        ``'torch'`` moves the scaled data once to ``device`` and runs the
-        block engine's updates and the BRAD scoring there (a CUDA GPU, or the
-        CPU); the fitted attributes are NumPy arrays either way and the scores
-        equal NumPy's up to float rounding. Needs PyTorch
-        (``pip install 'rednmf[torch]'``) and the block engine, in memory
-        (no ``scheduler``, no ``out_of_core``).
-    device : str or None, default=None
-        Torch device for ``backend='torch'`` (``'cuda'``, ``'cuda:1'``,
-        ``'cpu'``); ``None``: ``'cuda'`` when available, else ``'cpu'``.
+    engine : Engine, str or None, default=None
+        Where and how the fit runs (:mod:`rednmf.engines`):
+        :class:`~rednmf.engines.InMemory` (``n_jobs`` threads over pixel
+        blocks; the default), :class:`~rednmf.engines.OutOfCore` (a scene
+        larger than memory read block by block from its file, ``S`` in a
+        temporary file; ``anomaly_`` is then not kept),
+        :class:`~rednmf.engines.DaskEngine` (the pixel chunks and the scoring
+        on the workers of a Dask cluster) or :class:`~rednmf.engines.TorchEngine`
+        (the updates and BRAD in PyTorch on a device), or a name:
+        ``'memory'``, ``'out-of-core'``, ``'torch'``, ``'torch:DEVICE'``, or a
+        scheduler address ``'tcp://host:8786'``. ``None``: in memory, or out of
+        core when the cube is memory-mapped and would not fit. Every engine
+        but ``InMemory`` needs the block engine of the solver (``lam_mode``
+        other than ``'adaptive'``, ``shrink='column'``; out of core also
+        ``sparsity`` other than ``'l1'``). The scores do not depend on it
+        beyond float rounding.
+    n_jobs, scheduler, chunk_size, out_of_core, backend, device : deprecated
+        The execution parameters before ``engine``; still accepted with a
+        ``FutureWarning`` (mapped by :func:`legacy_engine`), to be removed in
+        the next release. Not together with ``engine``.
 
     Attributes
     ----------
@@ -273,11 +283,13 @@ class REDNMF(FactorizationDetector):
         "sparsity": [StrOptions(set(SPARSITY))],
         "shrink": [StrOptions(set(SHRINK))],
         "lam_mode": [StrOptions(set(SCALE_MODES))],
-        "n_jobs": [*at_least(1), Options(Integral, {-1}), None],
+        "engine": [Engine, str, None],  # a name is checked by rednmf.engines.resolve_engine
+        # deprecated: mapped onto engine by legacy_engine
+        "n_jobs": [*at_least(1), Options(Integral, {-1}), None, Hidden(StrOptions({_DEPRECATED}))],
         "scheduler": "no_validation",  # an address or a distributed.Client
-        "chunk_size": [*at_least(1), None],
-        "out_of_core": ["boolean", None],
-        "backend": [StrOptions(set(BACKENDS))],
+        "chunk_size": [*at_least(1), None, Hidden(StrOptions({_DEPRECATED}))],
+        "out_of_core": ["boolean", None, Hidden(StrOptions({_DEPRECATED}))],
+        "backend": [StrOptions(set(BACKENDS)), Hidden(StrOptions({_DEPRECATED}))],
         "device": "no_validation",  # checked by rednmf.backend.get_backend
     }
 
@@ -307,12 +319,13 @@ class REDNMF(FactorizationDetector):
         scale: str = "minmax",
         dtype: str = "float32",
         contamination: float = 0.01,
-        n_jobs: int | None = None,
-        scheduler: Any = None,
-        chunk_size: int | None = None,
-        out_of_core: bool | None = None,
-        backend: str = "numpy",
-        device: Any = None,
+        engine: Engine | str | None = None,
+        n_jobs: Any = _DEPRECATED,
+        scheduler: Any = _DEPRECATED,
+        chunk_size: Any = _DEPRECATED,
+        out_of_core: Any = _DEPRECATED,
+        backend: Any = _DEPRECATED,
+        device: Any = _DEPRECATED,
     ) -> None:
         self.n_components = n_components
         self.lam = lam
@@ -337,6 +350,7 @@ class REDNMF(FactorizationDetector):
         self.scale = scale
         self.dtype = dtype
         self.contamination = contamination
+        self.engine = engine
         self.n_jobs = n_jobs
         self.scheduler = scheduler
         self.chunk_size = chunk_size
@@ -358,103 +372,134 @@ class REDNMF(FactorizationDetector):
 
     def _check_params(self) -> None:
         check_lam_mode(self.lam_mode, self.sparsity, self.shrink)
-        if self.backend == "torch":
-            if self.scheduler is not None:
-                raise InputError(
-                    "backend='torch' cannot fit on a Dask scheduler; drop scheduler or use "
-                    "backend='numpy'"
-                )
-            if self.out_of_core:
-                raise InputError(
-                    "backend='torch' fits in memory only; drop out_of_core or use backend='numpy'"
-                )
-            if not self._block_engine():
-                raise InputError(
-                    "backend='torch' needs the block engine: use lam_mode 'svd' or 'absolute' "
-                    "and shrink='column'"
-                )
-        get_backend(self.backend, self.device)  # torch installed, device usable
-        if self.scheduler is not None and not self._block_engine():
-            raise InputError(
-                "a Dask scheduler fits only the block engine: use lam_mode 'svd' or "
-                "'absolute' and shrink='column'"
-            )
-        if self.out_of_core and not (self._block_engine() and self.sparsity != "l1"):
-            raise InputError(
-                "out_of_core needs the block engine: lam_mode 'svd' or 'absolute', "
-                "shrink='column', sparsity 'l21' or 'none'"
-            )
 
     def _block_engine(self) -> bool:
         return self.lam_mode != "adaptive" and (self.shrink == "column" or self.sparsity != "l21")
 
-    # -- larger than memory -----------------------------------------------------------
+    def _can_fit_out_of_core(self) -> bool:
+        return self._block_engine() and self.sparsity != "l1"
+
+    # -- where the fit runs -----------------------------------------------------------
+
+    def _engine(self, *, warn: bool = True) -> Engine:
+        """The engine of the fit, checked: ``engine``, or the one the deprecated parameters name.
+
+        Raises
+        ------
+        InputError
+            For an invalid engine, both ``engine`` and a deprecated parameter,
+            or an engine the model cannot run on.
+        """
+        legacy = {k: getattr(self, k) for k in LEGACY_EXECUTION}
+        legacy = {k: v for k, v in legacy.items() if not (isinstance(v, str) and v == _DEPRECATED)}
+        if not legacy:
+            engine = resolve_engine(self.engine)
+        elif self.engine is not None:
+            names = ", ".join(legacy)
+            raise InputError(
+                f"engine and {names} are exclusive ({names}: deprecated, now given by the "
+                "engine); pass engine only"
+            )
+        else:
+            engine = resolve_engine(legacy_engine(**legacy))
+            if warn:
+                warnings.warn(
+                    f"REDNMF({', '.join(legacy)}) is deprecated and will be removed in the "
+                    f"next release; pass engine={engine!r} (rednmf.engines)",
+                    FutureWarning,
+                    stacklevel=5,  # the caller of fit (through _fit_context and _fit)
+                )
+        if not self._block_engine():
+            if isinstance(engine, TorchEngine | DaskEngine) or engine.out_of_core:
+                raise InputError(
+                    f"{type(engine).__name__} runs only the block engine: use lam_mode 'noise', "
+                    "'svd' or 'absolute' and shrink='column'"
+                )
+        elif engine.out_of_core and self.sparsity == "l1":
+            raise InputError(
+                "out of core needs the block engine with sparsity 'l21' or 'none'; "
+                "use engine=None (in memory)"
+            )
+        return engine
+
+    def _out_of_core(self, engine: Engine, cube: Any) -> bool:
+        """Whether ``engine`` fits ``cube`` out of core: always, never, or if it does not fit."""
+        if engine.out_of_core is not None:
+            return bool(engine.out_of_core)
+        if not (self._can_fit_out_of_core() and does_not_fit(cube)):
+            return False
+        if engine.backend == "torch":
+            raise InputError(
+                "the scene does not fit in memory and TorchEngine fits in memory only; "
+                "use engine=None (out of core)"
+            )
+        return True
 
     def _fit(
         self, cube: Any, mask: np.ndarray | None, callback: Callable[[int, float], None] | None
     ) -> None:
-        """Fit and score (see :meth:`BaseDetector.fit`); out of core when ``out_of_core`` says."""
-        from rednmf.outofcore import fits_in_memory, is_memory_mapped
-
-        ooc = self.out_of_core
-        if ooc is None:
-            shape = np.shape(cube)
-            ooc = (
-                is_memory_mapped(cube)
-                and len(shape) == 3
-                and not fits_in_memory(shape)
-                and self._block_engine()
-                and self.sparsity != "l1"
-            )
-        if not ooc:
-            super()._fit(cube, mask, callback)
-            return
-        if self.backend == "torch":
-            raise InputError(
-                "the scene does not fit in memory and backend='torch' fits in memory only; "
-                "use backend='numpy' (out of core)"
-            )
-        self._callback = callback
-        try:
-            with self._cluster():
-                scores, valid, kept = self._fit_out_of_core(cube, mask)
-        finally:
-            del self._callback
-        self._set_results(scores, valid, kept)
-
-    @contextmanager
-    def _cluster(self) -> Iterator[None]:
-        """With a scheduler: one client for the fit and the scoring, which stays on the workers.
-
-        Sets ``_client`` and ``_kept`` (:func:`rednmf.solvers.rednmf_dask.keep_chunks`:
-        the fit's chunks left on the workers) for :meth:`_solve` and the scoring.
-        """
-        if self.scheduler is None:
-            yield
-            return
-        from rednmf.solvers.rednmf_dask import keep_chunks
-
-        with dask_client(self.scheduler) as client, keep_chunks() as kept:
-            self._client, self._kept = client, kept
-            try:
-                yield
-            finally:
-                del self._client, self._kept
+        """Fit and score (see :meth:`BaseDetector.fit`) on the engine's session."""
+        engine = self._engine()
+        if self._out_of_core(engine, cube):
+            with engine.session() as run:
+                scores, valid, kept = self._fit_out_of_core(
+                    cube, mask, run, callback, engine.temp_dir
+                )
+        else:
+            data, valid, kept = self._valid_cube(cube, mask)
+            with engine.session() as run:
+                scores = self._fit_in_memory(data, run, callback)
+        self._set_results(np.asarray(scores, dtype=np.float64), valid, kept)
 
     def _fit_scores(self, cube: np.ndarray) -> np.ndarray:
-        with self._cluster():
-            return super()._fit_scores(cube)
+        with self._engine().session() as run:
+            return self._fit_in_memory(cube, run, None)
 
-    def _kept_evidence(self, W: np.ndarray, tau: float | None) -> Any:
-        """The evidence of a Dask fit, on its workers; None in memory.
+    def _fit_in_memory(
+        self, cube: np.ndarray, run: Any, callback: Callable[[int, float], None] | None
+    ) -> np.ndarray:
+        """Scores of a validated cube, fitted and scored on the session ``run``."""
+        X, shape = self._data_matrix(cube)
+        W0, H0, M0 = self._initial_factors(X)
+        res = self._solve(X, W0, H0, M0, run=run, callback=callback)
+        self._set_factors(res)
+        E = self._evidence(X, res, shape, run)
+        del X, res  # the scaled data are not needed to score: let them go first
+        return self._score(E, shape, run)
 
-        ``S`` when ``tau`` is None, else ``X - WH`` shrunk at ``tau``
-        (:meth:`_evidence_threshold`).
-        """
-        kept = getattr(self, "_kept", None)
-        if not kept:
-            return None
-        return kept.pop().evidence(None if tau is None else W, tau)
+    def _fit_out_of_core(
+        self,
+        cube: Any,
+        mask: np.ndarray | None,
+        run: Any,
+        callback: Callable[[int, float], None] | None,
+        temp_dir: Any = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Scores, valid pixels and kept bands, with the scene and ``S`` on disk."""
+        from rednmf.outofcore import CubeMatrix, scan_cube
+
+        valid, kept, fill, lo, hi = scan_cube(cube, mask, self.min_bands, "REDNMF")
+        X = CubeMatrix(
+            cube, check_dtype(self.dtype), kept=kept, valid=valid, fill=fill, lo=lo, hi=hi,
+            scale=self.scale,
+        )  # fmt: skip
+        self.scaling_ = scale_params(np.array([X.lo, X.hi]), self.scale, X.dtype)
+        W0, H0, M0 = self._initial_factors(X)  # type: ignore[arg-type]
+        with tempfile.TemporaryDirectory(prefix="rednmf-", dir=temp_dir) as tmp:
+            S = np.lib.format.open_memmap(
+                Path(tmp) / "S.npy", mode="w+", dtype=X.dtype, shape=X.shape, fortran_order=True
+            )
+            res = self._solve(X, W0, H0, M0, anomaly_out=S, run=run, callback=callback)  # type: ignore[arg-type]
+            self._set_factors(res)
+            self._set_fit_attributes(res)
+            self.anomaly_ = self.evidence_ = None
+            tau = self._evidence_threshold(res)
+            E = run.kept_evidence(None if tau is None else res.W, tau)  # fitted on a cluster
+            if E is None:  # S on disk, or the residual X - WH shrunk at tau, in its place
+                E = S if tau is None else anomaly_evidence(X, res.W, res.H, tau, out=S)
+            scores = self._score(E, valid.shape, run)
+            del S, E, res
+        return scores, valid, kept
 
     def _evidence_threshold(self, res: RednmfResult) -> float | None:
         """Threshold of the scored evidence: None scores the fit's ``S`` as it is.
@@ -533,54 +578,16 @@ class REDNMF(FactorizationDetector):
         noise_var = None if self.noise_std_ is None else self.noise_std_**2
         return {"pool": self.pool, "noise_var": noise_var, "combine": self.combine}
 
-    def _score(self, E: Any, shape: tuple[int, int]) -> np.ndarray:
-        if isinstance(E, np.ndarray):
-            return super()._score(E, shape)
-        from rednmf.scoring.dask_scoring import score_matrix_dask
+    def _score(self, E: Any, shape: tuple[int, int], run: Any = None) -> np.ndarray:
+        """Score the evidence handle ``E`` where it is (:func:`rednmf.engines.score_evidence`).
 
-        return score_matrix_dask(
-            E, shape, scorer=self.scorer, inner=self.inner, outer=self.outer,
-            n_pca=self.n_pca, ridge=self.ridge, client=self._client,
-            **self._scorer_extras(),
-        )  # fmt: skip
-
-    def _fit_out_of_core(
-        self, cube: np.ndarray, mask: np.ndarray | None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Scores, valid pixels and kept bands, with the scene and ``S`` on disk."""
-        from rednmf.outofcore import CubeMatrix, scan_cube, score_blocks
-
-        valid, kept, fill, lo, hi = scan_cube(cube, mask, self.min_bands, "REDNMF")
-        X = CubeMatrix(
-            cube, check_dtype(self.dtype), kept=kept, valid=valid, fill=fill, lo=lo, hi=hi,
-            scale=self.scale,
-        )  # fmt: skip
-        self.scaling_ = scale_params(np.array([X.lo, X.hi]), self.scale, X.dtype)
-        W0, H0, M0 = self._initial_factors(X)  # type: ignore[arg-type]
-        with tempfile.TemporaryDirectory(prefix="rednmf-") as tmp:
-            S = np.lib.format.open_memmap(
-                Path(tmp) / "S.npy", mode="w+", dtype=X.dtype, shape=X.shape, fortran_order=True
-            )
-            res = self._solve(X, W0, H0, M0, anomaly_out=S)  # type: ignore[arg-type]
-            self.components_, self.coefficients_ = res.W, res.H
-            self.n_iter_ = res.n_iter
-            self.objective_ = res.objective
-            self.converged_ = res.converged
-            self._set_fit_attributes(res)
-            self.anomaly_ = self.evidence_ = None
-            tau = self._evidence_threshold(res)
-            E = self._kept_evidence(res.W, tau)
-            if E is not None:  # fitted on a Dask cluster: scored there
-                scores = self._score(E, valid.shape)
-            else:
-                if tau is not None:  # the residual X - WH, shrunk at tau
-                    anomaly_evidence(X, res.W, res.H, tau, out=S)
-                scores = score_blocks(
-                    S, valid.shape, scorer=self.scorer, inner=self.inner, outer=self.outer,
-                    n_pca=self.n_pca, ridge=self.ridge, **self._scorer_extras(),
-                )  # fmt: skip
-            del S, res
-        return np.asarray(scores, dtype=np.float64), valid, kept
+        Without a session (new pixels, :meth:`decision_function`) on the
+        engine's array backend, in this process.
+        """
+        if run is None:
+            engine = self._engine(warn=False)
+            run = LocalSession(backend=engine.backend, device=engine.device)
+        return score_evidence(E, shape, session=run, **self._scorer_params())
 
     def _solve(
         self,
@@ -589,39 +596,41 @@ class REDNMF(FactorizationDetector):
         H: np.ndarray,
         M: np.ndarray,
         anomaly_out: np.ndarray | None = None,
+        *,
+        run: Any = None,
+        callback: Callable[[int, float], None] | None = None,
     ) -> RednmfResult:
-        with dask_client(getattr(self, "_client", self.scheduler)) as client:
-            return rednmf_solve(
-                X,
-                W,
-                H,
-                M,
-                lam=self.lam,
-                beta=self.beta if self.encoder else 0.0,
-                max_iter=self.max_iter,
-                tol=self.tol,
-                sparsity=self.sparsity,
-                shrink=self.shrink,
-                lam_mode=self.lam_mode,
-                noise_margin=self.noise_margin,
-                m_split=self.m_split,
-                n_jobs=self.n_jobs,
-                callback=getattr(self, "_callback", None),
-                anomaly_out=anomaly_out,
-                client=client,
-                chunk_size=self.chunk_size,
-                backend=self.backend,
-                device=self.device,
-            )
+        """:func:`rednmf_solve` on the session ``run`` (its threads, parts and backend)."""
+        return rednmf_solve(
+            X,
+            W,
+            H,
+            M,
+            lam=self.lam,
+            beta=self.beta if self.encoder else 0.0,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            sparsity=self.sparsity,
+            shrink=self.shrink,
+            lam_mode=self.lam_mode,
+            noise_margin=self.noise_margin,
+            m_split=self.m_split,
+            callback=callback,
+            anomaly_out=anomaly_out,
+            **(LocalSession() if run is None else run).solver_kwargs(),
+        )
 
-    def _scoring_backend(self) -> tuple[str, Any]:
-        return self.backend, self.device
-
-    def _evidence(self, X: np.ndarray, res: RednmfResult, shape: tuple[int, int]) -> np.ndarray:
+    def _evidence(
+        self, X: np.ndarray, res: RednmfResult, shape: tuple[int, int], run: Any = None
+    ) -> Any:
+        """The evidence handle of an in-memory fit: an array, or a Dask array on the workers."""
         self._set_fit_attributes(res)
         self.anomaly_ = matrix_to_cube(res.S, shape)
         tau = self._evidence_threshold(res)
-        E = self._kept_evidence(res.W, tau)  # fitted on a Dask cluster: left there
+        run = LocalSession() if run is None else run
+        E = run.kept_evidence(
+            None if tau is None else res.W, tau
+        )  # fitted on a cluster: left there
         if E is not None:
             self.evidence_ = None
             return E
@@ -629,7 +638,7 @@ class REDNMF(FactorizationDetector):
             self.evidence_ = self.anomaly_
             return res.S
         # In the buffer of the scaled data, which is not needed any more.
-        xp = get_backend(self.backend, self.device)
+        xp = get_backend(run.backend, run.device)
         E = anomaly_evidence(X, res.W, res.H, tau, out=X, xp=xp)
         self.evidence_ = matrix_to_cube(E, shape)
         return E

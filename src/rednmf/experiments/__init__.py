@@ -251,7 +251,7 @@ def _run_on_dask(
     """Submit every job to the Dask cluster, longest first; cache results as they come."""
     from distributed import as_completed as dask_as_completed
 
-    from rednmf.detectors.rednmf import dask_client
+    from rednmf.engines.dask import dask_client
 
     with dask_client(scheduler) as client:
         futures = {

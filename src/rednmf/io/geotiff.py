@@ -240,7 +240,7 @@ class GeoTiffCube(DiskCube):
     With ``shape``, ``dtype``, ``ndim`` and this slicing it is what the
     out-of-core REDNMF fit (:mod:`rednmf.outofcore`) reads a memory-mapped
     ENVI cube with; ``on_disk`` marks it as such for
-    :func:`rednmf.outofcore.is_memory_mapped`.
+    :func:`rednmf._memory.is_memory_mapped`.
 
     The file is opened on the first read and kept open, read under a lock
     (the solver reads blocks from several threads; a GDAL dataset is not

@@ -3,8 +3,8 @@
 A scene larger than memory is handed to the detectors as an object with
 ``shape``, ``dtype``, ``ndim`` and ``__getitem__`` that reads only what each
 slice asks for, marked ``on_disk = True`` so that
-:func:`rednmf.outofcore.is_memory_mapped` recognises it and
-``REDNMF(out_of_core=None)`` fits it out of core. Two exist:
+:func:`rednmf._memory.is_memory_mapped` recognises it and
+``REDNMF()`` (its default engine) fits it out of core. Two exist:
 :class:`rednmf.io.geotiff.GeoTiffCube` (a GDAL raster, one windowed read per
 slice) and :class:`MemmapCube` here (a memory-mapped ENVI cube with bands
 dropped by its ``bbl`` and its ``data ignore value`` read as NaN, both applied
@@ -74,7 +74,7 @@ class DiskCube:
     ``np.asarray(cube)`` then reads the whole cube through it.
     """
 
-    #: Read from disk on demand (see :func:`rednmf.outofcore.is_memory_mapped`).
+    #: Read from disk on demand (see :func:`rednmf._memory.is_memory_mapped`).
     on_disk = True
     ndim = 3
     shape: tuple[int, int, int]

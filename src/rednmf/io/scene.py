@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rednmf._memory import fits_in_memory
 from rednmf.exceptions import InputError
 from rednmf.io.lazy import MemmapCube
 from rednmf.io.mat import check_file, is_numeric, load_mat, load_npy, load_npz
@@ -260,8 +261,8 @@ def read_scene(
         :class:`~rednmf.io.geotiff.GeoTiffCube`, which reads only the window
         each slice asks for (``True``), or read it into memory (``False``).
         ``None``: lazy exactly when the in-memory detector path would not fit
-        in the memory available (:func:`rednmf.outofcore.fits_in_memory`), so
-        that ``REDNMF(out_of_core=None)`` then fits it out of core, as it does
+        in the memory available (:func:`rednmf._memory.fits_in_memory`), so
+        that ``REDNMF()`` (its default engine) then fits it out of core, as it does
         a memory-mapped ENVI cube. ENVI: an image without bad bands or a no-data
         value is always memory mapped; with either, ``lazy`` decides in the same
         way between a :class:`~rednmf.io.lazy.MemmapCube` and an in-memory
@@ -378,8 +379,6 @@ def _envi_cube(
         return data
     keep = np.setdiff1d(np.arange(data.shape[2]), bad)
     if lazy is None:
-        from rednmf.outofcore import fits_in_memory
-
         lazy = not fits_in_memory((*data.shape[:2], keep.size))
     if lazy:
         return MemmapCube(data, keep if bad.size else None, nodata)
@@ -431,11 +430,8 @@ def _read_image(p: Path, lazy: bool | None = False) -> Scene:
         raster = read(False)
     else:
         raster = read(True)  # the metadata only
-        if lazy is None:
-            from rednmf.outofcore import fits_in_memory
-
-            if fits_in_memory(raster.cube.shape):
-                raster = read(False)
+        if lazy is None and fits_in_memory(raster.cube.shape):
+            raster = read(False)
     cube = raster.cube
     if cube.ndim != 3:  # pragma: no cover - rasterio always gives (bands, rows, cols)
         raise InputError(f"{p.name} is not a 3-D raster; {_RASTER_HINT}")

@@ -390,8 +390,7 @@ def rednmf_solve(
     block_size: int | None = None,
     n_jobs: int | None = 1,
     anomaly_out: np.ndarray | None = None,
-    client: Any = None,
-    chunk_size: int | None = None,
+    placement: Callable[..., Any] | None = None,
     backend: str | None = None,
     device: Any = None,
 ) -> RednmfResult:
@@ -455,22 +454,24 @@ def rednmf_solve(
     anomaly_out : ndarray of shape (d, n), optional
         Array to hold ``S`` (for example a :class:`numpy.memmap` for a scene
         larger than memory); block engine only.
-    client : distributed.Client, optional
-        Fit across the workers of this Dask cluster
-        (:mod:`rednmf.solvers.rednmf_dask`): the pixel chunks and their ``H``
-        and ``S`` live on the workers, the driver keeps ``W`` and ``M``. Block
-        engine only (``lam_mode`` ``'svd'`` or ``'absolute'``, pixel groups).
-        ``X`` is read here chunk by chunk, so it may be a memmap.
-    chunk_size : int, optional
-        Pixels per Dask chunk (default: one chunk per worker, a whole number
-        of blocks). With ``chunk_size == block_size`` the fit is identical to
-        the in-memory one.
+    placement : callable, optional
+        Where the block engine's pixel ranges run: called once as
+        ``placement(X, H, S, **range_kwargs)`` (the keyword arguments of
+        :class:`~rednmf.solvers.rednmf_blocks.BlockRange`), it returns an
+        object with the interface of
+        :class:`~rednmf.solvers.rednmf_blocks.LocalParts`; if it has a
+        ``gather_into(H, S)`` method (ranges held elsewhere) the solver calls
+        it at the end to copy ``H`` and ``S`` back. Default: the ranges in this
+        process, ``n_jobs`` threads. An execution engine supplies it, e.g.
+        :class:`rednmf.engines.dask.DaskPlacement` (the pixel chunks on the
+        workers of a Dask cluster; the driver keeps ``W`` and ``M``). Block
+        engine only; ``X`` is read here range by range, so it may be a memmap.
     backend : {'numpy', 'torch'}, optional
         Array backend of the block engine (:mod:`rednmf.backend`); default
         ``'torch'`` when ``X`` is a ``torch.Tensor``, else ``'numpy'``. With
         ``'torch'`` the data and factors are moved once to ``device`` (in the
         dtype of ``X``), every update runs there, and the factors come back as
-        NumPy arrays. Block engine only, in memory (no ``client``, no
+        NumPy arrays. Block engine only, in memory (no ``placement``, no
         ``anomaly_out``); ``n_jobs`` is ignored (torch parallelises each operation).
     device : str or torch.device, optional
         Torch device: ``None`` means ``'cuda'`` when available, else ``'cpu'``.
@@ -491,10 +492,10 @@ def rednmf_solve(
                 "backend='torch' runs only the block engine: use lam_mode 'svd' or 'absolute' "
                 "with pixel groups (shrink='column') or sparsity 'l1'/'none'"
             )
-        if client is not None or anomaly_out is not None:
+        if placement is not None or anomaly_out is not None:
             raise InputError(
-                "backend='torch' fits in memory only; drop the Dask client / anomaly_out "
-                "(out of core) or use backend='numpy'"
+                "backend='torch' fits in memory only; drop the placement (a Dask cluster) / "
+                "anomaly_out (out of core) or use backend='numpy'"
             )
         n_jobs = 1
     elif is_tensor(X):
@@ -509,12 +510,12 @@ def rednmf_solve(
             X, W, H, M, lam=lam, beta=beta, max_iter=max_iter, tol=tol, sparsity=sparsity,
             lam_mode=lam_mode, noise_margin=noise_margin, eps=eps, callback=callback,
             block_size=block_size, n_jobs=resolve_n_jobs(n_jobs), anomaly_out=anomaly_out,
-            client=client, chunk_size=chunk_size, xp=xp, m_split=m_split,
+            placement=placement, xp=xp, m_split=m_split,
         )  # fmt: skip
-    if client is not None:
+    if placement is not None:
         raise InputError(
-            "a Dask client fits only the block engine: lam_mode 'svd' or 'absolute' with "
-            "pixel groups (shrink='column') or sparsity 'l1'/'none'"
+            "a placement (e.g. a Dask cluster) runs only the block engine: lam_mode 'svd' or "
+            "'absolute' with pixel groups (shrink='column') or sparsity 'l1'/'none'"
         )
     W, H, M = W.copy(), H.copy(), M.copy()
     r = W.shape[1]
@@ -641,15 +642,14 @@ def _solve_blocks(
     m_split: str = "elementwise",
     n_jobs: int,
     anomaly_out: np.ndarray | None,
-    client: Any = None,
-    chunk_size: int | None = None,
+    placement: Callable[..., Any] | None = None,
     xp: NumpyBackend | None = None,
 ) -> RednmfResult:
     """:func:`rednmf_solve` on the block engine (pixel-wise S step, fixed threshold).
 
     BLAS runs on one thread; the parallelism is ``n_jobs`` threads over blocks
-    (or the chunks on the workers of ``client``), which makes the result
-    independent of ``n_jobs``. With a torch backend ``xp`` the data and factors
+    (or what ``placement`` lays out, e.g. chunks on Dask workers), which makes the
+    result independent of ``n_jobs``. With a torch backend ``xp`` the data and factors
     are moved to its device here, once, and the result is brought back.
     """
     xp = get_backend("numpy") if xp is None else xp
@@ -671,14 +671,11 @@ def _solve_blocks(
         m_split=m_split,
     )  # fmt: skip
     parts: Any
-    if client is None:
+    if placement is None:
         parts = LocalParts([BlockRange(X, H, S, tau=0.0, n_jobs=n_jobs, xp=xp, **kw)])
     else:
-        from rednmf.solvers.rednmf_dask import DaskParts, chunk_ranges
-
-        n_workers = len(client.scheduler_info()["workers"])
-        ranges = chunk_ranges(X.shape[1], chunk_size, n_workers, block_size)
-        parts = DaskParts(client, X, H, ranges, tau=0.0, n_jobs=1, **kw)
+        parts = placement(X, H, S, tau=0.0, n_jobs=n_jobs, **kw)
+    gather = getattr(parts, "gather_into", None)
     try:
         noise = G = None
         if lam_mode == "noise":  # with sparsity='none' only the estimate is used (scoring)
@@ -721,8 +718,8 @@ def _solve_blocks(
                     break
                 if tol > 0:
                     W_prev = W_t
-        if client is not None:
-            parts.gather_into(H, S)
+        if gather is not None:  # held elsewhere: copy H and S back
+            gather(H, S)
     finally:
         parts.close()
     if not converged and tol > 0:

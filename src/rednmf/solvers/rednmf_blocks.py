@@ -242,7 +242,7 @@ class BlockRange:
     ``n_jobs`` threads). The global W and M steps are :class:`BlockSolver`'s.
 
     The in-memory solver holds one range over all pixels; the Dask solver
-    (:mod:`rednmf.solvers.rednmf_dask`) one per chunk, on the workers. ``X``
+    (:mod:`rednmf.engines.dask`) one per chunk, on the workers. ``X``
     (d x m) is read block by block (``X[:, a:b]``: an array, a
     :class:`numpy.memmap` or any object with ``shape``, ``dtype`` and that
     indexing); ``H`` (r x m) and ``S`` (d x m) are updated in place. ``xp``
@@ -670,7 +670,7 @@ class BlockSolver:
     Not a public estimator: :func:`rednmf.solvers.rednmf.rednmf_solve` drives
     it. ``parts`` holds the pixel ranges (:class:`BlockRange`): in this process
     (:class:`LocalParts`) or on Dask workers
-    (:class:`rednmf.solvers.rednmf_dask.DaskParts`). Each sweep hands them
+    (:class:`rednmf.engines.dask.DaskParts`). Each sweep hands them
     ``W`` and ``M``, adds their :class:`_Sums` in range order and applies the W
     step (14) and M step (15) to ``W`` and ``M`` in place. ``W`` and ``M``
     are arrays of the ranges' backend (NumPy, or torch tensors on their device).

@@ -12,49 +12,70 @@ and the global code are the in-memory solver's: only where the ranges live
 differs. With chunks of ``block_size`` pixels the sums are added exactly as
 the in-memory solver adds its blocks, so the fit is identical to it.
 
-Inside :func:`keep_chunks` a finished fit leaves its chunks on the workers
-(:class:`KeptChunks`), so that ``S`` can be scored there
+:class:`DaskEngine` (:mod:`rednmf.engines`) opens a :class:`DaskSession` for a
+fit: the connection to the scheduler, and the :class:`DaskPlacement` that the
+solver calls to lay its pixel ranges out as :class:`DaskParts`. A finished fit
+leaves its chunks on the workers (:class:`KeptChunks`, held by the parts), so
+that the evidence is formed and scored there
 (:mod:`rednmf.scoring.dask_scoring`) instead of on the driver.
 
-``dask[distributed]`` is imported only here, and only when a client is given.
+``dask[distributed]`` is imported only here, and only when a client is used.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import fields
 from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from rednmf.exceptions import InputError
 from rednmf.solvers.rednmf import anomaly_evidence
 from rednmf.solvers.rednmf_blocks import BlockRange, _Sums, balanced_ranges, block_ranges
 
-__all__ = ["DaskParts", "KeptChunks", "chunk_ranges", "keep_chunks"]
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "DaskParts",
+    "DaskPlacement",
+    "DaskSession",
+    "KeptChunks",
+    "chunk_ranges",
+    "dask_client",
+]
 
-#: Where the fits run inside :func:`keep_chunks` leave their :class:`KeptChunks`.
-_KEPT: ContextVar[list[KeptChunks] | None] = ContextVar("rednmf_kept_chunks", default=None)
+#: How long to wait for a Dask scheduler given by its address.
+CONNECT_TIMEOUT = "20s"
 
 
 @contextmanager
-def keep_chunks() -> Iterator[list[KeptChunks]]:
-    """Keep the chunks of the Dask fits run inside on their workers after the fit.
+def dask_client(scheduler: Any) -> Iterator[Any]:
+    """A :class:`distributed.Client` for ``scheduler``: None, an address, or a client.
 
-    Yields a list to which every fit that ends here appends its
-    :class:`KeptChunks` (when it gathers ``H`` and ``S``, before its actors are
-    released). The chunks stay on the workers as long as a handle refers to
-    them: drop the handle (the list is emptied on exit) to free them.
+    A client made here from an address is closed on exit; a given client is not.
     """
-    kept: list[KeptChunks] = []
-    token = _KEPT.set(kept)
+    if scheduler is None or not isinstance(scheduler, str):
+        yield scheduler
+        return
     try:
-        yield kept
+        from distributed import Client
+    except ImportError as exc:  # pragma: no cover - a dependency
+        raise InputError(
+            "fitting on a Dask cluster needs dask[distributed]; pip install 'dask[distributed]'"
+        ) from exc
+    try:
+        client = Client(scheduler, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise InputError(
+            f"cannot reach the Dask scheduler at {scheduler!r} ({exc}); start it with "
+            "'dask scheduler' and pass its tcp://HOST:PORT address"
+        ) from exc
+    try:
+        yield client
     finally:
-        _KEPT.reset(token)
-        kept.clear()
+        client.close()
 
 
 def chunk_ranges(n: int, chunk_size: int | None, n_workers: int, block_size: int) -> list:
@@ -131,7 +152,7 @@ def _chunk_evidence(
 
 
 class KeptChunks:
-    """The chunks of a finished Dask fit, left on their workers (see :func:`keep_chunks`).
+    """The chunks of a finished Dask fit, left on their workers (``DaskParts(keep=True)``).
 
     Holds one future per chunk, on the worker where the chunk was fitted, of its
     ``X``, ``H`` and ``S``.
@@ -186,10 +207,13 @@ class KeptChunks:
 class DaskParts:
     """The chunks of a fit, as actors on the workers of a :class:`distributed.Client`.
 
-    Same interface as :class:`rednmf.solvers.rednmf_blocks.LocalParts`.
+    Same interface as :class:`rednmf.solvers.rednmf_blocks.LocalParts`, plus
+    :meth:`gather_into`, which the solver calls at the end of the fit.
     ``X[:, a:b]`` and ``H[:, a:b]`` of each chunk are read here once (``X``
     may be a :class:`numpy.memmap` or a lazily scaled view) and sent to a
-    worker; chunks are dealt to the workers in turn.
+    worker; chunks are dealt to the workers in turn. With ``keep`` the chunks
+    stay on their workers past :meth:`close` (:attr:`kept`). ``kwargs`` go to
+    every chunk's :class:`~rednmf.solvers.rednmf_blocks.BlockRange`.
     """
 
     def __init__(
@@ -198,9 +222,14 @@ class DaskParts:
         X: Any,
         H: np.ndarray,
         ranges: list[tuple[int, int]],
+        *,
+        keep: bool = False,
         **kwargs: Any,
     ) -> None:
         workers = sorted(client.scheduler_info()["workers"])
+        self.keep_chunks = keep
+        #: With ``keep``: the chunks left on the workers by :meth:`gather_into`.
+        self.kept: KeptChunks | None = None
         if not workers:
             raise RuntimeError("the Dask cluster has no workers")
         self.client = client
@@ -236,15 +265,14 @@ class DaskParts:
     def gather_into(self, H: np.ndarray, S: np.ndarray) -> None:
         """Copy every chunk's ``H`` and ``S`` into ``H`` and ``S`` (one chunk at a time).
 
-        Inside :func:`keep_chunks` the chunks are also kept on their workers.
+        With ``keep`` the chunks are also kept on their workers (:attr:`kept`).
         """
         for (a, b), actor in zip(self.ranges, self.actors, strict=True):
             Hc, Sc = _aligned(actor.call("factors").result())
             H[:, a:b] = Hc
             S[:, a:b] = Sc
-        kept = _KEPT.get()
-        if kept is not None:
-            kept.append(self.keep())
+        if self.keep_chunks:
+            self.kept = self.keep()
 
     def keep(self) -> KeptChunks:
         """The chunks' ``X``, ``H`` and ``S`` as futures on their workers, past :meth:`close`."""
@@ -264,3 +292,69 @@ class DaskParts:
         for f in self._futures:
             f.release()
         self._futures, self.actors = [], []
+
+
+class DaskPlacement:
+    """Lays a fit's pixel ranges out on a cluster: the ``parts`` of :func:`rednmf_solve`.
+
+    Called by the solver as ``placement(X, H, S, **range_kwargs)``; cuts the
+    pixels into chunks (:func:`chunk_ranges`) and returns their
+    :class:`DaskParts` (``S`` is gathered into by the solver at the end). With
+    ``keep`` the chunks of the fit stay on the workers: :attr:`parts` holds
+    the last parts made, whose :attr:`DaskParts.kept` the caller reads.
+
+    Parameters
+    ----------
+    client : distributed.Client
+        A connected client.
+    chunk_size : int, optional
+        Pixels per chunk (default: one chunk per worker).
+    keep : bool, default=False
+        Leave the chunks on the workers after the fit.
+    """
+
+    def __init__(self, client: Any, chunk_size: int | None = None, *, keep: bool = False) -> None:
+        self.client = client
+        self.chunk_size = chunk_size
+        self.keep = keep
+        self.parts: DaskParts | None = None
+
+    def __call__(self, X: Any, H: np.ndarray, S: np.ndarray, **kwargs: Any) -> DaskParts:
+        """The :class:`DaskParts` of ``X`` and ``H``; ``kwargs`` go to every chunk's range."""
+        del S  # held by the chunks on the workers; the solver gathers it
+        n_workers = len(self.client.scheduler_info()["workers"])
+        ranges = chunk_ranges(X.shape[1], self.chunk_size, n_workers, kwargs["block_size"])
+        kwargs["n_jobs"] = 1  # one chunk per call on a worker, BLAS on one thread
+        self.parts = DaskParts(self.client, X, H, ranges, keep=self.keep, **kwargs)
+        return self.parts
+
+
+class DaskSession:
+    """One fit of :class:`rednmf.engines.DaskEngine`: a client, and where the chunks go.
+
+    The scoring runs on the same client, where the fit left the evidence
+    (:meth:`kept_evidence`).
+    """
+
+    backend = "numpy"
+    device = None
+    n_jobs = 1
+
+    def __init__(self, client: Any, chunk_size: int | None) -> None:
+        self.client = client
+        self.placement = DaskPlacement(client, chunk_size, keep=True)
+
+    def solver_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`rednmf.solvers.rednmf.rednmf_solve` for this session."""
+        return {"placement": self.placement}
+
+    def kept_evidence(self, W: np.ndarray | None, tau: float | None) -> Any:
+        """The evidence of the fit, a Dask array on the workers (:meth:`KeptChunks.evidence`).
+
+        ``S`` when ``W`` is None, else ``X - WH`` shrunk at ``tau`` (if not None).
+        """
+        parts = self.placement.parts
+        if parts is None or parts.kept is None:  # pragma: no cover - a programming error
+            raise RuntimeError("no Dask fit has run in this session")
+        kept, parts.kept = parts.kept, None
+        return kept.evidence(W, tau)

@@ -1,0 +1,163 @@
+"""The engine= parameter of REDNMF (rednmf.engines): names, objects, clone, old parameters."""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from rednmf import REDNMF, make_scene
+from rednmf.detectors.rednmf import legacy_engine
+from rednmf.engines import (
+    DaskEngine,
+    InMemory,
+    OutOfCore,
+    TorchEngine,
+    resolve_engine,
+    score_evidence,
+)
+from rednmf.exceptions import InputError
+
+
+@pytest.fixture(scope="module")
+def cube():
+    return make_scene(rows=32, cols=32, bands=16, n_targets=4, random_state=5)[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        (None, InMemory()),
+        ("memory", InMemory()),
+        ("out-of-core", OutOfCore()),
+        ("torch", TorchEngine()),
+        ("torch:cuda:1", TorchEngine("cuda:1")),
+        ("tcp://host:8786", DaskEngine("tcp://host:8786")),
+    ],
+)
+def test_names(name, expected, monkeypatch):
+    monkeypatch.setattr(TorchEngine, "check", lambda self: None)  # no torch needed here
+    got = resolve_engine(name)
+    assert type(got) is type(expected) and got.get_params() == expected.get_params()
+
+
+@pytest.mark.parametrize(
+    "engine", [InMemory(n_jobs=2, spill=False), OutOfCore(temp_dir="/tmp"), TorchEngine("cpu")]
+)
+def test_engines_clone_pickle_and_show_their_parameters(engine):
+    det = REDNMF(engine=engine, max_iter=3)
+    copy = clone(det)
+    assert copy.engine is not engine and copy.engine.get_params() == engine.get_params()
+    assert pickle.loads(pickle.dumps(det)).engine.get_params() == engine.get_params()
+    assert type(engine).__name__ in repr(det)
+    deep = det.get_params(deep=True)
+    assert all(deep[f"engine__{k}"] == v for k, v in engine.get_params().items())
+
+
+def test_a_dask_client_is_shared_by_clones():
+    client = object()  # stands for a connected distributed.Client: not copied
+    engine = DaskEngine(client, chunk_size=512)
+    assert clone(REDNMF(engine=engine)).engine.scheduler is client
+
+
+def test_set_params_reaches_the_engine(cube):
+    det = REDNMF(engine=InMemory(n_jobs=1), max_iter=5)
+    det.set_params(engine__n_jobs=2)
+    assert det.engine.n_jobs == 2
+
+
+@pytest.mark.parametrize(
+    ("engine", "match"),
+    [
+        ("tpu", "engine='tpu' is not an engine"),
+        (3, "The 'engine' parameter of REDNMF must be"),
+        (InMemory(n_jobs=0), "n_jobs"),
+        (DaskEngine(None), "DaskEngine needs a scheduler"),
+        (DaskEngine("tcp://x:1", chunk_size=0), "chunk_size"),
+    ],
+)
+def test_bad_engines_are_one_line_input_errors(cube, engine, match):
+    with pytest.raises(InputError, match=match) as err:
+        REDNMF(engine=engine, max_iter=2).fit(cube)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("engine", ["out-of-core", "tcp://127.0.0.1:1"])
+def test_engines_that_need_the_block_engine_say_so(cube, engine):
+    with pytest.raises(InputError, match="block engine"):
+        REDNMF(engine=engine, lam_mode="adaptive").fit(cube)
+
+
+def test_engines_give_the_default_scores(cube):
+    ref = REDNMF(max_iter=10).fit(cube)
+    for engine in ("memory", InMemory(n_jobs=2), InMemory(spill=False)):
+        got = REDNMF(max_iter=10, engine=engine).fit(cube)
+        np.testing.assert_array_equal(got.decision_scores_, ref.decision_scores_)
+    ooc = REDNMF(max_iter=10, engine=OutOfCore(n_jobs=1)).fit(cube)
+    assert ooc.anomaly_ is None
+    np.testing.assert_allclose(ooc.decision_scores_, ref.decision_scores_, rtol=1e-4, atol=1e-6)
+
+
+def test_out_of_core_temp_dir_is_used_and_left_empty(cube, tmp_path):
+    REDNMF(max_iter=3, engine=OutOfCore(temp_dir=tmp_path)).fit(cube)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(OSError):
+        REDNMF(max_iter=3, engine=OutOfCore(temp_dir=tmp_path / "missing")).fit(cube)
+
+
+@pytest.mark.parametrize(
+    ("old", "engine"),
+    [
+        ({"n_jobs": 2}, InMemory(n_jobs=2)),
+        ({"out_of_core": False}, InMemory(spill=False)),
+        ({"out_of_core": True, "n_jobs": 1}, OutOfCore(n_jobs=1)),
+        ({"scheduler": "tcp://h:1", "chunk_size": 64}, DaskEngine("tcp://h:1", chunk_size=64)),
+        ({"backend": "torch", "device": "cpu"}, TorchEngine("cpu")),
+    ],
+)
+def test_old_execution_parameters_map_onto_an_engine(old, engine):
+    got = legacy_engine(**old)
+    assert type(got) is type(engine) and got.get_params() == engine.get_params()
+
+
+def test_old_execution_parameters_warn_and_fit_as_the_engine(cube):
+    ref = REDNMF(max_iter=5, engine=InMemory(n_jobs=2)).fit(cube)
+    with pytest.warns(FutureWarning, match=r"pass engine=InMemory\(n_jobs=2\)"):
+        old = REDNMF(max_iter=5, n_jobs=2).fit(cube)
+    np.testing.assert_array_equal(old.decision_scores_, ref.decision_scores_)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the default warns about nothing
+        REDNMF(max_iter=2).fit(cube)
+    with pytest.raises(InputError, match="exclusive"):
+        REDNMF(engine="memory", n_jobs=2).fit(cube)
+    assert "n_jobs" not in repr(REDNMF())
+
+
+def test_score_evidence_follows_the_handle(tmp_path):
+    rng = np.random.default_rng(0)
+    E = rng.random((6, 12 * 10)).astype(np.float32)
+    params = {"scorer": "brad", "inner": 3, "outer": 7, "n_pca": 4, "ridge": 0.01}
+    mem = score_evidence(E, (12, 10), **params)
+    from rednmf.outofcore import score_blocks
+    from rednmf.scoring.from_matrix import score_matrix
+
+    np.testing.assert_array_equal(mem, score_matrix(E, (12, 10), **params))
+    mm = np.lib.format.open_memmap(tmp_path / "E.npy", mode="w+", dtype=E.dtype, shape=E.shape)
+    mm[...] = E
+    np.testing.assert_array_equal(
+        score_evidence(mm, (12, 10), **params), score_blocks(mm, (12, 10), **params)
+    )
+
+
+def test_engines_import_neither_dask_nor_torch():
+    code = (
+        "import sys, rednmf.engines, rednmf.solvers.rednmf; "
+        "print(any(m.split('.')[0] in ('dask', 'distributed', 'torch') for m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
