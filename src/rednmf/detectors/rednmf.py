@@ -19,6 +19,7 @@ from rednmf.detectors._factorization import SCALE_MODES, FactorizationDetector
 from rednmf.exceptions import InputError
 from rednmf.preprocessing import scale_data, scale_params
 from rednmf.scoring.multiscale import COMBINATIONS
+from rednmf.solvers._driver import as_fit_callback
 from rednmf.solvers.rednmf import (
     M_SPLITS,
     SHRINK,
@@ -391,7 +392,7 @@ class REDNMF(FactorizationDetector):
     # -- larger than memory -----------------------------------------------------------
 
     def _fit(
-        self, cube: Any, mask: np.ndarray | None, callback: Callable[[int, float], None] | None
+        self, cube: Any, mask: np.ndarray | None, callback: Callable[..., None] | None
     ) -> None:
         """Fit and score (see :meth:`BaseDetector.fit`); out of core when ``out_of_core`` says."""
         from rednmf.outofcore import fits_in_memory, is_memory_mapped
@@ -414,7 +415,7 @@ class REDNMF(FactorizationDetector):
                 "the scene does not fit in memory and backend='torch' fits in memory only; "
                 "use backend='numpy' (out of core)"
             )
-        self._callback = callback
+        self._callback = as_fit_callback(callback)
         try:
             with self._cluster():
                 scores, valid, kept = self._fit_out_of_core(cube, mask)
@@ -606,7 +607,7 @@ class REDNMF(FactorizationDetector):
                 noise_margin=self.noise_margin,
                 m_split=self.m_split,
                 n_jobs=self.n_jobs,
-                callback=getattr(self, "_callback", None),
+                callback=self._fit_callback(),
                 anomaly_out=anomaly_out,
                 client=client,
                 chunk_size=self.chunk_size,

@@ -193,8 +193,14 @@ def ewnmf_solve(
         s2, fit = _fit_sums(E, T)
         return fit + g_t * ent
 
-    run = iterate(step, max_iter=max_iter, tol=tol, method="EWNMF", callback=callback,
-                  state=lambda: Iterate(X=X, W=W, H=H))  # fmt: skip
+    run = iterate(
+        step,
+        max_iter=max_iter,
+        tol=tol,
+        method="EWNMF",
+        callback=callback,
+        state=lambda: Iterate(X=X, W=W, H=H),
+    )
     return NMFResult(
         W=W,
         H=H,

@@ -178,8 +178,14 @@ def l1nmf_solve(
         np.abs(A, out=A)  # |E| of this iteration: its objective, the next weights
         return _huber_of_abs(A, d_t, UR)
 
-    run = iterate(step, max_iter=max_iter, tol=tol, method="L1NMF", callback=callback,
-                  state=lambda: Iterate(X=X, W=W, H=H))  # fmt: skip
+    run = iterate(
+        step,
+        max_iter=max_iter,
+        tol=tol,
+        method="L1NMF",
+        callback=callback,
+        state=lambda: Iterate(X=X, W=W, H=H),
+    )
     if run.n_iter == 0:
         U.fill(1.0)
     return NMFResult(

@@ -239,8 +239,12 @@ def nmf_solve(
         np.subtract(X, R, out=R)
         return sq_norm(R)
 
-    run = iterate(step, max_iter=max_iter, tol=tol, method="NMF", callback=callback,
-                  state=lambda: Iterate(X=X, W=W, H=H))  # fmt: skip
-    return NMFResult(
-        W=W, H=H, n_iter=run.n_iter, objective=run.objective, converged=run.converged
+    run = iterate(
+        step,
+        max_iter=max_iter,
+        tol=tol,
+        method="NMF",
+        callback=callback,
+        state=lambda: Iterate(X=X, W=W, H=H),
     )
+    return NMFResult(W=W, H=H, n_iter=run.n_iter, objective=run.objective, converged=run.converged)

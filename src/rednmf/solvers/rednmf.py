@@ -345,8 +345,9 @@ def rednmf_solve(
     m_split : {'elementwise', 'factored'}
         How the M step (15) splits ``SS'`` between numerator and denominator:
         element-wise positive and negative parts as printed, or
-        ``S+S+' + S-S-'`` over ``S+S-' + S-S+'`` (:func:`rednmf.solvers.reference.update_M_factored`),
-        which the engine forms at ``r d n`` instead of ``d^2 n`` multiply-adds.
+        ``S+S+' + S-S-'`` over ``S+S-' + S-S+'``
+        (:func:`rednmf.solvers.reference.update_M_factored`), which the engine
+        forms at ``r d n`` instead of ``d^2 n`` multiply-adds.
     eps : float
         Added to every denominator.
     callback : callable, optional
@@ -480,8 +481,14 @@ def rednmf_solve(
         E = X - W @ H  # this iteration's residual: its fit term, the next S step
         return _sqnorm(E - S) + pending
 
-    run = iterate(step, max_iter=max_iter, tol=tol, method="REDNMF", callback=callback,
-                  state=lambda: Iterate(X=X, W=W, H=H, S=S, M=M))  # fmt: skip
+    run = iterate(
+        step,
+        max_iter=max_iter,
+        tol=tol,
+        method="REDNMF",
+        callback=callback,
+        state=lambda: Iterate(X=X, W=W, H=H, S=S, M=M),
+    )
     return RednmfResult(
         W=W,
         H=H,

@@ -205,7 +205,9 @@ def plain_ewnmf(
 # -- REDNMF (Algorithm 1) --------------------------------------------------------------
 
 
-def update_S(E: np.ndarray, lam: float, sparsity: str = "l1", shrink: str = "column") -> np.ndarray:
+def update_S(
+    E: np.ndarray, lam: float, sparsity: str = "l1", shrink: str = "column"
+) -> np.ndarray:
     """S step (17), or RNMF's (6) with ``sparsity='l1'``: the prox of ``||E - S||^2 + lam R(S)``.
 
     The threshold is ``lam / 2`` (the squared loss has no 1/2): L2,1 group
@@ -339,8 +341,6 @@ def plain_rednmf(
             M = step_M(X, M, H, Sp, Sn, eps)
         H = update_H(X, W, H, M, Sp, Sn, beta, eps)
         objective.append(
-            rednmf_objective(
-                X, W, H, M, S, beta=beta, lam=lam_t, sparsity=sparsity, shrink=shrink
-            )
+            rednmf_objective(X, W, H, M, S, beta=beta, lam=lam_t, sparsity=sparsity, shrink=shrink)
         )
     return W, H, M, S, np.asarray(objective)

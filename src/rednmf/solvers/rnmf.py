@@ -143,8 +143,14 @@ def rnmf_solve(
         np.add(tmp, Sn, out=tmp)  # E - S: exactly, as S+ and S- never overlap
         return sq_norm(tmp) + penalty
 
-    run = iterate(step, max_iter=max_iter, tol=tol, method="RNMF", callback=callback,
-                  state=lambda: Iterate(X=X, W=W, H=H, S=Sp - Sn))  # fmt: skip
+    run = iterate(
+        step,
+        max_iter=max_iter,
+        tol=tol,
+        method="RNMF",
+        callback=callback,
+        state=lambda: Iterate(X=X, W=W, H=H, S=Sp - Sn),
+    )
     S = np.subtract(Sp, Sn, out=Sp)
     return NMFResult(
         W=W,
