@@ -6,15 +6,14 @@ import io
 import warnings
 
 import numpy as np
+import pytest
 import scipy.io
 from rich.console import Console
 
-import pytest
-
 from rednmf import cli
 from rednmf.datasets import make_scene
-from rednmf.detectors.registry import get_detector
 from rednmf.detectors.rednmf import REDNMF
+from rednmf.detectors.registry import get_detector
 from rednmf.detectors.rx import GRX
 from rednmf.exceptions import ConvergenceWarning
 from rednmf.solvers._driver import Iterate, as_fit_callback, iterate
