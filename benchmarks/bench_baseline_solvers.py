@@ -33,6 +33,7 @@ from rednmf.solvers.ewnmf import ewnmf_solve
 from rednmf.solvers.init import initialize_factors
 from rednmf.solvers.l1nmf import l1nmf_solve
 from rednmf.solvers.nmf import nmf_solve
+from rednmf.solvers.reference import mu_update_H, mu_update_W
 from rednmf.solvers.rnmf import rnmf_solve
 
 # -- the previous implementations -----------------------------------------------------
@@ -42,37 +43,11 @@ def _sq(A):
     return float(np.einsum("ij,ij->", A, A, dtype=np.float64))
 
 
-def _mu_W(P, W, H, N=None, U=None, eps=1e-10):
-    if U is None:
-        num = P @ H.T
-        den = W @ (H @ H.T)
-        if N is not None:
-            den += N @ H.T
-    else:
-        num = (U * P) @ H.T
-        R = W @ H if N is None else W @ H + N
-        den = (U * R) @ H.T
-    return W * (num / (den + eps))
-
-
-def _mu_H(P, W, H, N=None, U=None, eps=1e-10):
-    if U is None:
-        num = W.T @ P
-        den = (W.T @ W) @ H
-        if N is not None:
-            den += W.T @ N
-    else:
-        num = W.T @ (U * P)
-        R = W @ H if N is None else W @ H + N
-        den = W.T @ (U * R)
-    return H * (num / (den + eps))
-
-
 def prev_nmf(X, W, H, n_iter):
     obj = []
     for _ in range(n_iter):
-        W = _mu_W(X, W, H)
-        H = _mu_H(X, W, H)
+        W = mu_update_W(X, W, H)
+        H = mu_update_H(X, W, H)
         obj.append(_sq(X - W @ H))
     return np.asarray(obj)
 
@@ -86,8 +61,8 @@ def prev_rnmf(X, W, H, n_iter, lam=4.0):
         del E
         Sp, Sn = np.maximum(S, 0), np.maximum(-S, 0)
         P = X + Sn
-        W = _mu_W(P, W, H, N=Sp)
-        H = _mu_H(P, W, H, N=Sp)
+        W = mu_update_W(P, W, H, N=Sp)
+        H = mu_update_H(P, W, H, N=Sp)
         obj.append(_sq(X - W @ H - S) + lam_t * float(np.abs(S).sum(dtype=np.float64)))
     return np.asarray(obj)
 
@@ -105,8 +80,8 @@ def prev_l1nmf(X, W, H, n_iter, delta=0.5):
         d_t = delta * max(float(np.median(np.abs(E))), np.finfo(np.float32).tiny)
         U = 1.0 / np.maximum(np.abs(E), d_t)
         del E
-        W = _mu_W(X, W, H, U=U)
-        H = _mu_H(X, W, H, U=U)
+        W = mu_update_W(X, W, H, U=U)
+        H = mu_update_H(X, W, H, U=U)
         obj.append(_huber(X - W @ H, d_t))
     return np.asarray(obj)
 
@@ -121,8 +96,8 @@ def prev_ewnmf(X, W, H, n_iter, gamma=1.0):
         T = np.exp(-Z / g_t)
         T /= T.sum(axis=0, keepdims=True)
         del E, Z
-        W = _mu_W(X, W, H, U=T)
-        H = _mu_H(X, W, H, U=T)
+        W = mu_update_W(X, W, H, U=T)
+        H = mu_update_H(X, W, H, U=T)
         E = X - W @ H
         fit = float(np.einsum("ij,ij,ij->", T, E, E, dtype=np.float64))
         T64 = T.astype(np.float64)

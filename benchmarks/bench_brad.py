@@ -44,6 +44,7 @@ from rednmf.backend import get_backend
 from rednmf.datasets import list_scenes, load_benchmark
 from rednmf.metrics import roc_auc
 from rednmf.scoring.brad import _pca_project, brad
+from rednmf.scoring.windows import loading_floor
 
 lrx = importlib.import_module("rednmf.scoring.local_rx")
 
@@ -152,7 +153,7 @@ def new_local_rx_steps(arr: np.ndarray, inner: int, outer: int, ridge: float, ti
     x = arr.astype(np.float64)
     x = x - x.reshape(-1, k).mean(axis=0, dtype=np.float64)
     global_var = float(np.mean(x * x))
-    floor = lrx._REL_FLOOR * global_var if global_var > 0.0 else lrx._REL_FLOOR
+    floor = loading_floor(global_var)
     offs = lrx._packed_offsets(k + 1)
     half = outer // 2
     per_row = cols * offs[-1]

@@ -8,7 +8,7 @@ Prints, measured in this one run:
 
 1. ms per iteration on abu-airport-1 (100 x 100 x 205, rank 8, the default
    lambda): the plain transcription of the update equations (14)-(17) as
-   printed (``rednmf.solvers.rednmf._update_*``: every product formed as
+   printed (``rednmf.solvers.reference.update_*``: every product formed as
    written, ``XX'`` and the four bands x bands products with ``S+``/``S-`` of
    (15) included) in float64 and float32, with one BLAS thread and with one
    per CPU; the block engine with one thread and one per CPU, in the
@@ -51,6 +51,7 @@ from rednmf.detectors.rednmf import REDNMF
 from rednmf.engines import TorchEngine
 from rednmf.preprocessing import scale_data
 from rednmf.solvers import rednmf as R
+from rednmf.solvers import reference as REF
 from rednmf.solvers.init import initialize_factors
 
 RANK, LAM, BETA = 8, 4.0, 1.0
@@ -64,11 +65,11 @@ def plain_ms_per_iter(X: np.ndarray, W, H, M, lam_abs: float, n_iter: int) -> fl
     """The plain transcription: the update functions (14)-(17) applied one after the other."""
     t0 = time.perf_counter()
     for _ in range(n_iter):
-        S = R._update_S(X - W @ H, lam_abs, "l21", "column")
+        S = REF.update_S(X - W @ H, lam_abs, "l21", "column")
         Sp, Sn = R._split(S)
-        W = R._update_W(X, W, H, Sp, Sn, 1e-10)
-        M = R._update_M(X, M, H, Sp, Sn, 1e-10)
-        H = R._update_H(X, W, H, M, Sp, Sn, BETA, 1e-10)
+        W = REF.update_W(X, W, H, Sp, Sn, 1e-10)
+        M = REF.update_M(X, M, H, Sp, Sn, 1e-10)
+        H = REF.update_H(X, W, H, M, Sp, Sn, BETA, 1e-10)
     return (time.perf_counter() - t0) / n_iter * 1e3
 
 

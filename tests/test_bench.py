@@ -12,6 +12,7 @@ import pytest
 
 from rednmf.cli import main
 from rednmf.detectors.registry import get_detector
+from rednmf.exceptions import InputError
 from rednmf.experiments import EXPERIMENTS, make_context, run_bench, table2
 from rednmf.experiments.cache import job_key
 from rednmf.experiments.common import convergence_trace, load_scene
@@ -127,8 +128,22 @@ def test_convergence_trace_is_one_uninterrupted_fit(method: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         det = get_detector(method, **params).fit(cube)
-    np.testing.assert_allclose(trace["objective"], det.objective_, rtol=1e-5)
+    np.testing.assert_array_equal(trace["objective"], det.objective_)
     assert trace["rel_error"].shape == (12,) and np.all(trace["rel_error"] > 0)
+    # the last relative error is that of the fitted factors
+    X = det._data_matrix(cube)[0]
+    S = getattr(det, "anomaly_", None)
+    R = X - det.components_ @ det.coefficients_
+    if S is not None:
+        R = R - S.reshape(-1, X.shape[0]).T
+    want = np.linalg.norm(R.astype(np.float64)) / np.linalg.norm(X.astype(np.float64))
+    assert trace["rel_error"][-1] == pytest.approx(want, rel=1e-5)
+
+
+def test_convergence_trace_of_a_method_without_iterations_is_refused() -> None:
+    cube, _ = load_scene("synthetic-small", None)
+    with pytest.raises(InputError, match="does not iterate"):
+        convergence_trace("grx", {}, cube)
 
 
 def test_paper_numbers_transcribed() -> None:

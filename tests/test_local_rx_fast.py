@@ -9,6 +9,7 @@ import pytest
 from scipy.ndimage import uniform_filter
 
 from rednmf.backend import get_backend
+from rednmf.scoring import windows
 from rednmf.scoring.brad import brad
 from rednmf.scoring.local_rx import local_rx
 
@@ -75,7 +76,7 @@ def test_large_k_goes_to_lu(monkeypatch, cube):
 def test_not_positive_definite_pixels_fall_back_to_lu(monkeypatch, cube):
     """A negative loading makes some windows indefinite: those pixels are solved by LU."""
     xp = get_backend("numpy")
-    monkeypatch.setattr(lrx, "_REL_FLOOR", -1e6)
+    monkeypatch.setattr(windows, "REL_FLOOR", -1e6)
     solved = []
 
     def spy(sums, xs, *args):

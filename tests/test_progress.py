@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import io
+import warnings
 
 import numpy as np
+import pytest
 import scipy.io
 from rich.console import Console
 
 from rednmf import cli
 from rednmf.datasets import make_scene
 from rednmf.detectors.rednmf import REDNMF
+from rednmf.detectors.registry import get_detector
 from rednmf.detectors.rx import GRX
+from rednmf.exceptions import ConvergenceWarning
+from rednmf.solvers._driver import Iterate, as_fit_callback, iterate
 
 
 def _scene():
@@ -31,6 +36,86 @@ def test_fit_callback_sees_every_iteration_and_its_objective():
     # The callback does not change the fit.
     again = REDNMF(max_iter=12, outer=9, inner=3).fit(cube)
     np.testing.assert_array_equal(again.decision_scores_, det.decision_scores_)
+
+
+#: Every iterative factorisation, and REDNMF's whole-matrix loop (adaptive lambda).
+ITERATIVE = [
+    ("nmf", {}),
+    ("rnmf", {}),
+    ("l1nmf", {}),
+    ("ewnmf", {}),
+    ("rednmf", {}),
+    ("rednmf", {"lam_mode": "adaptive"}),
+]
+
+
+@pytest.mark.parametrize("method, params", ITERATIVE)
+def test_every_factorisation_reports_each_iteration_with_its_iterate(method, params):
+    cube, _ = _scene()
+    seen: list[tuple[int, float]] = []
+    last: dict[str, np.ndarray] = {}
+
+    def callback(t: int, f: float, state: Iterate) -> None:
+        seen.append((t, f))
+        assert isinstance(state, Iterate) and state.X.shape == (16, 24 * 24)
+        if state.W is not None:
+            last["W"], last["H"] = state.W.copy(), state.H.copy()
+        last["norm"] = np.float64(state.residual_norm())
+
+    det = get_detector(method, max_iter=9, tol=1e-12, inner=3, outer=9, **params)
+    with pytest.warns(ConvergenceWarning):
+        det.fit(cube, callback=callback)
+    assert [t for t, _ in seen] == list(range(1, det.n_iter_ + 1)) == list(range(1, 10))
+    np.testing.assert_array_equal([f for _, f in seen], det.objective_)
+    assert last["norm"] > 0
+    if "W" in last:  # the whole-matrix loops hand the factors of the iteration
+        np.testing.assert_array_equal(last["W"], det.components_)
+        np.testing.assert_array_equal(last["H"], det.coefficients_)
+    # The callback changes nothing.
+    plain = get_detector(method, max_iter=9, tol=1e-12, inner=3, outer=9, **params)
+    with pytest.warns(ConvergenceWarning):
+        plain.fit(cube)
+    np.testing.assert_array_equal(plain.decision_scores_, det.decision_scores_)
+
+
+def test_block_engine_fit_term_is_the_residual_of_the_iterate():
+    """REDNMF's block engine reports ||X - WH - S||^2; on its last iteration that is the fit's."""
+    cube, _ = _scene()
+    fits: list[float] = []
+    det = REDNMF(max_iter=6, tol=1e-12, inner=3, outer=9, dtype="float64")
+    with pytest.warns(ConvergenceWarning):
+        det.fit(cube, callback=lambda t, f, state: fits.append(state.fit))
+    X = det._data_matrix(cube)[0]
+    R = X - det.components_ @ det.coefficients_ - det.anomaly_.reshape(-1, 16).T
+    assert fits[-1] == pytest.approx(float(np.sum(R * R)), rel=1e-10)
+
+
+def test_two_argument_callbacks_are_wrapped_and_three_argument_ones_kept():
+    calls: list[tuple] = []
+
+    def three(t, f, state):
+        calls.append((t, f, state))
+
+    assert as_fit_callback(three) is three
+    assert as_fit_callback(None) is None
+    wrapped = as_fit_callback(lambda t, f: calls.append((t, f)))
+    wrapped(1, 2.0, Iterate(X=np.zeros((1, 1))))
+    assert calls == [(1, 2.0)]
+
+
+def test_driver_stops_at_tol_and_warns_when_max_iter_runs_out():
+    values = iter([8.0, 4.0, 3.9, 3.899, 3.8989])
+    run = iterate(lambda: next(values), max_iter=5, tol=1e-3, method="X")
+    assert run.converged and run.n_iter == 4
+    np.testing.assert_array_equal(run.objective, [8.0, 4.0, 3.9, 3.899])
+    halves = iter([1.0, 0.5])
+    with pytest.warns(ConvergenceWarning, match="X stopped at max_iter=2"):
+        run = iterate(lambda: next(halves), max_iter=2, tol=1e-9, method="X")
+    assert not run.converged and run.n_iter == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # tol = 0: every iteration, and no warning
+        run = iterate(lambda: 1.0, max_iter=3, tol=0, method="X")
+    assert run.n_iter == 3 and not run.converged
 
 
 def test_detectors_without_iterations_ignore_the_callback():

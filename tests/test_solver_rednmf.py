@@ -26,6 +26,7 @@ from rednmf._validation import cube_to_matrix
 from rednmf.exceptions import ConvergenceWarning, InputError
 from rednmf.preprocessing import scale_data
 from rednmf.solvers import rednmf as R
+from rednmf.solvers import reference as REF
 from rednmf.solvers.init import initialize_factors
 from rednmf.solvers.prox import group_shrink, soft_threshold
 
@@ -95,13 +96,13 @@ def test_W_and_H_updates_do_not_increase_the_objective(problem, beta):
     X, W, H, M = _warm(problem, beta=beta)
     lam = 0.3
     for _ in range(30):
-        S = R._update_S(X - W @ H, lam, "l21", "column")
+        S = REF.update_S(X - W @ H, lam, "l21", "column")
         Sp, Sn = R._split(S)
         before = _obj(X, W, H, M, S, beta, lam)
-        W = R._update_W(X, W, H, Sp, Sn, 1e-12)
+        W = REF.update_W(X, W, H, Sp, Sn, 1e-12)
         after_w = _obj(X, W, H, M, S, beta, lam)
         assert after_w <= before * (1 + 1e-12)
-        H = R._update_H(X, W, H, M, Sp, Sn, beta, 1e-12)
+        H = REF.update_H(X, W, H, M, Sp, Sn, beta, 1e-12)
         after_h = _obj(X, W, H, M, S, beta, lam)
         assert after_h <= after_w * (1 + 1e-12)
 
@@ -111,7 +112,7 @@ def test_S_update_is_exact_when_beta_is_zero(problem, sparsity, shrink):
     X, W, H, M = _warm(problem, beta=0.0)
     lam = 0.2
     rng = np.random.default_rng(0)
-    S = R._update_S(X - W @ H, lam, sparsity, shrink)
+    S = REF.update_S(X - W @ H, lam, sparsity, shrink)
     best = _obj(X, W, H, M, S, 0.0, lam, sparsity, shrink)
     for scale in (1e-5, 1e-3, 1e-1):
         other = S + scale * rng.standard_normal(S.shape)
@@ -140,10 +141,10 @@ def test_M_update_measured(problem):
     lam, beta = 0.3, 1.0
     increases = 0
     for _ in range(50):
-        S = R._update_S(X - W @ H, lam, "l21", "column")
+        S = REF.update_S(X - W @ H, lam, "l21", "column")
         Sp, Sn = R._split(S)
         before = _obj(X, W, H, M, S, beta, lam)
-        M = R._update_M(X, M, H, Sp, Sn, 1e-12)
+        M = REF.update_M(X, M, H, Sp, Sn, 1e-12)
         increases += _obj(X, W, H, M, S, beta, lam) > before * (1 + 1e-12)
     assert increases == 0
 
@@ -221,42 +222,13 @@ def test_float32_matches_float64(problem):
     np.testing.assert_allclose(r32.W @ r32.H, r64.W @ r64.H, rtol=1e-2, atol=1e-3)
 
 
-def _plain_solve(
-    X, W, H, M, *, lam, beta, n_iter, sparsity="l21", shrink="column", fixed=False,
-    m_split="elementwise",
-):  # fmt: skip
-    """Algorithm 1 transcribed literally from the update functions (the oracle).
-
-    ``fixed``: ``lam`` is the threshold weight itself; otherwise it is relative
-    to the median group norm of the current residual (``lam_mode='adaptive'``).
-    """
-    objective = []
-    for _ in range(n_iter):
-        E = X - W @ H
-        if fixed:
-            lam_t = lam
-        elif sparsity == "l1":
-            lam_t = lam * np.median(np.abs(E))
-        else:
-            lam_t = lam * np.median(np.linalg.norm(E, axis=0 if shrink == "column" else 1))
-        S = R._update_S(E, lam_t, sparsity, shrink)
-        Sp, Sn = R._split(S)
-        W = R._update_W(X, W, H, Sp, Sn, 1e-10)
-        if beta > 0:
-            update_M = R._update_M_factored if m_split == "factored" else R._update_M
-            M = update_M(X, M, H, Sp, Sn, 1e-10)
-        H = R._update_H(X, W, H, M, Sp, Sn, beta, 1e-10)
-        objective.append(_obj(X, W, H, M, S, beta, lam_t, sparsity, shrink))
-    return W, H, M, S, np.asarray(objective)
-
-
 @pytest.mark.parametrize(
     "beta, sparsity, shrink",
     [(1.0, "l21", "column"), (0.0, "l21", "column"), (10.0, "l1", "column"), (1.0, "l21", "row")],
 )
 def test_solver_loop_equals_the_plain_transcription(problem, beta, sparsity, shrink):
     X, W, H, M = problem
-    W1, H1, M1, S1, obj1 = _plain_solve(
+    W1, H1, M1, S1, obj1 = REF.plain_rednmf(
         X, W, H, M, lam=1.0, beta=beta, n_iter=50, sparsity=sparsity, shrink=shrink
     )
     with warnings.catch_warnings():
@@ -315,7 +287,7 @@ def test_block_engine_equals_the_plain_transcription(
 ):
     """The block engine (fixed lambda, pixel-wise S step) is Algorithm 1, whatever the blocks."""
     X, W, H, M = problem
-    W1, H1, M1, S1, obj1 = _plain_solve(
+    W1, H1, M1, S1, obj1 = REF.plain_rednmf(
         X, W, H, M, lam=lam, beta=beta, n_iter=50, sparsity=sparsity, fixed=True
     )
     res = R.rednmf_solve(
@@ -367,7 +339,7 @@ def test_block_engine_stops_at_tol_with_the_factors_of_that_iteration(problem, s
 def test_factored_M_step_has_the_gradient_of_the_elementwise_one(problem):
     """Both splits are numerator - denominator = -(1/2beta) dJ/dM: the same fixed points."""
     X, W, H, M = _warm(problem)
-    S = R._update_S(X - W @ H, 0.3, "l21", "column")
+    S = REF.update_S(X - W @ H, 0.3, "l21", "column")
     Sp, Sn = R._split(S)
     grad = 2 * (M @ X @ X.T + M @ S @ S.T - H @ X.T + H @ S.T - M @ X @ S.T - M @ S @ X.T)
     for num_den in (_num_den_elementwise, _num_den_factored):
@@ -391,11 +363,11 @@ def _num_den_factored(X, M, H, Sp, Sn):
 
 def test_factored_M_step_is_its_formula(problem):
     X, W, H, M = _warm(problem)
-    S = R._update_S(X - W @ H, 0.3, "l21", "column")
+    S = REF.update_S(X - W @ H, 0.3, "l21", "column")
     Sp, Sn = R._split(S)
     num, den = _num_den_factored(X, M, H, Sp, Sn)
     np.testing.assert_allclose(
-        R._update_M_factored(X, M, H, Sp, Sn, 1e-10), M * num / (den + 1e-10), rtol=1e-12
+        REF.update_M_factored(X, M, H, Sp, Sn, 1e-10), M * num / (den + 1e-10), rtol=1e-12
     )
 
 
@@ -405,7 +377,7 @@ def test_block_engine_factored_equals_its_transcription(
     problem, beta, sparsity, lam, block_size, n_jobs
 ):
     X, W, H, M = problem
-    W1, H1, M1, S1, obj1 = _plain_solve(
+    W1, H1, M1, S1, obj1 = REF.plain_rednmf(
         X, W, H, M, lam=lam, beta=beta, n_iter=50, sparsity=sparsity, fixed=True,
         m_split="factored",
     )  # fmt: skip
@@ -426,7 +398,7 @@ def test_block_engine_factored_equals_its_transcription(
 
 def test_plain_loop_factored_equals_its_transcription(problem):
     X, W, H, M = problem
-    W1, H1, M1, S1, obj1 = _plain_solve(
+    W1, H1, M1, S1, obj1 = REF.plain_rednmf(
         X, W, H, M, lam=1.0, beta=1.0, n_iter=30, shrink="row", m_split="factored"
     )
     with warnings.catch_warnings():

@@ -45,6 +45,7 @@ from rednmf.preprocessing import scale_data
 from rednmf.solvers import ewnmf as EW
 from rednmf.solvers import l1nmf as L1
 from rednmf.solvers import nmf as N
+from rednmf.solvers import reference as REF
 from rednmf.solvers import rnmf as RN
 from rednmf.solvers.init import initialize_factors
 
@@ -153,9 +154,9 @@ def test_shared_mu_steps_descend_their_weighted_least_squares(problem, with_N, w
 
     for _ in range(20):
         before = f(W, H)
-        W = N.mu_update_W(X, W, H, N=Nm, U=U, eps=1e-12)
+        W = REF.mu_update_W(X, W, H, N=Nm, U=U, eps=1e-12)
         mid = f(W, H)
-        H = N.mu_update_H(X, W, H, N=Nm, U=U, eps=1e-12)
+        H = REF.mu_update_H(X, W, H, N=Nm, U=U, eps=1e-12)
         after = f(W, H)
         assert mid <= before * (1 + RTOL) and after <= mid * (1 + RTOL)
         assert W.min() >= 0 and H.min() >= 0
@@ -171,7 +172,7 @@ def test_rnmf_S_step_is_the_exact_minimiser(problem):
         _quiet(N.nmf_solve, X, W, H, max_iter=10, tol=0).H,
     )
     lam = 0.05
-    S = RN._update_S(X - W @ H, lam)
+    S = REF.update_S(X - W @ H, lam, "l1")
     best = RN.rnmf_objective(X, W, H, S, lam)
     assert 0 < np.mean(S == 0) < 1
     rng = np.random.default_rng(0)
@@ -238,9 +239,9 @@ def test_l1nmf_updates_descend_the_weighted_surrogate_at_fixed_weights(problem):
     for _ in range(20):
         U = L1._weights(X - W @ H, 1e-3)
         before = float(np.sum(U * (X - W @ H) ** 2))
-        W = N.mu_update_W(X, W, H, U=U, eps=1e-12)
+        W = REF.mu_update_W(X, W, H, U=U, eps=1e-12)
         mid = float(np.sum(U * (X - W @ H) ** 2))
-        H = N.mu_update_H(X, W, H, U=U, eps=1e-12)
+        H = REF.mu_update_H(X, W, H, U=U, eps=1e-12)
         after = float(np.sum(U * (X - W @ H) ** 2))
         assert mid <= before * (1 + RTOL) and after <= mid * (1 + RTOL)
 
@@ -352,68 +353,11 @@ def test_robust_solvers_stop_on_tol(problem, solve, kw):
 #
 # The solvers work in preallocated buffers, split S without extra passes, reuse the
 # residual of the next iteration for the objective and select medians by partition.
-# These oracles are the equations of the module texts written out literally (float64,
-# every array formed afresh); the solvers must follow the same iterates.
+# The oracles (rednmf.solvers.reference.plain_*) are the equations of the module texts
+# written out literally (float64, every array formed afresh); the solvers must follow
+# the same iterates.
 
 ORACLE_ITERS = 40
-
-
-def _oracle_stop(objs, tol):
-    if tol <= 0 or len(objs) < 2:
-        return False
-    return abs(objs[-2] - objs[-1]) <= tol * abs(objs[-2])
-
-
-def _oracle_rnmf(X, W, H, lam, n_iter, lam_mode="adaptive", tol=0.0, eps=1e-10):
-    objs, lams, S = [], [], np.zeros_like(X)
-    for _ in range(n_iter):
-        E = X - W @ H
-        lam_t = lam * np.median(np.abs(E)) if lam_mode == "adaptive" else lam
-        S = np.sign(E) * np.maximum(np.abs(E) - lam_t / 2, 0)  # eq. (6)
-        Sp, Sn = np.maximum(S, 0), np.maximum(-S, 0)
-        W = W * ((X + Sn) @ H.T) / (W @ H @ H.T + Sp @ H.T + eps)
-        H = H * (W.T @ (X + Sn)) / (W.T @ W @ H + W.T @ Sp + eps)
-        objs.append(np.sum((X - W @ H - S) ** 2) + lam_t * np.sum(np.abs(S)))  # eq. (5)
-        lams.append(lam_t)
-        if _oracle_stop(objs, tol):
-            break
-    return W, H, S, np.array(objs), np.array(lams)
-
-
-def _oracle_l1nmf(X, W, H, n_iter, delta=0.5, delta_mode="relative", tol=0.0, eps=1e-10):
-    objs, deltas = [], []
-    for _ in range(n_iter):
-        E = X - W @ H
-        d_t = delta * max(np.median(np.abs(E)), np.finfo(np.float32).tiny)
-        d_t = d_t if delta_mode == "relative" else delta
-        U = 1 / np.maximum(np.abs(E), d_t)
-        W = W * ((U * X) @ H.T) / ((U * (W @ H)) @ H.T + eps)
-        H = H * (W.T @ (U * X)) / (W.T @ (U * (W @ H)) + eps)
-        a = np.abs(X - W @ H)
-        objs.append(np.sum(np.where(a >= d_t, a, a**2 / (2 * d_t) + d_t / 2)))
-        deltas.append(d_t)
-        if _oracle_stop(objs, tol):
-            break
-    return W, H, U, np.array(objs), np.array(deltas)
-
-
-def _oracle_ewnmf(X, W, H, n_iter, gamma=1.0, gamma_mode="relative", tol=0.0, eps=1e-10):
-    objs, gammas, d = [], [], X.shape[0]
-    for _ in range(n_iter):
-        E = X - W @ H
-        g_t = gamma * np.mean(E**2) if gamma_mode == "relative" else gamma
-        Z = E**2
-        T = np.exp(-(Z - Z.min(axis=0)) / g_t)
-        T = T / T.sum(axis=0)
-        W = W * ((T * X) @ H.T) / ((T * (W @ H)) @ H.T + eps)
-        H = H * (W.T @ (T * X)) / (W.T @ (T * (W @ H)) + eps)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ent = np.sum(np.where(T > 0, T * np.log(d * T), 0.0))
-        objs.append(np.sum(T * (X - W @ H) ** 2) + g_t * ent)
-        gammas.append(g_t)
-        if _oracle_stop(objs, tol):
-            break
-    return W, H, T, np.array(objs), np.array(gammas)
 
 
 def _assert_same_run(res, W, H, objs, params, rtol):
@@ -429,7 +373,7 @@ def _assert_same_run(res, W, H, objs, params, rtol):
 def test_rnmf_matches_plain_transcription(problem, mode, lam):
     X, W, H = problem
     res = _quiet(RN.rnmf_solve, X, W, H, lam=lam, max_iter=ORACLE_ITERS, tol=0, lam_mode=mode)
-    W1, H1, S1, objs, lams = _oracle_rnmf(X, W, H, lam, ORACLE_ITERS, mode)
+    W1, H1, S1, objs, lams = REF.plain_rnmf(X, W, H, lam, ORACLE_ITERS, mode)
     _assert_same_run(res, W1, H1, objs, lams, rtol=1e-9)
     np.testing.assert_allclose(res.S, S1, rtol=1e-9, atol=1e-12)
 
@@ -439,7 +383,7 @@ def test_l1nmf_matches_plain_transcription(problem, mode, delta):
     X, W, H = problem
     res = _quiet(L1.l1nmf_solve, X, W, H, max_iter=ORACLE_ITERS, tol=0, delta=delta,
                  delta_mode=mode)  # fmt: skip
-    W1, H1, U1, objs, deltas = _oracle_l1nmf(X, W, H, ORACLE_ITERS, delta, mode)
+    W1, H1, U1, objs, deltas = REF.plain_l1nmf(X, W, H, ORACLE_ITERS, delta, mode)
     _assert_same_run(res, W1, H1, objs, deltas, rtol=1e-9)
     np.testing.assert_allclose(res.weights, U1, rtol=1e-9)
 
@@ -449,7 +393,7 @@ def test_ewnmf_matches_plain_transcription(problem, mode, gamma):
     X, W, H = problem
     res = _quiet(EW.ewnmf_solve, X, W, H, gamma=gamma, max_iter=ORACLE_ITERS, tol=0,
                  gamma_mode=mode)  # fmt: skip
-    W1, H1, T1, objs, gammas = _oracle_ewnmf(X, W, H, ORACLE_ITERS, gamma, mode)
+    W1, H1, T1, objs, gammas = REF.plain_ewnmf(X, W, H, ORACLE_ITERS, gamma, mode)
     _assert_same_run(res, W1, H1, objs, gammas, rtol=1e-9)
     np.testing.assert_allclose(res.weights, T1, rtol=1e-9, atol=1e-300)
 
@@ -457,21 +401,17 @@ def test_ewnmf_matches_plain_transcription(problem, mode, gamma):
 def test_nmf_objective_matches_plain_transcription(problem):
     X, W, H = problem
     res = _quiet(N.nmf_solve, X, W, H, max_iter=ORACLE_ITERS, tol=0)
-    objs = []
-    for _ in range(ORACLE_ITERS):
-        W = W * (X @ H.T) / (W @ H @ H.T + 1e-10)
-        H = H * (W.T @ X) / (W.T @ W @ H + 1e-10)
-        objs.append(np.sum((X - W @ H) ** 2))
-    _assert_same_run(res, W, H, objs, None, rtol=1e-9)
+    W1, H1, objs = REF.plain_nmf(X, W, H, ORACLE_ITERS)
+    _assert_same_run(res, W1, H1, objs, None, rtol=1e-9)
 
 
 @pytest.mark.parametrize(
     "solve,oracle,kw",
     [
         (N.nmf_solve, None, {}),
-        (RN.rnmf_solve, _oracle_rnmf, {"lam": 4.0}),
-        (L1.l1nmf_solve, _oracle_l1nmf, {}),
-        (EW.ewnmf_solve, _oracle_ewnmf, {}),
+        (RN.rnmf_solve, REF.plain_rnmf, {"lam": 4.0}),
+        (L1.l1nmf_solve, REF.plain_l1nmf, {}),
+        (EW.ewnmf_solve, REF.plain_ewnmf, {}),
     ],
 )
 def test_solvers_stop_where_the_transcriptions_stop(problem, solve, oracle, kw):
@@ -486,9 +426,9 @@ def test_solvers_stop_where_the_transcriptions_stop(problem, solve, oracle, kw):
 @pytest.mark.parametrize(
     "solve,oracle,kw",
     [
-        (RN.rnmf_solve, _oracle_rnmf, {"lam": 4.0}),
-        (L1.l1nmf_solve, _oracle_l1nmf, {}),
-        (EW.ewnmf_solve, _oracle_ewnmf, {}),
+        (RN.rnmf_solve, REF.plain_rnmf, {"lam": 4.0}),
+        (L1.l1nmf_solve, REF.plain_l1nmf, {}),
+        (EW.ewnmf_solve, REF.plain_ewnmf, {}),
     ],
 )
 def test_float32_solvers_follow_the_float64_transcriptions(problem, solve, oracle, kw):

@@ -68,6 +68,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from rednmf._validation import check_cube, drop_all_nan_bands
 from rednmf.exceptions import InputError, one_line
+from rednmf.solvers._driver import FitCallback, as_fit_callback
 from rednmf.thresholding import select_threshold
 
 __all__ = ["BaseDetector", "ParameterError", "at_least", "positive"]
@@ -224,7 +225,7 @@ class BaseDetector(BaseEstimator, ABC):
         y: None = None,
         *,
         mask: np.ndarray | None = None,
-        callback: Callable[[int, float], None] | None = None,
+        callback: Callable[..., None] | None = None,
         image_shape: tuple[int, int] | None = None,
     ) -> BaseDetector:
         """Fit the detector on a scene and score every pixel.
@@ -244,9 +245,12 @@ class BaseDetector(BaseEstimator, ABC):
         mask : array-like of shape (rows, cols), optional
             Pixels to use (True or nonzero); the others are treated as no-data.
         callback : callable, optional
-            Called as ``callback(iteration, objective)`` after each iteration
-            by the detectors whose solver reports its progress (REDNMF, the
-            deep methods); the others ignore it. Used by the CLI's progress bar.
+            Called as ``callback(iteration, objective, state)`` after each
+            iteration by the iterative detectors (the factorisations: ``state``
+            is a :class:`rednmf.solvers._driver.Iterate` with the factors; the
+            deep methods: the step and its loss, ``state=None``); the others
+            ignore it. A two-argument ``callback(iteration, objective)`` works
+            too. Used by the CLI's progress bar and the convergence experiment.
         image_shape : (int, int), optional
             ``(rows, cols)`` of a 2-D ``X`` whose pixels are in row-major
             order; needed when :meth:`needs_space` is True.
@@ -265,12 +269,16 @@ class BaseDetector(BaseEstimator, ABC):
                 setattr(self, key, getattr(self, key).reshape(-1))
         return self
 
+    def _fit_callback(self) -> FitCallback | None:
+        """The callback of the fit in progress (three-argument form), or ``None``."""
+        return getattr(self, "_callback", None)
+
     def _fit(
-        self, cube: Any, mask: np.ndarray | None, callback: Callable[[int, float], None] | None
+        self, cube: Any, mask: np.ndarray | None, callback: Callable[..., None] | None
     ) -> None:
         """Fit on a cube with validated parameters and set the fitted attributes."""
         data, valid, kept = self._valid_cube(cube, mask)
-        self._callback = callback
+        self._callback = as_fit_callback(callback)
         try:
             scores = np.asarray(self._fit_scores(data), dtype=np.float64)
         finally:

@@ -14,7 +14,7 @@ setting only warns.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
@@ -86,7 +86,7 @@ class DeepDetector(BaseDetector):
     A subclass sets ``random_state``, ``device`` and ``contamination`` in
     ``__init__``, implements :meth:`total_steps` and :meth:`_fit_torch`, and
     reports each optimisation step through :meth:`_step`, which feeds the
-    ``callback(step, loss)`` of :meth:`BaseDetector.fit` (the CLI's progress
+    ``callback(step, loss, None)`` of :meth:`BaseDetector.fit` (the CLI's progress
     bar). Fitted attributes added here: ``loss_history_`` (the training loss
     of every step) and ``device_`` (the device used).
     """
@@ -112,9 +112,9 @@ class DeepDetector(BaseDetector):
     def _step(self, loss: float) -> None:
         """Record the loss of one optimisation step and report it to the fit callback."""
         self.loss_history_.append(loss)
-        callback: Callable[[int, float], None] | None = getattr(self, "_callback", None)
+        callback = self._fit_callback()
         if callback is not None:
-            callback(len(self.loss_history_), loss)
+            callback(len(self.loss_history_), loss, None)
 
     def _fit_scores(self, cube: np.ndarray) -> np.ndarray:
         device = resolve_device(self.device)

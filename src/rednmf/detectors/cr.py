@@ -41,10 +41,11 @@ from numpy.lib.stride_tricks import sliding_window_view
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from rednmf.detectors._base import BaseDetector
-from rednmf.detectors.rx import N_PCA, WINDOW, check_windows
+from rednmf.detectors.rx import N_PCA, WINDOW
 from rednmf.exceptions import InputError
 from rednmf.preprocessing import scale_data
 from rednmf.scoring.brad import pca_project
+from rednmf.scoring.windows import check_window_sides, loading_floor, tiles
 
 __all__ = ["CRD", "LSADCRIDW", "LSUNRSORAD", "BORDERS", "CR_SCALINGS"]
 
@@ -61,11 +62,6 @@ _TABLE_ELEMENTS = 1 << 23
 
 #: Columns per BLAS product when building the pixel-pair table.
 _TABLE_CHUNK = 16
-
-#: Floor on the squared Tikhonov weights, relative to the scene's mean squared
-#: distance to its mean, so that a sample identical to the pixel (zero
-#: distance) keeps the systems non-singular.
-_REL_FLOOR = 1e-12
 
 
 def ring_offsets(inner: int, outer: int) -> tuple[np.ndarray, np.ndarray]:
@@ -150,10 +146,6 @@ def _pair_table(x: np.ndarray, u0: int, u1: int, reach: int, index: np.ndarray) 
 # -- the scores ----------------------------------------------------------------
 
 
-def _tiles(n: int, size: int) -> list[tuple[int, int]]:
-    return [(a, min(n, a + size)) for a in range(0, n, size)]
-
-
 def representation_scores(
     cube: np.ndarray,
     inner: int,
@@ -198,11 +190,7 @@ def representation_scores(
     ndarray of shape (rows, cols)
     """
     rows, cols, b = cube.shape
-    if rows < outer or cols < outer:
-        raise InputError(
-            f"scene of {rows}x{cols} pixels is smaller than the {outer}x{outer} outer window; "
-            "pass a smaller `outer`"
-        )
+    check_window_sides(inner, outer, cube.shape)
     dr, dc = ring_offsets(inner, outer)
     m = dr.size
     ho, hi = outer // 2, inner // 2
@@ -260,13 +248,13 @@ def representation_scores(
     band = max(1, _TABLE_ELEMENTS // per_row - 2 * halo)
     tile_r = max(1, _BLOCK_ELEMENTS // (m * m * cols))
     tile_c = cols if m * m * cols <= _BLOCK_ELEMENTS else max(1, _BLOCK_ELEMENTS // (m * m))
-    for y0, y1 in _tiles(rows, band):
+    for y0, y1 in tiles(rows, band):
         table = _pair_table(cen, y0, y1 + 2 * halo, reach, index)
         flat = table.reshape(-1)
         if method == "cr":
             flat_raw = _raw_table(table, mean_dot, y0, offsets, float(mean @ mean)).reshape(-1)
-        for r0, r1 in [(a + y0, b_ + y0) for a, b_ in _tiles(y1 - y0, tile_r)]:
-            for c0, c1 in _tiles(cols, tile_c):
+        for r0, r1 in [(a + y0, b_ + y0) for a, b_ in tiles(y1 - y0, tile_r)]:
+            for c0, c1 in tiles(cols, tile_c):
                 # window centres of the tile (padded coordinates)
                 qr = np.arange(r0 + halo - hs, r1 + halo + hs)
                 qc = np.arange(c0 + halo - hs, c1 + halo + hs)
@@ -433,10 +421,13 @@ def _unrs_system(
 
 
 def _scene_floor(cube: np.ndarray) -> float:
-    """``1e-12`` times the mean squared distance of the pixels to their mean."""
+    """Floor on the squared Tikhonov weights: :func:`~rednmf.scoring.windows.loading_floor`.
+
+    Of the mean squared distance of the pixels to their mean, so that a sample
+    identical to the pixel (zero distance) keeps the systems non-singular.
+    """
     x = cube.reshape(-1, cube.shape[2])
-    spread = float(np.mean(np.sum((x - x.mean(axis=0)) ** 2, axis=1)))
-    return _REL_FLOOR * spread if spread > 0.0 else _REL_FLOOR
+    return loading_floor(float(np.mean(np.sum((x - x.mean(axis=0)) ** 2, axis=1))))
 
 
 class _CRBase(BaseDetector):
@@ -461,7 +452,7 @@ class _CRBase(BaseDetector):
     renamed_params: ClassVar[dict[str, str]] = {"lam": "reg"}
 
     def _check_params(self) -> None:
-        check_windows(self.inner, self.outer)
+        check_window_sides(self.inner, self.outer)
 
     def _prepare(self, cube: np.ndarray) -> np.ndarray:
         x = cube.astype(np.float64, copy=False)

@@ -136,7 +136,9 @@ class NMF(FactorizationDetector):
         self.contamination = contamination
 
     def _solve(self, X: np.ndarray, W: np.ndarray, H: np.ndarray, M: np.ndarray) -> NMFResult:
-        return nmf_solve(X, W, H, max_iter=self.max_iter, tol=self.tol)
+        return nmf_solve(
+            X, W, H, max_iter=self.max_iter, tol=self.tol, callback=self._fit_callback()
+        )
 
     def _evidence(self, X: np.ndarray, res: NMFResult, shape: tuple[int, int]) -> np.ndarray:
         return X - res.W @ res.H
@@ -229,8 +231,9 @@ contamination
 
     def _solve(self, X: np.ndarray, W: np.ndarray, H: np.ndarray, M: np.ndarray) -> NMFResult:
         return rnmf_solve(
-            X, W, H, lam=self.lam, max_iter=self.max_iter, tol=self.tol, lam_mode=self.lam_mode
-        )
+            X, W, H, lam=self.lam, max_iter=self.max_iter, tol=self.tol, lam_mode=self.lam_mode,
+            callback=self._fit_callback(),
+        )  # fmt: skip
 
     def _evidence(self, X: np.ndarray, res: NMFResult, shape: tuple[int, int]) -> np.ndarray:
         assert res.S is not None
@@ -339,6 +342,7 @@ contamination
             tol=self.tol,
             delta=self.delta,
             delta_mode=_SOLVER_MODE[self.delta_mode],
+            callback=self._fit_callback(),
         )
 
     def _evidence(self, X: np.ndarray, res: NMFResult, shape: tuple[int, int]) -> np.ndarray:
@@ -450,6 +454,7 @@ contamination
             max_iter=self.max_iter,
             tol=self.tol,
             gamma_mode=_SOLVER_MODE[self.gamma_mode],
+            callback=self._fit_callback(),
         )
 
     def _evidence(self, X: np.ndarray, res: NMFResult, shape: tuple[int, int]) -> np.ndarray:

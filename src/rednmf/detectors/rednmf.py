@@ -30,6 +30,7 @@ from rednmf.engines import (
 from rednmf.exceptions import InputError
 from rednmf.preprocessing import scale_data, scale_params
 from rednmf.scoring.multiscale import COMBINATIONS
+from rednmf.solvers._driver import as_fit_callback
 from rednmf.solvers.rednmf import (
     M_SPLITS,
     SHRINK,
@@ -173,7 +174,7 @@ class REDNMF(FactorizationDetector):
     m_split : {'factored', 'elementwise'}, default='factored'
         How the M step (15) splits ``SS'`` between numerator and denominator:
         ``S+S+' + S-S-'`` over ``S+S-' + S-S+'``, which costs ``r d n`` instead
-        of ``d^2 n`` (:func:`rednmf.solvers.rednmf._update_M_factored`), or the
+        of ``d^2 n`` (:func:`rednmf.solvers.reference.update_M_factored`), or the
         element-wise ``[SS']+`` over ``[SS']-`` as printed (the paper preset).
         Same AUC within 1.1e-5 on the 12 scenes, clean and noisy
         (``docs/choices.md``).
@@ -436,9 +437,10 @@ class REDNMF(FactorizationDetector):
         return True
 
     def _fit(
-        self, cube: Any, mask: np.ndarray | None, callback: Callable[[int, float], None] | None
+        self, cube: Any, mask: np.ndarray | None, callback: Callable[..., None] | None
     ) -> None:
         """Fit and score (see :meth:`BaseDetector.fit`) on the engine's session."""
+        callback = as_fit_callback(callback)
         engine = self._engine()
         if self._out_of_core(engine, cube):
             with engine.session() as run:

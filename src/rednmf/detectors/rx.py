@@ -9,26 +9,15 @@ import numpy as np
 from sklearn.utils._param_validation import Interval
 
 from rednmf.detectors._base import BaseDetector
-from rednmf.exceptions import InputError
 from rednmf.scoring.brad import pca_project
 from rednmf.scoring.global_rx import global_rx_apply, global_rx_factor
 from rednmf.scoring.local_rx import local_rx
+from rednmf.scoring.windows import check_window_sides
 
 #: Constraints shared by the RX and CR detectors.
 RIDGE = [Interval(Real, 0.0, None, closed="left")]
 N_PCA = [Interval(Integral, 1, None, closed="left"), None]
 WINDOW = [Interval(Integral, 1, None, closed="left")]
-
-
-def check_windows(inner: int, outer: int) -> None:
-    """Raise ``InputError`` unless ``inner`` and ``outer`` are odd and ``outer > inner``."""
-    if inner % 2 == 0 or outer % 2 == 0:
-        raise InputError(f"inner and outer must be odd, got inner={inner}, outer={outer}")
-    if outer <= inner:
-        raise InputError(
-            f"outer ({outer}) must be greater than inner ({inner}); pass a smaller --inner "
-            f"(odd, below {outer}) or a larger --outer (odd, at most the image side)"
-        )
 
 
 __all__ = ["GRX", "LRX"]
@@ -207,7 +196,7 @@ class LRX(BaseDetector):
         self.contamination = contamination
 
     def _check_params(self) -> None:
-        check_windows(self.inner, self.outer)
+        check_window_sides(self.inner, self.outer)
 
     def _fit_scores(self, cube: np.ndarray) -> np.ndarray:
         data = pca_project(cube, self.n_pca)

@@ -19,12 +19,10 @@ from typing import Any
 import numpy as np
 
 from rednmf import __version__
-from rednmf._validation import check_dtype, cube_to_matrix
 from rednmf.datasets import list_scenes, load_benchmark, make_scene
 from rednmf.detectors.registry import DEEP_METHODS, METHODS, get_detector, method_params
 from rednmf.exceptions import InputError
 from rednmf.metrics import roc_auc
-from rednmf.preprocessing import scale_data
 
 __all__ = [
     "SYNTHETIC_SCENES",
@@ -228,69 +226,41 @@ def convergence_trace(
 ) -> dict[str, np.ndarray]:
     """Relative reconstruction error and objective of a factorisation, per iteration.
 
-    The solvers return only their final factors, so the fit is run one
-    iteration at a time, each call warm-started from the factors of the last
-    (``max_iter=1, tol=0``). Every solver's state between iterations is exactly
-    its factors (``W, H`` and, for REDNMF, ``M``; ``S`` and the relative
-    ``lam_t`` or ``delta_t`` are recomputed from them at the start of an
-    iteration), so the iterates are those of one uninterrupted fit of
-    ``params['max_iter']`` iterations with ``tol = 0``, from the detector's own
-    scaling and initialisation.
+    One fit of the detector (``get_detector(method, **params).fit(cube)``,
+    with its own scaling and initialisation) with a fit callback that records,
+    after every iteration ``t``, the objective and the relative error of the
+    iterate it is handed (:class:`rednmf.solvers._driver.Iterate`):
+    ``||X - W_t H_t - S_t||_F / ||X||_F`` on the scaled data, ``S = 0`` for a
+    method without one. The whole-matrix solvers hand ``W_t, H_t, S_t``
+    themselves (the norm is taken in the working dtype); REDNMF's block engine
+    hands the fit term ``||X - W_t H_t - S_t||_F^2``, accumulated in float64.
 
     Returns
     -------
     dict
-        ``rel_error[t] = ||X - W_t H_t - S_t||_F / ||X||_F`` (``S = 0`` for NMF
-        and L1NMF) and ``objective[t]``, each of length ``max_iter``.
-    """
-    from rednmf.solvers.init import initialize_factors
-    from rednmf.solvers.l1nmf import l1nmf_solve
-    from rednmf.solvers.nmf import nmf_solve
-    from rednmf.solvers.rednmf import rednmf_solve
-    from rednmf.solvers.rnmf import rnmf_solve
+        ``rel_error[t]`` and ``objective[t]``, each of length the iterations
+        run (``max_iter`` with ``tol = 0``).
 
-    p = get_detector(method, **params).get_params()
-    X, _ = cube_to_matrix(np.asarray(cube))
-    X = scale_data(X.astype(check_dtype(p["dtype"]), copy=False), p["scale"])
-    W, H, M = initialize_factors(
-        X, p["n_components"], p["init"], np.random.default_rng(p["random_state"])
-    )
-    norm_x = float(np.linalg.norm(X))
-    rel, obj = [], []
-    for _ in range(int(p["max_iter"])):
-        S = None
-        if method == "nmf":
-            res: Any = nmf_solve(X, W, H, max_iter=1, tol=0)
-        elif method == "l1nmf":
-            res = l1nmf_solve(
-                X, W, H, max_iter=1, tol=0, delta=p["delta"], delta_mode=p["delta_mode"]
-            )
-        elif method == "rnmf":
-            res = rnmf_solve(X, W, H, lam=p["lam"], max_iter=1, tol=0, lam_mode=p["lam_mode"])
-            S = res.S
-        elif method == "rednmf":
-            res = rednmf_solve(
-                X,
-                W,
-                H,
-                M,
-                lam=p["lam"],
-                beta=p["beta"] if p["encoder"] else 0.0,
-                max_iter=1,
-                tol=0,
-                sparsity=p["sparsity"],
-                shrink=p["shrink"],
-                lam_mode=p["lam_mode"],
-                noise_margin=p["noise_margin"],
-                m_split=p["m_split"],
-            )
-            M, S = res.M, res.S
-        else:
-            raise InputError(f"no convergence trace for method {method!r}")
-        W, H = res.W, res.H
-        R = X - W @ H if S is None else X - W @ H - S
-        rel.append(float(np.linalg.norm(R)) / norm_x)
-        obj.append(float(res.objective[-1]))
+    Raises
+    ------
+    InputError
+        If the method reports no iteration (it is not iterative).
+    """
+    rel: list[float] = []
+    obj: list[float] = []
+    norm_x: list[float] = []
+
+    def record(iteration: int, objective: float, state: Any) -> None:
+        if state is None:
+            return
+        if not norm_x:
+            norm_x.append(float(np.linalg.norm(state.X)))
+        rel.append(state.residual_norm() / norm_x[0])
+        obj.append(float(objective))
+
+    get_detector(method, **params).fit(cube, callback=record)
+    if not obj:
+        raise InputError(f"no convergence trace for method {method!r}: it does not iterate")
     return {"rel_error": np.asarray(rel), "objective": np.asarray(obj)}
 
 

@@ -2,9 +2,8 @@
 
 For NMF, L1NMF, RNMF and REDNMF over 500 iterations (``tol = 0``), with each
 method's default parameters; ``S = 0`` for NMF and L1NMF. The objective of each
-method is recorded as well. See :func:`rednmf.experiments.common.convergence_trace`
-for how the per-iteration factors are obtained (warm-started single iterations,
-the same iterates as one fit).
+method is recorded as well. Each trace is one fit of the detector with a fit
+callback that reads every iterate (:func:`rednmf.experiments.common.convergence_trace`).
 """
 
 from __future__ import annotations

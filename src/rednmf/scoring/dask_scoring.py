@@ -44,8 +44,9 @@ from rednmf.exceptions import InputError
 from rednmf.scoring.brad import principal_axes
 from rednmf.scoring.from_matrix import SCORERS
 from rednmf.scoring.global_rx import global_rx_apply, global_rx_factor
-from rednmf.scoring.local_rx import _REL_FLOOR, _local_rx, check_windows
+from rednmf.scoring.local_rx import _local_rx, check_windows
 from rednmf.scoring.multiscale import combine_scales, noise_pca_count
+from rednmf.scoring.windows import loading_floor
 
 __all__ = ["score_dask", "score_matrix_dask"]
 
@@ -271,7 +272,7 @@ def _local_rx_dask(
     x64 = cube.astype(np.float64)
     mean = _compute(client, x64.mean(axis=(0, 1)))
     var = float(_compute(client, ((x64 - mean) ** 2).mean()))
-    floor = _REL_FLOOR * var if var > 0.0 else _REL_FLOOR
+    floor = loading_floor(var)
     half = outer // 2
     scores = da.map_overlap(
         _tile_scores,

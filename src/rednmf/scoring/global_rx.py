@@ -7,12 +7,9 @@ from scipy.linalg import solve_triangular
 
 from rednmf._blas import one_blas_thread
 from rednmf._validation import check_cube, check_real
+from rednmf.scoring.windows import loading_floor
 
 __all__ = ["global_rx"]
-
-#: Relative floor on the diagonal loading (fraction of the mean band variance),
-#: so that a rank-deficient covariance with ``ridge=0`` stays solvable.
-_REL_FLOOR = 1e-12
 
 
 #: Pixels per block of :func:`global_rx` (float64 copies of one block only).
@@ -87,7 +84,7 @@ def global_rx_factor(cov: np.ndarray, ridge: float) -> np.ndarray:
     cov = np.array(cov, dtype=np.float64)
     k = cov.shape[0]
     mean_var = float(np.trace(cov)) / k
-    floor = _REL_FLOOR * mean_var if mean_var > 0.0 else _REL_FLOOR
+    floor = loading_floor(mean_var)  # a rank-deficient covariance stays solvable
     cov[np.diag_indices(k)] += max(ridge * mean_var, floor)
     with one_blas_thread():
         return np.linalg.cholesky(cov)

@@ -18,7 +18,7 @@ from numpy.typing import DTypeLike
 
 from rednmf._validation import check_cube, check_dtype, check_int, check_real
 from rednmf.backend import NumpyBackend, get_backend
-from rednmf.exceptions import InputError
+from rednmf.scoring.windows import check_window_sides, loading_floor, tiles
 
 __all__ = ["local_rx"]
 
@@ -49,11 +49,6 @@ _SUB_ELEMENTS = 1 << 17
 #: ... but at least this many per vectorised step of the running sums along
 #: the rows, so that wide scenes do not pay one Python call per few pixels.
 _MIN_CALL_ELEMENTS = 1 << 12
-
-#: Relative floor on the diagonal loading, as a fraction of the scene's mean
-#: band variance, so that singular windows (constant patches, ``ridge=0``)
-#: stay solvable without affecting well-conditioned ones.
-_REL_FLOOR = 1e-12
 
 
 def local_rx(
@@ -149,26 +144,7 @@ def check_windows(
     outer = check_int("outer", outer, low=1)
     ridge = check_real("ridge", ridge, low=0.0)
     out_dtype = check_dtype(dtype)
-    if inner % 2 == 0:
-        raise InputError(f"inner must be odd, got {inner}; pass an odd window side such as 3 or 9")
-    if outer % 2 == 0:
-        raise InputError(
-            f"outer must be odd, got {outer}; pass an odd window side such as 7 or 27"
-        )
-    rows, cols = shape[:2]
-    if outer <= inner:
-        side = min(rows, cols) - (1 - min(rows, cols) % 2)  # largest odd window that fits
-        hint = (
-            f"pass an outer window between {inner + 2} and {side}"
-            if inner + 2 <= side
-            else f"pass an inner window of at most {side - 2} (the scene is {rows}x{cols})"
-        )
-        raise InputError(f"outer ({outer}) must be greater than inner ({inner}); {hint}")
-    if rows < outer or cols < outer:
-        raise InputError(
-            f"scene of {rows}x{cols} pixels is smaller than the {outer}x{outer} outer window; "
-            "pass a smaller `outer`"
-        )
+    check_window_sides(inner, outer, shape)
     return inner, outer, ridge, out_dtype
 
 
@@ -186,8 +162,10 @@ def _local_rx(
     ``scene_stats``: ``(mean, floor)`` of the whole scene when ``arr`` is only a
     part of it (a tile plus its halo, :mod:`rednmf.scoring.dask_scoring`): the
     float64 mean spectrum that centres the data and the loading floor
-    ``_REL_FLOOR`` times the variance of the centred scene (``_REL_FLOOR`` if it
-    is 0). ``None``: both from ``arr``.
+    :func:`rednmf.scoring.windows.loading_floor` of the mean band variance of
+    the centred scene (it keeps singular windows, constant patches with
+    ``ridge=0``, solvable without affecting well-conditioned ones).
+    ``None``: both from ``arr``.
     """
     rows, cols, k = arr.shape
     # Centred in float64 one block of rows at a time (_centred): no float64 copy of the scene.
@@ -198,8 +176,7 @@ def _local_rx(
             float(xp.total(_centred(arr, mean, r0, min(rows, r0 + step), xp) ** 2))
             for r0 in range(0, rows, step)
         )
-        global_var = total / (rows * cols * k)
-        floor = _REL_FLOOR * global_var if global_var > 0.0 else _REL_FLOOR
+        floor = loading_floor(total / (rows * cols * k))
     else:
         mean, floor = scene_stats
 
@@ -217,8 +194,7 @@ def _local_rx(
     work = _Workspace(xp, strip, min(sub, strip), cols, k, out_dtype)
 
     scores = xp.empty((rows, cols), dtype=out_dtype)
-    for r0 in range(0, rows, block):
-        r1 = min(rows, r0 + block)
+    for r0, r1 in tiles(rows, block):
         # Extended block with a halo of `half` rows; its edges are either the
         # image edges or more than `half` rows away from the rows kept.
         e0, e1 = max(0, r0 - half), min(rows, r1 + half)

@@ -22,11 +22,15 @@ def has_converged(objective: list[float], tol: float) -> bool:
     return abs(prev - cur) <= tol * max(abs(prev), np.finfo(np.float64).tiny)
 
 
-def warn_max_iter(method: str, max_iter: int, tol: float) -> None:
-    """Emit the :class:`ConvergenceWarning` of a solver that ran out of iterations."""
+def warn_max_iter(method: str, max_iter: int, tol: float, stacklevel: int = 3) -> None:
+    """Emit the :class:`ConvergenceWarning` of a solver that ran out of iterations.
+
+    ``stacklevel`` as in :func:`warnings.warn`: the default points at the caller
+    of the solver that calls this function.
+    """
     warnings.warn(
         f"{method} stopped at max_iter={max_iter} before the relative objective change "
         f"fell below tol={tol}; raise max_iter or tol",
         ConvergenceWarning,
-        stacklevel=3,
+        stacklevel=stacklevel,
     )

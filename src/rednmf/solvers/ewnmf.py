@@ -21,7 +21,7 @@ One iteration:
 
       W <- W * ((T*X) H') / ((T*(WH)) H'),   H <- H * (W' (T*X)) / (W' (T*(WH)))
 
-  (shared code: :func:`rednmf.solvers.nmf.mu_update_W`, ``mu_update_H``).
+  (shared code: :func:`rednmf.solvers.reference.mu_update_W`, ``mu_update_H``).
 
 With a fixed ``gamma`` every step is exact or majorisation-minimisation, so the
 objective does not increase from one iteration to the next.
@@ -52,13 +52,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rednmf.solvers.nmf import (
-    NMFResult,
-    _blocks64,
-    _weighted_mu_steps,
-    has_converged,
-    warn_max_iter,
-)
+from rednmf.solvers._driver import FitCallback, Iterate, iterate
+from rednmf.solvers.nmf import NMFResult, _blocks64, _weighted_mu_steps
 
 __all__ = ["GAMMA_MODES", "ewnmf_solve", "ewnmf_objective", "entropy_weights", "weighted_residual"]
 
@@ -127,6 +122,7 @@ def ewnmf_solve(
     tol: float = 1e-4,
     gamma_mode: str = "relative",
     eps: float = 1e-10,
+    callback: FitCallback | None = None,
 ) -> NMFResult:
     """Fit EWNMF by alternating the softmax weights and weighted multiplicative steps.
 
@@ -149,6 +145,9 @@ def ewnmf_solve(
         iteration; ``'absolute'``: ``gamma_t = gamma``.
     eps : float
         Added to every denominator.
+    callback : callable, optional
+        ``callback(iteration, objective, state)`` after each iteration
+        (:mod:`rednmf.solvers._driver`; ``state`` holds ``W, H``).
 
     Returns
     -------
@@ -171,24 +170,13 @@ def ewnmf_solve(
     T = np.full(X.shape, 1.0 / X.shape[0], dt)
     UX = np.empty(X.shape, dt)
     relative = gamma_mode != "absolute"
-    objective: list[float] = []
     gammas: list[float] = []
-    g_t = gamma
-    ent = 0.0
-    converged = False
-    n_iter = 0
-    while True:
-        np.matmul(W, H, out=WH)
-        np.subtract(X, WH, out=E)  # with the W, H of the last iteration
-        s2, fit = _fit_sums(E, T if n_iter else None)
-        if n_iter:
-            objective.append(fit + g_t * ent)
-            if has_converged(objective, tol):
-                converged = True
-                break
-        if n_iter == max_iter:
-            break
-        n_iter += 1
+    np.matmul(W, H, out=WH)
+    np.subtract(X, WH, out=E)  # with the initial W, H
+    s2 = _fit_sums(E, None)[0]
+
+    def step() -> float:
+        nonlocal W, H, s2
         g_t = gamma * max(s2 / E.size, np.finfo(np.float64).tiny) if relative else gamma
         gammas.append(g_t)
         # T step: entropy_weights(E, g_t).
@@ -200,14 +188,25 @@ def ewnmf_solve(
         np.divide(T, s, out=T)
         ent = _entropy(T, Z, s, g_t)
         W, H = _weighted_mu_steps(X, W, H, T, WH, UX, E, eps)
-    if not converged and tol > 0:
-        warn_max_iter("EWNMF", max_iter, tol)
+        np.matmul(W, H, out=WH)
+        np.subtract(X, WH, out=E)  # this iteration's residual: its fit term, the next gamma_t
+        s2, fit = _fit_sums(E, T)
+        return fit + g_t * ent
+
+    run = iterate(
+        step,
+        max_iter=max_iter,
+        tol=tol,
+        method="EWNMF",
+        callback=callback,
+        state=lambda: Iterate(X=X, W=W, H=H),
+    )
     return NMFResult(
         W=W,
         H=H,
-        n_iter=n_iter,
-        objective=np.asarray(objective),
-        converged=converged,
+        n_iter=run.n_iter,
+        objective=run.objective,
+        converged=run.converged,
         weights=T,
         param_history=np.asarray(gammas),
     )

@@ -30,7 +30,7 @@ multiplicative steps for ``||sqrt(U) * (X - WH)||_F^2``::
 
     W <- W * ((U*X) H') / ((U*(WH)) H'),   H <- H * (W' (U*X)) / (W' (U*(WH))),
 
-(shared code: :func:`rednmf.solvers.nmf.mu_update_W`, ``mu_update_H``). Each
+(shared code: :func:`rednmf.solvers.reference.mu_update_W`, ``mu_update_H``). Each
 step does not increase the weighted surrogate, hence (majorisation-
 minimisation) ``F_delta`` does not increase from one iteration to the next.
 
@@ -59,15 +59,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rednmf.solvers.nmf import (
-    NMFResult,
-    _median_abs,
-    _sum64,
-    _weighted_mu_steps,
-    has_converged,
-    sq_norm,
-    warn_max_iter,
-)
+from rednmf.solvers._driver import FitCallback, Iterate, iterate
+from rednmf.solvers.nmf import NMFResult, _median_abs, _sum64, _weighted_mu_steps, sq_norm
 
 __all__ = ["DELTA_MODES", "l1nmf_solve", "l1nmf_objective", "huber_l1"]
 
@@ -117,6 +110,7 @@ def l1nmf_solve(
     delta: float = 0.5,
     delta_mode: str = "relative",
     eps: float = 1e-10,
+    callback: FitCallback | None = None,
 ) -> NMFResult:
     """Fit L1NMF (``min ||X - WH||_1``, smoothed below ``delta``) by reweighted MU.
 
@@ -140,6 +134,9 @@ def l1nmf_solve(
         iteration; ``'absolute'``: ``delta_t = delta``.
     eps : float
         Added to every denominator.
+    callback : callable, optional
+        ``callback(iteration, objective, state)`` after each iteration
+        (:mod:`rednmf.solvers._driver`; ``state`` holds ``W, H``).
 
     Returns
     -------
@@ -164,38 +161,39 @@ def l1nmf_solve(
     UR = np.empty(X.shape, dt)  # U * WH; scratch of the median
     relative = delta_mode != "absolute"
     tiny = np.finfo(np.float32).tiny
-    objective: list[float] = []
     deltas: list[float] = []
-    d_t = delta
-    converged = False
-    n_iter = 0
-    while True:
-        np.matmul(W, H, out=WH)
-        np.subtract(X, WH, out=A)
-        np.abs(A, out=A)  # |E|, with the W, H of the last iteration
-        if n_iter:
-            objective.append(_huber_of_abs(A, d_t, UR))
-            if has_converged(objective, tol):
-                converged = True
-                break
-        if n_iter == max_iter:
-            break
-        n_iter += 1
+    np.matmul(W, H, out=WH)
+    np.subtract(X, WH, out=A)
+    np.abs(A, out=A)  # |E|, with the initial W, H
+
+    def step() -> float:
+        nonlocal W, H
         d_t = delta * max(_median_abs(A, UR), tiny) if relative else delta
         deltas.append(d_t)
         np.maximum(A, d_t, out=U)
         np.reciprocal(U, out=U)  # U = 1 / max(|E|, delta_t)
         W, H = _weighted_mu_steps(X, W, H, U, WH, UX, UR, eps)
-    if not converged and tol > 0:
-        warn_max_iter("L1NMF", max_iter, tol)
-    if n_iter == 0:
+        np.matmul(W, H, out=WH)
+        np.subtract(X, WH, out=A)
+        np.abs(A, out=A)  # |E| of this iteration: its objective, the next weights
+        return _huber_of_abs(A, d_t, UR)
+
+    run = iterate(
+        step,
+        max_iter=max_iter,
+        tol=tol,
+        method="L1NMF",
+        callback=callback,
+        state=lambda: Iterate(X=X, W=W, H=H),
+    )
+    if run.n_iter == 0:
         U.fill(1.0)
     return NMFResult(
         W=W,
         H=H,
-        n_iter=n_iter,
-        objective=np.asarray(objective),
-        converged=converged,
+        n_iter=run.n_iter,
+        objective=run.objective,
+        converged=run.converged,
         weights=U,
         param_history=np.asarray(deltas),
     )

@@ -10,7 +10,8 @@ Model (eq. 1 of the REDNMF paper; Lee & Seung, 2001)::
     W <- W * (X H') / (W H H'),    H <- H * (W' X) / (W' W H).
 
 The multiplicative steps of the NMF family (NMF, RNMF, L1NMF, EWNMF) are all
-one step, written once here (:func:`mu_update_W`, :func:`mu_update_H`): the
+one step (written plainly in :mod:`rednmf.solvers.reference` as
+:func:`~rednmf.solvers.reference.mu_update_W`, ``mu_update_H``): the
 majorisation-minimisation step for
 
     ||sqrt(U) * (P - N - WH)||_F^2,    P, N, U >= 0 element-wise,
@@ -33,8 +34,10 @@ exactly (the test suite compares each against a plain transcription) but
 work in the dtype of ``X`` in preallocated ``d x n`` buffers (``out=``), form
 ``W H`` once per step and reuse it, take medians by selection
 (:func:`_median_abs`) and accumulate only scalars in float64, in small
-cache-sized blocks (:func:`sq_norm`, :func:`_sum64`). :func:`mu_update_W`,
-:func:`mu_update_H` stay the plain reference steps.
+cache-sized blocks (:func:`sq_norm`, :func:`_sum64`). Each solver supplies
+one iteration; the loop around it (objective history, fit callback,
+stopping rule, the warning at ``max_iter``) is
+:func:`rednmf.solvers._driver.iterate`, shared by the family and REDNMF.
 """
 
 from __future__ import annotations
@@ -43,17 +46,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rednmf.solvers._stopping import has_converged, warn_max_iter
+from rednmf.solvers._driver import FitCallback, Iterate, iterate
 
 __all__ = [
     "NMFResult",
     "nmf_solve",
     "nmf_objective",
-    "mu_update_W",
-    "mu_update_H",
     "sq_norm",
-    "has_converged",
-    "warn_max_iter",
 ]
 
 
@@ -187,56 +186,6 @@ def nmf_objective(X: np.ndarray, W: np.ndarray, H: np.ndarray) -> float:
     return sq_norm(X - W @ H)
 
 
-def mu_update_W(
-    P: np.ndarray,
-    W: np.ndarray,
-    H: np.ndarray,
-    *,
-    N: np.ndarray | None = None,
-    U: np.ndarray | None = None,
-    eps: float = 1e-10,
-) -> np.ndarray:
-    """Multiplicative W step for ``||sqrt(U) * (P - N - WH)||_F^2`` (see the module text).
-
-    ``N = None`` means ``N = 0`` and ``U = None`` means ``U = 1``. Returns a new array.
-    """
-    if U is None:
-        num = P @ H.T
-        den = W @ (H @ H.T)
-        if N is not None:
-            den += N @ H.T
-    else:
-        num = (U * P) @ H.T
-        R = W @ H if N is None else W @ H + N
-        den = (U * R) @ H.T
-    return W * (num / (den + eps))
-
-
-def mu_update_H(
-    P: np.ndarray,
-    W: np.ndarray,
-    H: np.ndarray,
-    *,
-    N: np.ndarray | None = None,
-    U: np.ndarray | None = None,
-    eps: float = 1e-10,
-) -> np.ndarray:
-    """Multiplicative H step for ``||sqrt(U) * (P - N - WH)||_F^2`` (see the module text).
-
-    ``N = None`` means ``N = 0`` and ``U = None`` means ``U = 1``. Returns a new array.
-    """
-    if U is None:
-        num = W.T @ P
-        den = (W.T @ W) @ H
-        if N is not None:
-            den += W.T @ N
-    else:
-        num = W.T @ (U * P)
-        R = W @ H if N is None else W @ H + N
-        den = W.T @ (U * R)
-    return H * (num / (den + eps))
-
-
 def nmf_solve(
     X: np.ndarray,
     W: np.ndarray,
@@ -245,6 +194,7 @@ def nmf_solve(
     max_iter: int = 200,
     tol: float = 1e-4,
     eps: float = 1e-10,
+    callback: FitCallback | None = None,
 ) -> NMFResult:
     """Fit basic NMF (eq. 1) by the Lee-Seung multiplicative updates.
 
@@ -263,6 +213,10 @@ def nmf_solve(
     eps : float
         Added to every denominator (``0`` is allowed when the factors are
         positive).
+    callback : callable, optional
+        ``callback(iteration, objective, state)`` after each iteration, with
+        ``state`` a :class:`~rednmf.solvers._driver.Iterate` (``W, H``); a
+        two-argument ``callback(iteration, objective)`` works too.
 
     Returns
     -------
@@ -276,18 +230,21 @@ def nmf_solve(
     """
     X = np.ascontiguousarray(X)
     R = np.empty(X.shape, X.dtype)  # X - WH
-    objective: list[float] = []
-    converged = False
-    n_iter = 0
-    for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is used after the loop
+
+    def step() -> float:
+        nonlocal W, H
         W = W * ((X @ H.T) / (W @ (H @ H.T) + eps))  # mu_update_W
         H = H * ((W.T @ X) / ((W.T @ W) @ H + eps))  # mu_update_H
         np.matmul(W, H, out=R)
         np.subtract(X, R, out=R)
-        objective.append(sq_norm(R))
-        if has_converged(objective, tol):
-            converged = True
-            break
-    if not converged and tol > 0:
-        warn_max_iter("NMF", max_iter, tol)
-    return NMFResult(W=W, H=H, n_iter=n_iter, objective=np.asarray(objective), converged=converged)
+        return sq_norm(R)
+
+    run = iterate(
+        step,
+        max_iter=max_iter,
+        tol=tol,
+        method="NMF",
+        callback=callback,
+        state=lambda: Iterate(X=X, W=W, H=H),
+    )
+    return NMFResult(W=W, H=H, n_iter=run.n_iter, objective=run.objective, converged=run.converged)

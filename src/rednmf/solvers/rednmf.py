@@ -54,9 +54,10 @@ from rednmf._blas import one_blas_thread
 from rednmf._validation import check_choice
 from rednmf.backend import NumpyBackend, get_backend, is_tensor, namespace
 from rednmf.exceptions import InputError
+from rednmf.solvers._driver import FitCallback, Iterate, as_fit_callback, iterate
 from rednmf.solvers._stopping import has_converged, warn_max_iter
 from rednmf.solvers.noise import NoiseScale, noise_scale
-from rednmf.solvers.prox import group_shrink, soft_threshold
+from rednmf.solvers.prox import shrink_factors, soft_threshold
 from rednmf.solvers.rednmf_blocks import (
     DEFAULT_BLOCK_SIZE,
     GPU_BLOCK_SIZE,
@@ -229,107 +230,9 @@ def anomaly_evidence(
     for a in range(0, n, block_size):
         b = min(n, a + block_size)
         E = xp.asarray(np.asarray(X[:, a:b]), dtype=dtype) - W @ xp.asarray(H[:, a:b], dtype=dtype)
-        norms = xp.sqrt(xp.col_sqnorms(E))
-        with xp.errstate():
-            factor = xp.astype(xp.where(norms > tau, 1.0 - tau / norms, 0.0), dtype)
-        E *= factor
+        E *= shrink_factors(xp.sqrt(xp.col_sqnorms(E)), tau, dtype, xp)
         out[:, a:b] = xp.to_numpy(E)
     return out
-
-
-def _update_S(E: np.ndarray, lam: float, sparsity: str, shrink: str) -> np.ndarray:
-    """S step (17): exact proximal step of ``||E - S||^2 + lam R(S)``; threshold ``lam/2``."""
-    if sparsity == "none":
-        return np.zeros_like(E)
-    if sparsity == "l1":
-        return soft_threshold(E, lam / 2)
-    return group_shrink(E, lam / 2, axis=0 if shrink == "column" else 1)
-
-
-def _update_W(
-    X: np.ndarray, W: np.ndarray, H: np.ndarray, Sp: np.ndarray, Sn: np.ndarray, eps: float
-) -> np.ndarray:
-    """W step (14) as corrected in Sec. 4.4, as printed: ``W * (XH' + S-H') / (WHH' + S+H')``.
-
-    A literal transcription (every product formed as written, left to right): the
-    reference that the fast solver is tested and benchmarked against.
-    """
-    num = X @ H.T + Sn @ H.T
-    den = W @ H @ H.T + Sp @ H.T + eps
-    return W * (num / den)
-
-
-def _update_M(
-    X: np.ndarray,
-    M: np.ndarray,
-    H: np.ndarray,
-    Sp: np.ndarray,
-    Sn: np.ndarray,
-    eps: float,
-) -> np.ndarray:
-    """M step (15), a literal transcription.
-
-    ``M * (H(X+S-)' + M(XS+' + S+X' + [SS']-)) / (M(XX' + XS-' + S-X' + [SS']+) + HS+')``
-
-    Every bands x bands product of (15) is formed as printed, ``XX'`` included,
-    at every call: the reference that the fast solver (which forms ``XX'``
-    once and only ``SS'`` per iteration) is tested and benchmarked against.
-    """
-    S = Sp - Sn
-    SSp, SSn = _split(S @ S.T)
-    num = H @ (X + Sn).T + M @ (X @ Sp.T + Sp @ X.T + SSn)
-    den = M @ (X @ X.T + X @ Sn.T + Sn @ X.T + SSp) + H @ Sp.T + eps
-    return M * (num / den)
-
-
-def _update_M_factored(
-    X: np.ndarray,
-    M: np.ndarray,
-    H: np.ndarray,
-    Sp: np.ndarray,
-    Sn: np.ndarray,
-    eps: float,
-) -> np.ndarray:
-    """M step (15) with the factored split of ``SS'``, a literal transcription.
-
-    ``SS' = S+S+' + S-S-' - (S+S-' + S-S+')``; both brackets are nonnegative,
-    so putting the first in the denominator and the second in the numerator is
-    a valid split of the gradient (12) with the same fixed points as (15)'s
-    element-wise ``[SS']+ / [SS']-``::
-
-        M * (H(X+S-)' + M(XS+' + S+X' + S+S-' + S-S+'))
-          / (M(XX' + XS-' + S-X' + S+S+' + S-S-') + HS+')
-
-    Every product as written, ``d x d`` brackets included: the oracle of the
-    block engine's ``m_split='factored'``, which forms ``(MS+)S+'`` and the like
-    at ``r d n`` instead of ``d^2 n``. (16) needs no such choice: its terms are
-    already products with ``S+`` and ``S-`` (``W'S-``, ``MS+``, ...).
-    """
-    num = H @ (X + Sn).T + M @ (X @ Sp.T + Sp @ X.T + Sp @ Sn.T + Sn @ Sp.T)
-    den = M @ (X @ X.T + X @ Sn.T + Sn @ X.T + Sp @ Sp.T + Sn @ Sn.T) + H @ Sp.T + eps
-    return M * (num / den)
-
-
-def _update_H(
-    X: np.ndarray,
-    W: np.ndarray,
-    H: np.ndarray,
-    M: np.ndarray,
-    Sp: np.ndarray,
-    Sn: np.ndarray,
-    beta: float,
-    eps: float,
-) -> np.ndarray:
-    """H step (16), a literal transcription.
-
-    ``H * (W'X + W'S- + bMX + bMS-) / (W'WH + W'S+ + bH + bMS+)``.
-    """
-    num = W.T @ X + W.T @ Sn
-    den = W.T @ W @ H + W.T @ Sp + eps
-    if beta > 0:
-        num = num + beta * (M @ X) + beta * (M @ Sn)
-        den = den + beta * H + beta * (M @ Sp)
-    return H * (num / den)
 
 
 def _s_step(
@@ -337,7 +240,9 @@ def _s_step(
 ) -> tuple[np.ndarray, float, float]:
     """S step (17) for the solver loop: returns ``S``, ``lam_t`` and ``R(S)``.
 
-    The same operator as :func:`_update_S`, but the group norms of ``E`` are
+    The operator of :func:`rednmf.solvers.prox.group_shrink` and
+    :func:`~rednmf.solvers.prox.soft_threshold` (written plainly as
+    :func:`rednmf.solvers.reference.update_S`), but the group norms of ``E`` are
     computed once and serve the median (relative lambda), the shrinkage and the
     penalty ``R(S) = sum_g max(||E_g|| - lam_t / 2, 0)``.
     """
@@ -351,8 +256,7 @@ def _s_step(
     norms = np.sqrt(np.einsum("ij,ij->j" if axis == 0 else "ij,ij->i", E, E))
     lam_t = lam * float(np.median(norms)) if lam_mode == "adaptive" else lam
     tau = lam_t / 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        factor = np.where(norms > tau, 1.0 - tau / norms, 0.0).astype(E.dtype, copy=False)
+    factor = shrink_factors(norms, tau, E.dtype)
     S = E * (factor[None, :] if axis == 0 else factor[:, None])
     penalty = float(np.maximum(norms.astype(np.float64) - tau, 0.0).sum())
     return S, lam_t, penalty
@@ -386,7 +290,7 @@ def rednmf_solve(
     noise_margin: float = 3.0,
     m_split: str = "elementwise",
     eps: float = 1e-10,
-    callback: Callable[[int, float], None] | None = None,
+    callback: Callable[..., None] | None = None,
     block_size: int | None = None,
     n_jobs: int | None = 1,
     anomaly_out: np.ndarray | None = None,
@@ -396,8 +300,9 @@ def rednmf_solve(
 ) -> RednmfResult:
     """Fit REDNMF by the multiplicative updates of Algorithm 1.
 
-    Each iteration applies (17), (14), (15), (16) exactly as :func:`_update_S`,
-    :func:`_update_W`, :func:`_update_M` and :func:`_update_H` state them (the
+    Each iteration applies (17), (14), (15), (16) exactly as the literal
+    transcriptions of :mod:`rednmf.solvers.reference` (``update_S``,
+    ``update_W``, ``update_M``, ``update_H``) state them (the
     test suite checks the loop against those plain transcriptions), with the
     products reassociated and shared: every product with ``X``, ``S+`` or
     ``S-`` is an ``(r x d) x (d x n)`` or ``(k r x n) x (n x d)`` product of
@@ -439,12 +344,18 @@ def rednmf_solve(
     m_split : {'elementwise', 'factored'}
         How the M step (15) splits ``SS'`` between numerator and denominator:
         element-wise positive and negative parts as printed, or
-        ``S+S+' + S-S-'`` over ``S+S-' + S-S+'`` (:func:`_update_M_factored`),
-        which the engine forms at ``r d n`` instead of ``d^2 n`` multiply-adds.
+        ``S+S+' + S-S-'`` over ``S+S-' + S-S+'``
+        (:func:`rednmf.solvers.reference.update_M_factored`), which the engine
+        forms at ``r d n`` instead of ``d^2 n`` multiply-adds.
     eps : float
         Added to every denominator.
     callback : callable, optional
-        Called as ``callback(iteration, objective)`` after each iteration.
+        Called as ``callback(iteration, objective, state)`` after each
+        iteration, ``state`` a :class:`~rednmf.solvers._driver.Iterate`: the
+        whole-matrix loop gives ``W, H, M, S``; the block engine, which has
+        already formed the next ``W`` and ``S`` when it reports, gives the fit
+        term ``||X - WH - S||_F^2`` only. A two-argument ``callback(iteration,
+        objective)`` works too.
     block_size : int, optional
         Pixels per block of the block engine (:mod:`rednmf.solvers.rednmf_blocks`);
         default 2048, or 262144 on a CUDA device.
@@ -502,6 +413,7 @@ def rednmf_solve(
         X = X.detach().cpu().numpy()
     check_choice("m_split", m_split, M_SPLITS)
     check_lam_mode(lam_mode, sparsity, shrink)
+    callback = as_fit_callback(callback)
     if block_size is None:
         cuda = xp.device is not None and xp.device.type == "cuda"
         block_size = GPU_BLOCK_SIZE if cuda else DEFAULT_BLOCK_SIZE
@@ -521,29 +433,16 @@ def rednmf_solve(
     r = W.shape[1]
     enc = beta > 0
     MX = M @ X if enc else None
-    objective: list[float] = []
     lams: list[float] = []
     S = np.zeros_like(X)
-    pending = 0.0  # encoder term + penalty of the last iteration, awaiting its fit term
-    converged = False
-    n_iter = 0
     if lam_mode == "svd" and sparsity != "none":
         lam, lam_mode = lam * svd_residual_scale(X, r, sparsity, shrink), "absolute"
-    while True:
-        E = X - W @ H
-        if n_iter:
-            obj = _sqnorm(E - S) + pending
-            objective.append(obj)
-            if callback is not None:
-                callback(n_iter, obj)
-            if has_converged(objective, tol):
-                converged = True
-                break
-        if n_iter == max_iter:
-            break
-        n_iter += 1
+    E: np.ndarray | None = X - W @ H
+
+    def step() -> float:
+        nonlocal W, H, M, S, E, MX
         S, lam_t, penalty = _s_step(E, lam, lam_mode, sparsity, shrink)
-        del E
+        E = None  # let the residual go while the products below are formed
         lams.append(lam_t)
         Sp, Sn = _split(S)
         # Products of the current H (and M) with X, S+ and S-, shared by (14) and (15).
@@ -580,17 +479,26 @@ def rednmf_solve(
             MX = VX[r:]
             pending += beta * _sqnorm(H - (MA - VSp[r:]))  # ||H - M(X - S)||^2
         del Sp, Sn
-    if not converged and tol > 0:
-        warn_max_iter("REDNMF", max_iter, tol)
+        E = X - W @ H  # this iteration's residual: its fit term, the next S step
+        return _sqnorm(E - S) + pending
+
+    run = iterate(
+        step,
+        max_iter=max_iter,
+        tol=tol,
+        method="REDNMF",
+        callback=callback,
+        state=lambda: Iterate(X=X, W=W, H=H, S=S, M=M),
+    )
     return RednmfResult(
         W=W,
         H=H,
         M=M,
         S=S,
-        n_iter=n_iter,
-        objective=np.asarray(objective),
-        lam_history=np.asarray(lams[: len(objective)]),
-        converged=converged,
+        n_iter=run.n_iter,
+        objective=run.objective,
+        lam_history=np.asarray(lams),
+        converged=run.converged,
     )
 
 
@@ -636,7 +544,7 @@ def _solve_blocks(
     sparsity: str,
     lam_mode: str,
     eps: float,
-    callback: Callable[[int, float], None] | None,
+    callback: FitCallback | None,
     block_size: int,
     noise_margin: float = 3.0,
     m_split: str = "elementwise",
@@ -706,8 +614,8 @@ def _solve_blocks(
                 obj = sums.fit + beta * sums.enc + lam * penalty
                 objective.append(obj)
                 penalty = sums.penalty
-                if callback is not None:
-                    callback(n_iter, obj)
+                if callback is not None:  # W, S of iteration t are gone: the fit term
+                    callback(n_iter, obj, Iterate(X=X_host, fit=sums.fit))
                 converged = has_converged(objective, tol)
                 if not more:
                     break

@@ -386,6 +386,10 @@ class BlockRange:
     ) -> tuple[float, int, Cols]:
         """Write the S step (17) of residual ``E`` into ``S`` (pixels ``a:a+m``).
 
+        The operators of :mod:`rednmf.solvers.prox` (``soft_threshold``,
+        ``shrink_factors``), written here in place and restricted to the
+        support of ``S`` for speed: kept separate on purpose.
+
         ``sq`` holds the squared column norms of ``E`` (pixel groups). Returns
         ``R(S)``, the number of non-zero pixels of ``S`` and the columns of
         the new ``S`` (:meth:`_columns`). With pixel groups ``S_j = f_j E_j``:

@@ -9,7 +9,8 @@ Model (eqs. 4-5 of the REDNMF paper)::
 
 One iteration:
 
-* **S** (eq. 6): ``S = soft_threshold(X - WH, lam / 2)``, the exact minimiser
+* **S** (eq. 6): ``S = soft_threshold(X - WH, lam / 2)``
+  (:func:`rednmf.solvers.prox.soft_threshold`), the exact minimiser
   over ``S`` with ``W, H`` fixed (the squared loss has no 1/2, hence ``lam/2``).
 * **W, H**: the multiplicative steps for ``||(X - S) - WH||^2`` with
   ``X - S = (X + S-) - S+`` (``S = S+ - S-``, both parts nonnegative)::
@@ -18,7 +19,7 @@ One iteration:
       H <- H * (W' (X + S-)) / (W' W H + W' S+),
 
   the form of REDNMF's (14) and of its H step (16) without the encoder terms
-  (shared code: :func:`rednmf.solvers.nmf.mu_update_W`, ``mu_update_H``).
+  (shared code: :func:`rednmf.solvers.reference.mu_update_W`, ``mu_update_H``).
 
 Every step is exact or a majorisation-minimisation step of the objective, so
 with a fixed ``lam`` (``lam_mode='absolute'``) the objective does not increase
@@ -42,15 +43,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rednmf.solvers.nmf import (
-    NMFResult,
-    _median_abs,
-    _sum64,
-    has_converged,
-    sq_norm,
-    warn_max_iter,
-)
-from rednmf.solvers.prox import soft_threshold
+from rednmf.solvers._driver import FitCallback, Iterate, iterate
+from rednmf.solvers.nmf import NMFResult, _median_abs, _sum64, sq_norm
 
 __all__ = ["LAM_MODES", "rnmf_solve", "rnmf_objective"]
 
@@ -65,11 +59,6 @@ def rnmf_objective(
     return sq_norm(X - W @ H - S) + lam * float(np.abs(S).sum(dtype=np.float64))
 
 
-def _update_S(E: np.ndarray, lam: float) -> np.ndarray:
-    """S step (6): exact minimiser of ``||E - S||^2 + lam ||S||_1``, threshold ``lam / 2``."""
-    return soft_threshold(E, lam / 2)
-
-
 def rnmf_solve(
     X: np.ndarray,
     W: np.ndarray,
@@ -80,6 +69,7 @@ def rnmf_solve(
     tol: float = 1e-4,
     lam_mode: str = "adaptive",
     eps: float = 1e-10,
+    callback: FitCallback | None = None,
 ) -> NMFResult:
     """Fit RNMF (eq. 5) by soft thresholding and multiplicative updates.
 
@@ -102,6 +92,9 @@ def rnmf_solve(
         ``'absolute'``: ``lam_t = lam``.
     eps : float
         Added to every denominator.
+    callback : callable, optional
+        ``callback(iteration, objective, state)`` after each iteration
+        (:mod:`rednmf.solvers._driver`; ``state`` holds ``W, H, S``).
 
     Returns
     -------
@@ -121,24 +114,12 @@ def rnmf_solve(
     tmp = np.empty(X.shape, dt)
     Sp, Sn = np.zeros(X.shape, dt), np.zeros(X.shape, dt)
     adaptive = lam_mode == "adaptive"
-    objective: list[float] = []
     lams: list[float] = []
-    penalty = 0.0  # lam_t ||S||_1 of the last iteration, awaiting its fit term
-    converged = False
-    n_iter = 0
-    while True:
-        np.matmul(W, H, out=R)
-        np.subtract(X, R, out=R)  # E, with the W, H of the last iteration
-        if n_iter:
-            np.subtract(R, Sp, out=tmp)
-            np.add(tmp, Sn, out=tmp)  # E - S: exactly, as S+ and S- never overlap
-            objective.append(sq_norm(tmp) + penalty)
-            if has_converged(objective, tol):
-                converged = True
-                break
-        if n_iter == max_iter:
-            break
-        n_iter += 1
+    np.matmul(W, H, out=R)
+    np.subtract(X, R, out=R)  # E, with the initial W, H
+
+    def step() -> float:
+        nonlocal W, H
         # S step (6): S = sign(E) max(|E| - tau, 0) = S+ - S-.
         lam_t = lam * _median_abs(R, tmp) if adaptive else lam
         tau = lam_t / 2
@@ -156,15 +137,27 @@ def rnmf_solve(
         den = (W.T @ W) @ H
         den += W.T @ Sp
         H = H * ((W.T @ A) / (den + eps))
-    if not converged and tol > 0:
-        warn_max_iter("RNMF", max_iter, tol)
+        np.matmul(W, H, out=R)
+        np.subtract(X, R, out=R)  # E of this iteration: its objective, the next S step
+        np.subtract(R, Sp, out=tmp)
+        np.add(tmp, Sn, out=tmp)  # E - S: exactly, as S+ and S- never overlap
+        return sq_norm(tmp) + penalty
+
+    run = iterate(
+        step,
+        max_iter=max_iter,
+        tol=tol,
+        method="RNMF",
+        callback=callback,
+        state=lambda: Iterate(X=X, W=W, H=H, S=Sp - Sn),
+    )
     S = np.subtract(Sp, Sn, out=Sp)
     return NMFResult(
         W=W,
         H=H,
-        n_iter=n_iter,
-        objective=np.asarray(objective),
-        converged=converged,
+        n_iter=run.n_iter,
+        objective=run.objective,
+        converged=run.converged,
         S=S,
         param_history=np.asarray(lams),
     )

@@ -1,0 +1,81 @@
+"""The dual window shared by the local detectors: local RX, BRAD, the CR family, the Dask tiles.
+
+A pixel is compared with the ring of an ``outer x outer`` window centred on it,
+minus the ``inner x inner`` guard window around it. Written once here:
+
+* :func:`check_window_sides`: both sides odd, ``outer > inner``, and (given
+  the scene's shape) the outer window inside the scene, with a hint that
+  names values that would work;
+* :func:`loading_floor`: the floor that keeps a window's system non-singular
+  when its samples are (nearly) identical, ``REL_FLOOR`` times a spread of the
+  whole scene (local RX: the mean variance per band; CR: the mean squared
+  distance of the pixels to their mean), ``REL_FLOOR`` itself when that
+  spread is zero;
+* :func:`tiles`: the row (or column) ranges a scene is processed in.
+
+How the window is then used differs by method and stays with it: local RX
+sums moments over the ring with running box sums
+(:mod:`rednmf.scoring.local_rx`, also on each Dask tile with a halo of
+``outer // 2``, :mod:`rednmf.scoring.dask_scoring`); the CR detectors gather
+the ring's inner products from a pixel-pair table and solve one small system
+per pixel (:mod:`rednmf.detectors.cr`).
+"""
+
+from __future__ import annotations
+
+from rednmf.exceptions import InputError
+
+__all__ = ["REL_FLOOR", "check_window_sides", "loading_floor", "tiles"]
+
+#: Floor of a window's loading (local RX: the ridge of the ring covariance; CR:
+#: the squared Tikhonov weights), relative to a spread of the whole scene.
+REL_FLOOR = 1e-12
+
+
+def check_window_sides(inner: int, outer: int, shape: tuple[int, ...] | None = None) -> None:
+    """Raise ``InputError`` unless ``inner``, ``outer`` make a dual window (for ``shape``).
+
+    Parameters
+    ----------
+    inner, outer : int
+        Sides of the guard and outer windows: odd, ``outer > inner``.
+    shape : tuple, optional
+        ``(rows, cols, ...)`` of the scene: then the outer window must fit in
+        it, and the hints name the sides that would.
+    """
+    if inner % 2 == 0:
+        raise InputError(f"inner must be odd, got {inner}; pass an odd window side such as 3 or 9")
+    if outer % 2 == 0:
+        raise InputError(
+            f"outer must be odd, got {outer}; pass an odd window side such as 7 or 27"
+        )
+    if outer <= inner:
+        if shape is None:
+            hint = (
+                f"pass a smaller --inner (odd, below {outer}) or a larger --outer "
+                "(odd, at most the image side)"
+            )
+        else:
+            rows, cols = shape[:2]
+            side = min(rows, cols) - (1 - min(rows, cols) % 2)  # largest odd window that fits
+            hint = (
+                f"pass an outer window between {inner + 2} and {side}"
+                if inner + 2 <= side
+                else f"pass an inner window of at most {side - 2} (the scene is {rows}x{cols})"
+            )
+        raise InputError(f"outer ({outer}) must be greater than inner ({inner}); {hint}")
+    if shape is not None and (shape[0] < outer or shape[1] < outer):
+        raise InputError(
+            f"scene of {shape[0]}x{shape[1]} pixels is smaller than the {outer}x{outer} outer "
+            "window; pass a smaller `outer`"
+        )
+
+
+def loading_floor(spread: float) -> float:
+    """``REL_FLOOR * spread``, or ``REL_FLOOR`` when the scene has no spread (``spread <= 0``)."""
+    return REL_FLOOR * spread if spread > 0.0 else REL_FLOOR
+
+
+def tiles(n: int, size: int) -> list[tuple[int, int]]:
+    """``[(0, size), (size, 2 size), ..., (., n)]``: ``0..n`` in consecutive ranges of ``size``."""
+    return [(a, min(n, a + size)) for a in range(0, n, size)]
