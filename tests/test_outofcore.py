@@ -11,7 +11,7 @@ from rednmf import REDNMF, make_scene
 from rednmf.exceptions import InputError
 from rednmf.io import read_scene
 from rednmf.outofcore import CubeMatrix, is_memory_mapped, scan_cube
-from test_io_envi import save_envi
+from scene_files import save_envi
 
 
 @pytest.fixture(scope="module")

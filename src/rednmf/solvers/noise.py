@@ -12,7 +12,7 @@ noise estimate of hyperspectral subspace identification, Bioucas-Dias &
 Nascimento, HySime, 2008). The other bands' own noise leaks into the
 regression, so the estimate errs upwards, the less the more bands share the
 signal (on a rank-3 signal with 100 bands: 0.99-1.12 times the planted
-standard deviation; with 30 bands up to 1.6 times; ``tests/test_noise.py``).
+standard deviation; with 30 bands up to 1.6 times; ``tests/solvers/test_noise.py``).
 With ``C`` the covariance of the pixels:
 
 .. math::

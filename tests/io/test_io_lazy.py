@@ -9,7 +9,7 @@ from rednmf import REDNMF, make_scene
 from rednmf.io import read_scene
 from rednmf.io.lazy import MemmapCube, nodata_to_nan, split_key
 from rednmf.outofcore import is_memory_mapped
-from test_io_envi import save_envi
+from scene_files import save_envi
 
 NODATA = -1
 

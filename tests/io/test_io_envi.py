@@ -3,50 +3,17 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-import spectral.io.envi as envi
 from affine import Affine
 from rasterio.crs import CRS
 
 from rednmf import cli
 from rednmf.io import read_scene
+from scene_files import EPSG, save_envi
 
-EPSG = 32611
 TRANSFORM = (30.0, 0.0, 500000.0, 0.0, -30.0, 4000000.0)
-
-
-def save_envi(path: Path, cube: np.ndarray, *, interleave="bsq", byteorder=0, **extra) -> Path:
-    """Write an ENVI image with a UTM 11N georeference (map info + WKT)."""
-    meta = {
-        "map info": [
-            "UTM",
-            "1",
-            "1",
-            "500000.0",
-            "4000000.0",
-            "30.0",
-            "30.0",
-            "11",
-            "North",
-            "WGS-84",
-            "units=Meters",
-        ],
-        "coordinate system string": CRS.from_epsg(EPSG).to_wkt(),
-        **extra,
-    }
-    envi.save_image(
-        str(path),
-        cube,
-        interleave=interleave,
-        byteorder=byteorder,
-        metadata=meta,
-        force=True,
-        ext=".img",
-    )
-    return path
 
 
 @pytest.fixture(scope="module")

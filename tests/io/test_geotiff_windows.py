@@ -19,7 +19,7 @@ from rednmf.exceptions import InputError
 from rednmf.io import read_scene
 from rednmf.io.geotiff import GeoTiffCube
 from rednmf.outofcore import is_memory_mapped
-from test_io_geotiff import TRANSFORM, save_tif
+from scene_files import TRANSFORM, save_tif
 
 NODATA = -9999
 

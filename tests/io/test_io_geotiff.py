@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,29 +15,7 @@ from rednmf.io import read_map, read_scene
 from rednmf.io.detections import CSV_COLUMNS, find_detections
 from rednmf.io.geotiff import describe_crs, write_geotiff
 from rednmf.thresholding import far_threshold, select_threshold
-
-TRANSFORM = Affine(30.0, 0.0, 500000.0, 0.0, -30.0, 4000000.0)
-
-
-def save_tif(
-    path: Path, cube: np.ndarray, *, nodata=None, crs="EPSG:32611", transform=TRANSFORM, **profile
-):
-    """Write a (rows, cols, bands) cube as a multi-band GeoTIFF (``profile``: creation options)."""
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        height=cube.shape[0],
-        width=cube.shape[1],
-        count=cube.shape[2],
-        dtype=cube.dtype.name,
-        crs=crs,
-        transform=transform,
-        nodata=nodata,
-        **profile,
-    ) as dst:
-        dst.write(np.moveaxis(cube, -1, 0))
-    return path
+from scene_files import TRANSFORM, save_tif
 
 
 def test_read_geotiff_bands_nodata_and_georeference(tmp_path):
