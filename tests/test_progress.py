@@ -32,7 +32,7 @@ def test_fit_callback_sees_every_iteration_and_its_objective():
     )
     assert [t for t, _ in seen] == list(range(1, det.n_iter_ + 1))
     np.testing.assert_array_equal([f for _, f in seen], det.objective_)
-    assert not hasattr(det, "_callback")
+    assert not hasattr(det, "_callback")  # nothing set on the estimator during a fit
     # The callback does not change the fit.
     again = REDNMF(max_iter=12, outer=9, inner=3).fit(cube)
     np.testing.assert_array_equal(again.decision_scores_, det.decision_scores_)

@@ -269,20 +269,12 @@ class BaseDetector(BaseEstimator, ABC):
                 setattr(self, key, getattr(self, key).reshape(-1))
         return self
 
-    def _fit_callback(self) -> FitCallback | None:
-        """The callback of the fit in progress (three-argument form), or ``None``."""
-        return getattr(self, "_callback", None)
-
     def _fit(
         self, cube: Any, mask: np.ndarray | None, callback: Callable[..., None] | None
     ) -> None:
         """Fit on a cube with validated parameters and set the fitted attributes."""
         data, valid, kept = self._valid_cube(cube, mask)
-        self._callback = as_fit_callback(callback)
-        try:
-            scores = np.asarray(self._fit_scores(data), dtype=np.float64)
-        finally:
-            del self._callback
+        scores = np.asarray(self._fit_scores(data, as_fit_callback(callback)), dtype=np.float64)
         if scores.shape != data.shape[:2]:  # pragma: no cover - a programming error
             raise RuntimeError(f"{self.name}: scores of shape {scores.shape} for {data.shape}")
         self._set_results(scores, valid, kept)
@@ -464,5 +456,10 @@ class BaseDetector(BaseEstimator, ABC):
         return self.fit(X, mask=mask, image_shape=image_shape).labels_
 
     @abstractmethod
-    def _fit_scores(self, cube: np.ndarray) -> np.ndarray:
-        """Return the ``(rows, cols)`` score map of a validated float cube."""
+    def _fit_scores(self, cube: np.ndarray, callback: FitCallback | None = None) -> np.ndarray:
+        """Return the ``(rows, cols)`` score map of a validated float cube.
+
+        ``callback`` (three-argument form, :func:`rednmf.solvers._driver.as_fit_callback`)
+        is called after each iteration or training step; methods without
+        iterations ignore it.
+        """

@@ -14,7 +14,7 @@ setting only warns.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
@@ -22,6 +22,7 @@ import numpy as np
 
 from rednmf.detectors._base import BaseDetector, at_least
 from rednmf.exceptions import InputError
+from rednmf.solvers._driver import FitCallback
 
 __all__ = ["DeepDetector", "import_torch", "resolve_device", "seeded"]
 
@@ -85,9 +86,10 @@ class DeepDetector(BaseDetector):
 
     A subclass sets ``random_state``, ``device`` and ``contamination`` in
     ``__init__``, implements :meth:`total_steps` and :meth:`_fit_torch`, and
-    reports each optimisation step through :meth:`_step`, which feeds the
-    ``callback(step, loss, None)`` of :meth:`BaseDetector.fit` (the CLI's progress
-    bar). Fitted attributes added here: ``loss_history_`` (the training loss
+    reports each optimisation step through the ``report(loss)`` it is handed
+    (:meth:`_reporter`), which feeds the ``callback(step, loss, None)`` of
+    :meth:`BaseDetector.fit` (the CLI's progress bar); nothing is set on the
+    estimator for the fit's duration. Fitted attributes added here: ``loss_history_`` (the training loss
     of every step) and ``device_`` (the device used).
     """
 
@@ -109,20 +111,29 @@ class DeepDetector(BaseDetector):
         if not (device is None or isinstance(device, str) or type(device).__module__ == "torch"):
             raise InputError(f"device must be a string such as 'cpu' or 'cuda', got {device!r}")
 
-    def _step(self, loss: float) -> None:
-        """Record the loss of one optimisation step and report it to the fit callback."""
-        self.loss_history_.append(loss)
-        callback = self._fit_callback()
-        if callback is not None:
-            callback(len(self.loss_history_), loss, None)
+    def _reporter(self, callback: FitCallback | None) -> Callable[[float], None]:
+        """The step function of a fit: records each training loss, reports it to ``callback``."""
 
-    def _fit_scores(self, cube: np.ndarray) -> np.ndarray:
+        def step(loss: float) -> None:
+            self.loss_history_.append(loss)
+            if callback is not None:
+                callback(len(self.loss_history_), loss, None)
+
+        return step
+
+    def _fit_scores(self, cube: np.ndarray, callback: FitCallback | None = None) -> np.ndarray:
         device = resolve_device(self.device)
         self.device_ = str(device)
         self.loss_history_: list[float] = []
         with seeded(int(self.random_state), device) as torch:
-            return self._fit_torch(torch, np.asarray(cube, dtype=np.float32), device)
+            cube = np.asarray(cube, dtype=np.float32)
+            return self._fit_torch(torch, cube, device, self._reporter(callback))
 
-    def _fit_torch(self, torch: Any, cube: np.ndarray, device: Any) -> np.ndarray:
-        """Train on ``cube`` (float32, ``(rows, cols, bands)``) and return the score map."""
+    def _fit_torch(
+        self, torch: Any, cube: np.ndarray, device: Any, report: Callable[[float], None]
+    ) -> np.ndarray:
+        """Train on ``cube`` (float32, ``(rows, cols, bands)``) and return the score map.
+
+        ``report(loss)`` is called after each optimisation step.
+        """
         raise NotImplementedError

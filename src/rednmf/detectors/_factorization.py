@@ -27,6 +27,7 @@ from rednmf.detectors.rx import N_PCA, RIDGE, WINDOW
 from rednmf.exceptions import InputError
 from rednmf.preprocessing import SCALINGS, scale_data, scale_params
 from rednmf.scoring.from_matrix import SCORERS, score_matrix
+from rednmf.solvers._driver import FitCallback
 from rednmf.solvers.init import INIT_METHODS, initialize_factors
 from rednmf.solvers.nmf import NMFResult
 
@@ -93,7 +94,14 @@ class FactorizationDetector(BaseDetector):
         return self.scorer != "norm"
 
     @abstractmethod
-    def _solve(self, X: np.ndarray, W: np.ndarray, H: np.ndarray, M: np.ndarray) -> NMFResult:
+    def _solve(
+        self,
+        X: np.ndarray,
+        W: np.ndarray,
+        H: np.ndarray,
+        M: np.ndarray,
+        callback: FitCallback | None = None,
+    ) -> NMFResult:
         """Run the method's solver from the initial factors (``M``: encoder, REDNMF only)."""
 
     @abstractmethod
@@ -131,10 +139,10 @@ class FactorizationDetector(BaseDetector):
         rng = np.random.default_rng(self.random_state)
         return initialize_factors(X, self.n_components, self.init, rng)
 
-    def _fit_scores(self, cube: np.ndarray) -> np.ndarray:
+    def _fit_scores(self, cube: np.ndarray, callback: FitCallback | None = None) -> np.ndarray:
         X, shape = self._data_matrix(cube)
         W0, H0, M0 = self._initial_factors(X)
-        res = self._solve(X, W0, H0, M0)
+        res = self._solve(X, W0, H0, M0, callback)
         self._set_factors(res)
         E = self._evidence(X, res, shape)
         del X, res  # the scaled data are not needed to score: let them go first

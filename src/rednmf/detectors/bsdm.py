@@ -40,6 +40,7 @@ on :math:`x^{(K)}` (:func:`rednmf.scoring.global_rx.global_rx`).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -255,7 +256,9 @@ class BSDM(DeepDetector):
             check_int("hidden", h, low=1)
         super()._check_params()
 
-    def _fit_torch(self, torch: Any, cube: np.ndarray, device: Any) -> np.ndarray:
+    def _fit_torch(
+        self, torch: Any, cube: np.ndarray, device: Any, report: Callable[[float], None]
+    ) -> np.ndarray:
         rows, cols, bands = cube.shape
         lo, hi = float(cube.min()), float(cube.max())
         x0 = (cube.reshape(-1, bands) - lo) / (hi - lo if hi > lo else 1.0)
@@ -275,7 +278,7 @@ class BSDM(DeepDetector):
             opt.step()
             opt.zero_grad()
             sched.step()
-            self._step(float(loss.detach()))
+            report(float(loss.detach()))
         with torch.no_grad():
             z = x
             for _ in range(int(self.K)):

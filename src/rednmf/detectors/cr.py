@@ -46,6 +46,7 @@ from rednmf.exceptions import InputError
 from rednmf.preprocessing import scale_data
 from rednmf.scoring.brad import pca_project
 from rednmf.scoring.windows import check_window_sides, loading_floor, tiles
+from rednmf.solvers._driver import FitCallback
 
 __all__ = ["CRD", "LSADCRIDW", "LSUNRSORAD", "BORDERS", "CR_SCALINGS"]
 
@@ -526,7 +527,7 @@ class CRD(_CRBase):
         self.border = border
         self.contamination = contamination
 
-    def _fit_scores(self, cube: np.ndarray) -> np.ndarray:
+    def _fit_scores(self, cube: np.ndarray, callback: FitCallback | None = None) -> np.ndarray:
         x = self._prepare(cube)
         reg, floor = float(self.reg), _scene_floor(x)
         return representation_scores(
@@ -615,7 +616,7 @@ class LSADCRIDW(_CRBase):
         self.border = border
         self.contamination = contamination
 
-    def _fit_scores(self, cube: np.ndarray) -> np.ndarray:
+    def _fit_scores(self, cube: np.ndarray, callback: FitCallback | None = None) -> np.ndarray:
         x = self._prepare(cube)
         reg, floor = float(self.reg), _scene_floor(x)
         return representation_scores(
@@ -703,7 +704,7 @@ class LSUNRSORAD(_CRBase):
         self.border = border
         self.contamination = contamination
 
-    def _fit_scores(self, cube: np.ndarray) -> np.ndarray:
+    def _fit_scores(self, cube: np.ndarray, callback: FitCallback | None = None) -> np.ndarray:
         x = self._prepare(cube)
         reg, floor = float(self.reg), _scene_floor(x)
         return representation_scores(

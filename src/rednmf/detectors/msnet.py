@@ -43,6 +43,7 @@ The method, in four parts:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from numbers import Integral
 from typing import Any, ClassVar
 
@@ -297,7 +298,9 @@ class MSNet(DeepDetector):
         """``epochs * rounds`` Adam steps."""
         return int(self.epochs) * int(self.rounds)
 
-    def _fit_torch(self, torch: Any, cube: np.ndarray, device: Any) -> np.ndarray:
+    def _fit_torch(
+        self, torch: Any, cube: np.ndarray, device: Any, report: Callable[[float], None]
+    ) -> np.ndarray:
         rows, cols, bands = cube.shape
         k = min(int(self.n_bands), bands)
         self.bands_selected_ = opbs(cube.reshape(-1, bands), k)
@@ -313,7 +316,7 @@ class MSNet(DeepDetector):
                 loss = msnet_loss(x, net(x), separator, float(self.lam))
                 loss.backward()
                 opt.step()
-                self._step(float(loss.detach()))
+                report(float(loss.detach()))
             with torch.no_grad():
                 dm = ((x - net(x)[0]) ** 2).sum(dim=1)[0]
             self.round_scores_.append(dm.cpu().numpy().astype(np.float64))

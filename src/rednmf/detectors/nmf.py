@@ -16,6 +16,7 @@ from sklearn.utils._param_validation import StrOptions
 from rednmf._validation import matrix_to_cube
 from rednmf.detectors._base import positive
 from rednmf.detectors._factorization import FactorizationDetector
+from rednmf.solvers._driver import FitCallback
 from rednmf.solvers.ewnmf import ewnmf_solve, weighted_residual
 from rednmf.solvers.l1nmf import l1nmf_solve
 from rednmf.solvers.nmf import NMFResult, nmf_solve
@@ -135,10 +136,15 @@ class NMF(FactorizationDetector):
         self.dtype = dtype
         self.contamination = contamination
 
-    def _solve(self, X: np.ndarray, W: np.ndarray, H: np.ndarray, M: np.ndarray) -> NMFResult:
-        return nmf_solve(
-            X, W, H, max_iter=self.max_iter, tol=self.tol, callback=self._fit_callback()
-        )
+    def _solve(
+        self,
+        X: np.ndarray,
+        W: np.ndarray,
+        H: np.ndarray,
+        M: np.ndarray,
+        callback: FitCallback | None = None,
+    ) -> NMFResult:
+        return nmf_solve(X, W, H, max_iter=self.max_iter, tol=self.tol, callback=callback)
 
     def _evidence(self, X: np.ndarray, res: NMFResult, shape: tuple[int, int]) -> np.ndarray:
         return X - res.W @ res.H
@@ -229,10 +235,17 @@ contamination
         "lam_mode": [_MODES],
     }
 
-    def _solve(self, X: np.ndarray, W: np.ndarray, H: np.ndarray, M: np.ndarray) -> NMFResult:
+    def _solve(
+        self,
+        X: np.ndarray,
+        W: np.ndarray,
+        H: np.ndarray,
+        M: np.ndarray,
+        callback: FitCallback | None = None,
+    ) -> NMFResult:
         return rnmf_solve(
             X, W, H, lam=self.lam, max_iter=self.max_iter, tol=self.tol, lam_mode=self.lam_mode,
-            callback=self._fit_callback(),
+            callback=callback,
         )  # fmt: skip
 
     def _evidence(self, X: np.ndarray, res: NMFResult, shape: tuple[int, int]) -> np.ndarray:
@@ -333,7 +346,14 @@ contamination
     def _check_params(self) -> None:
         _old_mode("delta_mode", self.delta_mode)
 
-    def _solve(self, X: np.ndarray, W: np.ndarray, H: np.ndarray, M: np.ndarray) -> NMFResult:
+    def _solve(
+        self,
+        X: np.ndarray,
+        W: np.ndarray,
+        H: np.ndarray,
+        M: np.ndarray,
+        callback: FitCallback | None = None,
+    ) -> NMFResult:
         return l1nmf_solve(
             X,
             W,
@@ -342,7 +362,7 @@ contamination
             tol=self.tol,
             delta=self.delta,
             delta_mode=_SOLVER_MODE[self.delta_mode],
-            callback=self._fit_callback(),
+            callback=callback,
         )
 
     def _evidence(self, X: np.ndarray, res: NMFResult, shape: tuple[int, int]) -> np.ndarray:
@@ -445,7 +465,14 @@ contamination
     def _check_params(self) -> None:
         _old_mode("gamma_mode", self.gamma_mode)
 
-    def _solve(self, X: np.ndarray, W: np.ndarray, H: np.ndarray, M: np.ndarray) -> NMFResult:
+    def _solve(
+        self,
+        X: np.ndarray,
+        W: np.ndarray,
+        H: np.ndarray,
+        M: np.ndarray,
+        callback: FitCallback | None = None,
+    ) -> NMFResult:
         return ewnmf_solve(
             X,
             W,
@@ -454,7 +481,7 @@ contamination
             max_iter=self.max_iter,
             tol=self.tol,
             gamma_mode=_SOLVER_MODE[self.gamma_mode],
-            callback=self._fit_callback(),
+            callback=callback,
         )
 
     def _evidence(self, X: np.ndarray, res: NMFResult, shape: tuple[int, int]) -> np.ndarray:

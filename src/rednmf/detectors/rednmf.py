@@ -30,7 +30,7 @@ from rednmf.engines import (
 from rednmf.exceptions import InputError
 from rednmf.preprocessing import scale_data, scale_params
 from rednmf.scoring.multiscale import COMBINATIONS
-from rednmf.solvers._driver import as_fit_callback
+from rednmf.solvers._driver import FitCallback, as_fit_callback
 from rednmf.solvers.rednmf import (
     M_SPLITS,
     SHRINK,
@@ -453,9 +453,9 @@ class REDNMF(FactorizationDetector):
                 scores = self._fit_in_memory(data, run, callback)
         self._set_results(np.asarray(scores, dtype=np.float64), valid, kept)
 
-    def _fit_scores(self, cube: np.ndarray) -> np.ndarray:
+    def _fit_scores(self, cube: np.ndarray, callback: FitCallback | None = None) -> np.ndarray:
         with self._engine().session() as run:
-            return self._fit_in_memory(cube, run, None)
+            return self._fit_in_memory(cube, run, callback)
 
     def _fit_in_memory(
         self, cube: np.ndarray, run: Any, callback: Callable[[int, float], None] | None

@@ -13,6 +13,7 @@ from rednmf.scoring.brad import pca_project
 from rednmf.scoring.global_rx import global_rx_apply, global_rx_factor
 from rednmf.scoring.local_rx import local_rx
 from rednmf.scoring.windows import check_window_sides
+from rednmf.solvers._driver import FitCallback
 
 #: Constraints shared by the RX and CR detectors.
 RIDGE = [Interval(Real, 0.0, None, closed="left")]
@@ -95,7 +96,7 @@ class GRX(BaseDetector):
         """False: a pixel's score depends on the scene statistics only."""
         return False
 
-    def _fit_scores(self, cube: np.ndarray) -> np.ndarray:
+    def _fit_scores(self, cube: np.ndarray, callback: FitCallback | None = None) -> np.ndarray:
         # As rednmf.scoring.global_rx.global_rx, keeping the statistics for new pixels.
         data = cube if self.n_pca is None else pca_project(cube, self.n_pca)
         x = data.reshape(-1, data.shape[2]).astype(np.float64, copy=False)
@@ -198,6 +199,6 @@ class LRX(BaseDetector):
     def _check_params(self) -> None:
         check_window_sides(self.inner, self.outer)
 
-    def _fit_scores(self, cube: np.ndarray) -> np.ndarray:
+    def _fit_scores(self, cube: np.ndarray, callback: FitCallback | None = None) -> np.ndarray:
         data = pca_project(cube, self.n_pca)
         return local_rx(data, inner=self.inner, outer=self.outer, ridge=self.ridge)
