@@ -89,8 +89,9 @@ class DeepDetector(BaseDetector):
     reports each optimisation step through the ``report(loss)`` it is handed
     (:meth:`_reporter`), which feeds the ``callback(step, loss, None)`` of
     :meth:`BaseDetector.fit` (the CLI's progress bar); nothing is set on the
-    estimator for the fit's duration. Fitted attributes added here: ``loss_history_`` (the training loss
-    of every step) and ``device_`` (the device used).
+    estimator for the fit's duration. Fitted attributes added here:
+    ``loss_history_`` (the training loss of every step) and ``device_`` (the
+    device used).
     """
 
     random_state: int
