@@ -161,3 +161,15 @@ def test_engines_import_neither_dask_nor_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_unknown_parameter_lists_the_engine_not_the_deprecated_keywords():
+    from rednmf.detectors.rednmf import LEGACY_EXECUTION
+    from rednmf.detectors.registry import get_detector
+
+    with pytest.raises(InputError, match="has no parameter 'bogus'") as err:
+        get_detector("rednmf", bogus=1)
+    listed = str(err.value).split("valid parameters: ")[1].split(", ")
+    assert "engine" in listed and "n_pca" in listed
+    assert not set(LEGACY_EXECUTION) & set(listed)
+    get_detector("rednmf", n_jobs=1)  # still accepted (with a FutureWarning at fit)

@@ -29,20 +29,10 @@ from rednmf.preprocessing import SCALINGS, scale_data, scale_params
 from rednmf.scoring.from_matrix import SCORERS, score_matrix
 from rednmf.solvers._driver import FitCallback
 from rednmf.solvers.init import INIT_METHODS, initialize_factors
+from rednmf.solvers.modes import SCALE_MODES
 from rednmf.solvers.nmf import NMFResult
 
 __all__ = ["SCALE_MODES", "FactorizationDetector"]
-
-#: How a factorisation's weight (REDNMF's and RNMF's ``lam``, L1NMF's ``delta``,
-#: EWNMF's ``gamma``) is scaled; each method accepts the modes it implements:
-#:
-#: * ``'absolute'``: as given, on the scaled data (every method);
-#: * ``'adaptive'``: relative to the current residual, recomputed at every
-#:   iteration (every method; the default of RNMF, L1NMF and EWNMF);
-#: * ``'svd'``: relative to the residual of a rank-``r`` truncated SVD, fixed (REDNMF);
-#: * ``'noise'``: ``'svd'`` with the noise energy taken out and added back (REDNMF's
-#:   default; :mod:`rednmf.solvers.noise`).
-SCALE_MODES = ("noise", "svd", "adaptive", "absolute")
 
 
 class FactorizationDetector(BaseDetector):

@@ -272,6 +272,9 @@ class REDNMF(FactorizationDetector):
     name = "rednmf"
     _pixel_major = True
 
+    #: Accepted for one more release (FutureWarning), not listed as valid parameters.
+    deprecated_params: ClassVar[tuple[str, ...]] = LEGACY_EXECUTION
+
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **FactorizationDetector._parameter_constraints,
         "lam": positive(),

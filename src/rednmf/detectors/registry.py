@@ -116,7 +116,8 @@ def get_detector(name: str, **params: Any) -> BaseDetector:
             f"{u!r} is now {cls.renamed_params[u]!r}" for u in unknown if u in cls.renamed_params
         ]
         hint = f" ({'; '.join(moved)})" if moved else ""
+        shown = [p for p in valid if p not in getattr(cls, "deprecated_params", ())]
         raise InputError(
-            f"method {name!r} has no parameter {names}{hint}; valid parameters: {', '.join(valid)}"
+            f"method {name!r} has no parameter {names}{hint}; valid parameters: {', '.join(shown)}"
         )
     return cls(**params)

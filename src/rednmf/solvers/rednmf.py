@@ -72,7 +72,6 @@ __all__ = ["RednmfResult", "anomaly_evidence", "rednmf_solve", "rednmf_objective
 
 SPARSITY = ("l21", "l1", "none")
 SHRINK = ("column", "row")
-LAM_MODES = ("noise", "svd", "adaptive", "absolute")
 M_SPLITS = ("elementwise", "factored")
 
 

@@ -46,10 +46,11 @@ import numpy as np
 from rednmf.solvers._driver import FitCallback, Iterate, iterate
 from rednmf.solvers.nmf import NMFResult, _median_abs, _sum64, sq_norm
 
-__all__ = ["LAM_MODES", "rnmf_solve", "rnmf_objective"]
+__all__ = ["RNMF_LAM_MODES", "rnmf_solve", "rnmf_objective"]
 
-#: ``'adaptive'``: relative to the current residual; ``'absolute'``: as given.
-LAM_MODES = ("adaptive", "absolute")
+#: The modes of :data:`rednmf.solvers.modes.SCALE_MODES` that RNMF implements:
+#: ``'adaptive'`` (relative to the current residual) and ``'absolute'`` (as given).
+RNMF_LAM_MODES = ("adaptive", "absolute")
 
 
 def rnmf_objective(
