@@ -39,6 +39,15 @@ RANK = 8
 BLOCK = 2048
 
 
+def _stamper(stamps: list[float]):
+    """A two-argument fit callback that appends the time of each iteration to ``stamps``."""
+
+    def stamp(_i: int, _obj: float) -> None:
+        stamps.append(time.perf_counter())
+
+    return stamp
+
+
 def bandwidth(repeats: int) -> float:
     """Bytes per second of ``a = b + s * c`` (float32, 256 MiB per array; 3 arrays touched)."""
     n = (256 << 20) // 4
@@ -79,10 +88,7 @@ def per_iteration(cube: np.ndarray, repeats: int) -> float:
     for _ in range(repeats):
         stamps: list[float] = []
 
-        def stamp(_i: int, _obj: float, stamps: list[float] = stamps) -> None:
-            stamps.append(time.perf_counter())
-
-        REDNMF(engine=InMemory(n_jobs=1), scorer="norm").fit(cube, callback=stamp)
+        REDNMF(engine=InMemory(n_jobs=1), scorer="norm").fit(cube, callback=_stamper(stamps))
         meds.append(statistics.median(np.diff(stamps)))
     return statistics.median(meds)
 
