@@ -568,14 +568,13 @@ class BlockRange:
                 Q[:, cols] += VSp[r:]
             enc_part = xp.sq64(Q)  # ||H - M(X - S)||^2
         E, sq = self._residual(X, self.W, H)  # residual of iteration t
-        if sq is not None:  # ||E - S||^2 = sum ||E_j||^2, but over the support of S
-            fit = xp.total(xp.astype(sq, xp.float64))
-            if cols is not None:
-                fit = fit - xp.total(xp.astype(sq[cols], xp.float64)) + xp.sq64(E[:, cols] - Sc)
-        elif cols is not None:
-            fit = xp.sq64(E - S)
-        else:
+        if cols is None:  # S = 0
             fit = xp.sq64(E)
+        elif isinstance(cols, slice) or sq is None:  # S over (nearly) the whole block
+            fit = xp.sq64(E - S)
+        else:  # ||E - S||^2 = sum ||E_j||^2, with E_j - S_j on the support of S
+            rest = xp.total(xp.astype(sq, xp.float64)) - xp.total(xp.astype(sq[cols], xp.float64))
+            fit = rest + xp.sq64(E[:, cols] - Sc)
         if not more:
             none = xp.empty((0,), dtype=self.dtype)
             return _Sums(
