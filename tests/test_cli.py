@@ -324,3 +324,29 @@ def test_missing_file_is_reported_before_the_detectors_are_imported(tmp_path):
     assert res.stdout.split() == ["2", "False", "False"], res.stdout + res.stderr
     missing = tmp_path / "missing.mat"
     assert res.stderr.strip() == f"error: file not found: {missing}; check the path"
+
+
+def test_an_error_raised_while_a_signal_unwinds_is_reported_as_the_interruption(
+    monkeypatch, capsys
+):
+    import signal
+
+    from rednmf.exceptions import Interrupted
+
+    def cleanup_fails(argv):
+        try:
+            raise Interrupted(signal.SIGTERM)
+        finally:
+            raise ValueError("a library's clean-up failed")  # replaces the interruption
+
+    monkeypatch.setattr(cli, "_main", cleanup_fails)
+    assert cli.main([]) == 128 + signal.SIGTERM
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: interrupted (SIGTERM)")
+
+    def plain_bug(argv):
+        raise ValueError("a bug, not an interruption")
+
+    monkeypatch.setattr(cli, "_main", plain_bug)
+    with pytest.raises(ValueError, match="a bug"):
+        cli.main([])

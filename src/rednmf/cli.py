@@ -744,8 +744,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             handlers[sig] = signal.signal(sig, _raise)
     try:
         return _main(argv)
-    except (Interrupted, KeyboardInterrupt) as exc:
-        signum = getattr(exc, "signum", signal.SIGINT)
+    except BaseException as exc:
+        # A library's clean-up (a ``finally`` or ``__exit__``) can fail while a signal
+        # unwinds it, and its error then replaces the interruption: look down the chain.
+        cause = _interruption(exc)
+        if cause is None:
+            raise
+        signum = getattr(cause, "signum", signal.SIGINT)
         sys.stderr.write(
             f"error: interrupted ({signal.Signals(signum).name}); this run left nothing behind "
             "and earlier results are unchanged\n"
@@ -755,6 +760,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         for sig, old in handlers.items():
             signal.signal(sig, old)
+
+
+def _interruption(exc: BaseException | None) -> BaseException | None:
+    """The SIGINT/SIGTERM interruption that ``exc`` is, or arose while handling, if any."""
+    from rednmf.exceptions import Interrupted
+
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, Interrupted | KeyboardInterrupt):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__context__
+    return None
 
 
 def _flags_as_flags(command: Any) -> Any:
