@@ -74,8 +74,8 @@ FITS: dict[str, dict[str, Any]] = {
     "noise-lam2": {"lam": 2.0},
     "noise-lam6": {"lam": 6.0},
     "svd": {"lam_mode": "svd"},
-    # the factored split of the M step (m_split), after the split as printed
-    "noise-factored": {"m_split": "factored"},
+    # the M step's split as printed (m_split); the factored split is the default
+    "noise-elementwise": {"m_split": "elementwise"},
 }
 
 
@@ -97,8 +97,26 @@ def _scorers() -> dict[str, dict[str, Any]]:
                 "scorer": "multiscale", "inner": w, "pool": pool, "noise": True,
                 "combine": combine,
             }  # fmt: skip
+    # The global detector pooled too, and/or its statistics reweighted (robust).
+    for w, pool in ((9, 3), (7, 3), (11, 3), (9, 5)):
+        flags = (
+            ((True, False), (False, True), (True, True))
+            if (w, pool) == (9, 3)
+            else ((True, True),)
+        )
+        for pool_global, robust_global in flags:
+            tag = ("/pg" if pool_global else "") + ("/rg" if robust_global else "")
+            for combine in ("max", "sum", "hmp"):
+                out[f"multiscale/{w}/p{pool}/knoise/{combine}{tag}"] = {
+                    "scorer": "multiscale", "inner": w, "pool": pool, "noise": True,
+                    "combine": combine, "pool_global": pool_global,
+                    "robust_global": robust_global, "fits_only": ELIGIBLE_CANDIDATES,
+                }  # fmt: skip
     return out
 
+
+#: Fits on which the scorers added later are run (those whose S step can be eligible).
+ELIGIBLE_CANDIDATES = ("noise", "noise-lam2", "noise-lam6", "noise-elementwise")
 
 SCORERS = _scorers()
 
@@ -110,7 +128,8 @@ def _score(det: REDNMF, spec: dict[str, Any]) -> np.ndarray:
     kw = dict(inner=w, outer=3 * w, n_pca=det.n_pca, ridge=det.ridge, noise_var=noise_var)
     if spec["scorer"] == "brad":
         return brad(E, **kw)
-    return multiscale(E, pool=spec["pool"], combine=spec.get("combine", "max"), **kw)
+    extra = {k: spec[k] for k in ("pool_global", "robust_global") if k in spec}
+    return multiscale(E, pool=spec["pool"], combine=spec.get("combine", "max"), **kw, **extra)
 
 
 def run_job(
@@ -305,7 +324,11 @@ def main() -> None:
                 for fit in FITS:
                     key = (p.stem, sg, d, fit)
                     # scorers with a noise-aware count are not run on fits without noise
-                    want = [c for c in SCORERS if not (SCORERS[c]["noise"] and fit == "svd")]
+                    want = [
+                        c for c in SCORERS
+                        if not (SCORERS[c]["noise"] and fit == "svd")
+                        and fit in SCORERS[c].get("fits_only", FITS)
+                    ]  # fmt: skip
                     missing = tuple(c for c in want if c not in done[key])
                     if missing:
                         jobs.append((str(p), sg, d, fit, missing))

@@ -9,14 +9,17 @@ from rednmf._blas import one_blas_thread
 from rednmf._validation import check_cube, check_real
 from rednmf.scoring.windows import loading_floor
 
-__all__ = ["global_rx"]
+__all__ = ["REWEIGHT_QUANTILE", "global_rx", "reweight_cutoff"]
 
 
 #: Pixels per block of :func:`global_rx` (float64 copies of one block only).
 _BLOCK = 1 << 16
 
+#: The chi-square quantile of the one-step reweighting (the reweighted MCD's convention).
+REWEIGHT_QUANTILE = 0.975
 
-def global_rx(cube: np.ndarray, ridge: float = 1e-9) -> np.ndarray:
+
+def global_rx(cube: np.ndarray, ridge: float = 1e-9, reweight: float | None = None) -> np.ndarray:
     r"""Global RX anomaly scores: Mahalanobis distance to the scene statistics.
 
     With the scene mean :math:`\mu` and the biased covariance
@@ -29,7 +32,16 @@ def global_rx(cube: np.ndarray, ridge: float = 1e-9) -> np.ndarray:
         \qquad \lambda = \mathrm{ridge} \cdot \frac{\operatorname{tr} C}{k},
 
     so the ridge is relative to the mean band variance and the score does not
-    change when the data are multiplied by a constant or shifted. The loading
+    change when the data are multiplied by a constant or shifted.
+
+    The anomalies themselves enter :math:`\mu` and :math:`C` and make the
+    background look more varied than it is. With ``reweight = q`` the statistics
+    are estimated once more from the pixels whose first score is at most the
+    ``q`` quantile of :math:`\chi^2_k`, and every pixel is scored against them
+    (the one-step reweighting of robust covariance estimation [2]_; ``q = 0.975``
+    is its usual value, :data:`REWEIGHT_QUANTILE`). No consistency factor is
+    applied: it would scale every score alike. If fewer than ``k + 1`` pixels
+    pass, the first scores are kept. The loading
     is never less than ``1e-12`` times the mean band variance (``1e-12`` for a
     constant scene). The statistics are accumulated in float64 and the
     quadratic form is evaluated through a Cholesky factor of the loaded
@@ -41,6 +53,9 @@ def global_rx(cube: np.ndarray, ridge: float = 1e-9) -> np.ndarray:
         The data.
     ridge : float, default 1e-9
         Diagonal loading relative to the mean band variance; non-negative.
+    reweight : float in (0, 1) or None, default None
+        Chi-square quantile of the one-step reweighting (``None``: the
+        statistics of all pixels).
 
     Returns
     -------
@@ -57,22 +72,50 @@ def global_rx(cube: np.ndarray, ridge: float = 1e-9) -> np.ndarray:
     .. [1] I. S. Reed and X. Yu, "Adaptive multiple-band CFAR detection of an
        optical pattern with unknown spectral distribution," IEEE Trans.
        Acoust., Speech, Signal Process., 38(10), 1760-1770, 1990.
+    .. [2] P. J. Rousseeuw and K. Van Driessen, "A fast algorithm for the
+       minimum covariance determinant estimator," Technometrics 41(3),
+       212-223, 1999 (the reweighting step).
     """
     arr = check_cube(cube, min_pixels=1, min_bands=1)
     ridge = check_real("ridge", ridge, low=0.0)
+    if reweight is not None:
+        reweight = check_real("reweight", reweight, low=0.0, high=1.0, low_inclusive=False)
     rows, cols, k = arr.shape
     x = arr.reshape(-1, k)
+    scores = _scores(x, *_moments(x), ridge)
+    if reweight is not None:
+        keep = scores <= reweight_cutoff(k, reweight)
+        if np.count_nonzero(keep) > k:
+            scores = _scores(x, *_moments(x, keep), ridge)
+    return scores.reshape(rows, cols)
+
+
+def reweight_cutoff(k: int, quantile: float) -> float:
+    """The score above which a pixel leaves the reweighted statistics (``chi2(k).ppf(q)``)."""
+    from scipy.stats import chi2
+
+    return float(chi2.ppf(quantile, k))
+
+
+def _moments(x: np.ndarray, keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and biased covariance (float64) of the rows of ``x`` (those in ``keep``)."""
+    if keep is not None:
+        x = x[keep]
     mean = x.mean(axis=0, dtype=np.float64)
-    # Covariance and scores block by block: float64 copies of one block at a time.
-    cov = np.zeros((k, k))
+    # Block by block: float64 copies of one block at a time.
+    cov = np.zeros((x.shape[1], x.shape[1]))
     for a in range(0, x.shape[0], _BLOCK):
         d = x[a : a + _BLOCK].astype(np.float64) - mean
         cov += d.T @ d
-    chol = global_rx_factor(cov / x.shape[0], ridge)
+    return mean, cov / x.shape[0]
+
+
+def _scores(x: np.ndarray, mean: np.ndarray, cov: np.ndarray, ridge: float) -> np.ndarray:
+    chol = global_rx_factor(cov, ridge)
     scores = np.empty(x.shape[0])
     for a in range(0, x.shape[0], _BLOCK):
         scores[a : a + _BLOCK] = global_rx_apply(x[a : a + _BLOCK], mean, chol)
-    return scores.reshape(rows, cols)
+    return scores
 
 
 def global_rx_factor(cov: np.ndarray, ridge: float) -> np.ndarray:

@@ -72,7 +72,7 @@ from scipy.stats import rankdata
 from rednmf._blas import one_blas_thread
 from rednmf._validation import check_choice, check_int
 from rednmf.backend import get_backend
-from rednmf.scoring.global_rx import global_rx
+from rednmf.scoring.global_rx import REWEIGHT_QUANTILE, global_rx
 from rednmf.scoring.local_rx import _local_rx
 
 __all__ = [
@@ -162,6 +162,8 @@ def multiscale_projected(
     xp: Any,
     scene_stats: tuple[Any, float] | None = None,
     combine: str = "hmp",
+    pool_global: bool = False,
+    robust_global: bool = False,
 ) -> np.ndarray:
     """The multi-scale score of an already projected (and validated) cube ``P``.
 
@@ -169,15 +171,28 @@ def multiscale_projected(
     global RX and the combination in NumPy.
     """
     local = xp.to_numpy(_local_rx(P, inner, outer, ridge, out_dtype, xp, scene_stats))
-    return combine_scales(local, global_rx(xp.to_numpy(P), ridge=ridge), pool, combine)
+    reweight = REWEIGHT_QUANTILE if robust_global else None
+    glob = global_rx(xp.to_numpy(P), ridge=ridge, reweight=reweight)
+    return combine_scales(local, glob, pool, combine, pool_global)
 
 
 def combine_scales(
-    local: np.ndarray, glob: np.ndarray, pool: int, combine: str = "hmp"
+    local: np.ndarray,
+    glob: np.ndarray,
+    pool: int,
+    combine: str = "hmp",
+    pool_global: bool = False,
 ) -> np.ndarray:
-    """The multi-scale score from the local and global RX maps (the pooled one made here)."""
-    pooled = uniform_filter(np.asarray(local, dtype=np.float64), size=pool, mode="nearest")
-    return combine_tail_probabilities(local, pooled, glob, combine=combine)
+    """The multi-scale score from the local and global RX maps (the pooled ones made here)."""
+    maps = [local, _pooled(local, pool), glob]
+    if pool_global:
+        maps.append(_pooled(glob, pool))
+    return combine_tail_probabilities(*maps, combine=combine)
+
+
+def _pooled(score: np.ndarray, pool: int) -> np.ndarray:
+    """The score averaged over a ``pool x pool`` neighbourhood (edges repeated)."""
+    return uniform_filter(np.asarray(score, dtype=np.float64), size=pool, mode="nearest")
 
 
 def multiscale(
@@ -192,6 +207,8 @@ def multiscale(
     backend: str | None = None,
     device: Any = None,
     combine: str = "hmp",
+    pool_global: bool = False,
+    robust_global: bool = False,
 ) -> np.ndarray:
     """Multi-scale anomaly scores of a cube (module docstring).
 
@@ -218,7 +235,13 @@ def multiscale(
         Array backend of the projection and of the local detector
         (:mod:`rednmf.backend`).
     combine : {'max', 'sum', 'hmp'}, default 'hmp'
-        How the three tail probabilities are combined (module docstring).
+        How the tail probabilities are combined (module docstring).
+    pool_global : bool, default False
+        Also average the global score over ``pool x pool`` (a fourth detector).
+    robust_global : bool, default False
+        Global statistics reweighted once, without the pixels beyond the
+        chi-square quantile :data:`~rednmf.scoring.global_rx.REWEIGHT_QUANTILE`
+        (:func:`~rednmf.scoring.global_rx.global_rx`).
 
     Returns
     -------
@@ -239,4 +262,7 @@ def multiscale(
     P, (inner, outer, ridge, out_dtype) = validated_projection(
         cube, inner, outer, n_pca, ridge, dtype, xp, noise_var
     )
-    return multiscale_projected(P, inner, outer, ridge, pool, out_dtype, xp, combine=combine)
+    return multiscale_projected(
+        P, inner, outer, ridge, pool, out_dtype, xp, combine=combine,
+        pool_global=bool(pool_global), robust_global=bool(robust_global),
+    )  # fmt: skip
