@@ -79,6 +79,11 @@ def test_set_params_reaches_the_engine(cube):
         (InMemory(n_jobs=0), "n_jobs"),
         (DaskEngine(None), "DaskEngine needs a scheduler"),
         (DaskEngine("tcp://x:1", chunk_size=0), "chunk_size"),
+        (
+            OutOfCore(temp_dir="/nonexistent/rednmf-tmp"),
+            "temp_dir '/nonexistent/rednmf-tmp' is not",
+        ),
+        (OutOfCore(temp_dir=5), "The 'temp_dir' parameter of OutOfCore must be"),
     ],
 )
 def test_bad_engines_are_one_line_input_errors(cube, engine, match):

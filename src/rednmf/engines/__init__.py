@@ -35,6 +35,7 @@ session needs them.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -181,7 +182,7 @@ class OutOfCore(Engine):
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "n_jobs": _N_JOBS,
-        "temp_dir": "no_validation",  # a folder, checked when the temporary file is made
+        "temp_dir": [str, os.PathLike, None],  # an existing folder: check()
     }
 
     out_of_core = True
@@ -189,6 +190,15 @@ class OutOfCore(Engine):
     def __init__(self, n_jobs: int | None = None, temp_dir: Any = None) -> None:
         self.n_jobs = n_jobs
         self.temp_dir = temp_dir
+
+    def check(self) -> None:
+        """Validate the parameters; ``temp_dir`` must be an existing folder."""
+        super().check()
+        if self.temp_dir is not None and not os.path.isdir(self.temp_dir):
+            raise InputError(
+                f"engine: temp_dir {str(self.temp_dir)!r} is not an existing folder; "
+                "create it or pass another one (or None: the system's temporary folder)"
+            )
 
 
 class DaskEngine(Engine):
