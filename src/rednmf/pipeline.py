@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rednmf.detectors.param_check import check_params
 from rednmf.exceptions import InputError, Interrupted
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -294,7 +295,7 @@ def _run_one(
     phases: dict[str, float] = {}
     notes: list[str] = []
     t0 = time.perf_counter()
-    detector = _prepare_detector(method, params)
+    check_params(method, params)  # at once; the detector's module is imported after the read
     if gt is not None and gt_var is not None:
         raise InputError("--gt and --gt-var are exclusive; use --gt FILE:VAR")
     if isinstance(path, Scene):
@@ -310,6 +311,7 @@ def _run_one(
     phases["read"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
+    detector = _prepare_detector(method, params)
     _fit(detector, scene.cube, use, callback, notes)
     phases["fit"] = time.perf_counter() - t0
 
@@ -660,7 +662,7 @@ def check_options(
     from rednmf._validation import check_int
     from rednmf.thresholding import check_threshold_rule
 
-    _prepare_detector(method, params)
+    check_params(method, params)
     check_threshold_rule(threshold, contamination, far)
     check_int("min_area", min_area, low=1)
     check_int("exclude_border", exclude_border, low=0)

@@ -110,9 +110,9 @@ def far_threshold(scores: np.ndarray, far: float) -> float:
     The background tail mass above ``u`` is ``p_u = (n_w / n) / G(c - u)``
     and the threshold is ``u + G^{-1}(1 - far / p_u)``.
     """
-    from scipy import stats
-
     far = check_real("far", far, low=0.0, high=0.5, low_inclusive=False)
+    from scipy import stats  # after the check: a bad value is refused at once
+
     s = _valid(scores)
     lo, hi = float(s.min()), float(s.max())
     if hi == lo:

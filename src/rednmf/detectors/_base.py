@@ -9,8 +9,12 @@ cube in, a ``(rows, cols)`` score map out.
   in ``fit`` against the class's ``_parameter_constraints`` (scikit-learn's
   machinery); a bad value raises :class:`ParameterError`, an
   :class:`~rednmf.exceptions.InputError` with a one-line message (the CLI
-  prints it as ``error: ...``). Checks that tie parameters together
-  (``outer > inner``) live in :meth:`BaseDetector._check_params`.
+  prints it as ``error: ...``). Checks that tie parameters together live in
+  :meth:`BaseDetector._check_params`; a dual window (``dual_window``: odd
+  ``inner < outer``, the outer window inside the scene) is checked here for
+  every method that has one. :mod:`rednmf.detectors.param_check` runs the
+  same checks from a table, without importing scikit-learn (fast errors on
+  the command line).
 * ``fit(X)`` takes a cube, a :class:`rednmf.io.Scene`, or a 2-D
   ``(pixels, bands)`` matrix. A matrix is accepted as it is by the methods
   whose score of a pixel does not depend on its neighbours
@@ -68,6 +72,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from rednmf._validation import check_cube, drop_all_nan_bands
 from rednmf.exceptions import InputError, one_line
+from rednmf.scoring.windows import check_window_sides
 from rednmf.solvers._driver import FitCallback, as_fit_callback
 from rednmf.thresholding import select_threshold
 
@@ -128,6 +133,10 @@ class BaseDetector(BaseEstimator, ABC):
     min_bands: int = 2
     #: Old parameter names -> new ones, for the error on an old name (registry).
     renamed_params: ClassVar[dict[str, str]] = {}
+    #: Whether the parameters ``inner`` and ``outer`` are the sides of a dual window
+    #: (:mod:`rednmf.scoring.windows`): checked with the other parameters, and
+    #: against the scene before the fit when :meth:`needs_space`.
+    dual_window: ClassVar[bool] = False
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "contamination": [Interval(Real, 0.0, 0.5, closed="right")],
@@ -165,6 +174,8 @@ class BaseDetector(BaseEstimator, ABC):
             super()._validate_params()
         except InvalidParameterError as exc:
             raise ParameterError(one_line(exc)) from None
+        if self.dual_window:
+            check_window_sides(self.inner, self.outer)
         self._check_params()
 
     def _check_params(self) -> None:  # noqa: B027 - optional hook
@@ -285,7 +296,13 @@ class BaseDetector(BaseEstimator, ABC):
         """The cube checked, with its invalid pixels filled (:meth:`_mask_invalid`)."""
         data = check_cube(cube, min_bands=self.min_bands, allow_nan=True)
         _check_magnitude(data)
+        self._check_window_fits(data.shape)
         return self._mask_invalid(data, mask)
+
+    def _check_window_fits(self, shape: tuple[int, ...]) -> None:
+        """Refuse, before any work, a dual window that the scene cannot hold."""
+        if self.dual_window and self.needs_space():
+            check_window_sides(self.inner, self.outer, tuple(shape))
 
     def decision_function(
         self,

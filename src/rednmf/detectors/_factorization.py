@@ -63,6 +63,8 @@ class FactorizationDetector(BaseDetector):
     scale: str
     dtype: str
 
+    dual_window = True
+
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **BaseDetector._parameter_constraints,
         "n_components": at_least(1),

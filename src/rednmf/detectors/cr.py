@@ -451,9 +451,7 @@ class _CRBase(BaseDetector):
         "border": [StrOptions(set(BORDERS))],
     }
     renamed_params: ClassVar[dict[str, str]] = {"lam": "reg"}
-
-    def _check_params(self) -> None:
-        check_window_sides(self.inner, self.outer)
+    dual_window = True
 
     def _prepare(self, cube: np.ndarray) -> np.ndarray:
         x = cube.astype(np.float64, copy=False)

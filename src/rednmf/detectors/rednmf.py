@@ -446,6 +446,7 @@ class REDNMF(FactorizationDetector):
         callback = as_fit_callback(callback)
         engine = self._engine()
         if self._out_of_core(engine, cube):
+            self._check_window_fits(tuple(cube.shape))
             with engine.session() as run:
                 scores, valid, kept = self._fit_out_of_core(
                     cube, mask, run, callback, engine.temp_dir

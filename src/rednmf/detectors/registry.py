@@ -9,10 +9,12 @@ method is asked for.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rednmf.detectors._base import BaseDetector
 from rednmf.exceptions import InputError
+
+if TYPE_CHECKING:  # the base class imports scikit-learn: only when a method is asked for
+    from rednmf.detectors._base import BaseDetector
 
 __all__ = [
     "DEEP_METHODS",
@@ -21,6 +23,7 @@ __all__ = [
     "get_detector_class",
     "list_methods",
     "method_params",
+    "unknown_params_message",
 ]
 
 #: short name -> (import path "module:Class", one-line description)
@@ -74,6 +77,8 @@ def get_detector_class(name: str) -> type[BaseDetector]:
     InputError
         If ``name`` is not registered.
     """
+    from rednmf.detectors._base import BaseDetector
+
     module_name, _, class_name = METHODS[_check_name(name)][0].partition(":")
     cls = getattr(importlib.import_module(module_name), class_name)
     if not (isinstance(cls, type) and issubclass(cls, BaseDetector)):  # pragma: no cover
@@ -84,6 +89,25 @@ def get_detector_class(name: str) -> type[BaseDetector]:
 def method_params(name: str) -> list[str]:
     """Return the constructor parameter names of the method ``name``."""
     return get_detector_class(name)._get_param_names()
+
+
+def unknown_params_message(
+    name: str,
+    unknown: list[str],
+    valid: list[str],
+    renamed: dict[str, str],
+    deprecated: tuple[str, ...] | list[str] = (),
+) -> str:
+    """The one-line error for parameters that the method ``name`` does not have.
+
+    Names the old spelling's new name where a parameter was renamed, and lists
+    the valid parameters (the deprecated ones left out).
+    """
+    names = ", ".join(repr(u) for u in unknown)
+    moved = [f"{u!r} is now {renamed[u]!r}" for u in unknown if u in renamed]
+    hint = f" ({'; '.join(moved)})" if moved else ""
+    shown = [p for p in valid if p not in deprecated]
+    return f"method {name!r} has no parameter {names}{hint}; valid parameters: {', '.join(shown)}"
 
 
 def get_detector(name: str, **params: Any) -> BaseDetector:
@@ -111,13 +135,9 @@ def get_detector(name: str, **params: Any) -> BaseDetector:
     valid = cls._get_param_names()
     unknown = sorted(set(params) - set(valid))
     if unknown:
-        names = ", ".join(repr(u) for u in unknown)
-        moved = [
-            f"{u!r} is now {cls.renamed_params[u]!r}" for u in unknown if u in cls.renamed_params
-        ]
-        hint = f" ({'; '.join(moved)})" if moved else ""
-        shown = [p for p in valid if p not in getattr(cls, "deprecated_params", ())]
         raise InputError(
-            f"method {name!r} has no parameter {names}{hint}; valid parameters: {', '.join(shown)}"
+            unknown_params_message(
+                name, unknown, valid, cls.renamed_params, getattr(cls, "deprecated_params", ())
+            )
         )
     return cls(**params)

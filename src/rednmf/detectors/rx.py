@@ -12,7 +12,6 @@ from rednmf.detectors._base import BaseDetector
 from rednmf.scoring.brad import pca_project
 from rednmf.scoring.global_rx import global_rx_apply, global_rx_factor
 from rednmf.scoring.local_rx import local_rx
-from rednmf.scoring.windows import check_window_sides
 from rednmf.solvers._driver import FitCallback
 
 #: Constraints shared by the RX and CR detectors.
@@ -172,6 +171,7 @@ class LRX(BaseDetector):
     """
 
     name = "lrx"
+    dual_window = True
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **BaseDetector._parameter_constraints,
@@ -195,9 +195,6 @@ class LRX(BaseDetector):
         self.ridge = ridge
         self.n_pca = n_pca
         self.contamination = contamination
-
-    def _check_params(self) -> None:
-        check_window_sides(self.inner, self.outer)
 
     def _fit_scores(self, cube: np.ndarray, callback: FitCallback | None = None) -> np.ndarray:
         data = pca_project(cube, self.n_pca)
