@@ -26,7 +26,14 @@ def _close(a, b):
 
 @pytest.mark.parametrize("interleave", ["bip", "bsq"])
 @pytest.mark.parametrize(
-    "kw", [{}, {"scorer": "norm"}, {"sparsity": "none"}, {"init": "random", "tol": 1e-3}]
+    "kw",
+    [
+        {},
+        {"scorer": "norm"},
+        {"sparsity": "none"},
+        {"init": "random", "tol": 1e-3},
+        {"pool_global": True, "robust_global": True},
+    ],
 )
 def test_out_of_core_scores_equal_in_memory(tmp_path, data, interleave, kw):
     scene = read_scene(save_envi(tmp_path / "s.hdr", data, interleave=interleave))

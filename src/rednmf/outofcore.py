@@ -260,6 +260,8 @@ def score_blocks(
     pool: int = 3,
     noise_var: np.ndarray | None = None,
     combine: str = "hmp",
+    pool_global: bool = False,
+    robust_global: bool = False,
 ) -> np.ndarray:
     """:func:`rednmf.scoring.from_matrix.score_matrix` of a ``bands x pixels`` matrix on disk.
 
@@ -304,6 +306,7 @@ def score_blocks(
         xp = get_backend("numpy")
         inner, outer, ridge, out_dtype = check_windows(cube.shape, inner, outer, ridge, np.float64)
         return multiscale_projected(
-            xp.asarray(cube), inner, outer, ridge, pool, out_dtype, xp, combine=combine
-        )
+            xp.asarray(cube), inner, outer, ridge, pool, out_dtype, xp, combine=combine,
+            pool_global=pool_global, robust_global=robust_global,
+        )  # fmt: skip
     return local_rx(cube, inner=inner, outer=outer, ridge=ridge)

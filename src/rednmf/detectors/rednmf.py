@@ -171,6 +171,15 @@ class REDNMF(FactorizationDetector):
         ``scorer='multiscale'``: Tippett's (the smallest tail probability),
         Fisher's (their product) or the harmonic-mean combination of the three
         detectors (:mod:`rednmf.scoring.multiscale`; ``docs/choices.md``).
+    pool_global : bool, default=False
+        ``scorer='multiscale'``: also average the global score over the
+        ``pool x pool`` neighbourhood (a fourth detector: a spatial support of
+        several pixels against the whole scene).
+    robust_global : bool, default=False
+        ``scorer='multiscale'``: estimate the global detector's statistics once
+        more without the pixels beyond the chi-square 0.975 quantile (the
+        one-step reweighting of :func:`rednmf.scoring.global_rx.global_rx`), so
+        that the anomalies do not widen the background they are measured against.
     m_split : {'factored', 'elementwise'}, default='factored'
         How the M step (15) splits ``SS'`` between numerator and denominator:
         ``S+S+' + S-S-'`` over ``S+S-' + S-S+'``, which costs ``r d n`` instead
@@ -281,6 +290,8 @@ class REDNMF(FactorizationDetector):
         "beta": positive(),
         "pool": at_least(1),
         "combine": [StrOptions(set(COMBINATIONS))],
+        "pool_global": ["boolean"],
+        "robust_global": ["boolean"],
         "m_split": [StrOptions(set(M_SPLITS))],
         "noise_margin": positive(),
         "encoder": ["boolean"],
@@ -314,6 +325,8 @@ class REDNMF(FactorizationDetector):
         ridge: float = 0.01,
         pool: int = 3,
         combine: str = "hmp",
+        pool_global: bool = False,
+        robust_global: bool = False,
         m_split: str = "factored",
         noise_margin: float = 3.0,
         encoder: bool = True,
@@ -345,6 +358,8 @@ class REDNMF(FactorizationDetector):
         self.ridge = ridge
         self.pool = pool
         self.combine = combine
+        self.pool_global = pool_global
+        self.robust_global = robust_global
         self.m_split = m_split
         self.noise_margin = noise_margin
         self.encoder = encoder
@@ -582,7 +597,13 @@ class REDNMF(FactorizationDetector):
 
     def _scorer_extras(self) -> dict[str, Any]:
         noise_var = None if self.noise_std_ is None else self.noise_std_**2
-        return {"pool": self.pool, "noise_var": noise_var, "combine": self.combine}
+        return {
+            "pool": self.pool,
+            "noise_var": noise_var,
+            "combine": self.combine,
+            "pool_global": self.pool_global,
+            "robust_global": self.robust_global,
+        }
 
     def _score(self, E: Any, shape: tuple[int, int], run: Any = None) -> np.ndarray:
         """Score the evidence handle ``E`` where it is (:func:`rednmf.engines.score_evidence`).

@@ -43,7 +43,12 @@ from rednmf.backend import get_backend
 from rednmf.exceptions import InputError
 from rednmf.scoring.brad import principal_axes
 from rednmf.scoring.from_matrix import SCORERS
-from rednmf.scoring.global_rx import global_rx_apply, global_rx_factor
+from rednmf.scoring.global_rx import (
+    REWEIGHT_QUANTILE,
+    global_rx_apply,
+    global_rx_factor,
+    reweight_cutoff,
+)
 from rednmf.scoring.local_rx import _local_rx, check_windows
 from rednmf.scoring.multiscale import combine_scales, noise_pca_count
 from rednmf.scoring.windows import loading_floor
@@ -120,6 +125,8 @@ def score_matrix_dask(
     pool: int = 3,
     noise_var: np.ndarray | None = None,
     combine: str = "hmp",
+    pool_global: bool = False,
+    robust_global: bool = False,
 ) -> np.ndarray:
     """:func:`rednmf.scoring.from_matrix.score_matrix` of a ``bands x pixels`` Dask array.
 
@@ -145,7 +152,7 @@ def score_matrix_dask(
         As in :func:`score_dask`; ``scorer='multiscale'`` projects on the
         cluster and gathers the projected pixels (``n_pca`` values each)
         to score them in memory (:func:`rednmf.scoring.multiscale.multiscale_projected`).
-    pool, noise_var, combine
+    pool, noise_var, combine, pool_global, robust_global
         As in :func:`rednmf.scoring.from_matrix.score_matrix`.
 
     Returns
@@ -162,6 +169,7 @@ def score_matrix_dask(
         E.T.rechunk({1: -1}), shape, scorer=scorer, inner=inner, outer=outer,
         n_pca=n_pca, ridge=ridge, dtype=dtype, client=client,
         chunk_rows=chunk_rows, pool=pool, noise_var=noise_var, combine=combine,
+        pool_global=pool_global, robust_global=robust_global,
     )  # fmt: skip
 
 
@@ -180,6 +188,8 @@ def _score(
     pool: int = 3,
     noise_var: np.ndarray | None = None,
     combine: str = "hmp",
+    pool_global: bool = False,
+    robust_global: bool = False,
 ) -> np.ndarray:
     """Scores of a cube ``(rows, cols, bands)`` or of its pixels ``(rows * cols, bands)``.
 
@@ -195,7 +205,9 @@ def _score(
         n_pca = check_int("n_pca", n_pca, low=1)
     inner, outer, ridge, out_dtype = check_windows(shape, inner, outer, ridge, dtype)
     proj = _pca_project_dask(data, n_pca, client, noise_var)
-    glob = _global_rx_dask(proj, ridge, client) if scorer == "multiscale" else None
+    glob = None
+    if scorer == "multiscale":
+        glob = _global_rx_dask(proj, ridge, client, REWEIGHT_QUANTILE if robust_global else None)
     if data.ndim == 2:  # regroup the projected pixels into tiles of whole rows
         rows, cols = shape
         if chunk_rows is None:
@@ -209,22 +221,50 @@ def _score(
     local = _compute(client, _local_rx_dask(proj, inner, outer, ridge, out_dtype, client))
     if glob is None:
         return local
-    return combine_scales(local, _compute(client, glob).reshape(shape), pool, combine)
+    glob = _compute(client, glob).reshape(shape)
+    return combine_scales(local, glob, pool, combine, pool_global)
 
 
-def _global_rx_dask(proj: da.Array, ridge: float, client: Any) -> da.Array:
+def _global_rx_dask(
+    proj: da.Array, ridge: float, client: Any, reweight: float | None = None
+) -> da.Array:
     """Global RX of the projected pixels (``(..., k)`` chunks): statistics reduced, chunks scored.
 
-    Equal to :func:`rednmf.scoring.global_rx.global_rx` up to float rounding.
+    Equal to :func:`rednmf.scoring.global_rx.global_rx` (with its ``reweight``)
+    up to float rounding.
     """
     axes = tuple(range(proj.ndim - 1))
-    n = math.prod(proj.shape[:-1])
+    k = proj.shape[-1]
     x64 = proj.astype(np.float64)
-    mean = _compute(client, x64.mean(axis=axes))
-    xc = x64 - mean
-    cov = _compute(client, da.tensordot(xc, xc, axes=(axes, axes))) / n
+    mean, cov = _moments_dask(x64, None, axes, client)
+    chol = global_rx_factor(cov, ridge)
+    scores = proj.map_blocks(
+        global_rx_apply, mean, chol, drop_axis=proj.ndim - 1, dtype=np.float64
+    )
+    if reweight is None:
+        return scores
+    keep = _persist(client, scores <= reweight_cutoff(k, reweight))
+    if int(_compute(client, keep.sum())) <= k:  # too few pixels pass: the first scores
+        return scores
+    mean, cov = _moments_dask(x64, keep, axes, client)
     chol = global_rx_factor(cov, ridge)
     return proj.map_blocks(global_rx_apply, mean, chol, drop_axis=proj.ndim - 1, dtype=np.float64)
+
+
+def _moments_dask(
+    x64: da.Array, keep: da.Array | None, axes: tuple[int, ...], client: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and biased covariance of the pixels of ``x64`` (those where ``keep``)."""
+    if keep is None:
+        n = math.prod(x64.shape[:-1])
+        mean = _compute(client, x64.mean(axis=axes))
+        xc = x64 - mean
+        return mean, _compute(client, da.tensordot(xc, xc, axes=(axes, axes))) / n
+    w = keep[..., None].astype(np.float64)
+    n = float(_compute(client, keep.sum()))
+    mean = _compute(client, (x64 * w).sum(axis=axes)) / n
+    xc = (x64 - mean) * w
+    return mean, _compute(client, da.tensordot(xc, xc, axes=(axes, axes))) / n
 
 
 def _pca_project_dask(

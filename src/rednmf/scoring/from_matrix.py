@@ -34,6 +34,8 @@ def score_matrix(
     pool: int = 3,
     noise_var: np.ndarray | None = None,
     combine: str = "hmp",
+    pool_global: bool = False,
+    robust_global: bool = False,
 ) -> np.ndarray:
     """Turn a ``(bands, pixels)`` evidence matrix into a ``(rows, cols)`` score map.
 
@@ -60,6 +62,9 @@ def score_matrix(
     combine : {'max', 'sum', 'hmp'}, default 'hmp'
         ``'multiscale'``: Tippett's, Fisher's or the harmonic-mean combination
         of the detectors (:mod:`rednmf.scoring.multiscale`).
+    pool_global, robust_global : bool, default False
+        ``'multiscale'``: also pool the global detector; reweight its
+        statistics (:func:`rednmf.scoring.multiscale.multiscale`).
     """
     check_choice("scorer", scorer, SCORERS)
     cube = matrix_to_cube(E, shape)
@@ -69,6 +74,7 @@ def score_matrix(
         return multiscale(
             cube, inner=inner, outer=outer, n_pca=n_pca, ridge=ridge, pool=pool,
             noise_var=noise_var, backend=backend, device=device, combine=combine,
+            pool_global=pool_global, robust_global=robust_global,
         )  # fmt: skip
     return brad(
         cube, inner=inner, outer=outer, n_pca=n_pca, ridge=ridge, backend=backend,
