@@ -259,9 +259,9 @@ def score_blocks(
     ridge: float,
     pool: int = 3,
     noise_var: np.ndarray | None = None,
-    combine: str = "hmp",
-    pool_global: bool = False,
-    robust_global: bool = False,
+    combine: str = "sum",
+    pool_global: bool = True,
+    robust_global: bool = True,
 ) -> np.ndarray:
     """:func:`rednmf.scoring.from_matrix.score_matrix` of a ``bands x pixels`` matrix on disk.
 

@@ -100,7 +100,8 @@ def far_threshold(scores: np.ndarray, far: float) -> float:
         The score above which a fraction ``far`` of the background is expected.
         When ``far`` is not smaller than the tail above the 90th percentile,
         or too few distinct scores lie in the fit window, the empirical
-        ``1 - far`` quantile.
+        ``1 - far`` quantile. Never above the ``1 - far / 2`` quantile of all
+        scores (see Notes).
 
     Notes
     -----
@@ -109,6 +110,14 @@ def far_threshold(scores: np.ndarray, far: float) -> float:
     ``sum log g(x) - n_w log G(c - u)`` (the window is a truncated sample).
     The background tail mass above ``u`` is ``p_u = (n_w / n) / G(c - u)``
     and the threshold is ``u + G^{-1}(1 - far / p_u)``.
+
+    The truncated likelihood says little about the mass beyond ``c``: a window
+    without visible decay fits a very heavy tail, and its quantile can lie far
+    above every score (nothing flagged at any rate). A threshold that flags
+    fewer than ``far * n / 2`` pixels cannot flag a fraction ``far`` of a
+    background that makes up at least half of the scene (the detectors'
+    ``contamination`` is at most 0.5), so the threshold is capped at the
+    ``1 - far / 2`` quantile of all scores.
     """
     far = check_real("far", far, low=0.0, high=0.5, low_inclusive=False)
     from scipy import stats  # after the check: a bad value is refused at once
@@ -130,7 +139,8 @@ def far_threshold(scores: np.ndarray, far: float) -> float:
     p_u = n_window / s.size / mass
     if far >= p_u:
         return empirical
-    return float(u + stats.genpareto.isf(far / p_u, xi, scale=sigma))
+    cap = float(np.quantile(s, 1.0 - far / 2))  # flags at least far * n / 2 pixels
+    return min(float(u + stats.genpareto.isf(far / p_u, xi, scale=sigma)), cap)
 
 
 def describe_rule(

@@ -111,7 +111,7 @@ def test_engines_give_the_default_scores(cube):
 def test_out_of_core_temp_dir_is_used_and_left_empty(cube, tmp_path):
     REDNMF(max_iter=3, engine=OutOfCore(temp_dir=tmp_path)).fit(cube)
     assert list(tmp_path.iterdir()) == []
-    with pytest.raises(OSError):
+    with pytest.raises(InputError, match="is not an existing folder"):
         REDNMF(max_iter=3, engine=OutOfCore(temp_dir=tmp_path / "missing")).fit(cube)
 
 

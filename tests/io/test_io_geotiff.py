@@ -72,6 +72,20 @@ def test_thresholds():
         select_threshold(s, threshold=1.0, far=0.01)
 
 
+def test_far_threshold_flags_at_least_half_the_rate_of_all_pixels():
+    # A second mode at the top 10 % (no decay in the 90-99 % window): the truncated GPD fit
+    # runs off to a threshold above every score (7.6 here, the largest score 3.7).
+    rng = np.random.default_rng(0)
+    s = np.r_[rng.normal(0, 1, 1800), rng.normal(3, 0.3, 200)]
+    for far in (1e-3, 1e-2, 3e-2):
+        t = far_threshold(s, far)
+        assert t <= s.max()
+        assert (s > t).mean() >= far / 2 - 1 / s.size
+    # where the fit is sound, the cap does not bind
+    ln = np.random.default_rng(1).lognormal(0, 0.5, 10000)
+    assert far_threshold(ln, 1e-3) < np.quantile(ln, 1 - 1e-3 / 2)
+
+
 def test_read_map_variants(tmp_path):
     m = np.zeros((4, 5), dtype=np.uint8)
     m[1, 2] = 1

@@ -84,11 +84,14 @@ def _blob_scene(size, seed=0):
 
 def test_multiscale_is_its_three_detectors_combined():
     cube, _ = _blob_scene(3)
-    got = multiscale(cube, inner=5, outer=15, n_pca=4, ridge=0.01, pool=3)
+    got = multiscale(
+        cube, inner=5, outer=15, n_pca=4, ridge=0.01, pool=3, combine="hmp",
+        pool_global=False, robust_global=False,
+    )  # fmt: skip
     P = pca_project(cube, 4)
     local = local_rx(P, inner=5, outer=15, ridge=0.01)
     expect = combine_tail_probabilities(
-        local, uniform_filter(local, 3, mode="nearest"), global_rx(P, ridge=0.01)
+        local, uniform_filter(local, 3, mode="nearest"), global_rx(P, ridge=0.01), combine="hmp"
     )
     np.testing.assert_allclose(got, expect)
 
@@ -167,12 +170,9 @@ def test_reweighting_lifts_a_large_anomaly_above_the_background():
     assert robust > 0.9995 and robust > plain + 0.001
 
 
-def test_multiscale_options_add_the_pooled_and_reweighted_global_detector():
+def test_the_default_adds_the_pooled_and_reweighted_global_detector_by_fisher():
     cube, _ = _blob_scene(3)
-    got = multiscale(
-        cube, inner=5, outer=15, n_pca=4, ridge=0.01, pool=3, pool_global=True,
-        robust_global=True, combine="sum",
-    )  # fmt: skip
+    got = multiscale(cube, inner=5, outer=15, n_pca=4, ridge=0.01, pool=3)
     P = pca_project(cube, 4)
     local = local_rx(P, inner=5, outer=15, ridge=0.01)
     glob = global_rx(P, ridge=0.01, reweight=0.975)

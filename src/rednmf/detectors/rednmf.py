@@ -113,8 +113,8 @@ class REDNMF(FactorizationDetector):
     (see :mod:`rednmf.solvers.rednmf`). The threshold of (17) accounts for the
     scene's noise (``lam_mode='noise'``, :mod:`rednmf.solvers.noise`). Pixels
     are scored from the anomaly matrix by the multi-scale detector
-    (:func:`rednmf.scoring.multiscale`: local, pooled and global RX on one
-    calibrated scale), by BRAD, a local dual-window Mahalanobis detector
+    (:func:`rednmf.scoring.multiscale`: local and global RX, at a pixel and
+    pooled, on one calibrated scale), by BRAD, a local dual-window Mahalanobis detector
     (:func:`rednmf.scoring.brad`), or by the column norm ``||S_j||_2``.
 
     The defaults were chosen by leave-one-scene-out over 12 real scenes, clean
@@ -153,9 +153,10 @@ class REDNMF(FactorizationDetector):
         scores.
     scorer : {'multiscale', 'brad', 'norm'}, default='multiscale'
         How pixels are scored from the anomaly evidence: the tail
-        probabilities of a local, a pooled and a global RX, combined by
-        ``combine`` (:func:`rednmf.scoring.multiscale`); BRAD (the local RX
-        alone); or the column norm.
+        probabilities of a local and a global RX, each also pooled over
+        ``pool x pool`` pixels, combined by ``combine``
+        (:func:`rednmf.scoring.multiscale`); BRAD (the local RX alone); or the
+        column norm.
     inner, outer : int, default=9, 27
         Guard and outer window sides of the local detector (odd).
     n_pca : int or None, default=20
@@ -166,16 +167,16 @@ class REDNMF(FactorizationDetector):
         Covariance ridge, relative to the mean band variance.
     pool : int, default=3
         ``scorer='multiscale'``: side of the neighbourhood over which the
-        local score is averaged.
-    combine : {'max', 'sum', 'hmp'}, default='hmp'
+        local (and, with ``pool_global``, the global) score is averaged.
+    combine : {'max', 'sum', 'hmp'}, default='sum'
         ``scorer='multiscale'``: Tippett's (the smallest tail probability),
-        Fisher's (their product) or the harmonic-mean combination of the three
+        Fisher's (their product) or the harmonic-mean combination of the
         detectors (:mod:`rednmf.scoring.multiscale`; ``docs/choices.md``).
-    pool_global : bool, default=False
+    pool_global : bool, default=True
         ``scorer='multiscale'``: also average the global score over the
         ``pool x pool`` neighbourhood (a fourth detector: a spatial support of
         several pixels against the whole scene).
-    robust_global : bool, default=False
+    robust_global : bool, default=True
         ``scorer='multiscale'``: estimate the global detector's statistics once
         more without the pixels beyond the chi-square 0.975 quantile (the
         one-step reweighting of :func:`rednmf.scoring.global_rx.global_rx`), so
@@ -324,9 +325,9 @@ class REDNMF(FactorizationDetector):
         n_pca: int | None = 20,
         ridge: float = 0.01,
         pool: int = 3,
-        combine: str = "hmp",
-        pool_global: bool = False,
-        robust_global: bool = False,
+        combine: str = "sum",
+        pool_global: bool = True,
+        robust_global: bool = True,
         m_split: str = "factored",
         noise_margin: float = 3.0,
         encoder: bool = True,

@@ -124,9 +124,9 @@ def score_matrix_dask(
     chunk_rows: int | None = None,
     pool: int = 3,
     noise_var: np.ndarray | None = None,
-    combine: str = "hmp",
-    pool_global: bool = False,
-    robust_global: bool = False,
+    combine: str = "sum",
+    pool_global: bool = True,
+    robust_global: bool = True,
 ) -> np.ndarray:
     """:func:`rednmf.scoring.from_matrix.score_matrix` of a ``bands x pixels`` Dask array.
 
@@ -187,9 +187,9 @@ def _score(
     chunk_rows: int | None,
     pool: int = 3,
     noise_var: np.ndarray | None = None,
-    combine: str = "hmp",
-    pool_global: bool = False,
-    robust_global: bool = False,
+    combine: str = "sum",
+    pool_global: bool = True,
+    robust_global: bool = True,
 ) -> np.ndarray:
     """Scores of a cube ``(rows, cols, bands)`` or of its pixels ``(rows * cols, bands)``.
 

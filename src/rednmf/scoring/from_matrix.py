@@ -33,9 +33,9 @@ def score_matrix(
     device: Any = None,
     pool: int = 3,
     noise_var: np.ndarray | None = None,
-    combine: str = "hmp",
-    pool_global: bool = False,
-    robust_global: bool = False,
+    combine: str = "sum",
+    pool_global: bool = True,
+    robust_global: bool = True,
 ) -> np.ndarray:
     """Turn a ``(bands, pixels)`` evidence matrix into a ``(rows, cols)`` score map.
 
@@ -46,8 +46,8 @@ def score_matrix(
     shape : (rows, cols)
         Spatial shape.
     scorer : {'multiscale', 'brad', 'norm'}
-        ``'multiscale'``: :func:`rednmf.scoring.multiscale.multiscale` (local,
-        pooled and global RX on one scale); ``'brad'``:
+        ``'multiscale'``: :func:`rednmf.scoring.multiscale.multiscale` (local
+        and global RX, each also pooled, on one scale); ``'brad'``:
         :func:`rednmf.scoring.brad.brad` with the window parameters given;
         ``'norm'``: the column norm ``||E_j||_2``.
     inner, outer, n_pca, ridge
@@ -59,10 +59,10 @@ def score_matrix(
     noise_var : ndarray of shape (bands,), optional
         Noise variance of each band of ``E``: ``'multiscale'`` and ``'brad'``
         keep only the principal components above the noise.
-    combine : {'max', 'sum', 'hmp'}, default 'hmp'
+    combine : {'max', 'sum', 'hmp'}, default 'sum'
         ``'multiscale'``: Tippett's, Fisher's or the harmonic-mean combination
         of the detectors (:mod:`rednmf.scoring.multiscale`).
-    pool_global, robust_global : bool, default False
+    pool_global, robust_global : bool, default True
         ``'multiscale'``: also pool the global detector; reweight its
         statistics (:func:`rednmf.scoring.multiscale.multiscale`).
     """

@@ -1,24 +1,29 @@
-r"""Multi-scale scoring of an anomaly cube: local, pooled and global evidence on one scale.
+r"""Multi-scale scoring of an anomaly cube: local and global evidence, at a pixel and pooled.
 
 A fixed dual window sees one kind of anomaly. A single pixel is found by a
 small guard window; a blob larger than the guard window leaks into the ring
 that is supposed to be background and hides itself; a spectrally broad
-anomaly spread over many pixels is a local background of its own. Three
-detectors of the same projected cube ``P`` (its leading principal components)
-look at three spatial supports:
+anomaly spread over many pixels is a local background of its own. So the
+same projected cube ``P`` (its leading principal components) is scored
+against two backgrounds, each at two spatial supports of the target:
 
 * **local** – the dual-window RX of :func:`rednmf.scoring.local_rx`: a pixel
   against the ring around it (targets smaller than the guard window);
-* **pooled** – the local score averaged over a ``pool x pool`` neighbourhood:
-  evidence that several neighbouring pixels share, which independent noise
-  does not (targets of a few pixels on a noisy scene);
 * **global** – RX against the statistics of the whole scene
   (:func:`rednmf.scoring.global_rx`): anomalies too large, or too spread
-  out, for any local window.
+  out, for any local window. With ``robust_global`` (default) the statistics
+  are estimated once more without the pixels beyond the chi-square 0.975
+  quantile (one-step reweighting): the anomalies, large ones above all, no
+  longer widen the background they are measured against;
+* **pooled** – each of the two averaged over a ``pool x pool``
+  neighbourhood (the global one only with ``pool_global``, default): evidence
+  that several neighbouring pixels share, which independent noise does not
+  (targets of a few pixels on a noisy scene).
 
 Their raw scores live on different scales, so each is turned into its
 empirical upper-tail probability in the scene, ``p_i(x) = #{y : s_i(y) >= s_i(x)} / n``
-(the fraction of pixels at least as extreme). Two combinations:
+(the fraction of pixels at least as extreme). Three combinations of the ``K``
+detectors:
 
 .. math::
 
@@ -29,15 +34,17 @@ empirical upper-tail probability in the scene, ``p_i(x) = #{y : s_i(y) >= s_i(x)
 ``'max'`` is Tippett's combination, the generalised likelihood ratio over the
 unknown extent of the anomaly: a pixel is as anomalous as it is under
 the detector that finds it most unusual ("one pixel in ``10^s`` is as extreme
-under its most sensitive detector"). ``'sum'`` is Fisher's combination: it
-accumulates evidence that several scales share (an extended target is also
-unusual locally), and it lets a background pixel that only one detector ranks
-high fall back. ``'hmp'`` (default) is the harmonic mean p-value (Wilson,
-2019), meant for dependent tests such as these three (one projection,
-overlapping supports): dominated by the smallest ``p_i`` like ``'max'``, but
-several small ones add up. On the 12 real scenes ``'sum'`` is best on clean
-data and ``'max'`` under added noise; ``'hmp'`` ties ``'max'`` on the
-criterion of the defaults and is better on clean scenes (``docs/choices.md``).
+under its most sensitive detector"). ``'sum'`` (default) is Fisher's
+combination: it accumulates evidence that several detectors share (an
+extended target is also unusual locally, a real target also in its pooled
+neighbourhood), and it lets a background pixel that only one detector ranks
+high fall back. ``'hmp'`` is the harmonic mean p-value (Wilson, 2019), meant
+for dependent tests such as these (one projection, overlapping supports):
+dominated by the smallest ``p_i`` like ``'max'``, but several small ones add
+up. On the 12 real scenes ``'sum'`` is best on clean data and ``'max'`` under
+the strongest added noise; with the four detectors, ``'sum'`` and ``'hmp'``
+tie on the criterion of the defaults and ``'sum'`` is better on clean scenes
+(``docs/choices.md``).
 
 **How many components.** On a noisy scene the trailing principal components
 of the evidence are noise, which the local covariances then have to estimate
@@ -58,6 +65,10 @@ References
    some sets of random matrices," Math. USSR-Sbornik 1(4), 1967.
 .. [4] I. S. Reed and X. Yu, "Adaptive multiple-band CFAR detection of an
    optical pattern with unknown spectral distribution," IEEE TASSP 38(10), 1990.
+.. [5] R. A. Fisher, *Statistical Methods for Research Workers*, 1932
+   (combination of independent tests by the sum of their log p-values).
+.. [6] P. J. Rousseeuw and K. Van Driessen, "A fast algorithm for the minimum
+   covariance determinant estimator," Technometrics 41(3), 1999 (reweighting).
 """
 
 from __future__ import annotations
@@ -120,14 +131,14 @@ def noise_pca_count(cov: np.ndarray, noise_var: np.ndarray, n: int, max_k: int |
 COMBINATIONS = ("max", "sum", "hmp")
 
 
-def combine_tail_probabilities(*maps: np.ndarray, combine: str = "hmp") -> np.ndarray:
+def combine_tail_probabilities(*maps: np.ndarray, combine: str = "sum") -> np.ndarray:
     """Combine score maps through their empirical upper-tail probabilities.
 
     Parameters
     ----------
     *maps : ndarray
         Score maps of one shape, higher = more anomalous, finite.
-    combine : {'max', 'sum', 'hmp'}, default 'hmp'
+    combine : {'max', 'sum', 'hmp'}, default 'sum'
         ``'max'``: ``-log10 min_i p_i`` (Tippett); ``'sum'``:
         ``-sum_i log10 p_i`` (Fisher); ``'hmp'``: ``-log10`` of the harmonic
         mean of the ``p_i``.
@@ -161,9 +172,9 @@ def multiscale_projected(
     out_dtype: np.dtype,
     xp: Any,
     scene_stats: tuple[Any, float] | None = None,
-    combine: str = "hmp",
-    pool_global: bool = False,
-    robust_global: bool = False,
+    combine: str = "sum",
+    pool_global: bool = True,
+    robust_global: bool = True,
 ) -> np.ndarray:
     """The multi-scale score of an already projected (and validated) cube ``P``.
 
@@ -180,8 +191,8 @@ def combine_scales(
     local: np.ndarray,
     glob: np.ndarray,
     pool: int,
-    combine: str = "hmp",
-    pool_global: bool = False,
+    combine: str = "sum",
+    pool_global: bool = True,
 ) -> np.ndarray:
     """The multi-scale score from the local and global RX maps (the pooled ones made here)."""
     maps = [local, _pooled(local, pool), glob]
@@ -206,9 +217,9 @@ def multiscale(
     dtype: DTypeLike = np.float64,
     backend: str | None = None,
     device: Any = None,
-    combine: str = "hmp",
-    pool_global: bool = False,
-    robust_global: bool = False,
+    combine: str = "sum",
+    pool_global: bool = True,
+    robust_global: bool = True,
 ) -> np.ndarray:
     """Multi-scale anomaly scores of a cube (module docstring).
 
@@ -234,11 +245,11 @@ def multiscale(
     backend, device
         Array backend of the projection and of the local detector
         (:mod:`rednmf.backend`).
-    combine : {'max', 'sum', 'hmp'}, default 'hmp'
+    combine : {'max', 'sum', 'hmp'}, default 'sum'
         How the tail probabilities are combined (module docstring).
-    pool_global : bool, default False
+    pool_global : bool, default True
         Also average the global score over ``pool x pool`` (a fourth detector).
-    robust_global : bool, default False
+    robust_global : bool, default True
         Global statistics reweighted once, without the pixels beyond the
         chi-square quantile :data:`~rednmf.scoring.global_rx.REWEIGHT_QUANTILE`
         (:func:`~rednmf.scoring.global_rx.global_rx`).
