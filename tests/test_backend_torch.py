@@ -195,3 +195,47 @@ def test_namespace_and_lazy_import():
         "print('torch' in sys.modules)"  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_nndsvd_on_the_device_equals_numpy(scene, dtype):
+    # The two passes over X run on torch; the eigendecomposition and the rest on the host.
+    cube = scene[0] if isinstance(scene, tuple) else scene
+    X = scale_data(cube.reshape(-1, cube.shape[2]).T.copy(), "minmax", dtype=dtype)
+    ref = initialize_factors(X, 5, "nndsvda", np.random.default_rng(0))
+    got = initialize_factors(
+        X, 5, "nndsvda", np.random.default_rng(0), xp=get_backend("torch", "cpu")
+    )
+    for a, b in zip(got, ref, strict=True):
+        assert isinstance(a, np.ndarray) and a.dtype == b.dtype
+        np.testing.assert_allclose(a, b, rtol=1e-9 if dtype == np.float64 else 1e-5, atol=1e-12)
+
+
+def test_global_rx_pooling_and_tail_probabilities_on_the_device_equal_numpy():
+    from rednmf.scoring.global_rx import global_rx, global_rx_backend
+    from rednmf.scoring.multiscale import combine_scales
+
+    xp = get_backend("torch", "cpu")
+    rng = np.random.default_rng(5)
+    P = rng.normal(size=(23, 31, 4))
+    P[3:6, 4:8] += 5.0
+    for reweight in (None, 0.975):
+        got = xp.to_numpy(global_rx_backend(xp.asarray(P), 0.01, reweight, xp))
+        np.testing.assert_allclose(got, global_rx(P, ridge=0.01, reweight=reweight), rtol=1e-10)
+    a = np.round(rng.random((23, 31)), 2)  # ties on purpose
+    b = rng.random((23, 31))
+    for size in (1, 3, 4, 5):
+        np.testing.assert_allclose(
+            xp.to_numpy(xp.box_mean_nearest(xp.asarray(a), size)),
+            get_backend("numpy").box_mean_nearest(a, size),
+            rtol=1e-12,
+        )
+    np.testing.assert_array_equal(
+        xp.to_numpy(xp.tail_counts(xp.asarray(a))), get_backend("numpy").tail_counts(a)
+    )
+    c = rng.random((23, 31))  # no ties: a pooled mean may differ in its last bit
+    for combine in ("max", "sum", "hmp"):
+        got = combine_scales(xp.asarray(c), xp.asarray(b), 3, combine, True)
+        np.testing.assert_allclose(
+            xp.to_numpy(got), combine_scales(c, b, 3, combine, True), rtol=1e-12
+        )

@@ -244,6 +244,29 @@ class NumpyBackend:
         sizes = (size, size) + (1,) * (a.ndim - 2)
         return uniform_filter(a, size=sizes, mode="constant", cval=0.0) * float(size * size)
 
+    def box_mean_nearest(self, a: np.ndarray, size: int) -> np.ndarray:
+        """Mean over a centred ``size x size`` window of a 2-D map, edges repeated (float64).
+
+        ``scipy.ndimage.uniform_filter(a, size, mode='nearest')``.
+        """
+        from scipy.ndimage import uniform_filter
+
+        return uniform_filter(np.asarray(a, dtype=np.float64), size=size, mode="nearest")
+
+    def tail_counts(self, a: np.ndarray) -> np.ndarray:
+        """For every entry ``x`` of ``a``: how many entries are ``>= x`` (float64)."""
+        from scipy.stats import rankdata
+
+        flat = -np.ravel(a).astype(np.float64)
+        return rankdata(flat, method="max").astype(np.float64).reshape(np.shape(a))
+
+    def log10(self, a: np.ndarray) -> np.ndarray:
+        return np.log10(a)
+
+    def stack_reduce(self, arrays: list[np.ndarray], how: str) -> np.ndarray:
+        """Entry-wise ``'max'`` or ``'sum'`` of arrays of one shape."""
+        return np.max(arrays, axis=0) if how == "max" else np.sum(arrays, axis=0)
+
     def synchronize(self) -> None:
         """Wait for queued device work (timings); nothing to wait for here."""
 
@@ -467,6 +490,28 @@ class TorchBackend(NumpyBackend):
             - P[size : size + rows, :cols]
             + P[:rows, :cols]
         )
+
+    def box_mean_nearest(self, a: Any, size: int) -> Any:
+        """Mean over a centred ``size x size`` window, edges repeated (float64; odd ``size``)."""
+        if size % 2 == 0:  # scipy's even windows are not centred: as NumPy does it
+            return self.asarray(_NUMPY.box_mean_nearest(self.to_numpy(a), size))
+        F = self.torch.nn.functional
+        h = size // 2
+        t = F.pad(a.to(self.torch.float64)[None, None], (h, h, h, h), mode="replicate")
+        return F.avg_pool2d(t, size, stride=1)[0, 0]
+
+    def tail_counts(self, a: Any) -> Any:
+        flat = a.reshape(-1).to(self.torch.float64)
+        ascending = self.torch.sort(flat).values
+        below = self.torch.searchsorted(ascending, flat, right=False)
+        return (flat.numel() - below).to(self.torch.float64).reshape(a.shape)
+
+    def log10(self, a: Any) -> Any:
+        return self.torch.log10(a)
+
+    def stack_reduce(self, arrays: list[Any], how: str) -> Any:
+        t = self.torch.stack(arrays)
+        return t.amax(dim=0) if how == "max" else t.sum(dim=0)
 
     def synchronize(self) -> None:
         if self.device.type == "cuda":

@@ -120,8 +120,13 @@ class FactorizationDetector(BaseDetector):
         self.scaling_ = scale_params(X, self.scale, dtype=dtype)
         return scale_data(X, self.scale, dtype=dtype, params=self.scaling_), shape
 
-    def _initial_factors(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Check the rank against ``X`` (d x n) and draw ``W, H, M`` from ``random_state``."""
+    def _initial_factors(
+        self, X: np.ndarray, xp: Any = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Check the rank against ``X`` (d x n) and draw ``W, H, M`` from ``random_state``.
+
+        ``xp``: the array backend of the NNDSVD's passes over ``X`` (NumPy by default).
+        """
         d, n = X.shape
         if self.n_components > min(d, n):
             raise InputError(
@@ -129,7 +134,7 @@ class FactorizationDetector(BaseDetector):
                 "choose a smaller rank"
             )
         rng = np.random.default_rng(self.random_state)
-        return initialize_factors(X, self.n_components, self.init, rng)
+        return initialize_factors(X, self.n_components, self.init, rng, xp=xp)
 
     def _fit_scores(self, cube: np.ndarray, callback: FitCallback | None = None) -> np.ndarray:
         X, shape = self._data_matrix(cube)

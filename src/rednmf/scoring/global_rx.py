@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy.linalg import solve_triangular
 
@@ -9,7 +11,7 @@ from rednmf._blas import one_blas_thread
 from rednmf._validation import check_cube, check_real
 from rednmf.scoring.windows import loading_floor
 
-__all__ = ["REWEIGHT_QUANTILE", "global_rx", "reweight_cutoff"]
+__all__ = ["REWEIGHT_QUANTILE", "global_rx", "global_rx_backend", "reweight_cutoff"]
 
 
 #: Pixels per block of :func:`global_rx` (float64 copies of one block only).
@@ -88,6 +90,34 @@ def global_rx(cube: np.ndarray, ridge: float = 1e-9, reweight: float | None = No
         if np.count_nonzero(keep) > k:
             scores = _scores(x, *_moments(x, keep), ridge)
     return scores.reshape(rows, cols)
+
+
+def global_rx_backend(P: Any, ridge: float, reweight: float | None, xp: Any) -> Any:
+    """:func:`global_rx` of a validated ``(rows, cols, k)`` array of backend ``xp``, there.
+
+    The statistics and the scores are formed on ``xp`` (a torch device) in
+    float64; only the ``k x k`` Cholesky factor and its inverse are computed on
+    the host. Equal to :func:`global_rx` up to float rounding.
+    """
+    rows, cols, k = P.shape
+    x = xp.astype(P.reshape(-1, k), xp.dtype(np.float64))
+    scores = _scores_backend(x, x, ridge, xp)
+    if reweight is not None:
+        keep = scores <= reweight_cutoff(k, reweight)
+        if xp.count_nonzero(keep) > k:
+            scores = _scores_backend(x, x[keep], ridge, xp)
+    return scores.reshape(rows, cols)
+
+
+def _scores_backend(x: Any, sample: Any, ridge: float, xp: Any) -> Any:
+    """Mahalanobis scores of the rows of ``x`` against the statistics of ``sample``."""
+    mean = xp.mean0_64(sample)
+    d = sample - mean
+    chol = global_rx_factor(xp.to_numpy(d.T @ d) / sample.shape[0], ridge)
+    with one_blas_thread():
+        inv = solve_triangular(chol, np.eye(chol.shape[0]), lower=True, check_finite=False)
+    white = (x - mean) @ xp.asarray(np.ascontiguousarray(inv.T), dtype=x.dtype)
+    return xp.col_sqnorms(white.T)
 
 
 def reweight_cutoff(k: int, quantile: float) -> float:

@@ -77,13 +77,11 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import DTypeLike
-from scipy.ndimage import uniform_filter
-from scipy.stats import rankdata
 
 from rednmf._blas import one_blas_thread
 from rednmf._validation import check_choice, check_int
-from rednmf.backend import get_backend
-from rednmf.scoring.global_rx import REWEIGHT_QUANTILE, global_rx
+from rednmf.backend import get_backend, namespace
+from rednmf.scoring.global_rx import REWEIGHT_QUANTILE, global_rx, global_rx_backend
 from rednmf.scoring.local_rx import _local_rx
 
 __all__ = [
@@ -131,36 +129,39 @@ def noise_pca_count(cov: np.ndarray, noise_var: np.ndarray, n: int, max_k: int |
 COMBINATIONS = ("max", "sum", "hmp")
 
 
-def combine_tail_probabilities(*maps: np.ndarray, combine: str = "sum") -> np.ndarray:
+def combine_tail_probabilities(*maps: Any, combine: str = "sum", xp: Any = None) -> Any:
     """Combine score maps through their empirical upper-tail probabilities.
 
     Parameters
     ----------
-    *maps : ndarray
+    *maps : ndarray or torch.Tensor
         Score maps of one shape, higher = more anomalous, finite.
     combine : {'max', 'sum', 'hmp'}, default 'sum'
         ``'max'``: ``-log10 min_i p_i`` (Tippett); ``'sum'``:
         ``-sum_i log10 p_i`` (Fisher); ``'hmp'``: ``-log10`` of the harmonic
         mean of the ``p_i``.
+    xp : backend, optional
+        Array backend of the maps (default: that of the first tensor, else NumPy).
 
     Returns
     -------
-    ndarray (float64)
+    ndarray or torch.Tensor (float64)
         The combined score, with ``p_i(x)`` the fraction of pixels whose score
         ``i`` is at least that of ``x``.
     """
     check_choice("combine", combine, COMBINATIONS)
+    xp = namespace(*maps) if xp is None else xp
+    n = int(np.prod(maps[0].shape))
     logp = [  # -log10 of the fraction of pixels at least as extreme
-        -np.log10(rankdata(-np.ravel(m).astype(np.float64), method="max") / np.size(m))
-        for m in maps
+        -xp.log10(xp.tail_counts(m).reshape(-1) / n) for m in maps
     ]
     if combine == "max":
-        out = np.max(logp, axis=0)
+        out = xp.stack_reduce(logp, "max")
     elif combine == "sum":
-        out = np.sum(logp, axis=0)
+        out = xp.stack_reduce(logp, "sum")
     else:  # harmonic mean of p = 10^-logp
-        out = -np.log10(len(logp) / np.sum(np.power(10.0, logp), axis=0))
-    return out.reshape(maps[0].shape)
+        out = -xp.log10(len(logp) / xp.stack_reduce([10.0**lp for lp in logp], "sum"))
+    return out.reshape(tuple(maps[0].shape))
 
 
 def multiscale_projected(
@@ -178,32 +179,32 @@ def multiscale_projected(
 ) -> np.ndarray:
     """The multi-scale score of an already projected (and validated) cube ``P``.
 
-    ``P`` is an array of backend ``xp``; the local RX runs on ``xp``, the
-    global RX and the combination in NumPy.
+    ``P`` is an array of backend ``xp``; every detector and the combination run
+    on ``xp`` (with torch, on its device); the scores come back as NumPy.
     """
-    local = xp.to_numpy(_local_rx(P, inner, outer, ridge, out_dtype, xp, scene_stats))
+    local = _local_rx(P, inner, outer, ridge, out_dtype, xp, scene_stats)
     reweight = REWEIGHT_QUANTILE if robust_global else None
-    glob = global_rx(xp.to_numpy(P), ridge=ridge, reweight=reweight)
-    return combine_scales(local, glob, pool, combine, pool_global)
+    if xp.name == "numpy":
+        glob = global_rx(P, ridge=ridge, reweight=reweight)
+    else:
+        glob = global_rx_backend(P, ridge, reweight, xp)
+    return xp.to_numpy(combine_scales(local, glob, pool, combine, pool_global, xp=xp))
 
 
 def combine_scales(
-    local: np.ndarray,
-    glob: np.ndarray,
+    local: Any,
+    glob: Any,
     pool: int,
     combine: str = "sum",
     pool_global: bool = True,
-) -> np.ndarray:
+    xp: Any = None,
+) -> Any:
     """The multi-scale score from the local and global RX maps (the pooled ones made here)."""
-    maps = [local, _pooled(local, pool), glob]
+    xp = namespace(local, glob) if xp is None else xp
+    maps = [local, xp.box_mean_nearest(local, pool), glob]
     if pool_global:
-        maps.append(_pooled(glob, pool))
-    return combine_tail_probabilities(*maps, combine=combine)
-
-
-def _pooled(score: np.ndarray, pool: int) -> np.ndarray:
-    """The score averaged over a ``pool x pool`` neighbourhood (edges repeated)."""
-    return uniform_filter(np.asarray(score, dtype=np.float64), size=pool, mode="nearest")
+        maps.append(xp.box_mean_nearest(glob, pool))
+    return combine_tail_probabilities(*maps, combine=combine, xp=xp)
 
 
 def multiscale(

@@ -6,6 +6,8 @@ initial factors as arrays and never see a seed.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from rednmf._blas import one_blas_thread
@@ -18,21 +20,33 @@ INIT_METHODS = ("random", "nndsvda")
 
 #: Pixels per block when the Gram matrix and the right singular vectors are formed.
 _BLOCK = 1 << 14
+#: The same on a torch device (fewer, larger copies to it).
+_DEVICE_BLOCK = 1 << 18
 
 
-def _leading_svd(X: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _leading_svd(
+    X: np.ndarray, rank: int, xp: Any = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The ``rank`` leading singular triplets of ``X`` (d x n, d small) from its Gram matrix.
 
     ``X X' = U diag(s^2) U'`` (accumulated in float64 over blocks of pixels),
     then ``V' = diag(1/s) U' X``. Memory: ``d x d`` plus ``rank x n``; no copy
     of ``X``. The signs of a pair ``(u_j, v_j)`` may differ from LAPACK's SVD;
-    NNDSVD does not depend on them.
+    NNDSVD does not depend on them. With a torch backend ``xp`` the two passes
+    over ``X`` (the Gram matrix and ``V'``) run on its device, a block at a
+    time; the eigendecomposition stays on the host.
     """
     d, n = X.shape
+    on_device = xp is not None and xp.name != "numpy"
+    block = _DEVICE_BLOCK if on_device else _BLOCK
     G = np.zeros((d, d))
-    for a in range(0, n, _BLOCK):
-        B = X[:, a : a + _BLOCK].astype(np.float64)
-        G += B @ B.T
+    for a in range(0, n, block):
+        if on_device:
+            B = xp.asarray(np.asarray(X[:, a : a + block]), dtype=xp.dtype(np.float64))
+            G += xp.to_numpy(B @ B.T)
+        else:
+            B = X[:, a : a + block].astype(np.float64)
+            G += B @ B.T
     with one_blas_thread():
         vals, vecs = np.linalg.eigh(G)
     order = np.argsort(vals)[::-1][:rank]
@@ -40,14 +54,23 @@ def _leading_svd(X: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray, np.n
     U = vecs[:, order]
     Vt = np.empty((rank, n))
     inv = np.divide(1.0, s, out=np.zeros_like(s), where=s > 0)
-    for a in range(0, n, _BLOCK):
-        Vt[:, a : a + _BLOCK] = (U.T @ X[:, a : a + _BLOCK].astype(np.float64)) * inv[:, None]
+    if on_device:
+        Ut = xp.asarray(np.ascontiguousarray(U.T), dtype=xp.dtype(np.float64))
+        scale = xp.asarray(inv[:, None], dtype=xp.dtype(np.float64))
+    for a in range(0, n, block):
+        if on_device:
+            B = xp.asarray(np.asarray(X[:, a : a + block]), dtype=xp.dtype(np.float64))
+            Vt[:, a : a + block] = xp.to_numpy((Ut @ B) * scale)
+        else:
+            Vt[:, a : a + block] = (U.T @ X[:, a : a + block].astype(np.float64)) * inv[:, None]
     return U, s, Vt
 
 
-def _nndsvda(X: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:
-    """NNDSVD with zeros filled by the mean (Boutsidis & Gallopoulos, 2008)."""
-    U, s, Vt = _leading_svd(X, rank)
+def _nndsvda(
+    X: np.ndarray, rank: int, xp: Any = None, mean: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """NNDSVD with zeros filled by the mean ``mean`` of ``X`` (Boutsidis & Gallopoulos, 2008)."""
+    U, s, Vt = _leading_svd(X, rank, xp)
     d, n = X.shape
     W = np.zeros((d, rank), dtype=X.dtype)
     H = np.zeros((rank, n), dtype=X.dtype)
@@ -67,14 +90,14 @@ def _nndsvda(X: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:
         lbd = np.sqrt(s[j] * sigma)
         W[:, j] = lbd * u
         H[j, :] = lbd * v
-    avg = X.mean(dtype=np.float64)
+    avg = X.mean(dtype=np.float64) if mean is None else mean
     W[W == 0] = avg
     H[H == 0] = avg
     return W, H
 
 
 def initialize_factors(
-    X: np.ndarray, rank: int, init: str, rng: np.random.Generator
+    X: np.ndarray, rank: int, init: str, rng: np.random.Generator, xp: Any = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Initial ``W`` (d x r), ``H`` (r x n) and ``M`` (r x d) for a nonnegative ``X``.
 
@@ -91,6 +114,9 @@ def initialize_factors(
         uniform, scaled so that ``MX`` has the mean of ``H``.
     rng : numpy.random.Generator
         Source of randomness.
+    xp : backend, optional
+        Array backend (:mod:`rednmf.backend`) of the NNDSVD's passes over
+        ``X`` (default NumPy); the factors are returned as NumPy arrays.
 
     Returns
     -------
@@ -100,13 +126,14 @@ def initialize_factors(
     check_choice("init", init, INIT_METHODS)
     d, n = X.shape
     dtype = X.dtype
-    mean_x = float(X.mean(dtype=np.float64)) or 1.0
+    mean64 = X.mean(dtype=np.float64)
+    mean_x = float(mean64) or 1.0
     if init == "random":
         scale = np.sqrt(mean_x / rank)
         W = (rng.uniform(size=(d, rank)) * scale).astype(dtype)
         H = (rng.uniform(size=(rank, n)) * scale).astype(dtype)
     else:
-        W, H = _nndsvda(X, rank)
+        W, H = _nndsvda(X, rank, xp, mean64)
         W, H = W.astype(dtype), H.astype(dtype)
     # Each entry of MX is about d * mean(M) * mean(X); aim it at mean(H).
     m_scale = 2.0 * float(H.mean()) / (d * mean_x)
