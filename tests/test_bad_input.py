@@ -329,3 +329,18 @@ def test_nan_pixels_are_no_data(tmp_path, capsys):
     scores = np.load(record["files"]["scores_npy"])
     assert record["nodata_pixels"] == 24 and np.isnan(scores[:2]).all()
     assert np.isfinite(scores[2:]).all()
+
+
+def test_all_finite_agrees_with_the_entrywise_test():
+    from rednmf._validation import all_finite
+
+    rng = np.random.default_rng(0)
+    for dtype in (np.float32, np.float64):
+        a = rng.random((7, 5, 3)).astype(dtype)
+        assert all_finite(a)
+        for bad in (np.nan, np.inf, -np.inf):
+            b = a.copy()
+            b[3, 2, 1] = bad
+            assert not all_finite(b)
+        big = np.full((4, 4, 2), np.finfo(dtype).max / 2, dtype=dtype)  # the sum overflows
+        assert all_finite(big)

@@ -17,10 +17,25 @@ __all__ = [
     "cube_to_matrix",
     "matrix_to_cube",
     "check_int",
+    "all_finite",
     "check_real",
     "check_choice",
     "check_dtype",
 ]
+
+
+def all_finite(arr: np.ndarray) -> bool:
+    """Whether every entry of a float array is finite.
+
+    One summation (no temporary array): a NaN or an infinite entry makes the
+    sum non-finite, so a finite sum proves the array finite; only when the sum
+    is not finite (a NaN, an infinity, or an overflow of the sum itself) are
+    the entries tested one by one.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.sum(arr)):
+            return True
+    return bool(np.all(np.isfinite(arr)))
 
 
 def check_cube(
@@ -77,7 +92,7 @@ def check_cube(
         )
     if arr.dtype not in (np.float32, np.float64):
         arr = arr.astype(np.float64)
-    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+    if arr.dtype.kind == "f" and not all_finite(arr):
         n_inf = int(np.count_nonzero(np.isinf(arr)))
         if n_inf:
             raise InputError(

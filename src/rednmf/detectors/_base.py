@@ -70,7 +70,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import Interval, InvalidParameterError
 from sklearn.utils.validation import check_is_fitted
 
-from rednmf._validation import check_cube, drop_all_nan_bands
+from rednmf._validation import all_finite, check_cube, drop_all_nan_bands
 from rednmf.exceptions import InputError, one_line
 from rednmf.scoring.windows import check_window_sides
 from rednmf.solvers._driver import FitCallback, as_fit_callback
@@ -417,7 +417,7 @@ class BaseDetector(BaseEstimator, ABC):
             if not user.any():
                 raise InputError("the mask excludes every pixel; pass a mask with 1 on the scene")
 
-        has_nan = data.dtype.kind == "f" and bool(np.isnan(data).any())
+        has_nan = data.dtype.kind == "f" and not all_finite(data)  # infinities refused before
         kept = np.arange(bands)
         dropped: list[str] = []
         if has_nan:

@@ -41,8 +41,8 @@ def _leading_svd(
     block = _DEVICE_BLOCK if on_device else _BLOCK
     G = np.zeros((d, d))
     for a in range(0, n, block):
-        if on_device:
-            B = xp.asarray(np.asarray(X[:, a : a + block]), dtype=xp.dtype(np.float64))
+        if on_device:  # copied in its own dtype, widened there
+            B = xp.astype(xp.asarray(np.asarray(X[:, a : a + block])), xp.dtype(np.float64))
             G += xp.to_numpy(B @ B.T)
         else:
             B = X[:, a : a + block].astype(np.float64)
@@ -59,7 +59,7 @@ def _leading_svd(
         scale = xp.asarray(inv[:, None], dtype=xp.dtype(np.float64))
     for a in range(0, n, block):
         if on_device:
-            B = xp.asarray(np.asarray(X[:, a : a + block]), dtype=xp.dtype(np.float64))
+            B = xp.astype(xp.asarray(np.asarray(X[:, a : a + block])), xp.dtype(np.float64))
             Vt[:, a : a + block] = xp.to_numpy((Ut @ B) * scale)
         else:
             Vt[:, a : a + block] = (U.T @ X[:, a : a + block].astype(np.float64)) * inv[:, None]
