@@ -378,3 +378,24 @@ def test_bad_options_are_reported_before_scikit_learn_is_imported(tmp_path, args
     assert res.stdout.split() == ["2", "False", "False"], res.stdout + res.stderr
     assert res.stderr.startswith("error: ") and message in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [(np.inf, "infinite value"), (1e300, "values reach 1e+300")],
+)
+def test_bad_data_in_memory_is_reported_before_scikit_learn_is_imported(tmp_path, value, message):
+    cube = np.random.default_rng(0).random((30, 30, 5))
+    cube[4, 5, 2] = value
+    path = tmp_path / "scene.mat"
+    scipy.io.savemat(path, {"data": cube})
+    code = (
+        "import sys\n"
+        "from rednmf.cli import main\n"
+        f"rc = main(['detect', {str(path)!r}, '--out', {str(tmp_path)!r}])\n"
+        "print(rc, 'sklearn' in sys.modules)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(cli.__file__).parents[1])}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert res.stdout.split() == ["2", "False"], res.stdout + res.stderr
+    assert res.stderr.startswith("error: ") and message in res.stderr

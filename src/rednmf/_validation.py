@@ -6,6 +6,7 @@ solvers it is the matrix ``X`` of shape ``(bands, pixels)`` as in the paper.
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -17,7 +18,9 @@ __all__ = [
     "cube_to_matrix",
     "matrix_to_cube",
     "check_int",
+    "MAX_MAGNITUDE",
     "all_finite",
+    "check_magnitude",
     "check_real",
     "check_choice",
     "check_dtype",
@@ -110,6 +113,25 @@ def check_cube(
                 "no-data value"
             )
     return np.ascontiguousarray(arr)
+
+
+#: Largest magnitude accepted: squares stay finite in float64, values finite in float32.
+MAX_MAGNITUDE = 1e36
+
+
+def check_magnitude(data: np.ndarray) -> None:
+    """Refuse values so large that squaring them (or casting to float32) overflows."""
+    if data.dtype.kind != "f" or data.size == 0:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices
+        top = max(abs(float(np.nanmax(data))), abs(float(np.nanmin(data))))
+    if top > MAX_MAGNITUDE:
+        power = int(np.floor(np.log10(top)))
+        raise InputError(
+            f"values reach {top:.3g}: the detectors' squares and float32 arithmetic overflow "
+            f"above {MAX_MAGNITUDE:g}; divide the cube by a constant (e.g. 1e{power}) first"
+        )
 
 
 def cube_to_matrix(cube: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:

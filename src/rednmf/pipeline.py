@@ -261,6 +261,20 @@ def _fit(
             notes.append(msg)
 
 
+def _check_data(cube: Any) -> None:
+    """The checks of the data that ``fit`` makes first, before the detectors are imported.
+
+    Only for a floating-point cube in memory (integers cannot be infinite or
+    overflow, and converting them would copy the cube; a memory map or a
+    raster read on demand is checked by the fit, block by block): one
+    summation and two extremes.
+    """
+    if type(cube) is np.ndarray and cube.dtype.kind == "f":
+        from rednmf._validation import check_cube, check_magnitude
+
+        check_magnitude(check_cube(cube, min_pixels=1, min_bands=1, allow_nan=True))
+
+
 def _prepare_detector(method: str, params: dict[str, Any] | None) -> Any:
     from rednmf.detectors.registry import get_detector
 
@@ -311,6 +325,7 @@ def _run_one(
     phases["read"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
+    _check_data(scene.cube)
     detector = _prepare_detector(method, params)
     _fit(detector, scene.cube, use, callback, notes)
     phases["fit"] = time.perf_counter() - t0

@@ -70,7 +70,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import Interval, InvalidParameterError
 from sklearn.utils.validation import check_is_fitted
 
-from rednmf._validation import all_finite, check_cube, drop_all_nan_bands
+from rednmf._validation import all_finite, check_cube, check_magnitude, drop_all_nan_bands
 from rednmf.exceptions import InputError, one_line
 from rednmf.scoring.windows import check_window_sides
 from rednmf.solvers._driver import FitCallback, as_fit_callback
@@ -95,25 +95,6 @@ class ParameterError(InputError, InvalidParameterError):
     Both an :class:`~rednmf.exceptions.InputError` (what the CLI prints as one
     line) and scikit-learn's ``InvalidParameterError``.
     """
-
-
-#: Largest magnitude accepted: squares stay finite in float64, values finite in float32.
-MAX_MAGNITUDE = 1e36
-
-
-def _check_magnitude(data: np.ndarray) -> None:
-    """Refuse values so large that squaring them (or casting to float32) overflows."""
-    if data.dtype.kind != "f" or data.size == 0:
-        return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices
-        top = max(abs(float(np.nanmax(data))), abs(float(np.nanmin(data))))
-    if top > MAX_MAGNITUDE:
-        power = int(np.floor(np.log10(top)))
-        raise InputError(
-            f"values reach {top:.3g}: the detectors' squares and float32 arithmetic overflow "
-            f"above {MAX_MAGNITUDE:g}; divide the cube by a constant (e.g. 1e{power}) first"
-        )
 
 
 class BaseDetector(BaseEstimator, ABC):
@@ -295,7 +276,7 @@ class BaseDetector(BaseEstimator, ABC):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The cube checked, with its invalid pixels filled (:meth:`_mask_invalid`)."""
         data = check_cube(cube, min_bands=self.min_bands, allow_nan=True)
-        _check_magnitude(data)
+        check_magnitude(data)
         self._check_window_fits(data.shape)
         return self._mask_invalid(data, mask)
 
