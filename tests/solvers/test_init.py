@@ -12,7 +12,7 @@ def _nndsvda_from_lapack(X, rank):
     U, s, Vt = np.linalg.svd(X.astype(np.float64), full_matrices=False)
     orig = I._leading_svd
     try:
-        I._leading_svd = lambda X_, r: (U[:, :r], s[:r], Vt[:r])
+        I._leading_svd = lambda X_, r, xp=None: (U[:, :r], s[:r], Vt[:r])
         return I._nndsvda(X, rank)
     finally:
         I._leading_svd = orig
