@@ -311,19 +311,29 @@ def test_every_registered_method_runs_through_detect(tmp_path, capsys, method):
     assert scores.shape == (30, 30) and np.isfinite(scores).all()
 
 
-def test_missing_file_is_reported_before_the_detectors_are_imported(tmp_path):
-    # The error must not wait for scikit-learn and the detectors (seconds on a busy machine).
+def _detect_in_a_new_process(argv: list[str], modules: list[str]) -> tuple[list[str], str]:
+    """``rednmf detect ARGV`` in a fresh interpreter: its exit status and, for each of
+    ``modules``, whether it was imported (stdout tokens), and its stderr."""
     code = (
         "import sys\n"
         "from rednmf.cli import main\n"
-        f"rc = main(['detect', {str(tmp_path / 'missing.mat')!r}, '--out', {str(tmp_path)!r}])\n"
-        "print(rc, 'sklearn' in sys.modules, 'rednmf.detectors._base' in sys.modules)\n"
+        f"rc = main(['detect', *{argv!r}])\n"
+        f"print(rc, *[m in sys.modules for m in {modules!r}])\n"
     )
     env = {**os.environ, "PYTHONPATH": str(Path(cli.__file__).parents[1])}
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    assert res.stdout.split() == ["2", "False", "False"], res.stdout + res.stderr
+    return res.stdout.split(), res.stderr
+
+
+def test_missing_file_is_reported_before_the_detectors_are_imported(tmp_path):
+    # The error must not wait for scikit-learn and the detectors (seconds on a busy machine).
+    out, err = _detect_in_a_new_process(
+        [str(tmp_path / "missing.mat"), "--out", str(tmp_path)],
+        ["sklearn", "rednmf.detectors._base"],
+    )
+    assert out == ["2", "False", "False"], out + [err]
     missing = tmp_path / "missing.mat"
-    assert res.stderr.strip() == f"error: file not found: {missing}; check the path"
+    assert err.strip() == f"error: file not found: {missing}; check the path"
 
 
 def test_an_error_raised_while_a_signal_unwinds_is_reported_as_the_interruption(
@@ -367,17 +377,12 @@ def test_bad_options_are_reported_before_scikit_learn_is_imported(tmp_path, args
     cube = np.random.default_rng(0).random((30, 30, 5))
     path = tmp_path / "scene.mat"
     scipy.io.savemat(path, {"data": cube})
-    code = (
-        "import sys\n"
-        "from rednmf.cli import main\n"
-        f"rc = main(['detect', {str(path)!r}, '--out', {str(tmp_path)!r}, *{args!r}])\n"
-        "print(rc, 'sklearn' in sys.modules, 'scipy.stats' in sys.modules)\n"
+    out, err = _detect_in_a_new_process(
+        [str(path), "--out", str(tmp_path), *args], ["sklearn", "scipy.stats"]
     )
-    env = {**os.environ, "PYTHONPATH": str(Path(cli.__file__).parents[1])}
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    assert res.stdout.split() == ["2", "False", "False"], res.stdout + res.stderr
-    assert res.stderr.startswith("error: ") and message in res.stderr
-    assert len(res.stderr.strip().splitlines()) == 1
+    assert out == ["2", "False", "False"], out + [err]
+    assert err.startswith("error: ") and message in err
+    assert len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize(
@@ -389,13 +394,6 @@ def test_bad_data_in_memory_is_reported_before_scikit_learn_is_imported(tmp_path
     cube[4, 5, 2] = value
     path = tmp_path / "scene.mat"
     scipy.io.savemat(path, {"data": cube})
-    code = (
-        "import sys\n"
-        "from rednmf.cli import main\n"
-        f"rc = main(['detect', {str(path)!r}, '--out', {str(tmp_path)!r}])\n"
-        "print(rc, 'sklearn' in sys.modules)\n"
-    )
-    env = {**os.environ, "PYTHONPATH": str(Path(cli.__file__).parents[1])}
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    assert res.stdout.split() == ["2", "False"], res.stdout + res.stderr
-    assert res.stderr.startswith("error: ") and message in res.stderr
+    out, err = _detect_in_a_new_process([str(path), "--out", str(tmp_path)], ["sklearn"])
+    assert out == ["2", "False"], out + [err]
+    assert err.startswith("error: ") and message in err
