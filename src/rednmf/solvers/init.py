@@ -12,6 +12,7 @@ import numpy as np
 
 from rednmf._blas import one_blas_thread
 from rednmf._validation import check_choice
+from rednmf.backend import get_backend
 
 __all__ = ["initialize_factors", "INIT_METHODS"]
 
@@ -37,16 +38,17 @@ def _leading_svd(
     time; the eigendecomposition stays on the host.
     """
     d, n = X.shape
-    on_device = xp is not None and xp.name != "numpy"
-    block = _DEVICE_BLOCK if on_device else _BLOCK
+    xp = get_backend("numpy") if xp is None else xp
+    block = _BLOCK if xp.name == "numpy" else _DEVICE_BLOCK
+    f64 = xp.dtype(np.float64)
+
+    def blocks() -> Any:  # (start, block of X widened to float64 on xp; copied in its dtype)
+        for a in range(0, n, block):
+            yield a, xp.astype(xp.asarray(np.asarray(X[:, a : a + block])), f64)
+
     G = np.zeros((d, d))
-    for a in range(0, n, block):
-        if on_device:  # copied in its own dtype, widened there
-            B = xp.astype(xp.asarray(np.asarray(X[:, a : a + block])), xp.dtype(np.float64))
-            G += xp.to_numpy(B @ B.T)
-        else:
-            B = X[:, a : a + block].astype(np.float64)
-            G += B @ B.T
+    for _, B in blocks():
+        G += xp.to_numpy(B @ B.T)
     with one_blas_thread():
         vals, vecs = np.linalg.eigh(G)
     order = np.argsort(vals)[::-1][:rank]
@@ -54,15 +56,9 @@ def _leading_svd(
     U = vecs[:, order]
     Vt = np.empty((rank, n))
     inv = np.divide(1.0, s, out=np.zeros_like(s), where=s > 0)
-    if on_device:
-        Ut = xp.asarray(np.ascontiguousarray(U.T), dtype=xp.dtype(np.float64))
-        scale = xp.asarray(inv[:, None], dtype=xp.dtype(np.float64))
-    for a in range(0, n, block):
-        if on_device:
-            B = xp.astype(xp.asarray(np.asarray(X[:, a : a + block])), xp.dtype(np.float64))
-            Vt[:, a : a + block] = xp.to_numpy((Ut @ B) * scale)
-        else:
-            Vt[:, a : a + block] = (U.T @ X[:, a : a + block].astype(np.float64)) * inv[:, None]
+    Ut, scale = xp.asarray(U.T, dtype=f64), xp.asarray(inv[:, None], dtype=f64)
+    for a, B in blocks():
+        Vt[:, a : a + B.shape[1]] = xp.to_numpy((Ut @ B) * scale)
     return U, s, Vt
 
 
