@@ -244,24 +244,26 @@ def _global_rx_dask(
     if reweight is None:
         return scores
     keep = _persist(client, scores <= reweight_cutoff(k, reweight))
-    if int(_compute(client, keep.sum())) <= k:  # too few pixels pass: the first scores
+    n_keep = int(_compute(client, keep.sum()))
+    if n_keep <= k:  # too few pixels pass: the first scores
         return scores
-    mean, cov = _moments_dask(x64, keep, axes, client)
+    mean, cov = _moments_dask(x64, (keep, n_keep), axes, client)
     chol = global_rx_factor(cov, ridge)
     return proj.map_blocks(global_rx_apply, mean, chol, drop_axis=proj.ndim - 1, dtype=np.float64)
 
 
 def _moments_dask(
-    x64: da.Array, keep: da.Array | None, axes: tuple[int, ...], client: Any
+    x64: da.Array, kept: tuple[da.Array, int] | None, axes: tuple[int, ...], client: Any
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and biased covariance of the pixels of ``x64`` (those where ``keep``)."""
-    if keep is None:
+    """Mean and biased covariance of the pixels of ``x64`` (with ``kept = (keep, count)``:
+    those where ``keep``)."""
+    if kept is None:
         n = math.prod(x64.shape[:-1])
         mean = _compute(client, x64.mean(axis=axes))
         xc = x64 - mean
         return mean, _compute(client, da.tensordot(xc, xc, axes=(axes, axes))) / n
+    keep, n = kept
     w = keep[..., None].astype(np.float64)
-    n = float(_compute(client, keep.sum()))
     mean = _compute(client, (x64 * w).sum(axis=axes)) / n
     xc = (x64 - mean) * w
     return mean, _compute(client, da.tensordot(xc, xc, axes=(axes, axes))) / n

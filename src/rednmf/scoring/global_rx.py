@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -84,11 +85,9 @@ def global_rx(cube: np.ndarray, ridge: float = 1e-9, reweight: float | None = No
         reweight = check_real("reweight", reweight, low=0.0, high=1.0, low_inclusive=False)
     rows, cols, k = arr.shape
     x = arr.reshape(-1, k)
-    scores = _scores(x, *_moments(x), ridge)
-    if reweight is not None:
-        keep = scores <= reweight_cutoff(k, reweight)
-        if np.count_nonzero(keep) > k:
-            scores = _scores(x, *_moments(x, keep), ridge)
+    scores = _reweighted(
+        lambda keep: _scores(x, *_moments(x, keep), ridge), k, reweight, np.count_nonzero
+    )
     return scores.reshape(rows, cols)
 
 
@@ -101,12 +100,27 @@ def global_rx_backend(P: Any, ridge: float, reweight: float | None, xp: Any) -> 
     """
     rows, cols, k = P.shape
     x = xp.astype(P.reshape(-1, k), xp.dtype(np.float64))
-    scores = _scores_backend(x, x, ridge, xp)
+    scores = _reweighted(
+        lambda keep: _scores_backend(x, x if keep is None else x[keep], ridge, xp),
+        k,
+        reweight,
+        xp.count_nonzero,
+    )
+    return scores.reshape(rows, cols)
+
+
+def _reweighted(
+    scores_of: Callable[[Any], Any], k: int, reweight: float | None, count: Callable[[Any], Any]
+) -> Any:
+    """``scores_of(None)`` (statistics of every pixel), then, with ``reweight``,
+    ``scores_of(keep)`` with the pixels whose first score is within the cutoff,
+    unless ``k`` or fewer of them are left (the one-step reweighting of :func:`global_rx`)."""
+    scores = scores_of(None)
     if reweight is not None:
         keep = scores <= reweight_cutoff(k, reweight)
-        if xp.count_nonzero(keep) > k:
-            scores = _scores_backend(x, x[keep], ridge, xp)
-    return scores.reshape(rows, cols)
+        if count(keep) > k:
+            scores = scores_of(keep)
+    return scores
 
 
 def _scores_backend(x: Any, sample: Any, ridge: float, xp: Any) -> Any:
