@@ -482,8 +482,7 @@ class REDNMF(FactorizationDetector):
     ) -> np.ndarray:
         """Scores of a validated cube, fitted and scored on the session ``run``."""
         X, shape = self._data_matrix(cube)
-        backend = getattr(run, "backend", "numpy")
-        xp = None if backend == "numpy" else get_backend(backend, getattr(run, "device", None))
+        xp = get_backend(getattr(run, "backend", "numpy"), getattr(run, "device", None))
         W0, H0, M0 = self._initial_factors(X, xp=xp)
         res = self._solve(X, W0, H0, M0, run=run, callback=callback)
         self._set_factors(res)
