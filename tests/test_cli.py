@@ -354,6 +354,21 @@ def test_an_error_raised_while_a_signal_unwinds_is_reported_as_the_interruption(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: interrupted (SIGTERM)")
 
+    def compiled_code_swallows_it(argv):
+        # What pybind11 does when the signal handler raises while it converts an
+        # argument (seen in CI during matplotlib's Agg drawing): the interruption is
+        # dropped and a TypeError with no chain is raised instead.
+        try:
+            signal.raise_signal(signal.SIGTERM)
+        except BaseException:
+            pass
+        raise TypeError("draw_path(): incompatible function arguments")
+
+    monkeypatch.setattr(cli, "_main", compiled_code_swallows_it)
+    assert cli.main([]) == 128 + signal.SIGTERM
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: interrupted (SIGTERM)")
+
     def plain_bug(argv):
         raise ValueError("a bug, not an interruption")
 

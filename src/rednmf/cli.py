@@ -733,24 +733,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     int
         0 on success, 2 on a user error (one line ``error: ...`` on stderr).
     """
-    from rednmf.exceptions import Interrupted
+    from rednmf.exceptions import interrupt, signals_received
 
-    def _raise(signum: int, frame: object) -> None:
-        raise Interrupted(signum)
-
+    signals_received(clear=True)
     handlers = {}
     with contextlib.suppress(ValueError):  # not the main thread: leave the signals alone
         for sig in (signal.SIGINT, signal.SIGTERM):
-            handlers[sig] = signal.signal(sig, _raise)
+            handlers[sig] = signal.signal(sig, interrupt)
     try:
         return _main(argv)
     except BaseException as exc:
         # A library's clean-up (a ``finally`` or ``__exit__``) can fail while a signal
         # unwinds it, and its error then replaces the interruption: look down the chain.
+        # A compiled library can also swallow the interruption and raise its own error
+        # with no chain at all: a signal received during the run is the cause then.
         cause = _interruption(exc)
-        if cause is None:
+        received = signals_received(clear=True)
+        if cause is None and not received:
             raise
-        signum = getattr(cause, "signum", signal.SIGINT)
+        signum = getattr(cause, "signum", received[0] if received else signal.SIGINT)
         sys.stderr.write(
             f"error: interrupted ({signal.Signals(signum).name}); this run left nothing behind "
             "and earlier results are unchanged\n"

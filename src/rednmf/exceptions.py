@@ -8,7 +8,14 @@ traceback.
 
 from __future__ import annotations
 
-__all__ = ["ConvergenceWarning", "InputError", "Interrupted", "one_line"]
+__all__ = [
+    "ConvergenceWarning",
+    "InputError",
+    "Interrupted",
+    "interrupt",
+    "one_line",
+    "signals_received",
+]
 
 
 class InputError(ValueError):
@@ -42,3 +49,27 @@ class Interrupted(BaseException):  # noqa: N818 - named like KeyboardInterrupt
 
         super().__init__(f"stopped by signal {signal.Signals(signum).name}")
         self.signum = signum
+
+
+_received: list[int] = []
+
+
+def interrupt(signum: int, frame: object) -> None:
+    """Signal handler: note ``signum``, then raise :class:`Interrupted`.
+
+    The note outlives the exception. A compiled library can swallow an exception
+    raised inside it and raise its own instead (pybind11 reports an argument it
+    could not convert as ``TypeError: incompatible function arguments``), so the
+    command line asks :func:`signals_received` rather than trusting the
+    exception chain alone.
+    """
+    _received.append(int(signum))
+    raise Interrupted(signum)
+
+
+def signals_received(*, clear: bool = False) -> list[int]:
+    """The signals :func:`interrupt` has handled, oldest first; ``clear`` forgets them."""
+    got = list(_received)
+    if clear:
+        _received.clear()
+    return got

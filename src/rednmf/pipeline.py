@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rednmf.detectors.param_check import check_params
-from rednmf.exceptions import InputError, Interrupted
+from rednmf.exceptions import InputError, Interrupted, interrupt
 
 if TYPE_CHECKING:  # pragma: no cover
     from rednmf.io.scene import Scene
@@ -80,10 +80,7 @@ def handle_termination() -> Iterator[None]:
         yield
         return
 
-    def _raise(signum: int, frame: object) -> None:
-        raise Interrupted(signum)
-
-    old = signal.signal(signal.SIGTERM, _raise)
+    old = signal.signal(signal.SIGTERM, interrupt)
     try:
         yield
     finally:
