@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -358,10 +359,8 @@ def test_an_error_raised_while_a_signal_unwinds_is_reported_as_the_interruption(
         # What pybind11 does when the signal handler raises while it converts an
         # argument (seen in CI during matplotlib's Agg drawing): the interruption is
         # dropped and a TypeError with no chain is raised instead.
-        try:
+        with contextlib.suppress(BaseException):
             signal.raise_signal(signal.SIGTERM)
-        except BaseException:
-            pass
         raise TypeError("draw_path(): incompatible function arguments")
 
     monkeypatch.setattr(cli, "_main", compiled_code_swallows_it)
