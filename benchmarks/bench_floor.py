@@ -9,7 +9,7 @@ One BLAS thread throughout. Prints:
 1. The machine: memory bandwidth (a NumPy triad ``a = b + s * c`` on float32
    arrays of 256 MiB each, bytes read and written per second) and the float32
    GEMM rate at the block engine's shapes (``(2r x d) @ (d x B)`` and
-   ``(3r x B) @ (B x d)`` with ``B`` = 2048 pixels), in multiply-adds per second.
+   ``(3r x B) @ (B x d)`` with ``B`` the solver's block size), in multiply-adds per second.
 2. The default fit's work per iteration (``m_split='factored'``, encoder on,
    pixel groups), counted from the engine's products: ``15 r d`` multiply-adds
    per pixel (``V X``, ``V |S|``, ``W H``, ``M |S|``, ``[H; MX; M|S|] |S|'``,
@@ -34,9 +34,10 @@ from threadpoolctl import threadpool_limits
 from rednmf.datasets import load_benchmark, make_scene
 from rednmf.detectors.rednmf import REDNMF
 from rednmf.engines import InMemory
+from rednmf.solvers.rednmf_blocks import DEFAULT_BLOCK_SIZE
 
 RANK = 8
-BLOCK = 2048
+BLOCK = DEFAULT_BLOCK_SIZE
 
 
 def _stamper(stamps: list[float]):

@@ -18,7 +18,7 @@ from rednmf.exceptions import InputError  # noqa: E402
 from rednmf.preprocessing import scale_data  # noqa: E402
 from rednmf.solvers.init import initialize_factors  # noqa: E402
 from rednmf.solvers.rednmf import rednmf_solve  # noqa: E402
-from rednmf.solvers.rednmf_blocks import _Sums  # noqa: E402
+from rednmf.solvers.rednmf_blocks import DEFAULT_BLOCK_SIZE, _Sums  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -67,9 +67,10 @@ def test_dask_default_chunks_agree_to_rounding(client, problem):
 
 
 def test_detector_scores_equal_in_memory(client):
-    cube, _ = make_scene(rows=64, cols=48, bands=30, n_targets=6, random_state=2)
-    mem = REDNMF(max_iter=15).fit(cube)  # 3072 pixels: two blocks (and chunks) of 1536
-    dist = REDNMF(max_iter=15, engine=DaskEngine(client, chunk_size=2048)).fit(cube)
+    cube, _ = make_scene(rows=96, cols=64, bands=30, n_targets=6, random_state=2)
+    mem = REDNMF(max_iter=15).fit(cube)  # 6144 pixels: two blocks (and chunks) of 3072
+    chunks = DaskEngine(client, chunk_size=DEFAULT_BLOCK_SIZE)
+    dist = REDNMF(max_iter=15, engine=chunks).fit(cube)
     # S is identical; it is scored on the workers (rednmf.scoring.dask_scoring),
     # whose reductions and box sums add in another order: equal to rounding.
     np.testing.assert_allclose(dist.decision_scores_, mem.decision_scores_, rtol=1e-7)

@@ -18,6 +18,7 @@ from rednmf.exceptions import InputError  # noqa: E402
 from rednmf.scoring.brad import brad  # noqa: E402
 from rednmf.scoring.dask_scoring import score_dask, score_matrix_dask  # noqa: E402
 from rednmf.scoring.norms import column_norm  # noqa: E402
+from rednmf.solvers.rednmf_blocks import DEFAULT_BLOCK_SIZE as BLOCK  # noqa: E402
 
 #: Row and column chunks of the 60 x 50 cube. Some row chunks (5, 4) are
 #: smaller than the half-window 13 of the default 27 x 27 outer window.
@@ -93,7 +94,8 @@ def test_score_dask_bad_input(cube):
 
 @pytest.fixture(scope="module")
 def scene():
-    cube, _ = make_scene(rows=64, cols=48, bands=30, n_targets=6, random_state=2)
+    # 6144 pixels: two blocks of the solver (and two chunks of BLOCK) of 3072
+    cube, _ = make_scene(rows=96, cols=64, bands=30, n_targets=6, random_state=2)
     return cube
 
 
@@ -122,7 +124,7 @@ def test_detector_scores_on_the_cluster(client, scene, kw, rtol, monkeypatch):
         lambda *a, **k: pytest.fail("scored on the driver"),
     )
     with distributed.get_task_stream(client) as ts:
-        dist = REDNMF(max_iter=15, engine=DaskEngine(client, chunk_size=2048), **kw).fit(scene)
+        dist = REDNMF(max_iter=15, engine=DaskEngine(client, chunk_size=BLOCK), **kw).fit(scene)
     assert any("tile_scores" in str(t["key"]) for t in ts.data)
     np.testing.assert_array_equal(dist.anomaly_, mem.anomaly_)
     _assert_scores_close(dist.decision_scores_, mem.decision_scores_, rtol)
@@ -130,7 +132,7 @@ def test_detector_scores_on_the_cluster(client, scene, kw, rtol, monkeypatch):
 
 def test_detector_norm_scores_on_the_cluster(client, scene):
     mem = REDNMF(max_iter=15, scorer="norm").fit(scene)
-    dist = REDNMF(max_iter=15, scorer="norm", engine=DaskEngine(client, chunk_size=2048)).fit(
+    dist = REDNMF(max_iter=15, scorer="norm", engine=DaskEngine(client, chunk_size=BLOCK)).fit(
         scene
     )
     np.testing.assert_array_equal(dist.decision_scores_, mem.decision_scores_)
@@ -138,7 +140,7 @@ def test_detector_norm_scores_on_the_cluster(client, scene):
 
 def test_out_of_core_fit_scored_on_the_cluster(client, scene):
     mem = REDNMF(max_iter=10, engine="out-of-core").fit(scene)
-    dist = REDNMF(max_iter=10, engine=DaskEngine(client, chunk_size=2048, out_of_core=True)).fit(
+    dist = REDNMF(max_iter=10, engine=DaskEngine(client, chunk_size=BLOCK, out_of_core=True)).fit(
         scene
     )
     assert dist.anomaly_ is None

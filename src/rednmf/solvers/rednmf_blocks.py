@@ -87,10 +87,12 @@ __all__ = [
     "sum_in_order",
 ]
 
-#: Pixels per block. Measured on abu-airport-1 (``benchmarks/bench_solver.py``):
-#: blocks of 1024-4096 pixels keep the three scratch buffers of a thread in
-#: the L2/L3 cache; smaller blocks pay NumPy's per-call overhead.
-DEFAULT_BLOCK_SIZE = 2048
+#: Pixels per block. Blocks of 1024-8192 pixels keep the three scratch buffers
+#: of a thread in the L2/L3 cache; smaller blocks pay NumPy's per-call overhead
+#: (and, with two threads, hold the GIL for more calls). Measured with two
+#: threads (docs/performance.md): 4096 against 2048 was 4 % faster on
+#: abu-airport-1, 14 % at 10^5 and 8 % at 10^6 pixels; 8192 was no faster at 10^6.
+DEFAULT_BLOCK_SIZE = 4096
 
 #: Pixels per block on a CUDA device (torch backend): large blocks, so that each
 #: operation is one large kernel; three d x 2^18 float32 scratch buffers are
