@@ -189,3 +189,29 @@ def test_torch_primitives_and_scores_match_numpy(cube):
             device="cpu",
         )  # fmt: skip
         np.testing.assert_allclose(got, want, rtol=1e-9 if dtype == "float64" else 1e-3)
+
+
+def test_working_memory_is_one_block_of_moments_whatever_the_rows():
+    """The peak above the input is about one block of packed moments, not the scene.
+
+    1000 columns x 20 components: blocks of 54 rows with their halo. The
+    sub-strip buffers, the per-block copies and the scene's statistics stay
+    small beside the block: before the bounds of 2026-12-04 the sub-strips alone
+    held 9 rows of moments four times over at this width (1.9 blocks in all).
+    """
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    peaks = []
+    for rows in (120, 240):
+        cube = rng.standard_normal((rows, 1000, 20)).astype(np.float32)
+        tracemalloc.start()
+        try:
+            base = tracemalloc.get_traced_memory()[0]
+            local_rx(cube, 9, 27)
+            peaks.append(tracemalloc.get_traced_memory()[1] - base)
+        finally:
+            tracemalloc.stop()
+    block_bytes = 8 * lrx._BLOCK_ELEMENTS
+    assert peaks[0] <= 1.5 * block_bytes, (peaks, block_bytes)
+    assert peaks[1] <= peaks[0] + 0.05 * block_bytes, peaks  # + the larger score map only
