@@ -30,7 +30,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from rednmf.exceptions import InputError, one_line
+from rednmf.exceptions import InputError, Interrupted, one_line, signals_received
 
 __all__ = [
     "ensure_dir",
@@ -340,9 +340,17 @@ def _signals_blocked() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-def _publish(staging: Path, target: Path) -> None:
-    """Move the finished ``staging`` folder onto ``target`` in one step; drop the old one."""
+def _publish(staging: Path, target: Path, noted: int = 0) -> None:
+    """Move the finished ``staging`` folder onto ``target`` in one step; drop the old one.
+
+    Not when a signal was noted (:func:`rednmf.exceptions.signals_received`) after
+    the first ``noted``: its interruption was swallowed somewhere (compiled code
+    can), so the run did not finish as asked and :class:`Interrupted` is raised.
+    """
     with _signals_blocked():
+        received = signals_received()
+        if len(received) > noted:
+            raise Interrupted(received[noted])
         if target.exists():
             if not target.is_dir():
                 raise InputError(f"{target} exists and is not a folder; move it away")
@@ -386,10 +394,11 @@ def staged_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
             f"cannot write to {parent} ({one_line(exc)}); pass another --out"
         ) from exc
     os.chmod(staging, 0o777 & ~_umask())
+    noted = len(signals_received())
     try:
         yield staging
         try:
-            _publish(staging, final)
+            _publish(staging, final, noted)
         except OSError as exc:
             raise InputError(f"cannot publish {final} ({one_line(exc)})") from exc
     finally:
