@@ -42,6 +42,33 @@ def _old_mode(name: str, value: str) -> None:
         )
 
 
+#: The declared values of ``delta_mode`` and ``gamma_mode`` (``'relative'``: the old name).
+_SCALE_MODE = [StrOptions({"adaptive", "absolute", "relative"}, deprecated={"relative"})]
+
+
+class _ReweightedFactorization(FactorizationDetector):
+    """L1NMF and EWNMF: NMF with per-entry weights and one scale parameter.
+
+    Both keep the last weights as ``weights_`` and the scale used at each
+    iteration as a history attribute, and accept the old mode name
+    ``'relative'`` with a FutureWarning.
+    """
+
+    #: The mode parameter (``'delta_mode'``, ``'gamma_mode'``) and the history attribute.
+    _mode_param: ClassVar[str]
+    _history_attr: ClassVar[str]
+
+    def _check_params(self) -> None:
+        _old_mode(self._mode_param, getattr(self, self._mode_param))
+
+    def _keep_weights(self, res: NMFResult, shape: tuple[int, int]) -> np.ndarray:
+        """Store ``weights_`` and the scale history; return the weights (bands x pixels)."""
+        assert res.weights is not None
+        self.weights_ = matrix_to_cube(res.weights, shape)
+        setattr(self, self._history_attr, res.param_history)
+        return res.weights
+
+
 class NMF(FactorizationDetector):
     r"""Basic NMF anomaly detector: pixels badly reconstructed by a low-rank ``WH``.
 
@@ -255,7 +282,7 @@ contamination
         return res.S
 
 
-class L1NMF(FactorizationDetector):
+class L1NMF(_ReweightedFactorization):
     r"""L1 (Manhattan) NMF anomaly detector: a background fit that outliers cannot pull.
 
     Model (our reading of "L1NMF [45]" in the REDNMF paper, which does not
@@ -301,6 +328,8 @@ contamination
     """
 
     name = "l1nmf"
+    _mode_param = "delta_mode"
+    _history_attr = "delta_history_"
 
     def __init__(
         self,
@@ -340,11 +369,8 @@ contamination
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **FactorizationDetector._parameter_constraints,
         "delta": positive("neither"),
-        "delta_mode": [StrOptions({"adaptive", "absolute", "relative"}, deprecated={"relative"})],
+        "delta_mode": _SCALE_MODE,
     }
-
-    def _check_params(self) -> None:
-        _old_mode("delta_mode", self.delta_mode)
 
     def _solve(
         self,
@@ -366,13 +392,11 @@ contamination
         )
 
     def _evidence(self, X: np.ndarray, res: NMFResult, shape: tuple[int, int]) -> np.ndarray:
-        assert res.weights is not None
-        self.weights_ = matrix_to_cube(res.weights, shape)
-        self.delta_history_ = res.param_history
+        self._keep_weights(res, shape)
         return X - res.W @ res.H
 
 
-class EWNMF(FactorizationDetector):
+class EWNMF(_ReweightedFactorization):
     r"""Entropy-weighted NMF anomaly detector (Wei et al., 2022).
 
     Model (ref. [71] of the REDNMF paper; see :mod:`rednmf.solvers.ewnmf`)::
@@ -420,6 +444,8 @@ contamination
     """
 
     name = "ewnmf"
+    _mode_param = "gamma_mode"
+    _history_attr = "gamma_history_"
 
     def __init__(
         self,
@@ -459,11 +485,8 @@ contamination
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **FactorizationDetector._parameter_constraints,
         "gamma": positive("neither"),
-        "gamma_mode": [StrOptions({"adaptive", "absolute", "relative"}, deprecated={"relative"})],
+        "gamma_mode": _SCALE_MODE,
     }
-
-    def _check_params(self) -> None:
-        _old_mode("gamma_mode", self.gamma_mode)
 
     def _solve(
         self,
@@ -485,7 +508,4 @@ contamination
         )
 
     def _evidence(self, X: np.ndarray, res: NMFResult, shape: tuple[int, int]) -> np.ndarray:
-        assert res.weights is not None
-        self.weights_ = matrix_to_cube(res.weights, shape)
-        self.gamma_history_ = res.param_history
-        return weighted_residual(X, res.W, res.H, res.weights)
+        return weighted_residual(X, res.W, res.H, self._keep_weights(res, shape))
