@@ -73,6 +73,7 @@ import numpy as np
 from threadpoolctl import threadpool_info
 
 from rednmf.backend import NumpyBackend, namespace
+from rednmf.solvers import _kernels
 
 __all__ = [
     "DEFAULT_BLOCK_SIZE",
@@ -104,6 +105,12 @@ GPU_BLOCK_SIZE = 1 << 18
 #: runs over them alone) while they are at most this fraction of the block;
 #: above it the products run over the whole block, without a gather.
 DENSE_FRACTION = 0.5
+
+#: Whether blocks of NumPy arrays with pixel groups (``sparsity='l21'``) form the
+#: residual, the fit term and the S step in one compiled pass
+#: (:mod:`rednmf.solvers._kernels`) rather than in six NumPy passes. The two paths
+#: agree to rounding (``tests/solvers/test_kernels.py``).
+USE_KERNELS = True
 
 #: Every column of a block (a view, no gather).
 ALL = slice(None)
@@ -267,6 +274,7 @@ class BlockRange:
         keep_prev: bool = False,
         xp: NumpyBackend | None = None,
         m_split: str = "elementwise",
+        fused: bool | None = None,
     ) -> None:
         self.xp = namespace(H) if xp is None else xp
         self.X, self.H, self.S = X, H, S
@@ -290,6 +298,10 @@ class BlockRange:
         # (kept, with f, so that products with S need no bands x pixels product).
         self.f = self.xp.zeros((self.n,), dtype=self.dtype) if sparsity == "l21" else None
         self.W_s = self.VW = self.MW = None
+        # The residual and the pixel-group S step in one compiled pass (NumPy arrays).
+        if fused is None:
+            fused = USE_KERNELS and self.xp.name == "numpy" and sparsity == "l21"
+        self.fused = fused
 
     # -- threads and scratch -----------------------------------------------------------
 
@@ -469,12 +481,13 @@ class BlockRange:
         S: np.ndarray,
         cols: Cols,
         a: int,
+        A: np.ndarray | None = None,
     ) -> _Sums:
         """The block's sums for (14) and (15) from ``H`` (old), ``M X`` (old) and the new ``S``.
 
         ``S`` was formed from ``X - W H`` with the sweep's ``W`` and this ``H``;
         ``cols`` are its non-zero columns: every product with ``S`` runs over
-        them alone.
+        them alone. ``A``: ``|S|`` of the whole block, if already formed.
         """
         xp, r, d, dtype = self.xp, self.r, self.d, self.dtype
         k = 2 * r if self.enc else r  # rows of P = [H; MX]
@@ -483,7 +496,7 @@ class BlockRange:
         PSp = PSn = QSp = QSn = SSt = None
         if cols is not None:
             Xc, Sc, Hc = X[:, cols], S[:, cols], H[:, cols]
-            Ac = self._abs(Sc, cols)
+            Ac = A if A is not None and isinstance(cols, slice) else self._abs(Sc, cols)
             P = xp.vstack([Hc, MX[:, cols]]) if self.enc else Hc
             if self.enc:
                 f = self.f[a : a + X.shape[1]][cols] if self.sparsity == "l21" else None
@@ -522,13 +535,43 @@ class BlockRange:
         xp.subtract(X, E, out=E)
         return E, (xp.col_sqnorms(E) if self.sparsity == "l21" else None)
 
+    def _fused_step(
+        self,
+        X: np.ndarray,
+        W: np.ndarray,
+        H: np.ndarray,
+        S: np.ndarray,
+        a: int,
+        *,
+        with_fit: bool,
+        shrink: bool = True,
+    ) -> tuple[float, float, int, Cols, np.ndarray]:
+        """:meth:`_residual`, the fit term and :meth:`_s_step` in one compiled pass.
+
+        :func:`rednmf.solvers._kernels.residual_shrink` (pixel groups, NumPy):
+        returns the fit term ``||X - W H - S||^2`` with ``S`` as it was, the
+        penalty, the non-zero count and columns of the new ``S``, and ``|S|``
+        of the new ``S`` in a scratch buffer.
+        """
+        m = X.shape[1]
+        A = self._buffers(m)[0]
+        f = self.f[a : a + m]
+        fit, penalty, nnz = _kernels.residual_shrink(
+            X, W, H, S, A, f, self.tau, with_fit=with_fit, shrink=shrink
+        )
+        return fit, penalty, nnz, (self._columns(f != 0) if shrink else None), A
+
     def _first(self, a: int, b: int) -> _Sums:
         """Sweep 0: the S step of iteration 1 and the sums for its W and M steps."""
         X, H, S = self._block(a, b), self.H[:, a:b], self.S[:, a:b]
-        E, sq = self._residual(X, self.W, H)
-        penalty, nnz, cols = self._s_step(E, sq, S, a) if self.has_s else (0.0, 0, None)
+        A = None
+        if self.fused:
+            _, penalty, nnz, cols, A = self._fused_step(X, self.W, H, S, a, with_fit=False)
+        else:
+            E, sq = self._residual(X, self.W, H)
+            penalty, nnz, cols = self._s_step(E, sq, S, a) if self.has_s else (0.0, 0, None)
         MX = self.M @ X if self.enc else None
-        out = self._sums(X, H, MX, S, cols, a)
+        out = self._sums(X, H, MX, S, cols, a, A)
         out.penalty, out.nonzero = penalty, nnz
         return out
 
@@ -569,6 +612,15 @@ class BlockRange:
             if cols is not None:
                 Q[:, cols] += VSp[r:]
             enc_part = xp.sq64(Q)  # ||H - M(X - S)||^2
+        if self.fused:  # the fit term of iteration t, then (if more) S of t + 1
+            fit, penalty, nnz, cols, A = self._fused_step(
+                X, self.W, H, S, a, with_fit=True, shrink=more
+            )
+            if not more:
+                return self._last(fit, enc_part)
+            out = self._sums(X, H, MX, S, cols, a, A)
+            out.penalty, out.nonzero, out.fit, out.enc = penalty, nnz, fit, enc_part
+            return out
         E, sq = self._residual(X, self.W, H)  # residual of iteration t
         if cols is None:  # S = 0
             fit = xp.sq64(E)
@@ -578,15 +630,18 @@ class BlockRange:
             rest = xp.total(xp.astype(sq, xp.float64)) - xp.total(xp.astype(sq[cols], xp.float64))
             fit = rest + xp.sq64(E[:, cols] - Sc)
         if not more:
-            none = xp.empty((0,), dtype=self.dtype)
-            return _Sums(
-                HHt=none, HXt=none, PSp=none, PSn=none, SSt=None, penalty=0.0, fit=fit,
-                enc=enc_part,
-            )  # fmt: skip
+            return self._last(fit, enc_part)
         penalty, nnz, cols = self._s_step(E, sq, S, a) if self.has_s else (0.0, 0, None)
         out = self._sums(X, H, MX, S, cols, a)
         out.penalty, out.nonzero, out.fit, out.enc = penalty, nnz, fit, enc_part
         return out
+
+    def _last(self, fit: float, enc: float) -> _Sums:
+        """The objective shares of the last sweep (no sums: no W and M step follows)."""
+        none = self.xp.empty((0,), dtype=self.dtype)
+        return _Sums(
+            HHt=none, HXt=none, PSp=none, PSn=none, SSt=None, penalty=0.0, fit=fit, enc=enc
+        )
 
     # -- sweeps ------------------------------------------------------------------------
 
@@ -625,6 +680,9 @@ class BlockRange:
 
         def one(a: int, b: int) -> None:
             X, S = self._block(a, b), self.S[:, a:b]
+            if self.fused:
+                self._fused_step(X, W_prev, H[:, a:b], S, a, with_fit=False)
+                return
             E, sq = self._residual(X, W_prev, H[:, a:b])
             self._s_step(E, sq, S, a)
 

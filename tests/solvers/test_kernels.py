@@ -1,0 +1,101 @@
+"""The compiled per-pixel kernel of the block engine against NumPy oracles."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rednmf._validation import cube_to_matrix
+from rednmf.preprocessing import scale_data
+from rednmf.solvers import _kernels, rednmf_blocks
+from rednmf.solvers import rednmf as R
+from rednmf.solvers.init import initialize_factors
+from rednmf.solvers.prox import group_shrink
+
+
+def _case(dtype, order, seed=0, d=23, m=40, r=3):
+    rng = np.random.default_rng(seed)
+    X = np.asarray(rng.random((d, m)), dtype=dtype, order=order)
+    W = rng.random((d, r)).astype(dtype)
+    H = rng.random((r, m)).astype(dtype)
+    E = X - W @ H
+    norms = np.linalg.norm(E, axis=0)
+    tau = float(np.median(norms))  # about half the pixels are shrunk to zero
+    S = np.asarray(rng.standard_normal((d, m)), dtype=dtype, order=order)
+    f = rng.random(m).astype(dtype)
+    S[:, ::3] = 0.0  # columns where the old S is zero ...
+    f[::3] = 0.0  # ... and its factor too
+    return X, W, H, S, f, tau
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 2e-5)])
+@pytest.mark.parametrize("order", ["F", "C"])
+def test_residual_shrink_is_the_residual_the_fit_and_the_group_shrink(dtype, rtol, order):
+    X, W, H, S, f, tau = _case(dtype, order)
+    E = X.astype(np.float64) - W.astype(np.float64) @ H.astype(np.float64)
+    fit_want = float(np.sum((E - S) ** 2))
+    S_want = group_shrink(E, tau, axis=0)
+    norms = np.linalg.norm(E, axis=0)
+    A = np.full_like(S, np.nan)  # every entry must be written
+    fit, penalty, nnz = _kernels.residual_shrink(X, W, H, S, A, f, tau)
+    assert fit == pytest.approx(fit_want, rel=rtol)
+    assert penalty == pytest.approx(float(np.sum(np.maximum(norms - tau, 0.0))), rel=rtol)
+    assert nnz == int(np.sum(norms > tau)) and 0 < nnz < X.shape[1]
+    np.testing.assert_allclose(S, S_want, rtol=rtol, atol=rtol * 1e-3)
+    np.testing.assert_array_equal(A, np.abs(S))
+    np.testing.assert_array_equal(f != 0, norms > tau)
+    np.testing.assert_allclose(f[norms > tau], 1.0 - tau / norms[norms > tau], rtol=rtol)
+
+
+def test_without_shrink_only_the_fit_is_computed():
+    X, W, H, S, f, tau = _case(np.float64, "F", seed=1)
+    S0, f0, A = S.copy(), f.copy(), np.zeros_like(S)
+    fit, penalty, nnz = _kernels.residual_shrink(X, W, H, S, A, f, tau, shrink=False)
+    assert fit == pytest.approx(float(np.sum((X - W @ H - S0) ** 2)), rel=1e-12)
+    assert (penalty, nnz) == (0.0, 0)
+    np.testing.assert_array_equal(S, S0)
+    np.testing.assert_array_equal(f, f0)
+    assert not A.any()
+    _, _, _ = _kernels.residual_shrink(X, W, H, S, A, f, tau, with_fit=False)
+    assert _kernels.residual_shrink(X, W, H, S, A, f, tau, with_fit=False)[0] == 0.0
+
+
+def test_the_kernel_is_deterministic():
+    X, W, H, S, f, tau = _case(np.float32, "F", seed=2, d=205, m=300, r=8)
+    outs = []
+    for _ in range(2):
+        S1, f1, A1 = S.copy(order="F"), f.copy(), np.empty_like(S, order="F")
+        outs.append((_kernels.residual_shrink(X, W, H, S1, A1, f1, tau), S1, f1))
+    assert outs[0][0] == outs[1][0]
+    np.testing.assert_array_equal(outs[0][1], outs[1][1])
+    np.testing.assert_array_equal(outs[0][2], outs[1][2])
+
+
+@pytest.mark.parametrize(
+    "beta, m_split", [(1.0, "factored"), (1.0, "elementwise"), (0.0, "factored")]
+)
+def test_block_engine_with_and_without_the_kernel_agree(small_scene, monkeypatch, beta, m_split):
+    """The compiled pass and the NumPy passes give the same fit, to float32 rounding."""
+    X, _ = cube_to_matrix(small_scene[0])
+    X = scale_data(X, "minmax").astype(np.float32)
+    W, H, M = (
+        A.astype(np.float32) for A in initialize_factors(X, 4, "nndsvda", np.random.default_rng(0))
+    )
+    kw = dict(
+        lam=0.9,  # blocks with S over most columns, over some, and none
+        beta=beta,
+        max_iter=40,
+        tol=0,
+        lam_mode="absolute",
+        m_split=m_split,
+        n_jobs=2,
+        block_size=256,
+    )
+    fused = R.rednmf_solve(X, W, H, M, **kw)
+    monkeypatch.setattr(rednmf_blocks, "USE_KERNELS", False)
+    plain = R.rednmf_solve(X, W, H, M, **kw)
+    assert 0 < np.count_nonzero(np.any(fused.S, axis=0)) < X.shape[1], "S must be partly zero"
+    np.testing.assert_allclose(fused.objective, plain.objective, rtol=2e-5)
+    for a, b in ((fused.W, plain.W), (fused.H, plain.H), (fused.M, plain.M), (fused.S, plain.S)):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4 * float(np.abs(b).max()))
+    assert not np.array_equal(fused.S, plain.S), "the two paths are different code"
