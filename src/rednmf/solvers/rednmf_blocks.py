@@ -274,7 +274,7 @@ class BlockRange:
         keep_prev: bool = False,
         xp: NumpyBackend | None = None,
         m_split: str = "elementwise",
-        fused: bool | None = None,
+        compiled: bool | None = None,
     ) -> None:
         self.xp = namespace(H) if xp is None else xp
         self.X, self.H, self.S = X, H, S
@@ -299,9 +299,9 @@ class BlockRange:
         self.f = self.xp.zeros((self.n,), dtype=self.dtype) if sparsity == "l21" else None
         self.W_s = self.VW = self.MW = None
         # The residual and the pixel-group S step in one compiled pass (NumPy arrays).
-        if fused is None:
-            fused = USE_KERNELS and self.xp.name == "numpy" and sparsity == "l21"
-        self.fused = fused
+        if compiled is None:
+            compiled = USE_KERNELS and self.xp.name == "numpy" and sparsity == "l21"
+        self.compiled = compiled
 
     # -- threads and scratch -----------------------------------------------------------
 
@@ -535,7 +535,7 @@ class BlockRange:
         xp.subtract(X, E, out=E)
         return E, (xp.col_sqnorms(E) if self.sparsity == "l21" else None)
 
-    def _fused_step(
+    def _compiled_s_step(
         self,
         X: np.ndarray,
         W: np.ndarray,
@@ -565,8 +565,8 @@ class BlockRange:
         """Sweep 0: the S step of iteration 1 and the sums for its W and M steps."""
         X, H, S = self._block(a, b), self.H[:, a:b], self.S[:, a:b]
         A = None
-        if self.fused:
-            _, penalty, nnz, cols, A = self._fused_step(X, self.W, H, S, a, with_fit=False)
+        if self.compiled:
+            _, penalty, nnz, cols, A = self._compiled_s_step(X, self.W, H, S, a, with_fit=False)
         else:
             E, sq = self._residual(X, self.W, H)
             penalty, nnz, cols = self._s_step(E, sq, S, a) if self.has_s else (0.0, 0, None)
@@ -612,8 +612,8 @@ class BlockRange:
             if cols is not None:
                 Q[:, cols] += VSp[r:]
             enc_part = xp.sq64(Q)  # ||H - M(X - S)||^2
-        if self.fused:  # the fit term of iteration t, then (if more) S of t + 1
-            fit, penalty, nnz, cols, A = self._fused_step(
+        if self.compiled:  # the fit term of iteration t, then (if more) S of t + 1
+            fit, penalty, nnz, cols, A = self._compiled_s_step(
                 X, self.W, H, S, a, with_fit=True, shrink=more
             )
             if not more:
@@ -680,8 +680,8 @@ class BlockRange:
 
         def one(a: int, b: int) -> None:
             X, S = self._block(a, b), self.S[:, a:b]
-            if self.fused:
-                self._fused_step(X, W_prev, H[:, a:b], S, a, with_fit=False)
+            if self.compiled:
+                self._compiled_s_step(X, W_prev, H[:, a:b], S, a, with_fit=False)
                 return
             E, sq = self._residual(X, W_prev, H[:, a:b])
             self._s_step(E, sq, S, a)
