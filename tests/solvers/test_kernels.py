@@ -36,13 +36,16 @@ def test_residual_shrink_is_the_residual_the_fit_and_the_group_shrink(dtype, rto
     fit_want = float(np.sum((E - S) ** 2))
     S_want = group_shrink(E, tau, axis=0)
     norms = np.linalg.norm(E, axis=0)
-    A = np.full_like(S, np.nan)  # every entry must be written
+    A = np.full_like(S, np.nan)
+    touched = (f != 0) | (norms > tau)  # S was or is non-zero
     fit, penalty, nnz = _kernels.residual_shrink(X, W, H, S, A, f, tau)
     assert fit == pytest.approx(fit_want, rel=rtol)
     assert penalty == pytest.approx(float(np.sum(np.maximum(norms - tau, 0.0))), rel=rtol)
     assert nnz == int(np.sum(norms > tau)) and 0 < nnz < X.shape[1]
     np.testing.assert_allclose(S, S_want, rtol=rtol, atol=rtol * 1e-3)
-    np.testing.assert_array_equal(A, np.abs(S))
+    np.testing.assert_array_equal(A[:, touched], np.abs(S[:, touched]))
+    assert np.isnan(A[:, ~touched]).all(), "columns where S stays zero are not touched"
+    assert (~touched).any() and (touched & (S == 0).all(axis=0)).any()
     np.testing.assert_array_equal(f != 0, norms > tau)
     np.testing.assert_allclose(f[norms > tau], 1.0 - tau / norms[norms > tau], rtol=rtol)
 
@@ -77,7 +80,7 @@ def test_the_kernel_is_deterministic():
 def test_block_engine_with_and_without_the_kernel_agree(small_scene, monkeypatch, beta, m_split):
     """The compiled pass and the NumPy passes give the same fit, to float32 rounding."""
     X, _ = cube_to_matrix(small_scene[0])
-    X = scale_data(X, "minmax").astype(np.float32)
+    X = np.asfortranarray(scale_data(X, "minmax"), dtype=np.float32)  # pixel-major
     W, H, M = (
         A.astype(np.float32) for A in initialize_factors(X, 4, "nndsvda", np.random.default_rng(0))
     )
@@ -99,3 +102,13 @@ def test_block_engine_with_and_without_the_kernel_agree(small_scene, monkeypatch
     for a, b in ((fused.W, plain.W), (fused.H, plain.H), (fused.M, plain.M), (fused.S, plain.S)):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4 * float(np.abs(b).max()))
     assert not np.array_equal(fused.S, plain.S), "the two paths are different code"
+
+
+def test_the_kernel_serves_pixel_major_numpy_blocks_with_pixel_groups():
+    X = np.ones((5, 7), dtype=np.float32, order="F")
+    H, S = np.ones((2, 7), dtype=np.float32), np.zeros_like(X, order="F")
+    kw = dict(tau=0.1, beta=1.0, eps=1e-9, block_size=4, n_jobs=1)
+    assert rednmf_blocks.BlockRange(X, H, S, sparsity="l21", **kw).compiled
+    band_major = np.ascontiguousarray(X), H, np.ascontiguousarray(S)
+    assert not rednmf_blocks.BlockRange(*band_major, sparsity="l21", **kw).compiled
+    assert not rednmf_blocks.BlockRange(X, H, S, sparsity="l1", **kw).compiled

@@ -65,11 +65,14 @@ def _residual_shrink_py(
         for i in range(d):
             sq += e[i] * e[i]
         if with_fit:  # ||e - s||^2 with the S of the previous step, before it is overwritten
-            part = zero
-            for i in range(d):
-                t = e[i] - s[i]
-                part += t * t
-            fit += part
+            if f[j] != zero:
+                part = zero
+                for i in range(d):
+                    t = e[i] - s[i]
+                    part += t * t
+                fit += part
+            else:  # s = 0
+                fit += sq
         if not shrink:
             continue
         norm = np.sqrt(np.float64(sq))
@@ -79,14 +82,11 @@ def _residual_shrink_py(
             nnz += 1
         else:
             factor = zero
-        if factor != zero or f[j] != zero:
+        if factor != zero or f[j] != zero:  # elsewhere S was and stays zero
             for i in range(d):
                 v = factor * e[i]
                 s[i] = v
                 a[i] = abs(v)
-        else:  # S was and stays zero here: only |S| is cleared
-            for i in range(d):
-                a[i] = zero
         f[j] = factor
     return fit, penalty, nnz
 
@@ -117,9 +117,10 @@ def residual_shrink(
 
     For every pixel ``j`` of the block: ``e_j = x_j - W h_j``,
     ``f_j = max(0, 1 - tau / ||e_j||)``, ``s_j = f_j e_j`` and
-    ``a_j = |s_j|``; ``S`` and ``A`` are written in place (columns where
-    ``S`` was and stays zero are left as they are in ``S``), and ``f`` holds
-    the new factors. In Algorithm 1 this is the proximal step of
+    ``a_j = |s_j|``; ``S`` and ``A`` are written in place where ``S`` was or
+    is non-zero (elsewhere ``S`` is zero and stays so, and ``A`` is not
+    touched), and ``f`` holds the new factors. ``S`` must be zero where
+    ``f`` is. In Algorithm 1 this is the proximal step of
     :math:`\lambda \|S\|_{2,1}` with ``tau = lam / 2``.
 
     Parameters
@@ -131,9 +132,10 @@ def residual_shrink(
     H : ndarray of shape (r, m)
         The block's codes.
     S : ndarray of shape (d, m)
-        In: the S of the previous step (for the fit term). Out: the new S.
+        In: the S of the previous step (for the fit term), zero where ``f``
+        is. Out: the new S.
     A : ndarray of shape (d, m)
-        Out: ``|S|`` of the new S.
+        Out: ``|S|`` of the new S, where ``S`` was or is non-zero.
     f : ndarray of shape (m,)
         In: the factors of the previous S (zero where its column is zero).
         Out: the new factors.

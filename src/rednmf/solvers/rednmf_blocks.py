@@ -106,8 +106,9 @@ GPU_BLOCK_SIZE = 1 << 18
 #: above it the products run over the whole block, without a gather.
 DENSE_FRACTION = 0.5
 
-#: Whether blocks of NumPy arrays with pixel groups (``sparsity='l21'``) form the
-#: residual, the fit term and the S step in one compiled pass
+#: Whether blocks of pixel-major NumPy arrays (as the detectors lay them out) with
+#: pixel groups (``sparsity='l21'``) form the residual, the fit term and the S step
+#: in one compiled pass
 #: (:mod:`rednmf.solvers._kernels`) rather than in six NumPy passes. The two paths
 #: agree to rounding (``tests/solvers/test_kernels.py``).
 USE_KERNELS = True
@@ -117,6 +118,12 @@ ALL = slice(None)
 
 #: Columns of a block: ``None`` (none), :data:`ALL` or an index array.
 Cols = Any
+
+
+def _pixel_major(A: Any) -> bool:
+    """Whether each pixel's spectrum (a column of the d x n ``A``) is contiguous in memory."""
+    strides = getattr(A, "strides", None)
+    return strides is not None and (A.shape[0] == 1 or strides[0] == A.dtype.itemsize)
 
 
 def resolve_n_jobs(n_jobs: int | None) -> int:
@@ -299,8 +306,14 @@ class BlockRange:
         self.f = self.xp.zeros((self.n,), dtype=self.dtype) if sparsity == "l21" else None
         self.W_s = self.VW = self.MW = None
         # The residual and the pixel-group S step in one compiled pass (NumPy arrays).
-        if compiled is None:
-            compiled = USE_KERNELS and self.xp.name == "numpy" and sparsity == "l21"
+        if compiled is None:  # the kernel reads and writes one pixel's spectrum at a time
+            compiled = (
+                USE_KERNELS
+                and self.xp.name == "numpy"
+                and sparsity == "l21"
+                and _pixel_major(X)
+                and _pixel_major(S)
+            )
         self.compiled = compiled
 
     # -- threads and scratch -----------------------------------------------------------
@@ -550,8 +563,9 @@ class BlockRange:
 
         :func:`rednmf.solvers._kernels.residual_shrink` (pixel groups, NumPy):
         returns the fit term ``||X - W H - S||^2`` with ``S`` as it was, the
-        penalty, the non-zero count and columns of the new ``S``, and ``|S|``
-        of the new ``S`` in a scratch buffer.
+        penalty, the non-zero count and columns of the new ``S``, and a scratch
+        buffer that holds ``|S|`` of the new ``S`` when the columns are all of
+        them (:data:`ALL`).
         """
         m = X.shape[1]
         A = self._buffers(m)[0]
@@ -559,7 +573,13 @@ class BlockRange:
         fit, penalty, nnz = _kernels.residual_shrink(
             X, W, H, S, A, f, self.tau, with_fit=with_fit, shrink=shrink
         )
-        return fit, penalty, nnz, (self._columns(f != 0) if shrink else None), A
+        if not shrink:
+            return fit, penalty, nnz, None, A
+        zero = f == 0
+        cols = self._columns(~zero)
+        if isinstance(cols, slice) and nnz < m:  # |S| over the whole block: clear the rest
+            A[:, zero] = 0
+        return fit, penalty, nnz, cols, A
 
     def _first(self, a: int, b: int) -> _Sums:
         """Sweep 0: the S step of iteration 1 and the sums for its W and M steps."""
