@@ -121,9 +121,15 @@ Cols = Any
 
 
 def _pixel_major(A: Any) -> bool:
-    """Whether each pixel's spectrum (a column of the d x n ``A``) is contiguous in memory."""
+    """Whether each pixel's spectrum (a column of the d x n ``A``) is contiguous in memory.
+
+    From the strides of an array, else from the ``flags`` of an object that
+    forms its blocks on demand (:class:`rednmf.outofcore.CubeMatrix`).
+    """
     strides = getattr(A, "strides", None)
-    return strides is not None and (A.shape[0] == 1 or strides[0] == A.dtype.itemsize)
+    if strides is None:
+        return bool(getattr(getattr(A, "flags", None), "f_contiguous", False))
+    return A.shape[0] == 1 or strides[0] == A.dtype.itemsize
 
 
 def resolve_n_jobs(n_jobs: int | None) -> int:
@@ -350,6 +356,13 @@ class BlockRange:
             self._local.bufs = bufs
         return tuple(B[:, :width] for B in bufs)  # type: ignore[return-value]
 
+    def _stack(self, width: int) -> np.ndarray:
+        """A ``3r x width`` scratch buffer owned by the calling thread (rows of products)."""
+        B = getattr(self._local, "stack", None)
+        if B is None:
+            B = self._local.stack = self.xp.empty((3 * self.r, self.block_size), dtype=self.dtype)
+        return B[:, :width]
+
     def _block(self, a: int, b: int) -> np.ndarray:
         X = self.X[:, a:b]
         return X if X.dtype == self.dtype else self.xp.astype(X, self.dtype)
@@ -504,32 +517,49 @@ class BlockRange:
         """
         xp, r, d, dtype = self.xp, self.r, self.d, self.dtype
         k = 2 * r if self.enc else r  # rows of P = [H; MX]
-        HXt = H @ X.T
         zeros = lambda rows: xp.zeros((rows, d), dtype=dtype)  # noqa: E731
-        PSp = PSn = QSp = QSn = SSt = None
+        PSp = PSn = QSp = QSn = SSt = HXt = None
         if cols is not None:
             Xc, Sc, Hc = X[:, cols], S[:, cols], H[:, cols]
             Ac = A if A is not None and isinstance(cols, slice) else self._abs(Sc, cols)
-            P = xp.vstack([Hc, MX[:, cols]]) if self.enc else Hc
             if self.enc:
                 f = self.f[a : a + X.shape[1]][cols] if self.sparsity == "l21" else None
                 MS = self._low_rank_PS(self.M, Sc, MX[:, cols], self.MW, Hc, f)
-                MA = self.M @ Ac
             if self.enc and self.m_split == "factored":
                 # (M|S|)|S|' and (MS)S' with the products of P: M[S+S+' + S-S-'] is their
                 # half-sum, M[S+S-' + S-S+'] their half-difference (r d m multiply-adds each).
-                PA, PS = xp.vstack([P, MA]) @ Ac.T, xp.vstack([P, MS]) @ Sc.T
+                # The rows [H; MX; M|S|], then [H; MX; MS], then [H; MS+; MS-] are stacked
+                # in one scratch buffer B: three products, no stacked copies.
+                B = self._stack(Hc.shape[1])
+                B[:r] = Hc
+                B[r:k] = MX[:, cols]
+                xp.matmul(self.M, Ac, out=B[k:])
+                MA = xp.copy(B[k:])
+                PA = B @ Ac.T
+                B[k:] = MS
+                PS = B @ Sc.T
                 PSp, PSn = self._split_products(PA[:k], PS[:k])
                 QSp, QSn = self._split_products(PA[k:], PS[k:])
-            else:
-                PSp, PSn = self._split_products(P @ Ac.T, P @ Sc.T)
-                if self.enc:
-                    SSt = Sc @ Sc.T
-            if self.enc:
                 MSp, MSn = self._split_products(MA, MS)
-                HXt = xp.vstack([HXt, xp.vstack([MSp, MSn]) @ Xc.T])
+                if isinstance(cols, slice):  # H X' and [MS+; MS-] X' in one product
+                    B[r:k] = MSp
+                    B[k:] = MSn
+                    HXt = B @ X.T
+                else:
+                    HXt = xp.vstack([H @ X.T, xp.vstack([MSp, MSn]) @ Xc.T])
+            else:
+                P = xp.vstack([Hc, MX[:, cols]]) if self.enc else Hc
+                if self.enc:
+                    MA = self.M @ Ac
+                    SSt = Sc @ Sc.T
+                PSp, PSn = self._split_products(P @ Ac.T, P @ Sc.T)
+                HXt = H @ X.T
+                if self.enc:
+                    MSp, MSn = self._split_products(MA, MS)
+                    HXt = xp.vstack([HXt, xp.vstack([MSp, MSn]) @ Xc.T])
         else:
             PSp, PSn = zeros(k), zeros(k)
+            HXt = H @ X.T
             if self.enc:
                 HXt = xp.vstack([HXt, zeros(2 * r)])
                 if self.m_split == "factored" and self.has_s:
