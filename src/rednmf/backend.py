@@ -119,6 +119,19 @@ class NumpyBackend:
     def matmul(self, a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         return np.matmul(a, b, out=out)
 
+    def lmul(self, p: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``p @ b`` (C-ordered) for a few rows ``p`` and a wide block ``b``.
+
+        With a pixel-major (Fortran-ordered) ``b``, NumPy's ``p @ b`` let
+        OpenBLAS pack the wide operand transposed: 400 against 240 us for
+        ``16 x 205`` times ``205 x 2500`` float32 on one thread here (2026-12-04).
+        ``(b' p')'`` computes the same products without that and is copied to
+        C order (``tests/test_backend.py`` checks the numbers against ``p @ b``).
+        """
+        if b.ndim == 2 and b.flags.f_contiguous and not b.flags.c_contiguous:
+            return np.ascontiguousarray((b.T @ p.T).T)
+        return p @ b
+
     def relu(self, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """``max(a, 0)``."""
         return np.maximum(a, 0, out=out)
@@ -366,6 +379,9 @@ class TorchBackend(NumpyBackend):
         if out is None:
             return self.torch.matmul(a, b)
         return self.torch.matmul(a, b, out=out)
+
+    def lmul(self, p: Any, b: Any) -> Any:
+        return p @ b
 
     def relu(self, a: Any, out: Any = None) -> Any:
         if out is None:

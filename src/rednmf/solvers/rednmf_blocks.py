@@ -533,8 +533,8 @@ class BlockRange:
                 B = self._stack(Hc.shape[1])
                 B[:r] = Hc
                 B[r:k] = MX[:, cols]
-                xp.matmul(self.M, Ac, out=B[k:])
-                MA = xp.copy(B[k:])
+                MA = xp.lmul(self.M, Ac)
+                B[k:] = MA
                 PA = B @ Ac.T
                 B[k:] = MS
                 PS = B @ Sc.T
@@ -550,7 +550,7 @@ class BlockRange:
             else:
                 P = xp.vstack([Hc, MX[:, cols]]) if self.enc else Hc
                 if self.enc:
-                    MA = self.M @ Ac
+                    MA = xp.lmul(self.M, Ac)
                     SSt = Sc @ Sc.T
                 PSp, PSn = self._split_products(P @ Ac.T, P @ Sc.T)
                 HXt = H @ X.T
@@ -620,7 +620,7 @@ class BlockRange:
         else:
             E, sq = self._residual(X, self.W, H)
             penalty, nnz, cols = self._s_step(E, sq, S, a) if self.has_s else (0.0, 0, None)
-        MX = self.M @ X if self.enc else None
+        MX = self.xp.lmul(self.M, X) if self.enc else None
         out = self._sums(X, H, MX, S, cols, a, A)
         out.penalty, out.nonzero = penalty, nnz
         return out
@@ -634,7 +634,7 @@ class BlockRange:
         xp, r, beta, eps = self.xp, self.r, self.beta, self.eps
         X, H, S = self._block(a, b), self.H[:, a:b], self.S[:, a:b]
         cols = self._support(S, a)  # S of iteration t, from W_s and this H
-        VX = self.V @ X
+        VX = xp.lmul(self.V, X)
         num = xp.copy(VX[:r])
         den = self.WtW @ H
         den += eps
@@ -642,7 +642,7 @@ class BlockRange:
             Sc, Hc = S[:, cols], H[:, cols]
             f = self.f[a:b][cols] if self.sparsity == "l21" else None
             VS = self._low_rank_PS(self.V, Sc, VX[:, cols], self.VW, Hc, f)
-            VSp, VSn = self._split_products(self.V @ self._abs(Sc, cols), VS)
+            VSp, VSn = self._split_products(xp.lmul(self.V, self._abs(Sc, cols)), VS)
             num[:, cols] += VSn[:r]
             den[:, cols] += VSp[:r]
         MX = None
