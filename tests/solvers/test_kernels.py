@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from rednmf import REDNMF
 from rednmf._validation import cube_to_matrix
 from rednmf.preprocessing import scale_data
 from rednmf.solvers import _kernels, rednmf_blocks
@@ -112,3 +113,16 @@ def test_the_kernel_serves_pixel_major_numpy_blocks_with_pixel_groups():
     band_major = np.ascontiguousarray(X), H, np.ascontiguousarray(S)
     assert not rednmf_blocks.BlockRange(*band_major, sparsity="l21", **kw).compiled
     assert not rednmf_blocks.BlockRange(X, H, S, sparsity="l1", **kw).compiled
+
+
+def test_the_default_detector_fit_runs_the_kernel(small_scene, monkeypatch):
+    calls = []
+    kernel = _kernels.residual_shrink
+
+    def counted(*args, **kwargs):
+        calls.append(args[0].shape)
+        return kernel(*args, **kwargs)
+
+    monkeypatch.setattr(_kernels, "residual_shrink", counted)
+    REDNMF(max_iter=5).fit(small_scene[0])
+    assert len(calls) >= 5, "REDNMF() lays X out pixel-major, so its S step is compiled"

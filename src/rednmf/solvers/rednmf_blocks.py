@@ -269,7 +269,10 @@ class BlockRange:
     :class:`numpy.memmap` or any object with ``shape``, ``dtype`` and that
     indexing); ``H`` (r x m) and ``S`` (d x m) are updated in place. ``xp``
     is the array backend (:mod:`rednmf.backend`) of ``X``, ``H`` and ``S``:
-    NumPy, or torch with all three tensors on one device.
+    NumPy, or torch with all three tensors on one device. ``compiled``: whether
+    the residual, the fit term and the S step run as one compiled pass
+    (:mod:`rednmf.solvers._kernels`); default (``None``): on pixel-major NumPy
+    arrays with pixel groups, while :data:`USE_KERNELS` holds.
     """
 
     def __init__(
