@@ -10,6 +10,7 @@ from rednmf._validation import cube_to_matrix
 from rednmf.preprocessing import scale_data
 from rednmf.solvers import _kernels, rednmf_blocks
 from rednmf.solvers import rednmf as R
+from rednmf.solvers import reference as REF
 from rednmf.solvers.init import initialize_factors
 from rednmf.solvers.prox import group_shrink
 
@@ -126,3 +127,28 @@ def test_the_default_detector_fit_runs_the_kernel(small_scene, monkeypatch):
     monkeypatch.setattr(_kernels, "residual_shrink", counted)
     REDNMF(max_iter=5).fit(small_scene[0])
     assert len(calls) >= 5, "REDNMF() lays X out pixel-major, so its S step is compiled"
+
+
+@pytest.mark.parametrize("m_split", ["elementwise", "factored"])
+def test_compiled_engine_in_float64_is_the_plain_transcription(small_scene, monkeypatch, m_split):
+    """Pixel-major float64 blocks (the compiled S step) against Algorithm 1 as printed."""
+    calls = []
+    kernel = _kernels.residual_shrink
+    monkeypatch.setattr(
+        _kernels, "residual_shrink", lambda *a, **k: calls.append(1) or kernel(*a, **k)
+    )
+    X, _ = cube_to_matrix(small_scene[0])
+    X = np.asfortranarray(scale_data(X, "minmax"), dtype=np.float64)
+    W, H, M = initialize_factors(X, 4, "random", np.random.default_rng(1))
+    W1, H1, M1, S1, obj1 = REF.plain_rednmf(
+        X, W, H, M, lam=0.5, beta=1.0, n_iter=40, fixed=True, m_split=m_split
+    )
+    res = R.rednmf_solve(
+        X, W, H, M, lam=0.5, beta=1.0, max_iter=40, tol=0, lam_mode="absolute",
+        m_split=m_split, block_size=300, n_jobs=2,
+    )  # fmt: skip
+    np.testing.assert_allclose(res.objective, obj1, rtol=1e-8)
+    for got, want in ((res.W, W1), (res.H, H1), (res.M, M1), (res.S, S1)):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-10)
+    assert 0 < np.count_nonzero(np.any(res.S, axis=0)) < X.shape[1], "S must be partly zero"
+    assert calls, "the compiled S step ran"
