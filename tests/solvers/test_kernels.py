@@ -152,3 +152,19 @@ def test_compiled_engine_in_float64_is_the_plain_transcription(small_scene, monk
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-10)
     assert 0 < np.count_nonzero(np.any(res.S, axis=0)) < X.shape[1], "S must be partly zero"
     assert calls, "the compiled S step ran"
+
+
+def test_compiled_engine_result_does_not_depend_on_threads(small_scene):
+    X, _ = cube_to_matrix(small_scene[0])
+    X = np.asfortranarray(scale_data(X, "minmax"), dtype=np.float32)
+    W, H, M = (
+        A.astype(np.float32) for A in initialize_factors(X, 4, "nndsvda", np.random.default_rng(0))
+    )
+    kw = dict(
+        lam=4.0, beta=1.0, max_iter=30, tol=0, lam_mode="noise", m_split="factored", block_size=200
+    )
+    one = R.rednmf_solve(X, W, H, M, n_jobs=1, **kw)
+    two = R.rednmf_solve(X, W, H, M, n_jobs=2, **kw)
+    for a, b in ((one.W, two.W), (one.H, two.H), (one.M, two.M), (one.S, two.S)):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(one.objective, two.objective)
