@@ -42,6 +42,11 @@ What this buys:
   keeps three block-sized scratch buffers);
 * the data are read once per iteration, block by block, so ``X`` may be a
   :class:`numpy.memmap` of a file larger than memory (``S`` can be one too);
+* on pixel-major NumPy blocks with pixel groups (the default), the residual,
+  the fit term, the S step and ``|S|`` are one compiled pass per block
+  (:mod:`rednmf.solvers._kernels`, without the GIL); the namespace path below
+  does the same in six NumPy passes and serves torch, ``'l1'`` and band-major
+  data;
 * blocks are independent within a sweep, so they run on ``n_jobs`` threads
   (BLAS and NumPy release the GIL); the caller pins BLAS to one thread and the
   per-block sums are added in block order, so the result does not depend on
