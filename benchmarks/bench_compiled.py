@@ -11,7 +11,11 @@ Prints:
    40 iterations, set-up included), with the compiled S step
    (``rednmf_blocks.USE_KERNELS = True``) and without it, on one and on two
    threads: the paths alternate within each round, medians over the rounds.
-2. Seconds of the first and of the second ``REDNMF().fit`` in a new process
+2. With ``--block-sizes 2048,4096,8192``: the same per-iteration time for each
+   block size (alternating, compiled S step) on abu-airport-1 and on a
+   synthetic 316 x 316 x 200 scene (10^5 pixels, 8 iterations), one and two
+   threads; then it stops.
+3. Seconds of the first and of the second ``REDNMF().fit`` in a new process
    (one subprocess each way, after a process has compiled and cached the
    kernel): what numba's import and loading the cached kernel add to a first
    fit.
@@ -38,11 +42,36 @@ SCENE = "abu-airport-1"
 SOLVER = dict(lam=4.0, beta=1.0, tol=0, lam_mode="noise", m_split="factored")
 
 
-def per_iteration(rounds: int, n_iter: int = 40) -> None:
-    cube, _ = load_benchmark(SCENE)
+def _problem(cube: np.ndarray) -> tuple[np.ndarray, ...]:
     X, _ = cube_to_matrix(scale_data(cube.astype(np.float32), "minmax"))
     X = np.asfortranarray(X)  # pixel-major, as REDNMF() lays it out
-    W, H, M = initialize_factors(X, 8, "nndsvda", np.random.default_rng(0))
+    return (X, *initialize_factors(X, 8, "nndsvda", np.random.default_rng(0)))
+
+
+def block_sizes(sizes: list[int], rounds: int) -> None:
+    scenes = {
+        SCENE: (load_benchmark(SCENE)[0], 40),
+        "synthetic 10^5 x 200": (np.random.default_rng(0).random((316, 316, 200)), 8),
+    }
+    print("| scene | threads | " + " | ".join(f"{b} px, ms / iteration" for b in sizes) + " |")
+    print("|---|---|" + "---|" * len(sizes))
+    for name, (cube, n_iter) in scenes.items():
+        X, W, H, M = _problem(cube)
+        for jobs in (1, 2):
+            times: dict[int, list[float]] = {b: [] for b in sizes}
+            for _ in range(rounds + 1):  # the first round warms up
+                for b in sizes:
+                    t = time.perf_counter()
+                    R.rednmf_solve(
+                        X, W, H, M, max_iter=n_iter, n_jobs=jobs, block_size=b, **SOLVER
+                    )
+                    times[b].append((time.perf_counter() - t) / n_iter * 1e3)
+            meds = " | ".join(f"{statistics.median(times[b][1:]):.2f}" for b in sizes)
+            print(f"| {name} | {jobs} | {meds} |")
+
+
+def per_iteration(rounds: int, n_iter: int = 40) -> None:
+    X, W, H, M = _problem(load_benchmark(SCENE)[0])
     print("| threads | compiled S step, ms / iteration | NumPy passes, ms / iteration | ratio |")
     print("|---|---|---|---|")
     for jobs in (1, 2):
@@ -89,10 +118,14 @@ def first_fit() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--block-sizes", help="compare these block sizes, e.g. 2048,4096,8192")
     parser.add_argument("--child", type=int, choices=(0, 1), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
         _child(bool(args.child))
+        return
+    if args.block_sizes:
+        block_sizes([int(b) for b in args.block_sizes.split(",")], args.rounds)
         return
     per_iteration(args.rounds)
     first_fit()
