@@ -67,8 +67,8 @@ def test_dask_default_chunks_agree_to_rounding(client, problem):
 
 
 def test_detector_scores_equal_in_memory(client):
-    cube, _ = make_scene(rows=96, cols=64, bands=30, n_targets=6, random_state=2)
-    mem = REDNMF(max_iter=15).fit(cube)  # 6144 pixels: two blocks (and chunks) of 3072
+    cube, _ = make_scene(rows=128, cols=96, bands=30, n_targets=6, random_state=2)
+    mem = REDNMF(max_iter=15).fit(cube)  # 12288 pixels: two blocks (and chunks) of 6144
     chunks = DaskEngine(client, chunk_size=DEFAULT_BLOCK_SIZE)
     dist = REDNMF(max_iter=15, engine=chunks).fit(cube)
     # S is identical; it is scored on the workers (rednmf.scoring.dask_scoring),

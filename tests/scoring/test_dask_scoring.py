@@ -94,8 +94,8 @@ def test_score_dask_bad_input(cube):
 
 @pytest.fixture(scope="module")
 def scene():
-    # 6144 pixels: two blocks of the solver (and two chunks of BLOCK) of 3072
-    cube, _ = make_scene(rows=96, cols=64, bands=30, n_targets=6, random_state=2)
+    # 12288 pixels: two blocks of the solver (and two chunks of BLOCK) of 6144
+    cube, _ = make_scene(rows=128, cols=96, bands=30, n_targets=6, random_state=2)
     return cube
 
 

@@ -97,8 +97,10 @@ __all__ = [
 #: of a thread in the L2/L3 cache; smaller blocks pay NumPy's per-call overhead
 #: (and, with two threads, hold the GIL for more calls). Measured with two
 #: threads (docs/performance.md): 4096 against 2048 was 4 % faster on
-#: abu-airport-1, 14 % at 10^5 and 8 % at 10^6 pixels; 8192 was no faster at 10^6.
-DEFAULT_BLOCK_SIZE = 4096
+#: abu-airport-1, 14 % at 10^5 and 8 % at 10^6 pixels; with the compiled S step,
+#: 8192 against 4096 was 5-9 % faster on abu-airport-1 (one and two threads),
+#: within 3 % either way at 10^5, and no faster at 10^6 before it.
+DEFAULT_BLOCK_SIZE = 8192
 
 #: Pixels per block on a CUDA device (torch backend): large blocks, so that each
 #: operation is one large kernel; three d x 2^18 float32 scratch buffers are
