@@ -217,7 +217,7 @@ class DaskEngine(Engine):
         each fit and closed after it) or a connected client.
     chunk_size : int, optional
         Pixels per chunk (default: one chunk per worker). With ``chunk_size``
-        equal to the solver's block size (4096) the fit is identical to the
+        equal to the solver's block size (8192) the fit is identical to the
         in-memory one.
     out_of_core : bool or None, default=None
         Read the scene on the driver block by block from its file and hold

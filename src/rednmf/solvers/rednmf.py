@@ -203,7 +203,7 @@ def anomaly_evidence(
         dtype and memory order of ``X`` when it is an ndarray, float32 C-order
         otherwise.
     block_size : int, optional
-        Pixels per block; default 4096, or 262144 on a CUDA device.
+        Pixels per block; default 8192 (``DEFAULT_BLOCK_SIZE``), or 262144 on a CUDA device.
     xp : backend, optional
         Array backend (:mod:`rednmf.backend`) that computes each block: NumPy
         (default), or torch on its device (each block is copied there and the
@@ -357,7 +357,7 @@ def rednmf_solve(
         objective)`` works too.
     block_size : int, optional
         Pixels per block of the block engine (:mod:`rednmf.solvers.rednmf_blocks`);
-        default 4096, or 262144 on a CUDA device.
+        default 8192, or 262144 on a CUDA device.
     n_jobs : int or None
         Threads over pixel blocks (``None`` or ``-1``: every CPU). The result
         does not depend on it.

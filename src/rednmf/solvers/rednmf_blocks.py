@@ -98,7 +98,7 @@ __all__ = [
 #: (and, with two threads, hold the GIL for more calls). Measured with two
 #: threads (docs/performance.md): 4096 against 2048 was 4 % faster on
 #: abu-airport-1, 14 % at 10^5 and 8 % at 10^6 pixels; with the compiled S step,
-#: 8192 against 4096 was 5-9 % faster on abu-airport-1 (one and two threads),
+#: 8192 against 4096 was 5-8 % faster on abu-airport-1 (one and two threads),
 #: within 3 % either way at 10^5, and no faster at 10^6 before it.
 DEFAULT_BLOCK_SIZE = 8192
 
