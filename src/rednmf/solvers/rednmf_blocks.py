@@ -535,7 +535,9 @@ class BlockRange:
             if self.enc:
                 f = self.f[a : a + X.shape[1]][cols] if self.sparsity == "l21" else None
                 MS = self._low_rank_PS(self.M, Sc, MX[:, cols], self.MW, Hc, f)
-            if self.enc and self.m_split == "factored":
+                MA = xp.lmul(self.M, Ac)
+            factored = self.enc and self.m_split == "factored"
+            if factored:
                 # (M|S|)|S|' and (MS)S' with the products of P: M[S+S+' + S-S-'] is their
                 # half-sum, M[S+S-' + S-S+'] their half-difference (r d m multiply-adds each).
                 # The rows [H; MX; M|S|], then [H; MX; MS], then [H; MS+; MS-] are stacked
@@ -543,29 +545,26 @@ class BlockRange:
                 B = self._stack(Hc.shape[1])
                 B[:r] = Hc
                 B[r:k] = MX[:, cols]
-                MA = xp.lmul(self.M, Ac)
                 B[k:] = MA
                 PA = B @ Ac.T
                 B[k:] = MS
                 PS = B @ Sc.T
                 PSp, PSn = self._split_products(PA[:k], PS[:k])
                 QSp, QSn = self._split_products(PA[k:], PS[k:])
-                MSp, MSn = self._split_products(MA, MS)
-                if isinstance(cols, slice):  # H X' and [MS+; MS-] X' in one product
-                    B[r:k] = MSp
-                    B[k:] = MSn
-                    HXt = B @ X.T
-                else:
-                    HXt = xp.vstack([H @ X.T, xp.vstack([MSp, MSn]) @ Xc.T])
             else:
                 P = xp.vstack([Hc, MX[:, cols]]) if self.enc else Hc
                 if self.enc:
-                    MA = xp.lmul(self.M, Ac)
                     SSt = Sc @ Sc.T
                 PSp, PSn = self._split_products(P @ Ac.T, P @ Sc.T)
+            if self.enc:
+                MSp, MSn = self._split_products(MA, MS)
+            if factored and isinstance(cols, slice):  # H X' and [MS+; MS-] X' in one product
+                B[r:k] = MSp
+                B[k:] = MSn
+                HXt = B @ X.T
+            else:
                 HXt = H @ X.T
                 if self.enc:
-                    MSp, MSn = self._split_products(MA, MS)
                     HXt = xp.vstack([HXt, xp.vstack([MSp, MSn]) @ Xc.T])
         else:
             PSp, PSn = zeros(k), zeros(k)
