@@ -30,6 +30,14 @@ def _case(dtype, order, seed=0, d=23, m=40, r=3):
     return X, W, H, S, f, tau
 
 
+def _pixel_major_problem(cube, dtype, init, seed):
+    """Scaled pixel-major ``X`` (as REDNMF() lays it out) and initial factors, in ``dtype``."""
+    X, _ = cube_to_matrix(cube)
+    X = np.asfortranarray(scale_data(X, "minmax"), dtype=dtype)
+    W, H, M = initialize_factors(X, 4, init, np.random.default_rng(seed))
+    return X, W.astype(dtype), H.astype(dtype), M.astype(dtype)
+
+
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 2e-5)])
 @pytest.mark.parametrize("order", ["F", "C"])
 def test_residual_shrink_is_the_residual_the_fit_and_the_group_shrink(dtype, rtol, order):
@@ -81,11 +89,7 @@ def test_the_kernel_is_deterministic():
 )
 def test_block_engine_with_and_without_the_kernel_agree(small_scene, monkeypatch, beta, m_split):
     """The compiled pass and the NumPy passes give the same fit, to float32 rounding."""
-    X, _ = cube_to_matrix(small_scene[0])
-    X = np.asfortranarray(scale_data(X, "minmax"), dtype=np.float32)  # pixel-major
-    W, H, M = (
-        A.astype(np.float32) for A in initialize_factors(X, 4, "nndsvda", np.random.default_rng(0))
-    )
+    X, W, H, M = _pixel_major_problem(small_scene[0], np.float32, "nndsvda", 0)
     kw = dict(
         lam=0.9,  # blocks with S over most columns, over some, and none
         beta=beta,
@@ -137,9 +141,7 @@ def test_compiled_engine_in_float64_is_the_plain_transcription(small_scene, monk
     monkeypatch.setattr(
         _kernels, "residual_shrink", lambda *a, **k: calls.append(1) or kernel(*a, **k)
     )
-    X, _ = cube_to_matrix(small_scene[0])
-    X = np.asfortranarray(scale_data(X, "minmax"), dtype=np.float64)
-    W, H, M = initialize_factors(X, 4, "random", np.random.default_rng(1))
+    X, W, H, M = _pixel_major_problem(small_scene[0], np.float64, "random", 1)
     W1, H1, M1, S1, obj1 = REF.plain_rednmf(
         X, W, H, M, lam=0.5, beta=1.0, n_iter=40, fixed=True, m_split=m_split
     )
@@ -155,11 +157,7 @@ def test_compiled_engine_in_float64_is_the_plain_transcription(small_scene, monk
 
 
 def test_compiled_engine_result_does_not_depend_on_threads(small_scene):
-    X, _ = cube_to_matrix(small_scene[0])
-    X = np.asfortranarray(scale_data(X, "minmax"), dtype=np.float32)
-    W, H, M = (
-        A.astype(np.float32) for A in initialize_factors(X, 4, "nndsvda", np.random.default_rng(0))
-    )
+    X, W, H, M = _pixel_major_problem(small_scene[0], np.float32, "nndsvda", 0)
     kw = dict(
         lam=4.0, beta=1.0, max_iter=30, tol=0, lam_mode="noise", m_split="factored", block_size=200
     )
