@@ -5,12 +5,12 @@ from __future__ import annotations
 import tempfile
 import warnings
 from collections.abc import Callable
-from numbers import Integral
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.utils._param_validation import Hidden, Options, StrOptions
+from sklearn.utils._param_validation import Hidden, Interval, Options, StrOptions
 
 from rednmf._validation import check_choice, check_dtype, matrix_to_cube
 from rednmf.backend import BACKENDS, get_backend
@@ -29,7 +29,7 @@ from rednmf.engines import (
 )
 from rednmf.exceptions import InputError
 from rednmf.preprocessing import scale_data, scale_params
-from rednmf.scoring.multiscale import COMBINATIONS
+from rednmf.scoring.multiscale import COMBINATIONS, SUSPECT_LEVEL
 from rednmf.solvers._driver import FitCallback, as_fit_callback
 from rednmf.solvers.rednmf import (
     M_SPLITS,
@@ -181,6 +181,17 @@ class REDNMF(FactorizationDetector):
         more without the pixels beyond the chi-square 0.975 quantile (the
         one-step reweighting of :func:`rednmf.scoring.global_rx.global_rx`), so
         that the anomalies do not widen the background they are measured against.
+    score_cube : bool, default=True
+        ``scorer='multiscale'``: also score the cube itself, against background
+        statistics of the pixels that the evidence does not flag, and combine
+        it with the evidence's local detectors
+        (:func:`rednmf.scoring.multiscale.cube_and_evidence`). The background
+        ``WH`` absorbs the part of an anomaly that lies in the span of ``W``,
+        which only the cube keeps; ``False`` scores the evidence alone
+        (``docs/choices.md``: what each part adds).
+    suspect_level : float, default=0.01
+        ``score_cube``: the evidence's tail probability at or below which a
+        pixel is a suspect and leaves the cube's background statistics.
     m_split : {'factored', 'elementwise'}, default='factored'
         How the M step (15) splits ``SS'`` between numerator and denominator:
         ``S+S+' + S-S-'`` over ``S+S-' + S-S+'``, which costs ``r d n`` instead
@@ -293,6 +304,8 @@ class REDNMF(FactorizationDetector):
         "combine": [StrOptions(set(COMBINATIONS))],
         "pool_global": ["boolean"],
         "robust_global": ["boolean"],
+        "score_cube": ["boolean"],
+        "suspect_level": [Interval(Real, 0.0, 1.0, closed="neither")],
         "m_split": [StrOptions(set(M_SPLITS))],
         "noise_margin": positive(),
         "encoder": ["boolean"],
@@ -328,6 +341,8 @@ class REDNMF(FactorizationDetector):
         combine: str = "sum",
         pool_global: bool = True,
         robust_global: bool = True,
+        score_cube: bool = True,
+        suspect_level: float = SUSPECT_LEVEL,
         m_split: str = "factored",
         noise_margin: float = 3.0,
         encoder: bool = True,
@@ -361,6 +376,8 @@ class REDNMF(FactorizationDetector):
         self.combine = combine
         self.pool_global = pool_global
         self.robust_global = robust_global
+        self.score_cube = score_cube
+        self.suspect_level = suspect_level
         self.m_split = m_split
         self.noise_margin = noise_margin
         self.encoder = encoder
@@ -488,7 +505,7 @@ class REDNMF(FactorizationDetector):
         self._set_factors(res)
         E = self._evidence(X, res, shape, run)
         del X, res  # the scaled data are not needed to score: let them go first
-        return self._score(E, shape, run)
+        return self._score(E, shape, run, cube=cube)
 
     def _fit_out_of_core(
         self,
@@ -520,7 +537,7 @@ class REDNMF(FactorizationDetector):
             E = run.kept_evidence(None if tau is None else res.W, tau)  # fitted on a cluster
             if E is None:  # S on disk, or the residual X - WH shrunk at tau, in its place
                 E = S if tau is None else anomaly_evidence(X, res.W, res.H, tau, out=S)
-            scores = self._score(E, valid.shape, run)
+            scores = self._score(E, valid.shape, run, cube=X)
             del S, E, res
         return scores, valid, kept
 
@@ -555,7 +572,7 @@ class REDNMF(FactorizationDetector):
         X = scale_data(X, self.scale, dtype=check_dtype(self.dtype), params=self.scaling_)
         H = self.encoder_ @ X
         E = anomaly_evidence(X, self.components_, H, self.evidence_threshold_, out=X)
-        scores = np.asarray(self._score(E, (rows, cols)), dtype=np.float64)
+        scores = np.asarray(self._score(E, (rows, cols), cube=data), dtype=np.float64)
         scores[~valid] = np.nan
         return scores
 
@@ -605,18 +622,25 @@ class REDNMF(FactorizationDetector):
             "combine": self.combine,
             "pool_global": self.pool_global,
             "robust_global": self.robust_global,
+            "suspect_level": self.suspect_level,
         }
 
-    def _score(self, E: Any, shape: tuple[int, int], run: Any = None) -> np.ndarray:
+    def _score(
+        self, E: Any, shape: tuple[int, int], run: Any = None, cube: Any = None
+    ) -> np.ndarray:
         """Score the evidence handle ``E`` where it is (:func:`rednmf.engines.score_evidence`).
 
-        Without a session (new pixels, :meth:`decision_function`) on the
-        engine's array backend, in this process.
+        ``cube``: the data the evidence came from, scored with it when
+        ``score_cube`` (and ``scorer='multiscale'``). Without a session (new
+        pixels, :meth:`decision_function`) on the engine's array backend, in
+        this process.
         """
         if run is None:
             engine = self._engine(warn=False)
             run = LocalSession(backend=engine.backend, device=engine.device)
-        return score_evidence(E, shape, session=run, **self._scorer_params())
+        if not (self.score_cube and self.scorer == "multiscale"):
+            cube = None
+        return score_evidence(E, shape, session=run, cube=cube, **self._scorer_params())
 
     def _solve(
         self,

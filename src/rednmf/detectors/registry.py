@@ -38,6 +38,10 @@ METHODS: dict[str, tuple[str, str]] = {
     "ewnmf": ("rednmf.detectors.nmf:EWNMF", "Entropy-weighted NMF (Wei et al. 2022)"),
     "grx": ("rednmf.detectors.rx:GRX", "Global RX: Mahalanobis distance to the scene statistics"),
     "lrx": ("rednmf.detectors.rx:LRX", "Local dual-window RX on a PCA projection (box filters)"),
+    "msrx": (
+        "rednmf.detectors.rx:MSRX",
+        "Multi-scale RX: REDNMF's scorer on the raw cube (local + global, pooled; Fisher)",
+    ),
     "crd": ("rednmf.detectors.cr:CRD", "Collaborative representation detector (Li & Du 2015)"),
     "lsunrsorad": ("rednmf.detectors.cr:LSUNRSORAD", "Local-sum NRS, outlier removal (Tan 2019)"),
     "lsad-cr-idw": ("rednmf.detectors.cr:LSADCRIDW", "Local-sum CR, inverse-distance (Tan 2019)"),

@@ -333,6 +333,7 @@ def score_evidence(
     shape: tuple[int, int],
     *,
     session: Any = None,
+    cube: Any = None,
     **params: Any,
 ) -> np.ndarray:
     """Score an evidence handle where it is: in memory, on disk, or on a Dask cluster.
@@ -349,6 +350,12 @@ def score_evidence(
         ``(rows, cols)`` of the scene.
     session : optional
         The session of the fit (its client, backend and device).
+    cube : optional
+        The data the evidence came from, scored with it
+        (:func:`rednmf.scoring.multiscale.cube_and_evidence`): a ``(rows, cols,
+        bands)`` array with an in-memory or Dask evidence, a ``bands x pixels``
+        matrix read by blocks (:class:`rednmf.outofcore.CubeMatrix`) with a
+        memory-mapped one.
     **params
         Scorer parameters (``scorer``, ``inner``, ``outer``, ``n_pca``,
         ``ridge``, ``pool``, ``noise_var``, ``combine``).
@@ -360,11 +367,12 @@ def score_evidence(
     if type(E).__module__.startswith("dask"):
         from rednmf.scoring.dask_scoring import score_matrix_dask
 
-        return score_matrix_dask(E, shape, client=getattr(session, "client", None), **params)
+        client = getattr(session, "client", None)
+        return score_matrix_dask(E, shape, client=client, cube=cube, **params)
     if isinstance(E, np.memmap):
         from rednmf.outofcore import score_blocks
 
-        return score_blocks(E, shape, **params)
+        return score_blocks(E, shape, data=cube, **params)
     from rednmf.scoring.from_matrix import score_matrix
 
     return score_matrix(
@@ -372,5 +380,6 @@ def score_evidence(
         shape,
         backend=getattr(session, "backend", "numpy"),
         device=getattr(session, "device", None),
+        cube=cube,
         **params,
     )

@@ -87,13 +87,15 @@ def principal_axes(cov: Any, k: int, xp: NumpyBackend | None = None) -> Any:
 
 
 def _pca_project(
-    arr: Any, n_pca: int | None, xp: NumpyBackend, noise_var: np.ndarray | None = None
+    arr: Any, n_pca: int | None, xp: NumpyBackend, noise_var: np.ndarray | str | None = None
 ) -> Any:
     """:func:`pca_project` of a validated array of backend ``xp``; result in that backend.
 
     With ``noise_var`` (the noise variance of each band) only the components
     above the noise are kept, at most ``n_pca``
-    (:func:`rednmf.scoring.multiscale.noise_pca_count`).
+    (:func:`rednmf.scoring.multiscale.noise_pca_count`); ``'estimate'`` takes
+    the noise variance from the data's own covariance
+    (:func:`rednmf.solvers.noise.band_noise_variance`).
     """
     rows, cols, bands = arr.shape
     x = arr.reshape(-1, bands)
@@ -112,7 +114,12 @@ def _pca_project(
     if noise_var is not None:
         from rednmf.scoring.multiscale import noise_pca_count
 
-        n_pca = noise_pca_count(xp.to_numpy(cov), noise_var, x.shape[0], n_pca)
+        cov_np = xp.to_numpy(cov)
+        if isinstance(noise_var, str):  # 'estimate': the noise of the projected data themselves
+            from rednmf.solvers.noise import band_noise_variance
+
+            noise_var = band_noise_variance(cov_np)
+        n_pca = noise_pca_count(cov_np, noise_var, x.shape[0], n_pca)
     vecs = principal_axes(cov, n_pca, xp)
     if len(blocks) == 1:
         return xp.astype(xc @ vecs, arr.dtype).reshape(rows, cols, n_pca)
@@ -198,7 +205,7 @@ def validated_projection(
     ridge: float,
     dtype: DTypeLike,
     xp: NumpyBackend,
-    noise_var: np.ndarray | None = None,
+    noise_var: np.ndarray | str | None = None,
 ) -> tuple[Any, tuple[int, int, float, np.dtype]]:
     """Validate a cube and the window parameters; project it (backend ``xp``).
 

@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 
 from rednmf._validation import check_choice, matrix_to_cube
-from rednmf.scoring.brad import brad
-from rednmf.scoring.multiscale import multiscale
+from rednmf.backend import get_backend
+from rednmf.scoring.brad import brad, validated_projection
+from rednmf.scoring.multiscale import SUSPECT_LEVEL, cube_and_evidence, multiscale
 from rednmf.scoring.norms import column_norm
 
 __all__ = ["SCORERS", "score_matrix"]
@@ -36,6 +37,8 @@ def score_matrix(
     combine: str = "sum",
     pool_global: bool = True,
     robust_global: bool = True,
+    cube: np.ndarray | None = None,
+    suspect_level: float = SUSPECT_LEVEL,
 ) -> np.ndarray:
     """Turn a ``(bands, pixels)`` evidence matrix into a ``(rows, cols)`` score map.
 
@@ -65,18 +68,37 @@ def score_matrix(
     pool_global, robust_global : bool, default True
         ``'multiscale'``: also pool the global detector; reweight its
         statistics (:func:`rednmf.scoring.multiscale.multiscale`).
+    cube : ndarray of shape (rows, cols, bands), optional
+        ``'multiscale'``: the data the evidence came from; then the cube is
+        scored too, against the background statistics of the pixels the
+        evidence does not flag, and combined with the evidence's local
+        detectors (:func:`rednmf.scoring.multiscale.cube_and_evidence`; its
+        components above its own noise, estimated from its covariance).
+    suspect_level : float, default 0.01
+        With ``cube``: the evidence's tail probability at or below which a
+        pixel leaves the background statistics.
     """
     check_choice("scorer", scorer, SCORERS)
-    cube = matrix_to_cube(E, shape)
+    evidence = matrix_to_cube(E, shape)
     if scorer == "norm":
-        return column_norm(cube)
+        return column_norm(evidence)
+    if scorer == "multiscale" and cube is not None:
+        xp = get_backend(backend, device)
+        P_e, (inner, outer, ridge, out_dtype) = validated_projection(
+            evidence, inner, outer, n_pca, ridge, np.float64, xp, noise_var
+        )
+        P_x, _ = validated_projection(cube, inner, outer, n_pca, ridge, np.float64, xp, "estimate")
+        return cube_and_evidence(
+            P_x, P_e, inner, outer, ridge, pool, out_dtype, xp, suspect_level=suspect_level,
+            combine=combine, pool_global=pool_global, robust_global=robust_global,
+        )  # fmt: skip
     if scorer == "multiscale":
         return multiscale(
-            cube, inner=inner, outer=outer, n_pca=n_pca, ridge=ridge, pool=pool,
+            evidence, inner=inner, outer=outer, n_pca=n_pca, ridge=ridge, pool=pool,
             noise_var=noise_var, backend=backend, device=device, combine=combine,
             pool_global=pool_global, robust_global=robust_global,
         )  # fmt: skip
     return brad(
-        cube, inner=inner, outer=outer, n_pca=n_pca, ridge=ridge, backend=backend,
+        evidence, inner=inner, outer=outer, n_pca=n_pca, ridge=ridge, backend=backend,
         device=device, noise_var=noise_var,
     )  # fmt: skip

@@ -10,7 +10,7 @@ from scipy.linalg import solve_triangular
 
 from rednmf._blas import one_blas_thread
 from rednmf._validation import check_cube, check_real
-from rednmf.scoring.windows import loading_floor
+from rednmf.scoring.windows import check_background, loading_floor
 
 __all__ = ["REWEIGHT_QUANTILE", "global_rx", "global_rx_backend", "reweight_cutoff"]
 
@@ -22,7 +22,12 @@ _BLOCK = 1 << 16
 REWEIGHT_QUANTILE = 0.975
 
 
-def global_rx(cube: np.ndarray, ridge: float = 1e-9, reweight: float | None = None) -> np.ndarray:
+def global_rx(
+    cube: np.ndarray,
+    ridge: float = 1e-9,
+    reweight: float | None = None,
+    background: np.ndarray | None = None,
+) -> np.ndarray:
     r"""Global RX anomaly scores: Mahalanobis distance to the scene statistics.
 
     With the scene mean :math:`\mu` and the biased covariance
@@ -44,7 +49,10 @@ def global_rx(cube: np.ndarray, ridge: float = 1e-9, reweight: float | None = No
     (the one-step reweighting of robust covariance estimation [2]_; ``q = 0.975``
     is its usual value, :data:`REWEIGHT_QUANTILE`). No consistency factor is
     applied: it would scale every score alike. If fewer than ``k + 1`` pixels
-    pass, the first scores are kept. The loading
+    pass, the first scores are kept. With ``background`` (pixels known to be
+    background) the statistics are those of the background pixels alone (and
+    the reweighting keeps only background pixels), unless ``k`` or fewer of
+    them are given. The loading
     is never less than ``1e-12`` times the mean band variance (``1e-12`` for a
     constant scene). The statistics are accumulated in float64 and the
     quadratic form is evaluated through a Cholesky factor of the loaded
@@ -59,6 +67,8 @@ def global_rx(cube: np.ndarray, ridge: float = 1e-9, reweight: float | None = No
     reweight : float in (0, 1) or None, default None
         Chi-square quantile of the one-step reweighting (``None``: the
         statistics of all pixels).
+    background : ndarray of bool, shape (rows, cols), optional
+        The pixels whose statistics are the background (default: all).
 
     Returns
     -------
@@ -68,7 +78,8 @@ def global_rx(cube: np.ndarray, ridge: float = 1e-9, reweight: float | None = No
     Raises
     ------
     InputError
-        If the cube is not a finite 3-D numeric array or ``ridge`` is invalid.
+        If the cube is not a finite 3-D numeric array, ``ridge`` is invalid or
+        ``background`` is not a mask of the scene's shape.
 
     References
     ----------
@@ -85,13 +96,22 @@ def global_rx(cube: np.ndarray, ridge: float = 1e-9, reweight: float | None = No
         reweight = check_real("reweight", reweight, low=0.0, high=1.0, low_inclusive=False)
     rows, cols, k = arr.shape
     x = arr.reshape(-1, k)
+    base = _background_keep(background, (rows, cols))
     scores = _reweighted(
-        lambda keep: _scores(x, *_moments(x, keep), ridge), k, reweight, np.count_nonzero
+        lambda keep: _scores(x, *_moments(x, keep), ridge), k, reweight, np.count_nonzero, base
     )
     return scores.reshape(rows, cols)
 
 
-def global_rx_backend(P: Any, ridge: float, reweight: float | None, xp: Any) -> Any:
+def _background_keep(background: Any, shape: tuple[int, int]) -> np.ndarray | None:
+    """``background`` as a flat boolean mask of the pixels (None: every pixel)."""
+    mask = check_background(background, shape)
+    return None if mask is None else mask.reshape(-1)
+
+
+def global_rx_backend(
+    P: Any, ridge: float, reweight: float | None, xp: Any, background: Any = None
+) -> Any:
     """:func:`global_rx` of a validated ``(rows, cols, k)`` array of backend ``xp``, there.
 
     The statistics and the scores are formed on ``xp`` (a torch device) in
@@ -100,24 +120,35 @@ def global_rx_backend(P: Any, ridge: float, reweight: float | None, xp: Any) -> 
     """
     rows, cols, k = P.shape
     x = xp.astype(P.reshape(-1, k), xp.dtype(np.float64))
+    base = _background_keep(background, (rows, cols))
     scores = _reweighted(
         lambda keep: _scores_backend(x, x if keep is None else x[keep], ridge, xp),
         k,
         reweight,
         xp.count_nonzero,
+        None if base is None else xp.asarray(base),
     )
     return scores.reshape(rows, cols)
 
 
 def _reweighted(
-    scores_of: Callable[[Any], Any], k: int, reweight: float | None, count: Callable[[Any], Any]
+    scores_of: Callable[[Any], Any],
+    k: int,
+    reweight: float | None,
+    count: Callable[[Any], Any],
+    base: Any = None,
 ) -> Any:
-    """``scores_of(None)`` (statistics of every pixel), then, with ``reweight``,
-    ``scores_of(keep)`` with the pixels whose first score is within the cutoff,
-    unless ``k`` or fewer of them are left (the one-step reweighting of :func:`global_rx`)."""
-    scores = scores_of(None)
+    """``scores_of(base)`` (statistics of the ``base`` pixels, or of every pixel when
+    ``base`` is None or holds ``k`` or fewer), then, with ``reweight``, ``scores_of(keep)``
+    with the pixels of ``base`` whose first score is within the cutoff, unless ``k`` or
+    fewer of them are left (the one-step reweighting of :func:`global_rx`)."""
+    if base is not None and count(base) <= k:
+        base = None
+    scores = scores_of(base)
     if reweight is not None:
         keep = scores <= reweight_cutoff(k, reweight)
+        if base is not None:
+            keep = keep & base
         if count(keep) > k:
             scores = scores_of(keep)
     return scores

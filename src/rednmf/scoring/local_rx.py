@@ -18,7 +18,7 @@ from numpy.typing import DTypeLike
 
 from rednmf._validation import check_cube, check_dtype, check_int, check_real
 from rednmf.backend import NumpyBackend, get_backend
-from rednmf.scoring.windows import check_window_sides, loading_floor, tiles
+from rednmf.scoring.windows import background_weights, check_window_sides, loading_floor, tiles
 
 __all__ = ["local_rx"]
 
@@ -73,6 +73,7 @@ def local_rx(
     dtype: DTypeLike = np.float64,
     backend: str | None = None,
     device: Any = None,
+    background: np.ndarray | None = None,
 ) -> np.ndarray:
     r"""Local dual-window RX anomaly scores.
 
@@ -122,6 +123,12 @@ def local_rx(
         NumPy's up to float rounding.
     device : str or torch.device, optional
         Torch device.
+    background : ndarray of bool, shape (rows, cols), optional
+        Pixels known to be background. The ring statistics are then weighted
+        sums in which every other pixel has the weight
+        :data:`~rednmf.scoring.windows.SUSPECT_WEIGHT` (:func:`background_weights`):
+        anomalies next to a pixel no longer enter the background it is measured
+        against, and a ring with no background pixel at all still has statistics.
 
     Returns
     -------
@@ -132,7 +139,8 @@ def local_rx(
     ------
     InputError
         If the cube is not a finite 3-D numeric array, if the window sizes are
-        invalid, or if the scene is smaller than the outer window.
+        invalid, if the scene is smaller than the outer window, or if
+        ``background`` is not a mask of the scene's shape.
 
     References
     ----------
@@ -147,7 +155,10 @@ def local_rx(
     xp = get_backend(backend, device)
     arr = check_cube(cube, min_pixels=1, min_bands=1)
     inner, outer, ridge, out_dtype = check_windows(arr.shape, inner, outer, ridge, dtype)
-    return xp.to_numpy(_local_rx(xp.asarray(arr), inner, outer, ridge, out_dtype, xp))
+    weights = background_weights(background, arr.shape[:2], xp)
+    return xp.to_numpy(
+        _local_rx(xp.asarray(arr), inner, outer, ridge, out_dtype, xp, weights=weights)
+    )
 
 
 def check_windows(
@@ -170,8 +181,13 @@ def _local_rx(
     out_dtype: np.dtype,
     xp: NumpyBackend,
     scene_stats: tuple[Any, float] | None = None,
+    weights: Any = None,
 ) -> Any:
     """:func:`local_rx` of a validated array of backend ``xp``; scores in that backend.
+
+    ``weights``: optional ``(rows, cols)`` float64 array of backend ``xp``, the
+    weight of each pixel in the ring statistics of its neighbours (the moments
+    are weighted sums: :func:`local_rx`'s ``background``).
 
     ``scene_stats``: ``(mean, floor)`` of the whole scene when ``arr`` is only a
     part of it (a tile plus its halo, :mod:`rednmf.scoring.dask_scoring`): the
@@ -214,7 +230,8 @@ def _local_rx(
         # image edges or more than `half` rows away from the rows kept.
         e0, e1 = max(0, r0 - half), min(rows, r1 + half)
         x = _centred(arr, mean, e0, e1, xp)
-        _score_block(x, e0, (r0, r1), scores, inner, outer, ridge, floor, work, xp)
+        w = None if weights is None else weights[e0:e1]
+        _score_block(x, e0, (r0, r1), scores, inner, outer, ridge, floor, work, xp, w)
         del x  # before the next block's rows are made
     return scores
 
@@ -235,15 +252,19 @@ def _score_block(
     floor: float,
     work: _Workspace,
     xp: NumpyBackend,
+    weights: Any = None,
 ) -> None:
     """Scores of rows ``kept`` into ``scores``, from the centred rows ``x`` around them.
 
-    ``x`` holds the rows ``e0, e0 + 1, ...`` of the scene (``kept`` and their halo).
+    ``x`` holds the rows ``e0, e0 + 1, ...`` of the scene (``kept`` and their
+    halo); ``weights`` the same rows' weights in the ring statistics (or None).
     """
     r0, r1 = kept
     cols, k = x.shape[1:]
     z = xp.empty((x.shape[0], cols, work.offs[-1]), dtype=xp.float64)
     _moment_products(x, work.offs, work.sub, z, xp)
+    if weights is not None:  # weighted moments: w z z' (the count becomes the sum of w)
+        xp.multiply(z, weights[:, :, None], out=z)
     windows = (outer // 2, inner // 2)
     carry = work.carry
     for w, h in enumerate(windows):

@@ -83,9 +83,13 @@ from rednmf._validation import check_choice, check_int
 from rednmf.backend import get_backend, namespace
 from rednmf.scoring.global_rx import REWEIGHT_QUANTILE, global_rx, global_rx_backend
 from rednmf.scoring.local_rx import _local_rx
+from rednmf.scoring.windows import background_weights
 
 __all__ = [
     "COMBINATIONS",
+    "SUSPECT_LEVEL",
+    "cube_and_evidence",
+    "detector_maps",
     "combine_scales",
     "combine_tail_probabilities",
     "multiscale",
@@ -164,6 +168,48 @@ def combine_tail_probabilities(*maps: Any, combine: str = "sum", xp: Any = None)
     return out.reshape(tuple(maps[0].shape))
 
 
+def detector_maps(
+    P: Any,
+    inner: int,
+    outer: int,
+    ridge: float,
+    pool: int,
+    out_dtype: np.dtype,
+    xp: Any,
+    *,
+    pool_global: bool = True,
+    robust_global: bool = True,
+    background: Any = None,
+    scene_stats: tuple[Any, float] | None = None,
+) -> list[Any]:
+    """The score maps of the multi-scale detectors of a projected cube ``P`` (backend ``xp``).
+
+    Returns ``[local, pooled local, global]`` and, with ``pool_global``, the
+    pooled global map, each ``(rows, cols)`` on ``xp``. ``background``: a
+    boolean ``(rows, cols)`` mask of the pixels known to be background; the
+    local ring statistics weigh the others down
+    (:func:`rednmf.scoring.windows.background_weights`) and the global
+    statistics leave them out (:func:`rednmf.scoring.global_rx.global_rx`).
+    """
+    rows, cols = P.shape[:2]
+    weights = background_weights(background, (rows, cols), xp)
+    local = _local_rx(P, inner, outer, ridge, out_dtype, xp, scene_stats, weights=weights)
+    reweight = REWEIGHT_QUANTILE if robust_global else None
+    if xp.name == "numpy":
+        glob = global_rx(P, ridge=ridge, reweight=reweight, background=background)
+    else:
+        glob = global_rx_backend(P, ridge, reweight, xp, background=background)
+    return _with_pooled(local, glob, pool, pool_global, xp)
+
+
+def _with_pooled(local: Any, glob: Any, pool: int, pool_global: bool, xp: Any) -> list[Any]:
+    """``[local, pooled local, global]`` and, with ``pool_global``, the pooled global map."""
+    maps = [local, xp.box_mean_nearest(local, pool), glob]
+    if pool_global:
+        maps.append(xp.box_mean_nearest(glob, pool))
+    return maps
+
+
 def multiscale_projected(
     P: Any,
     inner: int,
@@ -182,13 +228,11 @@ def multiscale_projected(
     ``P`` is an array of backend ``xp``; every detector and the combination run
     on ``xp`` (with torch, on its device); the scores come back as NumPy.
     """
-    local = _local_rx(P, inner, outer, ridge, out_dtype, xp, scene_stats)
-    reweight = REWEIGHT_QUANTILE if robust_global else None
-    if xp.name == "numpy":
-        glob = global_rx(P, ridge=ridge, reweight=reweight)
-    else:
-        glob = global_rx_backend(P, ridge, reweight, xp)
-    return xp.to_numpy(combine_scales(local, glob, pool, combine, pool_global, xp=xp))
+    maps = detector_maps(
+        P, inner, outer, ridge, pool, out_dtype, xp, pool_global=pool_global,
+        robust_global=robust_global, scene_stats=scene_stats,
+    )  # fmt: skip
+    return xp.to_numpy(combine_tail_probabilities(*maps, combine=combine, xp=xp))
 
 
 def combine_scales(
@@ -201,10 +245,68 @@ def combine_scales(
 ) -> Any:
     """The multi-scale score from the local and global RX maps (the pooled ones made here)."""
     xp = namespace(local, glob) if xp is None else xp
-    maps = [local, xp.box_mean_nearest(local, pool), glob]
-    if pool_global:
-        maps.append(xp.box_mean_nearest(glob, pool))
+    maps = _with_pooled(local, glob, pool, pool_global, xp)
     return combine_tail_probabilities(*maps, combine=combine, xp=xp)
+
+
+#: Default tail probability of the evidence's score at or below which a pixel
+#: is a suspect in :func:`cube_and_evidence` (one pixel in a hundred).
+SUSPECT_LEVEL = 0.01
+
+
+def cube_and_evidence(
+    P_cube: Any,
+    P_evidence: Any,
+    inner: int,
+    outer: int,
+    ridge: float,
+    pool: int,
+    out_dtype: np.dtype,
+    xp: Any,
+    *,
+    suspect_level: float = SUSPECT_LEVEL,
+    combine: str = "sum",
+    pool_global: bool = True,
+    robust_global: bool = True,
+) -> np.ndarray:
+    r"""Score the cube against the background that the evidence leaves, and the evidence.
+
+    A background/anomaly split gives a detector two things the cube alone
+    does not: the evidence ``E`` (what the background model cannot
+    explain) and a list of suspects, the pixels the evidence finds anomalous.
+    The background model also absorbs part of every anomaly (a pixel's
+    coefficients are free, so whatever lies in the span of the basis is
+    explained), which only the cube still has. So:
+
+    1. the evidence is scored by the multi-scale detectors (:func:`detector_maps`,
+       combined by ``combine``); the pixels whose tail probability is at most
+       ``suspect_level`` are suspects, the others background;
+    2. the cube is scored by the same detectors with background statistics of
+       the background pixels alone: suspects leave the global mean and
+       covariance and weigh :data:`~rednmf.scoring.windows.SUSPECT_WEIGHT` in
+       the local rings, so anomalies do not widen the background they are
+       measured against;
+    3. the final score combines the four cube detectors and the evidence's
+       local detector at the pixel and pooled (its global detectors only
+       repeat what the cube's see) by their tail probabilities.
+
+    ``P_cube`` and ``P_evidence`` are the projected ``(rows, cols, k)`` cube and
+    evidence on backend ``xp`` (``k`` may differ). Returns NumPy scores.
+    """
+    maps_e = detector_maps(
+        P_evidence, inner, outer, ridge, pool, out_dtype, xp, pool_global=pool_global,
+        robust_global=robust_global,
+    )  # fmt: skip
+    evidence = combine_tail_probabilities(*maps_e, combine=combine, xp=xp)
+    n = int(np.prod(evidence.shape))
+    tail = xp.to_numpy(xp.tail_counts(evidence)).reshape(evidence.shape) / n
+    background = tail > suspect_level
+    maps_x = detector_maps(
+        P_cube, inner, outer, ridge, pool, out_dtype, xp, pool_global=pool_global,
+        robust_global=robust_global, background=background,
+    )  # fmt: skip
+    out = combine_tail_probabilities(*maps_x, maps_e[0], maps_e[1], combine=combine, xp=xp)
+    return xp.to_numpy(out)
 
 
 def multiscale(
@@ -214,7 +316,7 @@ def multiscale(
     n_pca: int | None = 20,
     ridge: float = 0.01,
     pool: int = 3,
-    noise_var: np.ndarray | None = None,
+    noise_var: np.ndarray | str | None = None,
     dtype: DTypeLike = np.float64,
     backend: str | None = None,
     device: Any = None,
@@ -238,9 +340,11 @@ def multiscale(
     pool : int, default 3
         Side of the neighbourhood over which the local score is averaged;
         1 makes the pooled detector the local one.
-    noise_var : ndarray of shape (bands,), optional
+    noise_var : ndarray of shape (bands,) or 'estimate', optional
         Noise variance of each band of ``cube``: keeps only the components
-        above the noise (:func:`noise_pca_count`).
+        above the noise (:func:`noise_pca_count`). ``'estimate'`` estimates it
+        from the cube's own covariance
+        (:func:`rednmf.solvers.noise.band_noise_variance`).
     dtype : {'float64', 'float32'}, default float64
         Precision of the local detector's solves.
     backend, device
