@@ -184,7 +184,7 @@ def test_methods_and_version(capsys):
     code, out, _ = run_cli(capsys, "methods")
     assert code == 0
     listed = [line.split()[0] for line in out.splitlines() if line.strip()]
-    for name in ("rednmf", "grx", "lrx", "nmf", "rnmf", "l1nmf", "ewnmf", "crd"):
+    for name in ("rednmf", "msrx", "grx", "lrx", "nmf", "rnmf", "l1nmf", "ewnmf", "crd"):
         assert name in listed
     code, out, _ = run_cli(capsys, "--version")
     assert code == 0 and out.strip().startswith("rednmf ")

@@ -117,6 +117,7 @@ def _assert_scores_close(dist, mem, rtol=1e-7):
     ],
 )
 def test_detector_scores_on_the_cluster(client, scene, kw, rtol, monkeypatch):
+    kw = {"score_cube": False, **kw}  # the evidence alone: every detector on the workers
     mem = REDNMF(max_iter=15, **kw).fit(scene)
     # The driver's scorer is not used: the scoring runs on the workers.
     monkeypatch.setattr(
@@ -128,6 +129,17 @@ def test_detector_scores_on_the_cluster(client, scene, kw, rtol, monkeypatch):
     assert any("tile_scores" in str(t["key"]) for t in ts.data)
     np.testing.assert_array_equal(dist.anomaly_, mem.anomaly_)
     _assert_scores_close(dist.decision_scores_, mem.decision_scores_, rtol)
+
+
+def test_detector_scores_cube_and_evidence_from_the_cluster(client, scene):
+    # The default scores the cube with the evidence: the evidence is projected on the
+    # workers and its k values per pixel gathered; the detectors run on the driver.
+    mem = REDNMF(max_iter=15).fit(scene)
+    with distributed.get_task_stream(client) as ts:
+        dist = REDNMF(max_iter=15, engine=DaskEngine(client, chunk_size=BLOCK)).fit(scene)
+    assert any("_project" in str(t["key"]) for t in ts.data)
+    np.testing.assert_array_equal(dist.anomaly_, mem.anomaly_)
+    _assert_scores_close(dist.decision_scores_, mem.decision_scores_)
 
 
 def test_detector_norm_scores_on_the_cluster(client, scene):

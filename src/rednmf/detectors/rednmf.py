@@ -189,7 +189,7 @@ class REDNMF(FactorizationDetector):
         ``WH`` absorbs the part of an anomaly that lies in the span of ``W``,
         which only the cube keeps; ``False`` scores the evidence alone
         (``docs/choices.md``: what each part adds).
-    suspect_level : float, default=0.01
+    suspect_level : float, default=0.05
         ``score_cube``: the evidence's tail probability at or below which a
         pixel is a suspect and leaves the cube's background statistics.
     m_split : {'factored', 'elementwise'}, default='factored'

@@ -3,8 +3,10 @@
 Variants (REDNMF parameter switches): full; -Encoder (``encoder=False``);
 -L2,1 (``sparsity='l1'``, with the ``'svd'`` scale of lambda: the noise scale is
 defined for pixel groups only); -Encoder -L2,1 (both); the paper's
-configuration (``REDNMF.from_preset('paper')``: ``'svd'`` lambda, BRAD on S).
-Three references show what the factorisation itself adds: the local scorer
+configuration (``REDNMF.from_preset('paper')``: ``'svd'`` lambda, BRAD on S);
+the evidence alone (``score_cube=False``: the cube not scored with it).
+The references show what the factorisation itself adds: ``msrx``, REDNMF's
+multi-scale scorer on the raw cube (its honest baseline); the local scorer
 (BRAD, with REDNMF's window, PCA and ridge parameters) on the raw scaled cube
 (method ``lrx``, no factorisation) and on the plain NMF residual (``nmf`` with
 ``scorer='brad'``), and the multi-scale scorer on the NMF residual.
@@ -39,6 +41,8 @@ def variants(ctx: Context) -> dict[str, tuple[str, tuple[tuple[str, Any], ...]]]
             ctx.params("rednmf", encoder=False, sparsity="l1", lam_mode="svd"),
         ),
         "paper configuration": ("rednmf", ctx.params("rednmf", **PRESETS["paper"])),
+        "evidence alone": ("rednmf", ctx.params("rednmf", score_cube=False)),
+        "msrx (multi-scale scorer on cube)": ("msrx", ctx.params("msrx")),
         "scorer on cube": ("lrx", ctx.params("lrx", n_pca=p["n_pca"], **window)),
         "scorer on NMF residual": (
             "nmf",

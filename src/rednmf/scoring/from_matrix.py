@@ -74,7 +74,7 @@ def score_matrix(
         evidence does not flag, and combined with the evidence's local
         detectors (:func:`rednmf.scoring.multiscale.cube_and_evidence`; its
         components above its own noise, estimated from its covariance).
-    suspect_level : float, default 0.01
+    suspect_level : float, default 0.05
         With ``cube``: the evidence's tail probability at or below which a
         pixel leaves the background statistics.
     """

@@ -250,8 +250,9 @@ def combine_scales(
 
 
 #: Default tail probability of the evidence's score at or below which a pixel
-#: is a suspect in :func:`cube_and_evidence` (one pixel in a hundred).
-SUSPECT_LEVEL = 0.01
+#: is a suspect in :func:`cube_and_evidence`: one pixel in twenty (chosen by
+#: leave-one-scene-out, ``docs/choices.md``).
+SUSPECT_LEVEL = 0.05
 
 
 def cube_and_evidence(

@@ -1,0 +1,337 @@
+"""Does the factorisation earn its place? REDNMF against its own scorer on the raw cube.
+
+Run from the repository root (about 10 min on 2 cores)::
+
+    .venv/bin/python benchmarks/earn_its_place.py --out docs/earn --jobs 2
+
+For the 12 real scenes of ``$REDNMF_DATA`` and ``$REDNMF_DATA_EXTRA``
+(``../shared/data/had`` and ``had-extra``), clean and with the paper's noise
+(Sec. 5.3: min-max scaled to [0, 1] plus N(0, sigma^2), sigma = 0.01, 0.05,
+0.10, two draws each), it measures
+
+* **AUC of each candidate** of :data:`CANDIDATES`: ``msrx`` (the multi-scale
+  scorer on the cube, no factorisation); REDNMF scoring its evidence alone
+  (``score_cube=False``); and the cube's four detectors with the suspects
+  that the evidence flags at several levels left out of the cube's background
+  statistics, joined by none, two (local RX at the pixel and pooled) or all
+  four of the evidence's detectors. One REDNMF fit per scene and condition;
+  the candidates are the library's
+  :func:`rednmf.scoring.multiscale.detector_maps` and
+  :func:`~rednmf.scoring.multiscale.combine_tail_probabilities` on that fit's
+  projected evidence and the projected cube; the candidate :data:`DEFAULT` is
+  checked to equal ``REDNMF().fit(cube)`` on every scene and condition.
+* **Where the signal goes** (draw 0): for the ground-truth pixels, the
+  contrast ``dx = x - b`` of each pixel against the mean ``b`` of the
+  non-anomalous pixels of its 9/27 ring, split as ``x = WH + E + rest``
+  (``E`` the scored evidence): the share of ``||dx||^2`` carried by each part,
+  ``<dx, dA> / ||dx||^2`` (the three add up to 1); and the share of the
+  evidence's (and the cube's) contrast that the scorer's noise-aware
+  projection keeps, with the number of components kept.
+* **Leave one scene out**: for each held-out scene, the candidate with the best
+  criterion (mean AUC over the other 11 scenes and the four conditions, draws
+  averaged); candidates within 0.001 are ties, decided by the clean mean, then
+  by the order above (evidence alone first, the earlier default).
+
+Writes the per-condition rows to ``--csv`` (outside the repository, resumable)
+and the tables to ``report.md`` in ``--out``, and prints them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import time
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from rednmf import REDNMF, get_detector
+from rednmf.backend import get_backend
+from rednmf.datasets import all_scenes, load_benchmark
+from rednmf.experiments.common import noisy_cube
+from rednmf.metrics import roc_auc
+from rednmf.scoring.brad import principal_axes, validated_projection
+from rednmf.scoring.multiscale import (
+    combine_tail_probabilities,
+    detector_maps,
+    noise_pca_count,
+)
+from rednmf.solvers.noise import band_noise_variance
+
+SIGMAS = (0.0, 0.01, 0.05, 0.10)
+DRAWS = (0, 1)
+DEV_EXCLUDED = ("abu-urban-2", "muufl-gulfport_taef")
+TIE = 0.001
+#: Candidates: label -> (suspect level, evidence detectors joined to the cube's four).
+#: Level None: the evidence alone (``score_cube=False``); 0: no suspects. The evidence
+#: detectors: 2 = local RX at the pixel and pooled (what ``cube_and_evidence`` does),
+#: 0 = none (the cube alone, with the suspects left out of its statistics), 4 = all four.
+CANDIDATES: dict[str, tuple[float | None, int]] = {
+    "evidence alone": (None, 0),
+    "cube + evidence local, no suspects": (0.0, 2),
+    "cube, suspects 0.05": (0.05, 0),
+    "cube + evidence (4), suspects 0.05": (0.05, 4),
+    "cube + evidence local, suspects 0.01": (0.01, 2),
+    "cube + evidence local, suspects 0.05": (0.05, 2),
+    "cube + evidence local, suspects 0.10": (0.10, 2),
+    "cube + evidence local, suspects 0.20": (0.20, 2),
+}
+#: The candidate that REDNMF's defaults compute.
+DEFAULT = "cube + evidence local, suspects 0.05"
+SHARES = ("WH", "E", "rest", "E_kept", "k_E", "X_kept", "k_X")
+
+
+def _conditions() -> list[tuple[str, float, int]]:
+    return [
+        (p.stem, s, d) for p in all_scenes() for s in SIGMAS for d in (DRAWS if s > 0 else (0,))
+    ]
+
+
+def _ring_reference(A: np.ndarray, gt: np.ndarray, inner: int = 9, outer: int = 27) -> np.ndarray:
+    """Per pixel, the mean of ``A`` over the non-anomalous pixels of its ring (``(n, d)``)."""
+    from scipy.ndimage import uniform_filter
+
+    rows, cols = gt.shape
+    w = (gt == 0).astype(np.float64)
+    Z = np.concatenate([w[..., None], w[..., None] * A.reshape(rows, cols, -1)], axis=2)
+
+    def box(side: int) -> np.ndarray:
+        return uniform_filter(Z, size=(side, side, 1), mode="constant") * side * side
+
+    ring = box(outer) - box(inner)
+    return (ring[..., 1:] / np.maximum(ring[..., :1], 1e-12)).reshape(rows * cols, -1)
+
+
+def _kept_share(A: np.ndarray, dA: np.ndarray, noise_var: np.ndarray) -> tuple[float, int]:
+    """Share of the contrast ``dA`` inside the scorer's noise-aware projection of ``A``."""
+    Ac = A - A.mean(axis=0)
+    cov = Ac.T @ Ac / len(A)
+    k = noise_pca_count(cov, noise_var, len(A), 20)
+    V = principal_axes(cov, k)
+    return float(((dA @ V) ** 2).sum() / max((dA * dA).sum(), 1e-300)), k
+
+
+def where_the_signal_goes(cube: np.ndarray, gt: np.ndarray, det: REDNMF) -> dict[str, float]:
+    """Shares of the anomalies' contrast in ``WH``, the evidence and the rest (module doc)."""
+    rows, cols, d = cube.shape
+    off, div = det.scaling_
+    X = (cube.reshape(-1, d).astype(np.float64) - off) / div
+    WH = (det.components_.astype(np.float64) @ det.coefficients_.astype(np.float64)).T
+    E = det.evidence_.reshape(-1, d).astype(np.float64)
+    a = gt.reshape(-1) > 0
+    dx = (X - _ring_reference(X, gt))[a]
+    total = float((dx * dx).sum())
+    out = {}
+    for name, A in (("WH", WH), ("E", E), ("rest", X - WH - E)):
+        out[name] = float((dx * (A - _ring_reference(A, gt))[a]).sum() / total)
+    dE = (E - _ring_reference(E, gt))[a]
+    out["E_kept"], out["k_E"] = _kept_share(E, dE, det.noise_std_.astype(np.float64) ** 2)
+    cov = np.cov(X, rowvar=False, bias=True)
+    out["X_kept"], out["k_X"] = _kept_share(X, dx, band_noise_variance(cov))
+    return out
+
+
+def _run(cond: tuple[str, float, int]) -> list[dict]:
+    name, sigma, draw = cond
+    path = next(p for p in all_scenes() if p.stem == name)
+    with threadpool_limits(1):
+        raw, gt = load_benchmark(path)
+        cube = noisy_cube(raw, sigma, 1000 * draw + int(round(sigma * 1000))).astype(np.float32)
+        rows, cols, d = cube.shape
+        t = time.perf_counter()
+        ms = get_detector("msrx").fit(cube).decision_scores_
+        t_ms = time.perf_counter() - t
+        t = time.perf_counter()
+        det = REDNMF(score_cube=False).fit(cube)
+        t_ev = time.perf_counter() - t
+        base = dict(scene=name, sigma=sigma, draw=draw)
+        rows_out = [{**base, "candidate": "msrx", "auc": roc_auc(ms, gt), "seconds": t_ms}]
+        t = time.perf_counter()
+        default = REDNMF().fit(cube).decision_scores_
+        t_default = time.perf_counter() - t
+        xp = get_backend("numpy")
+        P_e, (inner, outer, ridge, out_dtype) = validated_projection(
+            det.evidence_, det.inner, det.outer, det.n_pca, det.ridge, np.float64, xp,
+            det.noise_std_**2,
+        )  # fmt: skip
+        P_x, _ = validated_projection(
+            cube, inner, outer, det.n_pca, ridge, np.float64, xp, "estimate"
+        )
+        args = (inner, outer, ridge, det.pool, out_dtype, xp)
+        maps_e = detector_maps(P_e, *args)
+        tail = xp.tail_counts(combine_tail_probabilities(*maps_e)) / (rows * cols)
+        for label, (level, n_e) in CANDIDATES.items():
+            if level is None:
+                scores, secs = det.decision_scores_, t_ev
+            else:
+                background = tail > level if level > 0 else None
+                maps_x = detector_maps(P_x, *args, background=background)
+                scores = combine_tail_probabilities(*maps_x, *maps_e[:n_e])
+                secs = t_default if label == DEFAULT else float("nan")
+            if label == DEFAULT:  # the detector computes exactly this candidate
+                np.testing.assert_allclose(default, scores, rtol=1e-9)
+            rows_out.append({**base, "candidate": label, "auc": roc_auc(scores, gt),
+                             "seconds": secs})  # fmt: skip
+        if draw == 0:
+            shares = where_the_signal_goes(cube, gt, det)
+            rows_out.append({**base, "candidate": "shares", **shares})
+    return rows_out
+
+
+def _load(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with path.open() as f:
+        return [
+            {k: (v if k in ("scene", "candidate") else float(v)) for k, v in r.items() if v != ""}
+            for r in csv.DictReader(f)
+        ]
+
+
+def _table(rows: list[dict]) -> str:
+    """All the report's tables (markdown)."""
+    auc: dict[tuple[str, float], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    secs: dict[str, list[float]] = defaultdict(list)
+    for r in rows:
+        if r["candidate"] != "shares":
+            auc[(r["candidate"], r["sigma"])][r["scene"]].append(r["auc"])
+            if r["sigma"] == 0.0 and np.isfinite(r["seconds"]):
+                secs[r["candidate"]].append(r["seconds"])
+    cands = ["msrx", *CANDIDATES]
+    scenes = sorted({r["scene"] for r in rows})
+    dev = [s for s in scenes if not s.startswith(DEV_EXCLUDED)]
+    mean = {
+        (c, s): {sc: float(np.mean(v)) for sc, v in auc[(c, s)].items()} for c in cands
+        for s in SIGMAS
+    }  # fmt: skip
+    out = ["## Mean / worst AUC over the 12 scenes; scenes at least as good as msrx", ""]
+    out.append(
+        "| candidate | "
+        + " | ".join(f"σ = {s}" for s in SIGMAS)
+        + " | DEV σ = 0 | DEV σ = 0.05 | median s (clean) |"
+    )
+    out.append("|---" * (len(SIGMAS) + 4) + "|")
+    for c in cands:
+        cells = []
+        for s in SIGMAS:
+            m = mean[(c, s)]
+            wins = sum(m[sc] >= mean[("msrx", s)][sc] for sc in m)
+            cells.append(f"{np.mean(list(m.values())):.4f} / {min(m.values()):.4f} / {wins}")
+        dv = [np.mean([mean[(c, s)][sc] for sc in dev]) for s in (0.0, 0.05)]
+        out.append(
+            f"| {c} | "
+            + " | ".join(cells)
+            + f" | {dv[0]:.4f} | {dv[1]:.4f} | {np.median(secs[c]):.2f} |"
+        )
+    out += ["", f"## Per scene (AUC, draws averaged): msrx / evidence alone / {DEFAULT}", ""]
+    out.append("| scene | " + " | ".join(f"σ = {s}" for s in SIGMAS) + " |")
+    out.append("|---" * (len(SIGMAS) + 1) + "|")
+    for sc in scenes:
+        cells = [
+            " / ".join(f"{mean[(c, s)][sc]:.4f}" for c in ("msrx", "evidence alone", DEFAULT))
+            for s in SIGMAS
+        ]
+        out.append(f"| {sc} | " + " | ".join(cells) + " |")
+
+    # leave one scene out
+    def crit(c: str, keep: list[str], sigmas=SIGMAS) -> float:
+        return float(np.mean([mean[(c, s)][sc] for s in sigmas for sc in keep]))
+
+    out += [
+        "",
+        "## Leave one scene out (the candidate chosen on the other 11; msrx not a candidate)",
+        "",
+    ]
+    out.append(
+        "| held-out scene | chosen | "
+        + " | ".join(f"σ = {s}" for s in SIGMAS)
+        + " | msrx σ = 0.05 |"
+    )
+    out.append("|---" * (len(SIGMAS) + 3) + "|")
+    held = {s: [] for s in SIGMAS}
+    for sc in scenes:
+        keep = [o for o in scenes if o != sc]
+        crits = {c: crit(c, keep) for c in CANDIDATES}
+        best = max(crits.values())
+        ties = [c for c in CANDIDATES if crits[c] >= best - TIE]
+        clean = {c: crit(c, keep, (0.0,)) for c in ties}
+        top = max(clean.values())
+        chosen = next(c for c in ties if clean[c] >= top - TIE)
+        for s in SIGMAS:
+            held[s].append(mean[(chosen, s)][sc])
+        cells = " | ".join(f"{mean[(chosen, s)][sc]:.4f}" for s in SIGMAS)
+        out.append(f"| {sc} | {chosen} | {cells} | {mean[('msrx', 0.05)][sc]:.4f} |")
+    out.append(
+        "| **mean** | | " + " | ".join(f"**{np.mean(held[s]):.4f}**" for s in SIGMAS) + " | |"
+    )
+    out.append("| **worst** | | " + " | ".join(f"{min(held[s]):.4f}" for s in SIGMAS) + " | |")
+    # where the signal goes
+    out += [
+        "",
+        "## Where the anomalies' contrast goes (draw 0; shares of ||x - ring mean||², GT pixels)",
+        "",
+    ]
+    out.append(
+        "| scene | σ | in WH | in E | rest | E kept by its projection (k) "
+        "| cube kept by its projection (k) |"
+    )
+    out.append("|---" * 7 + "|")
+    for r in sorted(
+        (r for r in rows if r["candidate"] == "shares"), key=lambda r: (r["scene"], r["sigma"])
+    ):
+        out.append(
+            f"| {r['scene']} | {r['sigma']} | {r['WH']:.2f} | {r['E']:.2f} | {r['rest']:.2f} | "
+            f"{r['E_kept']:.2f} ({int(r['k_E'])}) | {r['X_kept']:.2f} ({int(r['k_X'])}) |"
+        )
+    sh = [r for r in rows if r["candidate"] == "shares"]
+    out += ["", "Medians over the 12 scenes:", ""]
+    out += ["| σ | in WH | in E | E kept | cube kept | k_E | k_X |", "|---" * 7 + "|"]
+    for s in SIGMAS:
+        rs = [r for r in sh if r["sigma"] == s]
+        med = {k: float(np.median([r[k] for r in rs])) for k in SHARES}
+        out.append(f"| {s} | {med['WH']:.2f} | {med['E']:.2f} | {med['E_kept']:.2f} | "
+                   f"{med['X_kept']:.2f} | {med['k_E']:.0f} | {med['k_X']:.0f} |")  # fmt: skip
+    return "\n".join(out) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default="docs/earn")
+    ap.add_argument("--csv", default="rednmf-bench/earn_its_place.csv")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    args = ap.parse_args()
+    path = Path(args.csv)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = _load(path)
+    done = {(r["scene"], r["sigma"], r["draw"]) for r in rows}
+    todo = [c for c in _conditions() if (c[0], float(c[1]), float(c[2])) not in done]
+    fields = ["scene", "sigma", "draw", "candidate", "auc", "seconds", *SHARES]
+    new = not path.exists()
+    with path.open("a", newline="") as f, ProcessPoolExecutor(args.jobs) as ex:
+        w = csv.DictWriter(f, fieldnames=fields)
+        if new:
+            w.writeheader()
+        for cond, out in zip(todo, ex.map(_run, todo), strict=True):
+            for r in out:
+                w.writerow(r)
+            f.flush()
+            print(
+                cond,
+                " ".join(f"{r['candidate']}={r['auc']:.4f}" for r in out if "auc" in r),
+                flush=True,
+            )
+    text = (
+        "# Does the factorisation earn its place?\n\n"
+        "Generated by `benchmarks/earn_its_place.py`.\n\n" + _table(_load(path))
+    )
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    (Path(args.out) / "report.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
