@@ -15,7 +15,13 @@ Prints:
    block size (alternating, compiled S step) on abu-airport-1 and on a
    synthetic 316 x 316 x 200 scene (10^5 pixels, 8 iterations), one and two
    threads; then it stops.
-3. Seconds of the first and of the second ``REDNMF().fit`` in a new process
+3. With ``--evidence``: ms of :func:`rednmf.solvers.rednmf.anomaly_evidence`
+   (the scored evidence, once per fit, in place in a copy of ``X``) with the
+   compiled per-pixel pass and with the NumPy passes (a BLAS ``W H``, BLAS on
+   its default threads), on abu-airport-1 and the synthetic 10^5 x 200 scene
+   (rank 8, ``tau`` the median residual norm: half the pixels zero),
+   alternating, medians; then it stops.
+4. Seconds of the first and of the second ``REDNMF().fit`` in a new process
    (one subprocess each way, after a process has compiled and cached the
    kernel): what numba's import and loading the cached kernel add to a first
    fit.
@@ -87,6 +93,29 @@ def per_iteration(rounds: int, n_iter: int = 40) -> None:
     rednmf_blocks.USE_KERNELS = True
 
 
+def evidence(rounds: int) -> None:
+    scenes = {
+        SCENE: load_benchmark(SCENE)[0],
+        "synthetic 10^5 x 200": np.random.default_rng(0).random((316, 316, 200)),
+    }
+    print("| scene | compiled pass, ms | NumPy passes, ms | ratio |")
+    print("|---|---|---|---|")
+    for name, cube in scenes.items():
+        X, W, H, _ = _problem(cube)
+        tau = float(np.median(np.linalg.norm(X - W @ H, axis=0)))
+        times: dict[bool, list[float]] = {True: [], False: []}
+        for _ in range(rounds + 1):  # the first round warms up
+            for compiled in (True, False):
+                rednmf_blocks.USE_KERNELS = compiled
+                out = X.copy(order="F")
+                t = time.perf_counter()
+                R.anomaly_evidence(out, W, H, tau, out=out)
+                times[compiled].append((time.perf_counter() - t) * 1e3)
+        on, off = (statistics.median(times[c][1:]) for c in (True, False))
+        print(f"| {name} | {on:.1f} | {off:.1f} | {off / on:.2f}x |")
+    rednmf_blocks.USE_KERNELS = True
+
+
 def _child(compiled: bool) -> None:
     t0 = time.perf_counter()
     from rednmf import REDNMF
@@ -119,10 +148,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--block-sizes", help="compare these block sizes, e.g. 2048,4096,8192")
+    parser.add_argument("--evidence", action="store_true", help="time anomaly_evidence only")
     parser.add_argument("--child", type=int, choices=(0, 1), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
         _child(bool(args.child))
+        return
+    if args.evidence:
+        evidence(args.rounds)
         return
     if args.block_sizes:
         block_sizes([int(b) for b in args.block_sizes.split(",")], args.rounds)

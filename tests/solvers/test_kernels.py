@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 from rednmf import REDNMF
 from rednmf._validation import cube_to_matrix
@@ -82,6 +83,55 @@ def test_the_kernel_is_deterministic():
     assert outs[0][0] == outs[1][0]
     np.testing.assert_array_equal(outs[0][1], outs[1][1])
     np.testing.assert_array_equal(outs[0][2], outs[1][2])
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 2e-5)])
+def test_shrink_residual_writes_the_group_shrink_of_every_pixel(dtype, rtol):
+    X, W, H, _, _, tau = _case(dtype, "F", seed=4)
+    E = X.astype(np.float64) - W.astype(np.float64) @ H.astype(np.float64)
+    want = group_shrink(E, tau, axis=0)
+    out, A = np.full_like(X, np.nan, order="F"), np.empty_like(X, order="F")
+    _kernels.shrink_residual(X, W, H, out, A, tau)
+    np.testing.assert_allclose(out, want, rtol=rtol, atol=rtol * 1e-3)
+    zero = ~want.any(axis=0)
+    assert zero.any() and not zero.all()
+    assert not out[:, zero].any(), "pixels at most tau are written, as zeros"
+    np.testing.assert_array_equal(A, np.abs(out))
+    in_place = X.copy(order="F")  # out may be X itself
+    _kernels.shrink_residual(in_place, W, H, in_place, A, tau)
+    np.testing.assert_array_equal(in_place, out)
+
+
+def test_anomaly_evidence_does_not_depend_on_blocks_threads_or_order(monkeypatch):
+    """Chunks of a Dask fit and the whole scene in memory get the same evidence, bit for bit.
+
+    The REDNMF() shapes of the Dask tests' scene (30 bands, rank 8, 12288 pixels
+    in chunks of 6144): a BLAS product ``W H`` rounds differently on one and on
+    two threads, and for 6144 and 8192 columns.
+    """
+    rng = np.random.default_rng(5)
+    d, r, n = 30, 8, 12288
+    W = rng.random((d, r)).astype(np.float32)
+    H = rng.random((r, n)).astype(np.float32)
+    X = np.asfortranarray(W @ H + 0.01 * rng.standard_normal((d, n)).astype(np.float32))
+    tau = float(np.median(np.linalg.norm(X - W @ H, axis=0)))
+    whole = R.anomaly_evidence(X, W, H, tau)
+    assert 0 < np.count_nonzero(whole.any(axis=0)) < n
+    with threadpool_limits(1):
+        one_thread = R.anomaly_evidence(X, W, H, tau, block_size=1000)
+        chunks = [R.anomaly_evidence(X[:, a:b].copy("F"), W, H[:, a:b].copy(), tau)
+                  for a, b in ((0, 6144), (6144, n))]  # fmt: skip
+    band_major = R.anomaly_evidence(np.ascontiguousarray(X), W, H, tau)
+    in_place = X.copy(order="F")
+    assert R.anomaly_evidence(in_place, W, H, tau, out=in_place) is in_place
+    for got in (one_thread, np.concatenate(chunks, axis=1), band_major, in_place):
+        np.testing.assert_array_equal(got, whole)
+    # Both paths are the float64 group shrink to float32 rounding of X - WH (|X| <= 8 ulps).
+    want = group_shrink(X.astype(np.float64) - W.astype(np.float64) @ H.astype(np.float64), tau)
+    atol = 8 * np.finfo(np.float32).eps * float(np.abs(X).max())
+    monkeypatch.setattr(rednmf_blocks, "USE_KERNELS", False)  # the NumPy passes
+    for got in (whole, R.anomaly_evidence(X, W, H, tau)):
+        np.testing.assert_allclose(got, want, rtol=0, atol=atol)
 
 
 @pytest.mark.parametrize(

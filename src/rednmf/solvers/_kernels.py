@@ -15,6 +15,11 @@ another order: results agree to rounding (``tests/solvers/test_kernels.py``
 checks it against that path and against a plain transcription). The order is
 fixed by the compiled code, so the same input gives the same output.
 
+:func:`shrink_residual` is the same pass over every pixel, for the evidence of
+a fitted model (:func:`rednmf.solvers.rednmf.anomaly_evidence`): computed pixel
+by pixel, it does not depend on how the pixels are cut into blocks or Dask
+chunks, nor on the BLAS threads, as the rounding of a BLAS product ``W H`` does.
+
 numba is imported on the first call (0.2 s), not with :mod:`rednmf`, and the
 compiled kernels are cached on disk (``cache=True``): the first fit of a
 process pays about 0.3 s to load them, the first fit after an install about
@@ -28,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["load", "residual_shrink"]
+__all__ = ["load", "residual_shrink", "shrink_residual"]
 
 
 def _residual_shrink_py(
@@ -174,3 +179,33 @@ def residual_shrink(
     return kernel(
         np.asarray(X).T, WT, np.asarray(H).T, S.T, A.T, f, float(tau), bool(with_fit), bool(shrink)
     )
+
+
+def shrink_residual(
+    X: np.ndarray, W: np.ndarray, H: np.ndarray, out: np.ndarray, A: np.ndarray, tau: float
+) -> None:
+    """``out = (X - W H) diag(max(0, 1 - tau / ||x_j - W h_j||))``: the S step of every pixel.
+
+    :func:`residual_shrink` with the factors of the previous ``S`` taken as
+    non-zero, so that every column of ``out`` is written: ``out`` may hold
+    anything before, ``X`` itself included (a pixel's spectrum is read whole
+    before its column is written). Each pixel is computed alone, in the
+    kernel's fixed order: the result does not depend on how the pixels are cut
+    into blocks, nor on any thread count (a BLAS product ``W H`` does: its
+    float rounding changes with both).
+
+    Parameters
+    ----------
+    X : ndarray of shape (d, m)
+        The block of data, pixel-major (Fortran-ordered).
+    W, H : ndarray
+        The factors, ``(d, r)`` and ``(r, m)``, in the dtype of ``X``.
+    out : ndarray of shape (d, m)
+        Pixel-major; receives the result (may be ``X``).
+    A : ndarray of shape (d, m)
+        Pixel-major scratch; receives ``|out|``.
+    tau : float
+        Threshold on the residual's column norms (0: the residual itself).
+    """
+    f = np.ones(X.shape[1], dtype=X.dtype)
+    residual_shrink(X, W, H, out, A, f, tau, with_fit=False)

@@ -54,6 +54,7 @@ from rednmf._blas import one_blas_thread
 from rednmf._validation import check_choice
 from rednmf.backend import NumpyBackend, get_backend, is_tensor, namespace
 from rednmf.exceptions import InputError
+from rednmf.solvers import _kernels, rednmf_blocks
 from rednmf.solvers._driver import FitCallback, Iterate, as_fit_callback, iterate
 from rednmf.solvers._stopping import has_converged, warn_max_iter
 from rednmf.solvers.noise import NoiseScale, noise_scale
@@ -64,6 +65,8 @@ from rednmf.solvers.rednmf_blocks import (
     BlockRange,
     BlockSolver,
     LocalParts,
+    _pixel_major,
+    block_ranges,
     resolve_n_jobs,
     sum_in_order,
 )
@@ -207,7 +210,12 @@ def anomaly_evidence(
     xp : backend, optional
         Array backend (:mod:`rednmf.backend`) that computes each block: NumPy
         (default), or torch on its device (each block is copied there and the
-        result back into ``out``).
+        result back into ``out``). On NumPy (while
+        :data:`rednmf.solvers.rednmf_blocks.USE_KERNELS` holds) each pixel is
+        computed alone by the compiled pass of the fit's S step
+        (:func:`rednmf.solvers._kernels.shrink_residual`): the result does not
+        depend on ``block_size``, on the BLAS threads or on the memory order,
+        so chunks on Dask workers get the in-memory evidence bit for bit.
 
     Returns
     -------
@@ -226,12 +234,37 @@ def anomaly_evidence(
         block_size = GPU_BLOCK_SIZE if cuda else DEFAULT_BLOCK_SIZE
     dtype = xp.dtype(out.dtype)
     W = xp.asarray(W, dtype=dtype)
+    if xp.name == "numpy" and rednmf_blocks.USE_KERNELS:
+        _compiled_evidence(X, W, H, tau, out, block_size)
+        return out
     for a in range(0, n, block_size):
         b = min(n, a + block_size)
         E = xp.asarray(np.asarray(X[:, a:b]), dtype=dtype) - W @ xp.asarray(H[:, a:b], dtype=dtype)
         E *= shrink_factors(xp.sqrt(xp.col_sqnorms(E)), tau, dtype, xp)
         out[:, a:b] = xp.to_numpy(E)
     return out
+
+
+def _compiled_evidence(
+    X: Any, W: np.ndarray, H: np.ndarray, tau: float, out: np.ndarray, block_size: int
+) -> None:
+    """:func:`anomaly_evidence` on NumPy, block by block with the compiled per-pixel pass.
+
+    :func:`rednmf.solvers._kernels.shrink_residual`, the arithmetic of the fit's
+    own S step: the evidence does not depend on the blocks nor on the BLAS
+    threads, so a scene scored in memory and the same scene scored chunk by
+    chunk on Dask workers get the same evidence, bit for bit.
+    """
+    d, n = X.shape
+    dtype = out.dtype
+    A = np.empty((d, min(n, block_size)), dtype=dtype, order="F")
+    direct = _pixel_major(out)
+    for a, b in block_ranges(n, block_size):
+        Xb = np.asfortranarray(X[:, a:b], dtype=dtype)  # no copy if pixel-major already
+        Sb = out[:, a:b] if direct else np.empty_like(Xb, order="F")
+        _kernels.shrink_residual(Xb, W, np.asarray(H[:, a:b], dtype=dtype), Sb, A[:, : b - a], tau)
+        if not direct:
+            out[:, a:b] = Sb
 
 
 def _s_step(
