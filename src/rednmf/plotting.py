@@ -20,6 +20,7 @@ from rednmf.io.writers import atomic_open
 __all__ = [
     "display_range",
     "false_colour",
+    "principal_axes",
     "save_detection_figure",
     "save_overview",
     "save_roc",
@@ -32,11 +33,18 @@ __all__ = [
 _DPI = 120
 
 
-def _save(fig: Figure, path: str | os.PathLike[str]) -> Path:
+def _save(fig: Figure, path: str | os.PathLike[str], *, tight: bool = True) -> Path:
+    """Write ``fig`` as PNG; ``tight=False`` for a figure laid out by hand (one draw, not two)."""
     FigureCanvasAgg(fig)
     target = Path(path)
     with atomic_open(target, "wb") as fh:
-        fig.savefig(fh, format="png", dpi=_DPI, bbox_inches="tight")
+        fig.savefig(
+            fh,
+            format="png",
+            dpi=_DPI,
+            bbox_inches="tight" if tight else None,
+            pil_kwargs={"compress_level": 3},
+        )
     return target
 
 
@@ -190,7 +198,8 @@ def save_roc(
     ax.set_title("ROC")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower right")
-    return _save(fig, path)
+    fig.subplots_adjust(left=0.13, right=0.97, bottom=0.11, top=0.93)
+    return _save(fig, path, tight=False)
 
 
 def save_detection_figure(
@@ -306,12 +315,8 @@ def scene_rgb(
         pick = flat[:: max(1, flat.size // max_fit_pixels)]
         sample = _sample_rows(cube, pick, rows, cols)
         sample = sample[np.all(np.isfinite(sample), axis=1)]
-        mean = sample.mean(axis=0) if sample.size else np.zeros(bands)
-        if sample.shape[0] > 2 and bands >= 2:
-            _, _, vt = np.linalg.svd(sample - mean, full_matrices=False)
-            axes = vt[: min(3, vt.shape[0])].T
-        else:
-            axes = np.eye(bands)[:, :1]
+        mean, basis = principal_axes(sample, 3)
+        axes = basis.T
         img = np.zeros((rows, cols, 3))
         for r0 in range(0, rows, step):
             block = np.asarray(cube[r0 : r0 + step], dtype=np.float64)  # type: ignore[index]
@@ -323,6 +328,42 @@ def scene_rgb(
     out = np.stack([_stretch(img[:, :, c]) for c in range(3)], axis=2)
     out[~ok] = 0.0
     return out
+
+
+def principal_axes(sample: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The mean and the first ``k`` principal axes (rows, unit length) of a sample of spectra.
+
+    From the eigenvectors of the ``bands x bands`` scatter matrix, not an SVD
+    of the sample: a few milliseconds for 20 000 spectra of 200 bands. With
+    fewer than 3 spectra, the first band alone.
+
+    Parameters
+    ----------
+    sample : numpy.ndarray of shape (n, bands)
+        Finite spectra.
+    k : int
+        Axes wanted (at most ``bands``).
+
+    Returns
+    -------
+    mean : numpy.ndarray of shape (bands,)
+    axes : numpy.ndarray of shape (min(k, bands), bands)
+        In decreasing order of variance.
+    """
+    bands = sample.shape[1]
+    mean = sample.mean(axis=0) if sample.shape[0] else np.zeros(bands)
+    if sample.shape[0] < 3:
+        return mean, np.eye(bands)[:1]
+    centred = sample - mean
+    from threadpoolctl import threadpool_limits
+
+    # a bands x bands problem: threads only wait for each other (0.03 s on one thread
+    # against 1-2 s on two busy cores, measured at 10^4 x 205)
+    with threadpool_limits(1, user_api="blas"):
+        _, vecs = np.linalg.eigh(centred.T @ centred)
+    axes = vecs[:, ::-1][:, : min(k, bands)].T
+    # one sign whatever the LAPACK: the largest entry of each axis positive
+    return mean, axes * np.sign(axes[np.arange(len(axes)), np.abs(axes).argmax(axis=1)])[:, None]
 
 
 def _sample_rows(cube: object, pick: np.ndarray, rows: int, cols: int) -> np.ndarray:
@@ -499,18 +540,27 @@ def save_overview(
     base = np.array(image[:, :, :3], dtype=np.float64)
     base[nodata] = [int(NODATA_RGB[i : i + 2], 16) / 255 for i in (1, 3, 5)]
     stretched, n_valid = tail_stretch(data)
-    top = max(np.log10(max(n_valid, 2)), 1e-9)
+    top_value = max(np.log10(max(n_valid, 2)), 1e-9)
 
-    panel_w = 5.2
-    panel_h = max(2.6, min(7.0, panel_w * rows / max(cols, 1)))
-    fig = Figure(figsize=(2 * panel_w + 1.4, panel_h + 1.5), layout="constrained")
-    ax_img, ax_sc = fig.subplots(1, 2)
+    # laid out by hand, in inches: constrained layout and a tight box cost a draw each
+    pw = 5.2
+    ph = max(2.6, min(7.0, pw * rows / max(cols, 1)))
+    top, bottom, left, gap, bar_w, right = 0.95, 0.45, 0.12, 0.25, 0.18, 1.0
+    width, height = left + 2 * pw + gap + 0.15 + bar_w + right, bottom + ph + top
+    fig = Figure(figsize=(width, height))
+
+    def rect(x: float, w: float) -> list[float]:
+        return [x / width, bottom / height, w / width, ph / height]
+
+    ax_img = fig.add_axes(rect(left, pw))
+    ax_sc = fig.add_axes(rect(left + pw + gap, pw))
+    ax_bar = fig.add_axes(rect(left + 2 * pw + gap + 0.15, bar_w))
     interp = "nearest" if max(rows, cols) <= 600 else "antialiased"
     ax_img.imshow(base, interpolation=interp)
     cmap = colormaps["magma"].with_extremes(bad=NODATA_RGB)
-    im = ax_sc.imshow(stretched, cmap=cmap, vmin=0.0, vmax=top, interpolation=interp)
-    bar = fig.colorbar(im, ax=ax_sc, fraction=0.046, pad=0.03)
-    ticks = np.arange(0, int(np.floor(top)) + 1)
+    im = ax_sc.imshow(stretched, cmap=cmap, vmin=0.0, vmax=top_value, interpolation=interp)
+    bar = fig.colorbar(im, cax=ax_bar)
+    ticks = np.arange(0, int(np.floor(top_value)) + 1)
     bar.set_ticks(ticks, labels=["1"] + [f"$10^{{-{k}}}$" for k in ticks[1:]])
     bar.set_label("fraction of pixels scoring at least as high")
     if threshold is not None and n_valid:
@@ -522,7 +572,7 @@ def save_overview(
     n_det = int(labels.max(initial=0))
     det = labels > 0
     truth = None if gt is None else np.asarray(gt) != 0
-    screen_px = panel_w * _DPI / max(rows, cols)  # figure pixels per scene pixel, about
+    screen_px = min(pw / cols, ph / rows) * _DPI  # figure pixels per scene pixel
     rings = _small_ids(labels, n_det, screen_px)
     centres = _centres(labels, rings)
     for ax in (ax_img, ax_sc):
@@ -575,11 +625,13 @@ def save_overview(
             )
         )
     if len(rings):
-        ringed = (
-            f"top {len(rings)} of {n_det} by peak score"
-            if n_det > len(rings)
-            else "small detections"
-        ) + ", numbered as in the CSV"
+        if n_det > _OUTLINED:
+            ringed = f"top {len(rings)} of {n_det} by peak score"
+        elif len(rings) == _RINGED:
+            ringed = f"the {_RINGED} small detections of highest peak score"
+        else:
+            ringed = "small detections"
+        ringed += ", numbered as in the CSV"
         handles.append(
             Line2D(
                 [],
@@ -597,11 +649,21 @@ def save_overview(
         Patch(facecolor=NODATA_RGB, edgecolor="0.3", label=f"no-data ({int(nodata.sum())} px)")
     )
     fig.legend(
-        handles=handles, loc="outside lower center", ncol=len(handles), frameon=False, fontsize=9
+        handles=handles,
+        loc="lower center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncol=len(handles),
+        frameon=False,
+        fontsize=9,
     )
     if title or subtitle:
-        fig.suptitle("\n".join(t for t in (title, subtitle) if t), fontsize=11)
-    return _save(fig, path)
+        fig.suptitle(
+            "\n".join(t for t in (title, subtitle) if t),
+            fontsize=11,
+            y=1 - 0.08 / height,
+            va="top",
+        )
+    return _save(fig, path, tight=False)
 
 
 def _line_halo() -> list[object]:

@@ -85,7 +85,7 @@ def encode_spectra(
         and ``full`` (``index`` int32, ``values`` uint16, ``offset``,
         ``scale``).
     """
-    from rednmf.plotting import _sample_rows
+    from rednmf.plotting import _sample_rows, principal_axes
 
     rows, cols, bands = (int(n) for n in cube.shape)
     ok = np.asarray(valid, bool)
@@ -93,13 +93,7 @@ def encode_spectra(
     pick = flat[:: max(1, flat.size // max_fit_pixels)]
     sample = _sample_rows(cube, pick, rows, cols) if pick.size else np.zeros((0, bands))
     sample = sample[np.all(np.isfinite(sample), axis=1)]
-    mean = sample.mean(axis=0) if sample.shape[0] else np.zeros(bands)
-    k = _components(rows * cols, bands)
-    if sample.shape[0] > 1:
-        _, _, vt = np.linalg.svd(sample - mean, full_matrices=False)
-        basis = vt[:k]
-    else:
-        basis = np.eye(bands)[:k]
+    mean, basis = principal_axes(sample, _components(rows * cols, bands))
     k = basis.shape[0]
     coef = np.zeros((rows * cols, k), dtype=np.float32)
     full = np.sort(np.asarray(full, dtype=np.int64))
