@@ -34,10 +34,11 @@ def bits_b64(mask: np.ndarray) -> str:
 
 def png_b64(image: np.ndarray) -> str:
     """An RGB image in [0, 1] as a base64 PNG."""
-    from matplotlib.image import imsave
+    from PIL import Image
 
     buf = io.BytesIO()
-    imsave(buf, np.clip(image, 0.0, 1.0), format="png")
+    rgb = np.round(np.clip(np.nan_to_num(image[:, :, :3]), 0.0, 1.0) * 255).astype(np.uint8)
+    Image.fromarray(rgb, "RGB").save(buf, format="png", compress_level=1)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 

@@ -39,7 +39,6 @@ import html
 import json
 import math
 import os
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -98,14 +97,19 @@ def encode_spectra(
     coef = np.zeros((rows * cols, k), dtype=np.float32)
     full = np.sort(np.asarray(full, dtype=np.int64))
     kept = np.zeros((full.size, bands))
+    axes32 = basis.T.astype(np.float32)
+    shift = (mean @ basis.T).astype(np.float32)
     step = max(1, (1 << 22) // max(cols * bands, 1))
     for r0 in range(0, rows, step):
-        block = np.asarray(cube[r0 : r0 + step], dtype=np.float64).reshape(-1, bands)
-        lo_px, hi_px = r0 * cols, r0 * cols + block.shape[0]
+        raw = np.asarray(cube[r0 : r0 + step]).reshape(-1, bands)
+        lo_px, hi_px = r0 * cols, r0 * cols + raw.shape[0]
         sel = slice(*np.searchsorted(full, [lo_px, hi_px]))
-        kept[sel] = block[full[sel] - lo_px]
-        centred = np.where(np.isfinite(block), block - mean, 0.0)
-        coef[lo_px:hi_px] = centred @ basis.T
+        kept[sel] = raw[full[sel] - lo_px]  # in the cube's own precision
+        block = raw.astype(np.float32, copy=False)
+        bad = ~np.isfinite(block)
+        if bad.any():  # a missing value counts as the mean
+            block = np.where(bad, mean.astype(np.float32), block)
+        coef[lo_px:hi_px] = block @ axes32 - shift
     c_ok = coef[ok.ravel()] if ok.any() else coef
     c_lo = c_ok.min(axis=0) if c_ok.size else np.zeros(k)
     c_hi = c_ok.max(axis=0) if c_ok.size else np.ones(k)
@@ -165,21 +169,17 @@ _DETECTION_FIELDS = (
 
 def _detection_rows(detections: list[Any]) -> list[list[Any]]:
     """The CSV's detections as compact rows, in the order of ``_DETECTION_FIELDS``."""
-    rows = []
-    for det in detections:
-        d = asdict(det) if not isinstance(det, dict) else det
-        row = []
-        for f in _DETECTION_FIELDS:
-            v = d.get(f)
-            if isinstance(v, float) and f in ("row", "col"):
-                v = round(v, 2)
-            elif isinstance(v, float) and f in ("lon", "lat"):
-                v = round(v, 7)
-            elif isinstance(v, float):
-                v = float(f"{v:.7g}") if np.isfinite(v) else None
-            row.append(v)
-        rows.append(row)
-    return rows
+
+    def column(field: str) -> list[Any]:
+        values = [getattr(d, field, None) for d in detections]
+        if field in ("id", "area_px", "border_distance", "peak_row", "peak_col"):
+            return values
+        digits = {"row": 2, "col": 2, "lon": 7, "lat": 7}.get(field)
+        if digits is not None:
+            return [None if v is None else round(v, digits) for v in values]
+        return [None if v is None or not np.isfinite(v) else float(f"{v:.7g}") for v in values]
+
+    return [list(row) for row in zip(*(column(f) for f in _DETECTION_FIELDS), strict=True)]
 
 
 def render_scene_report(
