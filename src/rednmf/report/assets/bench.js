@@ -41,9 +41,8 @@ BM.maps.forEach((m, i) => {
   const lut = Array.from({length: 256}, (_, k) => colour(k / 255));
   let scores = null, scale = null, threshold = 0, shades = null;
   function update() {
-    flag(scores, threshold, detected);
-    const count = components(detected, m.rows, m.cols);
-    showStats(el, threshold, tally(scores, gt, detected), count, !!gt);
+    const found = components(detected, m.rows, m.cols, 1, 0, flag(scores, threshold, detected));
+    showStats(el, threshold, tally(found.pixels, gt, totals), found.count, !!gt);
     const img = ctx.createImageData(m.cols, m.rows), d = img.data, showGt = truth && truth.checked;
     for (let p = 0; p < scores.length; p++) {
       const a = detected[p], b = showGt && gt[p];
@@ -52,9 +51,11 @@ BM.maps.forEach((m, i) => {
     }
     ctx.putImageData(img, 0, 0);
   }
+  let totals = null;
   function choose() {
     scores = floats(m.scores[select.value]);
     scale = scoreScale(scores);
+    totals = truthTotals(scores, gt);
     shades = Int16Array.from(scores, (s) => (Number.isFinite(s) ? Math.round(255 * scale.shade(s)) : -1));
     threshold = scale.toThreshold(Number(slider.value));
     update();

@@ -25,6 +25,8 @@ function colour(t) {
   return MAGMA[i].map((c, k) => Math.round(c + f * (MAGMA[i + 1][k] - c)));
 }
 const NODATA = [180, 180, 180], DET = [255, 42, 42], TRUTH = [0, 229, 255], BOTH = [255, 230, 0];
+// A colour as one little-endian RGBA word, for Uint32Array views of image data.
+function word(c) { return ((255 << 24) | (c[2] << 16) | (c[1] << 8) | c[0]) >>> 0; }
 
 // The slider (0..1000) moves over the score quantiles, log-spaced in the fraction above.
 // shade(p) is the display value of pixel p: -log10 of the fraction of pixels scoring at least
@@ -54,14 +56,18 @@ function scoreScale(scores) {
   return {M: M, logM: logM, toThreshold: toThreshold, toSlider: toSlider, shade: shade};
 }
 
-// 8-connected components of `mask`, in place: a component smaller than minArea or with a pixel
-// in the outer `border` rows or columns is cleared (as rednmf.io.detections.keep_detections).
-// Returns the number kept.
-function components(mask, R, C, minArea, border) {
+// 8-connected components of `mask` (seeded from the flagged pixels `idx`), in place: a
+// component smaller than minArea or with a pixel in the outer `border` rows or columns is
+// cleared (as rednmf.io.detections.keep_detections). Returns the number kept and the kept
+// pixels.
+let LABELS = new Int32Array(0);
+function components(mask, R, C, minArea, border, idx) {
   minArea = minArea || 1; border = border || 0;
-  const N = R * C, lab = new Int32Array(N), stack = [], members = [];
-  let kept = 0, n = 0;
-  for (let p = 0; p < N; p++) {
+  const N = R * C;
+  if (LABELS.length !== N) LABELS = new Int32Array(N); else LABELS.fill(0);
+  const lab = LABELS, stack = [], members = [], kept = [];
+  let count = 0, n = 0;
+  for (const p of idx) {
     if (!mask[p] || lab[p]) continue;
     n++; lab[p] = n; stack.push(p); members.length = 0;
     let edge = false;
@@ -78,27 +84,30 @@ function components(mask, R, C, minArea, border) {
     }
     if (members.length < minArea || (border > 0 && edge)) {
       for (const q of members) mask[q] = 0;
-    } else kept++;
+    } else { count++; for (const q of members) kept.push(q); }
   }
-  return kept;
+  return {count: count, pixels: kept};
 }
-// Flag the pixels above the threshold into `detected`.
+// Flag the pixels above the threshold into `detected`; return their indices.
 function flag(scores, threshold, detected) {
+  const idx = [];
   for (let p = 0; p < scores.length; p++) {
-    const s = scores[p];
-    detected[p] = s > threshold ? 1 : 0;  // NaN (no-data) compares false
+    if (scores[p] > threshold) { detected[p] = 1; idx.push(p); } else detected[p] = 0;  // NaN: 0
   }
+  return idx;
 }
-// Count the flagged pixels and, with truth, P_D / P_F over the pixels with data.
-function tally(scores, gt, detected) {
-  let px = 0, tp = 0, nt = 0, fp = 0, nb = 0;
-  for (let p = 0; p < scores.length; p++) {
-    px += detected[p];
-    if (gt && Number.isFinite(scores[p])) {
-      if (gt[p]) { nt++; tp += detected[p]; } else { nb++; fp += detected[p]; }
-    }
-  }
-  return {pixels: px, pd: nt ? tp / nt : 0, pf: nb ? fp / nb : 0};
+// The pixels with data among the truth's anomalies and its background (once per map).
+function truthTotals(scores, gt) {
+  let nt = 0, nb = 0;
+  if (gt) for (let p = 0; p < scores.length; p++) if (Number.isFinite(scores[p])) { if (gt[p]) nt++; else nb++; }
+  return {nt: nt, nb: nb};
+}
+// The detected pixels (all with data) and, with truth, P_D and P_F.
+function tally(pixels, gt, totals) {
+  let tp = 0;
+  if (gt) for (const p of pixels) tp += gt[p];
+  const fp = pixels.length - tp;
+  return {pixels: pixels.length, pd: totals.nt ? tp / totals.nt : 0, pf: totals.nb ? fp / totals.nb : 0};
 }
 // Write the threshold and the statistics into the elements el.thr, count, pixels, pd, pf.
 function showStats(el, threshold, st, count, hasGt) {

@@ -10,20 +10,25 @@ const EL = {thr: $("thr"), count: $("count"), pixels: $("pixels"), pd: $("pd"), 
 // ---- detections at the current threshold: the run's own map first -------------------------
 let threshold = D.threshold;
 const detected = bits(D.runMask, N);
-let nDetections = components(detected, R, C, D.minArea, D.excludeBorder);
+const totals = truthTotals(scores, gt);
+const gtPixels = [];
+if (gt) for (let p = 0; p < N; p++) if (gt[p]) gtPixels.push(p);
+let nAbove = 0, found = null;
+function detectNow(idx) {
+  nAbove = idx.length;
+  found = components(detected, R, C, D.minArea, D.excludeBorder, idx);
+}
+detectNow(Array.from(detected.keys()).filter((p) => detected[p]));
 const slider = $("slider");
 slider.value = scale.toSlider(D.threshold);
 function refreshStats() {
-  showStats(EL, threshold, tally(scores, gt, detected), nDetections, !!gt);
-  const frac = Math.max(1, countAbove(threshold)) / scale.M;
+  showStats(EL, threshold, tally(found.pixels, gt, totals), found.count, !!gt);
   const mark = $("thr-mark");
-  if (mark) mark.style.left = (100 * -Math.log10(frac) / scale.logM) + "%";
+  if (mark) mark.style.left = (100 * -Math.log10(Math.max(1, nAbove) / scale.M) / scale.logM) + "%";
 }
-function countAbove(t) { let n = 0; for (let p = 0; p < N; p++) n += scores[p] > t ? 1 : 0; return n; }
 slider.addEventListener("input", () => {
   threshold = scale.toThreshold(Number(slider.value));
-  flag(scores, threshold, detected);
-  nDetections = components(detected, R, C, D.minArea, D.excludeBorder);
+  detectNow(flag(scores, threshold, detected));
   refreshStats();
   compose();
 });
@@ -61,18 +66,15 @@ function compose() {
     if (!(img.complete && img.naturalWidth)) return;
     rgbBase = makeRgbBase();
   }
-  const d = layer.data;
-  d.set(useScores ? scoreBase : rgbBase);
+  const out = new Uint32Array(layer.data.buffer);
+  out.set(new Uint32Array((useScores ? scoreBase : rgbBase).buffer));
   const showDet = $("layer-det").checked, showGt = gt && $("layer-gt").checked;
-  for (let p = 0; p < N; p++) {
-    const a = showDet && detected[p], b = showGt && gt[p];
-    if (!a && !b) continue;
-    const c = a && b ? BOTH : a ? DET : TRUTH, o = 4 * p;
-    d[o] = c[0]; d[o + 1] = c[1]; d[o + 2] = c[2];
-  }
+  if (showGt) for (const p of gtPixels) out[p] = showDet && detected[p] ? W_BOTH : W_TRUTH;
+  if (showDet) for (const p of found.pixels) out[p] = showGt && gt[p] ? W_BOTH : W_DET;
   octx.putImageData(layer, 0, 0);
   render();
 }
+const W_DET = word(DET), W_TRUTH = word(TRUTH), W_BOTH = word(BOTH);
 for (const id of ["layer-rgb", "layer-scores", "layer-det", "layer-gt"]) $(id).addEventListener("change", compose);
 if (!gt) $("layer-gt").disabled = true;
 
