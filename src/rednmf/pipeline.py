@@ -389,6 +389,8 @@ def _run_one(
     t0 = time.perf_counter()
     from rednmf.io.writers import staged_dir, write_json
 
+    summary["seconds"] = {k: round(v, 4) for k, v in phases.items()}  # the report shows these
+
     with staged_dir(run_dir) as stage:
         files = _write_outputs(
             stage,
@@ -470,9 +472,10 @@ def _write_outputs(
         stage / f"{name}_overview.png",
         image,
         scores,
-        labels > 0,
+        labels,
         scene.gt,
         threshold=thr,
+        image_title=plotting.composite_title(scene.wavelengths, scene.shape[2]),
         title=f"{method} on {scene.name}",
         subtitle=f"threshold {thr:.4g} ({summary['threshold_rule']}), "
         f"{len(detections)} detection(s)" + ("" if auc is None else f", AUC {auc:.4f}"),
@@ -495,6 +498,8 @@ def _write_outputs(
             valid=valid,
             gt=scene.gt,
             threshold=thr,
+            detections=detections,
+            labels=labels,
             summary=summary,
             wavelengths=scene.wavelengths,
             window=_window_of(detector),

@@ -66,8 +66,7 @@ def test_bench_page_in_the_browser(browser, bench_page):
     web = browser
     web.get((bench_page / "report.html").as_uri())
     assert web.title == "rednmf bench report"
-    errors = [e for e in web.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
-    assert errors == []
+    assert web.get_log("browser") == []  # no message of any level
     assert web.execute_script("return performance.getEntriesByType('resource').length") == 0
 
     # the report's Table 2 is an HTML table with one row per method
@@ -114,5 +113,28 @@ def test_bench_page_in_the_browser(browser, bench_page):
     assert other == _expected(scores["lrx"], gt, thr3)
 
     panel.find_element("css selector", ".truth").click()
-    errors = [e for e in web.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
-    assert errors == []
+
+    # the ROC curves of every method, their AUC from the full score maps
+    from rednmf.metrics import roc_auc
+
+    roc = web.find_element("id", "roc-0")
+    for m in METHODS:
+        assert web.find_element("id", f"roc-0-{m}").get_attribute("points")
+        assert f"{m} (AUC {roc_auc(scores[m], gt):.4f})" in roc.text
+    roc.find_element("css selector", ".logx").click()  # linear axis, then back
+    assert "false-positive rate" in roc.text and "(log)" not in roc.text
+
+    # the tables sort on a click of a header: by the first number of "ours (paper, diff)"
+    head = table.find_elements("css selector", "thead th")
+    column = next(i for i, th in enumerate(head) if th.text.strip() != "method")
+    for _ in range(2):
+        head[column].click()
+        cells = [
+            tr.find_elements("css selector", "td")[column].text
+            for tr in table.find_elements("css selector", "tbody tr")
+        ]
+        numbers = [float(c.split()[0]) for c in cells if c.split()[0] != "-"]
+        order = head[column].get_attribute("aria-sort")
+        assert numbers == sorted(numbers, reverse=order == "descending")
+    assert order == "descending"
+    assert web.get_log("browser") == []  # no message of any level
