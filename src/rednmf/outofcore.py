@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import warnings
 from types import SimpleNamespace
-from typing import Any
 
 import numpy as np
 
@@ -35,15 +34,13 @@ from rednmf._memory import fits_in_memory, is_memory_mapped
 from rednmf._validation import drop_all_nan_bands
 from rednmf.backend import get_backend
 from rednmf.exceptions import InputError
-from rednmf.scoring.brad import principal_axes
+from rednmf.scoring.brad import project_by_blocks
 from rednmf.scoring.local_rx import check_windows, local_rx
 from rednmf.scoring.multiscale import (
     SUSPECT_LEVEL,
     cube_and_evidence,
     multiscale_projected,
-    noise_pca_count,
 )
-from rednmf.solvers.noise import band_noise_variance
 
 __all__ = ["CubeMatrix", "is_memory_mapped", "fits_in_memory", "scan_cube", "score_blocks"]
 
@@ -269,7 +266,7 @@ def score_blocks(
     combine: str = "sum",
     pool_global: bool = True,
     robust_global: bool = True,
-    data: Any = None,
+    projected_cube: np.ndarray | None = None,
     suspect_level: float = SUSPECT_LEVEL,
 ) -> np.ndarray:
     """:func:`rednmf.scoring.from_matrix.score_matrix` of a ``bands x pixels`` matrix on disk.
@@ -279,10 +276,10 @@ def score_blocks(
     covariance; the count of components chosen by the noise when ``noise_var``
     is given) and a blockwise projection, then :func:`local_rx` or
     :func:`rednmf.scoring.multiscale.multiscale_projected` on the projected
-    ``(rows, cols, n_pca)`` cube, in memory. With ``data`` (the ``bands x
-    pixels`` matrix the evidence came from, e.g. a :class:`CubeMatrix`) and
-    ``'multiscale'``, it is projected the same way (its components above its
-    own noise) and scored with the evidence by
+    ``(rows, cols, n_pca)`` cube, in memory. With ``projected_cube`` (the
+    data the evidence came from, projected: see
+    :func:`rednmf.scoring.from_matrix.score_matrix`) and ``'multiscale'``, it
+    is scored with the evidence by
     :func:`rednmf.scoring.multiscale.cube_and_evidence`.
     """
     d, n = E.shape
@@ -294,13 +291,13 @@ def score_blocks(
             B = np.ascontiguousarray(np.asarray(E[:, a:b]).T)
             out[a:b] = np.linalg.norm(B, axis=1)
         return out.reshape(rows, cols)
-    cube = _project_blocks(E, shape, n_pca, noise_var)
+    cube = project_by_blocks(E, shape, n_pca, noise_var)
     if scorer == "multiscale":
         xp = get_backend("numpy")
         inner, outer, ridge, out_dtype = check_windows(cube.shape, inner, outer, ridge, np.float64)
-        if data is not None:
+        if projected_cube is not None:
             return cube_and_evidence(
-                _project_blocks(data, shape, n_pca, "estimate"), cube, inner, outer, ridge,
+                projected_cube, cube, inner, outer, ridge,
                 pool, out_dtype, xp, suspect_level=suspect_level, combine=combine,
                 pool_global=pool_global, robust_global=robust_global,
             )  # fmt: skip
@@ -309,39 +306,3 @@ def score_blocks(
             pool_global=pool_global, robust_global=robust_global,
         )  # fmt: skip
     return local_rx(cube, inner=inner, outer=outer, ridge=ridge)
-
-
-def _project_blocks(
-    E: Any, shape: tuple[int, int], n_pca: int | None, noise_var: np.ndarray | str | None
-) -> np.ndarray:
-    """The ``(rows, cols, k)`` projection of a ``bands x pixels`` matrix read by blocks.
-
-    As :func:`rednmf.scoring.brad.pca_project` (``noise_var``: a noise variance
-    per band, or ``'estimate'`` from the matrix's own covariance).
-    """
-    d, n = E.shape
-    rows, cols = shape
-    blocks = [(a, min(n, a + BLOCK_PIXELS)) for a in range(0, n, BLOCK_PIXELS)]
-    mean = np.zeros(d)
-    for a, b in blocks:
-        mean += np.asarray(E[:, a:b]).sum(axis=1, dtype=np.float64)
-    mean /= n
-    k = d if n_pca is None or n_pca >= d else n_pca
-    if k == d and noise_var is None:
-        vecs = None
-    else:
-        cov = np.zeros((d, d))
-        for a, b in blocks:
-            xc = np.asarray(E[:, a:b]).T.astype(np.float64) - mean
-            cov += xc.T @ xc
-        cov /= n
-        if isinstance(noise_var, str):  # 'estimate'
-            noise_var = band_noise_variance(cov)
-        if noise_var is not None:
-            k = noise_pca_count(cov, noise_var, n, k)
-        vecs = principal_axes(cov, k)
-    proj = np.empty((n, k), dtype=E.dtype)
-    for a, b in blocks:
-        xc = np.asarray(E[:, a:b]).T.astype(np.float64) - mean
-        proj[a:b] = xc if vecs is None else xc @ vecs
-    return proj.reshape(rows, cols, k)

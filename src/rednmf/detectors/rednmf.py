@@ -29,6 +29,7 @@ from rednmf.engines import (
 )
 from rednmf.exceptions import InputError
 from rednmf.preprocessing import scale_data, scale_params
+from rednmf.scoring.brad import project_by_blocks
 from rednmf.scoring.multiscale import COMBINATIONS, SUSPECT_LEVEL
 from rednmf.solvers._driver import FitCallback, as_fit_callback
 from rednmf.solvers.rednmf import (
@@ -503,9 +504,10 @@ class REDNMF(FactorizationDetector):
         W0, H0, M0 = self._initial_factors(X, xp=xp)
         res = self._solve(X, W0, H0, M0, run=run, callback=callback)
         self._set_factors(res)
+        projected = self._project_cube(X, shape)  # before the evidence takes X's buffer
         E = self._evidence(X, res, shape, run)
         del X, res  # the scaled data are not needed to score: let them go first
-        return self._score(E, shape, run, cube=cube)
+        return self._score(E, shape, run, projected)
 
     def _fit_out_of_core(
         self,
@@ -537,7 +539,7 @@ class REDNMF(FactorizationDetector):
             E = run.kept_evidence(None if tau is None else res.W, tau)  # fitted on a cluster
             if E is None:  # S on disk, or the residual X - WH shrunk at tau, in its place
                 E = S if tau is None else anomaly_evidence(X, res.W, res.H, tau, out=S)
-            scores = self._score(E, valid.shape, run, cube=X)
+            scores = self._score(E, valid.shape, run, self._project_cube(X, valid.shape))
             del S, E, res
         return scores, valid, kept
 
@@ -571,8 +573,9 @@ class REDNMF(FactorizationDetector):
         X = np.ascontiguousarray(data).reshape(rows * cols, d).T
         X = scale_data(X, self.scale, dtype=check_dtype(self.dtype), params=self.scaling_)
         H = self.encoder_ @ X
+        projected = self._project_cube(X, (rows, cols))
         E = anomaly_evidence(X, self.components_, H, self.evidence_threshold_, out=X)
-        scores = np.asarray(self._score(E, (rows, cols), cube=data), dtype=np.float64)
+        scores = np.asarray(self._score(E, (rows, cols), None, projected), dtype=np.float64)
         scores[~valid] = np.nan
         return scores
 
@@ -625,22 +628,42 @@ class REDNMF(FactorizationDetector):
             "suspect_level": self.suspect_level,
         }
 
+    def _scores_cube(self) -> bool:
+        return bool(self.score_cube) and self.scorer == "multiscale"
+
+    def _project_cube(self, X: Any, shape: tuple[int, int]) -> np.ndarray | None:
+        """The scaled data ``X`` (bands x pixels) on its components above its own noise.
+
+        ``None`` unless the cube is scored with the evidence (``score_cube``).
+        Read a block of pixels at a time
+        (:func:`rednmf.scoring.brad.project_by_blocks`), so the same arithmetic
+        serves an array, a :class:`rednmf.outofcore.CubeMatrix` and every engine.
+        """
+        if not self._scores_cube():
+            return None
+        if not isinstance(X, np.ndarray) and hasattr(X, "cpu"):  # a torch tensor
+            X = X.cpu().numpy()
+        return project_by_blocks(X, shape, self.n_pca, "estimate")
+
     def _score(
-        self, E: Any, shape: tuple[int, int], run: Any = None, cube: Any = None
+        self,
+        E: Any,
+        shape: tuple[int, int],
+        run: Any = None,
+        projected_cube: np.ndarray | None = None,
     ) -> np.ndarray:
         """Score the evidence handle ``E`` where it is (:func:`rednmf.engines.score_evidence`).
 
-        ``cube``: the data the evidence came from, scored with it when
-        ``score_cube`` (and ``scorer='multiscale'``). Without a session (new
-        pixels, :meth:`decision_function`) on the engine's array backend, in
-        this process.
+        ``projected_cube``: the data the evidence came from (:meth:`_project_cube`),
+        scored with it. Without a session (new pixels, :meth:`decision_function`)
+        on the engine's array backend, in this process.
         """
         if run is None:
             engine = self._engine(warn=False)
             run = LocalSession(backend=engine.backend, device=engine.device)
-        if not (self.score_cube and self.scorer == "multiscale"):
-            cube = None
-        return score_evidence(E, shape, session=run, cube=cube, **self._scorer_params())
+        return score_evidence(
+            E, shape, session=run, projected_cube=projected_cube, **self._scorer_params()
+        )
 
     def _solve(
         self,

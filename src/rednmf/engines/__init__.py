@@ -333,7 +333,7 @@ def score_evidence(
     shape: tuple[int, int],
     *,
     session: Any = None,
-    cube: Any = None,
+    projected_cube: np.ndarray | None = None,
     **params: Any,
 ) -> np.ndarray:
     """Score an evidence handle where it is: in memory, on disk, or on a Dask cluster.
@@ -350,12 +350,11 @@ def score_evidence(
         ``(rows, cols)`` of the scene.
     session : optional
         The session of the fit (its client, backend and device).
-    cube : optional
-        The data the evidence came from, scored with it
-        (:func:`rednmf.scoring.multiscale.cube_and_evidence`): a ``(rows, cols,
-        bands)`` array with an in-memory or Dask evidence, a ``bands x pixels``
-        matrix read by blocks (:class:`rednmf.outofcore.CubeMatrix`) with a
-        memory-mapped one.
+    projected_cube : ndarray of shape (rows, cols, k), optional
+        The data the evidence came from, projected in this process
+        (:func:`rednmf.scoring.brad.project_by_blocks`), scored with the
+        evidence (:func:`rednmf.scoring.multiscale.cube_and_evidence`) on every
+        path.
     **params
         Scorer parameters (``scorer``, ``inner``, ``outer``, ``n_pca``,
         ``ridge``, ``pool``, ``noise_var``, ``combine``).
@@ -368,11 +367,11 @@ def score_evidence(
         from rednmf.scoring.dask_scoring import score_matrix_dask
 
         client = getattr(session, "client", None)
-        return score_matrix_dask(E, shape, client=client, cube=cube, **params)
+        return score_matrix_dask(E, shape, client=client, projected_cube=projected_cube, **params)
     if isinstance(E, np.memmap):
         from rednmf.outofcore import score_blocks
 
-        return score_blocks(E, shape, data=cube, **params)
+        return score_blocks(E, shape, projected_cube=projected_cube, **params)
     from rednmf.scoring.from_matrix import score_matrix
 
     return score_matrix(
@@ -380,6 +379,6 @@ def score_evidence(
         shape,
         backend=getattr(session, "backend", "numpy"),
         device=getattr(session, "device", None),
-        cube=cube,
+        projected_cube=projected_cube,
         **params,
     )

@@ -21,7 +21,7 @@ from rednmf._validation import check_cube, check_int
 from rednmf.backend import NumpyBackend, get_backend
 from rednmf.scoring.local_rx import _local_rx, check_windows
 
-__all__ = ["pca_project", "principal_axes", "brad"]
+__all__ = ["brad", "pca_project", "principal_axes", "project_by_blocks"]
 
 #: Pixels per block of :func:`pca_project` (float64 working copies of one block only).
 _PCA_BLOCK = 1 << 15
@@ -218,3 +218,46 @@ def validated_projection(
         n_pca = check_int("n_pca", n_pca, low=1)
     params = check_windows(arr.shape, inner, outer, ridge, dtype)
     return _pca_project(xp.asarray(arr), n_pca, xp, noise_var=noise_var), params
+
+
+def project_by_blocks(
+    E: Any, shape: tuple[int, int], n_pca: int | None, noise_var: np.ndarray | str | None
+) -> np.ndarray:
+    """The ``(rows, cols, k)`` projection of a ``bands x pixels`` matrix read by blocks.
+
+    As :func:`pca_project` (``noise_var``: a noise variance per band, or
+    ``'estimate'`` from the matrix's own covariance), for a matrix that is read
+    ``E[:, a:b]`` a block of pixels at a time (a memory map, or
+    :class:`rednmf.outofcore.CubeMatrix`): mean and covariance from float64
+    sums over blocks, then the projection block by block.
+    """
+    d, n = E.shape
+    rows, cols = shape
+    blocks = [(a, min(n, a + _PCA_BLOCK)) for a in range(0, n, _PCA_BLOCK)]
+    mean = np.zeros(d)
+    for a, b in blocks:
+        mean += np.asarray(E[:, a:b]).sum(axis=1, dtype=np.float64)
+    mean /= n
+    k = d if n_pca is None or n_pca >= d else n_pca
+    if k == d and noise_var is None:
+        vecs = None
+    else:
+        cov = np.zeros((d, d))
+        for a, b in blocks:
+            xc = np.asarray(E[:, a:b]).T.astype(np.float64) - mean
+            cov += xc.T @ xc
+        cov /= n
+        if isinstance(noise_var, str):  # 'estimate'
+            from rednmf.solvers.noise import band_noise_variance
+
+            noise_var = band_noise_variance(cov)
+        if noise_var is not None:
+            from rednmf.scoring.multiscale import noise_pca_count
+
+            k = noise_pca_count(cov, noise_var, n, k)
+        vecs = principal_axes(cov, k)
+    proj = np.empty((n, k), dtype=E.dtype)
+    for a, b in blocks:
+        xc = np.asarray(E[:, a:b]).T.astype(np.float64) - mean
+        proj[a:b] = xc if vecs is None else xc @ vecs
+    return proj.reshape(rows, cols, k)

@@ -41,7 +41,7 @@ from numpy.typing import DTypeLike
 from rednmf._validation import check_choice, check_int
 from rednmf.backend import get_backend
 from rednmf.exceptions import InputError
-from rednmf.scoring.brad import _pca_project, principal_axes
+from rednmf.scoring.brad import principal_axes
 from rednmf.scoring.from_matrix import SCORERS
 from rednmf.scoring.global_rx import (
     REWEIGHT_QUANTILE,
@@ -132,7 +132,7 @@ def score_matrix_dask(
     combine: str = "sum",
     pool_global: bool = True,
     robust_global: bool = True,
-    cube: np.ndarray | None = None,
+    projected_cube: np.ndarray | None = None,
     suspect_level: float = SUSPECT_LEVEL,
 ) -> np.ndarray:
     """:func:`rednmf.scoring.from_matrix.score_matrix` of a ``bands x pixels`` Dask array.
@@ -159,10 +159,10 @@ def score_matrix_dask(
         As in :func:`score_dask`; ``scorer='multiscale'`` projects on the
         cluster and gathers the projected pixels (``n_pca`` values each)
         to score them in memory (:func:`rednmf.scoring.multiscale.multiscale_projected`).
-    pool, noise_var, combine, pool_global, robust_global, cube, suspect_level
-        As in :func:`rednmf.scoring.from_matrix.score_matrix`. With ``cube``
-        (in this process) and ``'multiscale'`` the evidence is projected on the
-        cluster, gathered, and scored here with the cube
+    pool, noise_var, combine, pool_global, robust_global, projected_cube, suspect_level
+        As in :func:`rednmf.scoring.from_matrix.score_matrix`. With
+        ``projected_cube`` (in this process) and ``'multiscale'`` the evidence
+        is projected on the cluster, gathered, and scored here with the cube
         (:func:`rednmf.scoring.multiscale.cube_and_evidence`).
 
     Returns
@@ -175,17 +175,17 @@ def score_matrix_dask(
         raise InputError(f"E of shape {E.shape} is not bands x pixels of a {rows}x{cols} scene")
     if chunk_rows is not None:
         chunk_rows = check_int("chunk_rows", chunk_rows, low=1)
-    if scorer == "multiscale" and cube is not None:
+    if scorer == "multiscale" and projected_cube is not None:
         if n_pca is not None:
             n_pca = check_int("n_pca", n_pca, low=1)
         inner, outer, ridge, out_dtype = check_windows(shape, inner, outer, ridge, dtype)
         proj = _pca_project_dask(E.T.rechunk({1: -1}), n_pca, client, noise_var)
         xp = get_backend("numpy")
         P_e = np.asarray(_compute(client, proj)).reshape(rows, cols, -1)
-        P_x = _pca_project(xp.asarray(np.asarray(cube)), n_pca, xp, noise_var="estimate")
         return cube_and_evidence(
-            P_x, P_e, inner, outer, ridge, pool, out_dtype, xp, suspect_level=suspect_level,
-            combine=combine, pool_global=pool_global, robust_global=robust_global,
+            projected_cube, P_e, inner, outer, ridge, pool, out_dtype, xp,
+            suspect_level=suspect_level, combine=combine, pool_global=pool_global,
+            robust_global=robust_global,
         )  # fmt: skip
     return _score(
         E.T.rechunk({1: -1}), shape, scorer=scorer, inner=inner, outer=outer,

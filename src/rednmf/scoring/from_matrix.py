@@ -37,7 +37,7 @@ def score_matrix(
     combine: str = "sum",
     pool_global: bool = True,
     robust_global: bool = True,
-    cube: np.ndarray | None = None,
+    projected_cube: np.ndarray | None = None,
     suspect_level: float = SUSPECT_LEVEL,
 ) -> np.ndarray:
     """Turn a ``(bands, pixels)`` evidence matrix into a ``(rows, cols)`` score map.
@@ -68,29 +68,31 @@ def score_matrix(
     pool_global, robust_global : bool, default True
         ``'multiscale'``: also pool the global detector; reweight its
         statistics (:func:`rednmf.scoring.multiscale.multiscale`).
-    cube : ndarray of shape (rows, cols, bands), optional
-        ``'multiscale'``: the data the evidence came from; then the cube is
-        scored too, against the background statistics of the pixels the
-        evidence does not flag, and combined with the evidence's local
-        detectors (:func:`rednmf.scoring.multiscale.cube_and_evidence`; its
-        components above its own noise, estimated from its covariance).
+    projected_cube : ndarray of shape (rows, cols, k), optional
+        ``'multiscale'``: the data the evidence came from, on its principal
+        components above its own noise
+        (:func:`rednmf.scoring.brad.project_by_blocks` with
+        ``noise_var='estimate'``); then the cube is scored too, against the
+        background statistics of the pixels the evidence does not flag, and
+        combined with the evidence's local detectors
+        (:func:`rednmf.scoring.multiscale.cube_and_evidence`).
     suspect_level : float, default 0.05
-        With ``cube``: the evidence's tail probability at or below which a
-        pixel leaves the background statistics.
+        With ``projected_cube``: the evidence's tail probability at or below
+        which a pixel leaves the background statistics.
     """
     check_choice("scorer", scorer, SCORERS)
     evidence = matrix_to_cube(E, shape)
     if scorer == "norm":
         return column_norm(evidence)
-    if scorer == "multiscale" and cube is not None:
+    if scorer == "multiscale" and projected_cube is not None:
         xp = get_backend(backend, device)
         P_e, (inner, outer, ridge, out_dtype) = validated_projection(
             evidence, inner, outer, n_pca, ridge, np.float64, xp, noise_var
         )
-        P_x, _ = validated_projection(cube, inner, outer, n_pca, ridge, np.float64, xp, "estimate")
         return cube_and_evidence(
-            P_x, P_e, inner, outer, ridge, pool, out_dtype, xp, suspect_level=suspect_level,
-            combine=combine, pool_global=pool_global, robust_global=robust_global,
+            xp.asarray(projected_cube), P_e, inner, outer, ridge, pool, out_dtype, xp,
+            suspect_level=suspect_level, combine=combine, pool_global=pool_global,
+            robust_global=robust_global,
         )  # fmt: skip
     if scorer == "multiscale":
         return multiscale(
