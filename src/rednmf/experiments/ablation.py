@@ -98,8 +98,10 @@ def summarise(ctx: Context, results: list[tuple[Job, dict[str, Any]]]) -> str:
             "AUC. The paper gives Fig 7 as bars without numbers; its ordering is "
             "full > -Encoder > -L2,1 > -Encoder -L2,1. '-L2,1' is sparsity='l1' (element-wise, "
             "as RNMF, with the 'svd' lambda scale); 'paper configuration' is "
-            "REDNMF.from_preset('paper'); the last three rows apply REDNMF's local or "
-            "multi-scale scorer without REDNMF's factorisation.",
+            "REDNMF.from_preset('paper'); 'evidence alone' is score_cube=False (the cube "
+            "not scored with the evidence); 'msrx' and the last three rows apply REDNMF's "
+            "multi-scale or local scorer without REDNMF's factorisation (msrx: REDNMF's "
+            "honest baseline).",
             "",
             markdown_table(labels, [*sc, "mean"], cell, "variant"),
         ]
