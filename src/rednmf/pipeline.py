@@ -242,6 +242,21 @@ def _pd_pf(detected: np.ndarray, gt: np.ndarray | None, valid: np.ndarray) -> di
     }
 
 
+@contextlib.contextmanager
+def noted(notes: list[str]) -> Iterator[None]:
+    """Record the warnings raised in the block as one-line ``notes`` (each once), unprinted.
+
+    The run summary lists them under ``warnings``; the command line prints them.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for w in caught:
+        msg = " ".join(str(w.message).split())
+        if msg not in notes:
+            notes.append(msg)
+
+
 def _fit(
     detector: Any,
     cube: Any,
@@ -249,13 +264,8 @@ def _fit(
     callback: Callable[[int, float], None] | None,
     notes: list[str],
 ) -> None:
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with noted(notes):
         detector.fit(cube, mask=mask, callback=callback)
-    for w in caught:
-        msg = " ".join(str(w.message).split())
-        if msg not in notes:
-            notes.append(msg)
 
 
 def _check_data(cube: Any) -> None:
@@ -312,7 +322,10 @@ def _run_one(
     if isinstance(path, Scene):
         scene = path
     else:
-        scene = read_scene(path, data_var=data_var, gt_var=gt_var, prefer_gt=prefer_gt, lazy=lazy)
+        with noted(notes):
+            scene = read_scene(
+                path, data_var=data_var, gt_var=gt_var, prefer_gt=prefer_gt, lazy=lazy
+            )
     rows, cols, bands = scene.shape
     if gt is not None:
         scene.gt, var = read_map(gt, (rows, cols))
