@@ -273,3 +273,45 @@ def test_far_is_calibrated_on_airport1(airport1, method, fars):
     for far in fars:
         flagged = float((scores[background] > far_threshold(scores, far)).mean())
         assert far / 1.5 <= flagged <= 1.5 * far, (far, flagged)
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_readme_batch_command_on_the_12_real_scenes(tmp_path, capsys, data_dir, extra_data_dir):
+    """README: ``rednmf detect ../shared/data/had --out results/ --method grx``, had-extra too.
+
+    AVIRIS-sunlight holds ``map`` and ``sun_map``: the run takes ``map`` with a warning naming
+    the choice, and Pavia (``groundtruth``) runs in the same batch. No report, to keep it short.
+    """
+    out = tmp_path / "results"
+    code = cli.main(["detect", str(data_dir), str(extra_data_dir), "--out", str(out),
+                     "--method", "grx", "--no-report"])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    with open(out / "batch_summary.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 12 and {r["status"] for r in rows} == {"ok"}
+    aucs = {r["scene"]: float(r["auc"]) for r in rows}
+    # the MANIFEST's global RX AUC of each scene: the truth is the right variable everywhere
+    assert aucs["aviris-1-sunlight_gcl"] == pytest.approx(0.8591, abs=5e-4)
+    assert aucs["pavia-centre-100_lzw"] == pytest.approx(0.9934, abs=5e-4)
+    assert aucs["muufl-gulfport_taef"] == pytest.approx(0.9919, abs=5e-4)
+    assert "aviris-1-sunlight_gcl.mat: aviris-1-sunlight_gcl.mat holds several" in captured.err
+    assert "using 'map'" in captured.err
+
+
+def test_info_shows_the_variables_even_when_it_cannot_choose(tmp_path, capsys):
+    import scipy.io
+
+    cube = np.ones((4, 3, 5))
+    p = tmp_path / "two.mat"
+    scipy.io.savemat(p, {"a": cube, "b": cube, "map": np.zeros((4, 3))})
+    assert cli.main(["info", str(p)]) == 2
+    captured = capsys.readouterr()
+    assert "a (4x3x5 float64), b (4x3x5 float64), map (4x3 float64)" in captured.out
+    assert captured.err.startswith("error:") and "--data-var" in captured.err
+    scipy.io.savemat(p, {"a": cube, "map": np.zeros((4, 3)), "sun": np.zeros((4, 3))})
+    assert cli.main(["info", str(p), "--json"]) == 0
+    facts = json.loads(capsys.readouterr().out)
+    assert facts["gt_var"] == "map" and set(facts["variables"]) == {"a", "map", "sun"}
+    assert "using 'map'" in facts["warnings"][0]

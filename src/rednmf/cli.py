@@ -204,7 +204,12 @@ def detect(
         str | None, typer.Option("--data-var", help="Cube variable, if several are 3-D.")
     ] = None,
     gt_var: Annotated[
-        str | None, typer.Option("--gt-var", help="Ground-truth variable, if ambiguous.")
+        str | None,
+        typer.Option(
+            "--gt-var",
+            help="Ground-truth variable (default: the map of the cube's size; among several, "
+            "map, gt, groundtruth first, with a warning).",
+        ),
     ] = None,
     gt: Annotated[
         str | None,
@@ -498,7 +503,6 @@ def _demo_folder(data: Path, out: Path, seed: int, as_json: bool) -> None:
         out,
         method="rednmf",
         params={"random_state": seed},
-        prefer_gt=("map", "gt", "groundtruth"),
         on_scene=None if as_json else _scene_progress,
     )
     aucs = [r["auc"] for r in rows if r["status"] == "ok" and r["auc"] is not None]
@@ -674,21 +678,39 @@ def info(
         str | None, typer.Option("--data-var", help="Cube variable, if several are 3-D.")
     ] = None,
     gt_var: Annotated[
-        str | None, typer.Option("--gt-var", help="Ground-truth variable, if ambiguous.")
+        str | None,
+        typer.Option(
+            "--gt-var",
+            help="Ground-truth variable (default: the map of the cube's size; among several, "
+            "map, gt, groundtruth first, with a warning).",
+        ),
     ] = None,
     as_json: Annotated[bool, _flag("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Print what the reader finds in a scene file: shape, dtype, values, bands, no-data, CRS."""
     with _guard():
         from rednmf.io import read_scene
+        from rednmf.io.scene import list_variables
+        from rednmf.pipeline import noted
 
-        scene = read_scene(path, data_var=data_var, gt_var=gt_var, lazy=False)
+        notes: list[str] = []
+        try:
+            with noted(notes):
+                scene = read_scene(path, data_var=data_var, gt_var=gt_var, lazy=False)
+        except InputError:
+            with contextlib.suppress(InputError):  # show what the file holds, then the error
+                found = list_variables(path)
+                if found and not as_json:
+                    _echo("variables    " + ", ".join(f"{k} ({v})" for k, v in found.items()))
+            raise
         facts = _scene_facts(scene)
+        facts["warnings"] = notes
         if as_json:
             from rednmf.io.writers import jsonable
 
             _echo(json.dumps(jsonable(facts), allow_nan=False))
             return
+        _print_notes(facts)
         rows, cols, bands = scene.shape
         _echo(f"file         {facts['path']}")
         _echo(f"format       {facts['format']}")

@@ -306,7 +306,6 @@ def _run_one(
     lazy: bool | None,
     report: bool,
     callback: Callable[[int, float], None] | None,
-    prefer_gt: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Everything of :func:`detect_scene` but the lock: read, fit, stage, publish."""
     from rednmf.io import read_map, read_scene
@@ -323,9 +322,7 @@ def _run_one(
         scene = path
     else:
         with noted(notes):
-            scene = read_scene(
-                path, data_var=data_var, gt_var=gt_var, prefer_gt=prefer_gt, lazy=lazy
-            )
+            scene = read_scene(path, data_var=data_var, gt_var=gt_var, lazy=lazy)
     rows, cols, bands = scene.shape
     if gt is not None:
         scene.gt, var = read_map(gt, (rows, cols))
@@ -542,7 +539,6 @@ def detect_scene(
     wait: bool = False,
     report: bool = True,
     callback: Callable[[int, float], None] | None = None,
-    prefer_gt: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Detect anomalies in one scene and publish its run folder ``out/STEM_METHOD``.
 
@@ -551,7 +547,7 @@ def detect_scene(
     path : str, path-like or Scene
         The scene: a file (any format :func:`rednmf.io.read_scene` reads) or a
         :class:`rednmf.io.scene.Scene` already in memory (its ``name`` names
-        the run; ``data_var``, ``gt_var``, ``prefer_gt`` and ``lazy`` are then
+        the run; ``data_var``, ``gt_var`` and ``lazy`` are then
         not used).
     out : str or path-like
         The output folder; created if missing.
@@ -578,9 +574,6 @@ def detect_scene(
         Write the HTML report.
     callback : callable, optional
         ``callback(iteration, objective)`` during the fit (progress bars).
-    prefer_gt : sequence of str, optional
-        Ground-truth variable names to prefer when a file holds several
-        (:func:`rednmf.io.read_scene`).
 
     Returns
     -------
@@ -618,7 +611,6 @@ def detect_scene(
             lazy=lazy,
             report=report,
             callback=callback,
-            prefer_gt=prefer_gt,
         )
 
 
@@ -754,7 +746,6 @@ def detect_batch(
         "lazy": None,
         "report": True,
         "callback": None,
-        "prefer_gt": (),
     }
     unknown = set(options) - set(defaults)
     if unknown:
