@@ -192,12 +192,81 @@ def test_cli_min_area_and_exclude_border(tmp_path, capsys):
     argv = ["detect", str(path), "--out", str(tmp_path / "o"), "--method", "grx", "--json"]
     cli.main([*argv, "--contamination", "0.05"])
     loose = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    _assert_outputs_agree(loose)
     cli.main([*argv, "--contamination", "0.05", "--min-area", "3", "--exclude-border", "2"])
     strict = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert strict["n_detections"] < loose["n_detections"]
     feats = json.loads(Path(strict["files"]["geojson"]).read_text())["features"]
     assert all(f["properties"]["area_px"] >= 3 for f in feats)
     assert all(f["properties"]["border_distance"] >= 2 for f in feats)
+    _assert_outputs_agree(strict)
+
+
+def _assert_outputs_agree(summary: dict) -> None:
+    """Summary, GeoJSON, GeoPackage, CSV and the detection GeoTIFF count the same detections."""
+    import fiona
+
+    files = summary["files"]
+    n, pixels = summary["n_detections"], summary["n_detected_pixels"]
+    feats = json.loads(Path(files["geojson"]).read_text())["features"]
+    assert len(feats) == n and sum(f["properties"]["area_px"] for f in feats) == pixels
+    with open(files["csv"], newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == n and sum(int(r["area_px"]) for r in rows) == pixels
+    if "gpkg" in files:
+        with fiona.open(files["gpkg"]) as src:
+            assert len(src) == n
+    with rasterio.open(files["detections_tif"]) as src:
+        assert int((src.read(1) == 1).sum()) == pixels
+
+
+def test_the_detectors_contamination_is_the_runs_threshold(tmp_path):
+    """params={'contamination': 0.05}: thresholded at 0.05, by the detector's own threshold_."""
+    from rednmf.detectors.rx import GRX
+    from rednmf.pipeline import detect_synthetic
+
+    summary = detect_synthetic(tmp_path / "o", method="grx", params={"contamination": 0.05})
+    cube, _ = make_scene(random_state=0)
+    expected = GRX(contamination=0.05).fit(cube).threshold_
+    assert summary["params"]["contamination"] == 0.05
+    assert summary["threshold_rule_value"] == 0.05 and summary["threshold"] == expected
+    assert summary["n_above_threshold"] == pytest.approx(
+        0.05 * cube.shape[0] * cube.shape[1], abs=1
+    )
+    # --contamination sets the detector's parameter; two different values are refused
+    path = _mat(tmp_path)
+    s2 = detect_scene(path, tmp_path / "o", method="grx", contamination=0.03)
+    assert s2["params"]["contamination"] == 0.03 and s2["threshold_rule"] == "contamination 0.03"
+    with pytest.raises(cli.InputError, match="--contamination 0.03 and --param contamination"):
+        detect_scene(path, tmp_path / "o", method="grx", contamination=0.03,
+                     params={"contamination": 0.05})  # fmt: skip
+
+
+def test_far_says_when_the_tail_fit_was_replaced(tmp_path, capsys):
+    """A fallback or the cap replacing the GPD tail: the rule and a warning say so."""
+    from rednmf.thresholding import choose_threshold
+
+    rng = np.random.default_rng(0)
+    bimodal = np.r_[rng.normal(0, 1, 1800), rng.normal(3, 0.3, 200)]
+    capped = choose_threshold(bimodal, far=1e-3)
+    assert capped.value == np.quantile(bimodal, 1 - 1e-3 / 2)
+    assert "capped" in capped.fallback and "capped" in capped.text
+    fitted = choose_threshold(np.random.default_rng(1).lognormal(0, 0.5, 10000), far=1e-3)
+    assert fitted.fallback is None and fitted.text == "false-alarm rate 0.001 (GPD tail)"
+    # a 12 x 12 scene: 13 scores in the fit window, too few for the tail fit
+    import scipy.io
+
+    cube, _ = make_scene(rows=12, cols=12, bands=10, n_endmembers=2, n_targets=1, random_state=0)
+    scipy.io.savemat(tmp_path / "tiny.mat", {"data": cube})
+    out = tmp_path / "o"
+    code = cli.main(["detect", str(tmp_path / "tiny.mat"), "--out", str(out), "--method", "grx",
+                     "--far", "0.01", "--json"])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    summary = json.loads(captured.out.strip().splitlines()[-1])
+    assert "empirical quantile" in summary["threshold_rule"]
+    assert "too few distinct scores" in summary["threshold_fallback"]
+    assert "warning: --far 0.01: too few distinct scores" in captured.err
 
 
 @pytest.mark.parametrize("size", [100, 1000])

@@ -288,6 +288,28 @@ def _prepare_detector(method: str, params: dict[str, Any] | None) -> Any:
     return get_detector(method, **dict(params or {}))
 
 
+def detector_params(params: dict[str, Any] | None, contamination: float | None) -> dict[str, Any]:
+    """``params`` with ``--contamination`` as the detector's ``contamination``.
+
+    The detector's ``threshold_`` is then the run's threshold under that rule:
+    one threshold source.
+
+    Raises
+    ------
+    InputError
+        If both give a contamination, and different ones.
+    """
+    merged = dict(params or {})
+    if contamination is not None:
+        if merged.get("contamination", contamination) != contamination:
+            raise InputError(
+                f"--contamination {contamination:g} and --param contamination="
+                f"{merged['contamination']} disagree; give one"
+            )
+        merged["contamination"] = contamination
+    return merged
+
+
 def _run_one(
     path: Any,
     out: Path,
@@ -310,11 +332,12 @@ def _run_one(
     """Everything of :func:`detect_scene` but the lock: read, fit, stage, publish."""
     from rednmf.io import read_map, read_scene
     from rednmf.io.scene import Scene
-    from rednmf.thresholding import describe_rule, select_threshold
+    from rednmf.thresholding import ThresholdChoice, choose_threshold
 
     phases: dict[str, float] = {}
     notes: list[str] = []
     t0 = time.perf_counter()
+    params = detector_params(params, contamination)
     check_params(method, params)  # at once; the detector's module is imported after the read
     if gt is not None and gt_var is not None:
         raise InputError("--gt and --gt-var are exclusive; use --gt FILE:VAR")
@@ -340,10 +363,15 @@ def _run_one(
     t0 = time.perf_counter()
     scores = detector.decision_scores_
     valid = detector.valid_mask_
-    rule = describe_rule(threshold, contamination, far)
-    thr = select_threshold(
-        scores[valid], threshold=threshold, contamination=contamination, far=far
-    )
+    if threshold is None and far is None:  # contamination: the detector's own threshold
+        rule = ThresholdChoice(
+            float(detector.threshold_), "contamination", float(detector.contamination)
+        )
+    else:
+        rule = choose_threshold(scores[valid], threshold=threshold, far=far)
+    if rule.fallback is not None:
+        notes.append(f"--far {far:g}: {rule.fallback}")
+    thr = rule.value
     with np.errstate(invalid="ignore"):
         above = valid & (scores > thr)
     from rednmf.io.detections import find_detections, keep_detections
@@ -378,9 +406,10 @@ def _run_one(
         "objective": None
         if getattr(detector, "objective_", None) is None
         else [float(v) for v in detector.objective_],
-        "threshold_rule": rule["text"],
-        "threshold_rule_name": rule["rule"],
-        "threshold_rule_value": rule["value"],
+        "threshold_rule": rule.text,
+        "threshold_rule_name": rule.rule,
+        "threshold_rule_value": rule.setting,
+        "threshold_fallback": rule.fallback,
         "threshold": thr,
         "min_area": min_area,
         "exclude_border": exclude_border,
@@ -556,8 +585,9 @@ def detect_scene(
     params : dict, optional
         Constructor parameters of the detector.
     threshold, contamination, far : float, optional
-        At most one threshold rule (:func:`rednmf.thresholding.select_threshold`);
-        default ``contamination=0.01``.
+        At most one threshold rule (:func:`rednmf.thresholding.choose_threshold`);
+        default: the detector's ``contamination`` (0.01 unless ``params`` sets it), whose
+        ``threshold_`` is then the run's threshold. ``contamination`` sets that parameter.
     data_var, gt_var : str, optional
         Variables of the scene file, when ambiguous.
     gt, mask : str, optional
@@ -679,8 +709,8 @@ def check_options(
     from rednmf._validation import check_int
     from rednmf.thresholding import check_threshold_rule
 
-    check_params(method, params)
     check_threshold_rule(threshold, contamination, far)
+    check_params(method, detector_params(params, contamination))
     check_int("min_area", min_area, low=1)
     check_int("exclude_border", exclude_border, low=0)
 

@@ -24,13 +24,16 @@ Pure functions over arrays; NaN scores (no-data pixels) are ignored.
   the two (not fitting them in, trimming as many top pixels as there are
   anomalies, censoring the top, the empirical quantile).
 
-Every rule also has a plain description (:func:`describe_rule`) for the run
-summary, and :class:`rednmf.detectors._base.BaseDetector` takes its
-``threshold_`` from :func:`select_threshold` too, so there is one threshold
-source.
+:func:`choose_threshold` applies one rule and says what it did (a
+:class:`ThresholdChoice`: the value, the rule, a plain description for the run
+summary and, for ``far``, the fallback that replaced the tail fit, if one did).
+:class:`rednmf.detectors._base.BaseDetector` takes its ``threshold_`` from it
+too (through :func:`select_threshold`), so there is one threshold source.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -39,8 +42,9 @@ from rednmf.exceptions import InputError
 
 __all__ = [
     "TAIL_WINDOW",
+    "ThresholdChoice",
     "check_threshold_rule",
-    "describe_rule",
+    "choose_threshold",
     "far_threshold",
     "select_threshold",
 ]
@@ -119,18 +123,26 @@ def far_threshold(scores: np.ndarray, far: float) -> float:
     ``contamination`` is at most 0.5), so the threshold is capped at the
     ``1 - far / 2`` quantile of all scores.
     """
-    far = check_real("far", far, low=0.0, high=0.5, low_inclusive=False)
+    return _far_threshold(scores, far)[0]
+
+
+def _far_threshold(scores: np.ndarray, far: float) -> tuple[float, str | None]:
+    """:func:`far_threshold` and, when the GPD tail quantile was not used, why (else None)."""
+    far = check_real("--far", far, low=0.0, high=0.5, low_inclusive=False)
     from scipy import stats  # after the check: a bad value is refused at once
 
     s = _valid(scores)
     lo, hi = float(s.min()), float(s.max())
     if hi == lo:
-        return hi
+        return hi, "every score is equal: no tail to fit, nothing is flagged"
     empirical = float(np.quantile(s, 1.0 - far))
     u, c = (float(v) for v in np.quantile(s, TAIL_WINDOW))
     window = np.sort(s[(s > u) & (s <= c)])
     if c <= u or window.size < 20 or np.unique(window).size < 10:
-        return empirical
+        return empirical, (
+            "too few distinct scores between the 90th and 99th percentiles for a tail fit; "
+            "the empirical 1 - far quantile is used"
+        )
     if window.size > _MAX_FIT_POINTS:
         window = window[np.linspace(0, window.size - 1, _MAX_FIT_POINTS).astype(np.intp)]
     xi, sigma = _fit_gpd_truncated(window - u, c - u)
@@ -138,33 +150,66 @@ def far_threshold(scores: np.ndarray, far: float) -> float:
     n_window = int(np.count_nonzero((s > u) & (s <= c)))
     p_u = n_window / s.size / mass
     if far >= p_u:
-        return empirical
+        return empirical, (
+            f"far is not below the fitted tail mass above the 90th percentile ({p_u:.3g}); "
+            "the empirical 1 - far quantile is used"
+        )
     cap = float(np.quantile(s, 1.0 - far / 2))  # flags at least far * n / 2 pixels
-    return min(float(u + stats.genpareto.isf(far / p_u, xi, scale=sigma)), cap)
+    tail = float(u + stats.genpareto.isf(far / p_u, xi, scale=sigma))
+    if tail > cap:
+        return cap, (
+            "the GPD tail quantile would flag fewer than far/2 of the pixels; capped at the "
+            "1 - far/2 quantile of the scores"
+        )
+    return tail, None
 
 
-def describe_rule(
-    threshold: float | None = None,
-    contamination: float | None = None,
-    far: float | None = None,
-) -> dict[str, object]:
-    """The rule :func:`select_threshold` applies: ``{"rule": name, "value": v, "text": str}``."""
-    if threshold is not None:
-        return {"rule": "threshold", "value": threshold, "text": "score"}
-    if far is not None:
-        return {"rule": "far", "value": far, "text": f"false-alarm rate {far:g} (GPD tail)"}
-    frac = 0.01 if contamination is None else contamination
-    return {"rule": "contamination", "value": frac, "text": f"contamination {frac:g}"}
+@dataclass(frozen=True)
+class ThresholdChoice:
+    """The threshold a rule gave and how.
+
+    Attributes
+    ----------
+    value : float
+        Pixels with a score strictly above it are detections.
+    rule : str
+        ``'threshold'``, ``'contamination'`` or ``'far'``.
+    setting : float
+        The value the rule was given (the score, the fraction or the rate).
+    fallback : str or None
+        For ``far``: why the GPD tail quantile was replaced (the ``1 - far/2``
+        cap, the empirical quantile, equal scores); None when it was used.
+    """
+
+    value: float
+    rule: str
+    setting: float
+    fallback: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The rule in words, for the summary: e.g. ``'false-alarm rate 0.001 (GPD tail)'``."""
+        if self.rule == "threshold":
+            return "score"
+        if self.rule == "contamination":
+            return f"contamination {self.setting:g}"
+        if self.fallback is None:
+            return f"false-alarm rate {self.setting:g} (GPD tail)"
+        if "capped" in self.fallback:
+            return f"false-alarm rate {self.setting:g} (capped at the 1 - far/2 quantile)"
+        if "equal" in self.fallback:
+            return f"false-alarm rate {self.setting:g} (every score equal)"
+        return f"false-alarm rate {self.setting:g} (empirical quantile, no tail fit)"
 
 
-def select_threshold(
+def choose_threshold(
     scores: np.ndarray,
     *,
     threshold: float | None = None,
     contamination: float | None = None,
     far: float | None = None,
-) -> float:
-    """Return the detection threshold chosen by exactly one (or none) of the three rules.
+) -> ThresholdChoice:
+    """Apply exactly one (or none) of the three rules and say what was done.
 
     Parameters
     ----------
@@ -179,9 +224,8 @@ def select_threshold(
 
     Returns
     -------
-    float
-        Pixels with a score strictly above it are detections. With no rule
-        given, ``contamination=0.01``.
+    ThresholdChoice
+        With no rule given, ``contamination=0.01``.
 
     Raises
     ------
@@ -200,12 +244,27 @@ def select_threshold(
     if len(given) > 1:
         raise InputError(f"{' and '.join(given)} are exclusive; give one threshold rule")
     if threshold is not None:
-        return check_real("threshold", threshold)
+        value = check_real("--threshold", threshold)
+        return ThresholdChoice(value, "threshold", value)
     if far is not None:
-        return far_threshold(scores, far)
+        value, fallback = _far_threshold(scores, far)
+        return ThresholdChoice(value, "far", float(far), fallback)
     frac = 0.01 if contamination is None else contamination
-    frac = check_real("contamination", frac, low=0.0, high=0.5, low_inclusive=False)
-    return float(np.quantile(_valid(scores), 1.0 - frac))
+    frac = check_real("--contamination", frac, low=0.0, high=0.5, low_inclusive=False)
+    return ThresholdChoice(float(np.quantile(_valid(scores), 1.0 - frac)), "contamination", frac)
+
+
+def select_threshold(
+    scores: np.ndarray,
+    *,
+    threshold: float | None = None,
+    contamination: float | None = None,
+    far: float | None = None,
+) -> float:
+    """The value of :func:`choose_threshold` (same parameters): the threshold score."""
+    return choose_threshold(
+        scores, threshold=threshold, contamination=contamination, far=far
+    ).value
 
 
 def check_threshold_rule(
