@@ -116,10 +116,29 @@ def main() -> None:
     ):
         print(f"\n{label}\n")
         _table(methods, results, rule)
+    _replaced(methods, results)
     if args.window_grid:
         _window_grid(methods, results)
     if args.diagnose:
         _diagnose(methods, results)
+
+
+def _replaced(methods, results) -> None:
+    """Per method and far: on how many scenes the cap or a fallback replaced the tail fit."""
+    from rednmf.thresholding import choose_threshold
+
+    n = len(next(iter(results.values())))
+    print(f"\nscenes (of {n}) where the GPD tail quantile was replaced: cap / empirical\n")
+    print("| method | " + " | ".join(f"far {f:g}" for f in FARS) + " |")
+    print("|---|" + "---|" * len(FARS))
+    for method in methods:
+        cells = []
+        for far in FARS:
+            why = [choose_threshold(s, far=far).fallback for s, _ in results[method]]
+            capped = sum(w is not None and "capped" in w for w in why)
+            other = sum(w is not None and "capped" not in w for w in why)
+            cells.append(f"{capped} / {other}")
+        print(f"| {method} | " + " | ".join(cells) + " |")
 
 
 def _gpd_window_thresholds(s: np.ndarray, lo_q: float, hi_q: float) -> list[float]:

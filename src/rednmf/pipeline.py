@@ -205,11 +205,23 @@ def _environment() -> dict[str, Any]:
         for info in threadpool_info()
         if info.get("user_api") == "blas"
     ]
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name: str) -> str | None:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
     return {
         "rednmf": __version__,
         "python": platform.python_version(),
         "numpy": np.__version__,
         "scipy": scipy.__version__,
+        **{
+            name: installed(name)
+            for name in ("scikit-learn", "numba", "rasterio", "torch", "dask", "spectral")
+        },
         "blas": blas,
         "platform": platform.platform(),
     }
@@ -428,7 +440,10 @@ def _run_one(
     t0 = time.perf_counter()
     from rednmf.io.writers import staged_dir, write_json
 
-    with staged_dir(run_dir) as stage:
+    with staged_dir(run_dir) as stage, warnings.catch_warnings():
+        # NumPy's RuntimeWarnings on all-NaN pixels or bands (their statistics are NaN,
+        # shown as such) say nothing the summary does not: not printed
+        warnings.simplefilter("ignore", RuntimeWarning)
         files = _write_outputs(
             stage,
             name,
@@ -566,6 +581,7 @@ def detect_scene(
     exclude_border: int = 0,
     lazy: bool | None = None,
     wait: bool = False,
+    on_wait: Callable[[Path], None] | None = None,
     report: bool = True,
     callback: Callable[[int, float], None] | None = None,
 ) -> dict[str, Any]:
@@ -600,6 +616,9 @@ def detect_scene(
         Passed to :func:`rednmf.io.read_scene` (True for ``--out-of-core``).
     wait : bool, default False
         Wait for another run holding ``out`` instead of refusing.
+    on_wait : callable, optional
+        ``on_wait(out)`` when ``wait`` is True and ``out`` is held by another run, before
+        waiting (:func:`rednmf.io.writers.lock_dir`).
     report : bool, default True
         Write the HTML report.
     callback : callable, optional
@@ -622,7 +641,7 @@ def detect_scene(
     from rednmf.io.writers import check_output_dir, lock_dir, remove_stale_staging
 
     check_output_dir(out)
-    with handle_termination(), lock_dir(out, wait=wait) as folder:
+    with handle_termination(), lock_dir(out, wait=wait, on_wait=on_wait) as folder:
         remove_stale_staging(folder)
         return _run_one(
             path if isinstance(path, Scene) else Path(path),
@@ -720,6 +739,7 @@ def detect_batch(
     out: str | os.PathLike[str],
     *,
     wait: bool = False,
+    on_wait: Callable[[Path], None] | None = None,
     on_scene: Callable[[int, int, Path, dict[str, Any] | None], None] | None = None,
     **options: Any,
 ) -> list[dict[str, Any]]:
@@ -734,6 +754,8 @@ def detect_batch(
         ``batch_summary.csv`` lists them all.
     wait : bool, default False
         Wait for another run holding ``out`` instead of refusing.
+    on_wait : callable, optional
+        As in :func:`detect_scene`.
     on_scene : callable, optional
         ``on_scene(index, total, path, result)`` before each scene (result
         None) and after it (its row), for progress displays.
@@ -781,7 +803,7 @@ def detect_batch(
     if unknown:
         raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
     opts = {**defaults, **options}
-    with handle_termination(), lock_dir(out, wait=wait) as folder:
+    with handle_termination(), lock_dir(out, wait=wait, on_wait=on_wait) as folder:
         remove_stale_staging(folder)
         for i, path in enumerate(files):
             if on_scene is not None:

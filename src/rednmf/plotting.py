@@ -426,14 +426,16 @@ def save_overview(
         bar.ax.axhline(threshold, color="red", lw=1.5)
     det = np.asarray(detected) != 0
     centres = _centres(det)
+    outline = min(det.shape) >= 2  # a contour needs 2 x 2 pixels; a 1 x N scene has rings only
     for ax in (ax_img, ax_sc):
         if det.any():
-            ax.contour(det.astype(float), levels=[0.5], colors="red", linewidths=1.0)
+            if outline:
+                ax.contour(det.astype(float), levels=[0.5], colors="red", linewidths=1.0)
             # a ring of fixed size in points: a one-pixel detection stays visible at 1000 x 1000
             ax.scatter(
                 centres[:, 1], centres[:, 0], s=90, facecolors="none", edgecolors="red", lw=1.0
             )
-        if gt is not None and np.asarray(gt).any():
+        if outline and gt is not None and np.asarray(gt).any():
             ax.contour(
                 (np.asarray(gt) != 0).astype(float), levels=[0.5], colors="cyan", linewidths=0.8
             )

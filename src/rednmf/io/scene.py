@@ -215,7 +215,9 @@ def select_variables(
             )
         cube_name = cubes[0]
 
-    rows, cols = numeric[cube_name].shape[:2]
+    shape = numeric[cube_name].shape
+    rows, cols = shape[:2]
+    _check_bands_last(numeric, cube_name, source, gt_var)
 
     if gt_var is not None:
         if gt_var not in variables:
@@ -244,6 +246,32 @@ def select_variables(
         )
         return cube_name, choice
     return cube_name, (gts[0] if gts else None)
+
+
+def _check_bands_last(
+    numeric: dict[str, np.ndarray], cube_name: str, source: str, gt_var: str | None
+) -> None:
+    """Refuse a cube stored bands first: a truth matching its last two axes, not its first two.
+
+    ``data`` of 60 x 40 x 40 beside a 40 x 40 ``map`` would otherwise run as a 60 x 40 image
+    of 40 bands, without its ground truth.
+    """
+    shape = numeric[cube_name].shape
+    if shape[1:] == shape[:2]:
+        return  # both readings give a map of the same shape: nothing to tell them apart
+    names = [gt_var] if gt_var is not None else list(numeric)
+    maps = [n for n in names if n in numeric and numeric[n].ndim == 2]
+    if any(numeric[n].shape == shape[:2] for n in maps):
+        return
+    late = [n for n in maps if numeric[n].shape == shape[1:]]
+    if late:
+        dims = "x".join(str(n) for n in shape)
+        raise InputError(
+            f"cube {cube_name!r} in {source} is {dims} and {late[0]!r} is "
+            f"{shape[1]}x{shape[2]}, its last two axes: the cube looks stored bands first "
+            f"({shape[0]} bands of {shape[1]}x{shape[2]}); save it as rows x cols x bands "
+            f"(NumPy: np.moveaxis(cube, 0, -1); MATLAB: permute(cube, [2 3 1]))"
+        )
 
 
 def read_scene(

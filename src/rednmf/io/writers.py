@@ -23,7 +23,7 @@ import shutil
 import signal
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -243,7 +243,12 @@ def write_csv(
 
 
 @contextmanager
-def lock_dir(path: str | os.PathLike[str], *, wait: bool = False) -> Iterator[Path]:
+def lock_dir(
+    path: str | os.PathLike[str],
+    *,
+    wait: bool = False,
+    on_wait: Callable[[Path], None] | None = None,
+) -> Iterator[Path]:
     """Hold the output folder ``path`` for this process (created if missing).
 
     The lock is an advisory ``flock`` on the folder itself: it is released
@@ -256,6 +261,9 @@ def lock_dir(path: str | os.PathLike[str], *, wait: bool = False) -> Iterator[Pa
         The output folder.
     wait : bool, default False
         Wait for another run holding the folder to finish instead of refusing.
+    on_wait : callable, optional
+        ``on_wait(path)`` once, when ``wait`` is True and the folder is held: before waiting
+        (to say so).
 
     Raises
     ------
@@ -270,7 +278,14 @@ def lock_dir(path: str | os.PathLike[str], *, wait: bool = False) -> Iterator[Pa
     fd = os.open(p, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if not wait:
+                    raise
+                if on_wait is not None:
+                    on_wait(p)
+                fcntl.flock(fd, fcntl.LOCK_EX)
         except BlockingIOError:
             raise InputError(
                 f"another rednmf run is writing to {p}; wait for it to finish, pass --wait to "
