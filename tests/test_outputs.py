@@ -130,7 +130,8 @@ def test_geojson_is_wgs84_and_matches_the_utm_input(tmp_path):
     assert summary["n_detections"] == 1
     files = summary["files"]
     collection = json.loads(Path(files["geojson"]).read_text())
-    assert "crs" not in collection
+    assert set(collection) == {"type", "features"}  # RFC 7946 7.1: no foreign top-level member
+    assert "pixels_json" not in files
     (feature,) = collection["features"]
     ring = np.asarray(feature["geometry"]["coordinates"][0])
     # the footprint corners, computed independently: UTM corners of the 2 x 2 block -> WGS84
@@ -208,7 +209,10 @@ def _assert_outputs_agree(summary: dict) -> None:
 
     files = summary["files"]
     n, pixels = summary["n_detections"], summary["n_detected_pixels"]
-    feats = json.loads(Path(files["geojson"]).read_text())["features"]
+    if "geojson" in files:
+        feats = json.loads(Path(files["geojson"]).read_text())["features"]
+    else:
+        feats = json.loads(Path(files["pixels_json"]).read_text())["detections"]
     assert len(feats) == n and sum(f["properties"]["area_px"] for f in feats) == pixels
     with open(files["csv"], newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -384,3 +388,19 @@ def test_info_shows_the_variables_even_when_it_cannot_choose(tmp_path, capsys):
     facts = json.loads(capsys.readouterr().out)
     assert facts["gt_var"] == "map" and set(facts["variables"]) == {"a", "map", "sun"}
     assert "using 'map'" in facts["warnings"][0]
+
+
+def test_without_a_crs_no_geojson_but_pixel_space_under_its_name(tmp_path):
+    """A .mat has no CRS: no GeoJSON or GeoPackage a GIS would put at (0, 0); pixel JSON."""
+    summary = detect_scene(_mat(tmp_path), tmp_path / "o", method="grx", contamination=0.02)
+    run = Path(summary["run_dir"])
+    assert not list(run.glob("*.geojson")) and not list(run.glob("*.gpkg"))
+    doc = json.loads((run / "s_grx_detections_pixels.json").read_text())
+    assert doc["coordinates"].startswith("pixel space") and "type" not in doc
+    assert len(doc["detections"]) == summary["n_detections"] > 0
+    first = doc["detections"][0]
+    ring = np.asarray(first["footprint"]["coordinates"][0])  # (x = col, y = row) corners
+    props = first["properties"]
+    assert ring[:, 0].min() <= props["peak_col"] < ring[:, 0].max()
+    assert ring[:, 1].min() <= props["peak_row"] < ring[:, 1].max()
+    _assert_outputs_agree(summary)

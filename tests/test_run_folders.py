@@ -173,8 +173,8 @@ def test_second_concurrent_run_is_refused_or_waits(tmp_path):
     for method in ("grx", "lrx"):
         summary = json.loads((out / f"big_{method}" / f"big_{method}_summary.json").read_text())
         assert summary["method"] == method
-        geo = json.loads((out / f"big_{method}" / f"big_{method}_detections.geojson").read_text())
-        assert geo["method"] == method
+        pixels = out / f"big_{method}" / f"big_{method}_detections_pixels.json"
+        assert len(json.loads(pixels.read_text())["detections"]) == summary["n_detections"]
         assert all(Path(f).name.startswith(f"big_{method}_") for f in summary["files"].values())
     assert _hidden(out) == []
 

@@ -338,9 +338,11 @@ def detect(
     Each run goes to OUT/STEM_METHOD/, written in a hidden staging folder and
     published at the end in one atomic step (an interrupted or failed run leaves
     the earlier folder as it was): STEM_METHOD_ + scores.tif, scores.npy,
-    detections.tif, detections.geojson (WGS84), detections.gpkg (native CRS),
-    detections.csv, overview.png, report.html, summary.json, and roc.png with
-    ground truth. Several inputs also write OUT/batch_summary.csv.
+    detections.tif, detections.csv, overview.png, report.html, summary.json;
+    for a scene with a CRS also detections.geojson (WGS84) and detections.gpkg
+    (native CRS), for one without a CRS detections_pixels.json (pixel space,
+    which a GIS cannot misplace) instead; roc.png with ground truth. Several
+    inputs also write OUT/batch_summary.csv.
     """
     named = {
         "n_components": rank,
@@ -498,7 +500,8 @@ def _print_summary(summary: dict[str, Any]) -> None:
     _echo(f"threshold  {summary['threshold']:.6g} ({summary['threshold_rule']})")
     _echo(f"detections {summary['n_detections']}")
     _echo(f"folder     {summary['run_dir']}")
-    for key in ("report", "overview", "geojson", "gpkg", "csv", "scores_tif", "summary"):
+    keys = ("report", "overview", "geojson", "gpkg", "pixels_json", "csv", "scores_tif", "summary")
+    for key in keys:
         if key in summary["files"]:
             _echo(f"{key.ljust(10)} {Path(summary['files'][key]).name}")
 

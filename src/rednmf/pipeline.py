@@ -11,9 +11,11 @@ file. The output folder is held by one run at a time
 ``wait=True``.
 
 A run folder ``STEM_METHOD/`` holds ``STEM_METHOD_`` + ``scores.tif``,
-``scores.npy``, ``detections.tif``, ``detections.geojson`` (RFC 7946, WGS84),
-``detections.gpkg`` (native CRS), ``detections.csv``, ``overview.png``,
-``report.html``, ``summary.json`` and, with ground truth, ``roc.png``.
+``scores.npy``, ``detections.tif``, ``detections.csv``, ``overview.png``,
+``report.html``, ``summary.json``; with a CRS ``detections.geojson`` (RFC 7946,
+WGS84) and ``detections.gpkg`` (native CRS), without one
+``detections_pixels.json`` (footprints in pixel space); with ground truth
+``roc.png``.
 :func:`detect_batch` runs several scenes into one folder and adds
 ``batch_summary.csv``.
 
@@ -485,6 +487,7 @@ def _write_outputs(
         write_detections_csv,
         write_detections_geojson,
         write_detections_gpkg,
+        write_detections_pixel_json,
     )
     from rednmf.io.geotiff import write_geotiff
     from rednmf.io.writers import write_npy
@@ -501,22 +504,24 @@ def _write_outputs(
     files["detections_tif"] = write_geotiff(
         stage / f"{name}_detections.tif", det_map, nodata=255, **geo
     )
-    props = {"method": method, "scene": scene.name, "threshold": thr}
-    files["geojson"] = write_detections_geojson(
-        stage / f"{name}_detections.geojson",
-        detections,
-        labels,
-        transform=scene.transform,
-        crs=scene.crs,
-        properties=props,
-    )
-    if scene.crs is not None or scene.transform is not None:
+    if scene.crs is not None:  # what a GIS can place: WGS84 GeoJSON, native-CRS GeoPackage
+        files["geojson"] = write_detections_geojson(
+            stage / f"{name}_detections.geojson",
+            detections,
+            labels,
+            transform=scene.transform,
+            crs=scene.crs,
+        )
         files["gpkg"] = write_detections_gpkg(
             stage / f"{name}_detections.gpkg",
             detections,
             labels,
             transform=scene.transform,
             crs=scene.crs,
+        )
+    else:  # no CRS: footprints in pixel space, under a name that says so
+        files["pixels_json"] = write_detections_pixel_json(
+            stage / f"{name}_detections_pixels.json", detections, labels
         )
     files["csv"] = write_detections_csv(stage / f"{name}_detections.csv", detections)
     image = plotting.scene_rgb(scene.cube, scene.wavelengths, valid=valid)

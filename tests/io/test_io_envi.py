@@ -132,7 +132,7 @@ def test_detect_on_envi_airport1(tmp_path, capsys, airport1):
         np.testing.assert_allclose(src.read(1), npy, rtol=1e-6)
     run = out / "airport1_lrx"
     collection = json.loads((run / "airport1_lrx_detections.geojson").read_text())
-    assert "crs" not in collection and collection["coordinates"].startswith("WGS84")
+    assert set(collection) == {"type", "features"}  # RFC 7946: no foreign top-level member
     assert len(collection["features"]) == record["n_detections"] > 0
 
 
