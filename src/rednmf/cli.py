@@ -811,6 +811,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rednmf.exceptions import interrupt, signals_received
 
     signals_received(clear=True)
+    if "rednmf.io.writers" in sys.modules:
+        from rednmf.io.writers import published
+
+        published(clear=True)
     show_warning = warnings.showwarning
     warnings.showwarning = _show_warning
     handlers = {}
@@ -829,12 +833,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if cause is None and not received:
             raise
         signum = getattr(cause, "signum", received[0] if received else signal.SIGINT)
-        sys.stderr.write(
-            f"error: interrupted ({signal.Signals(signum).name}); this run left nothing behind "
-            "and earlier results are unchanged\n"
-        )
+        code, message = _interrupted_message(signal.Signals(signum))
+        sys.stderr.write(message + "\n")
         sys.stderr.flush()
-        return 128 + int(signum)
+        return code
     finally:
         warnings.showwarning = show_warning
         for sig, old in handlers.items():
@@ -844,6 +846,34 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _show_warning(message: Warning | str, *args: Any, **kwargs: Any) -> None:
     """A warning no run recorded in its notes: one line ``warning: ...``, no source line."""
     sys.stderr.write(f"warning: {one_line(message)}\n")
+
+
+def _interrupted_message(sig: signal.Signals) -> tuple[int, str]:
+    """Exit status and message after ``sig`` stopped the command: what is on disk.
+
+    A single run whose folder was published before the signal is complete: exit 0
+    with a warning. A batch: 128 + signal, naming the run folders published and the
+    ``batch_summary.csv`` that lists them. Nothing published: 128 + signal.
+    """
+    done: list[Path] = []
+    if "rednmf.io.writers" in sys.modules:  # else nothing can have been published
+        from rednmf.io.writers import published
+
+        done = published(clear=True)
+    runs = [p for p in done if p.name != "batch_summary.csv"]
+    batch = [p for p in done if p.name == "batch_summary.csv"]
+    stopped = f"interrupted ({sig.name})"
+    if batch:
+        names = ", ".join(p.name for p in runs) or "none"
+        return 128 + int(sig), (
+            f"error: {stopped}; {len(runs)} run folder(s) published before it, complete "
+            f"({names}); {batch[-1]} lists every scene and which were not run"
+        )
+    if runs:
+        return 0, f"warning: {stopped} after the run was published; {runs[-1]} is complete"
+    return 128 + int(sig), (
+        f"error: {stopped}; this run left nothing behind and earlier results are unchanged"
+    )
 
 
 def _interruption(exc: BaseException | None) -> BaseException | None:

@@ -773,7 +773,7 @@ def detect_batch(
         One row per scene: ``status`` ``'ok'`` with the run summary under
         ``summary``, or ``'error'`` with the one-line ``error``.
     """
-    from rednmf.io.writers import check_output_dir, lock_dir, remove_stale_staging, write_csv
+    from rednmf.io.writers import check_output_dir, lock_dir, remove_stale_staging
 
     files = expand_inputs(paths)
     check_options(
@@ -810,37 +810,101 @@ def detect_batch(
     opts = {**defaults, **options}
     with handle_termination(), lock_dir(out, wait=wait, on_wait=on_wait) as folder:
         remove_stale_staging(folder)
-        for i, path in enumerate(files):
-            if on_scene is not None:
-                on_scene(i, len(files), path, None)
-            row: dict[str, Any] = {
-                "scene": path.stem,
-                "path": str(path),
-                "method": opts["method"],
-            }
-            start = time.perf_counter()
-            try:
-                name = run_name(path.stem, opts["method"])
-                if name in names:
-                    raise InputError(
-                        f"another input of this batch is also named {path.stem}; rename one "
-                        "or run them into different --out folders"
-                    )
-                names.add(name)
-                summary = _run_one(path, folder, **opts)
-                row.update(
-                    status="ok",
-                    auc=summary["auc"],
-                    n_detections=summary["n_detections"],
-                    threshold=summary["threshold"],
-                    run_dir=summary["run_dir"],
-                    summary=summary,
-                )
-            except InputError as exc:
-                row.update(status="error", error=" ".join(str(exc).split()))
-            row["seconds"] = round(time.perf_counter() - start, 3)
-            rows.append(row)
-            if on_scene is not None:
-                on_scene(i, len(files), path, row)
-        write_csv(folder / "batch_summary.csv", rows, BATCH_COLUMNS)
+        try:
+            _batch_loop(files, folder, opts, rows, names, on_scene)
+        except (KeyboardInterrupt, Interrupted) as exc:
+            _write_batch_summary(folder, _interrupted_rows(files, folder, opts, rows, exc))
+            raise
+        _write_batch_summary(folder, rows)
     return rows
+
+
+def _write_batch_summary(folder: Path, rows: list[dict[str, Any]]) -> None:
+    """``batch_summary.csv``, written and recorded as published with the signals held."""
+    from rednmf.io.writers import mark_published, signals_blocked, write_csv
+
+    with signals_blocked():
+        target = write_csv(folder / "batch_summary.csv", rows, BATCH_COLUMNS)
+        mark_published(target)
+
+
+def _interrupted_rows(
+    files: list[Path],
+    folder: Path,
+    opts: dict[str, Any],
+    rows: list[dict[str, Any]],
+    exc: BaseException,
+) -> list[dict[str, Any]]:
+    """The batch's rows when a signal stopped it: the scenes done, then the rest, as they are.
+
+    The scene in progress is ``ok`` if its run folder was published before the signal
+    (its summary is read back), else ``interrupted``; the scenes after it ``not run``.
+    """
+    import json
+
+    from rednmf.io.writers import published
+
+    what = "SIGINT" if isinstance(exc, KeyboardInterrupt) else str(exc).split()[-1]
+    out = list(rows)
+    done = set(published())
+    for path in files[len(rows) :]:
+        row: dict[str, Any] = {"scene": path.stem, "path": str(path), "method": opts["method"]}
+        run_dir = folder / run_name(path.stem, opts["method"])
+        if len(out) == len(rows) and run_dir in done:
+            summary = json.loads((run_dir / f"{run_dir.name}_summary.json").read_text())
+            row.update(
+                status="ok",
+                auc=summary["auc"],
+                n_detections=summary["n_detections"],
+                threshold=summary["threshold"],
+                run_dir=summary["run_dir"],
+            )
+        elif len(out) == len(rows):
+            row.update(status="interrupted", error=f"stopped by {what}; nothing of it written")
+        else:
+            row.update(status="not run", error=f"not started: the batch was stopped by {what}")
+        out.append(row)
+    return out
+
+
+def _batch_loop(
+    files: list[Path],
+    folder: Path,
+    opts: dict[str, Any],
+    rows: list[dict[str, Any]],
+    names: set[str],
+    on_scene: Callable[[int, int, Path, dict[str, Any] | None], None] | None,
+) -> None:
+    """Run every scene of a batch into ``folder``, appending one row per scene to ``rows``."""
+    for i, path in enumerate(files):
+        if on_scene is not None:
+            on_scene(i, len(files), path, None)
+        row: dict[str, Any] = {
+            "scene": path.stem,
+            "path": str(path),
+            "method": opts["method"],
+        }
+        start = time.perf_counter()
+        try:
+            name = run_name(path.stem, opts["method"])
+            if name in names:
+                raise InputError(
+                    f"another input of this batch is also named {path.stem}; rename one "
+                    "or run them into different --out folders"
+                )
+            names.add(name)
+            summary = _run_one(path, folder, **opts)
+            row.update(
+                status="ok",
+                auc=summary["auc"],
+                n_detections=summary["n_detections"],
+                threshold=summary["threshold"],
+                run_dir=summary["run_dir"],
+                summary=summary,
+            )
+        except InputError as exc:
+            row.update(status="error", error=" ".join(str(exc).split()))
+        row["seconds"] = round(time.perf_counter() - start, 3)
+        rows.append(row)
+        if on_scene is not None:
+            on_scene(i, len(files), path, row)

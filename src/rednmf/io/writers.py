@@ -42,6 +42,9 @@ __all__ = [
     "write_csv",
     "jsonable",
     "lock_dir",
+    "mark_published",
+    "published",
+    "signals_blocked",
     "staged_dir",
     "remove_stale_staging",
     "STAGING_MARK",
@@ -341,8 +344,29 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(a))
 
 
+#: What this process has published (run folders, batch summaries), oldest first.
+_published: list[Path] = []
+
+
+def published(*, clear: bool = False) -> list[Path]:
+    """The run folders and batch summaries published since the last ``clear``, oldest first.
+
+    Recorded in the same signal-free step as the publication itself, so that a
+    command stopped by a signal can say what is on disk.
+    """
+    got = list(_published)
+    if clear:
+        _published.clear()
+    return got
+
+
+def mark_published(path: str | os.PathLike[str]) -> None:
+    """Record ``path`` (a file just written in full, e.g. a batch summary) as published."""
+    _published.append(Path(path))
+
+
 @contextmanager
-def _signals_blocked() -> Iterator[None]:
+def signals_blocked() -> Iterator[None]:
     """Hold SIGINT and SIGTERM until the block ends (they are delivered then)."""
     sigs = {signal.SIGINT, signal.SIGTERM}
     if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not POSIX
@@ -362,7 +386,7 @@ def _publish(staging: Path, target: Path, noted: int = 0) -> None:
     the first ``noted``: its interruption was swallowed somewhere (compiled code
     can), so the run did not finish as asked and :class:`Interrupted` is raised.
     """
-    with _signals_blocked():
+    with signals_blocked():
         received = signals_received()
         if len(received) > noted:
             raise Interrupted(received[noted])
@@ -370,14 +394,17 @@ def _publish(staging: Path, target: Path, noted: int = 0) -> None:
             if not target.is_dir():
                 raise InputError(f"{target} exists and is not a folder; move it away")
             if _exchange(staging, target):
+                _published.append(target)
                 shutil.rmtree(staging, ignore_errors=True)  # now the earlier run
                 return
             old = target.with_name(f".{target.name}{STAGING_MARK}old-{os.getpid()}")
             os.rename(target, old)
             os.rename(staging, target)
+            _published.append(target)
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.rename(staging, target)
+            _published.append(target)
 
 
 @contextmanager
