@@ -116,10 +116,34 @@ def main() -> None:
     ):
         print(f"\n{label}\n")
         _table(methods, results, rule)
+    _replaced(methods, results)
     if args.window_grid:
         _window_grid(methods, results)
     if args.diagnose:
         _diagnose(methods, results)
+
+
+def _replaced(methods, results) -> None:
+    """Per method and far: on how many scenes the cap, the floor or the empirical quantile
+    (too few window scores, or far above the fitted tail mass) replaced the tail quantile."""
+    from rednmf.thresholding import choose_threshold
+
+    n = len(next(iter(results.values())))
+    print(
+        f"\nscenes (of {n}) where the GPD tail quantile was replaced: "
+        "cap (1 - far) / floor (1 - 3 far) / empirical\n"
+    )
+    print("| method | " + " | ".join(f"far {f:g}" for f in FARS) + " |")
+    print("|---|" + "---|" * len(FARS))
+    for method in methods:
+        cells = []
+        for far in FARS:
+            why = [choose_threshold(s, far=far).fallback or "" for s, _ in results[method]]
+            capped = sum("capped" in w for w in why)
+            raised = sum("raised" in w for w in why)
+            other = sum(bool(w) for w in why) - capped - raised
+            cells.append(f"{capped} / {raised} / {other}")
+        print(f"| {method} | " + " | ".join(cells) + " |")
 
 
 def _gpd_window_thresholds(s: np.ndarray, lo_q: float, hi_q: float) -> list[float]:

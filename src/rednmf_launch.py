@@ -21,12 +21,26 @@ def _early_exit(signum: int, frame: object) -> None:
 
 
 def main() -> int:
-    """Install the start-up handlers, import the command line and run it."""
+    """Install the start-up handlers, import the command line and run it.
+
+    Once the command has returned, its results and its message are final: a
+    signal is then ignored, so that it cannot claim otherwise. After a signal
+    (status 130 or 143) the process ends at once, without the second or so that
+    Python takes to tear down NumPy, SciPy and the rest (the run cleaned up
+    after itself while unwinding).
+    """
     signal.signal(signal.SIGINT, _early_exit)
     signal.signal(signal.SIGTERM, _early_exit)
     from rednmf.cli import main as cli_main
 
-    return cli_main()
+    code = cli_main()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if code in (128 + signal.SIGINT, 128 + signal.SIGTERM):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":

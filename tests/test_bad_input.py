@@ -79,6 +79,24 @@ def _mask_file(tmp: Path, arr: np.ndarray) -> str:
     return str(tmp / "mask.npy")
 
 
+def _fifo(tmp: Path) -> Path:
+    import os
+
+    os.mkfifo(tmp / "pipe.mat")
+    return tmp / "pipe.mat"
+
+
+def _loop(tmp: Path) -> Path:
+    (tmp / "a.mat").symlink_to(tmp / "b.mat")
+    (tmp / "b.mat").symlink_to(tmp / "a.mat")
+    return tmp / "a.mat"
+
+
+def _dangling(tmp: Path) -> Path:
+    (tmp / "d.mat").symlink_to(tmp / "nowhere.mat")
+    return tmp / "d.mat"
+
+
 def _all_nan(tmp):
     return [_npy(tmp, np.full((6, 6, 4), np.nan))]
 
@@ -120,16 +138,11 @@ CASES: list[tuple[str, Callable[[Path], list], str]] = [
     ),
     ("data-var-missing", lambda t: [_mat(t, data=_cube()), "--data-var", "nosuch"], "available"),
     ("ambiguous-cube", lambda t: [_mat(t, a=_cube(), b=_cube())], "--data-var"),
-    (
-        "ambiguous-gt",
-        lambda t: [_mat(t, data=_cube(), m1=np.ones((12, 12)), m2=np.zeros((12, 12)))],
-        "--gt-var",
-    ),
     ("no-cube-variable", lambda t: [_mat(t, x=np.ones((4, 4)))], "no 3-D"),
     ("empty-file", lambda t: [(t / "e.mat").write_bytes(b"") or t / "e.mat"], "empty"),
     ("truncated-mat", lambda t: [_truncate(_mat(t, data=_cube()))], "cannot read"),
     ("truncated-npy", lambda t: [_truncate(_good(t))], "cannot read"),
-    ("truncated-tif", lambda t: [_truncate(_tif(t))], "cannot read"),
+    ("truncated-tif", lambda t: [_truncate(_tif(t))], "truncated or damaged"),
     ("text-named-mat", lambda t: [_text(t, "s.mat")], "cannot read"),
     ("text-named-tif", lambda t: [_text(t, "s.tif")], "cannot read"),
     ("unknown-extension", lambda t: [_text(t, "s.xyz")], "unsupported file type"),
@@ -164,8 +177,39 @@ CASES: list[tuple[str, Callable[[Path], list], str]] = [
         "data type",
     ),
     ("unknown-method", lambda t: [_good(t), "--method", "nosuch"], "unknown method"),
-    ("rank-zero", lambda t: [_good(t), "--rank", "0"], "n_components"),
-    ("rank-negative", lambda t: [_good(t), "--rank", "-3"], "n_components"),
+    ("rank-zero", lambda t: [_good(t), "--rank", "0"], "--rank 0: The 'n_components'"),
+    ("rank-negative", lambda t: [_good(t), "--rank", "-3"], "--rank -3:"),
+    ("seed-negative", lambda t: [_good(t), "--seed", "-1"], "--seed -1:"),
+    (
+        "window-larger-than-scene",
+        lambda t: [_good(t), "--method", "lrx", "--inner", "3", "--outer", "31"],
+        "--outer 31:",
+    ),
+    ("inner-for-grx", lambda t: [_good(t), "--method", "grx", "--inner", "3"], "--inner 3:"),
+    (
+        "identical-pixels",
+        lambda t: [_npy(t, np.tile(_cube(1, 1, 8), (12, 12, 1))), "--method", "crd"],
+        "same spectrum",
+    ),
+    (
+        "identical-pixels-rednmf",
+        lambda t: [_npy(t, np.tile(_cube(1, 1, 8), (12, 12, 1)))],
+        "same spectrum",
+    ),
+    (
+        "identical-pixels-grx",
+        lambda t: [_npy(t, np.tile(_cube(1, 1, 8), (12, 12, 1))), "--method", "grx"],
+        "same spectrum",
+    ),
+    (
+        "bands-first-mat",
+        lambda t: [_mat(t, data=_cube(20, 12, 12), map=np.zeros((12, 12)))],
+        "bands first",
+    ),
+    ("fifo", lambda t: [_fifo(t)], "FIFO"),
+    ("device", lambda t: ["/dev/zero"], "device"),
+    ("symlink-loop", lambda t: [_loop(t)], "cannot be followed"),
+    ("dangling-symlink", lambda t: [_dangling(t)], "does not exist"),
     ("rank-too-large", lambda t: [_good(t), "--rank", "50"], "exceeds"),
     ("rank-not-a-number", lambda t: [_good(t), "--rank", "abc"], "--rank"),
     ("lambda-negative", lambda t: [_good(t), "--lam", "-1"], "lam"),
@@ -344,3 +388,59 @@ def test_all_finite_agrees_with_the_entrywise_test():
             assert not all_finite(b)
         big = np.full((4, 4, 2), np.finfo(dtype).max / 2, dtype=dtype)  # the sum overflows
         assert all_finite(big)
+
+
+@pytest.mark.parametrize("shape", [(1, 40, 8), (40, 1, 8)])
+def test_one_pixel_wide_scene_runs_with_grx(tmp_path, capsys, shape):
+    """1 x N and N x 1: the overview has rings but no contour (a contour needs 2 x 2)."""
+    summary, err = _detect_json(
+        capsys, [_npy(tmp_path, _cube(*shape)), "--out", tmp_path / "o", "--method", "grx"]
+    )
+    assert summary["shape"] == list(shape) and Path(summary["files"]["overview"]).is_file()
+    assert summary["n_above_threshold"] >= 1 and not err
+
+
+def test_no_stray_library_warning_is_printed(tmp_path, capsys):
+    """An all-NaN band: one note from the run, no NumPy RuntimeWarning lines."""
+    cube = _cube()
+    cube[:, :, 3] = np.nan
+    summary, err = _detect_json(capsys, [_npy(tmp_path, cube), "--out", tmp_path / "o",
+                                         "--method", "grx"])  # fmt: skip
+    assert err.splitlines() == ["warning: dropped 1 all-NaN band(s) of 8; 7 band(s) used"]
+    assert summary["warnings"] == ["dropped 1 all-NaN band(s) of 8; 7 band(s) used"]
+
+
+def test_small_messages(tmp_path, capsys):
+    """info --json: no CRS is null; the summary's environment; a batch's JSON has status."""
+    scene = _good(tmp_path)
+    code, out, _ = _run(capsys, ["info", scene, "--json"])
+    assert code == 0 and json.loads(out)["crs"] is None
+    summary, _ = _detect_json(capsys, [scene, "--out", tmp_path / "o", "--method", "grx"])
+    env = summary["environment"]
+    for name in ("scikit-learn", "numba", "rasterio", "torch"):
+        assert name in env
+    import sklearn
+
+    assert env["scikit-learn"] == sklearn.__version__
+    code, out, _ = _run(capsys, ["detect", scene, _text(tmp_path, "bad.mat"), "--out",
+                                 tmp_path / "b", "--method", "grx", "--json"])  # fmt: skip
+    assert code == 1
+    statuses = [s["status"] for s in json.loads(out.strip().splitlines()[-1])["scenes"]]
+    assert statuses == ["ok", "error"]  # in the order given: scene.npy, then bad.mat
+
+
+def test_wait_says_it_waits(tmp_path, capsys):
+    """--wait behind a held folder: one 'waiting:' line, then the run."""
+    import fcntl
+    import os
+    import threading
+
+    out = tmp_path / "o"
+    out.mkdir()
+    fd = os.open(out, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    threading.Timer(1.0, lambda: os.close(fd)).start()  # the other run ends after 1 s
+    summary, err = _detect_json(capsys, [_good(tmp_path), "--out", out, "--method", "grx",
+                                         "--wait"])  # fmt: skip
+    assert err.startswith(f"waiting: another rednmf run is writing to {out}")
+    assert Path(summary["run_dir"]).is_dir()

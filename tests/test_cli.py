@@ -138,7 +138,6 @@ def test_parse_param():
         ("inf", [], "infinite"),
         ("flat", [], "3-D"),
         ("ambiguous", [], "--data-var"),
-        ("ambiguous_gt", [], "--gt-var"),
         ("text", [], "cannot read"),
         ("missing", [], "not found"),
         ("good", ["--method", "nosuch"], "unknown method"),
@@ -160,8 +159,6 @@ def test_detect_user_errors(tmp_path, capsys, small_scene, case, extra, needle):
         scipy.io.savemat(path, {"data": cube[:, :, 0], "map": gt})
     elif case == "ambiguous":
         scipy.io.savemat(path, {"data": cube, "data2": cube, "map": gt})
-    elif case == "ambiguous_gt":
-        scipy.io.savemat(path, {"data": cube, "map": gt, "sun_map": gt})
     elif case == "text":
         path.write_text("not a mat file\n" * 40)
     elif case == "good":

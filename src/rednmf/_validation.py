@@ -24,6 +24,7 @@ __all__ = [
     "check_real",
     "check_choice",
     "check_dtype",
+    "check_not_all_constant",
 ]
 
 
@@ -218,3 +219,17 @@ def drop_all_nan_bands(all_nan: np.ndarray, kept: np.ndarray, dropped: list[str]
         dropped.append(f"{int(all_nan.sum())} all-NaN")
         return kept[~all_nan]
     return kept
+
+
+def check_not_all_constant(constant: np.ndarray, n_valid: int) -> None:
+    """Refuse a cube whose every band is constant over its ``n_valid`` valid pixels.
+
+    Every pixel then has the same spectrum: no pixel can stand out, and the
+    detectors' background statistics are singular. One line, before the fit.
+    """
+    if constant.all():
+        raise InputError(
+            f"every band is constant over the {n_valid} valid pixels (they all have the same "
+            "spectrum), so no pixel can stand out; check that the file holds the scene "
+            "(its no-data value, --mask)"
+        )

@@ -60,6 +60,41 @@ def _guard() -> Iterator[None]:
         raise _fail(str(exc)) from None
 
 
+#: The flag of ``detect`` that sets each constructor parameter.
+PARAM_FLAGS = {
+    "n_components": "--rank",
+    "lam": "--lam",
+    "beta": "--beta",
+    "max_iter": "--max-iter",
+    "tol": "--tol",
+    "random_state": "--seed",
+    "scorer": "--scorer",
+    "inner": "--inner",
+    "outer": "--outer",
+}
+
+
+@contextlib.contextmanager
+def _naming_flags(named: dict[str, Any]) -> Iterator[None]:
+    """Start an error about a parameter set by a flag with that flag and value (``--rank 0:``).
+
+    The detectors name their constructor parameters (``'n_components'``); the user typed
+    the flag.
+    """
+    try:
+        yield
+    except InputError as exc:
+        text = str(exc)
+        typed = [
+            f"{PARAM_FLAGS[k]} {v}"
+            for k, v in named.items()
+            if k in PARAM_FLAGS and v is not None and (f"'{k}'" in text or f"`{k}`" in text)
+        ]
+        if not typed:
+            raise
+        raise InputError(f"{', '.join(typed)}: {text}") from exc
+
+
 def _stderr_is_tty() -> bool:
     try:
         return sys.stderr.isatty()
@@ -204,7 +239,12 @@ def detect(
         str | None, typer.Option("--data-var", help="Cube variable, if several are 3-D.")
     ] = None,
     gt_var: Annotated[
-        str | None, typer.Option("--gt-var", help="Ground-truth variable, if ambiguous.")
+        str | None,
+        typer.Option(
+            "--gt-var",
+            help="Ground-truth variable (default: the map of the cube's size; among several, "
+            "map, gt, groundtruth first, with a warning).",
+        ),
     ] = None,
     gt: Annotated[
         str | None,
@@ -298,25 +338,28 @@ def detect(
     Each run goes to OUT/STEM_METHOD/, written in a hidden staging folder and
     published at the end in one atomic step (an interrupted or failed run leaves
     the earlier folder as it was): STEM_METHOD_ + scores.tif, scores.npy,
-    detections.tif, detections.geojson (WGS84), detections.gpkg (native CRS),
-    detections.csv, overview.png, report.html, summary.json, and roc.png with
-    ground truth. Several inputs also write OUT/batch_summary.csv.
+    detections.tif, detections.csv, overview.png, report.html, summary.json;
+    for a scene with a CRS also detections.geojson (WGS84) and detections.gpkg
+    (native CRS), for one without a CRS detections_pixels.json (pixel space,
+    which a GIS cannot misplace) instead; roc.png with ground truth. Several
+    inputs also write OUT/batch_summary.csv.
     """
-    with _guard():
+    named = {
+        "n_components": rank,
+        "lam": lam,
+        "beta": beta,
+        "max_iter": max_iter,
+        "tol": tol,
+        "random_state": seed,
+        "scorer": scorer,
+        "inner": inner,
+        "outer": outer,
+    }
+    with _guard(), _naming_flags(named):
         from rednmf.pipeline import check_options, detect_batch, detect_scene, expand_inputs
 
-        named = {
-            "n_components": rank,
-            "lam": lam,
-            "beta": beta,
-            "max_iter": max_iter,
-            "tol": tol,
-            "random_state": seed,
-            "scorer": scorer,
-            "inner": inner,
-            "outer": outer,
-            "engine": _engine_option(scheduler, out_of_core),
-        }
+        named["engine"] = _engine_option(scheduler, out_of_core)
+
         if (scheduler is not None or out_of_core) and method != "rednmf":
             raise InputError(
                 "--scheduler and --out-of-core apply to --method rednmf only; drop them for "
@@ -325,7 +368,7 @@ def detect(
         if gt is not None and gt_var is not None:
             raise InputError("--gt and --gt-var are exclusive; use --gt FILE:VAR")
         files = expand_inputs(paths)
-        if len(files) == 1 and not files[0].exists():  # before the detectors are imported
+        if len(files) == 1 and not (files[0].exists() or files[0].is_symlink()):  # fast
             raise InputError(f"file not found: {files[0]}; check the path")
         params = _collect_params(named, param)
         check_options(method, params, threshold, contamination, far, min_area, exclude_border)
@@ -347,7 +390,9 @@ def detect(
         show = not as_json and _stderr_is_tty()
         if len(files) == 1 and not Path(paths[0]).is_dir():
             with _progress(show, method, files[0].stem, params) as callback:
-                summary = detect_scene(files[0], out, wait=wait, callback=callback, **options)
+                summary = detect_scene(
+                    files[0], out, wait=wait, on_wait=_waiting, callback=callback, **options
+                )
             _print_notes(summary)
             if verbose:
                 _print_history(summary)
@@ -358,7 +403,9 @@ def detect(
             else:
                 _print_summary(summary)
             return
-        rows = detect_batch(files, out, wait=wait, on_scene=_scene_progress, **options)
+        rows = detect_batch(
+            files, out, wait=wait, on_wait=_waiting, on_scene=_scene_progress, **options
+        )
         failed = [r for r in rows if r["status"] != "ok"]
         if as_json:
             from rednmf.io.writers import jsonable
@@ -368,10 +415,7 @@ def detect(
                 "n_scenes": len(rows),
                 "n_failed": len(failed),
                 "batch_summary": str(Path(out).resolve() / "batch_summary.csv"),
-                "scenes": [
-                    r.get("summary") or {k: v for k, v in r.items() if k != "summary"}
-                    for r in rows
-                ],
+                "scenes": [_batch_record(r) for r in rows],
             }
             _echo(json.dumps(jsonable(record), allow_nan=False))
         else:
@@ -403,6 +447,14 @@ def _progress(show: bool, method: str, stem: str, params: dict[str, Any]) -> Ite
         yield callback
 
 
+def _waiting(out: Path) -> None:
+    """``--wait``: say that another run holds ``out``, once, before waiting for it."""
+    sys.stderr.write(
+        f"waiting: another rednmf run is writing to {out}; this run starts after it\n"
+    )
+    sys.stderr.flush()
+
+
 def _scene_progress(index: int, total: int, path: Path, row: dict[str, Any] | None) -> None:
     """Progress across the scenes of a batch, one line per scene on stderr."""
     if row is None:
@@ -419,6 +471,13 @@ def _scene_progress(index: int, total: int, path: Path, row: dict[str, Any] | No
     else:
         sys.stderr.write(f"[{index + 1}/{total}] {path.name}: error: {row['error']}\n")
     sys.stderr.flush()
+
+
+def _batch_record(row: dict[str, Any]) -> dict[str, Any]:
+    """One scene of a batch for ``--json``: its summary (or its error row), with ``status``."""
+    if row.get("summary") is not None:
+        return {"status": row["status"], **row["summary"]}
+    return {k: v for k, v in row.items() if k != "summary"}
 
 
 def _print_notes(summary: dict[str, Any]) -> None:
@@ -441,7 +500,8 @@ def _print_summary(summary: dict[str, Any]) -> None:
     _echo(f"threshold  {summary['threshold']:.6g} ({summary['threshold_rule']})")
     _echo(f"detections {summary['n_detections']}")
     _echo(f"folder     {summary['run_dir']}")
-    for key in ("report", "overview", "geojson", "gpkg", "csv", "scores_tif", "summary"):
+    keys = ("report", "overview", "geojson", "gpkg", "pixels_json", "csv", "scores_tif", "summary")
+    for key in keys:
         if key in summary["files"]:
             _echo(f"{key.ljust(10)} {Path(summary['files'][key]).name}")
 
@@ -498,7 +558,6 @@ def _demo_folder(data: Path, out: Path, seed: int, as_json: bool) -> None:
         out,
         method="rednmf",
         params={"random_state": seed},
-        prefer_gt=("map", "gt", "groundtruth"),
         on_scene=None if as_json else _scene_progress,
     )
     aucs = [r["auc"] for r in rows if r["status"] == "ok" and r["auc"] is not None]
@@ -511,9 +570,7 @@ def _demo_folder(data: Path, out: Path, seed: int, as_json: bool) -> None:
             "method": "rednmf",
             "out": str(Path(out).resolve()),
             "batch_summary": str(Path(out).resolve() / "batch_summary.csv"),
-            "scenes": [
-                r.get("summary") or {k: v for k, v in r.items() if k != "summary"} for r in rows
-            ],
+            "scenes": [_batch_record(r) for r in rows],
             "mean_auc": mean_auc,
         }
         _echo(json.dumps(jsonable(record), allow_nan=False))
@@ -660,7 +717,7 @@ def _scene_facts(scene: Any) -> dict[str, Any]:
     facts["bad_bands"] = [int(b) for b in scene.bad_bands]
     facts["nodata"] = scene.nodata
     facts["nodata_pixels"] = int(scene.nodata_mask().sum())
-    facts["crs"] = describe_crs(scene.crs)
+    facts["crs"] = None if scene.crs is None else describe_crs(scene.crs)
     facts["transform"] = None if scene.transform is None else list(scene.transform)
     if scene.gt is not None:
         facts["gt_anomaly_pixels"] = int(scene.gt.sum())
@@ -674,21 +731,39 @@ def info(
         str | None, typer.Option("--data-var", help="Cube variable, if several are 3-D.")
     ] = None,
     gt_var: Annotated[
-        str | None, typer.Option("--gt-var", help="Ground-truth variable, if ambiguous.")
+        str | None,
+        typer.Option(
+            "--gt-var",
+            help="Ground-truth variable (default: the map of the cube's size; among several, "
+            "map, gt, groundtruth first, with a warning).",
+        ),
     ] = None,
     as_json: Annotated[bool, _flag("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Print what the reader finds in a scene file: shape, dtype, values, bands, no-data, CRS."""
     with _guard():
         from rednmf.io import read_scene
+        from rednmf.io.scene import list_variables
+        from rednmf.pipeline import noted
 
-        scene = read_scene(path, data_var=data_var, gt_var=gt_var, lazy=False)
+        notes: list[str] = []
+        try:
+            with noted(notes):
+                scene = read_scene(path, data_var=data_var, gt_var=gt_var, lazy=False)
+        except InputError:
+            with contextlib.suppress(InputError):  # show what the file holds, then the error
+                found = list_variables(path)
+                if found and not as_json:
+                    _echo("variables    " + ", ".join(f"{k} ({v})" for k, v in found.items()))
+            raise
         facts = _scene_facts(scene)
+        facts["warnings"] = notes
         if as_json:
             from rednmf.io.writers import jsonable
 
             _echo(json.dumps(jsonable(facts), allow_nan=False))
             return
+        _print_notes(facts)
         rows, cols, bands = scene.shape
         _echo(f"file         {facts['path']}")
         _echo(f"format       {facts['format']}")
@@ -713,7 +788,7 @@ def info(
         _echo(f"bad bands    {'none' if not bad else f'{len(bad)} dropped: {bad}'}")
         nd = "none" if scene.nodata is None else f"{scene.nodata:g}"
         _echo(f"no-data      value {nd}, {facts['nodata_pixels']} pixel(s) with NaN/no-data")
-        _echo(f"crs          {facts['crs']}")
+        _echo(f"crs          {facts['crs'] or 'none'}")
         t = facts["transform"]
         if t is not None:
             _echo(f"transform    origin ({t[2]:g}, {t[5]:g}), pixel {t[0]:g} x {t[4]:g}")
@@ -736,6 +811,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rednmf.exceptions import interrupt, signals_received
 
     signals_received(clear=True)
+    if "rednmf.io.writers" in sys.modules:
+        from rednmf.io.writers import published
+
+        published(clear=True)
+    show_warning = warnings.showwarning
+    warnings.showwarning = _show_warning
     handlers = {}
     with contextlib.suppress(ValueError):  # not the main thread: leave the signals alone
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -752,15 +833,47 @@ def main(argv: Sequence[str] | None = None) -> int:
         if cause is None and not received:
             raise
         signum = getattr(cause, "signum", received[0] if received else signal.SIGINT)
-        sys.stderr.write(
-            f"error: interrupted ({signal.Signals(signum).name}); this run left nothing behind "
-            "and earlier results are unchanged\n"
-        )
+        code, message = _interrupted_message(signal.Signals(signum))
+        sys.stderr.write(message + "\n")
         sys.stderr.flush()
-        return 128 + int(signum)
+        return code
     finally:
+        warnings.showwarning = show_warning
         for sig, old in handlers.items():
             signal.signal(sig, old)
+
+
+def _show_warning(message: Warning | str, *args: Any, **kwargs: Any) -> None:
+    """A warning no run recorded in its notes: one line ``warning: ...``, no source line."""
+    sys.stderr.write(f"warning: {one_line(message)}\n")
+
+
+def _interrupted_message(sig: signal.Signals) -> tuple[int, str]:
+    """Exit status and message after ``sig`` stopped the command: what is on disk.
+
+    A single run whose folder was published before the signal is complete: exit 0
+    with a warning. A batch: 128 + signal, naming the run folders published and the
+    ``batch_summary.csv`` that lists them. Nothing published: 128 + signal.
+    """
+    done: list[Path] = []
+    if "rednmf.io.writers" in sys.modules:  # else nothing can have been published
+        from rednmf.io.writers import published
+
+        done = published(clear=True)
+    runs = [p for p in done if p.name != "batch_summary.csv"]
+    batch = [p for p in done if p.name == "batch_summary.csv"]
+    stopped = f"interrupted ({sig.name})"
+    if batch:
+        names = ", ".join(p.name for p in runs) or "none"
+        return 128 + int(sig), (
+            f"error: {stopped}; {len(runs)} run folder(s) published before it, complete "
+            f"({names}); {batch[-1]} lists every scene and which were not run"
+        )
+    if runs:
+        return 0, f"warning: {stopped} after the run was published; {runs[-1]} is complete"
+    return 128 + int(sig), (
+        f"error: {stopped}; this run left nothing behind and earlier results are unchanged"
+    )
 
 
 def _interruption(exc: BaseException | None) -> BaseException | None:

@@ -325,7 +325,6 @@ ENV_VAR = "REDNMF_DATA"
 #: beside the benchmark folder).
 EXTRA_ENV_VAR = "REDNMF_DATA_EXTRA"
 _RELATIVE = Path("shared", "data", "had")
-_GT_NAMES = ("map", "groundtruth", "gt")
 
 
 def _candidates() -> list[Path]:
@@ -460,9 +459,9 @@ def load_benchmark(name_or_path: str | os.PathLike[str]) -> tuple[np.ndarray, np
     cube : numpy.ndarray of shape (rows, cols, bands)
         The variable ``data``, in its stored dtype (uint16, int16 or float64).
     gt : numpy.ndarray of shape (rows, cols), uint8
-        Ground truth, 1 = anomaly: the 2-D variable among ``map``,
-        ``groundtruth`` and ``gt`` whose shape is the cube's first two axes,
-        binarised as ``> 0``.
+        Ground truth, 1 = anomaly, binarised as ``> 0``: the 2-D variable whose
+        shape is the cube's first two axes, chosen among several by
+        :data:`rednmf.io.scene.GT_NAMES` (with a warning).
 
     Raises
     ------
@@ -472,7 +471,7 @@ def load_benchmark(name_or_path: str | os.PathLike[str]) -> tuple[np.ndarray, np
     from rednmf.io import read_scene
 
     path = _resolve(name_or_path)
-    scene = read_scene(path, prefer_gt=_GT_NAMES)
+    scene = read_scene(path)
     if scene.gt is None:
         raise InputError(
             f"{path.name} has no ground-truth variable of shape {scene.shape[:2]} "

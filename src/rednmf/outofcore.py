@@ -31,7 +31,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from rednmf._memory import fits_in_memory, is_memory_mapped
-from rednmf._validation import drop_all_nan_bands
+from rednmf._validation import check_not_all_constant, drop_all_nan_bands
 from rednmf.backend import get_backend
 from rednmf.exceptions import InputError
 from rednmf.scoring.brad import project_by_blocks
@@ -134,8 +134,7 @@ def scan_cube(
             "at least 2 are needed: check the no-data value and the mask"
         )
     constant = lo == hi
-    if constant.all():
-        constant[:] = False
+    check_not_all_constant(constant, n_valid)
     if constant.any():
         dropped.append(f"{int(constant.sum())} constant")
         kept, lo, hi, total = kept[~constant], lo[~constant], hi[~constant], total[~constant]

@@ -11,9 +11,11 @@ file. The output folder is held by one run at a time
 ``wait=True``.
 
 A run folder ``STEM_METHOD/`` holds ``STEM_METHOD_`` + ``scores.tif``,
-``scores.npy``, ``detections.tif``, ``detections.geojson`` (RFC 7946, WGS84),
-``detections.gpkg`` (native CRS), ``detections.csv``, ``overview.png``,
-``report.html``, ``summary.json`` and, with ground truth, ``roc.png``.
+``scores.npy``, ``detections.tif``, ``detections.csv``, ``overview.png``,
+``report.html``, ``summary.json``; with a CRS ``detections.geojson`` (RFC 7946,
+WGS84) and ``detections.gpkg`` (native CRS), without one
+``detections_pixels.json`` (footprints in pixel space); with ground truth
+``roc.png``.
 :func:`detect_batch` runs several scenes into one folder and adds
 ``batch_summary.csv``.
 
@@ -205,11 +207,23 @@ def _environment() -> dict[str, Any]:
         for info in threadpool_info()
         if info.get("user_api") == "blas"
     ]
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name: str) -> str | None:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
     return {
         "rednmf": __version__,
         "python": platform.python_version(),
         "numpy": np.__version__,
         "scipy": scipy.__version__,
+        **{
+            name: installed(name)
+            for name in ("scikit-learn", "numba", "rasterio", "torch", "dask", "spectral")
+        },
         "blas": blas,
         "platform": platform.platform(),
     }
@@ -242,6 +256,21 @@ def _pd_pf(detected: np.ndarray, gt: np.ndarray | None, valid: np.ndarray) -> di
     }
 
 
+@contextlib.contextmanager
+def noted(notes: list[str]) -> Iterator[None]:
+    """Record the warnings raised in the block as one-line ``notes`` (each once), unprinted.
+
+    The run summary lists them under ``warnings``; the command line prints them.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for w in caught:
+        msg = " ".join(str(w.message).split())
+        if msg not in notes:
+            notes.append(msg)
+
+
 def _fit(
     detector: Any,
     cube: Any,
@@ -249,13 +278,8 @@ def _fit(
     callback: Callable[[int, float], None] | None,
     notes: list[str],
 ) -> None:
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with noted(notes):
         detector.fit(cube, mask=mask, callback=callback)
-    for w in caught:
-        msg = " ".join(str(w.message).split())
-        if msg not in notes:
-            notes.append(msg)
 
 
 def _check_data(cube: Any) -> None:
@@ -278,6 +302,28 @@ def _prepare_detector(method: str, params: dict[str, Any] | None) -> Any:
     return get_detector(method, **dict(params or {}))
 
 
+def detector_params(params: dict[str, Any] | None, contamination: float | None) -> dict[str, Any]:
+    """``params`` with ``--contamination`` as the detector's ``contamination``.
+
+    The detector's ``threshold_`` is then the run's threshold under that rule:
+    one threshold source.
+
+    Raises
+    ------
+    InputError
+        If both give a contamination, and different ones.
+    """
+    merged = dict(params or {})
+    if contamination is not None:
+        if merged.get("contamination", contamination) != contamination:
+            raise InputError(
+                f"--contamination {contamination:g} and --param contamination="
+                f"{merged['contamination']} disagree; give one"
+            )
+        merged["contamination"] = contamination
+    return merged
+
+
 def _run_one(
     path: Any,
     out: Path,
@@ -296,23 +342,24 @@ def _run_one(
     lazy: bool | None,
     report: bool,
     callback: Callable[[int, float], None] | None,
-    prefer_gt: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Everything of :func:`detect_scene` but the lock: read, fit, stage, publish."""
     from rednmf.io import read_map, read_scene
     from rednmf.io.scene import Scene
-    from rednmf.thresholding import describe_rule, select_threshold
+    from rednmf.thresholding import ThresholdChoice, choose_threshold
 
     phases: dict[str, float] = {}
     notes: list[str] = []
     t0 = time.perf_counter()
+    params = detector_params(params, contamination)
     check_params(method, params)  # at once; the detector's module is imported after the read
     if gt is not None and gt_var is not None:
         raise InputError("--gt and --gt-var are exclusive; use --gt FILE:VAR")
     if isinstance(path, Scene):
         scene = path
     else:
-        scene = read_scene(path, data_var=data_var, gt_var=gt_var, prefer_gt=prefer_gt, lazy=lazy)
+        with noted(notes):
+            scene = read_scene(path, data_var=data_var, gt_var=gt_var, lazy=lazy)
     rows, cols, bands = scene.shape
     if gt is not None:
         scene.gt, var = read_map(gt, (rows, cols))
@@ -330,10 +377,15 @@ def _run_one(
     t0 = time.perf_counter()
     scores = detector.decision_scores_
     valid = detector.valid_mask_
-    rule = describe_rule(threshold, contamination, far)
-    thr = select_threshold(
-        scores[valid], threshold=threshold, contamination=contamination, far=far
-    )
+    if threshold is None and far is None:  # contamination: the detector's own threshold
+        rule = ThresholdChoice(
+            float(detector.threshold_), "contamination", float(detector.contamination)
+        )
+    else:
+        rule = choose_threshold(scores[valid], threshold=threshold, far=far)
+    if rule.fallback is not None:
+        notes.append(f"--far {far:g}: {rule.fallback}")
+    thr = rule.value
     with np.errstate(invalid="ignore"):
         above = valid & (scores > thr)
     from rednmf.io.detections import find_detections, keep_detections
@@ -368,9 +420,10 @@ def _run_one(
         "objective": None
         if getattr(detector, "objective_", None) is None
         else [float(v) for v in detector.objective_],
-        "threshold_rule": rule["text"],
-        "threshold_rule_name": rule["rule"],
-        "threshold_rule_value": rule["value"],
+        "threshold_rule": rule.text,
+        "threshold_rule_name": rule.rule,
+        "threshold_rule_value": rule.setting,
+        "threshold_fallback": rule.fallback,
         "threshold": thr,
         "min_area": min_area,
         "exclude_border": exclude_border,
@@ -391,7 +444,10 @@ def _run_one(
 
     summary["seconds"] = {k: round(v, 4) for k, v in phases.items()}  # the report shows these
 
-    with staged_dir(run_dir) as stage:
+    with staged_dir(run_dir) as stage, warnings.catch_warnings():
+        # NumPy's RuntimeWarnings on all-NaN pixels or bands (their statistics are NaN,
+        # shown as such) say nothing the summary does not: not printed
+        warnings.simplefilter("ignore", RuntimeWarning)
         files = _write_outputs(
             stage,
             name,
@@ -433,6 +489,7 @@ def _write_outputs(
         write_detections_csv,
         write_detections_geojson,
         write_detections_gpkg,
+        write_detections_pixel_json,
     )
     from rednmf.io.geotiff import write_geotiff
     from rednmf.io.writers import write_npy
@@ -449,22 +506,24 @@ def _write_outputs(
     files["detections_tif"] = write_geotiff(
         stage / f"{name}_detections.tif", det_map, nodata=255, **geo
     )
-    props = {"method": method, "scene": scene.name, "threshold": thr}
-    files["geojson"] = write_detections_geojson(
-        stage / f"{name}_detections.geojson",
-        detections,
-        labels,
-        transform=scene.transform,
-        crs=scene.crs,
-        properties=props,
-    )
-    if scene.crs is not None or scene.transform is not None:
+    if scene.crs is not None:  # what a GIS can place: WGS84 GeoJSON, native-CRS GeoPackage
+        files["geojson"] = write_detections_geojson(
+            stage / f"{name}_detections.geojson",
+            detections,
+            labels,
+            transform=scene.transform,
+            crs=scene.crs,
+        )
         files["gpkg"] = write_detections_gpkg(
             stage / f"{name}_detections.gpkg",
             detections,
             labels,
             transform=scene.transform,
             crs=scene.crs,
+        )
+    else:  # no CRS: footprints in pixel space, under a name that says so
+        files["pixels_json"] = write_detections_pixel_json(
+            stage / f"{name}_detections_pixels.json", detections, labels
         )
     files["csv"] = write_detections_csv(stage / f"{name}_detections.csv", detections)
     image = plotting.scene_rgb(scene.cube, scene.wavelengths, valid=valid)
@@ -532,9 +591,9 @@ def detect_scene(
     exclude_border: int = 0,
     lazy: bool | None = None,
     wait: bool = False,
+    on_wait: Callable[[Path], None] | None = None,
     report: bool = True,
     callback: Callable[[int, float], None] | None = None,
-    prefer_gt: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Detect anomalies in one scene and publish its run folder ``out/STEM_METHOD``.
 
@@ -543,7 +602,7 @@ def detect_scene(
     path : str, path-like or Scene
         The scene: a file (any format :func:`rednmf.io.read_scene` reads) or a
         :class:`rednmf.io.scene.Scene` already in memory (its ``name`` names
-        the run; ``data_var``, ``gt_var``, ``prefer_gt`` and ``lazy`` are then
+        the run; ``data_var``, ``gt_var`` and ``lazy`` are then
         not used).
     out : str or path-like
         The output folder; created if missing.
@@ -552,8 +611,9 @@ def detect_scene(
     params : dict, optional
         Constructor parameters of the detector.
     threshold, contamination, far : float, optional
-        At most one threshold rule (:func:`rednmf.thresholding.select_threshold`);
-        default ``contamination=0.01``.
+        At most one threshold rule (:func:`rednmf.thresholding.choose_threshold`);
+        default: the detector's ``contamination`` (0.01 unless ``params`` sets it), whose
+        ``threshold_`` is then the run's threshold. ``contamination`` sets that parameter.
     data_var, gt_var : str, optional
         Variables of the scene file, when ambiguous.
     gt, mask : str, optional
@@ -566,13 +626,13 @@ def detect_scene(
         Passed to :func:`rednmf.io.read_scene` (True for ``--out-of-core``).
     wait : bool, default False
         Wait for another run holding ``out`` instead of refusing.
+    on_wait : callable, optional
+        ``on_wait(out)`` when ``wait`` is True and ``out`` is held by another run, before
+        waiting (:func:`rednmf.io.writers.lock_dir`).
     report : bool, default True
         Write the HTML report.
     callback : callable, optional
         ``callback(iteration, objective)`` during the fit (progress bars).
-    prefer_gt : sequence of str, optional
-        Ground-truth variable names to prefer when a file holds several
-        (:func:`rednmf.io.read_scene`).
 
     Returns
     -------
@@ -591,7 +651,7 @@ def detect_scene(
     from rednmf.io.writers import check_output_dir, lock_dir, remove_stale_staging
 
     check_output_dir(out)
-    with handle_termination(), lock_dir(out, wait=wait) as folder:
+    with handle_termination(), lock_dir(out, wait=wait, on_wait=on_wait) as folder:
         remove_stale_staging(folder)
         return _run_one(
             path if isinstance(path, Scene) else Path(path),
@@ -610,7 +670,6 @@ def detect_scene(
             lazy=lazy,
             report=report,
             callback=callback,
-            prefer_gt=prefer_gt,
         )
 
 
@@ -679,8 +738,8 @@ def check_options(
     from rednmf._validation import check_int
     from rednmf.thresholding import check_threshold_rule
 
-    check_params(method, params)
     check_threshold_rule(threshold, contamination, far)
+    check_params(method, detector_params(params, contamination))
     check_int("min_area", min_area, low=1)
     check_int("exclude_border", exclude_border, low=0)
 
@@ -690,6 +749,7 @@ def detect_batch(
     out: str | os.PathLike[str],
     *,
     wait: bool = False,
+    on_wait: Callable[[Path], None] | None = None,
     on_scene: Callable[[int, int, Path, dict[str, Any] | None], None] | None = None,
     **options: Any,
 ) -> list[dict[str, Any]]:
@@ -704,6 +764,8 @@ def detect_batch(
         ``batch_summary.csv`` lists them all.
     wait : bool, default False
         Wait for another run holding ``out`` instead of refusing.
+    on_wait : callable, optional
+        As in :func:`detect_scene`.
     on_scene : callable, optional
         ``on_scene(index, total, path, result)`` before each scene (result
         None) and after it (its row), for progress displays.
@@ -716,7 +778,7 @@ def detect_batch(
         One row per scene: ``status`` ``'ok'`` with the run summary under
         ``summary``, or ``'error'`` with the one-line ``error``.
     """
-    from rednmf.io.writers import check_output_dir, lock_dir, remove_stale_staging, write_csv
+    from rednmf.io.writers import check_output_dir, lock_dir, remove_stale_staging
 
     files = expand_inputs(paths)
     check_options(
@@ -746,45 +808,108 @@ def detect_batch(
         "lazy": None,
         "report": True,
         "callback": None,
-        "prefer_gt": (),
     }
     unknown = set(options) - set(defaults)
     if unknown:
         raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
     opts = {**defaults, **options}
-    with handle_termination(), lock_dir(out, wait=wait) as folder:
+    with handle_termination(), lock_dir(out, wait=wait, on_wait=on_wait) as folder:
         remove_stale_staging(folder)
-        for i, path in enumerate(files):
-            if on_scene is not None:
-                on_scene(i, len(files), path, None)
-            row: dict[str, Any] = {
-                "scene": path.stem,
-                "path": str(path),
-                "method": opts["method"],
-            }
-            start = time.perf_counter()
-            try:
-                name = run_name(path.stem, opts["method"])
-                if name in names:
-                    raise InputError(
-                        f"another input of this batch is also named {path.stem}; rename one "
-                        "or run them into different --out folders"
-                    )
-                names.add(name)
-                summary = _run_one(path, folder, **opts)
-                row.update(
-                    status="ok",
-                    auc=summary["auc"],
-                    n_detections=summary["n_detections"],
-                    threshold=summary["threshold"],
-                    run_dir=summary["run_dir"],
-                    summary=summary,
-                )
-            except InputError as exc:
-                row.update(status="error", error=" ".join(str(exc).split()))
-            row["seconds"] = round(time.perf_counter() - start, 3)
-            rows.append(row)
-            if on_scene is not None:
-                on_scene(i, len(files), path, row)
-        write_csv(folder / "batch_summary.csv", rows, BATCH_COLUMNS)
+        try:
+            _batch_loop(files, folder, opts, rows, names, on_scene)
+        except (KeyboardInterrupt, Interrupted) as exc:
+            _write_batch_summary(folder, _interrupted_rows(files, folder, opts, rows, exc))
+            raise
+        _write_batch_summary(folder, rows)
     return rows
+
+
+def _write_batch_summary(folder: Path, rows: list[dict[str, Any]]) -> None:
+    """``batch_summary.csv``, written and recorded as published with the signals held."""
+    from rednmf.io.writers import mark_published, signals_blocked, write_csv
+
+    with signals_blocked():
+        target = write_csv(folder / "batch_summary.csv", rows, BATCH_COLUMNS)
+        mark_published(target)
+
+
+def _interrupted_rows(
+    files: list[Path],
+    folder: Path,
+    opts: dict[str, Any],
+    rows: list[dict[str, Any]],
+    exc: BaseException,
+) -> list[dict[str, Any]]:
+    """The batch's rows when a signal stopped it: the scenes done, then the rest, as they are.
+
+    The scene in progress is ``ok`` if its run folder was published before the signal
+    (its summary is read back), else ``interrupted``; the scenes after it ``not run``.
+    """
+    import json
+
+    from rednmf.io.writers import published
+
+    what = "SIGINT" if isinstance(exc, KeyboardInterrupt) else str(exc).split()[-1]
+    out = list(rows)
+    done = set(published())
+    for path in files[len(rows) :]:
+        row: dict[str, Any] = {"scene": path.stem, "path": str(path), "method": opts["method"]}
+        run_dir = folder / run_name(path.stem, opts["method"])
+        if len(out) == len(rows) and run_dir in done:
+            summary = json.loads((run_dir / f"{run_dir.name}_summary.json").read_text())
+            row.update(
+                status="ok",
+                auc=summary["auc"],
+                n_detections=summary["n_detections"],
+                threshold=summary["threshold"],
+                run_dir=summary["run_dir"],
+            )
+        elif len(out) == len(rows):
+            row.update(status="interrupted", error=f"stopped by {what}; nothing of it written")
+        else:
+            row.update(status="not run", error=f"not started: the batch was stopped by {what}")
+        out.append(row)
+    return out
+
+
+def _batch_loop(
+    files: list[Path],
+    folder: Path,
+    opts: dict[str, Any],
+    rows: list[dict[str, Any]],
+    names: set[str],
+    on_scene: Callable[[int, int, Path, dict[str, Any] | None], None] | None,
+) -> None:
+    """Run every scene of a batch into ``folder``, appending one row per scene to ``rows``."""
+    for i, path in enumerate(files):
+        if on_scene is not None:
+            on_scene(i, len(files), path, None)
+        row: dict[str, Any] = {
+            "scene": path.stem,
+            "path": str(path),
+            "method": opts["method"],
+        }
+        start = time.perf_counter()
+        try:
+            name = run_name(path.stem, opts["method"])
+            if name in names:
+                raise InputError(
+                    f"another input of this batch is also named {path.stem}; rename one "
+                    "or run them into different --out folders"
+                )
+            names.add(name)
+            summary = _run_one(path, folder, **opts)
+            row.update(
+                status="ok",
+                auc=summary["auc"],
+                n_detections=summary["n_detections"],
+                threshold=summary["threshold"],
+                run_dir=summary["run_dir"],
+                summary=summary,
+            )
+        except InputError as exc:
+            row.update(status="error", error=" ".join(str(exc).split()))
+        row["seconds"] = round(time.perf_counter() - start, 3)
+        rows.append(row)
+        if on_scene is not None:
+            on_scene(i, len(files), path, row)

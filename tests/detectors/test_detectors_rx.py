@@ -48,9 +48,12 @@ def test_grx_is_invariant_to_scale_and_offset(cube):
     np.testing.assert_allclose(a, b, rtol=1e-6)
 
 
-def test_grx_constant_cube_is_finite():
-    scores = GRX().fit(np.ones((6, 6, 4))).decision_scores_
-    assert np.all(np.isfinite(scores))
+def test_grx_refuses_a_cube_of_identical_pixels():
+    """Every band constant: no pixel can stand out; one line before the fit, not zeros."""
+    from rednmf.exceptions import InputError
+
+    with pytest.raises(InputError, match="same spectrum"):
+        GRX().fit(np.ones((6, 6, 4)))
 
 
 @pytest.mark.realdata

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -131,16 +132,15 @@ def test_detect_on_envi_airport1(tmp_path, capsys, airport1):
         np.testing.assert_allclose(src.read(1), npy, rtol=1e-6)
     run = out / "airport1_lrx"
     collection = json.loads((run / "airport1_lrx_detections.geojson").read_text())
-    assert "crs" not in collection and collection["coordinates"].startswith("WGS84")
+    assert set(collection) == {"type", "features"}  # RFC 7946: no foreign top-level member
     assert len(collection["features"]) == record["n_detections"] > 0
 
 
 @pytest.mark.parametrize("dtype", [np.uint16, np.int16, np.float32, np.float64])
 @pytest.mark.parametrize("interleave", ["bsq", "bip"])
-def test_wrong_byte_order_is_refused(tmp_path, dtype, interleave):
-    """A header that declares the wrong byte order: one line naming it, not silent noise."""
+def test_wrong_byte_order_is_caught(tmp_path, dtype, interleave):
+    """A header that declares the wrong byte order: refused or warned, naming the fix."""
     from rednmf.datasets import make_scene
-    from rednmf.exceptions import InputError
 
     smooth, _ = make_scene(rows=30, cols=30, bands=20, random_state=0)
     cube = (smooth * 3000).astype(dtype)
@@ -150,5 +150,91 @@ def test_wrong_byte_order_is_refused(tmp_path, dtype, interleave):
     text = hdr.read_text()
     assert "byte order = 1" in text
     hdr.write_text(text.replace("byte order = 1", "byte order = 0"))
-    with pytest.raises(InputError, match=r"byte order = 0.*set 'byte order = 1'"):
-        read_scene(hdr)
+    assert _read_outcome(hdr) in ("refused", "warned")
+
+
+#: ENVI data type codes of the matrix below.
+_ENVI_CODES = {"int16": 2, "uint16": 12, "float32": 4, "float64": 5}
+
+
+def _write_raw_envi(hdr, cube: np.ndarray, interleave: str, order: int) -> None:
+    """``cube`` as raw ENVI data in ``interleave`` and byte ``order`` (0 little, 1 big)."""
+    axes = {"bsq": (2, 0, 1), "bil": (0, 2, 1), "bip": (0, 1, 2)}[interleave]
+    stored = np.transpose(cube, axes).astype(cube.dtype.newbyteorder("<>"[order]))
+    stored.tofile(hdr.with_suffix(".img"))
+    rows, cols, bands = cube.shape
+    hdr.write_text(
+        f"ENVI\nsamples = {cols}\nlines = {rows}\nbands = {bands}\nheader offset = 0\n"
+        f"data type = {_ENVI_CODES[cube.dtype.name]}\ninterleave = {interleave}\n"
+        f"byte order = {order}\n"
+    )
+
+
+def _read_outcome(hdr) -> str:
+    """'read' (no byte-order warning), 'warned' or 'refused' (an InputError on byte order)."""
+    from rednmf.exceptions import InputError
+    from rednmf.io.envi import read_envi
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            read_envi(hdr)
+        except InputError as exc:
+            assert "byte order" in str(exc) and "set 'byte order = " in str(exc), exc
+            return "refused"
+    notes = [str(w.message) for w in caught if "byte order" in str(w.message)]
+    assert all("set 'byte order = " in n for n in notes), notes
+    return "warned" if notes else "read"
+
+
+@pytest.fixture(scope="module")
+def real_crops(data_dir, extra_data_dir) -> dict[str, np.ndarray]:
+    """The middle 32 x 32 pixels (every band, the stored values) of each of the 12 real scenes."""
+    from rednmf.datasets import load_benchmark
+
+    files = sorted(data_dir.glob("*.mat")) + sorted(extra_data_dir.glob("*.mat"))
+    crops = {}
+    for f in files:
+        cube = np.asarray(load_benchmark(f)[0])
+        r, c = cube.shape[0] // 2 - 16, cube.shape[1] // 2 - 16
+        crops[f.stem] = np.ascontiguousarray(cube[r : r + 32, c : c + 32])
+    assert len(crops) == 12
+    return crops
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("dtype", ["int16", "uint16", "float32", "float64"])
+def test_byte_order_check_on_every_real_scene(tmp_path, real_crops, dtype):
+    """Each real scene in each interleave and byte order: read when declared right, caught
+    (refused or warned) when declared wrong. Scenes scaled to [0, 1] are stored as counts
+    (x 10000) in the integer types; negative counts are clipped to 0 in uint16."""
+    hdr = tmp_path / "s.hdr"
+    wrong = []
+    for name, crop in real_crops.items():
+        cube = crop * 10000 if crop.dtype.kind == "f" and dtype[0] in "iu" else crop
+        cube = (np.clip(cube, 0, None) if dtype == "uint16" else cube).astype(dtype)
+        assert np.unique(cube).size > 100  # real values, not a constant
+        for interleave in ("bsq", "bil", "bip"):
+            for order in (0, 1):
+                _write_raw_envi(hdr, cube, interleave, order)
+                right = _read_outcome(hdr)
+                hdr.write_text(
+                    hdr.read_text().replace(f"byte order = {order}", f"byte order = {1 - order}")
+                )
+                swapped = _read_outcome(hdr)
+                if right != "read" or swapped == "read":
+                    wrong.append((name, interleave, order, right, swapped))
+    assert not wrong, wrong
+
+
+@pytest.mark.realdata
+def test_spectral_python_float32_of_a_real_scene_is_read(tmp_path, airport1):
+    """The issue's case: envi.save_image of Airport-1 (counts 0..6604) as float32, byte order 0."""
+    import spectral.io.envi as envi
+
+    cube = np.asarray(airport1[0]).astype(np.float32)
+    envi.save_image(str(tmp_path / "s.hdr"), cube, byteorder=0, force=True, ext=".img")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scene = read_scene(tmp_path / "s.hdr")
+    np.testing.assert_array_equal(np.asarray(scene.cube), cube)

@@ -80,8 +80,9 @@ def test_no_ground_truth_and_explicit_names(tmp_path, cube_gt):
     scipy.io.savemat(p2, {"a": cube, "b": cube[:, :, :2], "gt": gt, "other": gt})
     s = read_scene(p2, data_var="b", gt_var="other")
     assert s.cube.shape == (6, 5, 2) and s.gt_var == "other"
-    s = read_scene(p2, data_var="a", prefer_gt=("map", "gt"))
-    assert s.gt_var == "gt"
+    with pytest.warns(UserWarning, match=r"several 6x5 variables.*using 'gt'.*--gt-var"):
+        s = read_scene(p2, data_var="a")
+    assert s.gt_var == "gt"  # gt is among GT_NAMES, 'other' is not
 
 
 def test_npz_and_npy(tmp_path, cube_gt):
@@ -102,7 +103,6 @@ def test_npz_and_npy(tmp_path, cube_gt):
     ("variables", "data_var", "gt_var", "needle"),
     [
         ("two_cubes", None, None, "--data-var"),
-        ("two_gts", None, None, "--gt-var"),
         ("plain", "nope", None, "available"),
         ("plain", None, "nope", "available"),
         ("plain", "map", None, "3-D"),
@@ -128,13 +128,22 @@ def test_variable_errors(tmp_path, cube_gt, variables, data_var, gt_var, needle)
         _assert_one_line(exc)
 
 
-def test_ambiguous_message_lists_candidates(tmp_path, cube_gt):
+def test_ambiguous_ground_truth_is_a_warning_naming_the_choice(tmp_path, cube_gt):
+    """Several truth candidates: the first of GT_NAMES (else the file's first), with a warning."""
     cube, gt = cube_gt
+    other = np.zeros_like(gt)
     p = tmp_path / "amb.mat"
-    scipy.io.savemat(p, {"data": cube, "map": gt, "sun_map": gt})
-    with pytest.raises(InputError) as exc:
-        read_scene(p)
-    assert "map" in str(exc.value) and "sun_map" in str(exc.value)
+    scipy.io.savemat(p, {"data": cube, "sun_map": other, "map": gt})
+    with pytest.warns(UserWarning) as caught:
+        s = read_scene(p)
+    (note,) = [str(w.message) for w in caught]
+    assert "sun_map" in note and "using 'map'" in note and "--gt-var" in note
+    assert s.gt_var == "map"
+    np.testing.assert_array_equal(s.gt, gt != 0)
+    scipy.io.savemat(p, {"data": cube, "b_mask": other, "a_mask": gt})
+    with pytest.warns(UserWarning, match="using 'b_mask'"):
+        assert read_scene(p).gt_var == "b_mask"  # no preferred name: the file's first
+    assert read_scene(p, gt_var="a_mask").gt_var == "a_mask"  # explicit: no warning
 
 
 def test_file_errors(tmp_path, cube_gt):

@@ -70,7 +70,13 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import Interval, InvalidParameterError
 from sklearn.utils.validation import check_is_fitted
 
-from rednmf._validation import all_finite, check_cube, check_magnitude, drop_all_nan_bands
+from rednmf._validation import (
+    all_finite,
+    check_cube,
+    check_magnitude,
+    check_not_all_constant,
+    drop_all_nan_bands,
+)
 from rednmf.exceptions import InputError, one_line
 from rednmf.scoring.windows import check_window_sides
 from rednmf.solvers._driver import FitCallback, as_fit_callback
@@ -418,8 +424,7 @@ class BaseDetector(BaseEstimator, ABC):
         else:
             pixels = data[valid][:, kept]  # (n_valid, n_kept)
         constant = pixels.min(axis=0) == pixels.max(axis=0)
-        if constant.all():  # nothing would be left: the method decides (GRX scores 0)
-            constant[:] = False
+        check_not_all_constant(constant, n_valid)
         if constant.any():
             dropped.append(f"{int(constant.sum())} constant")
             kept = kept[~constant]

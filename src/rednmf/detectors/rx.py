@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from rednmf.detectors._base import BaseDetector
 from rednmf.scoring.brad import pca_project
-from rednmf.scoring.global_rx import global_rx_apply, global_rx_factor
+from rednmf.scoring.global_rx import _moments, _scores, global_rx_apply, global_rx_factor
 from rednmf.scoring.local_rx import local_rx
 from rednmf.scoring.multiscale import COMBINATIONS, multiscale
 from rednmf.solvers._driver import FitCallback
@@ -98,12 +98,13 @@ class GRX(BaseDetector):
 
     def _fit_scores(self, cube: np.ndarray, callback: FitCallback | None = None) -> np.ndarray:
         # As rednmf.scoring.global_rx.global_rx, keeping the statistics for new pixels.
+        # Block by block (float64 copies of one block at a time): a 1000 x 1000 x 50 float32
+        # scene needs no float64 copy of itself.
         data = cube if self.n_pca is None else pca_project(cube, self.n_pca)
-        x = data.reshape(-1, data.shape[2]).astype(np.float64, copy=False)
-        self.location_ = x.mean(axis=0)
-        d = x - self.location_
-        self.cholesky_ = global_rx_factor((d.T @ d) / d.shape[0], float(self.ridge))
-        return global_rx_apply(data, self.location_, self.cholesky_)
+        x = data.reshape(-1, data.shape[2])
+        self.location_, cov = _moments(x)
+        self.cholesky_ = global_rx_factor(cov, float(self.ridge))
+        return _scores(x, self.location_, cov, float(self.ridge)).reshape(data.shape[:2])
 
     def _decision_cube(self, cube: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
         if self.n_pca is not None:

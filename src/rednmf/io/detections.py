@@ -13,12 +13,15 @@ CRS's linear unit in metres for a projected CRS, and for a geographic CRS
 (degrees) the area of its footprint projected to a Lambert azimuthal
 equal-area projection centred on it.
 
-Outputs: GeoJSON per RFC 7946 (footprints reprojected to WGS84 lon/lat with
-GDAL/PROJ through :func:`rasterio.warp.transform_geom`, no ``crs`` member);
-the same footprints in the native CRS as a GeoPackage layer (through Fiona),
-which QGIS opens as is; and a CSV table. Without a CRS the GeoJSON holds map
-(or, without a transform, pixel: x = column, y = row) coordinates and says so
-in its ``coordinates`` member, and no GeoPackage is written.
+Outputs, with a CRS: GeoJSON per RFC 7946 (footprints reprojected to WGS84
+lon/lat with GDAL/PROJ through :func:`rasterio.warp.transform_geom`; a
+FeatureCollection with ``type`` and ``features`` only, no foreign top-level
+member) and the same footprints in the native CRS as a GeoPackage layer
+(through Fiona), which QGIS opens as is. Without a CRS a GIS could only place
+the footprints near (0, 0) on the globe, so neither is written: the footprints
+go to a plain JSON file in pixel space instead (:func:`detections_pixel_json`;
+x = column, y = row from the image's top-left corner), named
+``..._detections_pixels.json``. The CSV table is always written.
 """
 
 from __future__ import annotations
@@ -37,7 +40,9 @@ __all__ = [
     "Detection",
     "find_detections",
     "detections_geojson",
+    "detections_pixel_json",
     "write_detections_geojson",
+    "write_detections_pixel_json",
     "write_detections_csv",
     "write_detections_gpkg",
     "keep_detections",
@@ -286,35 +291,32 @@ def detections_geojson(
     detections: list[Detection],
     labels: np.ndarray,
     *,
-    transform: Sequence[float] | None = None,
-    crs: str | None = None,
-    properties: dict[str, object] | None = None,
+    transform: Sequence[float] | None,
+    crs: str,
 ) -> dict[str, object]:
-    """Build the GeoJSON FeatureCollection of the detections' footprints.
+    """Build the RFC 7946 FeatureCollection of the detections' footprints (WGS84 lon/lat).
 
     Parameters
     ----------
     detections, labels :
-        As returned by :func:`find_detections`.
-    transform : sequence of 6 floats, optional
-        Pixel-to-map transform; identity (pixel coordinates) if None.
-    crs : str, optional
-        WKT (or ``EPSG:n``) of the map coordinates. Given, the footprints are
+        As returned by :func:`find_detections` (or :func:`keep_detections`).
+    transform : sequence of 6 floats or None
+        Pixel-to-map transform (identity if None).
+    crs : str
+        WKT (or ``EPSG:n``) of the map coordinates; the footprints are
         reprojected to WGS84 longitude/latitude as RFC 7946 requires.
-    properties : dict, optional
-        Extra members of the collection (e.g. method, threshold).
-    """
-    shapes = _footprints(labels, transform) if detections else {}
-    if crs:
-        from rasterio.warp import transform_geom
 
-        src = _crs(crs)
-        shapes = {k: transform_geom(src, "EPSG:4326", g) for k, g in shapes.items()}
-        kind = "WGS84 longitude, latitude (RFC 7946)"
-    elif transform is not None:
-        kind = "map x, y of an unknown CRS (not RFC 7946)"
-    else:
-        kind = "pixel: x = column, y = row (not RFC 7946)"
+    Returns
+    -------
+    dict
+        ``{"type": "FeatureCollection", "features": [...]}``: one Feature per
+        detection, its ``properties`` the CSV columns. No other top-level member.
+    """
+    from rasterio.warp import transform_geom
+
+    shapes = _footprints(labels, transform) if detections else {}
+    src = _crs(crs)
+    shapes = {k: transform_geom(src, "EPSG:4326", g) for k, g in shapes.items()}
     features = [
         {
             "type": "Feature",
@@ -324,11 +326,41 @@ def detections_geojson(
         }
         for det in detections
     ]
-    collection: dict[str, object] = {"type": "FeatureCollection", "coordinates": kind}
-    if properties:
-        collection.update(properties)
-    collection["features"] = features
-    return collection
+    return {"type": "FeatureCollection", "features": features}
+
+
+#: What the coordinates of :func:`detections_pixel_json` are.
+PIXEL_SPACE = (
+    "pixel space: x = column, y = row, from the top-left corner of the image; pixel (row r, "
+    "column c) covers x c..c+1, y r..r+1. Not geographic: the scene has no CRS"
+)
+
+
+def detections_pixel_json(detections: list[Detection], labels: np.ndarray) -> dict[str, object]:
+    """The detections' footprints in pixel space, for a scene without a CRS (not GeoJSON).
+
+    Returns
+    -------
+    dict
+        ``{"coordinates": PIXEL_SPACE, "detections": [{"id", "footprint", "properties"}]}``:
+        ``footprint`` a GeoJSON-style Polygon or MultiPolygon in pixel coordinates,
+        ``properties`` the CSV columns.
+    """
+    shapes = _footprints(labels, None) if detections else {}
+    return {
+        "coordinates": PIXEL_SPACE,
+        "detections": [
+            {"id": det.id, "footprint": shapes.get(det.id), "properties": asdict(det)}
+            for det in detections
+        ],
+    }
+
+
+def _write_json(path: str | os.PathLike[str], obj: dict[str, object]) -> Path:
+    target = Path(path)
+    with atomic_open(target, "w") as fh:
+        fh.write(json.dumps(jsonable(obj), allow_nan=False) + "\n")
+    return target
 
 
 def write_detections_geojson(
@@ -336,18 +368,18 @@ def write_detections_geojson(
     detections: list[Detection],
     labels: np.ndarray,
     *,
-    transform: Sequence[float] | None = None,
-    crs: str | None = None,
-    properties: dict[str, object] | None = None,
+    transform: Sequence[float] | None,
+    crs: str,
 ) -> Path:
     """Write :func:`detections_geojson` to ``path`` atomically and return the path."""
-    collection = detections_geojson(
-        detections, labels, transform=transform, crs=crs, properties=properties
-    )
-    target = Path(path)
-    with atomic_open(target, "w") as fh:
-        fh.write(json.dumps(jsonable(collection), allow_nan=False) + "\n")
-    return target
+    return _write_json(path, detections_geojson(detections, labels, transform=transform, crs=crs))
+
+
+def write_detections_pixel_json(
+    path: str | os.PathLike[str], detections: list[Detection], labels: np.ndarray
+) -> Path:
+    """Write :func:`detections_pixel_json` to ``path`` atomically and return the path."""
+    return _write_json(path, detections_pixel_json(detections, labels))
 
 
 _GPKG_TYPES = {int: "int", float: "float", str: "str"}
@@ -358,8 +390,8 @@ def write_detections_gpkg(
     detections: list[Detection],
     labels: np.ndarray,
     *,
-    transform: Sequence[float] | None = None,
-    crs: str | None = None,
+    transform: Sequence[float] | None,
+    crs: str,
 ) -> Path:
     """Write the footprints in the native CRS as the GeoPackage layer ``detections``.
 
@@ -369,9 +401,9 @@ def write_detections_gpkg(
         The ``.gpkg`` to write (atomically).
     detections, labels :
         As returned by :func:`find_detections`.
-    transform : sequence of 6 floats, optional
+    transform : sequence of 6 floats or None
         Pixel-to-map transform.
-    crs : str, optional
+    crs : str
         WKT (or ``EPSG:n``) of the map coordinates, stored in the GeoPackage.
     """
     import fiona
@@ -390,9 +422,12 @@ def write_detections_gpkg(
         },
     }
     target = Path(path)
-    options: dict[str, object] = {"driver": "GPKG", "schema": schema, "layer": "detections"}
-    if crs:
-        options["crs"] = FionaCRS.from_user_input(crs)
+    options: dict[str, object] = {
+        "driver": "GPKG",
+        "schema": schema,
+        "layer": "detections",
+        "crs": FionaCRS.from_user_input(crs),
+    }
     with atomic_path(target) as tmp:
         tmp.unlink()  # GDAL creates the file itself
         with fiona.open(tmp, "w", **options) as dst:

@@ -94,35 +94,53 @@ def _find_data_file(header: Path) -> Path:
     )
 
 
-def _roughness(values: np.ndarray) -> float:
-    """Median step between consecutive values over their interquartile range (inf if flat)."""
-    v = values.astype(np.float64)
-    ok = np.isfinite(v[:-1]) & np.isfinite(v[1:])
-    if ok.sum() < 16:
-        return np.inf
-    steps = np.abs(np.diff(v))[ok]
-    finite = v[np.isfinite(v)]
-    q1, q3 = np.percentile(finite, [25, 75])
-    if q3 <= q1:
-        return np.inf
-    return float(np.median(steps)) / float(q3 - q1)
-
-
 #: Values read from the data file for the byte-order check.
 _BYTE_ORDER_SAMPLE = 65536
+
+
+def _odd_fraction(values: np.ndarray) -> float:
+    """Fraction of non-finite or denormal floats: values no instrument writes."""
+    tiny = np.finfo(values.dtype).tiny
+    with np.errstate(invalid="ignore", over="ignore"):
+        odd = ~np.isfinite(values) | ((values != 0) & (np.abs(values) < tiny))
+    return float(np.mean(odd))
+
+
+def _wild_fraction(values: np.ndarray) -> float:
+    """Fraction of floats that are non-finite or beyond 1e-20 .. 1e20 in magnitude (not 0)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        size = np.abs(values.astype(np.float64))
+        wild = ~np.isfinite(size) | (size > 1e20) | ((size != 0) & (size < 1e-20))
+    return float(np.mean(wild))
+
+
+def _byte_entropy(raw: np.ndarray, index: int) -> float:
+    """Shannon entropy (bits) of byte ``index`` of the items in ``raw`` (items x itemsize)."""
+    counts = np.bincount(raw[:, index], minlength=256)
+    p = counts[counts > 0] / raw.shape[0]
+    return float(-(p * np.log2(p)).sum())
 
 
 def _check_byte_order(
     data: Path, header: Path, offset: int, dtype: np.dtype, byte_order: str
 ) -> None:
-    """Refuse data whose declared byte order is implausible.
+    """Refuse data certainly read in the wrong byte order; warn when it only looks so.
 
-    Natural images are smooth along the file (neighbouring pixels or bands); read
-    with the wrong byte order they become noise (and floats spread over dozens
-    of decades). The check reads one block from the middle of the file both
-    ways and raises when the other order is more than three times smoother, or
-    when the declared one gives non-finite or denormal floats that the other
-    does not.
+    The check reads one block from the middle of the file both ways. It never
+    refuses a file that could be valid:
+
+    - floats: refused when the declared order gives over 5 % non-finite or
+      denormal values and the other order under 1 % (a real image holds no
+      denormals, and its NaN/inf read the other way are denormal). Warned when
+      the declared order gives over 5 % values beyond 1e-20 .. 1e20 in
+      magnitude and the other under 1 %.
+    - integers: warned when the most significant byte of the declared order
+      varies more (by over one bit of entropy) than the least significant one:
+      measured values fill the low byte and leave the high byte nearly fixed.
+
+    Integer-valued floats (counts saved as float32, as Spectral Python's
+    ``envi.save_image`` does) read the wrong way are denormal, so the declared
+    order is then known right and nothing else is checked.
     """
     if dtype.itemsize == 1:
         return
@@ -132,30 +150,40 @@ def _check_byte_order(
         return
     start = offset + ((n_items - count) // 2) * dtype.itemsize
     declared = dtype.newbyteorder("<" if byte_order == "0" else ">")
-    other = declared.newbyteorder("S")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        a = np.fromfile(data, dtype=declared, count=count, offset=start)
-        b = np.fromfile(data, dtype=other, count=count, offset=start)
-        if dtype.kind == "f":
-            tiny = np.finfo(dtype).tiny
-
-            def odd(x: np.ndarray) -> float:
-                with np.errstate(invalid="ignore", over="ignore"):
-                    return float(np.mean(~np.isfinite(x) | ((x != 0) & (np.abs(x) < tiny))))
-
-            odd_a, odd_b = odd(a), odd(b)
-            suspicious = odd_a > 0.05 and odd_b < 0.01
-        else:
-            suspicious = False
-        ra, rb = _roughness(a), _roughness(b)
-    if suspicious or (np.isfinite(rb) and rb * 3.0 < ra):
-        declared_name = "little-endian" if byte_order == "0" else "big-endian"
-        fix = "1" if byte_order == "0" else "0"
-        raise InputError(
-            f"{data.name} does not look {declared_name} as {header.name} says (byte order = "
-            f"{byte_order}): read the other way its values are smooth; set 'byte order = "
-            f"{fix}' in the header if the file was written on a machine of that byte order"
+    raw = np.fromfile(data, dtype=np.uint8, count=count * dtype.itemsize, offset=start)
+    raw = raw.reshape(count, dtype.itemsize)
+    declared_name = "little-endian" if byte_order == "0" else "big-endian"
+    fix = "1" if byte_order == "0" else "0"
+    where = f"{data.name} ({header.name} says byte order = {byte_order}, {declared_name})"
+    if dtype.kind == "f":
+        a = raw.view(declared).ravel()
+        b = raw.view(declared.newbyteorder("S")).ravel()
+        odd_a, odd_b = _odd_fraction(a), _odd_fraction(b)
+        if odd_a > 0.05 and odd_b < 0.01:
+            raise InputError(
+                f"{where} reads as {odd_a:.0%} non-finite or denormal values, the other byte "
+                f"order as valid numbers; set 'byte order = {fix}' in the header"
+            )
+        if odd_b > 0.05 and odd_a < 0.01:
+            return  # the other order is the impossible one
+        wild_a, wild_b = _wild_fraction(a), _wild_fraction(b)
+        suspicious = wild_a > 0.05 and wild_b < 0.01
+        what = f"{wild_a:.0%} of its values beyond 1e-20 .. 1e20 in magnitude"
+    else:
+        high = 0 if byte_order == "1" else dtype.itemsize - 1
+        low = dtype.itemsize - 1 - high
+        h_high, h_low = _byte_entropy(raw, high), _byte_entropy(raw, low)
+        suspicious = h_high > h_low + 1.0
+        what = (
+            f"its most significant bytes varying more ({h_high:.1f} bits) than its least "
+            f"significant ones ({h_low:.1f} bits)"
+        )
+    if suspicious:
+        warnings.warn(
+            f"{where} looks written in the other byte order, with {what}; if the scene looks "
+            f"wrong, set 'byte order = {fix}' in the header",
+            UserWarning,
+            stacklevel=3,
         )
 
 

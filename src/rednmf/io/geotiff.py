@@ -168,9 +168,18 @@ def _nodata_of(src: object) -> float | None:
 
 
 def _unreadable(p: Path, exc: BaseException) -> InputError:
+    """The error of a damaged raster, with GDAL's own reason (the exception it chains to)."""
+    reasons: list[str] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(reasons) < 3:
+        text = one_line(seen).replace("See previous exception for details.", "").strip()
+        if text and text not in reasons:
+            reasons.append(text.rstrip("."))
+        seen = seen.__cause__ or seen.__context__
     return InputError(
-        f"cannot read {p} as a raster ({one_line(exc)}); pass a complete GeoTIFF, "
-        "ENVI, .mat, .npz or .npy file"
+        f"cannot read {p} as a raster ({': '.join(reasons) or type(exc).__name__}); "
+        "the file may be truncated or damaged; pass a complete GeoTIFF, ENVI, .mat, .npz or "
+        ".npy file"
     )
 
 

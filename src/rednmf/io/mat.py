@@ -56,16 +56,33 @@ def check_file(path: str | os.PathLike[str]) -> Path:
     InputError
         If the file is missing, is a directory, is empty or cannot be accessed.
     """
+    import stat
+
     p = Path(path)
     try:
-        if not p.exists():
-            raise InputError(f"file not found: {p}; check the path")
-        if p.is_dir():
-            raise InputError(f"{p} is a directory; pass a .mat, .npy or .npz file")
-        if p.stat().st_size == 0:
-            raise InputError(f"{p} is empty (0 bytes); the file was not saved completely")
+        info = p.stat()  # follows links: a loop raises ELOOP, a dangling link ENOENT
+    except FileNotFoundError:
+        if p.is_symlink():
+            raise InputError(
+                f"{p} is a link to {os.readlink(p)}, which does not exist; fix the link"
+            ) from None
+        raise InputError(f"file not found: {p}; check the path") from None
     except OSError as exc:
+        if p.is_symlink():
+            raise InputError(
+                f"{p} is a symbolic link that cannot be followed ({one_line(exc.strerror)}, "
+                "e.g. a loop); point it at the scene file"
+            ) from exc
         raise InputError(f"cannot access {p}: {one_line(exc)}") from exc
+    if stat.S_ISDIR(info.st_mode):
+        raise InputError(f"{p} is a directory; pass a .mat, .npy or .npz file")
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a FIFO (named pipe)" if stat.S_ISFIFO(info.st_mode) else "not a regular file"
+        if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode):
+            kind = "a device"
+        raise InputError(f"{p} is {kind}; pass a scene file saved on disk")
+    if info.st_size == 0:
+        raise InputError(f"{p} is empty (0 bytes); the file was not saved completely")
     return p
 
 

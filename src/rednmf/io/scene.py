@@ -19,13 +19,17 @@ In .mat and .npz files, :func:`read_scene` picks the cube and the ground truth
 among the variables:
 
 * the cube is the unique 3-D numeric variable (``--data-var`` otherwise);
-* the ground truth is the unique 2-D numeric variable whose shape equals the
-  cube's ``(rows, cols)`` (``--gt-var`` otherwise); ``None`` when there is none.
+* the ground truth is the 2-D numeric variable whose shape equals the cube's
+  ``(rows, cols)``; ``None`` when there is none. When several match, the first
+  of :data:`GT_NAMES` among them (else the first in the file) is taken with a
+  warning naming the choice; ``--gt-var`` chooses another. ``detect``, ``info``,
+  ``demo`` and :func:`rednmf.datasets.load_benchmark` all use this one rule.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +45,19 @@ from rednmf.io.mat import check_file, is_numeric, load_mat, load_npy, load_npz
 if TYPE_CHECKING:
     from rednmf.io.geotiff import GeoTiffCube
 
-__all__ = ["Scene", "read_scene", "read_map", "select_variables", "split_var"]
+__all__ = [
+    "GT_NAMES",
+    "Scene",
+    "list_variables",
+    "read_scene",
+    "read_map",
+    "select_variables",
+    "split_var",
+]
+
+#: Ground-truth names preferred, in this order (case-insensitive), when several
+#: variables of a file match the cube's ``(rows, cols)``.
+GT_NAMES = ("map", "gt", "groundtruth", "ground_truth")
 
 _SUFFIXES = (".mat", ".npy", ".npz")
 _RASTER_HINT = "pass a .mat, .npz, .npy, ENVI .hdr or GeoTIFF file"
@@ -146,7 +162,6 @@ def select_variables(
     source: str,
     data_var: str | None = None,
     gt_var: str | None = None,
-    prefer_gt: Sequence[str] = (),
 ) -> tuple[str, str | None]:
     """Choose the cube and ground-truth variables of a file.
 
@@ -157,11 +172,9 @@ def select_variables(
     source : str
         The file name, used in messages.
     data_var, gt_var : str, optional
-        Explicit choices; they must exist.
-    prefer_gt : sequence of str
-        When several ground-truth candidates exist and ``gt_var`` is not
-        given, the first candidate whose lower-cased name is in this list is
-        taken instead of raising.
+        Explicit choices; they must exist. Without ``gt_var``, several
+        ground-truth candidates are settled by :data:`GT_NAMES` (else the first
+        in the file), with a ``UserWarning`` naming the choice.
 
     Returns
     -------
@@ -171,7 +184,7 @@ def select_variables(
     Raises
     ------
     InputError
-        If a named variable is missing or unsuitable, or the choice is ambiguous.
+        If a named variable is missing or unsuitable, or the cube is ambiguous.
     """
     numeric = {n: v for n, v in variables.items() if is_numeric(v)}
 
@@ -202,7 +215,9 @@ def select_variables(
             )
         cube_name = cubes[0]
 
-    rows, cols = numeric[cube_name].shape[:2]
+    shape = numeric[cube_name].shape
+    rows, cols = shape[:2]
+    _check_bands_last(numeric, cube_name, source, gt_var)
 
     if gt_var is not None:
         if gt_var not in variables:
@@ -220,14 +235,43 @@ def select_variables(
 
     gts = [n for n, v in numeric.items() if n != cube_name and v.shape == (rows, cols)]
     if len(gts) > 1:
-        preferred = [n for p in prefer_gt for n in gts if n.lower() == p.lower()]
-        if preferred:
-            return cube_name, preferred[0]
-        raise InputError(
-            f"{source} holds several {rows}x{cols} variables that could be the ground truth: "
-            f"{_listing(variables, gts)}; pass --gt-var NAME to choose one"
+        preferred = [n for p in GT_NAMES for n in gts if n.lower() == p]
+        choice = (preferred or gts)[0]
+        warnings.warn(
+            f"{source} holds several {rows}x{cols} variables that could be the ground truth "
+            f"({_listing(variables, gts)}); using {choice!r}, pass --gt-var NAME to choose "
+            "another",
+            UserWarning,
+            stacklevel=3,
         )
+        return cube_name, choice
     return cube_name, (gts[0] if gts else None)
+
+
+def _check_bands_last(
+    numeric: dict[str, np.ndarray], cube_name: str, source: str, gt_var: str | None
+) -> None:
+    """Refuse a cube stored bands first: a truth matching its last two axes, not its first two.
+
+    ``data`` of 60 x 40 x 40 beside a 40 x 40 ``map`` would otherwise run as a 60 x 40 image
+    of 40 bands, without its ground truth.
+    """
+    shape = numeric[cube_name].shape
+    if shape[1:] == shape[:2]:
+        return  # both readings give a map of the same shape: nothing to tell them apart
+    names = [gt_var] if gt_var is not None else list(numeric)
+    maps = [n for n in names if n in numeric and numeric[n].ndim == 2]
+    if any(numeric[n].shape == shape[:2] for n in maps):
+        return
+    late = [n for n in maps if numeric[n].shape == shape[1:]]
+    if late:
+        dims = "x".join(str(n) for n in shape)
+        raise InputError(
+            f"cube {cube_name!r} in {source} is {dims} and {late[0]!r} is "
+            f"{shape[1]}x{shape[2]}, its last two axes: the cube looks stored bands first "
+            f"({shape[0]} bands of {shape[1]}x{shape[2]}); save it as rows x cols x bands "
+            f"(NumPy: np.moveaxis(cube, 0, -1); MATLAB: permute(cube, [2 3 1]))"
+        )
 
 
 def read_scene(
@@ -235,7 +279,6 @@ def read_scene(
     data_var: str | None = None,
     gt_var: str | None = None,
     *,
-    prefer_gt: Sequence[str] = (),
     lazy: bool | None = None,
 ) -> Scene:
     """Read a hyperspectral scene from a .mat, .npz, .npy, ENVI or GDAL-readable file.
@@ -251,11 +294,9 @@ def read_scene(
         Name of the cube variable; needed only when the file holds several
         3-D arrays.
     gt_var : str, optional
-        Name of the ground-truth variable; needed only when several 2-D
-        arrays match the cube's ``(rows, cols)``.
-    prefer_gt : sequence of str, optional
-        Names (case-insensitive) that settle an ambiguous ground truth, e.g.
-        ``("map", "gt", "groundtruth")``; by default an ambiguity raises.
+        Name of the ground-truth variable; without it, several 2-D arrays
+        matching the cube's ``(rows, cols)`` are settled by :data:`GT_NAMES`
+        with a warning (:func:`select_variables`).
     lazy : bool or None, default=None
         For a GDAL raster (GeoTIFF): return its cube as a
         :class:`~rednmf.io.geotiff.GeoTiffCube`, which reads only the window
@@ -280,7 +321,7 @@ def read_scene(
     Raises
     ------
     InputError
-        If the file cannot be read or the variables are missing or ambiguous;
+        If the file cannot be read, a named variable is missing, or the cube is ambiguous;
         the message is one line naming the problem and the fix.
     """
     if lazy not in (None, True, False):
@@ -320,7 +361,7 @@ def read_scene(
     variables = load_npz(p) if suffix == ".npz" else load_mat(p)
     fmt = "NumPy .npz" if suffix == ".npz" else _mat_format(p)
     cube_name, gt_name = select_variables(
-        variables, source=p.name, data_var=data_var, gt_var=gt_var, prefer_gt=prefer_gt
+        variables, source=p.name, data_var=data_var, gt_var=gt_var
     )
     cube = variables[cube_name]
     assert isinstance(cube, np.ndarray)
@@ -344,6 +385,20 @@ def read_scene(
         gt_var=gt_name,
         format=fmt,
     )
+
+
+def list_variables(path: str | os.PathLike[str]) -> dict[str, str]:
+    """``{name: 'ROWSxCOLS dtype'}`` of the variables of a .mat or .npz file ({} for others).
+
+    For ``info``, which shows what a file holds even when :func:`read_scene`
+    cannot choose its cube.
+    """
+    p = check_file(path)
+    suffix = p.suffix.lower()
+    if suffix not in (".mat", ".npz"):
+        return {}
+    variables = load_npz(p) if suffix == ".npz" else load_mat(p)
+    return {n: _describe(v) for n, v in variables.items()}
 
 
 def _mat_format(p: Path) -> str:

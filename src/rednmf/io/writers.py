@@ -23,7 +23,7 @@ import shutil
 import signal
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -42,6 +42,9 @@ __all__ = [
     "write_csv",
     "jsonable",
     "lock_dir",
+    "mark_published",
+    "published",
+    "signals_blocked",
     "staged_dir",
     "remove_stale_staging",
     "STAGING_MARK",
@@ -243,7 +246,12 @@ def write_csv(
 
 
 @contextmanager
-def lock_dir(path: str | os.PathLike[str], *, wait: bool = False) -> Iterator[Path]:
+def lock_dir(
+    path: str | os.PathLike[str],
+    *,
+    wait: bool = False,
+    on_wait: Callable[[Path], None] | None = None,
+) -> Iterator[Path]:
     """Hold the output folder ``path`` for this process (created if missing).
 
     The lock is an advisory ``flock`` on the folder itself: it is released
@@ -256,6 +264,9 @@ def lock_dir(path: str | os.PathLike[str], *, wait: bool = False) -> Iterator[Pa
         The output folder.
     wait : bool, default False
         Wait for another run holding the folder to finish instead of refusing.
+    on_wait : callable, optional
+        ``on_wait(path)`` once, when ``wait`` is True and the folder is held: before waiting
+        (to say so).
 
     Raises
     ------
@@ -270,7 +281,14 @@ def lock_dir(path: str | os.PathLike[str], *, wait: bool = False) -> Iterator[Pa
     fd = os.open(p, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if not wait:
+                    raise
+                if on_wait is not None:
+                    on_wait(p)
+                fcntl.flock(fd, fcntl.LOCK_EX)
         except BlockingIOError:
             raise InputError(
                 f"another rednmf run is writing to {p}; wait for it to finish, pass --wait to "
@@ -326,8 +344,29 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(a))
 
 
+#: What this process has published (run folders, batch summaries), oldest first.
+_published: list[Path] = []
+
+
+def published(*, clear: bool = False) -> list[Path]:
+    """The run folders and batch summaries published since the last ``clear``, oldest first.
+
+    Recorded in the same signal-free step as the publication itself, so that a
+    command stopped by a signal can say what is on disk.
+    """
+    got = list(_published)
+    if clear:
+        _published.clear()
+    return got
+
+
+def mark_published(path: str | os.PathLike[str]) -> None:
+    """Record ``path`` (a file just written in full, e.g. a batch summary) as published."""
+    _published.append(Path(path))
+
+
 @contextmanager
-def _signals_blocked() -> Iterator[None]:
+def signals_blocked() -> Iterator[None]:
     """Hold SIGINT and SIGTERM until the block ends (they are delivered then)."""
     sigs = {signal.SIGINT, signal.SIGTERM}
     if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not POSIX
@@ -347,7 +386,7 @@ def _publish(staging: Path, target: Path, noted: int = 0) -> None:
     the first ``noted``: its interruption was swallowed somewhere (compiled code
     can), so the run did not finish as asked and :class:`Interrupted` is raised.
     """
-    with _signals_blocked():
+    with signals_blocked():
         received = signals_received()
         if len(received) > noted:
             raise Interrupted(received[noted])
@@ -355,14 +394,17 @@ def _publish(staging: Path, target: Path, noted: int = 0) -> None:
             if not target.is_dir():
                 raise InputError(f"{target} exists and is not a folder; move it away")
             if _exchange(staging, target):
+                _published.append(target)
                 shutil.rmtree(staging, ignore_errors=True)  # now the earlier run
                 return
             old = target.with_name(f".{target.name}{STAGING_MARK}old-{os.getpid()}")
             os.rename(target, old)
             os.rename(staging, target)
+            _published.append(target)
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.rename(staging, target)
+            _published.append(target)
 
 
 @contextmanager
