@@ -20,8 +20,10 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 
@@ -33,8 +35,10 @@ from rednmf.solvers.ewnmf import ewnmf_solve
 from rednmf.solvers.init import initialize_factors
 from rednmf.solvers.l1nmf import l1nmf_solve
 from rednmf.solvers.nmf import nmf_solve
-from rednmf.solvers.reference import mu_update_H, mu_update_W
 from rednmf.solvers.rnmf import rnmf_solve
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test oracles
+from oracles.reference import mu_update_H, mu_update_W  # noqa: E402
 
 # -- the previous implementations -----------------------------------------------------
 

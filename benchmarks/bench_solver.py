@@ -8,11 +8,11 @@ Prints, measured in this one run:
 
 1. ms per iteration on abu-airport-1 (100 x 100 x 205, rank 8, the default
    lambda): the plain transcription of the update equations (14)-(17) as
-   printed (``rednmf.solvers.reference.update_*``: every product formed as
-   written, ``XX'`` and the four bands x bands products with ``S+``/``S-`` of
-   (15) included) in float64 and float32, with one BLAS thread and with one
-   per CPU, each in the faster of the two layouts of ``X`` (band-major or
-   pixel-major); the block engine with one thread and one per CPU, in the
+   printed (``update_*`` of the test oracle ``tests/oracles/reference.py``:
+   every product formed as written, ``XX'`` and the four bands x bands
+   products with ``S+``/``S-`` of (15) included) in float64 and float32, with
+   one BLAS thread and with one per CPU, each in the faster of the two layouts
+   of ``X`` (band-major or pixel-major); the block engine with one thread and one per CPU, in the
    detector's configuration (``ENGINE_DEFAULTS``: the noise-aware lambda and
    the factored M step) and its layout (pixel-major); and the ratios.
 2. Wall time of ``REDNMF().fit(cube)`` with every default (fit + scoring),
@@ -55,8 +55,10 @@ from rednmf.engines import TorchEngine
 from rednmf.preprocessing import scale_data
 from rednmf.solvers import _kernels
 from rednmf.solvers import rednmf as R
-from rednmf.solvers import reference as REF
 from rednmf.solvers.init import initialize_factors
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test oracles
+from oracles import reference as REF  # noqa: E402
 
 RANK, LAM, BETA = 8, 4.0, 1.0
 

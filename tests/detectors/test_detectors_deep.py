@@ -73,7 +73,7 @@ def test_without_torch_one_line_names_the_install(monkeypatch, scene, method):
         get_detector(method, **TINY[method]).fit(scene[0])
     message = str(info.value)
     assert "\n" not in message
-    assert "pip install 'rednmf[deep]'" in message
+    assert "pip install 'rednmf[torch]'" in message
 
 
 def test_cuda_without_a_gpu_is_an_input_error(scene):

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
+from oracles import reference as REF
 from rednmf import REDNMF
 from rednmf._validation import cube_to_matrix
 from rednmf.preprocessing import scale_data
 from rednmf.solvers import _kernels, rednmf_blocks
 from rednmf.solvers import rednmf as R
-from rednmf.solvers import reference as REF
 from rednmf.solvers.init import initialize_factors
 from rednmf.solvers.prox import group_shrink
 

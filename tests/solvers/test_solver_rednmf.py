@@ -22,11 +22,11 @@ import warnings
 import numpy as np
 import pytest
 
+from oracles import reference as REF
 from rednmf._validation import cube_to_matrix
 from rednmf.exceptions import ConvergenceWarning, InputError
 from rednmf.preprocessing import scale_data
 from rednmf.solvers import rednmf as R
-from rednmf.solvers import reference as REF
 from rednmf.solvers.init import initialize_factors
 from rednmf.solvers.prox import group_shrink, soft_threshold
 

@@ -39,13 +39,13 @@ import numpy as np
 import pytest
 from sklearn.decomposition import non_negative_factorization
 
+from oracles import reference as REF
 from rednmf._validation import cube_to_matrix
 from rednmf.exceptions import ConvergenceWarning
 from rednmf.preprocessing import scale_data
 from rednmf.solvers import ewnmf as EW
 from rednmf.solvers import l1nmf as L1
 from rednmf.solvers import nmf as N
-from rednmf.solvers import reference as REF
 from rednmf.solvers import rnmf as RN
 from rednmf.solvers.init import initialize_factors
 
@@ -353,7 +353,7 @@ def test_robust_solvers_stop_on_tol(problem, solve, kw):
 #
 # The solvers work in preallocated buffers, split S without extra passes, reuse the
 # residual of the next iteration for the objective and select medians by partition.
-# The oracles (rednmf.solvers.reference.plain_*) are the equations of the module texts
+# The oracles (tests/oracles/reference.py, plain_*) are the equations of the module texts
 # written out literally (float64, every array formed afresh); the solvers must follow
 # the same iterates.
 

@@ -1,6 +1,6 @@
 """What the deep detectors (MSNet, BSDM) share: torch import, device, seeds, training loop.
 
-torch is an optional dependency (``pip install 'rednmf[deep]'``); it is imported
+torch is an optional dependency (``pip install 'rednmf[torch]'``); it is imported
 only when a deep detector is fitted, so the rest of the package works without it.
 
 Reproducibility: :func:`seeded` runs a fit with torch's random generators forked
@@ -27,7 +27,7 @@ from rednmf.solvers._driver import FitCallback
 __all__ = ["DeepDetector", "import_torch", "resolve_device", "seeded"]
 
 #: The one-line fix printed when torch is missing.
-INSTALL_HINT = "pip install 'rednmf[deep]'"
+INSTALL_HINT = "pip install 'rednmf[torch]'"
 
 
 def import_torch() -> Any:

@@ -157,7 +157,7 @@ class BSDM(DeepDetector):
     r"""BSDM (Ma et al., TCSVT 2025): background suppression diffusion model + global RX.
 
     See the module docstring for the model. Needs torch
-    (``pip install 'rednmf[deep]'``).
+    (``pip install 'rednmf[torch]'``).
 
     Parameters
     ----------

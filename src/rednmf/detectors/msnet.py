@@ -212,7 +212,7 @@ class MSNet(DeepDetector):
     r"""MSNet (Liu et al., TGRS 2024): multiscale CNN with enhanced separation training.
 
     See the module docstring for the method and the loss. Needs torch
-    (``pip install 'rednmf[deep]'``).
+    (``pip install 'rednmf[torch]'``).
 
     Parameters
     ----------

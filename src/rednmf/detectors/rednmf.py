@@ -196,7 +196,7 @@ class REDNMF(FactorizationDetector):
     m_split : {'factored', 'elementwise'}, default='factored'
         How the M step (15) splits ``SS'`` between numerator and denominator:
         ``S+S+' + S-S-'`` over ``S+S-' + S-S+'``, which costs ``r d n`` instead
-        of ``d^2 n`` (:func:`rednmf.solvers.reference.update_M_factored`), or the
+        of ``d^2 n`` (``update_M_factored`` of ``tests/oracles/reference.py``), or the
         element-wise ``[SS']+`` over ``[SS']-`` as printed (the paper preset).
         Same AUC within 1.1e-5 on the 12 scenes, clean and noisy
         (``docs/choices.md``).

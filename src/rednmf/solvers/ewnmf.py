@@ -21,7 +21,7 @@ One iteration:
 
       W <- W * ((T*X) H') / ((T*(WH)) H'),   H <- H * (W' (T*X)) / (W' (T*(WH)))
 
-  (shared code: :func:`rednmf.solvers.reference.mu_update_W`, ``mu_update_H``).
+  (written plainly as ``mu_update_W``, ``mu_update_H`` in ``tests/oracles/reference.py``).
 
 With a fixed ``gamma`` every step is exact or majorisation-minimisation, so the
 objective does not increase from one iteration to the next.

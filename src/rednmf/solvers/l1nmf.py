@@ -30,7 +30,7 @@ multiplicative steps for ``||sqrt(U) * (X - WH)||_F^2``::
 
     W <- W * ((U*X) H') / ((U*(WH)) H'),   H <- H * (W' (U*X)) / (W' (U*(WH))),
 
-(shared code: :func:`rednmf.solvers.reference.mu_update_W`, ``mu_update_H``). Each
+(written plainly as ``mu_update_W``, ``mu_update_H`` in ``tests/oracles/reference.py``). Each
 step does not increase the weighted surrogate, hence (majorisation-
 minimisation) ``F_delta`` does not increase from one iteration to the next.
 

@@ -10,8 +10,8 @@ Model (eq. 1 of the REDNMF paper; Lee & Seung, 2001)::
     W <- W * (X H') / (W H H'),    H <- H * (W' X) / (W' W H).
 
 The multiplicative steps of the NMF family (NMF, RNMF, L1NMF, EWNMF) are all
-one step (written plainly in :mod:`rednmf.solvers.reference` as
-:func:`~rednmf.solvers.reference.mu_update_W`, ``mu_update_H``): the
+one step (written plainly in the test oracle ``tests/oracles/reference.py`` as
+``mu_update_W``, ``mu_update_H``): the
 majorisation-minimisation step for
 
     ||sqrt(U) * (P - N - WH)||_F^2,    P, N, U >= 0 element-wise,

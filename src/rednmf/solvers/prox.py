@@ -11,7 +11,7 @@ its two parts ``S+ = max(E - tau, 0)``, ``S- = max(-E - tau, 0)`` in buffers
 :func:`shrink_factors` to group norms they have formed. The block engine's S
 step (:meth:`rednmf.solvers.rednmf_blocks.BlockRange._s_step`) is the same
 math in place, restricted to the support of ``S``, and stays separate for
-speed. :func:`rednmf.solvers.reference.update_S` states the step plainly.
+speed. ``update_S`` of the test oracle ``tests/oracles/reference.py`` states the step plainly.
 """
 
 from __future__ import annotations

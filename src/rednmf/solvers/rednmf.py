@@ -273,9 +273,9 @@ def _s_step(
     """S step (17) for the solver loop: returns ``S``, ``lam_t`` and ``R(S)``.
 
     The operator of :func:`rednmf.solvers.prox.group_shrink` and
-    :func:`~rednmf.solvers.prox.soft_threshold` (written plainly as
-    :func:`rednmf.solvers.reference.update_S`), but the group norms of ``E`` are
-    computed once and serve the median (relative lambda), the shrinkage and the
+    :func:`~rednmf.solvers.prox.soft_threshold` (written plainly as ``update_S`` of
+    the test oracle ``tests/oracles/reference.py``), but the group norms of ``E``
+    are computed once and serve the median (relative lambda), the shrinkage and the
     penalty ``R(S) = sum_g max(||E_g|| - lam_t / 2, 0)``.
     """
     if sparsity == "none":
@@ -333,7 +333,7 @@ def rednmf_solve(
     """Fit REDNMF by the multiplicative updates of Algorithm 1.
 
     Each iteration applies (17), (14), (15), (16) exactly as the literal
-    transcriptions of :mod:`rednmf.solvers.reference` (``update_S``,
+    transcriptions of the test oracle ``tests/oracles/reference.py`` (``update_S``,
     ``update_W``, ``update_M``, ``update_H``) state them (the
     test suite checks the loop against those plain transcriptions), with the
     products reassociated and shared: every product with ``X``, ``S+`` or
@@ -377,7 +377,7 @@ def rednmf_solve(
         How the M step (15) splits ``SS'`` between numerator and denominator:
         element-wise positive and negative parts as printed, or
         ``S+S+' + S-S-'`` over ``S+S-' + S-S+'``
-        (:func:`rednmf.solvers.reference.update_M_factored`), which the engine
+        (``update_M_factored`` of ``tests/oracles/reference.py``), which the engine
         forms at ``r d n`` instead of ``d^2 n`` multiply-adds.
     eps : float
         Added to every denominator.

@@ -19,7 +19,7 @@ One iteration:
       H <- H * (W' (X + S-)) / (W' W H + W' S+),
 
   the form of REDNMF's (14) and of its H step (16) without the encoder terms
-  (shared code: :func:`rednmf.solvers.reference.mu_update_W`, ``mu_update_H``).
+  (written plainly as ``mu_update_W``, ``mu_update_H`` in ``tests/oracles/reference.py``).
 
 Every step is exact or a majorisation-minimisation step of the objective, so
 with a fixed ``lam`` (``lam_mode='absolute'``) the objective does not increase
