@@ -178,8 +178,11 @@ def test_bench_on_a_dask_cluster_gives_the_same_numbers(
     distributed = pytest.importorskip("distributed")
     out, _ = synthetic_run
     with (
+        # Worker processes, as on a real cluster: threads of one process would share one
+        # BLAS thread setting, which each fit's threadpool_limits(1) sets and restores
+        # under the other's feet (and BLAS rounding changes with its thread count).
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
         ) as cluster,
         distributed.Client(cluster) as client,
     ):

@@ -203,10 +203,15 @@ def run_bench(
         if scheduler is not None and todo:
             _run_on_dask(scheduler, todo, ctx, cache, records, advance)
         elif n_jobs == 1 or len(todo) <= 1:
-            for key, job in todo.items():
-                advance(f"{job.experiment} {job.scene} {job.label or job.method}", 0)
-                records[key] = _work(job, ctx, key)
-                advance(f"{job.experiment} {job.scene} {job.label or job.method}")
+            from threadpoolctl import threadpool_limits
+
+            # One BLAS thread, as in the worker processes and on Dask: BLAS rounds with its
+            # thread count, and a result must not depend on where it was computed.
+            with threadpool_limits(1):
+                for key, job in todo.items():
+                    advance(f"{job.experiment} {job.scene} {job.label or job.method}", 0)
+                    records[key] = _work(job, ctx, key)
+                    advance(f"{job.experiment} {job.scene} {job.label or job.method}")
         else:
             pool = ProcessPoolExecutor(max_workers=n_jobs, initializer=_init_worker)
             try:
