@@ -72,30 +72,39 @@ def test_thresholds():
         select_threshold(s, threshold=1.0, far=0.01)
 
 
-def test_far_threshold_flags_between_far_and_3_far_of_all_pixels():
+def test_far_threshold_flags_between_the_bounds_of_all_pixels():
     # A second mode at the top 10 % (no decay in the 90-99 % window): the truncated GPD fit
     # runs off to a threshold above every score (7.6 here, the largest score 3.7).
-    from rednmf.thresholding import choose_threshold
+    from rednmf.thresholding import FLAGGED_BOUNDS, choose_threshold
 
+    lo, hi = FLAGGED_BOUNDS
     rng = np.random.default_rng(0)
     s = np.r_[rng.normal(0, 1, 1800), rng.normal(3, 0.3, 200)]
     for far in (1e-3, 1e-2, 3e-2):
         t = far_threshold(s, far)
         assert t <= s.max()
-        assert far - 1 / s.size <= (s > t).mean() <= 3 * far + 1 / s.size
-    # a pure exponential background (a GPD of shape 0), the true rate known: within 1.5x
-    # (the estimate falls on either side of the empirical quantile, so the cap binds about
-    # half the time; both outcomes are said)
+        assert lo * far - 1 / s.size <= (s > t).mean() <= hi * far + 1 / s.size
+    # an exponential background (a GPD of shape 0) with as many anomalies far above it as
+    # far asks for: the tail quantile flags far of the background plus the anomalies, about
+    # 2 far of the pixels, inside the bounds, so the GPD decides; the background rate is
+    # within 1.5x of far
     for seed in range(6):
-        ex = np.random.default_rng(seed).exponential(1.0, 200_000)
+        r = np.random.default_rng(seed)
         for far in (1e-3, 1e-2):
+            n_anom = int(far * 200_000)
+            ex = np.r_[r.exponential(1.0, 200_000 - n_anom), r.uniform(30, 40, n_anom)]
             choice = choose_threshold(ex, far=far)
-            assert far <= (ex > choice.value).mean() <= 1.5 * far
-            assert (choice.fallback is None) == choice.text.endswith("(GPD tail)")
-    # a light-tailed window under a far heavier top: the quantile is raised to 1 - 3 far
+            assert choice.fallback is None and choice.text.endswith("(GPD tail)")
+            assert far / 1.5 <= (ex[: 200_000 - n_anom] > choice.value).mean() <= 1.5 * far
+    # the same background with no anomaly at all: the tail quantile flags about far, under
+    # the lower bound, so lo * far of the pixels are flagged and the fallback says so
+    ex = np.random.default_rng(0).exponential(1.0, 200_000)  # tail quantile: 0.92 far
+    capped = choose_threshold(ex, far=1e-3)
+    assert "capped" in capped.fallback and capped.value == np.quantile(ex, 1 - lo * 1e-3)
+    # a light-tailed window under a far heavier top: the quantile is raised to 1 - hi far
     light = np.r_[rng.uniform(0, 1, 9900), rng.uniform(50, 100, 100)]
     raised = choose_threshold(light, far=1e-3)
-    assert "raised" in raised.fallback and raised.value == np.quantile(light, 1 - 3e-3)
+    assert "raised" in raised.fallback and raised.value == np.quantile(light, 1 - hi * 1e-3)
 
 
 def test_read_map_variants(tmp_path):
