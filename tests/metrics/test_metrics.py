@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from rednmf.exceptions import InputError
-from rednmf.metrics import roc_auc, roc_curve
+from rednmf.metrics import roc_auc, roc_auc_by_target_size, roc_curve
 
 
 def brute_force_auc(scores: np.ndarray, gt: np.ndarray) -> float:
@@ -110,3 +110,27 @@ def test_errors_are_one_line():
     with pytest.raises(InputError) as info:
         roc_auc(np.zeros((3, 3)), np.zeros((3, 3)))
     assert "\n" not in str(info.value)
+
+
+def test_roc_auc_by_target_size_is_each_targets_auc_against_the_background():
+    # two 1-pixel targets, one 2x2 and one 3x3 (sides 1, 2, 3); brute-force pairwise AUC
+    rng = np.random.default_rng(0)
+    gt = np.zeros((20, 20), dtype=int)
+    targets = [[(2, 2)], [(10, 15)], [(5, 5), (5, 6), (6, 5), (6, 6)],
+               [(r, c) for r in range(14, 17) for c in range(2, 5)]]  # fmt: skip
+    for t in targets:
+        for r, c in t:
+            gt[r, c] = 1
+    scores = rng.normal(size=gt.shape) + 1.5 * gt
+    background = scores[gt == 0]
+
+    def brute(pixels):
+        s = np.array([scores[p] for p in pixels])
+        wins = (s[:, None] > background[None, :]).sum() + 0.5 * (s[:, None] == background).sum()
+        return wins / (s.size * background.size)
+
+    got = roc_auc_by_target_size(scores, gt)
+    assert list(got) == [1, 2, 3]
+    assert got[1] == pytest.approx((brute(targets[0]) + brute(targets[1])) / 2)
+    assert got[2] == pytest.approx(brute(targets[2]))
+    assert got[3] == pytest.approx(brute(targets[3]))

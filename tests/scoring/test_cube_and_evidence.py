@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rednmf import REDNMF, get_detector, make_scene, roc_auc
-from rednmf.experiments.common import noisy_cube
+from rednmf import REDNMF, get_detector, make_scene
+from rednmf.experiments.common import SYNTHETIC_SCENES, noisy_cube
+from rednmf.metrics import roc_auc_by_target_size
 from rednmf.preprocessing import scale_data
 from rednmf.scoring.brad import project_by_blocks
 from rednmf.scoring.from_matrix import score_matrix
@@ -173,41 +174,27 @@ def test_rednmf_scores_are_its_evidence_and_cube_scored_together():
     assert not np.allclose(alone, det.decision_scores_)
 
 
-#: Planted squares of 1, 3x3, 7x7 and 15x15 pixels on a 120 x 120 scene at sigma = 0.05.
-SIZES = (1, 3, 7, 15)
-
-
-@pytest.fixture(scope="module")
-def planted():
-    cube, gt = make_scene(rows=120, cols=120, bands=60, n_targets=8, target_size=SIZES,
-                          abundances=(0.6, 0.4), noise=0.0, random_state=5)  # fmt: skip
-    return noisy_cube(cube, 0.05, 0).astype(np.float32), gt
-
-
-def _auc_by_size(scores, gt):
-    from scipy.ndimage import label
-
-    lab, n = label(gt)
-    out = {}
-    for i in range(1, n + 1):
-        side = int(round(np.sqrt((lab == i).sum())))
-        mask = (lab == i) | (gt == 0)
-        out.setdefault(side, []).append(roc_auc(scores[mask], gt[mask]))
-    return {s: float(np.mean(v)) for s, v in out.items()}
-
-
 @pytest.mark.slow
-def test_planted_targets_found_at_sigma_005_by_rednmf_as_well_as_msrx(planted):
-    cube, gt = planted
-    red = _auc_by_size(REDNMF().fit(cube).decision_scores_, gt)
-    ms = _auc_by_size(get_detector("msrx").fit(cube).decision_scores_, gt)
-    alone = _auc_by_size(REDNMF(score_cube=False).fit(cube).decision_scores_, gt)
-    assert set(red) == set(SIZES)
-    # Measured (random_state=5): REDNMF 1.0 / 1.0 / 1.0 / 0.974, msrx 1.0 / 1.0 / 1.0 / 0.993,
-    # the evidence alone 0.996 / 0.990 / 0.993 / 0.932 for 1, 3x3, 7x7 and 15x15.
-    for side in (1, 3, 7):
-        assert red[side] >= ms[side] - 0.002, (side, red, ms)  # as well as msrx
-        assert red[side] >= alone[side], (side, red, alone)  # the cube adds to the evidence
-    # A 15x15 target fills the 9x9 guard window and its 27x27 ring: REDNMF finds it
-    # (better than its evidence alone) but less well than msrx (docs/choices.md).
-    assert red[15] >= 0.97 and red[15] > alone[15] + 0.02, (red, ms, alone)
+def test_planted_targets_found_at_sigma_005_by_rednmf_as_well_as_msrx():
+    """Squares of 1, 3x3, 7x7 and 15x15 pixels on ten scenes at sigma = 0.05.
+
+    benchmarks/planted_sizes.py measured the mean AUC per size over the ten scenes
+    (docs/choices.md): REDNMF 1.0000 / 0.9992 / 1.0000 / 0.9867, msrx 1.0000 / 0.9993 /
+    1.0000 / 0.9860, the evidence alone below both. One scene alone decides little at
+    15 x 15 (REDNMF - msrx from -0.030 to +0.026 over these ten).
+    """
+    spec = SYNTHETIC_SCENES["planted-sizes"]
+    red, ms, alone = [], [], []
+    for seed in range(10):
+        cube, gt = make_scene(**{**spec, "random_state": seed})
+        cube = noisy_cube(cube, 0.05, 0).astype(np.float32)
+        red.append(roc_auc_by_target_size(REDNMF().fit(cube).decision_scores_, gt))
+        ms.append(roc_auc_by_target_size(get_detector("msrx").fit(cube).decision_scores_, gt))
+        alone.append(
+            roc_auc_by_target_size(REDNMF(score_cube=False).fit(cube).decision_scores_, gt)
+        )
+    for side in spec["target_size"]:
+        r, m, e = (float(np.mean([a[side] for a in runs])) for runs in (red, ms, alone))
+        assert r >= m - 0.0005, (side, r, m)  # as well as msrx (3 x 3: 0.9992 vs 0.9993)
+        assert r >= e, (side, r, e)  # the cube adds to the evidence
+    assert np.mean([a[15] for a in red]) >= 0.98

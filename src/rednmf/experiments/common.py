@@ -59,6 +59,18 @@ SYNTHETIC_SCENES: dict[str, dict[str, Any]] = {
         "noise": 0.005,
         "random_state": 0,
     },
+    # targets of four sizes, from one pixel to larger than the local guard window (9 x 9);
+    # benchmarks/planted_sizes.py adds noise and varies random_state
+    "planted-sizes": {
+        "rows": 120,
+        "cols": 120,
+        "bands": 60,
+        "n_targets": 8,
+        "target_size": (1, 3, 7, 15),
+        "abundances": (0.6, 0.4),
+        "noise": 0.0,
+        "random_state": 0,
+    },
 }
 
 

@@ -8,7 +8,7 @@ from sklearn import metrics as _skm
 
 from rednmf.exceptions import InputError
 
-__all__ = ["roc_auc", "roc_curve"]
+__all__ = ["roc_auc", "roc_auc_by_target_size", "roc_curve"]
 
 
 def _prepare(scores: ArrayLike, gt: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -104,3 +104,35 @@ def roc_curve(
     s, y = _prepare(scores, gt)
     fpr, tpr, thresholds = _skm.roc_curve(y, s, drop_intermediate=drop_intermediate)
     return fpr, tpr, thresholds
+
+
+def roc_auc_by_target_size(scores: ArrayLike, gt: ArrayLike) -> dict[int, float]:
+    """AUC of each target against the whole background, averaged per target size.
+
+    Each connected region of ``gt > 0`` (4-connectivity) is one target; its AUC is
+    :func:`roc_auc` over its pixels and every background pixel. Targets are grouped by
+    the side of a square of their area (``round(sqrt(area))``), so planted squares of
+    1, 3 x 3, 7 x 7 ... pixels are keyed 1, 3, 7.
+
+    Parameters
+    ----------
+    scores, gt : array-like of shape (rows, cols)
+        As for :func:`roc_auc`.
+
+    Returns
+    -------
+    dict of int to float
+        Side -> mean AUC of the targets of that size, sides in increasing order.
+    """
+    from scipy.ndimage import label
+
+    scores = np.asarray(scores)
+    truth = np.asarray(gt) > 0
+    labels, n = label(truth)
+    by_side: dict[int, list[float]] = {}
+    for i in range(1, n + 1):
+        target = labels == i
+        side = int(round(float(np.sqrt(target.sum()))))
+        keep = target | ~truth
+        by_side.setdefault(side, []).append(roc_auc(scores[keep], target[keep]))
+    return {side: float(np.mean(by_side[side])) for side in sorted(by_side)}
