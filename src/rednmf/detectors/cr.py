@@ -224,7 +224,8 @@ def representation_scores(
     # (translation-invariant) LSUNRSORAD system then carry rounding errors of
     # the scene's spread, not of its mean level.
     mean, spread = source.moments()
-    cst = _Constants(reg, loading_floor(spread), np.ones(m) if w2 is None else w2)
+    weights = np.ones(m) if w2 is None else w2
+    cst = _Constants(reg, loading_floor(spread), weights, float(mean @ mean))
     inside = source.inside
     n_rows, n_cols = inside.shape
 
@@ -264,12 +265,10 @@ def representation_scores(
         table = _pair_table(cen, 0, y1 - y0 + 2 * halo, reach, index)
         flat = table.reshape(-1)
         if method == "cr":
-            mean_dot = cen @ mean  # mean . centred pixel
-            del cen
-            flat_raw = _raw_table(table, mean_dot, 0, offsets, float(mean @ mean)).reshape(-1)
+            side = cen @ mean  # mean . centred pixel: the raw products from the centred ones
         else:
-            del cen
             sums = raw.sum(axis=2)  # band sums, as the outlier test takes them
+        del cen
         windows = sliding_window_view(raw, (outer, outer), axis=(0, 1))
         for r0, r1 in tiles(y1 - y0, tile_r):  # band rows
             for c0, c1 in tiles(cols, tile_c):
@@ -277,12 +276,13 @@ def representation_scores(
                 qr = np.arange(r0 + halo - hs, r1 + halo + hs)
                 qc = np.arange(c0 + halo - hs, c1 + halo + hs)
                 base = (qr[:, None] * n_cols + qc[None, :]) * n_off
-                gram_c = (flat_raw if method == "cr" else flat)[base[..., None, None] + rel]
+                gram_c = flat[base[..., None, None] + rel]
                 ur = qr[:, None, None] + dr
                 uc = qc[None, :, None] + dc
                 valid_c = inside[ur + y0, uc]
                 norm_c = flat[base[..., None] + (dr * n_cols + dc) * n_off]
-                sums_c = sums[ur, uc] if method == "unrs" else None
+                # band sums (LSUNRSORAD), or mean . centred sample (the CR detectors)
+                sums_c = sums[ur, uc] if method == "unrs" else side[ur, uc]
                 pr = np.repeat(np.arange(r0, r1) + halo, c1 - c0)
                 pc = np.tile(np.arange(c0, c1) + halo, r1 - r0)
                 base_p = (pr * n_cols + pc) * n_off
@@ -299,10 +299,11 @@ def representation_scores(
                     norm = norm_c[win].reshape(n_pix, m)
                     at = base_p[:, None] + rel_pix[si]
                     dot = flat[at]
+                    sd = sums_c[win].reshape(n_pix, m)
                     if method == "cr":
-                        alpha = _cr_system(gram, flat_raw[at], dot, norm, norm_p, valid, cst)
+                        sides = (sd, side[pr, pc])
+                        alpha = _cr_system(gram, dot, norm, norm_p, sides, valid, cst)
                     else:
-                        sd = sums_c[win].reshape(n_pix, m)
                         alpha = _unrs_system(gram, dot, norm, norm_p, sd, valid, cst)
                     # Residual vectors, formed explicitly (expanding them in
                     # inner products would cancel catastrophically: most
@@ -371,28 +372,6 @@ class _PaddedRows:
         return mean, spread / (rows * cols)
 
 
-def _raw_table(
-    table: np.ndarray, side: np.ndarray, u0: int, offsets: list[tuple[int, int]], mean2: float
-) -> np.ndarray:
-    """Raw inner products from the centred table of :func:`_pair_table`.
-
-    ``x_u . x_v = x~_u . x~_v + side[u] + side[v] + mean2`` with
-    ``side = mu . x~`` and ``mean2 = mu . mu`` (``~``: centred); entries whose
-    neighbour falls outside the image are never read.
-    """
-    h, cols = table.shape[:2]
-    reach = offsets[-1][0]
-    ext = np.zeros((h + reach, cols + 2 * reach))
-    avail = min(side.shape[0] - u0, h + reach)
-    ext[:avail, reach : reach + cols] = side[u0 : u0 + avail]
-    near = ext[:h, reach : reach + cols] + mean2
-    out = table.copy()
-    for k, (o_r, o_c) in enumerate(offsets):
-        out[:, :, k] += near
-        out[:, :, k] += ext[o_r : o_r + h, reach + o_c : reach + o_c + cols]
-    return out
-
-
 def _zero_outside(A: np.ndarray, keep: np.ndarray) -> None:
     """Zero, in place, the rows and columns of ``A`` (P, m, m) where ``keep`` is False."""
     part = np.flatnonzero(~keep.all(axis=1))
@@ -409,14 +388,16 @@ class _Constants(NamedTuple):
     reg: float
     floor: float
     w2: np.ndarray
+    #: ``mu . mu`` of the scene's mean spectrum ``mu``
+    mean2: float = 0.0
 
 
 def _cr_system(
     gram: np.ndarray,
-    dot_raw: np.ndarray,
     dot: np.ndarray,
     norm: np.ndarray,
     norm_p: np.ndarray,
+    sides: tuple[np.ndarray, np.ndarray],
     valid: np.ndarray,
     cst: _Constants,
 ) -> np.ndarray:
@@ -424,20 +405,26 @@ def _cr_system(
 
     :math:`\alpha = (H H^\top + \lambda \Gamma^2)^{-1} H y`,
     :math:`\Gamma^2 = \mathrm{diag}(w_i^2 \|y - h_i\|^2)` (floored), from
-    inner products: ``gram`` (..., m, m) those of the ring (a view whose
-    leading axes flatten to the P pixels), ``dot_raw`` (P, m) those of the
-    ring with the pixel; the distances come from the products of the centred
-    pixels, ``dot`` (P, m) and the squared norms ``norm`` (P, m), ``norm_p``
-    (P,). Invalid samples get a zero row and a unit weight, so a zero
-    coefficient. Returns the coefficients ``(P, m)``.
+    the inner products of the centred pixels (``~``): ``gram`` (..., m, m)
+    those of the ring (a view whose leading axes flatten to the P pixels),
+    ``dot`` (P, m) those of the ring with the pixel, the squared norms ``norm``
+    (P, m) and ``norm_p`` (P,), which give the distances. The raw products are
+    ``x_u . x_v = x~_u . x~_v + mu . x~_u + mu . x~_v + mu . mu`` with ``sides``
+    the ``mu . x~`` of the ring (P, m) and of the pixel (P,). Invalid samples get
+    a zero row and a unit weight, so a zero coefficient. Returns the
+    coefficients ``(P, m)``.
     """
-    reg, floor, w2 = cst
+    reg, floor, w2, mean2 = cst
     n_pix, m = dot.shape
     idx = np.arange(m)
     dist2 = norm + norm_p[:, None] - 2.0 * dot
     g2 = np.where(valid, np.maximum(w2 * dist2, floor), 1.0)
-    A = np.array(gram, dtype=np.float64, copy=True).reshape(n_pix, m, m)
-    rhs = dot_raw
+    side, side_p = sides
+    near = side + mean2
+    A = (gram + near.reshape(*gram.shape[:-2], m, 1)).reshape(n_pix, m, m)
+    A += side[:, None, :]
+    rhs = dot + near
+    rhs += side_p[:, None]
     if not valid.all():
         _zero_outside(A, valid)
         rhs = rhs * valid
