@@ -207,6 +207,30 @@ def test_float32_cube_is_scaled_in_float64(cube):
         np.testing.assert_array_equal(a, b)
 
 
+def test_working_memory_does_not_grow_with_the_rows(monkeypatch):
+    """The scene is read a band of rows at a time: no float64 copy of it, whatever its rows.
+
+    With bands of 4 rows, 40 more rows of a 40-column, 30-band float32 scene add the score
+    maps (a few float64 values per pixel), not a float64 copy of those rows (30 per pixel).
+    """
+    import tracemalloc
+
+    monkeypatch.setattr(cr, "_TABLE_ELEMENTS", (40 + 8) * 145 * 12)  # CRD: outer 9, 4 rows
+    rng = np.random.default_rng(5)
+    peaks = []
+    for rows in (40, 80):
+        cube = rng.uniform(0.5, 1.5, size=(rows, 40, 30)).astype(np.float32)
+        tracemalloc.start()
+        try:
+            base = tracemalloc.get_traced_memory()[0]
+            CRD().fit(cube)
+            peaks.append(tracemalloc.get_traced_memory()[1] - base)
+        finally:
+            tracemalloc.stop()
+    copy_of_the_rows = 40 * 40 * 30 * 8
+    assert peaks[1] - peaks[0] < 0.5 * copy_of_the_rows, peaks
+
+
 def test_idw_weights():
     w = idw_weights(3, 7)
     dr, dc = ring_offsets(3, 7)
