@@ -29,7 +29,6 @@ from rednmf.detectors.cr import (
     CRD,
     LSADCRIDW,
     LSUNRSORAD,
-    _scene_floor,
     idw_weights,
     ring_offsets,
 )
@@ -111,10 +110,17 @@ def _old_scores(
     return scores.reshape(rows, cols)
 
 
+def _old_scene_floor(x: np.ndarray) -> float:
+    """The floor on the squared Tikhonov weights, from the whole scaled scene at once."""
+    x = x.reshape(-1, x.shape[2])
+    return 1e-12 * float(np.mean(np.sum((x - x.mean(axis=0)) ** 2, axis=1)))
+
+
 def old_fit_scores(det: CRD | LSADCRIDW | LSUNRSORAD, cube: np.ndarray) -> np.ndarray:
     """The previous ``_fit_scores`` of ``det`` (validation and masking aside)."""
-    x = det._prepare(cube)
-    lam, floor = float(det.lam), _scene_floor(x)
+    data, (offset, divisor) = det._prepare(cube)
+    x = (np.asarray(data, dtype=np.float64) - offset) / divisor  # the scaled float64 copy
+    lam, floor = float(det.reg), _old_scene_floor(x)
     if isinstance(det, LSUNRSORAD):
 
         def solver(H: np.ndarray, valid: np.ndarray, y: np.ndarray) -> np.ndarray:

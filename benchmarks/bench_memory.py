@@ -10,10 +10,16 @@ default (200 MB). Also printed: the peak of a child that only imports what ``det
 Printed: one table, ``method | peak RSS MB | peak / cube | wall s | exit``; the medians over
 ``--repeat`` runs.
 
+With ``--fit-only`` the command is not run: the memory of the detector's fit is separated from
+the pipeline's. One child loads the ``.npy`` into memory and builds the detector
+(``get_detector(method)``), another does the same and calls ``fit(cube)`` (which scores every
+pixel and thresholds); the table gives both peaks and what the fit adds to the first.
+
 Usage::
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_memory.py \
         [--methods grx,lrx] [--rows 1000 --cols 1000 --bands 50] [--repeat 1] [--no-report]
+        [--fit-only]
 """
 
 from __future__ import annotations
@@ -32,6 +38,13 @@ MAKE = (
     "import numpy as np; from rednmf.datasets import make_scene; "
     "cube, _ = make_scene(rows={r}, cols={c}, bands={b}, random_state=0); "
     "np.save({path!r}, np.asarray(cube, dtype=np.float32))"
+)
+
+
+#: The ``--fit-only`` children: load the cube, build the detector, and fit it or not.
+FIT = (
+    "import numpy as np; from rednmf.detectors.registry import get_detector; "
+    "cube = np.load({path!r}); det = get_detector({method!r}); {fit}"
 )
 
 
@@ -56,6 +69,7 @@ def main() -> None:
     parser.add_argument("--bands", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--no-report", action="store_true")
+    parser.add_argument("--fit-only", action="store_true")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="rednmf-mem-") as tmp:
@@ -75,9 +89,13 @@ def main() -> None:
         )
         base, _, _ = peak_rss([sys.executable, "-c", imports])
         print(f"imports alone: {base:.0f} MB\n")
+        methods = [m for m in args.methods.split(",") if m]
+        if args.fit_only:
+            fit_only(path, methods, args.repeat, cube_mb)
+            return
         print("| method | peak RSS MB | peak / cube | wall s | exit |")
         print("|---|---|---|---|---|")
-        for method in [m for m in args.methods.split(",") if m]:
+        for method in methods:
             runs = []
             for i in range(args.repeat):
                 argv = [sys.executable, "-m", "rednmf", "detect", str(path), "--out",
@@ -87,6 +105,23 @@ def main() -> None:
             wall = statistics.median(r[1] for r in runs)
             codes = ",".join(str(r[2]) for r in runs)
             print(f"| {method} | {mb:.0f} | {mb / cube_mb:.2f} | {wall:.1f} | {codes} |")
+
+
+def fit_only(path: Path, methods: list[str], repeat: int, cube_mb: float) -> None:
+    """Print the peaks of loading the cube alone and of fitting it, per method (medians)."""
+    print("| method | load + build MB | load + fit MB | fit adds MB | added / cube | fit wall s |")
+    print("|---|---|---|---|---|---|")
+    for method in methods:
+        loads, fits = [], []
+        for _ in range(repeat):
+            for fit, runs in (("", loads), ("det.fit(cube)", fits)):
+                code = FIT.format(path=str(path), method=method, fit=fit)
+                runs.append(peak_rss([sys.executable, "-c", code]))
+        load = statistics.median(r[0] for r in loads)
+        peak = statistics.median(r[0] for r in fits)
+        wall = statistics.median(r[1] for r in fits) - statistics.median(r[1] for r in loads)
+        print(f"| {method} | {load:.0f} | {peak:.0f} | {peak - load:.0f} | "
+              f"{(peak - load) / cube_mb:.2f} | {wall:.1f} |")  # fmt: skip
 
 
 if __name__ == "__main__":

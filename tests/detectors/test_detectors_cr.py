@@ -179,6 +179,58 @@ def test_block_size_does_not_change_scores(cube, monkeypatch):
     np.testing.assert_allclose(blocked, full, rtol=1e-12)
 
 
+@pytest.mark.parametrize("border", ["clip", "mirror"])
+def test_bands_of_rows_match_per_pixel_reference(cube, border, monkeypatch):
+    """The scene read two rows at a time (a pair table per band) gives the per-pixel scores."""
+    # padded width 12 + 2 * 3 = 18, 41 table offsets for outer 5: two output rows per band
+    monkeypatch.setattr(cr, "_TABLE_ELEMENTS", 18 * 41 * 8)
+    lam, fl = 0.1, _floor(cube)
+
+    def lsad(y, H, d):
+        return _crd_residual(y, H, d, lam, fl, idw=True, inner=3, outer=5)
+
+    def unrs(y, H, d):
+        return _unrs_residual(y, H, d, lam, fl)
+
+    for cls, represent in ((LSADCRIDW, lsad), (LSUNRSORAD, unrs)):
+        det = cls(inner=3, outer=5, reg=lam, scale="none", border=border)
+        expected = _reference(cube, 3, 5, border, True, represent)
+        _assert_close(det.fit(cube).decision_scores_, expected, border)
+
+
+def test_float32_cube_is_scaled_in_float64(cube):
+    """A float32 cube scores as its exact float64 copy: no float32 arithmetic on the way."""
+    x32 = cube.astype(np.float32)
+    for cls in (CRD, LSUNRSORAD):
+        a = cls(inner=1, outer=3).fit(x32).decision_scores_
+        b = cls(inner=1, outer=3).fit(x32.astype(np.float64)).decision_scores_
+        np.testing.assert_array_equal(a, b)
+
+
+def test_working_memory_does_not_grow_with_the_rows(monkeypatch):
+    """The scene is read a band of rows at a time: no float64 copy of it, whatever its rows.
+
+    With bands of 4 rows, 40 more rows of a 40-column, 30-band float32 scene add the score
+    maps (a few float64 values per pixel), not a float64 copy of those rows (30 per pixel).
+    """
+    import tracemalloc
+
+    monkeypatch.setattr(cr, "_TABLE_ELEMENTS", (40 + 8) * 145 * 12)  # CRD: outer 9, 4 rows
+    rng = np.random.default_rng(5)
+    peaks = []
+    for rows in (40, 80):
+        cube = rng.uniform(0.5, 1.5, size=(rows, 40, 30)).astype(np.float32)
+        tracemalloc.start()
+        try:
+            base = tracemalloc.get_traced_memory()[0]
+            CRD().fit(cube)
+            peaks.append(tracemalloc.get_traced_memory()[1] - base)
+        finally:
+            tracemalloc.stop()
+    copy_of_the_rows = 40 * 40 * 30 * 8
+    assert peaks[1] - peaks[0] < 0.5 * copy_of_the_rows, peaks
+
+
 def test_idw_weights():
     w = idw_weights(3, 7)
     dr, dc = ring_offsets(3, 7)

@@ -5,10 +5,12 @@ background samples :math:`h_1, \dots, h_m` of a dual window (the pixels inside
 the ``outer x outer`` window but outside the ``inner x inner`` guard window)
 and score it by the norm of the representation residual.
 
-Implementation (no Python loop over pixels): the scene is padded by the
-window halo and, once, the inner products of every (centred) pixel with each
-neighbour at every offset a window pair can take are computed with BLAS
-(:func:`_pair_table`, a ``(rows, cols, n_offsets)`` table). The ``m x m``
+Implementation (no Python loop over pixels): the scene is read a band of rows
+at a time, scaled and padded by the window halo in float64 (:class:`_PaddedRows`;
+no float64 copy of the whole scene is made), and the inner products of every
+(centred) pixel of the band with each neighbour at every offset a window pair
+can take are computed with BLAS (:func:`_pair_table`, a ``(rows, cols,
+n_offsets)`` table of 32 MiB at most). The ``m x m``
 system of every window is then gathered from that table (the Gram matrix of a
 window centre is shared by the ``inner**2`` shifted windows of LSAD) instead of
 being multiplied out of a gathered ``(P, m, b)`` stack; the systems of a block
@@ -43,7 +45,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from rednmf.detectors._base import BaseDetector
 from rednmf.detectors.rx import N_PCA, WINDOW
 from rednmf.exceptions import InputError
-from rednmf.preprocessing import scale_data
+from rednmf.preprocessing import scale_data, scale_params
 from rednmf.scoring.brad import pca_project
 from rednmf.scoring.windows import check_window_sides, loading_floor, tiles
 from rednmf.solvers._driver import FitCallback
@@ -55,11 +57,17 @@ BORDERS = ("clip", "mirror")
 #: Global scaling applied before the representation.
 CR_SCALINGS = ("minmax", "none")
 
-#: Number of float64 elements of one ``(P, m, m)`` stack of window systems.
-_BLOCK_ELEMENTS = 1 << 21
+#: Number of float64 elements of one ``(P, m, m)`` stack of window systems (8 MiB; the
+#: gathered systems, their index and the solver's copy are a few times that).
+_BLOCK_ELEMENTS = 1 << 20
 
-#: Number of float64 elements of one block of the pixel-pair table.
-_TABLE_ELEMENTS = 1 << 23
+#: Number of float64 elements of one block of the pixel-pair table (32 MiB; the table of the
+#: raw inner products is as large). With the band of scaled rows it reads, the largest
+#: allocation of the CR detectors: they hold no float64 copy of the scene.
+_TABLE_ELEMENTS = 1 << 22
+
+#: Float64 elements of the scaled rows summed at a time for the scene's mean and spread.
+_STATS_ELEMENTS = 1 << 20
 
 #: Columns per BLAS product when building the pixel-pair table.
 _TABLE_CHUNK = 16
@@ -154,17 +162,21 @@ def representation_scores(
     *,
     method: str,
     reg: float,
-    floor: float,
     w2: np.ndarray | None = None,
     summed: bool,
     border: str = "clip",
+    scale: tuple[float, float] = (0.0, 1.0),
 ) -> np.ndarray:
     """Residual norms of every pixel, optionally summed over shifted windows.
+
+    The scene is read a band of rows at a time (:class:`_PaddedRows`): no
+    float64 copy of the whole cube is made, whatever its dtype.
 
     Parameters
     ----------
     cube : ndarray of shape (rows, cols, b)
-        The (scaled) data, float64.
+        The data, float32 or float64; the representation works on
+        ``(cube - offset) / divisor`` (``scale``) in float64.
     inner, outer : int
         Odd window sides, ``outer > inner``; the scene must be at least
         ``outer`` pixels on each side.
@@ -172,8 +184,11 @@ def representation_scores(
         The distance-weighted collaborative representation (CRD, LSAD-CR-IDW;
         ring weights ``w2``) or the sum-to-one representation with outlier
         removal (LSUNRSORAD).
-    reg, floor : float
-        Regularisation weight and the floor on the squared Tikhonov weights.
+    reg : float
+        Regularisation weight. The squared Tikhonov weights are floored at
+        :func:`~rednmf.scoring.windows.loading_floor` of the mean squared
+        distance of the (scaled) pixels to their mean, so that a sample
+        identical to the pixel (zero distance) keeps the systems non-singular.
     w2 : ndarray of shape (m,), optional
         Squared ring weights of ``'cr'`` (default ones).
     summed : bool
@@ -185,6 +200,10 @@ def representation_scores(
         Window positions outside the image are dropped, or read from the
         image mirrored about its edges (edge pixel repeated, as MATLAB's
         ``X(:, end:-1:1)`` tiling).
+    scale : (float, float), default (0.0, 1.0)
+        ``(offset, divisor)`` of the global scaling
+        (:func:`rednmf.preprocessing.scale_params`), applied in float64 to each
+        band of rows as it is read.
 
     Returns
     -------
@@ -198,21 +217,16 @@ def representation_scores(
     hs = hi if summed else 0
     halo = ho + hs
     shifts = [(a, c) for a in range(-hs, hs + 1) for c in range(-hs, hs + 1)]
-    pad = ((halo, halo), (halo, halo), (0, 0))
-    if border == "mirror":
-        if halo > min(rows, cols):  # pragma: no cover - excluded by the size check
-            raise InputError("scene too small to mirror the window halo")
-        raw = np.pad(cube, pad, mode="symmetric")
-        inside = np.ones(raw.shape[:2], dtype=bool)
-    else:
-        raw = np.pad(cube, pad, mode="constant")
-        inside = np.pad(np.ones((rows, cols), dtype=bool), halo, mode="constant")
+    if border == "mirror" and halo > min(rows, cols):  # pragma: no cover - size check
+        raise InputError("scene too small to mirror the window halo")
+    source = _PaddedRows(cube, halo, border, scale)
     # Inner products are taken of the centred pixels: distances and the
     # (translation-invariant) LSUNRSORAD system then carry rounding errors of
     # the scene's spread, not of its mean level.
-    mean = cube.reshape(-1, b).mean(axis=0)
-    cen = raw - mean
-    cen[~inside] = 0.0
+    mean, spread = source.moments()
+    weights = np.ones(m) if w2 is None else w2
+    cst = _Constants(reg, loading_floor(spread), weights, float(mean @ mean))
+    inside = source.inside
     n_rows, n_cols = inside.shape
 
     reach = 2 * ho
@@ -235,40 +249,43 @@ def representation_scores(
                 rel_pix[si, i] = index[o_r, o_c + reach]
             else:
                 rel_pix[si, i] = (o_r * n_cols + o_c) * n_off + index[-o_r, -o_c + reach]
-    if method == "cr":
-        mean_dot = cen @ mean  # padded (rows, cols): mean . centred pixel
-    else:
-        sums = raw.sum(axis=2)  # band sums, as the outlier test takes them
-    weights = np.ones(m) if w2 is None else w2
-    cst = _Constants(reg, floor, weights)
 
     ring = ((dr + ho) * outer + dc + ho).astype(np.intp)  # ring in the flat outer window
-    windows = sliding_window_view(raw, (outer, outer), axis=(0, 1))
     scores = np.zeros((rows, cols))
     per_row = n_cols * n_off
     band = max(1, _TABLE_ELEMENTS // per_row - 2 * halo)
     tile_r = max(1, _BLOCK_ELEMENTS // (m * m * cols))
     tile_c = cols if m * m * cols <= _BLOCK_ELEMENTS else max(1, _BLOCK_ELEMENTS // (m * m))
     for y0, y1 in tiles(rows, band):
-        table = _pair_table(cen, y0, y1 + 2 * halo, reach, index)
+        # The padded rows y0 .. y1 + 2 halo (the windows of output rows y0..y1),
+        # and `reach` more for the pair table; band coordinates start at y0.
+        raw = source.rows(y0, min(n_rows, y1 + 2 * halo + reach))
+        cen = raw - mean
+        cen[~inside[y0 : y0 + raw.shape[0]]] = 0.0
+        table = _pair_table(cen, 0, y1 - y0 + 2 * halo, reach, index)
         flat = table.reshape(-1)
         if method == "cr":
-            flat_raw = _raw_table(table, mean_dot, y0, offsets, float(mean @ mean)).reshape(-1)
-        for r0, r1 in [(a + y0, b_ + y0) for a, b_ in tiles(y1 - y0, tile_r)]:
+            side = cen @ mean  # mean . centred pixel: the raw products from the centred ones
+        else:
+            sums = raw.sum(axis=2)  # band sums, as the outlier test takes them
+        del cen
+        windows = sliding_window_view(raw, (outer, outer), axis=(0, 1))
+        for r0, r1 in tiles(y1 - y0, tile_r):  # band rows
             for c0, c1 in tiles(cols, tile_c):
-                # window centres of the tile (padded coordinates)
+                # window centres of the tile (band coordinates)
                 qr = np.arange(r0 + halo - hs, r1 + halo + hs)
                 qc = np.arange(c0 + halo - hs, c1 + halo + hs)
-                base = ((qr - y0)[:, None] * n_cols + qc[None, :]) * n_off
-                gram_c = (flat_raw if method == "cr" else flat)[base[..., None, None] + rel]
+                base = (qr[:, None] * n_cols + qc[None, :]) * n_off
+                gram_c = flat[base[..., None, None] + rel]
                 ur = qr[:, None, None] + dr
                 uc = qc[None, :, None] + dc
-                valid_c = inside[ur, uc]
+                valid_c = inside[ur + y0, uc]
                 norm_c = flat[base[..., None] + (dr * n_cols + dc) * n_off]
-                sums_c = sums[ur, uc] if method == "unrs" else None
+                # band sums (LSUNRSORAD), or mean . centred sample (the CR detectors)
+                sums_c = sums[ur, uc] if method == "unrs" else side[ur, uc]
                 pr = np.repeat(np.arange(r0, r1) + halo, c1 - c0)
                 pc = np.tile(np.arange(c0, c1) + halo, r1 - r0)
-                base_p = ((pr - y0) * n_cols + pc) * n_off
+                base_p = (pr * n_cols + pc) * n_off
                 norm_p = flat[base_p]
                 n_pix = pr.size
                 coef = np.zeros((n_pix, outer * outer))
@@ -282,10 +299,11 @@ def representation_scores(
                     norm = norm_c[win].reshape(n_pix, m)
                     at = base_p[:, None] + rel_pix[si]
                     dot = flat[at]
+                    sd = sums_c[win].reshape(n_pix, m)
                     if method == "cr":
-                        alpha = _cr_system(gram, flat_raw[at], dot, norm, norm_p, valid, cst)
+                        sides = (sd, side[pr, pc])
+                        alpha = _cr_system(gram, dot, norm, norm_p, sides, valid, cst)
                     else:
-                        sd = sums_c[win].reshape(n_pix, m)
                         alpha = _unrs_system(gram, dot, norm, norm_p, sd, valid, cst)
                     # Residual vectors, formed explicitly (expanding them in
                     # inner products would cancel catastrophically: most
@@ -300,30 +318,58 @@ def representation_scores(
                         "rcij,rcbij->rcb", coef.reshape(r1 - r0, c1 - c0, outer, outer), view
                     )
                     r2 = np.einsum("rcb,rcb->rc", resid, resid)
-                    scores[r0:r1, c0:c1] += np.sqrt(r2)
+                    scores[y0 + r0 : y0 + r1, c0:c1] += np.sqrt(r2)
     return scores
 
 
-def _raw_table(
-    table: np.ndarray, side: np.ndarray, u0: int, offsets: list[tuple[int, int]], mean2: float
-) -> np.ndarray:
-    """Raw inner products from the centred table of :func:`_pair_table`.
+class _PaddedRows:
+    """The scaled scene padded by a halo, made in float64 a band of rows at a time.
 
-    ``x_u . x_v = x~_u . x~_v + side[u] + side[v] + mean2`` with
-    ``side = mu . x~`` and ``mean2 = mu . mu`` (``~``: centred); entries whose
-    neighbour falls outside the image are never read.
+    Padded position ``(p, q)`` holds ``(cube[i, j] - offset) / divisor`` with
+    ``i, j`` the source row and column of ``p, q`` (``np.pad``'s
+    ``'symmetric'`` reflection for ``border='mirror'``), or zero outside the
+    image (``border='clip'``). ``inside`` marks the positions inside the image.
     """
-    h, cols = table.shape[:2]
-    reach = offsets[-1][0]
-    ext = np.zeros((h + reach, cols + 2 * reach))
-    avail = min(side.shape[0] - u0, h + reach)
-    ext[:avail, reach : reach + cols] = side[u0 : u0 + avail]
-    near = ext[:h, reach : reach + cols] + mean2
-    out = table.copy()
-    for k, (o_r, o_c) in enumerate(offsets):
-        out[:, :, k] += near
-        out[:, :, k] += ext[o_r : o_r + h, reach + o_c : reach + o_c + cols]
-    return out
+
+    def __init__(
+        self, cube: np.ndarray, halo: int, border: str, scale: tuple[float, float]
+    ) -> None:
+        rows, cols = cube.shape[:2]
+        mode = "symmetric" if border == "mirror" else "constant"
+        pad = {"constant_values": -1} if mode == "constant" else {}
+        self.cube, self.offset, self.divisor = cube, float(scale[0]), float(scale[1])
+        self.src_r = np.pad(np.arange(rows), halo, mode=mode, **pad)
+        self.src_c = np.pad(np.arange(cols), halo, mode=mode, **pad)
+        self.inside = (self.src_r >= 0)[:, None] & (self.src_c >= 0)[None, :]
+
+    def _scaled(self, x: np.ndarray) -> np.ndarray:
+        out = x.astype(np.float64)  # a new array: scaled in place
+        out -= self.offset
+        out /= self.divisor
+        return out
+
+    def rows(self, p0: int, p1: int) -> np.ndarray:
+        """Padded rows ``p0:p1`` (float64, ``(p1 - p0, padded cols, b)``)."""
+        src = self.src_r[p0:p1]
+        ok_r, ok_c = src >= 0, self.src_c >= 0
+        out = np.zeros((p1 - p0, self.src_c.size, self.cube.shape[2]))
+        out[np.ix_(ok_r, ok_c)] = self._scaled(self.cube[src[ok_r]][:, self.src_c[ok_c]])
+        return out
+
+    def moments(self) -> tuple[np.ndarray, float]:
+        """Mean spectrum of the scaled scene and mean squared distance of its pixels to it."""
+        rows, cols, b = self.cube.shape
+        step = max(1, _STATS_ELEMENTS // (cols * b))
+        total = np.zeros(b)
+        for r0, r1 in tiles(rows, step):
+            total += self._scaled(self.cube[r0:r1]).reshape(-1, b).sum(axis=0)
+        mean = total / (rows * cols)
+        spread = 0.0
+        for r0, r1 in tiles(rows, step):
+            d = self._scaled(self.cube[r0:r1])
+            d -= mean
+            spread += float(np.einsum("rcb,rcb->", d, d))
+        return mean, spread / (rows * cols)
 
 
 def _zero_outside(A: np.ndarray, keep: np.ndarray) -> None:
@@ -342,14 +388,16 @@ class _Constants(NamedTuple):
     reg: float
     floor: float
     w2: np.ndarray
+    #: ``mu . mu`` of the scene's mean spectrum ``mu``
+    mean2: float = 0.0
 
 
 def _cr_system(
     gram: np.ndarray,
-    dot_raw: np.ndarray,
     dot: np.ndarray,
     norm: np.ndarray,
     norm_p: np.ndarray,
+    sides: tuple[np.ndarray, np.ndarray],
     valid: np.ndarray,
     cst: _Constants,
 ) -> np.ndarray:
@@ -357,20 +405,26 @@ def _cr_system(
 
     :math:`\alpha = (H H^\top + \lambda \Gamma^2)^{-1} H y`,
     :math:`\Gamma^2 = \mathrm{diag}(w_i^2 \|y - h_i\|^2)` (floored), from
-    inner products: ``gram`` (..., m, m) those of the ring (a view whose
-    leading axes flatten to the P pixels), ``dot_raw`` (P, m) those of the
-    ring with the pixel; the distances come from the products of the centred
-    pixels, ``dot`` (P, m) and the squared norms ``norm`` (P, m), ``norm_p``
-    (P,). Invalid samples get a zero row and a unit weight, so a zero
-    coefficient. Returns the coefficients ``(P, m)``.
+    the inner products of the centred pixels (``~``): ``gram`` (..., m, m)
+    those of the ring (a view whose leading axes flatten to the P pixels),
+    ``dot`` (P, m) those of the ring with the pixel, the squared norms ``norm``
+    (P, m) and ``norm_p`` (P,), which give the distances. The raw products are
+    ``x_u . x_v = x~_u . x~_v + mu . x~_u + mu . x~_v + mu . mu`` with ``sides``
+    the ``mu . x~`` of the ring (P, m) and of the pixel (P,). Invalid samples get
+    a zero row and a unit weight, so a zero coefficient. Returns the
+    coefficients ``(P, m)``.
     """
-    reg, floor, w2 = cst
+    reg, floor, w2, mean2 = cst
     n_pix, m = dot.shape
     idx = np.arange(m)
     dist2 = norm + norm_p[:, None] - 2.0 * dot
     g2 = np.where(valid, np.maximum(w2 * dist2, floor), 1.0)
-    A = np.array(gram, dtype=np.float64, copy=True).reshape(n_pix, m, m)
-    rhs = dot_raw
+    side, side_p = sides
+    near = side + mean2
+    A = (gram + near.reshape(*gram.shape[:-2], m, 1)).reshape(n_pix, m, m)
+    A += side[:, None, :]
+    rhs = dot + near
+    rhs += side_p[:, None]
     if not valid.all():
         _zero_outside(A, valid)
         rhs = rhs * valid
@@ -421,16 +475,6 @@ def _unrs_system(
     return v / v.sum(axis=1, keepdims=True)
 
 
-def _scene_floor(cube: np.ndarray) -> float:
-    """Floor on the squared Tikhonov weights: :func:`~rednmf.scoring.windows.loading_floor`.
-
-    Of the mean squared distance of the pixels to their mean, so that a sample
-    identical to the pixel (zero distance) keeps the systems non-singular.
-    """
-    x = cube.reshape(-1, cube.shape[2])
-    return loading_floor(float(np.mean(np.sum((x - x.mean(axis=0)) ** 2, axis=1))))
-
-
 class _CRBase(BaseDetector):
     """Shared parameters, validation and preprocessing of the CR detectors."""
 
@@ -453,13 +497,34 @@ class _CRBase(BaseDetector):
     renamed_params: ClassVar[dict[str, str]] = {"lam": "reg"}
     dual_window = True
 
-    def _prepare(self, cube: np.ndarray) -> np.ndarray:
+    def _prepare(self, cube: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
+        """The data and the ``(offset, divisor)`` scaling that :func:`representation_scores`
+        applies to it band by band (the cube itself, not a scaled float64 copy, unless
+        ``n_pca`` projects it)."""
+        if self.n_pca is None:
+            scale = scale_params(cube, "minmax", np.float64) if self.scale == "minmax" else None
+            return cube, (0.0, 1.0) if scale is None else scale
         x = cube.astype(np.float64, copy=False)
         if self.scale == "minmax":
             x = scale_data(x, "minmax")
-        if self.n_pca is not None:
-            x = pca_project(x, self.n_pca).astype(np.float64, copy=False)
-        return x
+        return pca_project(x, self.n_pca).astype(np.float64, copy=False), (0.0, 1.0)
+
+    def _scores(
+        self, cube: np.ndarray, method: str, summed: bool, w2: np.ndarray | None = None
+    ) -> np.ndarray:
+        """:func:`representation_scores` of the prepared cube with this detector's windows."""
+        x, scale = self._prepare(cube)
+        return representation_scores(
+            x,
+            self.inner,
+            self.outer,
+            method=method,
+            reg=float(self.reg),
+            w2=w2,
+            summed=summed,
+            border=self.border,
+            scale=scale,
+        )
 
 
 class CRD(_CRBase):
@@ -526,18 +591,7 @@ class CRD(_CRBase):
         self.contamination = contamination
 
     def _fit_scores(self, cube: np.ndarray, callback: FitCallback | None = None) -> np.ndarray:
-        x = self._prepare(cube)
-        reg, floor = float(self.reg), _scene_floor(x)
-        return representation_scores(
-            x,
-            self.inner,
-            self.outer,
-            method="cr",
-            reg=reg,
-            floor=floor,
-            summed=False,
-            border=self.border,
-        )
+        return self._scores(cube, "cr", summed=False)
 
 
 class LSADCRIDW(_CRBase):
@@ -615,19 +669,7 @@ class LSADCRIDW(_CRBase):
         self.contamination = contamination
 
     def _fit_scores(self, cube: np.ndarray, callback: FitCallback | None = None) -> np.ndarray:
-        x = self._prepare(cube)
-        reg, floor = float(self.reg), _scene_floor(x)
-        return representation_scores(
-            x,
-            self.inner,
-            self.outer,
-            method="cr",
-            reg=reg,
-            floor=floor,
-            w2=idw_weights(self.inner, self.outer) ** 2,
-            summed=True,
-            border=self.border,
-        )
+        return self._scores(cube, "cr", summed=True, w2=idw_weights(self.inner, self.outer) ** 2)
 
 
 class LSUNRSORAD(_CRBase):
@@ -703,15 +745,4 @@ class LSUNRSORAD(_CRBase):
         self.contamination = contamination
 
     def _fit_scores(self, cube: np.ndarray, callback: FitCallback | None = None) -> np.ndarray:
-        x = self._prepare(cube)
-        reg, floor = float(self.reg), _scene_floor(x)
-        return representation_scores(
-            x,
-            self.inner,
-            self.outer,
-            method="unrs",
-            reg=reg,
-            floor=floor,
-            summed=True,
-            border=self.border,
-        )
+        return self._scores(cube, "unrs", summed=True)

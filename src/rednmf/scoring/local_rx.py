@@ -22,11 +22,15 @@ from rednmf.scoring.windows import background_weights, check_window_sides, loadi
 
 __all__ = ["local_rx"]
 
-#: Largest number of float64 elements held by one working array (96 MiB); the
-#: scene is processed in blocks of rows (plus a halo) so that memory stays
-#: bounded. 1000 x 1000 x 20 (measured): 128 MiB blocks peaked 35 MiB higher
-#: and were 3 % faster (more halo rows recomputed with smaller blocks).
-_BLOCK_ELEMENTS = 3 << 22
+#: Largest number of float64 elements of the packed moments held at a time (32 MiB):
+#: the scene is processed in blocks of rows, and the moments of the rows that a block's
+#: window sums add or drop stay in one buffer, the rows shared with the next block moved
+#: to its start (formed once). The buffer holds at least twice those halo rows
+#: (``2 * (outer // 2) + 1``), which is more than this budget for a wide scene with many
+#: components (1000 columns, 20 components, outer 27: 54 rows, 100 MB). 1000 x 1000 x 10
+#: (LRX's defaults, measured): 96 MiB blocks whose halo was formed again by every block
+#: peaked 80 MiB higher (200 MiB above the cube against 120) and were no faster.
+_BLOCK_ELEMENTS = 1 << 22
 
 #: Largest number of float64 elements of the centred rows (and of their squares)
 #: summed at a time for the loading floor: 8 MiB each. With the block budget
@@ -215,7 +219,9 @@ def _local_rx(
     half = outer // 2
     cuda = xp.device is not None and xp.device.type == "cuda"
     per_row = cols * n_packed
-    block = max(1, (_GPU_BLOCK_ELEMENTS if cuda else _BLOCK_ELEMENTS) // per_row - 2 * half)
+    halo = 2 * half + 1  # rows of moments held beside a block's own
+    # At least as many rows as the halo: moving the halo costs at most one copy per row.
+    block = max(halo, (_GPU_BLOCK_ELEMENTS if cuda else _BLOCK_ELEMENTS) // per_row - halo)
     least = min(_min_rows(n_packed), max(1, _SUB_MAX_ELEMENTS // per_row))
     strip = max(1, (_GPU_CHUNK_ELEMENTS if cuda else _CHUNK_ELEMENTS) // per_row)
     strip = min(max(strip, least), block, rows)
@@ -225,13 +231,25 @@ def _local_rx(
     work = _Workspace(xp, strip, min(sub, strip), cols, k, out_dtype)
 
     scores = xp.empty((rows, cols), dtype=out_dtype)
+    # The packed moments of the rows r0 - half - 1 .. r1 + half - 1 around a block of rows
+    # r0..r1 (those its window sums add or drop), in one buffer from block to block: the
+    # rows shared with the next block are moved to its start, not formed again.
+    z = xp.empty((min(rows, block + halo), cols, n_packed), dtype=xp.float64)
+    held = (0, 0)  # the scene rows whose moments z holds, from its start
     for r0, r1 in tiles(rows, block):
-        # Extended block with a halo of `half` rows; its edges are either the
-        # image edges or more than `half` rows away from the rows kept.
-        e0, e1 = max(0, r0 - half), min(rows, r1 + half)
-        x = _centred(arr, mean, e0, e1, xp)
-        w = None if weights is None else weights[e0:e1]
-        _score_block(x, e0, (r0, r1), scores, inner, outer, ridge, floor, work, xp, w)
+        e0, e1 = max(0, r0 - half - 1), min(rows, r1 + half)
+        if e0 > held[0]:
+            for i in range(max(0, held[1] - e0)):  # forward, row by row: they may overlap
+                z[i] = z[e0 - held[0] + i]
+        new = max(held[1], e0)
+        _moment_products(
+            _centred(arr, mean, new, e1, xp), offs, work.sub, z[new - e0 : e1 - e0], xp
+        )
+        if weights is not None:  # weighted moments: w z z' (the count becomes the sum of w)
+            xp.multiply(z[new - e0 : e1 - e0], weights[new:e1, :, None], out=z[new - e0 : e1 - e0])
+        held = (e0, e1)
+        x = _centred(arr, mean, r0, r1, xp)  # the values of the rows scored
+        _score_block(z[: e1 - e0], x, e0, (r0, r1), scores, inner, outer, ridge, floor, work, xp)
         del x  # before the next block's rows are made
     return scores
 
@@ -242,6 +260,7 @@ def _centred(arr: Any, mean: Any, r0: int, r1: int, xp: NumpyBackend) -> Any:
 
 
 def _score_block(
+    z: Any,
     x: Any,
     e0: int,
     kept: tuple[int, int],
@@ -252,27 +271,27 @@ def _score_block(
     floor: float,
     work: _Workspace,
     xp: NumpyBackend,
-    weights: Any = None,
 ) -> None:
-    """Scores of rows ``kept`` into ``scores``, from the centred rows ``x`` around them.
+    """Scores of rows ``kept`` into ``scores``, from the moments ``z`` of the rows around them.
 
-    ``x`` holds the rows ``e0, e0 + 1, ...`` of the scene (``kept`` and their
-    halo); ``weights`` the same rows' weights in the ring statistics (or None).
+    ``z`` holds the packed moments (:func:`_moment_products`, weighted) of the rows ``e0,
+    e0 + 1, ...`` of the scene: ``kept`` and the rows their window sums add or drop (the
+    first row the outer window drops is held too, unless ``e0`` is the image's first row).
+    ``x`` holds the centred values of the rows ``kept``. ``work.carry`` holds the vertical
+    window sums of the row before ``kept`` and is left with those of its last row (the
+    carry is started here when ``kept`` starts at the image's first row).
     """
     r0, r1 = kept
     cols, k = x.shape[1:]
-    z = xp.empty((x.shape[0], cols, work.offs[-1]), dtype=xp.float64)
-    _moment_products(x, work.offs, work.sub, z, xp)
-    if weights is not None:  # weighted moments: w z z' (the count becomes the sum of w)
-        xp.multiply(z, weights[:, :, None], out=z)
     windows = (outer // 2, inner // 2)
     carry = work.carry
-    for w, h in enumerate(windows):
-        _window_sum(z, h, r0 - e0 - 1, carry[w], xp)
+    if r0 == 0:
+        for w, h in enumerate(windows):
+            _window_sum(z, h, -1, carry[w], xp)
     for part in _split(r0, r1, work.rows):
         lo, hi = part.start - e0, part.stop - e0
         moments = _ring_moments(z, lo, hi, windows, carry, work, xp)
-        xs = x[lo:hi].reshape(-1, k)
+        xs = x[part.start - r0 : part.stop - r0].reshape(-1, k)
         if k > _ELIMINATION_MAX_K:
             chunk = _solve_scores(moments.T, xs, ridge, floor, work, xp)
         else:
