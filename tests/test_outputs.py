@@ -72,7 +72,13 @@ def test_summary_json_is_on_disk_and_complete(tmp_path, capsys):
     scores = np.load(on_disk["files"]["scores_npy"])
     assert on_disk["n_above_threshold"] == int((scores > on_disk["threshold"]).sum())
     assert 0.5 < on_disk["auc"] <= 1
-    assert set(on_disk["seconds"]) == {"read", "fit", "threshold", "write"}
+    phases = ["read", "setup", "fit", "threshold", "write"]
+    assert list(on_disk["seconds"]) == phases
+    peaks = on_disk["peak_rss_mib"]
+    assert list(peaks) == phases
+    # the process's peak so far: positive and never decreasing from one phase to the next
+    values = [peaks[p] for p in phases]
+    assert values[0] > 0 and values == sorted(values)
 
 
 def test_detector_threshold_comes_from_the_same_source():

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rednmf._memory import peak_rss_mib
 from rednmf.detectors.param_check import check_params
 from rednmf.exceptions import InputError, Interrupted, interrupt
 
@@ -349,6 +350,7 @@ def _run_one(
     from rednmf.thresholding import ThresholdChoice, choose_threshold
 
     phases: dict[str, float] = {}
+    peaks: dict[str, float | None] = {}  # the process's peak RSS at the end of each phase
     notes: list[str] = []
     t0 = time.perf_counter()
     params = detector_params(params, contamination)
@@ -367,12 +369,18 @@ def _run_one(
     use = None if mask is None else read_map(mask, (rows, cols), what="mask", option="--mask")[0]
     inputs = _input_files(scene, gt, mask)
     phases["read"] = time.perf_counter() - t0
+    peaks["read"] = peak_rss_mib()
 
-    t0 = time.perf_counter()
+    t0 = time.perf_counter()  # the data check, the detector's import and construction
     _check_data(scene.cube)
     detector = _prepare_detector(method, params)
+    phases["setup"] = time.perf_counter() - t0
+    peaks["setup"] = peak_rss_mib()
+
+    t0 = time.perf_counter()  # the detector's fit and scores, nothing else
     _fit(detector, scene.cube, use, callback, notes)
     phases["fit"] = time.perf_counter() - t0
+    peaks["fit"] = peak_rss_mib()
 
     t0 = time.perf_counter()
     scores = detector.decision_scores_
@@ -397,6 +405,7 @@ def _run_one(
     detected = labels > 0
     auc = _auc(scores, scene.gt, notes)
     phases["threshold"] = time.perf_counter() - t0
+    peaks["threshold"] = peak_rss_mib()
 
     name = run_name(scene.name, method)
     run_dir = out / name
@@ -443,6 +452,7 @@ def _run_one(
     from rednmf.io.writers import staged_dir, write_json
 
     summary["seconds"] = {k: round(v, 4) for k, v in phases.items()}  # the report shows these
+    summary["peak_rss_mib"] = peaks
 
     with staged_dir(run_dir) as stage, warnings.catch_warnings():
         # NumPy's RuntimeWarnings on all-NaN pixels or bands (their statistics are NaN,
@@ -464,6 +474,7 @@ def _run_one(
         summary["files"] = {k: str(run_dir.resolve() / v.name) for k, v in files.items()}
         phases["write"] = time.perf_counter() - t0
         summary["seconds"] = {k: round(v, 4) for k, v in phases.items()}
+        peaks["write"] = peak_rss_mib()  # summary["peak_rss_mib"] is this dict
         summary["files"]["summary"] = str(run_dir.resolve() / f"{name}_summary.json")
         write_json(stage / f"{name}_summary.json", summary)
     return summary
