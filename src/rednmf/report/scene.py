@@ -110,11 +110,19 @@ def encode_spectra(
         if bad.any():  # a missing value counts as the mean
             block = np.where(bad, mean.astype(np.float32), block)
         coef[lo_px:hi_px] = block @ axes32 - shift
-    c_ok = coef[ok.ravel()] if ok.any() else coef
-    c_lo = c_ok.min(axis=0) if c_ok.size else np.zeros(k)
-    c_hi = c_ok.max(axis=0) if c_ok.size else np.ones(k)
+    where = ok.reshape(-1, 1) if ok.any() else np.ones((1, 1), bool)
+    if coef.size:
+        c_lo = coef.min(axis=0, where=where, initial=np.inf).astype(np.float64)
+        c_hi = coef.max(axis=0, where=where, initial=-np.inf).astype(np.float64)
+    else:
+        c_lo, c_hi = np.zeros(k), np.ones(k)
     c_step = np.where(c_hi > c_lo, (c_hi - c_lo) / 255.0, 1.0)
-    q = np.clip(np.round((coef - c_lo) / c_step), 0, 255).astype(np.uint8)
+    # quantised in place: no float copy of the coefficients (32 MB each at 10^6 pixels)
+    coef -= c_lo.astype(np.float32)
+    coef /= c_step.astype(np.float32)
+    np.clip(np.round(coef, out=coef), 0, 255, out=coef)
+    q = coef.astype(np.uint8)
+    del coef
     finite = np.isfinite(kept)
     v_lo = np.where(finite, kept, np.inf).min(axis=0) if full.size else np.zeros(bands)
     v_hi = np.where(finite, kept, -np.inf).max(axis=0) if full.size else np.ones(bands)
