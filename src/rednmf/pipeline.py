@@ -15,7 +15,7 @@ A run folder ``STEM_METHOD/`` holds ``STEM_METHOD_`` + ``scores.tif``,
 ``report.html``, ``summary.json``; with a CRS ``detections.geojson`` (RFC 7946,
 WGS84) and ``detections.gpkg`` (native CRS), without one
 ``detections_pixels.json`` (footprints in pixel space); with ground truth
-``roc.png``.
+``roc.svg``.
 :func:`detect_batch` runs several scenes into one folder and adds
 ``batch_summary.csv``.
 
@@ -552,10 +552,11 @@ def _write_outputs(
     )
     if auc is not None:
         from rednmf.metrics import roc_curve
+        from rednmf.svgplot import save_roc_svg
 
         fpr, tpr, _ = roc_curve(scores, scene.gt)
-        files["roc"] = plotting.save_roc(
-            stage / f"{name}_roc.png", fpr, tpr, auc=auc, label=f"{method} on {scene.name}"
+        files["roc"] = save_roc_svg(
+            stage / f"{name}_roc.svg", fpr, tpr, auc=auc, label=f"{method} on {scene.name}"
         )
     if report:
         from rednmf.report import write_scene_report

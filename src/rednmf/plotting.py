@@ -24,7 +24,6 @@ __all__ = [
     "rgb8",
     "save_detection_figure",
     "save_overview",
-    "save_roc",
     "save_score_map",
     "composite_title",
     "scene_rgb",
@@ -159,53 +158,6 @@ def save_score_map(
     if title:
         ax.set_title(title)
     return _save(fig, path)
-
-
-def save_roc(
-    path: str | os.PathLike[str],
-    fpr: np.ndarray,
-    tpr: np.ndarray,
-    auc: float | None = None,
-    label: str | None = None,
-) -> Path:
-    """Save a ROC curve (false- vs true-positive rate) as a PNG image.
-
-    Parameters
-    ----------
-    path : str or path-like
-        Output file; its directory is created if missing.
-    fpr, tpr : array-like of shape (n_thresholds,)
-        The curve, as returned by :func:`rednmf.metrics.roc_curve`.
-    auc : float, optional
-        Area under the curve, shown in the legend.
-    label : str, optional
-        Name of the curve (method or scene), shown in the legend.
-
-    Returns
-    -------
-    pathlib.Path
-        The written file.
-    """
-    x = np.asarray(fpr, dtype=np.float64).ravel()
-    y = np.asarray(tpr, dtype=np.float64).ravel()
-    if x.shape != y.shape:
-        raise InputError(f"fpr and tpr differ in length ({x.size} vs {y.size})")
-    text = label or "detector"
-    if auc is not None:
-        text = f"{text} (AUC = {auc:.4f})"
-    fig = Figure(figsize=(5.0, 4.5))
-    ax = fig.add_subplot()
-    ax.plot(x, y, lw=1.8, label=text)
-    ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="0.6", label="chance")
-    ax.set_xlim(0.0, 1.0)
-    ax.set_ylim(0.0, 1.02)
-    ax.set_xlabel("false-positive rate")
-    ax.set_ylabel("true-positive rate")
-    ax.set_title("ROC")
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower right")
-    fig.subplots_adjust(left=0.13, right=0.97, bottom=0.11, top=0.93)
-    return _save(fig, path, tight=False)
 
 
 def save_detection_figure(
