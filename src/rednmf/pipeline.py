@@ -447,6 +447,10 @@ def _run_one(
         "run_dir": str(run_dir.resolve()),
         "environment": _environment(),
     }
+    window = _window_of(detector)
+    # the writes need the scores and the valid mask only: the detector's other fitted
+    # arrays (REDNMF's anomaly and evidence, each the size of the cube) are freed first
+    del detector
 
     t0 = time.perf_counter()
     from rednmf.io.writers import staged_dir, write_json
@@ -462,7 +466,9 @@ def _run_one(
             stage,
             name,
             scene,
-            detector,
+            scores,
+            valid,
+            window,
             method,
             thr,
             detections,
@@ -484,7 +490,9 @@ def _write_outputs(
     stage: Path,
     name: str,
     scene: Any,
-    detector: Any,
+    scores: np.ndarray,
+    valid: np.ndarray,
+    window: tuple[int, int],
     method: str,
     thr: float,
     detections: list[Any],
@@ -505,8 +513,6 @@ def _write_outputs(
     from rednmf.io.geotiff import write_geotiff
     from rednmf.io.writers import write_npy
 
-    scores = detector.decision_scores_
-    valid = detector.valid_mask_
     geo = {"crs": scene.crs, "transform": scene.transform}
     det_map = np.where(valid, (labels > 0).astype(np.uint8), np.uint8(255))
     files: dict[str, Path] = {}
@@ -573,7 +579,7 @@ def _write_outputs(
             labels=labels,
             summary=summary,
             wavelengths=scene.wavelengths,
-            window=_window_of(detector),
+            window=window,
         )
     return files
 
