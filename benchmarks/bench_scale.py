@@ -35,7 +35,9 @@ Usage::
         [--methods grx,lrx,...] [--sizes 250,500,1000] [--bands 100,200] [--cap 600] \
         [--no-references]
 
-Prints one markdown table (rows as they finish, then the table again in one piece).
+Prints the peak RSS of a child that only imports what a run imports (no data: the floor
+under every row, which dominates ``peak / cube`` at small sizes), then one markdown table
+(rows as they finish, then the table again in one piece).
 """
 
 from __future__ import annotations
@@ -57,6 +59,12 @@ MAKE = (
     "cube, gt = make_scene(rows={n}, cols={n}, bands={b}, random_state=0); "
     "np.save({cube!r}, np.asarray(cube, dtype=np.float32)); del cube; "
     "np.save({gt!r}, (np.asarray(gt) != 0).astype(np.uint8))"
+)
+
+#: What ``rednmf detect`` imports by the end of a run, without any data.
+IMPORTS = (
+    "import rednmf.cli, rednmf.pipeline, rednmf.detectors.rx, rednmf.report, rednmf.plotting, "
+    "rednmf.io.detections, rednmf.svgplot, rasterio, rasterio.features, sklearn.metrics"
 )
 
 #: The references, run in a child process: print the seconds of the computation.
@@ -181,6 +189,8 @@ def main() -> None:
     if args.no_references:
         REFERENCES.clear()
     rows = []
+    imports = run_capped([sys.executable, "-c", IMPORTS], args.cap)
+    print(f"imports alone (what a detect run imports, no data): {imports['peak']:.0f} MiB\n")
     print(HEADER, flush=True)
     with tempfile.TemporaryDirectory(prefix="rednmf-scale-") as tmp:
         for n in (int(v) for v in args.sizes.split(",")):
