@@ -12,7 +12,7 @@ import pytest
 import rasterio
 from affine import Affine
 
-from rednmf import cli, plotting
+from rednmf import cli, composite
 from rednmf.datasets import make_scene
 from rednmf.io.detections import CSV_COLUMNS, find_detections, keep_detections
 from rednmf.pipeline import detect_batch, detect_scene
@@ -285,11 +285,11 @@ def test_false_colour_from_wavelengths_or_components():
     wl = np.linspace(400, 1000, 30)
     red = int(np.argmin(abs(wl - 640)))
     cube[1, 2, red] = 1.0  # only the red band is bright at (1, 2)
-    rgb = plotting.scene_rgb(cube, wl)
+    rgb = composite.scene_rgb(cube, wl)
     assert rgb[1, 2, 0] == 1.0 and rgb[1, 2, 1] == 0.0 and rgb[1, 2, 2] == 0.0
     rng = np.random.default_rng(0)
     noisy = rng.normal(size=(6, 7, 8))
-    rgb = plotting.scene_rgb(noisy, None)  # no wavelengths: principal components
+    rgb = composite.scene_rgb(noisy, None)  # no wavelengths: principal components
     assert rgb.shape == (6, 7, 3) and rgb.min() >= 0.0 and rgb.max() <= 1.0
     assert np.ptp(rgb[:, :, 2]) > 0
 

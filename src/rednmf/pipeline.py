@@ -34,7 +34,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -482,6 +482,13 @@ def _run_one(
     del detector
 
     t0 = time.perf_counter()
+    # what the writes need of the cube (the composite, the report's spectra), taken first;
+    # the cube is then let go (freed when this run read it) before the writes import
+    # matplotlib and GDAL and draw
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels or bands
+        drawn = _SceneFacts.take(scene, scores, valid, thr, report=report)
+    del scene
     from rednmf.io.writers import staged_dir, write_json
 
     summary["seconds"] = {k: round(v, 4) for k, v in phases.items()}  # the report shows these
@@ -494,7 +501,7 @@ def _run_one(
         files = _write_outputs(
             stage,
             name,
-            scene,
+            drawn,
             scores,
             valid,
             window,
@@ -515,10 +522,46 @@ def _run_one(
     return summary
 
 
+class _SceneFacts(NamedTuple):
+    """What the writes need of a scene: no cube, its composite and spectra codes instead."""
+
+    name: str
+    gt: np.ndarray | None
+    crs: str | None
+    transform: tuple[float, ...] | None
+    wavelengths: np.ndarray | None
+    bands: int
+    image: np.ndarray
+    spectra: dict[str, Any] | None
+
+    @classmethod
+    def take(
+        cls, scene: Scene, scores: np.ndarray, valid: np.ndarray, thr: float, *, report: bool
+    ) -> _SceneFacts:
+        """Read the composite (and, with a report, the spectra codes) from the cube."""
+        from rednmf.composite import scene_rgb
+
+        spectra = None
+        if report:
+            from rednmf.report.scene import scene_spectra
+
+            spectra = scene_spectra(scene.cube, scores, valid, thr)
+        return cls(
+            name=scene.name,
+            gt=scene.gt,
+            crs=scene.crs,
+            transform=scene.transform,
+            wavelengths=scene.wavelengths,
+            bands=scene.shape[2],
+            image=scene_rgb(scene.cube, scene.wavelengths, valid=valid),
+            spectra=spectra,
+        )
+
+
 def _write_outputs(
     stage: Path,
     name: str,
-    scene: Any,
+    scene: _SceneFacts,
     scores: np.ndarray,
     valid: np.ndarray,
     window: tuple[int, int],
@@ -572,15 +615,16 @@ def _write_outputs(
             stage / f"{name}_detections_pixels.json", detections, labels
         )
     files["csv"] = write_detections_csv(stage / f"{name}_detections.csv", detections)
-    image = plotting.scene_rgb(scene.cube, scene.wavelengths, valid=valid)
+    from rednmf.composite import composite_title
+
     files["overview"] = plotting.save_overview(
         stage / f"{name}_overview.png",
-        image,
+        scene.image,
         scores,
         labels,
         scene.gt,
         threshold=thr,
-        image_title=plotting.composite_title(scene.wavelengths, scene.shape[2]),
+        image_title=composite_title(scene.wavelengths, scene.bands),
         title=f"{method} on {scene.name}",
         subtitle=f"threshold {thr:.4g} ({summary['threshold_rule']}), "
         f"{len(detections)} detection(s)" + ("" if auc is None else f", AUC {auc:.4f}"),
@@ -593,13 +637,13 @@ def _write_outputs(
         files["roc"] = save_roc_svg(
             stage / f"{name}_roc.svg", fpr, tpr, auc=auc, label=f"{method} on {scene.name}"
         )
-    if report:
+    if report and scene.spectra is not None:
         from rednmf.report import write_scene_report
 
         files["report"] = write_scene_report(
             stage / f"{name}_report.html",
-            cube=scene.cube,
-            image=image,
+            spectra=scene.spectra,
+            image=scene.image,
             scores=scores,
             valid=valid,
             gt=scene.gt,

@@ -36,7 +36,7 @@ def png_b64(image: np.ndarray) -> str:
     """An RGB image in [0, 1] (or already 8-bit) as a base64 PNG."""
     from PIL import Image
 
-    from rednmf.plotting import rgb8
+    from rednmf.composite import rgb8
 
     buf = io.BytesIO()
     rgb = image[:, :, :3] if image.dtype == np.uint8 else rgb8(image)
