@@ -12,7 +12,7 @@ import pytest
 import rasterio
 from affine import Affine
 
-from rednmf import cli, composite
+from rednmf import cli, composite, plotting
 from rednmf.datasets import make_scene
 from rednmf.io.detections import CSV_COLUMNS, find_detections, keep_detections
 from rednmf.pipeline import detect_batch, detect_scene
@@ -373,3 +373,43 @@ def test_without_a_crs_no_geojson_but_pixel_space_under_its_name(tmp_path):
     assert ring[:, 0].min() <= props["peak_col"] < ring[:, 0].max()
     assert ring[:, 1].min() <= props["peak_row"] < ring[:, 1].max()
     _assert_outputs_agree(summary)
+
+
+@pytest.mark.parametrize("method", ["grx", "rnmf"])
+def test_the_writes_run_without_the_cube_or_the_fitted_detector(tmp_path, monkeypatch, method):
+    """What the run read is let go before drawing: the cube and the detector's arrays.
+
+    RNMF keeps an anomaly matrix the size of the cube; the overview and the report are
+    drawn from the composite and the spectra codes taken before, so neither is alive then.
+    """
+    import weakref
+
+    import rednmf.io
+    from rednmf.detectors import _base
+
+    alive: dict[str, weakref.ref] = {}
+    real_read, real_fit, real_overview = rednmf.io.read_scene, _base.BaseDetector.fit, None
+
+    def read(*args, **kwargs):
+        scene = real_read(*args, **kwargs)
+        alive["cube"] = weakref.ref(scene.cube)
+        return scene
+
+    def fit(self, *args, **kwargs):
+        out = real_fit(self, *args, **kwargs)
+        alive["detector"] = weakref.ref(self)
+        return out
+
+    def overview(*args, **kwargs):
+        alive["at_overview"] = {k: r() is not None for k, r in alive.items()}
+        return real_overview(*args, **kwargs)
+
+    real_overview = plotting.save_overview
+    monkeypatch.setattr(rednmf.io, "read_scene", read)
+    monkeypatch.setattr(_base.BaseDetector, "fit", fit)
+    monkeypatch.setattr(plotting, "save_overview", overview)
+    summary = detect_scene(_mat(tmp_path), tmp_path / "out", method=method)
+    assert alive["at_overview"] == {"cube": False, "detector": False}
+    # and the outputs are complete: the report holds the spectra taken before
+    assert Path(summary["files"]["report"]).stat().st_size > 10_000
+    assert Path(summary["files"]["overview"]).is_file()
