@@ -229,7 +229,7 @@ def tail_stretch(scores: np.ndarray) -> tuple[np.ndarray, int]:
     s = np.asarray(scores, dtype=np.float64)
     ok = np.isfinite(s)
     values = s[ok]
-    order = np.argsort(values, kind="stable")
+    order = np.argsort(values)  # ties: searchsorted gives equal values one rank; 3x stable
     finite = values[order]
     n = int(finite.size)
     out = np.full(s.shape, np.nan)
