@@ -258,19 +258,23 @@ def _environment() -> dict[str, Any]:
 
 
 # -- one scene ------------------------------------------------------------------------
-def _auc(scores: np.ndarray, gt: np.ndarray | None, notes: list[str]) -> float | None:
+def _roc(
+    scores: np.ndarray, gt: np.ndarray | None, notes: list[str]
+) -> tuple[float | None, tuple[np.ndarray, np.ndarray] | None]:
+    """The AUC and the ROC curve ``(fpr, tpr)`` (one sort of the scores), or None, None."""
     if gt is None:
-        return None
+        return None, None
     if not gt.any() or gt.all():
         notes.append("the ground truth has no anomalous or no background pixel; AUC not computed")
-        return None
-    from rednmf.metrics import roc_auc
+        return None, None
+    from rednmf.metrics import roc_curve_auc
 
     try:
-        return float(roc_auc(scores, gt))
+        fpr, tpr, auc = roc_curve_auc(scores, gt)
     except InputError as exc:  # e.g. every anomaly pixel is no-data: report, do not fail
         notes.append(f"{' '.join(str(exc).split())}; AUC not computed")
-        return None
+        return None, None
+    return auc, (fpr, tpr)
 
 
 def _pd_pf(detected: np.ndarray, gt: np.ndarray | None, valid: np.ndarray) -> dict[str, Any]:
@@ -431,7 +435,7 @@ def _run_one(
         found, labels, min_area=min_area, exclude_border=exclude_border
     )
     detected = labels > 0
-    auc = _auc(scores, scene.gt, notes)
+    auc, curve = _roc(scores, scene.gt, notes)
     input_files = inputs()  # the checksums, if the fit was faster than they were
     phases["threshold"] = time.perf_counter() - t0
     peaks["threshold"] = peak_rss_mib()
@@ -509,7 +513,7 @@ def _run_one(
             thr,
             detections,
             labels,
-            auc,
+            curve,
             summary,
             report=report,
         )
@@ -569,12 +573,13 @@ def _write_outputs(
     thr: float,
     detections: list[Any],
     labels: np.ndarray,
-    auc: float | None,
+    curve: tuple[np.ndarray, np.ndarray] | None,
     summary: dict[str, Any],
     *,
     report: bool,
 ) -> dict[str, Path]:
     """Write every output of a run into ``stage``; return them by kind."""
+    auc = summary["auc"]
     from rednmf import plotting
     from rednmf.io.detections import (
         write_detections_csv,
@@ -629,13 +634,11 @@ def _write_outputs(
         subtitle=f"threshold {thr:.4g} ({summary['threshold_rule']}), "
         f"{len(detections)} detection(s)" + ("" if auc is None else f", AUC {auc:.4f}"),
     )
-    if auc is not None:
-        from rednmf.metrics import roc_curve
+    if curve is not None:
         from rednmf.svgplot import save_roc_svg
 
-        fpr, tpr, _ = roc_curve(scores, scene.gt)
         files["roc"] = save_roc_svg(
-            stage / f"{name}_roc.svg", fpr, tpr, auc=auc, label=f"{method} on {scene.name}"
+            stage / f"{name}_roc.svg", *curve, auc=auc, label=f"{method} on {scene.name}"
         )
     if report and scene.spectra is not None:
         from rednmf.report import write_scene_report
