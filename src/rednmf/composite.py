@@ -149,8 +149,13 @@ def principal_axes(sample: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def sample_spectra(cube: object, pick: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """The spectra at flat indices ``pick``, read one image row at a time."""
+    """The spectra at the sorted flat indices ``pick`` (float64), in that order.
+
+    A cube in memory is indexed at once; a cube read on demand one image row at a time.
+    """
     r_idx, c_idx = np.unravel_index(pick, (rows, cols))
+    if type(cube) is np.ndarray:
+        return np.asarray(cube[r_idx, c_idx], dtype=np.float64)
     out = []
     for r in np.unique(r_idx):
         line = np.asarray(cube[int(r)], dtype=np.float64)  # type: ignore[index]
