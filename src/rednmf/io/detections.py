@@ -27,6 +27,7 @@ x = column, y = row from the image's top-left corner), named
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rednmf.io.writers import atomic_open, jsonable, write_csv
+from rednmf.io.writers import atomic_open, write_csv
 
 __all__ = [
     "Detection",
@@ -94,6 +95,16 @@ class Detection:
     def record(self) -> dict[str, object]:
         """The fields by name, in order (``dataclasses.asdict`` without its deep copy)."""
         return dict(vars(self))
+
+    def json_record(self) -> dict[str, object]:
+        """:meth:`record` with NaN and infinite values as None (strict JSON, empty CSV cells).
+
+        The fields are Python numbers (or None) already: no recursive conversion needed.
+        """
+        return {
+            k: None if type(v) is float and not math.isfinite(v) else v
+            for k, v in vars(self).items()
+        }
 
 
 def find_detections(
@@ -332,7 +343,7 @@ def detections_geojson(
             "type": "Feature",
             "id": det.id,
             "geometry": shapes.get(det.id),
-            "properties": jsonable(det.record()),
+            "properties": det.json_record(),
         }
         for det in detections
     ]
@@ -360,7 +371,7 @@ def detections_pixel_json(detections: list[Detection], labels: np.ndarray) -> di
     return {
         "coordinates": PIXEL_SPACE,
         "detections": [
-            {"id": det.id, "footprint": shapes.get(det.id), "properties": jsonable(det.record())}
+            {"id": det.id, "footprint": shapes.get(det.id), "properties": det.json_record()}
             for det in detections
         ],
     }
@@ -369,7 +380,7 @@ def detections_pixel_json(detections: list[Detection], labels: np.ndarray) -> di
 def _write_json(path: str | os.PathLike[str], obj: dict[str, object]) -> Path:
     target = Path(path)
     with atomic_open(target, "w") as fh:
-        # the footprints are plain floats (rasterio) and the properties already jsonable:
+        # the footprints are plain floats (rasterio), the properties json_record()s:
         # no recursive conversion of every coordinate (0.5 s at 10^4 detections)
         fh.write(json.dumps(obj, allow_nan=False) + "\n")
     return target
@@ -455,4 +466,4 @@ def write_detections_gpkg(
 
 def write_detections_csv(path: str | os.PathLike[str], detections: list[Detection]) -> Path:
     """Write one CSV row per detection (columns :data:`CSV_COLUMNS`) atomically."""
-    return write_csv(path, [d.record() for d in detections], CSV_COLUMNS)
+    return write_csv(path, [d.json_record() for d in detections], CSV_COLUMNS)
