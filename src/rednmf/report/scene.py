@@ -91,7 +91,6 @@ def encode_spectra(
     flat = np.flatnonzero(ok.ravel())
     pick = flat[:: max(1, flat.size // max_fit_pixels)]
     sample = sample_spectra(cube, pick, rows, cols) if pick.size else np.zeros((0, bands))
-    sample = sample[np.all(np.isfinite(sample), axis=1)]
     mean, basis = principal_axes(sample, _components(rows * cols, bands))
     k = basis.shape[0]
     coef = np.zeros((rows * cols, k), dtype=np.float32)
