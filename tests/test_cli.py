@@ -77,7 +77,7 @@ def test_detect_end_to_end_json(tmp_path, capsys, small_scene, version):
     scores = np.load(record["files"]["scores_npy"])
     assert scores.shape == (30, 30)
     run = out_dir / f"{path.stem}_rednmf"
-    for name in ("_scores.npy", "_overview.png", "_roc.png", "_summary.json", "_report.html"):
+    for name in ("_scores.npy", "_overview.png", "_roc.svg", "_summary.json", "_report.html"):
         assert (run / f"{path.stem}_rednmf{name}").is_file()
     assert json.loads((run / f"{path.stem}_rednmf_summary.json").read_text()) == record
 
@@ -117,7 +117,7 @@ def test_detect_human_summary_without_gt_and_param(tmp_path, capsys, small_scene
     assert code == 0, err
     assert "nogt" in out and "rednmf" in out and "AUC" in out
     assert (tmp_path / "o" / "nogt_rednmf" / "nogt_rednmf_overview.png").is_file()
-    assert not (tmp_path / "o" / "nogt_rednmf" / "nogt_rednmf_roc.png").exists()
+    assert not (tmp_path / "o" / "nogt_rednmf" / "nogt_rednmf_roc.svg").exists()
 
     code, out, _ = run_cli(capsys, "detect", path, "--out", tmp_path / "o", "--json", *FAST)
     record = json.loads(out.strip().splitlines()[-1])
@@ -225,7 +225,7 @@ def test_demo_synthetic(tmp_path, capsys, monkeypatch):
     assert summary["params"]["random_state"] == 0 and summary["auc"] > 0.5
     assert summary["inputs"][0]["source"].startswith("synthetic: rednmf.datasets.make_scene")
     names = sorted(p.name for p in run.iterdir())
-    for kind in ("summary.json", "report.html", "overview.png", "roc.png", "scores.tif"):
+    for kind in ("summary.json", "report.html", "overview.png", "roc.svg", "scores.tif"):
         assert f"synthetic_rednmf_{kind}" in names
     on_disk = json.loads((run / "synthetic_rednmf_summary.json").read_text())
     assert on_disk == summary

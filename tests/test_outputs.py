@@ -12,7 +12,7 @@ import pytest
 import rasterio
 from affine import Affine
 
-from rednmf import cli, plotting
+from rednmf import cli, composite, plotting
 from rednmf.datasets import make_scene
 from rednmf.io.detections import CSV_COLUMNS, find_detections, keep_detections
 from rednmf.pipeline import detect_batch, detect_scene
@@ -72,7 +72,13 @@ def test_summary_json_is_on_disk_and_complete(tmp_path, capsys):
     scores = np.load(on_disk["files"]["scores_npy"])
     assert on_disk["n_above_threshold"] == int((scores > on_disk["threshold"]).sum())
     assert 0.5 < on_disk["auc"] <= 1
-    assert set(on_disk["seconds"]) == {"read", "fit", "threshold", "write"}
+    phases = ["read", "setup", "fit", "threshold", "write"]
+    assert list(on_disk["seconds"]) == phases
+    peaks = on_disk["peak_rss_mib"]
+    assert list(peaks) == phases
+    # the process's peak so far: positive and never decreasing from one phase to the next
+    values = [peaks[p] for p in phases]
+    assert values[0] > 0 and values == sorted(values)
 
 
 def test_detector_threshold_comes_from_the_same_source():
@@ -281,11 +287,11 @@ def test_false_colour_from_wavelengths_or_components():
     wl = np.linspace(400, 1000, 30)
     red = int(np.argmin(abs(wl - 640)))
     cube[1, 2, red] = 1.0  # only the red band is bright at (1, 2)
-    rgb = plotting.scene_rgb(cube, wl)
+    rgb = composite.scene_rgb(cube, wl)
     assert rgb[1, 2, 0] == 1.0 and rgb[1, 2, 1] == 0.0 and rgb[1, 2, 2] == 0.0
     rng = np.random.default_rng(0)
     noisy = rng.normal(size=(6, 7, 8))
-    rgb = plotting.scene_rgb(noisy, None)  # no wavelengths: principal components
+    rgb = composite.scene_rgb(noisy, None)  # no wavelengths: principal components
     assert rgb.shape == (6, 7, 3) and rgb.min() >= 0.0 and rgb.max() <= 1.0
     assert np.ptp(rgb[:, :, 2]) > 0
 
@@ -373,3 +379,43 @@ def test_without_a_crs_no_geojson_but_pixel_space_under_its_name(tmp_path):
     assert ring[:, 0].min() <= props["peak_col"] < ring[:, 0].max()
     assert ring[:, 1].min() <= props["peak_row"] < ring[:, 1].max()
     _assert_outputs_agree(summary)
+
+
+@pytest.mark.parametrize("method", ["grx", "rnmf"])
+def test_the_writes_run_without_the_cube_or_the_fitted_detector(tmp_path, monkeypatch, method):
+    """What the run read is let go before drawing: the cube and the detector's arrays.
+
+    RNMF keeps an anomaly matrix the size of the cube; the overview and the report are
+    drawn from the composite and the spectra codes taken before, so neither is alive then.
+    """
+    import weakref
+
+    import rednmf.io
+    from rednmf.detectors import _base
+
+    alive: dict[str, weakref.ref] = {}
+    real_read, real_fit, real_overview = rednmf.io.read_scene, _base.BaseDetector.fit, None
+
+    def read(*args, **kwargs):
+        scene = real_read(*args, **kwargs)
+        alive["cube"] = weakref.ref(scene.cube)
+        return scene
+
+    def fit(self, *args, **kwargs):
+        out = real_fit(self, *args, **kwargs)
+        alive["detector"] = weakref.ref(self)
+        return out
+
+    def overview(*args, **kwargs):
+        alive["at_overview"] = {k: r() is not None for k, r in alive.items()}
+        return real_overview(*args, **kwargs)
+
+    real_overview = plotting.save_overview
+    monkeypatch.setattr(rednmf.io, "read_scene", read)
+    monkeypatch.setattr(_base.BaseDetector, "fit", fit)
+    monkeypatch.setattr(plotting, "save_overview", overview)
+    summary = detect_scene(_mat(tmp_path), tmp_path / "out", method=method)
+    assert alive["at_overview"] == {"cube": False, "detector": False}
+    # and the outputs are complete: the report holds the spectra taken before
+    assert Path(summary["files"]["report"]).stat().st_size > 10_000
+    assert Path(summary["files"]["overview"]).is_file()

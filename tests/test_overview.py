@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rednmf import plotting
+from rednmf import composite, plotting
 
 SIZE = 60
 DET = (slice(20, 26), slice(5, 11))  # on the red half
@@ -103,7 +103,7 @@ def test_tail_stretch_does_not_invent_targets():
 
 def test_titles_say_true_or_false_colour():
     wl = np.linspace(400, 1000, 30)
-    assert plotting.composite_title(wl, 30).startswith("true colour (")
-    assert plotting.composite_title(None, 30) == "false colour (PCA 1-3 as RGB)"
+    assert composite.composite_title(wl, 30).startswith("true colour (")
+    assert composite.composite_title(None, 30) == "false colour (PCA 1-3 as RGB)"
     swir = np.linspace(1000, 2500, 30)
-    assert plotting.composite_title(swir, 30).startswith("false colour")
+    assert composite.composite_title(swir, 30).startswith("false colour")

@@ -287,11 +287,11 @@ def test_methods_never_overwrite_each_other_and_no_stale_file(tmp_path):
     detect_scene(_small(tmp_path), out, method="lrx", params={"inner": 3, "outer": 9})
     detect_scene(_small(tmp_path), out, method="grx")
     assert sorted(p.name for p in out.iterdir()) == ["s_grx", "s_lrx"]
-    assert (out / "s_grx" / "s_grx_roc.png").is_file()
+    assert (out / "s_grx" / "s_grx_roc.svg").is_file()
     lrx_before = _snapshot(out / "s_lrx")
     # the same method again, now without ground truth: its ROC must not survive
     detect_scene(_small(tmp_path, with_gt=False), out, method="grx")
-    assert not (out / "s_grx" / "s_grx_roc.png").exists()
+    assert not (out / "s_grx" / "s_grx_roc.svg").exists()
     summary = json.loads((out / "s_grx" / "s_grx_summary.json").read_text())
     assert summary["auc"] is None
     assert sorted(Path(f).name for f in summary["files"].values()) == sorted(

@@ -1,5 +1,6 @@
-"""Is a cube on disk, and would the in-memory detector path hold it? (no rednmf imports).
+"""Is a cube on disk, would the in-memory detector path hold it, and how much is held?
 
+No rednmf imports.
 Shared by the readers (:mod:`rednmf.io.scene`: read a large raster lazily)
 and the execution engines (:mod:`rednmf.engines`: fit a large memory-mapped
 scene out of core), which must not import each other.
@@ -11,7 +12,13 @@ import mmap
 
 import numpy as np
 
-__all__ = ["BYTES_PER_ELEMENT_IN_MEMORY", "available_memory", "fits_in_memory", "is_memory_mapped"]
+__all__ = [
+    "BYTES_PER_ELEMENT_IN_MEMORY",
+    "available_memory",
+    "fits_in_memory",
+    "is_memory_mapped",
+    "peak_rss_mib",
+]
 
 #: Bytes per cube element that the in-memory detector path holds at its peak
 #: (float copies of the cube and of X, the scaled X, S, the anomaly cube, BRAD).
@@ -46,3 +53,20 @@ def available_memory() -> int:
 def fits_in_memory(shape: tuple[int, ...]) -> bool:
     """Whether the in-memory detector path would fit in the memory available now."""
     return int(np.prod(shape)) * BYTES_PER_ELEMENT_IN_MEMORY <= available_memory()
+
+
+def peak_rss_mib() -> float | None:
+    """The peak resident set size of this process so far, in MiB (None where unknown).
+
+    ``getrusage(RUSAGE_SELF).ru_maxrss``: the number ``/usr/bin/time -v`` reports at the
+    end of a command. It never decreases.
+    """
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # kilobytes on Linux, bytes on macOS
+    return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)

@@ -341,7 +341,7 @@ def detect(
     detections.tif, detections.csv, overview.png, report.html, summary.json;
     for a scene with a CRS also detections.geojson (WGS84) and detections.gpkg
     (native CRS), for one without a CRS detections_pixels.json (pixel space,
-    which a GIS cannot misplace) instead; roc.png with ground truth. Several
+    which a GIS cannot misplace) instead; roc.svg with ground truth. Several
     inputs also write OUT/batch_summary.csv.
     """
     named = {

@@ -15,7 +15,7 @@ A run folder ``STEM_METHOD/`` holds ``STEM_METHOD_`` + ``scores.tif``,
 ``report.html``, ``summary.json``; with a CRS ``detections.geojson`` (RFC 7946,
 WGS84) and ``detections.gpkg`` (native CRS), without one
 ``detections_pixels.json`` (footprints in pixel space); with ground truth
-``roc.png``.
+``roc.svg``.
 :func:`detect_batch` runs several scenes into one folder and adds
 ``batch_summary.csv``.
 
@@ -34,10 +34,11 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from rednmf._memory import peak_rss_mib
 from rednmf.detectors.param_check import check_params
 from rednmf.exceptions import InputError, Interrupted, interrupt
 
@@ -192,6 +193,33 @@ def _input_files(scene: Any, gt: str | None, mask: str | None) -> list[dict[str,
     return files
 
 
+def _in_background(fn: Callable[..., Any], *args: Any) -> Callable[[], Any]:
+    """Start ``fn(*args)`` in a daemon thread; the callable returned waits for its result.
+
+    For I/O and hashing that release the GIL (the inputs' sha256, while the fit runs).
+    An exception of ``fn`` is raised by the callable. A run stopped by a signal does not
+    wait for the thread.
+    """
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = fn(*args)
+        except BaseException as exc:  # handed to the caller
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, name=f"rednmf-{fn.__name__}", daemon=True)
+    thread.start()
+
+    def result() -> Any:
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+
+    return result
+
+
 def _environment() -> dict[str, Any]:
     import scipy
     from threadpoolctl import threadpool_info
@@ -230,19 +258,23 @@ def _environment() -> dict[str, Any]:
 
 
 # -- one scene ------------------------------------------------------------------------
-def _auc(scores: np.ndarray, gt: np.ndarray | None, notes: list[str]) -> float | None:
+def _roc(
+    scores: np.ndarray, gt: np.ndarray | None, notes: list[str]
+) -> tuple[float | None, tuple[np.ndarray, np.ndarray] | None]:
+    """The AUC and the ROC curve ``(fpr, tpr)`` (one sort of the scores), or None, None."""
     if gt is None:
-        return None
+        return None, None
     if not gt.any() or gt.all():
         notes.append("the ground truth has no anomalous or no background pixel; AUC not computed")
-        return None
-    from rednmf.metrics import roc_auc
+        return None, None
+    from rednmf.metrics import roc_curve_auc
 
     try:
-        return float(roc_auc(scores, gt))
+        fpr, tpr, auc = roc_curve_auc(scores, gt)
     except InputError as exc:  # e.g. every anomaly pixel is no-data: report, do not fail
         notes.append(f"{' '.join(str(exc).split())}; AUC not computed")
-        return None
+        return None, None
+    return auc, (fpr, tpr)
 
 
 def _pd_pf(detected: np.ndarray, gt: np.ndarray | None, valid: np.ndarray) -> dict[str, Any]:
@@ -349,6 +381,7 @@ def _run_one(
     from rednmf.thresholding import ThresholdChoice, choose_threshold
 
     phases: dict[str, float] = {}
+    peaks: dict[str, float | None] = {}  # the process's peak RSS at the end of each phase
     notes: list[str] = []
     t0 = time.perf_counter()
     params = detector_params(params, contamination)
@@ -365,14 +398,21 @@ def _run_one(
         scene.gt, var = read_map(gt, (rows, cols))
         scene.gt_var = var or Path(gt).name
     use = None if mask is None else read_map(mask, (rows, cols), what="mask", option="--mask")[0]
-    inputs = _input_files(scene, gt, mask)
+    # the checksums of the inputs (a second pass over the files) overlap the fit
+    inputs = _in_background(_input_files, scene, gt, mask)
     phases["read"] = time.perf_counter() - t0
+    peaks["read"] = peak_rss_mib()
 
-    t0 = time.perf_counter()
+    t0 = time.perf_counter()  # the data check, the detector's import and construction
     _check_data(scene.cube)
     detector = _prepare_detector(method, params)
+    phases["setup"] = time.perf_counter() - t0
+    peaks["setup"] = peak_rss_mib()
+
+    t0 = time.perf_counter()  # the detector's fit and scores, nothing else
     _fit(detector, scene.cube, use, callback, notes)
     phases["fit"] = time.perf_counter() - t0
+    peaks["fit"] = peak_rss_mib()
 
     t0 = time.perf_counter()
     scores = detector.decision_scores_
@@ -395,8 +435,10 @@ def _run_one(
         found, labels, min_area=min_area, exclude_border=exclude_border
     )
     detected = labels > 0
-    auc = _auc(scores, scene.gt, notes)
+    auc, curve = _roc(scores, scene.gt, notes)
+    input_files = inputs()  # the checksums, if the fit was faster than they were
     phases["threshold"] = time.perf_counter() - t0
+    peaks["threshold"] = peak_rss_mib()
 
     name = run_name(scene.name, method)
     run_dir = out / name
@@ -404,7 +446,7 @@ def _run_one(
         "scene": scene.name,
         "path": None if isinstance(path, Scene) else str(Path(path).resolve()),
         "format": scene.format,
-        "inputs": inputs,
+        "inputs": input_files,
         "data_var": scene.data_var,
         "gt_var": scene.gt_var,
         "variables": scene.variables,
@@ -438,11 +480,23 @@ def _run_one(
         "run_dir": str(run_dir.resolve()),
         "environment": _environment(),
     }
+    window = _window_of(detector)
+    # the writes need the scores and the valid mask only: the detector's other fitted
+    # arrays (REDNMF's anomaly and evidence, each the size of the cube) are freed first
+    del detector
 
     t0 = time.perf_counter()
+    # what the writes need of the cube (the composite, the report's spectra), taken first;
+    # the cube is then let go (freed when this run read it) before the writes import
+    # matplotlib and GDAL and draw
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels or bands
+        drawn = _SceneFacts.take(scene, scores, valid, thr, report=report)
+    del scene
     from rednmf.io.writers import staged_dir, write_json
 
     summary["seconds"] = {k: round(v, 4) for k, v in phases.items()}  # the report shows these
+    summary["peak_rss_mib"] = peaks
 
     with staged_dir(run_dir) as stage, warnings.catch_warnings():
         # NumPy's RuntimeWarnings on all-NaN pixels or bands (their statistics are NaN,
@@ -451,39 +505,81 @@ def _run_one(
         files = _write_outputs(
             stage,
             name,
-            scene,
-            detector,
+            drawn,
+            scores,
+            valid,
+            window,
             method,
             thr,
             detections,
             labels,
-            auc,
+            curve,
             summary,
             report=report,
         )
         summary["files"] = {k: str(run_dir.resolve() / v.name) for k, v in files.items()}
         phases["write"] = time.perf_counter() - t0
         summary["seconds"] = {k: round(v, 4) for k, v in phases.items()}
+        peaks["write"] = peak_rss_mib()  # summary["peak_rss_mib"] is this dict
         summary["files"]["summary"] = str(run_dir.resolve() / f"{name}_summary.json")
         write_json(stage / f"{name}_summary.json", summary)
     return summary
 
 
+class _SceneFacts(NamedTuple):
+    """What the writes need of a scene: no cube, its composite and spectra codes instead."""
+
+    name: str
+    gt: np.ndarray | None
+    crs: str | None
+    transform: tuple[float, ...] | None
+    wavelengths: np.ndarray | None
+    bands: int
+    image: np.ndarray
+    spectra: dict[str, Any] | None
+
+    @classmethod
+    def take(
+        cls, scene: Scene, scores: np.ndarray, valid: np.ndarray, thr: float, *, report: bool
+    ) -> _SceneFacts:
+        """Read the composite (and, with a report, the spectra codes) from the cube."""
+        from rednmf.composite import scene_rgb
+
+        spectra = None
+        if report:
+            from rednmf.report.scene import scene_spectra
+
+            spectra = scene_spectra(scene.cube, scores, valid, thr)
+        return cls(
+            name=scene.name,
+            gt=scene.gt,
+            crs=scene.crs,
+            transform=scene.transform,
+            wavelengths=scene.wavelengths,
+            bands=scene.shape[2],
+            image=scene_rgb(scene.cube, scene.wavelengths, valid=valid),
+            spectra=spectra,
+        )
+
+
 def _write_outputs(
     stage: Path,
     name: str,
-    scene: Any,
-    detector: Any,
+    scene: _SceneFacts,
+    scores: np.ndarray,
+    valid: np.ndarray,
+    window: tuple[int, int],
     method: str,
     thr: float,
     detections: list[Any],
     labels: np.ndarray,
-    auc: float | None,
+    curve: tuple[np.ndarray, np.ndarray] | None,
     summary: dict[str, Any],
     *,
     report: bool,
 ) -> dict[str, Path]:
     """Write every output of a run into ``stage``; return them by kind."""
+    auc = summary["auc"]
     from rednmf import plotting
     from rednmf.io.detections import (
         write_detections_csv,
@@ -494,8 +590,6 @@ def _write_outputs(
     from rednmf.io.geotiff import write_geotiff
     from rednmf.io.writers import write_npy
 
-    scores = detector.decision_scores_
-    valid = detector.valid_mask_
     geo = {"crs": scene.crs, "transform": scene.transform}
     det_map = np.where(valid, (labels > 0).astype(np.uint8), np.uint8(255))
     files: dict[str, Path] = {}
@@ -526,33 +620,33 @@ def _write_outputs(
             stage / f"{name}_detections_pixels.json", detections, labels
         )
     files["csv"] = write_detections_csv(stage / f"{name}_detections.csv", detections)
-    image = plotting.scene_rgb(scene.cube, scene.wavelengths, valid=valid)
+    from rednmf.composite import composite_title
+
     files["overview"] = plotting.save_overview(
         stage / f"{name}_overview.png",
-        image,
+        scene.image,
         scores,
         labels,
         scene.gt,
         threshold=thr,
-        image_title=plotting.composite_title(scene.wavelengths, scene.shape[2]),
+        image_title=composite_title(scene.wavelengths, scene.bands),
         title=f"{method} on {scene.name}",
         subtitle=f"threshold {thr:.4g} ({summary['threshold_rule']}), "
         f"{len(detections)} detection(s)" + ("" if auc is None else f", AUC {auc:.4f}"),
     )
-    if auc is not None:
-        from rednmf.metrics import roc_curve
+    if curve is not None:
+        from rednmf.svgplot import save_roc_svg
 
-        fpr, tpr, _ = roc_curve(scores, scene.gt)
-        files["roc"] = plotting.save_roc(
-            stage / f"{name}_roc.png", fpr, tpr, auc=auc, label=f"{method} on {scene.name}"
+        files["roc"] = save_roc_svg(
+            stage / f"{name}_roc.svg", *curve, auc=auc, label=f"{method} on {scene.name}"
         )
-    if report:
+    if report and scene.spectra is not None:
         from rednmf.report import write_scene_report
 
         files["report"] = write_scene_report(
             stage / f"{name}_report.html",
-            cube=scene.cube,
-            image=image,
+            spectra=scene.spectra,
+            image=scene.image,
             scores=scores,
             valid=valid,
             gt=scene.gt,
@@ -561,7 +655,7 @@ def _write_outputs(
             labels=labels,
             summary=summary,
             wavelengths=scene.wavelengths,
-            window=_window_of(detector),
+            window=window,
         )
     return files
 

@@ -14,19 +14,16 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from rednmf.composite import rgb8, stretch
 from rednmf.exceptions import InputError
 from rednmf.io.writers import atomic_open
 
 __all__ = [
     "display_range",
     "false_colour",
-    "principal_axes",
     "save_detection_figure",
     "save_overview",
-    "save_roc",
     "save_score_map",
-    "composite_title",
-    "scene_rgb",
     "tail_stretch",
 ]
 
@@ -84,19 +81,9 @@ def false_colour(cube: np.ndarray) -> np.ndarray:
     if img.ndim == 3:
         out = np.empty_like(img)
         for c in range(3):
-            out[:, :, c] = _stretch(img[:, :, c])
+            out[:, :, c] = stretch(img[:, :, c])
         return out
-    return _stretch(img)
-
-
-def _stretch(channel: np.ndarray) -> np.ndarray:
-    finite = channel[np.isfinite(channel)]
-    if finite.size == 0:
-        return np.zeros_like(channel)
-    lo, hi = np.percentile(finite, [2.0, 98.0])
-    if hi <= lo:
-        hi = lo + 1.0
-    return np.clip((np.nan_to_num(channel, nan=lo) - lo) / (hi - lo), 0.0, 1.0)
+    return stretch(img)
 
 
 #: Colour bar label; the display range is clipped, the saved scores are not.
@@ -153,53 +140,6 @@ def save_score_map(
     if title:
         ax.set_title(title)
     return _save(fig, path)
-
-
-def save_roc(
-    path: str | os.PathLike[str],
-    fpr: np.ndarray,
-    tpr: np.ndarray,
-    auc: float | None = None,
-    label: str | None = None,
-) -> Path:
-    """Save a ROC curve (false- vs true-positive rate) as a PNG image.
-
-    Parameters
-    ----------
-    path : str or path-like
-        Output file; its directory is created if missing.
-    fpr, tpr : array-like of shape (n_thresholds,)
-        The curve, as returned by :func:`rednmf.metrics.roc_curve`.
-    auc : float, optional
-        Area under the curve, shown in the legend.
-    label : str, optional
-        Name of the curve (method or scene), shown in the legend.
-
-    Returns
-    -------
-    pathlib.Path
-        The written file.
-    """
-    x = np.asarray(fpr, dtype=np.float64).ravel()
-    y = np.asarray(tpr, dtype=np.float64).ravel()
-    if x.shape != y.shape:
-        raise InputError(f"fpr and tpr differ in length ({x.size} vs {y.size})")
-    text = label or "detector"
-    if auc is not None:
-        text = f"{text} (AUC = {auc:.4f})"
-    fig = Figure(figsize=(5.0, 4.5))
-    ax = fig.add_subplot()
-    ax.plot(x, y, lw=1.8, label=text)
-    ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="0.6", label="chance")
-    ax.set_xlim(0.0, 1.0)
-    ax.set_ylim(0.0, 1.02)
-    ax.set_xlabel("false-positive rate")
-    ax.set_ylabel("true-positive rate")
-    ax.set_title("ROC")
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower right")
-    fig.subplots_adjust(left=0.13, right=0.97, bottom=0.11, top=0.93)
-    return _save(fig, path, tight=False)
 
 
 def save_detection_figure(
@@ -264,118 +204,6 @@ def save_detection_figure(
     return _save(fig, path)
 
 
-#: Target wavelengths (nm) of the red, green and blue channels of a true-colour composite.
-_RGB_NM = (640.0, 550.0, 460.0)
-
-
-def _nanometres(wavelengths: np.ndarray) -> np.ndarray:
-    wl = np.asarray(wavelengths, dtype=np.float64)
-    return wl * 1000.0 if np.nanmax(wl) < 50.0 else wl  # micrometres -> nm
-
-
-def scene_rgb(
-    cube: object,
-    wavelengths: np.ndarray | None = None,
-    *,
-    valid: np.ndarray | None = None,
-    max_fit_pixels: int = 50_000,
-) -> np.ndarray:
-    """A false-colour composite of a cube, each channel stretched to [0, 1].
-
-    With wavelengths covering the visible range (each of 640, 550 and 460 nm
-    within 30 nm of a band) the nearest bands make a true-colour image;
-    otherwise the first three principal components (fitted on at most
-    ``max_fit_pixels`` valid pixels) are shown as red, green and blue. Each
-    channel is clipped to its 2nd-98th percentiles; no-data pixels are black.
-
-    Parameters
-    ----------
-    cube : array-like of shape (rows, cols, bands)
-        Any cube :func:`rednmf.io.read_scene` returns (lazy cubes are read in
-        row blocks).
-    wavelengths : array-like of shape (bands,), optional
-        Band centres in nm (or micrometres, recognised by their size).
-    valid : array-like of shape (rows, cols), optional
-        The pixels with data.
-    max_fit_pixels : int
-        Pixels sampled for the principal components.
-
-    Returns
-    -------
-    numpy.ndarray of shape (rows, cols, 3), float64 in [0, 1]
-    """
-    rows, cols, bands = (int(n) for n in cube.shape)  # type: ignore[attr-defined]
-    ok = np.ones((rows, cols), bool) if valid is None else np.asarray(valid, bool)
-    idx = _true_colour_bands(wavelengths, bands)
-    step = max(1, (1 << 22) // max(cols * bands, 1))  # ~32 MB of float64 per block
-    if idx is not None:
-        img = np.asarray(cube[:, :, idx], dtype=np.float64)  # type: ignore[index]
-    else:
-        flat = np.flatnonzero(ok.ravel())
-        pick = flat[:: max(1, flat.size // max_fit_pixels)]
-        sample = _sample_rows(cube, pick, rows, cols)
-        sample = sample[np.all(np.isfinite(sample), axis=1)]
-        mean, basis = principal_axes(sample, 3)
-        axes = basis.T
-        img = np.zeros((rows, cols, 3))
-        for r0 in range(0, rows, step):
-            block = np.asarray(cube[r0 : r0 + step], dtype=np.float64)  # type: ignore[index]
-            proj = (block.reshape(-1, bands) - mean) @ axes
-            img[r0 : r0 + step, :, : proj.shape[1]] = proj.reshape(block.shape[0], cols, -1)
-            if proj.shape[1] < 3:
-                img[r0 : r0 + step, :, proj.shape[1] :] = img[r0 : r0 + step, :, :1]
-    img = np.where(ok[:, :, None] & np.isfinite(img), img, np.nan)
-    out = np.stack([_stretch(img[:, :, c]) for c in range(3)], axis=2)
-    out[~ok] = 0.0
-    return out
-
-
-def principal_axes(sample: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The mean and the first ``k`` principal axes (rows, unit length) of a sample of spectra.
-
-    From the eigenvectors of the ``bands x bands`` scatter matrix, not an SVD
-    of the sample: a few milliseconds for 20 000 spectra of 200 bands. With
-    fewer than 3 spectra, the first band alone.
-
-    Parameters
-    ----------
-    sample : numpy.ndarray of shape (n, bands)
-        Finite spectra.
-    k : int
-        Axes wanted (at most ``bands``).
-
-    Returns
-    -------
-    mean : numpy.ndarray of shape (bands,)
-    axes : numpy.ndarray of shape (min(k, bands), bands)
-        In decreasing order of variance.
-    """
-    bands = sample.shape[1]
-    mean = sample.mean(axis=0) if sample.shape[0] else np.zeros(bands)
-    if sample.shape[0] < 3:
-        return mean, np.eye(bands)[:1]
-    centred = sample - mean
-    from threadpoolctl import threadpool_limits
-
-    # a bands x bands problem: threads only wait for each other (0.03 s on one thread
-    # against 1-2 s on two busy cores, measured at 10^4 x 205)
-    with threadpool_limits(1, user_api="blas"):
-        _, vecs = np.linalg.eigh(centred.T @ centred)
-    axes = vecs[:, ::-1][:, : min(k, bands)].T
-    # one sign whatever the LAPACK: the largest entry of each axis positive
-    return mean, axes * np.sign(axes[np.arange(len(axes)), np.abs(axes).argmax(axis=1)])[:, None]
-
-
-def _sample_rows(cube: object, pick: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """The spectra at flat indices ``pick``, read one image row at a time."""
-    r_idx, c_idx = np.unravel_index(pick, (rows, cols))
-    out = []
-    for r in np.unique(r_idx):
-        line = np.asarray(cube[int(r)], dtype=np.float64)  # type: ignore[index]
-        out.append(line[c_idx[r_idx == r]])
-    return np.concatenate(out, axis=0)
-
-
 def tail_stretch(scores: np.ndarray) -> tuple[np.ndarray, int]:
     """Scores as ``-log10`` of their empirical tail probability, for display.
 
@@ -401,7 +229,7 @@ def tail_stretch(scores: np.ndarray) -> tuple[np.ndarray, int]:
     s = np.asarray(scores, dtype=np.float64)
     ok = np.isfinite(s)
     values = s[ok]
-    order = np.argsort(values, kind="stable")
+    order = np.argsort(values)  # ties: searchsorted gives equal values one rank; 3x stable
     finite = values[order]
     n = int(finite.size)
     out = np.full(s.shape, np.nan)
@@ -411,26 +239,6 @@ def tail_stretch(scores: np.ndarray) -> tuple[np.ndarray, int]:
         at_least[order] = n - np.searchsorted(finite, finite, side="left")
         out[ok] = -np.log10(at_least / n)
     return out, n
-
-
-def _true_colour_bands(wavelengths: np.ndarray | None, bands: int) -> list[int] | None:
-    """The bands nearest 640, 550 and 460 nm when each is within 30 nm, else None."""
-    if wavelengths is None or len(wavelengths) != bands:
-        return None
-    wl = _nanometres(np.asarray(wavelengths))
-    near = [int(np.nanargmin(np.abs(wl - t))) for t in _RGB_NM]
-    if all(abs(wl[i] - t) <= 30.0 for i, t in zip(near, _RGB_NM, strict=True)):
-        return near
-    return None
-
-
-def composite_title(wavelengths: np.ndarray | None, bands: int) -> str:
-    """What :func:`scene_rgb` shows for these wavelengths: true colour or PCA false colour."""
-    idx = _true_colour_bands(wavelengths, bands)
-    if idx is None:
-        return "false colour (PCA 1-3 as RGB)"
-    wl = _nanometres(np.asarray(wavelengths))
-    return "true colour (" + "/".join(f"{wl[i]:.0f}" for i in idx) + " nm)"
 
 
 def _ranked(detected: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -495,8 +303,8 @@ def save_overview(
 ) -> Path:
     """Save the run's overview: the scene with outlines beside the score map.
 
-    Left, the composite (:func:`scene_rgb`, titled ``image_title``: say
-    :func:`composite_title`); right, the scores on the stretch of
+    Left, the composite (:func:`rednmf.composite.scene_rgb`, titled ``image_title``: say
+    :func:`rednmf.composite.composite_title`); right, the scores on the stretch of
     :func:`tail_stretch` with a colour bar of tail probabilities (the threshold
     marked). On both: every detection outlined along its own pixel edges, the
     ground truth likewise, each line over a black halo so that it stays
@@ -541,8 +349,8 @@ def save_overview(
     if image.shape[:2] != data.shape:
         raise InputError(f"image {image.shape[:2]} does not match the scores {data.shape}")
     nodata = ~np.isfinite(data)
-    base = np.array(image[:, :, :3], dtype=np.float64)
-    base[nodata] = _paint(nodata, NODATA_RGB)[nodata][:, :3]
+    base = rgb8(image)  # 8 bits a channel, as drawn: a quarter of float32's memory
+    base[nodata] = _rgb(NODATA_RGB)
     stretched, n_valid = tail_stretch(data)
     top_value = max(np.log10(max(n_valid, 2)), 1e-9)
 
@@ -580,13 +388,15 @@ def save_overview(
     screen_px = min(pw / cols, ph / rows) * _DPI  # figure pixels per scene pixel
     rings = _small_ids(labels, n_det, screen_px)
     centres = _centres(labels, rings)
+    painted = None
     for ax in (ax_img, ax_sc):
         if truth is not None:
             _outline(ax, truth, TRUTH_RGB, 1.0, halo=True)
         if n_det <= _OUTLINED:
             _outline(ax, det, DETECTION_RGB, 1.2, halo=True)
         else:  # too many to outline: their pixels in red (lines would cover the scene)
-            ax.imshow(_paint(det, DETECTION_RGB), interpolation=interp)
+            painted = _paint(det, DETECTION_RGB) if painted is None else painted
+            ax.imshow(painted, interpolation=interp)
         if len(rings):
             ax.scatter(
                 centres[:, 1], centres[:, 0], s=110, facecolors="none", edgecolors=HALO_RGB, lw=3.4
@@ -675,10 +485,15 @@ def save_overview(
     return _save(fig, path, tight=False)
 
 
+def _rgb(colour: str) -> list[int]:
+    """``#rrggbb`` as three 8-bit values."""
+    return [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
+
+
 def _paint(mask: np.ndarray, colour: str) -> np.ndarray:
-    """An RGBA layer: ``colour`` on ``mask``, transparent elsewhere."""
-    layer = np.zeros((*mask.shape, 4))
-    layer[mask] = [*(int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)), 1.0]
+    """An 8-bit RGBA layer: ``colour`` on ``mask``, transparent elsewhere."""
+    layer = np.zeros((*mask.shape, 4), dtype=np.uint8)
+    layer[mask] = [*_rgb(colour), 255]
     return layer
 
 

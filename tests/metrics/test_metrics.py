@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from rednmf.exceptions import InputError
-from rednmf.metrics import roc_auc, roc_auc_by_target_size, roc_curve
+from rednmf.metrics import roc_auc, roc_auc_by_target_size, roc_curve, roc_curve_auc
 
 
 def brute_force_auc(scores: np.ndarray, gt: np.ndarray) -> float:
@@ -31,6 +31,21 @@ def test_roc_auc_matches_sklearn_and_brute_force_with_ties(seed):
     assert isinstance(auc, float)
     assert auc == pytest.approx(roc_auc_score(gt.ravel(), scores.ravel()), abs=1e-12)
     assert auc == pytest.approx(brute_force_auc(scores, gt), abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_one_sort_gives_the_curve_and_exactly_roc_auc(seed):
+    rng = np.random.default_rng(seed)
+    gt = (rng.random((40, 30)) < 0.1).astype(np.uint8)
+    scores = rng.integers(0, 9, size=gt.shape) + 1.5 * gt * rng.random(gt.shape)
+    scores[rng.random(gt.shape) < 0.05] = np.nan  # no-data pixels are left out, as there
+    fpr, tpr, auc = roc_curve_auc(scores, gt)
+    assert auc == roc_auc(scores, gt)  # the same float, not approximately
+    want = roc_curve(scores, gt)
+    np.testing.assert_array_equal(fpr, want[0])
+    np.testing.assert_array_equal(tpr, want[1])
+    keep = np.isfinite(scores)
+    assert auc == pytest.approx(brute_force_auc(scores[keep], gt[keep]), abs=1e-12)
 
 
 def test_roc_auc_extremes_and_binarisation():

@@ -27,14 +27,15 @@ x = column, y = row from the image's top-left corner), named
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from rednmf.io.writers import atomic_open, jsonable, write_csv
+from rednmf.io.writers import atomic_open, write_csv
 
 __all__ = [
     "Detection",
@@ -91,6 +92,20 @@ class Detection:
     lat: float | None = None
     area_m2: float | None = None
 
+    def record(self) -> dict[str, object]:
+        """The fields by name, in order (``dataclasses.asdict`` without its deep copy)."""
+        return dict(vars(self))
+
+    def json_record(self) -> dict[str, object]:
+        """:meth:`record` with NaN and infinite values as None (strict JSON, empty CSV cells).
+
+        The fields are Python numbers (or None) already: no recursive conversion needed.
+        """
+        return {
+            k: None if type(v) is float and not math.isfinite(v) else v
+            for k, v in vars(self).items()
+        }
+
 
 def find_detections(
     scores: np.ndarray,
@@ -131,20 +146,26 @@ def find_detections(
     labels, n = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
     found: list[tuple[float, Detection, int]] = []
     if n:
+        # statistics over the detected pixels only (sorting 10^6 pixels for the maxima
+        # took most of the time at 10^6 pixels): their flat indices, ids, rows and columns
         index = np.arange(1, n + 1)
-        rows_c, cols_c = (
-            np.asarray(v) for v in zip(*ndimage.center_of_mass(mask, labels, index), strict=True)
-        )
-        finite = np.where(np.isfinite(s), s, -np.inf)
-        peaks = ndimage.maximum(finite, labels, index)
-        peak_pos = ndimage.maximum_position(finite, labels, index)
-        means = ndimage.mean(np.where(np.isfinite(s), s, 0.0), labels, index)
-        areas = ndimage.sum(mask, labels, index)
-        rr, cc_ = np.indices(mask.shape)
+        flat = np.flatnonzero(labels)
+        lab = labels.ravel()[flat]
+        r_px, c_px = np.divmod(flat, mask.shape[1])
+        vals = s.ravel()[flat]
+        ok = np.isfinite(vals)
+        areas = np.bincount(lab, minlength=n + 1)[1:]
+        rows_c = np.bincount(lab, weights=r_px, minlength=n + 1)[1:] / areas
+        cols_c = np.bincount(lab, weights=c_px, minlength=n + 1)[1:] / areas
+        finite = np.where(ok, vals, -np.inf)
+        peaks = ndimage.maximum(finite, lab, index)
+        peak_at = flat[np.asarray(ndimage.maximum_position(finite, lab, index)).ravel()]
+        peak_pos = np.column_stack(np.divmod(peak_at, mask.shape[1]))
+        means = np.bincount(lab, weights=np.where(ok, vals, 0.0), minlength=n + 1)[1:] / areas
         edge = np.minimum(
-            np.minimum(rr, mask.shape[0] - 1 - rr), np.minimum(cc_, mask.shape[1] - 1 - cc_)
+            np.minimum(r_px, mask.shape[0] - 1 - r_px), np.minimum(c_px, mask.shape[1] - 1 - c_px)
         )
-        border = ndimage.minimum(edge, labels, index)
+        border = ndimage.minimum(edge, lab, index)
         for k in range(n):
             r, cc = float(rows_c[k]), float(cols_c[k])
             x = a * (cc + 0.5) + b * (r + 0.5) + c
@@ -322,7 +343,7 @@ def detections_geojson(
             "type": "Feature",
             "id": det.id,
             "geometry": shapes.get(det.id),
-            "properties": asdict(det),
+            "properties": det.json_record(),
         }
         for det in detections
     ]
@@ -350,7 +371,7 @@ def detections_pixel_json(detections: list[Detection], labels: np.ndarray) -> di
     return {
         "coordinates": PIXEL_SPACE,
         "detections": [
-            {"id": det.id, "footprint": shapes.get(det.id), "properties": asdict(det)}
+            {"id": det.id, "footprint": shapes.get(det.id), "properties": det.json_record()}
             for det in detections
         ],
     }
@@ -359,7 +380,9 @@ def detections_pixel_json(detections: list[Detection], labels: np.ndarray) -> di
 def _write_json(path: str | os.PathLike[str], obj: dict[str, object]) -> Path:
     target = Path(path)
     with atomic_open(target, "w") as fh:
-        fh.write(json.dumps(jsonable(obj), allow_nan=False) + "\n")
+        # the footprints are plain floats (rasterio), the properties json_record()s:
+        # no recursive conversion of every coordinate (0.5 s at 10^4 detections)
+        fh.write(json.dumps(obj, allow_nan=False) + "\n")
     return target
 
 
@@ -435,7 +458,7 @@ def write_detections_gpkg(
                 geom = shapes[det.id]
                 if geom["type"] == "Polygon":
                     geom = {"type": "MultiPolygon", "coordinates": [geom["coordinates"]]}
-                row = asdict(det)
+                row = det.record()
                 props = {c: row[c] for c in CSV_COLUMNS}
                 dst.write({"geometry": geom, "properties": props})
     return target
@@ -443,4 +466,4 @@ def write_detections_gpkg(
 
 def write_detections_csv(path: str | os.PathLike[str], detections: list[Detection]) -> Path:
     """Write one CSV row per detection (columns :data:`CSV_COLUMNS`) atomically."""
-    return write_csv(path, [asdict(d) for d in detections], CSV_COLUMNS)
+    return write_csv(path, [d.json_record() for d in detections], CSV_COLUMNS)

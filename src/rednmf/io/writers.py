@@ -18,6 +18,7 @@ import ctypes
 import ctypes.util
 import errno
 import json
+import math
 import os
 import shutil
 import signal
@@ -197,6 +198,11 @@ def jsonable(obj: Any) -> Any:
 
     Non-finite floats become ``None`` so that the output is strict JSON.
     """
+    kind = type(obj)
+    if kind is float:  # the leaves first: most calls are floats, strings and integers
+        return obj if math.isfinite(obj) else None
+    if kind is str or kind is int or kind is bool or obj is None:
+        return obj
     if isinstance(obj, dict):
         return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple | set | frozenset):
@@ -206,7 +212,7 @@ def jsonable(obj: Any) -> Any:
     if isinstance(obj, np.generic):
         return jsonable(obj.item())
     if isinstance(obj, float):
-        return obj if np.isfinite(obj) else None
+        return obj if math.isfinite(obj) else None
     if isinstance(obj, str | int | bool) or obj is None:
         return obj
     if isinstance(obj, os.PathLike):

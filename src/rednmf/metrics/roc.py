@@ -8,7 +8,7 @@ from sklearn import metrics as _skm
 
 from rednmf.exceptions import InputError
 
-__all__ = ["roc_auc", "roc_auc_by_target_size", "roc_curve"]
+__all__ = ["roc_auc", "roc_auc_by_target_size", "roc_curve", "roc_curve_auc"]
 
 
 def _prepare(scores: ArrayLike, gt: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -136,3 +136,28 @@ def roc_auc_by_target_size(scores: ArrayLike, gt: ArrayLike) -> dict[int, float]
         keep = target | ~truth
         by_side.setdefault(side, []).append(roc_auc(scores[keep], target[keep]))
     return {side: float(np.mean(by_side[side])) for side in sorted(by_side)}
+
+
+def roc_curve_auc(scores: ArrayLike, gt: ArrayLike) -> tuple[np.ndarray, np.ndarray, float]:
+    """The ROC curve and its area from one sort of the scores (a run writes both).
+
+    Parameters
+    ----------
+    scores, gt : array-like
+        As in :func:`roc_auc`.
+
+    Returns
+    -------
+    fpr, tpr : numpy.ndarray
+        As :func:`roc_curve` (intermediate thresholds dropped).
+    auc : float
+        The area under that curve: :func:`roc_auc`'s value exactly (scikit-learn's
+        ``roc_auc_score`` is the trapezoidal area of this same curve).
+
+    Raises
+    ------
+    InputError
+        As :func:`roc_auc`.
+    """
+    fpr, tpr, _ = roc_curve(scores, gt)
+    return fpr, tpr, float(_skm.auc(fpr, tpr))

@@ -6,12 +6,13 @@ style are the package data files of ``rednmf/report/assets/`` inlined.
 """
 
 from rednmf.report.bench import markdown_html, render_bench_report, write_bench_report
-from rednmf.report.scene import render_scene_report, write_scene_report
+from rednmf.report.scene import render_scene_report, scene_spectra, write_scene_report
 
 __all__ = [
     "markdown_html",
     "render_bench_report",
     "render_scene_report",
+    "scene_spectra",
     "write_bench_report",
     "write_scene_report",
 ]

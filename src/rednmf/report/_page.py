@@ -33,12 +33,14 @@ def bits_b64(mask: np.ndarray) -> str:
 
 
 def png_b64(image: np.ndarray) -> str:
-    """An RGB image in [0, 1] as a base64 PNG."""
+    """An RGB image in [0, 1] (or already 8-bit) as a base64 PNG."""
     from PIL import Image
 
+    from rednmf.composite import rgb8
+
     buf = io.BytesIO()
-    rgb = np.round(np.clip(np.nan_to_num(image[:, :, :3]), 0.0, 1.0) * 255).astype(np.uint8)
-    Image.fromarray(rgb, "RGB").save(buf, format="png", compress_level=1)
+    rgb = image[:, :, :3] if image.dtype == np.uint8 else rgb8(image)
+    Image.fromarray(np.ascontiguousarray(rgb), "RGB").save(buf, format="png", compress_level=1)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 

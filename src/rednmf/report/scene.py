@@ -47,7 +47,7 @@ import numpy as np
 from rednmf.io.writers import jsonable
 from rednmf.report._page import asset, b64, bits_b64, json_payload, png_b64, write_page
 
-__all__ = ["encode_spectra", "render_scene_report", "write_scene_report"]
+__all__ = ["encode_spectra", "render_scene_report", "scene_spectra", "write_scene_report"]
 
 
 def _components(n_pixels: int, bands: int) -> int:
@@ -84,14 +84,13 @@ def encode_spectra(
         and ``full`` (``index`` int32, ``values`` uint16, ``offset``,
         ``scale``).
     """
-    from rednmf.plotting import _sample_rows, principal_axes
+    from rednmf.composite import principal_axes, sample_spectra
 
     rows, cols, bands = (int(n) for n in cube.shape)
     ok = np.asarray(valid, bool)
     flat = np.flatnonzero(ok.ravel())
     pick = flat[:: max(1, flat.size // max_fit_pixels)]
-    sample = _sample_rows(cube, pick, rows, cols) if pick.size else np.zeros((0, bands))
-    sample = sample[np.all(np.isfinite(sample), axis=1)]
+    sample = sample_spectra(cube, pick, rows, cols) if pick.size else np.zeros((0, bands))
     mean, basis = principal_axes(sample, _components(rows * cols, bands))
     k = basis.shape[0]
     coef = np.zeros((rows * cols, k), dtype=np.float32)
@@ -110,11 +109,19 @@ def encode_spectra(
         if bad.any():  # a missing value counts as the mean
             block = np.where(bad, mean.astype(np.float32), block)
         coef[lo_px:hi_px] = block @ axes32 - shift
-    c_ok = coef[ok.ravel()] if ok.any() else coef
-    c_lo = c_ok.min(axis=0) if c_ok.size else np.zeros(k)
-    c_hi = c_ok.max(axis=0) if c_ok.size else np.ones(k)
+    where = ok.reshape(-1, 1) if ok.any() else np.ones((1, 1), bool)
+    if coef.size:
+        c_lo = coef.min(axis=0, where=where, initial=np.inf).astype(np.float64)
+        c_hi = coef.max(axis=0, where=where, initial=-np.inf).astype(np.float64)
+    else:
+        c_lo, c_hi = np.zeros(k), np.ones(k)
     c_step = np.where(c_hi > c_lo, (c_hi - c_lo) / 255.0, 1.0)
-    q = np.clip(np.round((coef - c_lo) / c_step), 0, 255).astype(np.uint8)
+    # quantised in place: no float copy of the coefficients (32 MB each at 10^6 pixels)
+    coef -= c_lo.astype(np.float32)
+    coef /= c_step.astype(np.float32)
+    np.clip(np.round(coef, out=coef), 0, 255, out=coef)
+    q = coef.astype(np.uint8)
+    del coef
     finite = np.isfinite(kept)
     v_lo = np.where(finite, kept, np.inf).min(axis=0) if full.size else np.zeros(bands)
     v_hi = np.where(finite, kept, -np.inf).max(axis=0) if full.size else np.ones(bands)
@@ -177,14 +184,39 @@ def _detection_rows(detections: list[Any]) -> list[list[Any]]:
         digits = {"row": 2, "col": 2, "lon": 7, "lat": 7}.get(field)
         if digits is not None:
             return [None if v is None else round(v, digits) for v in values]
-        return [None if v is None or not np.isfinite(v) else float(f"{v:.7g}") for v in values]
+        return [None if v is None or not math.isfinite(v) else float(f"{v:.7g}") for v in values]
 
     return [list(row) for row in zip(*(column(f) for f in _DETECTION_FIELDS), strict=True)]
 
 
+def scene_spectra(
+    cube: Any, scores: np.ndarray, valid: np.ndarray, threshold: float, *, max_full: int = 5000
+) -> dict[str, Any]:
+    """What the report keeps of the cube: :func:`encode_spectra` of the pixels with a score.
+
+    Taken before the report is written, so that the cube can be freed first.
+
+    Parameters
+    ----------
+    cube : array-like of shape (rows, cols, bands)
+        The scene (read in row blocks).
+    scores : numpy.ndarray of shape (rows, cols)
+        The score map, NaN = no-data.
+    valid : numpy.ndarray of shape (rows, cols)
+        The pixels that took part.
+    threshold : float
+        The run's threshold: the pixels above it (at least the top 1 %, at most
+        ``max_full``) are kept in full.
+    max_full : int
+        Most pixels whose spectra are kept in full.
+    """
+    ok = np.asarray(valid, bool) & np.isfinite(scores)
+    return encode_spectra(cube, ok, _full_pixels(scores, ok, threshold, max_full))
+
+
 def render_scene_report(
     *,
-    cube: Any,
+    spectra: dict[str, Any],
     image: np.ndarray,
     scores: np.ndarray,
     valid: np.ndarray,
@@ -195,16 +227,16 @@ def render_scene_report(
     labels: np.ndarray,
     wavelengths: np.ndarray | None = None,
     window: tuple[int, int] = (3, 15),
-    max_full: int = 5000,
 ) -> str:
     """Return the report's HTML text (see the module docstring).
 
     Parameters
     ----------
-    cube : array-like of shape (rows, cols, bands)
-        The scene (its spectra are embedded, see :func:`encode_spectra`).
+    spectra : dict
+        The scene's spectra as :func:`scene_spectra` codes them (the cube itself is not
+        needed here).
     image : numpy.ndarray of shape (rows, cols, 3)
-        The composite in [0, 1] (:func:`rednmf.plotting.scene_rgb`).
+        The composite in [0, 1] (:func:`rednmf.composite.scene_rgb`).
     scores : numpy.ndarray of shape (rows, cols)
         The score map, NaN = no-data.
     valid : numpy.ndarray of shape (rows, cols)
@@ -225,18 +257,16 @@ def render_scene_report(
         spectrum axis; band numbers otherwise.
     window : (int, int)
         Inner and outer window sizes of the local background statistics.
-    max_full : int
-        Most pixels whose spectra are embedded in full.
     """
-    from rednmf.plotting import _nanometres, composite_title
+    from rednmf.composite import composite_title, nanometres
 
     rows, cols = scores.shape
     ok = np.asarray(valid, bool) & np.isfinite(scores)
     s = np.where(ok, scores, np.nan).astype(np.float32)
-    bands = int(cube.shape[2])
+    bands = len(spectra["mean"])
     wl = None
     if wavelengths is not None and len(wavelengths) == bands:
-        wl = [float(v) for v in _nanometres(np.asarray(wavelengths))]
+        wl = [float(v) for v in nanometres(np.asarray(wavelengths))]
     data = {
         "rows": rows,
         "cols": cols,
@@ -250,7 +280,7 @@ def render_scene_report(
         "detectionFields": list(_DETECTION_FIELDS),
         "detections": _detection_rows(detections),
         "georeferenced": bool(summary.get("crs")),
-        "spectra": encode_spectra(cube, ok, _full_pixels(scores, ok, threshold, max_full)),
+        "spectra": spectra,
         "wavelengths": wl,
         "inner": int(window[0]),
         "outer": int(window[1]),
