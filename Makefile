@@ -67,7 +67,7 @@ test: lint
 # estimator API: scikit-learn, PyOD; the CLI: typer, rich; torch; Dask; numba through the CLI's
 # fits), without the `slow` and `realdata` markers, which alone leave nearly the whole suite.
 OLDEST_TESTS := tests/io tests/metrics tests/detectors/test_sklearn_api.py \
-	tests/detectors/test_param_check.py tests/test_cli.py tests/test_backend_torch.py \
+	tests/detectors/test_check_params.py tests/test_cli.py tests/test_backend_torch.py \
 	tests/scoring/test_dask_scoring.py tests/solvers/test_noise.py tests/test_packaging.py
 test-oldest: $(OLD_STAMP)
 	$(OLD_VENV)/bin/python -m pytest -q -p no:cacheprovider -m "not slow and not realdata" \

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rednmf.detectors.param_check import check_params
+from rednmf.detectors.registry import check_params
 from rednmf.exceptions import InputError, Interrupted, interrupt
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -352,7 +352,7 @@ def _run_one(
     notes: list[str] = []
     t0 = time.perf_counter()
     params = detector_params(params, contamination)
-    check_params(method, params)  # at once; the detector's module is imported after the read
+    check_params(method, params)  # before the read: scikit-learn's checks of the parameters
     if gt is not None and gt_var is not None:
         raise InputError("--gt and --gt-var are exclusive; use --gt FILE:VAR")
     if isinstance(path, Scene):

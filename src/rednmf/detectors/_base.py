@@ -12,9 +12,8 @@ cube in, a ``(rows, cols)`` score map out.
   prints it as ``error: ...``). Checks that tie parameters together live in
   :meth:`BaseDetector._check_params`; a dual window (``dual_window``: odd
   ``inner < outer``, the outer window inside the scene) is checked here for
-  every method that has one. :mod:`rednmf.detectors.param_check` runs the
-  same checks from a table, without importing scikit-learn (fast errors on
-  the command line).
+  every method that has one. :func:`rednmf.detectors.registry.check_params`
+  runs the same checks before a run reads its scene.
 * ``fit(X)`` takes a cube, a :class:`rednmf.io.Scene`, or a 2-D
   ``(pixels, bands)`` matrix. A matrix is accepted as it is by the methods
   whose score of a pixel does not depend on its neighbours

@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # the base class imports scikit-learn: only when a method is 
 __all__ = [
     "DEEP_METHODS",
     "METHODS",
+    "check_params",
     "get_detector",
     "get_detector_class",
     "list_methods",
@@ -81,9 +82,9 @@ def get_detector_class(name: str) -> type[BaseDetector]:
     InputError
         If ``name`` is not registered.
     """
-    from rednmf.detectors._base import BaseDetector
-
     module_name, _, class_name = METHODS[_check_name(name)][0].partition(":")
+    from rednmf.detectors._base import BaseDetector  # scikit-learn: after the name's check
+
     cls = getattr(importlib.import_module(module_name), class_name)
     if not (isinstance(cls, type) and issubclass(cls, BaseDetector)):  # pragma: no cover
         raise TypeError(f"{module_name}:{class_name} is not a BaseDetector subclass")
@@ -145,3 +146,28 @@ def get_detector(name: str, **params: Any) -> BaseDetector:
             )
         )
     return cls(**params)
+
+
+def check_params(name: str, params: dict[str, Any] | None) -> BaseDetector:
+    """Build the detector ``name`` and check its parameters as its ``fit`` will.
+
+    scikit-learn's own validation of the class's ``_parameter_constraints``
+    (:meth:`rednmf.detectors._base.BaseDetector._validate_params`), then the
+    checks that tie parameters together (a dual window: odd sides, ``outer >
+    inner``); what needs the scene (the window inside it) waits for ``fit``.
+    Imports the detector's module, and with it scikit-learn.
+
+    Returns
+    -------
+    BaseDetector
+        The unfitted detector.
+
+    Raises
+    ------
+    InputError
+        With one line: an unknown method or parameter, or a value outside the
+        declared constraints (scikit-learn's message).
+    """
+    detector = get_detector(name, **dict(params or {}))
+    detector._validate_params()
+    return detector
