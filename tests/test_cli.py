@@ -72,7 +72,7 @@ def test_detect_end_to_end_json(tmp_path, capsys, small_scene, version):
     assert record["shape"] == [30, 30, 20]
     assert 0.5 < record["auc"] <= 1.0
     assert record["params"]["max_iter"] == 20
-    assert record["params"]["outer"] == 9 and record["params"]["random_state"] == 3
+    assert record["params"]["scorer__outer"] == 9 and record["params"]["random_state"] == 3
     assert isinstance(record["n_iter"], int) and record["n_iter"] <= 20
     scores = np.load(record["files"]["scores_npy"])
     assert scores.shape == (30, 30)
@@ -107,7 +107,7 @@ def test_detect_human_summary_without_gt_and_param(tmp_path, capsys, small_scene
         "--out",
         tmp_path / "o",
         "--scorer",
-        "norm",
+        "brad",
         "--param",
         "n_pca=none",
         "--rank",

@@ -568,9 +568,10 @@ def _write_outputs(
 
 def _window_of(detector: Any) -> tuple[int, int]:
     """The (inner, outer) window of a local detector, for the report's background statistics."""
-    p = detector.get_params()
-    inner = p.get("inner") if isinstance(p.get("inner"), int) else 3
-    outer = p.get("outer") if isinstance(p.get("outer"), int) else 15
+    p = detector.get_params()  # a scorer's window is scorer__inner, scorer__outer
+    inner, outer = p.get("inner", p.get("scorer__inner")), p.get("outer", p.get("scorer__outer"))
+    inner = inner if isinstance(inner, int) else 3
+    outer = outer if isinstance(outer, int) else 15
     return int(inner), int(outer)
 
 

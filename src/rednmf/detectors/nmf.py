@@ -16,6 +16,7 @@ from sklearn.utils._param_validation import StrOptions
 from rednmf._validation import matrix_to_cube
 from rednmf.detectors._base import positive
 from rednmf.detectors._factorization import FactorizationDetector
+from rednmf.scoring.scorers import Scorer
 from rednmf.solvers._driver import FitCallback
 from rednmf.solvers.ewnmf import ewnmf_solve, weighted_residual
 from rednmf.solvers.l1nmf import l1nmf_solve
@@ -93,15 +94,13 @@ class NMF(FactorizationDetector):
         Initialisation of ``W, H`` (:func:`rednmf.solvers.init.initialize_factors`).
     random_state : int or None, default=0
         Seed of the initialisation; the same seed and input give identical scores.
-    scorer : {'norm', 'brad'}, default='norm'
-        Pixel score from the evidence matrix: its column norm, or BRAD
-        (:func:`rednmf.scoring.brad.brad`).
-    inner, outer : int, default=9, 27
-        Guard and outer window sides of BRAD (odd).
-    n_pca : int or None, default=20
-        BRAD projects the evidence on its ``n_pca`` leading principal components.
-    ridge : float, default=0.1
-        BRAD covariance ridge, relative to the mean variance in the window.
+    scorer : Scorer or {'norm', 'brad', 'multiscale'}, default='norm'
+        Pixel score from the evidence matrix, an object of
+        :mod:`rednmf.scoring.scorers` or its name: its column norm
+        (:class:`~rednmf.scoring.scorers.Norm`), or BRAD
+        (:class:`~rednmf.scoring.scorers.BRAD`: windows 9/27, 20 principal
+        components); a name takes the covariance ridge 0.1 (relative to the
+        mean variance in the window).
     scale : {'minmax', 'max', 'none'}, default='minmax'
         Global scaling of the cube before fitting.
     dtype : {'float32', 'float64'}, default='float32'
@@ -140,11 +139,7 @@ class NMF(FactorizationDetector):
         tol: float = 1e-4,
         init: str = "random",
         random_state: int | None = 0,
-        scorer: str = "norm",
-        inner: int = 9,
-        outer: int = 27,
-        n_pca: int | None = 20,
-        ridge: float = 0.1,
+        scorer: Scorer | str = "norm",
         scale: str = "minmax",
         dtype: str = "float32",
         contamination: float = 0.01,
@@ -155,10 +150,6 @@ class NMF(FactorizationDetector):
         self.init = init
         self.random_state = random_state
         self.scorer = scorer
-        self.inner = inner
-        self.outer = outer
-        self.n_pca = n_pca
-        self.ridge = ridge
         self.scale = scale
         self.dtype = dtype
         self.contamination = contamination
@@ -200,8 +191,7 @@ class RNMF(FactorizationDetector):
     lam_mode : {'adaptive', 'absolute'}, default='adaptive'
         Scale of ``lam`` (:data:`~rednmf.detectors._factorization.SCALE_MODES`);
         ``'absolute'`` applies it to the scaled data as is.
-    max_iter, tol, init, random_state, scorer, inner, outer, n_pca, ridge, scale, dtype, \
-contamination
+    max_iter, tol, init, random_state, scorer, scale, dtype, contamination
         As in :class:`NMF`.
 
     Attributes
@@ -230,11 +220,7 @@ contamination
         tol: float = 1e-4,
         init: str = "random",
         random_state: int | None = 0,
-        scorer: str = "norm",
-        inner: int = 9,
-        outer: int = 27,
-        n_pca: int | None = 20,
-        ridge: float = 0.1,
+        scorer: Scorer | str = "norm",
         lam_mode: str = "adaptive",
         scale: str = "minmax",
         dtype: str = "float32",
@@ -247,10 +233,6 @@ contamination
         self.init = init
         self.random_state = random_state
         self.scorer = scorer
-        self.inner = inner
-        self.outer = outer
-        self.n_pca = n_pca
-        self.ridge = ridge
         self.lam_mode = lam_mode
         self.scale = scale
         self.dtype = dtype
@@ -307,8 +289,7 @@ class L1NMF(_ReweightedFactorization):
         Scale of ``delta`` (:data:`~rednmf.detectors._factorization.SCALE_MODES`);
         ``'absolute'`` applies it to the scaled data as is. ``'relative'`` is
         the old name of ``'adaptive'`` (deprecated).
-    max_iter, tol, init, random_state, scorer, inner, outer, n_pca, ridge, scale, dtype, \
-contamination
+    max_iter, tol, init, random_state, scorer, scale, dtype, contamination
         As in :class:`NMF`.
 
     Attributes
@@ -340,11 +321,7 @@ contamination
         tol: float = 1e-4,
         init: str = "random",
         random_state: int | None = 0,
-        scorer: str = "norm",
-        inner: int = 9,
-        outer: int = 27,
-        n_pca: int | None = 20,
-        ridge: float = 0.1,
+        scorer: Scorer | str = "norm",
         delta_mode: str = "adaptive",
         scale: str = "minmax",
         dtype: str = "float32",
@@ -357,10 +334,6 @@ contamination
         self.init = init
         self.random_state = random_state
         self.scorer = scorer
-        self.inner = inner
-        self.outer = outer
-        self.n_pca = n_pca
-        self.ridge = ridge
         self.delta_mode = delta_mode
         self.scale = scale
         self.dtype = dtype
@@ -423,8 +396,7 @@ class EWNMF(_ReweightedFactorization):
         Scale of ``gamma`` (:data:`~rednmf.detectors._factorization.SCALE_MODES`);
         ``'absolute'`` applies it to the scaled data as is. ``'relative'`` is
         the old name of ``'adaptive'`` (deprecated).
-    max_iter, tol, init, random_state, scorer, inner, outer, n_pca, ridge, scale, dtype, \
-contamination
+    max_iter, tol, init, random_state, scorer, scale, dtype, contamination
         As in :class:`NMF`.
 
     Attributes
@@ -456,11 +428,7 @@ contamination
         tol: float = 1e-4,
         init: str = "random",
         random_state: int | None = 0,
-        scorer: str = "norm",
-        inner: int = 9,
-        outer: int = 27,
-        n_pca: int | None = 20,
-        ridge: float = 0.1,
+        scorer: Scorer | str = "norm",
         gamma_mode: str = "adaptive",
         scale: str = "minmax",
         dtype: str = "float32",
@@ -473,10 +441,6 @@ contamination
         self.init = init
         self.random_state = random_state
         self.scorer = scorer
-        self.inner = inner
-        self.outer = outer
-        self.n_pca = n_pca
-        self.ridge = ridge
         self.gamma_mode = gamma_mode
         self.scale = scale
         self.dtype = dtype

@@ -97,22 +97,17 @@ def method_params(name: str) -> list[str]:
 
 
 def unknown_params_message(
-    name: str,
-    unknown: list[str],
-    valid: list[str],
-    renamed: dict[str, str],
-    deprecated: tuple[str, ...] | list[str] = (),
+    name: str, unknown: list[str], valid: list[str], renamed: dict[str, str]
 ) -> str:
     """The one-line error for parameters that the method ``name`` does not have.
 
     Names the old spelling's new name where a parameter was renamed, and lists
-    the valid parameters (the deprecated ones left out).
+    the valid parameters.
     """
     names = ", ".join(repr(u) for u in unknown)
     moved = [f"{u!r} is now {renamed[u]!r}" for u in unknown if u in renamed]
     hint = f" ({'; '.join(moved)})" if moved else ""
-    shown = [p for p in valid if p not in deprecated]
-    return f"method {name!r} has no parameter {names}{hint}; valid parameters: {', '.join(shown)}"
+    return f"method {name!r} has no parameter {names}{hint}; valid parameters: {', '.join(valid)}"
 
 
 def get_detector(name: str, **params: Any) -> BaseDetector:
@@ -123,8 +118,12 @@ def get_detector(name: str, **params: Any) -> BaseDetector:
     name : str
         Short name, see :func:`list_methods` (case-insensitive).
     **params
-        Constructor parameters; unset ones keep the method's defaults. Their
-        values are validated by the detector's ``fit``.
+        Constructor parameters; unset ones keep the method's defaults. A
+        method with a ``scorer`` (:mod:`rednmf.scoring.scorers`) also takes
+        the scorer's parameters, as ``scorer__inner=7`` or, where the method
+        has no parameter of that name, as ``inner=7`` (the command line's
+        ``--inner``/``--outer`` and ``--param``). Their values are validated
+        by the detector's ``fit`` (or :func:`check_params`).
 
     Returns
     -------
@@ -134,18 +133,44 @@ def get_detector(name: str, **params: Any) -> BaseDetector:
     Raises
     ------
     InputError
-        If the method is unknown or a parameter is not one of the method's.
+        If the method is unknown or a parameter is not one of the method's
+        (or of its scorer's).
     """
     cls = get_detector_class(name)
     valid = cls._get_param_names()
-    unknown = sorted(set(params) - set(valid))
-    if unknown:
+    own = {k: v for k, v in params.items() if k in valid}
+    detector = cls(**own)
+    rest = {k: v for k, v in params.items() if k not in valid}
+    if not rest:
+        return detector
+    scorer = detector._scorer() if "scorer" in valid else None
+    scorer_names = [] if scorer is None else sorted(scorer.get_params())
+    nested, unknown = {}, []
+    for key, value in rest.items():
+        sub = key.removeprefix("scorer__")
+        if sub in scorer_names:
+            nested[f"scorer__{sub}"] = value
+        else:
+            unknown.append(key)
+    if unknown and scorer is not None and all(_a_scorers(k) for k in unknown):
+        names = ", ".join(repr(k) for k in sorted(unknown))
+        own = ", ".join(scorer_names) or "none"
         raise InputError(
-            unknown_params_message(
-                name, unknown, valid, cls.renamed_params, getattr(cls, "deprecated_params", ())
-            )
+            f"the scorer {scorer!r} of method {name!r} has no parameter {names} (its "
+            f"parameters: {own}); drop them or choose a scorer that has them"
         )
-    return cls(**params)
+    if unknown:
+        shown = valid + [f"scorer__{k}" for k in scorer_names]
+        raise InputError(unknown_params_message(name, sorted(unknown), shown, cls.renamed_params))
+    return detector.set_params(**nested)
+
+
+def _a_scorers(key: str) -> bool:
+    """Whether ``key`` (or ``scorer__key``) names a parameter of some scorer class."""
+    from rednmf.scoring.scorers import SCORER_CLASSES
+
+    sub = key.removeprefix("scorer__")
+    return any(sub in c._get_param_names() for c in SCORER_CLASSES.values())
 
 
 def check_params(name: str, params: dict[str, Any] | None) -> BaseDetector:
