@@ -86,7 +86,7 @@ wheel-check: $(BIN)/python
 	rm -rf $(WHEEL_DIR)
 	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir $(WHEEL_DIR)/dist .
 	$(BIN)/python -c "import sys, zipfile; n = set(zipfile.ZipFile(sys.argv[1]).namelist()); \
-	  need = {'rednmf_launch.py', 'rednmf/experiments/paper_results.json', 'rednmf/report/assets/scene.js', 'rednmf/report/assets/bench.js'}; \
+	  need = {'rednmf/experiments/paper_results.json', 'rednmf/report/assets/scene.js', 'rednmf/report/assets/bench.js'}; \
 	  bad = sorted(need - n) + sorted(x for x in n if 'reference.py' in x or x.startswith('tests/')); \
 	  sys.exit(f'wheel check: missing or unwanted files {bad}' if bad else 0)" $(WHEEL_DIR)/dist/rednmf-*.whl
 	$(PYTHON) -m venv $(WHEEL_DIR)/venv

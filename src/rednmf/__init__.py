@@ -9,9 +9,9 @@ The public names::
     print(roc_auc(det.decision_scores_, gt))
 
 The names are imported on first use (PEP 562), so ``import rednmf`` is cheap:
-``python -m rednmf`` reaches :mod:`rednmf_launch`, which installs the start-up
-signal handlers, before NumPy, SciPy and the detectors are imported, exactly
-like the ``rednmf`` command.
+``python -m rednmf`` and the ``rednmf`` command reach the launcher
+(:mod:`rednmf.__main__`), which installs the start-up signal handlers, before
+NumPy, SciPy and the detectors are imported.
 """
 
 from __future__ import annotations

@@ -29,7 +29,6 @@ import hashlib
 import os
 import platform
 import signal
-import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -38,8 +37,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rednmf._signals import handling
 from rednmf.detectors.registry import check_params
-from rednmf.exceptions import InputError, Interrupted, interrupt
+from rednmf.exceptions import InputError, Interrupted
 
 if TYPE_CHECKING:  # pragma: no cover
     from rednmf.io.scene import Scene
@@ -51,7 +51,6 @@ __all__ = [
     "detect_scene",
     "detect_synthetic",
     "expand_inputs",
-    "handle_termination",
     "run_name",
 ]
 
@@ -68,25 +67,6 @@ BATCH_COLUMNS = [
     "run_dir",
     "error",
 ]
-
-
-@contextlib.contextmanager
-def handle_termination() -> Iterator[None]:
-    """Turn SIGTERM into :class:`Interrupted` in the main thread while the block runs.
-
-    SIGINT already raises ``KeyboardInterrupt``. Both unwind through the
-    staging cleanup, so a stopped run leaves no trace. Outside the main thread
-    this does nothing.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    old = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
 
 
 def run_name(stem: str, method: str) -> str:
@@ -652,7 +632,8 @@ def detect_scene(
     from rednmf.io.writers import check_output_dir, lock_dir, remove_stale_staging
 
     check_output_dir(out)
-    with handle_termination(), lock_dir(out, wait=wait, on_wait=on_wait) as folder:
+    # SIGTERM -> Interrupted (SIGINT raises KeyboardInterrupt): both unwind the staging.
+    with handling(signal.SIGTERM), lock_dir(out, wait=wait, on_wait=on_wait) as folder:
         remove_stale_staging(folder)
         return _run_one(
             path if isinstance(path, Scene) else Path(path),
@@ -814,7 +795,8 @@ def detect_batch(
     if unknown:
         raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
     opts = {**defaults, **options}
-    with handle_termination(), lock_dir(out, wait=wait, on_wait=on_wait) as folder:
+    # SIGTERM -> Interrupted (SIGINT raises KeyboardInterrupt): both unwind the staging.
+    with handling(signal.SIGTERM), lock_dir(out, wait=wait, on_wait=on_wait) as folder:
         remove_stale_staging(folder)
         try:
             _batch_loop(files, folder, opts, rows, names, on_scene)
