@@ -118,12 +118,9 @@ def test_renamed_parameter_names_its_new_name():
 
 
 @pytest.mark.parametrize(("cls", "key"), [(L1NMF, "delta_mode"), (EWNMF, "gamma_mode")])
-def test_relative_is_the_old_name_of_adaptive(cls, key):
-    cube = _cube()
-    new = cls(max_iter=5, n_components=2).fit(cube).decision_scores_
-    with pytest.warns(FutureWarning, match=f"{key}='relative' is now called"):
-        old = cls(max_iter=5, n_components=2, **{key: "relative"}).fit(cube).decision_scores_
-    np.testing.assert_array_equal(old, new)
+def test_the_old_mode_name_relative_is_refused(cls, key):
+    with pytest.raises(InputError, match=f"The '{key}' parameter of {cls.__name__} must be"):
+        cls(**{key: "relative"}).fit(_cube())
 
 
 # -- input layouts ------------------------------------------------------------

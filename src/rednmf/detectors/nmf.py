@@ -7,7 +7,6 @@ shared parameters and the scoring live in that base class.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, ClassVar
 
 import numpy as np
@@ -28,39 +27,19 @@ __all__ = ["NMF", "RNMF", "L1NMF", "EWNMF"]
 #: The scale modes of RNMF, L1NMF and EWNMF (of :data:`SCALE_MODES`).
 _MODES = StrOptions({"adaptive", "absolute"})
 #: ``delta_mode`` and ``gamma_mode`` as the L1NMF and EWNMF solvers name them
-#: (``'relative'`` there is ``'adaptive'`` here); ``'relative'`` is still accepted
-#: here, with a ``FutureWarning``.
-_SOLVER_MODE = {"adaptive": "relative", "relative": "relative", "absolute": "absolute"}
-
-
-def _old_mode(name: str, value: str) -> None:
-    """Warn that ``value='relative'`` is the old name of ``'adaptive'``."""
-    if value == "relative":
-        warnings.warn(
-            f"{name}='relative' is now called {name}='adaptive'; 'relative' will be removed",
-            FutureWarning,
-            stacklevel=5,
-        )
-
-
-#: The declared values of ``delta_mode`` and ``gamma_mode`` (``'relative'``: the old name).
-_SCALE_MODE = [StrOptions({"adaptive", "absolute", "relative"}, deprecated={"relative"})]
+#: (``'relative'`` there is ``'adaptive'`` here).
+_SOLVER_MODE = {"adaptive": "relative", "absolute": "absolute"}
 
 
 class _ReweightedFactorization(FactorizationDetector):
     """L1NMF and EWNMF: NMF with per-entry weights and one scale parameter.
 
     Both keep the last weights as ``weights_`` and the scale used at each
-    iteration as a history attribute, and accept the old mode name
-    ``'relative'`` with a FutureWarning.
+    iteration as a history attribute.
     """
 
-    #: The mode parameter (``'delta_mode'``, ``'gamma_mode'``) and the history attribute.
-    _mode_param: ClassVar[str]
+    #: The history attribute of the scale (``'delta_history_'``, ``'gamma_history_'``).
     _history_attr: ClassVar[str]
-
-    def _check_params(self) -> None:
-        _old_mode(self._mode_param, getattr(self, self._mode_param))
 
     def _keep_weights(self, res: NMFResult, shape: tuple[int, int]) -> np.ndarray:
         """Store ``weights_`` and the scale history; return the weights (bands x pixels)."""
@@ -287,8 +266,7 @@ class L1NMF(_ReweightedFactorization):
         ``delta_t = delta * median |X - WH|`` at each iteration.
     delta_mode : {'adaptive', 'absolute'}, default='adaptive'
         Scale of ``delta`` (:data:`~rednmf.detectors._factorization.SCALE_MODES`);
-        ``'absolute'`` applies it to the scaled data as is. ``'relative'`` is
-        the old name of ``'adaptive'`` (deprecated).
+        ``'absolute'`` applies it to the scaled data as is.
     max_iter, tol, init, random_state, scorer, scale, dtype, contamination
         As in :class:`NMF`.
 
@@ -309,7 +287,6 @@ class L1NMF(_ReweightedFactorization):
     """
 
     name = "l1nmf"
-    _mode_param = "delta_mode"
     _history_attr = "delta_history_"
 
     def __init__(
@@ -342,7 +319,7 @@ class L1NMF(_ReweightedFactorization):
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **FactorizationDetector._parameter_constraints,
         "delta": positive("neither"),
-        "delta_mode": _SCALE_MODE,
+        "delta_mode": [_MODES],
     }
 
     def _solve(
@@ -394,8 +371,7 @@ class EWNMF(_ReweightedFactorization):
         tends to plain NMF (uniform weights).
     gamma_mode : {'adaptive', 'absolute'}, default='adaptive'
         Scale of ``gamma`` (:data:`~rednmf.detectors._factorization.SCALE_MODES`);
-        ``'absolute'`` applies it to the scaled data as is. ``'relative'`` is
-        the old name of ``'adaptive'`` (deprecated).
+        ``'absolute'`` applies it to the scaled data as is.
     max_iter, tol, init, random_state, scorer, scale, dtype, contamination
         As in :class:`NMF`.
 
@@ -416,7 +392,6 @@ class EWNMF(_ReweightedFactorization):
     """
 
     name = "ewnmf"
-    _mode_param = "gamma_mode"
     _history_attr = "gamma_history_"
 
     def __init__(
@@ -449,7 +424,7 @@ class EWNMF(_ReweightedFactorization):
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **FactorizationDetector._parameter_constraints,
         "gamma": positive("neither"),
-        "gamma_mode": _SCALE_MODE,
+        "gamma_mode": [_MODES],
     }
 
     def _solve(
