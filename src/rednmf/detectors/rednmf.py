@@ -71,15 +71,15 @@ class REDNMF(FactorizationDetector):
     solved by the multiplicative updates (14)-(16) and the L2,1 shrinkage (17)
     (see :mod:`rednmf.solvers.rednmf`). The threshold of (17) accounts for the
     scene's noise (``lam_mode='noise'``, :mod:`rednmf.solvers.noise`). Pixels
-    are scored by the multi-scale detectors (:func:`rednmf.scoring.multiscale`:
+    are scored by the ``scorer`` object (:mod:`rednmf.scoring.scorers`), by
+    default the multi-scale detectors (:func:`rednmf.scoring.multiscale`:
     local and global RX, at a pixel and pooled, on one calibrated scale) on the
-    anomaly evidence and, by default, on the cube itself with the pixels the
-    evidence flags kept out of the cube's background statistics
-    (``score_cube``, :func:`rednmf.scoring.multiscale.cube_and_evidence`: the
-    background ``WH`` absorbs most of every anomaly, which only the cube keeps);
-    or by BRAD, a local dual-window Mahalanobis detector
-    (:func:`rednmf.scoring.brad`), or by the column norm ``||S_j||_2``, of the
-    evidence alone.
+    anomaly evidence and on the cube itself with the pixels the evidence flags
+    kept out of the cube's background statistics (the scorer's ``score_cube``,
+    :func:`rednmf.scoring.multiscale.cube_and_evidence`: the background ``WH``
+    absorbs most of every anomaly, which only the cube keeps); or by BRAD, a
+    local dual-window Mahalanobis detector (:func:`rednmf.scoring.brad`), or by
+    the column norm ``||S_j||_2``, of the evidence alone.
 
     The defaults were chosen by leave-one-scene-out over 12 real scenes, clean
     and with added noise (``docs/choices.md``). The paper's configuration is
@@ -195,7 +195,7 @@ class REDNMF(FactorizationDetector):
         which keeps each pixel's noise for the scorer to weigh.
     noise_std_ : ndarray of shape (bands,) or None
         ``lam_mode='noise'``: the estimated noise standard deviation of each
-        band (of the data scaled by ``scale``; :mod:`rednmf.solvers.noise`).
+        band (of the min-max scaled data; :mod:`rednmf.solvers.noise`).
     lam_ : float
         The absolute ``lam`` of the fit (the S step thresholds at ``lam_ / 2``).
     n_iter_ : int

@@ -138,8 +138,7 @@ def get_detector(name: str, **params: Any) -> BaseDetector:
     """
     cls = get_detector_class(name)
     valid = cls._get_param_names()
-    own = {k: v for k, v in params.items() if k in valid}
-    detector = cls(**own)
+    detector = cls(**{k: v for k, v in params.items() if k in valid})
     rest = {k: v for k, v in params.items() if k not in valid}
     if not rest:
         return detector
@@ -152,12 +151,12 @@ def get_detector(name: str, **params: Any) -> BaseDetector:
             nested[f"scorer__{sub}"] = value
         else:
             unknown.append(key)
-    if unknown and scorer is not None and all(_a_scorers(k) for k in unknown):
+    if unknown and scorer is not None and all(_scorer_parameter(k) for k in unknown):
         names = ", ".join(repr(k) for k in sorted(unknown))
-        own = ", ".join(scorer_names) or "none"
+        takes = ", ".join(scorer_names) or "none"
         raise InputError(
             f"the scorer {scorer!r} of method {name!r} has no parameter {names} (its "
-            f"parameters: {own}); drop them or choose a scorer that has them"
+            f"parameters: {takes}); drop them or choose a scorer that has them"
         )
     if unknown:
         shown = valid + [f"scorer__{k}" for k in scorer_names]
@@ -165,7 +164,7 @@ def get_detector(name: str, **params: Any) -> BaseDetector:
     return detector.set_params(**nested)
 
 
-def _a_scorers(key: str) -> bool:
+def _scorer_parameter(key: str) -> bool:
     """Whether ``key`` (or ``scorer__key``) names a parameter of some scorer class."""
     from rednmf.scoring.scorers import SCORER_CLASSES
 
