@@ -17,9 +17,12 @@ NumPy, SciPy and the detectors are imported.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
 from rednmf._version import __version__
+
+#: ``typing.TYPE_CHECKING`` without importing :mod:`typing` (the launcher imports this
+#: package before its signal handlers are in place: every millisecond counts).
+TYPE_CHECKING = False
 
 #: Public name -> the module that defines it.
 _LAZY = {
@@ -46,6 +49,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from typing import Any
+
     from rednmf.datasets import make_scene
     from rednmf.detectors.rednmf import REDNMF
     from rednmf.detectors.registry import get_detector, list_methods

@@ -17,15 +17,19 @@ it before NumPy):
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import sys
-import threading
-from collections.abc import Callable, Iterator
-from typing import Any
 
 from rednmf.exceptions import Interrupted
+
+#: The launcher imports this module before its handlers are in place: at run time only
+#: ``os``, ``signal`` and ``sys`` (``typing.TYPE_CHECKING`` without importing ``typing``).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import TracebackType
+    from typing import Any
 
 __all__ = [
     "early_exit",
@@ -60,22 +64,33 @@ def signals_received(*, clear: bool = False) -> list[int]:
     return got
 
 
-@contextlib.contextmanager
-def handling(*signums: int, handler: Callable[[int, Any], Any] = interrupt) -> Iterator[None]:
+class handling:  # noqa: N801 - used like a function: ``with handling(signal.SIGTERM):``
     """Install ``handler`` for ``signums`` while the block runs, then restore the old ones.
 
     Outside the main thread (where Python cannot install handlers) this does
     nothing.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = {s: signal.signal(s, handler) for s in signums}
-    try:
-        yield
-    finally:
-        for s, h in old.items():
+
+    def __init__(self, *signums: int, handler: Callable[[int, Any], Any] = interrupt) -> None:
+        self.signums = signums
+        self.handler = handler
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> None:
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._old = {s: signal.signal(s, self.handler) for s in self.signums}
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for s, h in self._old.items():
             signal.signal(s, h)
+        self._old = {}
 
 
 def early_exit(signum: int, frame: object) -> None:
