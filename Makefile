@@ -67,7 +67,7 @@ test: lint
 # estimator API: scikit-learn, PyOD; the CLI: typer, rich; torch; Dask; numba through the CLI's
 # fits), without the `slow` and `realdata` markers, which alone leave nearly the whole suite.
 OLDEST_TESTS := tests/io tests/metrics tests/detectors/test_sklearn_api.py \
-	tests/detectors/test_param_check.py tests/test_cli.py tests/test_backend_torch.py \
+	tests/detectors/test_check_params.py tests/test_cli.py tests/test_backend_torch.py \
 	tests/scoring/test_dask_scoring.py tests/solvers/test_noise.py tests/test_packaging.py
 test-oldest: $(OLD_STAMP)
 	$(OLD_VENV)/bin/python -m pytest -q -p no:cacheprovider -m "not slow and not realdata" \
@@ -86,7 +86,7 @@ wheel-check: $(BIN)/python
 	rm -rf $(WHEEL_DIR)
 	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir $(WHEEL_DIR)/dist .
 	$(BIN)/python -c "import sys, zipfile; n = set(zipfile.ZipFile(sys.argv[1]).namelist()); \
-	  need = {'rednmf_launch.py', 'rednmf/experiments/paper_results.json', 'rednmf/report/assets/scene.js', 'rednmf/report/assets/bench.js'}; \
+	  need = {'rednmf/experiments/paper_results.json', 'rednmf/report/assets/scene.js', 'rednmf/report/assets/bench.js'}; \
 	  bad = sorted(need - n) + sorted(x for x in n if 'reference.py' in x or x.startswith('tests/')); \
 	  sys.exit(f'wheel check: missing or unwanted files {bad}' if bad else 0)" $(WHEEL_DIR)/dist/rednmf-*.whl
 	$(PYTHON) -m venv $(WHEEL_DIR)/venv

@@ -7,9 +7,9 @@ Run from the repository root::
 Each case runs ``rednmf ...`` (the console script of this venv) as a new
 process, ``--repeats`` times, and the table gives the median wall time, the
 exit status and the first line of its error output. The scene is a small
-``.mat`` written to a temporary folder (no shared data needed). Options and
-parameters are checked from the detectors' parameter table and an in-memory
-cube before any detector (or scikit-learn) is imported.
+``.mat`` written to a temporary folder (no shared data needed). Options are
+checked before the read, the detector's parameters by scikit-learn (which the
+check imports), an in-memory cube right after the read.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from rednmf.metrics import roc_auc
 
 VARIANTS: dict[str, dict] = {
     "default": {},
-    "shrink='row' (eq. 17 as printed)": {"shrink": "row"},
+    "sparsity='l21-row' (eq. 17 as printed)": {"sparsity": "l21-row"},
     "scorer='norm'": {"scorer": "norm"},
     "dtype='float64'": {"dtype": "float64"},
     "paper (lam, beta) = (50, 1), absolute": {"lam": 50.0, "beta": 1.0, "lam_mode": "absolute"},

@@ -64,6 +64,7 @@ from rednmf.scoring.multiscale import (
     detector_maps,
     noise_pca_count,
 )
+from rednmf.scoring.scorers import MultiScale
 from rednmf.solvers.noise import band_noise_variance
 
 SIGMAS = (0.0, 0.01, 0.05, 0.10)
@@ -163,7 +164,7 @@ def _run(cond: tuple[str, float, int]) -> list[dict]:
         ms = get_detector("msrx").fit(cube).decision_scores_
         t_ms = time.perf_counter() - t
         t = time.perf_counter()
-        det = REDNMF(score_cube=False).fit(cube)
+        det = REDNMF(scorer=MultiScale(score_cube=False)).fit(cube)
         t_ev = time.perf_counter() - t
         base = dict(scene=name, sigma=sigma, draw=draw)
         rows_out = [{**base, "candidate": "msrx", "auc": roc_auc(ms, gt), "seconds": t_ms}]

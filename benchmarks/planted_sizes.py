@@ -6,7 +6,7 @@ abundances 0.6 and 0.4), Gaussian noise of
 standard deviation 0.05 added after scaling (:func:`rednmf.experiments.common.noisy_cube`,
 seed 0). Each detector with its defaults; per scene and target side, the mean AUC of each
 target against the whole background (:func:`rednmf.metrics.roc_auc_by_target_size`).
-``REDNMF(score_cube=False)`` is REDNMF's evidence alone (what the cube adds).
+``REDNMF(scorer=MultiScale(score_cube=False))`` is REDNMF's evidence alone (what the cube adds).
 
 Printed: one row per scene and detector, then the means over the scenes (the numbers
 behind ``tests/scoring/test_cube_and_evidence.py`` and docs/choices.md).
@@ -25,12 +25,13 @@ import numpy as np
 from rednmf import REDNMF, get_detector, make_scene
 from rednmf.experiments.common import SYNTHETIC_SCENES, noisy_cube
 from rednmf.metrics import roc_auc_by_target_size
+from rednmf.scoring.scorers import MultiScale
 
 SIZES = SYNTHETIC_SCENES["planted-sizes"]["target_size"]
 DETECTORS = {
     "rednmf": lambda: REDNMF(),
     "msrx": lambda: get_detector("msrx"),
-    "rednmf evidence alone": lambda: REDNMF(score_cube=False),
+    "rednmf evidence alone": lambda: REDNMF(scorer=MultiScale(score_cube=False)),
 }
 
 

@@ -24,6 +24,7 @@ from rednmf.metrics import roc_auc  # noqa: E402
 from rednmf.preprocessing import scale_data  # noqa: E402
 from rednmf.scoring.brad import brad, pca_project  # noqa: E402
 from rednmf.scoring.local_rx import local_rx  # noqa: E402
+from rednmf.scoring.scorers import MultiScale  # noqa: E402
 from rednmf.solvers.init import initialize_factors  # noqa: E402
 from rednmf.solvers.rednmf import rednmf_solve  # noqa: E402
 
@@ -134,7 +135,7 @@ def test_rednmf_torch_same_auc(scene):
     to ~1e-3 and the AUCs to ~1e-4; in float64 everything agrees to rounding.
     """
     cube, gt = scene
-    kw = {"max_iter": 30, "inner": 3, "outer": 9, "n_pca": 10}
+    kw = {"max_iter": 30, "scorer": MultiScale(inner=3, outer=9, n_pca=10)}
     a = REDNMF(**kw).fit(cube)
     b = REDNMF(engine=TorchEngine("cpu"), **kw).fit(cube)
     assert isinstance(b.decision_scores_, np.ndarray) and isinstance(b.anomaly_, np.ndarray)
@@ -159,25 +160,6 @@ def test_rednmf_torch_same_auc(scene):
 )
 def test_torch_bad_combinations_are_input_errors(scene, kw):
     with pytest.raises(InputError) as err:
-        REDNMF(max_iter=2, **kw).fit(scene[0])
-    assert "\n" not in str(err.value)
-
-
-@pytest.mark.parametrize(
-    "kw",
-    [
-        {"backend": "jax"},
-        {"backend": "torch", "scheduler": "tcp://127.0.0.1:1"},
-        {"backend": "torch", "out_of_core": True},
-        {"backend": "torch", "lam_mode": "adaptive"},
-        {"backend": "torch", "device": "no-such-device"},
-        {"device": "cuda"},
-    ],
-    ids=["unknown", "dask", "out-of-core", "adaptive", "bad-device", "device-without-torch"],
-)
-def test_deprecated_torch_bad_combinations_are_input_errors(scene, kw):
-    with pytest.raises(InputError) as err, warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
         REDNMF(max_iter=2, **kw).fit(scene[0])
     assert "\n" not in str(err.value)
 

@@ -32,7 +32,7 @@ def _close(a, b):
         {"scorer": "norm"},
         {"sparsity": "none"},
         {"init": "random", "tol": 1e-3},
-        {"pool_global": True, "robust_global": True},
+        {"scorer__pool_global": True, "scorer__robust_global": True},
     ],
 )
 def test_out_of_core_scores_equal_in_memory(tmp_path, data, interleave, kw):
@@ -40,8 +40,8 @@ def test_out_of_core_scores_equal_in_memory(tmp_path, data, interleave, kw):
     assert is_memory_mapped(scene.cube)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning with tol
-        mem = REDNMF(max_iter=20, **kw).fit(scene.cube)
-        ooc = REDNMF(max_iter=20, engine="out-of-core", **kw).fit(scene.cube)
+        mem = REDNMF(max_iter=20).set_params(**kw).fit(scene.cube)
+        ooc = REDNMF(max_iter=20, engine="out-of-core").set_params(**kw).fit(scene.cube)
     assert ooc.anomaly_ is None
     assert ooc.n_iter_ == mem.n_iter_
     _close(ooc.decision_scores_, mem.decision_scores_)

@@ -16,6 +16,7 @@ from rednmf.detectors.rednmf import REDNMF
 from rednmf.detectors.registry import get_detector
 from rednmf.detectors.rx import GRX
 from rednmf.exceptions import ConvergenceWarning
+from rednmf.scoring.scorers import MultiScale
 from rednmf.solvers._driver import Iterate, as_fit_callback, iterate
 
 
@@ -27,14 +28,14 @@ def _scene():
 def test_fit_callback_sees_every_iteration_and_its_objective():
     cube, _ = _scene()
     seen: list[tuple[int, float]] = []
-    det = REDNMF(max_iter=12, outer=9, inner=3).fit(
+    det = REDNMF(max_iter=12, scorer=MultiScale(inner=3, outer=9)).fit(
         cube, callback=lambda t, f: seen.append((t, f))
     )
     assert [t for t, _ in seen] == list(range(1, det.n_iter_ + 1))
     np.testing.assert_array_equal([f for _, f in seen], det.objective_)
     assert not hasattr(det, "_callback")  # nothing set on the estimator during a fit
     # The callback does not change the fit.
-    again = REDNMF(max_iter=12, outer=9, inner=3).fit(cube)
+    again = REDNMF(max_iter=12, scorer=MultiScale(inner=3, outer=9)).fit(cube)
     np.testing.assert_array_equal(again.decision_scores_, det.decision_scores_)
 
 
@@ -44,8 +45,8 @@ ITERATIVE = [
     ("rnmf", {}),
     ("l1nmf", {}),
     ("ewnmf", {}),
-    ("rednmf", {}),
-    ("rednmf", {"lam_mode": "adaptive"}),
+    ("rednmf", {"inner": 3, "outer": 9}),
+    ("rednmf", {"lam_mode": "adaptive", "inner": 3, "outer": 9}),
 ]
 
 
@@ -62,7 +63,7 @@ def test_every_factorisation_reports_each_iteration_with_its_iterate(method, par
             last["W"], last["H"] = state.W.copy(), state.H.copy()
         last["norm"] = np.float64(state.residual_norm())
 
-    det = get_detector(method, max_iter=9, tol=1e-12, inner=3, outer=9, **params)
+    det = get_detector(method, max_iter=9, tol=1e-12, **params)
     with pytest.warns(ConvergenceWarning):
         det.fit(cube, callback=callback)
     assert [t for t, _ in seen] == list(range(1, det.n_iter_ + 1)) == list(range(1, 10))
@@ -72,7 +73,7 @@ def test_every_factorisation_reports_each_iteration_with_its_iterate(method, par
         np.testing.assert_array_equal(last["W"], det.components_)
         np.testing.assert_array_equal(last["H"], det.coefficients_)
     # The callback changes nothing.
-    plain = get_detector(method, max_iter=9, tol=1e-12, inner=3, outer=9, **params)
+    plain = get_detector(method, max_iter=9, tol=1e-12, **params)
     with pytest.warns(ConvergenceWarning):
         plain.fit(cube)
     np.testing.assert_array_equal(plain.decision_scores_, det.decision_scores_)
@@ -82,7 +83,7 @@ def test_block_engine_fit_term_is_the_residual_of_the_iterate():
     """REDNMF's block engine reports ||X - WH - S||^2; on its last iteration that is the fit's."""
     cube, _ = _scene()
     fits: list[float] = []
-    det = REDNMF(max_iter=6, tol=1e-12, inner=3, outer=9, dtype="float64")
+    det = REDNMF(max_iter=6, tol=1e-12, scorer=MultiScale(inner=3, outer=9), dtype="float64")
     with pytest.warns(ConvergenceWarning):
         det.fit(cube, callback=lambda t, f, state: fits.append(state.fit))
     X = det._data_matrix(cube)[0]

@@ -61,7 +61,7 @@ def test_summary_is_readable_tables():
         "method": "rednmf",
         "threshold": 1.5,
         "n_detections": 3,
-        "params": {"lam": 4.0, "inner": 9, "backend": "deprecated", "n_jobs": "deprecated"},
+        "params": {"lam": 4.0, "scorer__inner": 9},
         "objective": [10.0, 5.0, 2.5, 2.4],
         "seconds": {"read": 0.1, "fit": 2.0, "threshold": 0.05},
         "environment": {"rednmf": "0.1.0", "numpy": "2.4.6"},
@@ -69,8 +69,7 @@ def test_summary_is_readable_tables():
     }
     text = summary_html(summary)
     params = re.search(r"<table class='summary params'>(.*?)</table>", text).group(1)
-    assert re.findall(r"<tr><th>(\w+)</th>", params) == ["lam", "inner"]  # one per row
-    assert "Deprecated, without effect: backend, n_jobs." in text
+    assert re.findall(r"<tr><th>(\w+)</th>", params) == ["lam", "scorer__inner"]  # one per row
     points = re.search(r"<polyline points='([^']*)'", text).group(1).split()
     assert len(points) == 4  # the convergence plot: one point per iteration
     assert "10 at the first iteration, 2.4 at the last (4)" in text

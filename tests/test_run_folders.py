@@ -25,7 +25,7 @@ from rednmf import cli
 from rednmf.datasets import make_scene
 from rednmf.pipeline import detect_scene
 
-LAUNCH = [sys.executable, "-m", "rednmf_launch"]
+LAUNCH = [sys.executable, "-m", "rednmf"]
 
 
 def _scene(tmp: Path, name: str = "big", rows: int = 240, cols: int = 240) -> Path:

@@ -9,17 +9,20 @@ The public names::
     print(roc_auc(det.decision_scores_, gt))
 
 The names are imported on first use (PEP 562), so ``import rednmf`` is cheap:
-``python -m rednmf`` reaches :mod:`rednmf_launch`, which installs the start-up
-signal handlers, before NumPy, SciPy and the detectors are imported, exactly
-like the ``rednmf`` command.
+``python -m rednmf`` and the ``rednmf`` command reach the launcher
+(:mod:`rednmf.__main__`), which installs the start-up signal handlers, before
+NumPy, SciPy and the detectors are imported.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
 from rednmf._version import __version__
+
+#: ``typing.TYPE_CHECKING`` without importing :mod:`typing` (the launcher imports this
+#: package before its signal handlers are in place: every millisecond counts).
+TYPE_CHECKING = False
 
 #: Public name -> the module that defines it.
 _LAZY = {
@@ -46,6 +49,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from typing import Any
+
     from rednmf.datasets import make_scene
     from rednmf.detectors.rednmf import REDNMF
     from rednmf.detectors.registry import get_detector, list_methods

@@ -808,7 +808,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     int
         0 on success, 2 on a user error (one line ``error: ...`` on stderr).
     """
-    from rednmf.exceptions import interrupt, signals_received
+    from rednmf._signals import handling, signals_received
 
     signals_received(clear=True)
     if "rednmf.io.writers" in sys.modules:
@@ -817,30 +817,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         published(clear=True)
     show_warning = warnings.showwarning
     warnings.showwarning = _show_warning
-    handlers = {}
-    with contextlib.suppress(ValueError):  # not the main thread: leave the signals alone
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            handlers[sig] = signal.signal(sig, interrupt)
-    try:
-        return _main(argv)
-    except BaseException as exc:
-        # A library's clean-up (a ``finally`` or ``__exit__``) can fail while a signal
-        # unwinds it, and its error then replaces the interruption: look down the chain.
-        # A compiled library can also swallow the interruption and raise its own error
-        # with no chain at all: a signal received during the run is the cause then.
-        cause = _interruption(exc)
-        received = signals_received(clear=True)
-        if cause is None and not received:
-            raise
-        signum = getattr(cause, "signum", received[0] if received else signal.SIGINT)
-        code, message = _interrupted_message(signal.Signals(signum))
-        sys.stderr.write(message + "\n")
-        sys.stderr.flush()
-        return code
-    finally:
-        warnings.showwarning = show_warning
-        for sig, old in handlers.items():
-            signal.signal(sig, old)
+    with handling(signal.SIGINT, signal.SIGTERM):  # both -> Interrupted while the command runs
+        try:
+            return _main(argv)
+        except BaseException as exc:
+            # A library's clean-up (a ``finally`` or ``__exit__``) can fail while a signal
+            # unwinds it, and its error then replaces the interruption: look down the chain.
+            # A compiled library can also swallow the interruption and raise its own error
+            # with no chain at all: a signal received during the run is the cause then.
+            cause = _interruption(exc)
+            received = signals_received(clear=True)
+            if cause is None and not received:
+                raise
+            signum = getattr(cause, "signum", received[0] if received else signal.SIGINT)
+            code, message = _interrupted_message(signal.Signals(signum))
+            sys.stderr.write(message + "\n")
+            sys.stderr.flush()
+            return code
+        finally:
+            warnings.showwarning = show_warning
 
 
 def _show_warning(message: Warning | str, *args: Any, **kwargs: Any) -> None:

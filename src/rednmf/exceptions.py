@@ -8,14 +8,7 @@ traceback.
 
 from __future__ import annotations
 
-__all__ = [
-    "ConvergenceWarning",
-    "InputError",
-    "Interrupted",
-    "interrupt",
-    "one_line",
-    "signals_received",
-]
+__all__ = ["ConvergenceWarning", "InputError", "Interrupted", "one_line"]
 
 
 class InputError(ValueError):
@@ -40,8 +33,8 @@ def one_line(message: object) -> str:
 class Interrupted(BaseException):  # noqa: N818 - named like KeyboardInterrupt
     """SIGTERM (or another termination signal) received while a run was in progress.
 
-    Here, not in :mod:`rednmf.pipeline`, so that the command line can install its
-    handlers without importing NumPy.
+    Raised by the handler of :mod:`rednmf._signals`; here, not in
+    :mod:`rednmf.pipeline`, so that neither imports NumPy.
     """
 
     def __init__(self, signum: int) -> None:
@@ -49,27 +42,3 @@ class Interrupted(BaseException):  # noqa: N818 - named like KeyboardInterrupt
 
         super().__init__(f"stopped by signal {signal.Signals(signum).name}")
         self.signum = signum
-
-
-_received: list[int] = []
-
-
-def interrupt(signum: int, frame: object) -> None:
-    """Signal handler: note ``signum``, then raise :class:`Interrupted`.
-
-    The note outlives the exception. A compiled library can swallow an exception
-    raised inside it and raise its own instead (pybind11 reports an argument it
-    could not convert as ``TypeError: incompatible function arguments``), so the
-    command line asks :func:`signals_received` rather than trusting the
-    exception chain alone.
-    """
-    _received.append(int(signum))
-    raise Interrupted(signum)
-
-
-def signals_received(*, clear: bool = False) -> list[int]:
-    """The signals :func:`interrupt` has handled, oldest first; ``clear`` forgets them."""
-    got = list(_received)
-    if clear:
-        _received.clear()
-    return got

@@ -39,8 +39,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from rednmf._memory import peak_rss_mib
-from rednmf.detectors.param_check import check_params
-from rednmf.exceptions import InputError, Interrupted, interrupt
+from rednmf._signals import handling
+from rednmf.detectors.registry import check_params
+from rednmf.exceptions import InputError, Interrupted
 
 if TYPE_CHECKING:  # pragma: no cover
     from rednmf.io.scene import Scene
@@ -52,7 +53,6 @@ __all__ = [
     "detect_scene",
     "detect_synthetic",
     "expand_inputs",
-    "handle_termination",
     "run_name",
 ]
 
@@ -69,25 +69,6 @@ BATCH_COLUMNS = [
     "run_dir",
     "error",
 ]
-
-
-@contextlib.contextmanager
-def handle_termination() -> Iterator[None]:
-    """Turn SIGTERM into :class:`Interrupted` in the main thread while the block runs.
-
-    SIGINT already raises ``KeyboardInterrupt``. Both unwind through the
-    staging cleanup, so a stopped run leaves no trace. Outside the main thread
-    this does nothing.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    old = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
 
 
 def run_name(stem: str, method: str) -> str:
@@ -385,7 +366,7 @@ def _run_one(
     notes: list[str] = []
     t0 = time.perf_counter()
     params = detector_params(params, contamination)
-    check_params(method, params)  # at once; the detector's module is imported after the read
+    check_params(method, params)  # before the read: scikit-learn's checks of the parameters
     if gt is not None and gt_var is not None:
         raise InputError("--gt and --gt-var are exclusive; use --gt FILE:VAR")
     if isinstance(path, Scene):
@@ -662,9 +643,10 @@ def _write_outputs(
 
 def _window_of(detector: Any) -> tuple[int, int]:
     """The (inner, outer) window of a local detector, for the report's background statistics."""
-    p = detector.get_params()
-    inner = p.get("inner") if isinstance(p.get("inner"), int) else 3
-    outer = p.get("outer") if isinstance(p.get("outer"), int) else 15
+    p = detector.get_params()  # a scorer's window is scorer__inner, scorer__outer
+    inner, outer = p.get("inner", p.get("scorer__inner")), p.get("outer", p.get("scorer__outer"))
+    inner = inner if isinstance(inner, int) else 3
+    outer = outer if isinstance(outer, int) else 15
     return int(inner), int(outer)
 
 
@@ -745,7 +727,8 @@ def detect_scene(
     from rednmf.io.writers import check_output_dir, lock_dir, remove_stale_staging
 
     check_output_dir(out)
-    with handle_termination(), lock_dir(out, wait=wait, on_wait=on_wait) as folder:
+    # SIGTERM -> Interrupted (SIGINT raises KeyboardInterrupt): both unwind the staging.
+    with handling(signal.SIGTERM), lock_dir(out, wait=wait, on_wait=on_wait) as folder:
         remove_stale_staging(folder)
         return _run_one(
             path if isinstance(path, Scene) else Path(path),
@@ -907,7 +890,8 @@ def detect_batch(
     if unknown:
         raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
     opts = {**defaults, **options}
-    with handle_termination(), lock_dir(out, wait=wait, on_wait=on_wait) as folder:
+    # SIGTERM -> Interrupted (SIGINT raises KeyboardInterrupt): both unwind the staging.
+    with handling(signal.SIGTERM), lock_dir(out, wait=wait, on_wait=on_wait) as folder:
         remove_stale_staging(folder)
         try:
             _batch_loop(files, folder, opts, rows, names, on_scene)

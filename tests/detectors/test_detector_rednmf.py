@@ -11,14 +11,18 @@ from rednmf.datasets import make_scene
 from rednmf.detectors.rednmf import REDNMF
 from rednmf.exceptions import ConvergenceWarning, InputError
 from rednmf.metrics import roc_auc
+from rednmf.scoring.scorers import SCORER_CLASSES, MultiScale, Norm
 
-FAST = {"max_iter": 60, "tol": 0, "inner": 3, "outer": 9, "n_pca": 10}
+FAST = {"max_iter": 60, "tol": 0}
+WINDOW = {"inner": 3, "outer": 9, "n_pca": 10}
 
 
-def _fit(cube, **kw):
+def _fit(cube, scorer="multiscale", **kw):
+    """A short fit; the scorer named, with a small window (the norm has none)."""
+    cls = SCORER_CLASSES[scorer]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return REDNMF(**{**FAST, **kw}).fit(cube)
+        return REDNMF(scorer=cls() if cls is Norm else cls(**WINDOW), **{**FAST, **kw}).fit(cube)
 
 
 @pytest.fixture(scope="module")
@@ -124,10 +128,10 @@ def test_float32_close_to_float64(scene):
 def test_ablation_switches_run(scene):
     cube, gt = scene
     for kw in (
-        {"encoder": False},
+        {"beta": 0.0},
         {"sparsity": "l1", "lam_mode": "svd"},
         {"sparsity": "none"},
-        {"shrink": "row", "lam_mode": "svd"},
+        {"sparsity": "l21-row", "lam_mode": "svd"},
     ):
         det = _fit(cube, **kw)
         assert np.isfinite(det.decision_scores_).all()
@@ -170,7 +174,7 @@ def test_bad_parameters_raise_one_line_errors(scene, kw, match):
 )
 def test_bad_cubes(bad, match):
     with pytest.raises(InputError, match=match):
-        REDNMF(outer=3, inner=1).fit(bad)
+        REDNMF(scorer=MultiScale(inner=1, outer=3)).fit(bad)
 
 
 @pytest.mark.realdata

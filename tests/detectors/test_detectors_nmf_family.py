@@ -12,6 +12,7 @@ from rednmf.detectors.nmf import EWNMF, L1NMF, NMF, RNMF
 from rednmf.detectors.registry import get_detector, list_methods
 from rednmf.exceptions import ConvergenceWarning, InputError
 from rednmf.metrics import roc_auc
+from rednmf.scoring.scorers import BRAD
 
 CLASSES = [NMF, RNMF, L1NMF, EWNMF]
 FAST = {"n_components": 4, "max_iter": 60}
@@ -58,7 +59,7 @@ def test_scale_free_and_brad_scorer(scene, cls):
     base = _fit(cls(**FAST, dtype="float64"), cube).decision_scores_
     scaled = _fit(cls(**FAST, dtype="float64"), cube * 1000.0 + 7.0).decision_scores_
     np.testing.assert_allclose(scaled, base, rtol=1e-6, atol=1e-9)
-    det = _fit(cls(**FAST, scorer="brad", inner=3, outer=9, n_pca=5), cube)
+    det = _fit(cls(**FAST, scorer=BRAD(inner=3, outer=9, n_pca=5, ridge=0.1)), cube)
     assert np.all(np.isfinite(det.decision_scores_))
 
 
@@ -87,8 +88,8 @@ def test_method_attributes(scene):
             {"init": "svd"},
             {"random_state": -1},
             {"scorer": "rx"},
-            {"n_pca": 0},
-            {"ridge": -0.1},
+            {"scorer": BRAD(n_pca=0)},
+            {"scorer": BRAD(ridge=-0.1)},
             {"scale": "zscore"},
             {"dtype": "int32"},
             {"contamination": 0.9},
@@ -135,10 +136,6 @@ def test_defaults():
         "init": "random",
         "random_state": 0,
         "scorer": "norm",
-        "inner": 9,
-        "outer": 27,
-        "n_pca": 20,
-        "ridge": 0.1,
         "scale": "minmax",
         "dtype": "float32",
         "contamination": 0.01,

@@ -10,6 +10,7 @@ from rednmf.datasets import make_scene
 from rednmf.detectors.rednmf import PRESETS
 from rednmf.exceptions import InputError
 from rednmf.experiments.common import noisy_cube
+from rednmf.scoring.scorers import MultiScale
 from rednmf.solvers.init import initialize_factors
 
 
@@ -99,8 +100,8 @@ def test_paper_preset_is_the_svd_scale_and_brad():
 def test_noise_scale_is_refused_for_groups_it_does_not_scale():
     cube, _ = make_scene(rows=30, cols=30, bands=20, n_targets=2, random_state=0)
     with pytest.raises(InputError, match="lam_mode='svd'"):
-        REDNMF(sparsity="l1", outer=9, inner=3).fit(cube)
-    REDNMF(sparsity="l1", lam_mode="svd", outer=9, inner=3).fit(cube)  # fine
+        REDNMF(sparsity="l1", scorer=MultiScale(inner=3, outer=9)).fit(cube)
+    REDNMF(sparsity="l1", lam_mode="svd", scorer=MultiScale(inner=3, outer=9)).fit(cube)  # fine
 
 
 @pytest.mark.realdata
@@ -135,8 +136,8 @@ def test_large_anomalies_of_a_scene_from_another_site(extra_data_dir):
 
 def test_m_split_is_a_detector_parameter():
     cube, gt = make_scene(rows=40, cols=40, bands=30, n_targets=4, random_state=0)
-    a = REDNMF(outer=15, inner=5).fit(cube)  # factored by default
-    b = REDNMF(m_split="elementwise", outer=15, inner=5).fit(cube)
+    a = REDNMF(scorer=MultiScale(inner=5, outer=15)).fit(cube)  # factored by default
+    b = REDNMF(m_split="elementwise", scorer=MultiScale(inner=5, outer=15)).fit(cube)
     assert not np.allclose(a.encoder_, b.encoder_)
     assert roc_auc(a.decision_scores_, gt) > 0.99
     with pytest.raises(InputError, match="m_split"):

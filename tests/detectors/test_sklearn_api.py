@@ -21,6 +21,7 @@ from rednmf.detectors.rx import GRX, LRX
 from rednmf.exceptions import InputError
 from rednmf.io import Scene
 from rednmf.metrics import roc_auc
+from rednmf.scoring.scorers import MultiScale
 
 ALL = sorted(METHODS)
 
@@ -46,7 +47,8 @@ def test_clone_get_set_params(name):
     det = get_detector(name, contamination=0.05)
     twin = clone(det)
     assert twin is not det
-    assert twin.get_params(deep=True) == det.get_params(deep=False)
+    assert twin.get_params(deep=False) == det.get_params(deep=False)
+    assert twin.get_params(deep=True) == det.get_params(deep=True)
     assert twin.contamination == 0.05
     assert twin.set_params(contamination=0.02) is twin and twin.contamination == 0.02
     assert det.contamination == 0.05
@@ -116,12 +118,9 @@ def test_renamed_parameter_names_its_new_name():
 
 
 @pytest.mark.parametrize(("cls", "key"), [(L1NMF, "delta_mode"), (EWNMF, "gamma_mode")])
-def test_relative_is_the_old_name_of_adaptive(cls, key):
-    cube = _cube()
-    new = cls(max_iter=5, n_components=2).fit(cube).decision_scores_
-    with pytest.warns(FutureWarning, match=f"{key}='relative' is now called"):
-        old = cls(max_iter=5, n_components=2, **{key: "relative"}).fit(cube).decision_scores_
-    np.testing.assert_array_equal(old, new)
+def test_the_old_mode_name_relative_is_refused(cls, key):
+    with pytest.raises(InputError, match=f"The '{key}' parameter of {cls.__name__} must be"):
+        cls(**{key: "relative"}).fit(_cube())
 
 
 # -- input layouts ------------------------------------------------------------
@@ -144,7 +143,11 @@ def test_matrix_input_for_a_method_without_space(det):
 
 
 @pytest.mark.parametrize(
-    "det", [LRX(inner=3, outer=7), REDNMF(n_components=2, max_iter=3, inner=3, outer=7)]
+    "det",
+    [
+        LRX(inner=3, outer=7),
+        REDNMF(n_components=2, max_iter=3, scorer=MultiScale(inner=3, outer=7)),
+    ],
 )
 def test_matrix_input_for_a_spatial_method_needs_image_shape(det):
     cube = _cube()
@@ -194,7 +197,7 @@ def test_local_detector_scores_new_data_by_a_fitted_copy():
 
 def test_nan_pixels_of_new_data_score_nan():
     cube = _cube()
-    det = REDNMF(n_components=2, max_iter=5, inner=3, outer=7).fit(cube)
+    det = REDNMF(n_components=2, max_iter=5, scorer=MultiScale(inner=3, outer=7)).fit(cube)
     new = _cube(seed=3)
     new[2, 3, 1] = np.nan
     scores = det.decision_function(new)

@@ -5,14 +5,12 @@ from __future__ import annotations
 import pickle
 import subprocess
 import sys
-import warnings
 
 import numpy as np
 import pytest
 from sklearn.base import clone
 
 from rednmf import REDNMF, make_scene
-from rednmf.detectors.rednmf import legacy_engine
 from rednmf.engines import (
     DaskEngine,
     InMemory,
@@ -115,34 +113,6 @@ def test_out_of_core_temp_dir_is_used_and_left_empty(cube, tmp_path):
         REDNMF(max_iter=3, engine=OutOfCore(temp_dir=tmp_path / "missing")).fit(cube)
 
 
-@pytest.mark.parametrize(
-    ("old", "engine"),
-    [
-        ({"n_jobs": 2}, InMemory(n_jobs=2)),
-        ({"out_of_core": False}, InMemory(spill=False)),
-        ({"out_of_core": True, "n_jobs": 1}, OutOfCore(n_jobs=1)),
-        ({"scheduler": "tcp://h:1", "chunk_size": 64}, DaskEngine("tcp://h:1", chunk_size=64)),
-        ({"backend": "torch", "device": "cpu"}, TorchEngine("cpu")),
-    ],
-)
-def test_old_execution_parameters_map_onto_an_engine(old, engine):
-    got = legacy_engine(**old)
-    assert type(got) is type(engine) and got.get_params() == engine.get_params()
-
-
-def test_old_execution_parameters_warn_and_fit_as_the_engine(cube):
-    ref = REDNMF(max_iter=5, engine=InMemory(n_jobs=2)).fit(cube)
-    with pytest.warns(FutureWarning, match=r"pass engine=InMemory\(n_jobs=2\)"):
-        old = REDNMF(max_iter=5, n_jobs=2).fit(cube)
-    np.testing.assert_array_equal(old.decision_scores_, ref.decision_scores_)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # the default warns about nothing
-        REDNMF(max_iter=2).fit(cube)
-    with pytest.raises(InputError, match="exclusive"):
-        REDNMF(engine="memory", n_jobs=2).fit(cube)
-    assert "n_jobs" not in repr(REDNMF())
-
-
 def test_score_evidence_follows_the_handle(tmp_path):
     rng = np.random.default_rng(0)
     E = rng.random((6, 12 * 10)).astype(np.float32)
@@ -168,13 +138,11 @@ def test_engines_import_neither_dask_nor_torch():
     assert out.stdout.strip() == "False"
 
 
-def test_unknown_parameter_lists_the_engine_not_the_deprecated_keywords():
-    from rednmf.detectors.rednmf import LEGACY_EXECUTION
+def test_unknown_parameter_lists_the_engine_and_the_scorer():
     from rednmf.detectors.registry import get_detector
 
-    with pytest.raises(InputError, match="has no parameter 'bogus'") as err:
-        get_detector("rednmf", bogus=1)
-    listed = str(err.value).split("valid parameters: ")[1].split(", ")
-    assert "engine" in listed and "n_pca" in listed
-    assert not set(LEGACY_EXECUTION) & set(listed)
-    get_detector("rednmf", n_jobs=1)  # still accepted (with a FutureWarning at fit)
+    with pytest.raises(InputError, match="has no parameter 'n_jobs'") as err:
+        get_detector("rednmf", n_jobs=1)  # the engine's parameter, not REDNMF's
+    listed = str(err.value).split("valid parameters: ")[1].split(" (scorer")[0].split(", ")
+    assert "engine" in listed and "scorer__n_pca" in listed
+    assert len([p for p in listed if "__" not in p]) <= 15

@@ -108,24 +108,28 @@ def _assert_scores_close(dist, mem, rtol=1e-7):
     ("kw", "rtol"),
     [
         ({}, 1e-7),
-        ({"n_pca": 6, "ridge": 0.1}, 1e-7),
-        ({"inner": 3, "outer": 15}, 1e-7),
-        ({"pool_global": True, "robust_global": True, "combine": "sum"}, 1e-7),
+        ({"scorer__n_pca": 6, "scorer__ridge": 0.1}, 1e-7),
+        ({"scorer__inner": 3, "scorer__outer": 15}, 1e-7),
+        (
+            {"scorer__pool_global": True, "scorer__robust_global": True, "scorer__combine": "sum"},
+            1e-7,
+        ),
         # The residual X - WH, formed on the workers pixel by pixel as in memory
         # (rednmf.solvers._kernels.shrink_residual): the same evidence.
         ({"sparsity": "none"}, 1e-7),
     ],
 )
 def test_detector_scores_on_the_cluster(client, scene, kw, rtol, monkeypatch):
-    kw = {"score_cube": False, **kw}  # the evidence alone: every detector on the workers
-    mem = REDNMF(max_iter=15, **kw).fit(scene)
+    kw = {"scorer__score_cube": False, **kw}  # the evidence alone: every detector on the workers
+    mem = REDNMF(max_iter=15).set_params(**kw).fit(scene)
     # The driver's scorer is not used: the scoring runs on the workers.
     monkeypatch.setattr(
         "rednmf.scoring.from_matrix.score_matrix",
         lambda *a, **k: pytest.fail("scored on the driver"),
     )
     with distributed.get_task_stream(client) as ts:
-        dist = REDNMF(max_iter=15, engine=DaskEngine(client, chunk_size=BLOCK), **kw).fit(scene)
+        dist = REDNMF(max_iter=15, engine=DaskEngine(client, chunk_size=BLOCK)).set_params(**kw)
+        dist.fit(scene)
     assert any("tile_scores" in str(t["key"]) for t in ts.data)
     np.testing.assert_array_equal(dist.anomaly_, mem.anomaly_)
     _assert_scores_close(dist.decision_scores_, mem.decision_scores_, rtol)

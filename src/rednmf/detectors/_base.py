@@ -10,11 +10,15 @@ cube in, a ``(rows, cols)`` score map out.
   machinery); a bad value raises :class:`ParameterError`, an
   :class:`~rednmf.exceptions.InputError` with a one-line message (the CLI
   prints it as ``error: ...``). Checks that tie parameters together live in
-  :meth:`BaseDetector._check_params`; a dual window (``dual_window``: odd
-  ``inner < outer``, the outer window inside the scene) is checked here for
-  every method that has one. :mod:`rednmf.detectors.param_check` runs the
-  same checks from a table, without importing scikit-learn (fast errors on
-  the command line).
+  :meth:`BaseDetector._check_params`; a dual window (``dual_window``, or the
+  window of the ``scorer``: odd ``inner < outer``, the outer window inside the
+  scene) is checked here for every method that has one.
+* A method that scores an evidence cube takes a ``scorer`` parameter, an
+  object of :mod:`rednmf.scoring.scorers` or its name: ``get_params(deep=True)``
+  lists its parameters as ``scorer__inner`` and the like (those of the scorer
+  a name stands for, too), and ``set_params(scorer__inner=7)`` turns a name
+  into its object first. :func:`rednmf.detectors.registry.check_params`
+  runs the same checks before a run reads its scene.
 * ``fit(X)`` takes a cube, a :class:`rednmf.io.Scene`, or a 2-D
   ``(pixels, bands)`` matrix. A matrix is accepted as it is by the methods
   whose score of a pixel does not depend on its neighbours
@@ -78,6 +82,7 @@ from rednmf._validation import (
     drop_all_nan_bands,
 )
 from rednmf.exceptions import InputError, one_line
+from rednmf.scoring.scorers import SCORER_CLASSES, Scorer, resolve_scorer
 from rednmf.scoring.windows import check_window_sides
 from rednmf.solvers._driver import FitCallback, as_fit_callback
 from rednmf.thresholding import select_threshold
@@ -122,8 +127,12 @@ class BaseDetector(BaseEstimator, ABC):
     renamed_params: ClassVar[dict[str, str]] = {}
     #: Whether the parameters ``inner`` and ``outer`` are the sides of a dual window
     #: (:mod:`rednmf.scoring.windows`): checked with the other parameters, and
-    #: against the scene before the fit when :meth:`needs_space`.
+    #: against the scene before the fit when :meth:`needs_space`. A ``scorer``
+    #: brings its own window (:meth:`_window_sides`).
     dual_window: ClassVar[bool] = False
+    #: A ``scorer`` given by name: its parameters that differ from the scorer
+    #: class's defaults (:func:`rednmf.scoring.scorers.resolve_scorer`).
+    _scorer_defaults: ClassVar[dict[str, Any]] = {}
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "contamination": [Interval(Real, 0.0, 0.5, closed="right")],
@@ -161,9 +170,44 @@ class BaseDetector(BaseEstimator, ABC):
             super()._validate_params()
         except InvalidParameterError as exc:
             raise ParameterError(one_line(exc)) from None
-        if self.dual_window:
-            check_window_sides(self.inner, self.outer)
+        sides = self._window_sides()  # checks the scorer's own parameters too
+        if sides is not None:
+            check_window_sides(*sides)
         self._check_params()
+
+    def _scorer(self) -> Scorer | None:
+        """The ``scorer`` as an object (a name resolved, checked); None without one."""
+        if "scorer" not in self._get_param_names():
+            return None
+        return resolve_scorer(self.scorer, **self._scorer_defaults)  # type: ignore[attr-defined]
+
+    def _window_sides(self) -> tuple[int, int] | None:
+        """``(inner, outer)`` of the method's dual window: its scorer's, or its own."""
+        scorer = self._scorer()
+        if scorer is not None:
+            return scorer.window
+        if self.dual_window:
+            return self.inner, self.outer  # type: ignore[attr-defined]
+        return None
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The parameters; with ``deep``, those of a scorer given by name too."""
+        params = super().get_params(deep=deep)
+        name = params.get("scorer")
+        if deep and isinstance(name, str) and name in SCORER_CLASSES:
+            scorer = resolve_scorer(name, **self._scorer_defaults)
+            params.update((f"scorer__{k}", v) for k, v in scorer.get_params().items())
+        return params
+
+    def set_params(self, **params: Any) -> BaseDetector:
+        """Set parameters; ``scorer__KEY`` on a scorer given by name sets it on its object."""
+        nested = {k: params.pop(k) for k in list(params) if k.startswith("scorer__")}
+        super().set_params(**params)
+        if nested:
+            if isinstance(getattr(self, "scorer", None), str) and self.scorer in SCORER_CLASSES:
+                self.scorer = resolve_scorer(self.scorer, **self._scorer_defaults)
+            super().set_params(**nested)
+        return self
 
     def _check_params(self) -> None:  # noqa: B027 - optional hook
         """Raise ``InputError`` when parameters disagree (hook for subclasses)."""
@@ -288,8 +332,9 @@ class BaseDetector(BaseEstimator, ABC):
 
     def _check_window_fits(self, shape: tuple[int, ...]) -> None:
         """Refuse, before any work, a dual window that the scene cannot hold."""
-        if self.dual_window and self.needs_space():
-            check_window_sides(self.inner, self.outer, tuple(shape))
+        sides = self._window_sides()
+        if sides is not None and self.needs_space():
+            check_window_sides(*sides, tuple(shape))
 
     def decision_function(
         self,

@@ -1,10 +1,11 @@
 """Code shared by the factorisation detectors: REDNMF and the NMF family.
 
 Every NMF-family detector does the same around its solver: validate the
-shared parameters (rank, iterations, tolerance, initialisation, scorer and
-BRAD windows, scaling, precision), turn the cube into ``X`` (bands x pixels),
+shared parameters (rank, iterations, tolerance, initialisation, scorer,
+scaling, precision), turn the cube into ``X`` (bands x pixels),
 scale it, draw the initial factors from ``random_state``, run the solver on
 arrays, and score an evidence matrix (a residual or an anomaly matrix) with
+its ``scorer`` (:mod:`rednmf.scoring.scorers`) through
 :func:`rednmf.scoring.from_matrix.score_matrix`. :class:`FactorizationDetector`
 does all of that once; a method supplies only its ``_parameter_constraints``,
 :meth:`_solve` and :meth:`_evidence`.
@@ -23,10 +24,10 @@ from sklearn.utils._param_validation import Options, StrOptions
 
 from rednmf._validation import check_dtype, cube_to_matrix
 from rednmf.detectors._base import BaseDetector, at_least, positive
-from rednmf.detectors.rx import N_PCA, RIDGE, WINDOW
 from rednmf.exceptions import InputError
 from rednmf.preprocessing import SCALINGS, scale_data, scale_params
-from rednmf.scoring.from_matrix import SCORERS, score_matrix
+from rednmf.scoring.from_matrix import score_matrix
+from rednmf.scoring.scorers import SCORER_CLASSES, Norm, Scorer
 from rednmf.solvers._driver import FitCallback
 from rednmf.solvers.init import INIT_METHODS, initialize_factors
 from rednmf.solvers.modes import SCALE_MODES
@@ -39,9 +40,11 @@ class FactorizationDetector(BaseDetector):
     """Base class of the NMF-family detectors (not registered itself).
 
     Subclasses store these parameters in ``__init__`` (next to their own):
-    ``n_components, max_iter, tol, init, random_state, scorer, inner, outer,
-    n_pca, ridge, scale, dtype, contamination``; their meaning is that of
-    :class:`rednmf.detectors.nmf.NMF`.
+    ``n_components, max_iter, tol, init, random_state, scorer, scale, dtype,
+    contamination`` (REDNMF: all but ``scale``, always ``'minmax'``); their
+    meaning is that of :class:`rednmf.detectors.nmf.NMF`. A ``scorer`` given by
+    name takes ``ridge=0.1`` (:attr:`_scorer_defaults`), the NMF family's
+    BRAD ridge.
 
     After ``fit`` every subclass has ``components_`` (``W``, bands x rank, on
     the scaled data), ``coefficients_`` (``H``, rank x pixels), ``n_iter_``,
@@ -55,15 +58,11 @@ class FactorizationDetector(BaseDetector):
     tol: float
     init: str
     random_state: int | None
-    scorer: str
-    inner: int
-    outer: int
-    n_pca: int | None
-    ridge: float
+    scorer: Scorer | str
     scale: str
     dtype: str
 
-    dual_window = True
+    _scorer_defaults: ClassVar[dict[str, Any]] = {"ridge": 0.1}
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **BaseDetector._parameter_constraints,
@@ -72,18 +71,14 @@ class FactorizationDetector(BaseDetector):
         "tol": positive(),
         "init": [StrOptions(set(INIT_METHODS))],
         "random_state": [*at_least(0), None],
-        "scorer": [StrOptions(set(SCORERS))],
-        "inner": WINDOW,
-        "outer": at_least(3),
-        "n_pca": N_PCA,
-        "ridge": RIDGE,
+        "scorer": [Scorer, StrOptions(set(SCORER_CLASSES))],
         "scale": [StrOptions(set(SCALINGS))],
         "dtype": [StrOptions({"float32", "float64"}), Options(type, {np.float32, np.float64})],
     }
 
     def needs_space(self) -> bool:
-        """True unless ``scorer='norm'`` (the column norm of a pixel's evidence)."""
-        return self.scorer != "norm"
+        """True unless the scorer is :class:`~rednmf.scoring.scorers.Norm` (a pixel's own norm)."""
+        return not isinstance(self._scorer(), Norm)
 
     @abstractmethod
     def _solve(
@@ -153,19 +148,14 @@ class FactorizationDetector(BaseDetector):
         self.converged_ = res.converged
 
     def _scorer_extras(self) -> dict[str, Any]:
-        """Scorer parameters beyond the shared ones (REDNMF adds ``pool`` and the noise)."""
+        """Scoring arguments beyond the scorer's own (REDNMF adds the noise)."""
         return {}
 
     def _scorer_params(self) -> dict[str, Any]:
-        """The scorer's parameters (shared ones and :meth:`_scorer_extras`)."""
-        return {
-            "scorer": self.scorer,
-            "inner": self.inner,
-            "outer": self.outer,
-            "n_pca": self.n_pca,
-            "ridge": self.ridge,
-            **self._scorer_extras(),
-        }
+        """The scorer's parameters (:meth:`Scorer.score_params`) and :meth:`_scorer_extras`."""
+        scorer = self._scorer()
+        assert scorer is not None
+        return {**scorer.score_params(), **self._scorer_extras()}
 
     def _score(self, E: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         """Score the evidence matrix ``E`` (bands x pixels) of a ``rows x cols`` scene."""

@@ -7,7 +7,6 @@ shared parameters and the scoring live in that base class.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, ClassVar
 
 import numpy as np
@@ -16,6 +15,7 @@ from sklearn.utils._param_validation import StrOptions
 from rednmf._validation import matrix_to_cube
 from rednmf.detectors._base import positive
 from rednmf.detectors._factorization import FactorizationDetector
+from rednmf.scoring.scorers import Scorer
 from rednmf.solvers._driver import FitCallback
 from rednmf.solvers.ewnmf import ewnmf_solve, weighted_residual
 from rednmf.solvers.l1nmf import l1nmf_solve
@@ -27,39 +27,19 @@ __all__ = ["NMF", "RNMF", "L1NMF", "EWNMF"]
 #: The scale modes of RNMF, L1NMF and EWNMF (of :data:`SCALE_MODES`).
 _MODES = StrOptions({"adaptive", "absolute"})
 #: ``delta_mode`` and ``gamma_mode`` as the L1NMF and EWNMF solvers name them
-#: (``'relative'`` there is ``'adaptive'`` here); ``'relative'`` is still accepted
-#: here, with a ``FutureWarning``.
-_SOLVER_MODE = {"adaptive": "relative", "relative": "relative", "absolute": "absolute"}
-
-
-def _old_mode(name: str, value: str) -> None:
-    """Warn that ``value='relative'`` is the old name of ``'adaptive'``."""
-    if value == "relative":
-        warnings.warn(
-            f"{name}='relative' is now called {name}='adaptive'; 'relative' will be removed",
-            FutureWarning,
-            stacklevel=5,
-        )
-
-
-#: The declared values of ``delta_mode`` and ``gamma_mode`` (``'relative'``: the old name).
-_SCALE_MODE = [StrOptions({"adaptive", "absolute", "relative"}, deprecated={"relative"})]
+#: (``'relative'`` there is ``'adaptive'`` here).
+_SOLVER_MODE = {"adaptive": "relative", "absolute": "absolute"}
 
 
 class _ReweightedFactorization(FactorizationDetector):
     """L1NMF and EWNMF: NMF with per-entry weights and one scale parameter.
 
     Both keep the last weights as ``weights_`` and the scale used at each
-    iteration as a history attribute, and accept the old mode name
-    ``'relative'`` with a FutureWarning.
+    iteration as a history attribute.
     """
 
-    #: The mode parameter (``'delta_mode'``, ``'gamma_mode'``) and the history attribute.
-    _mode_param: ClassVar[str]
+    #: The history attribute of the scale (``'delta_history_'``, ``'gamma_history_'``).
     _history_attr: ClassVar[str]
-
-    def _check_params(self) -> None:
-        _old_mode(self._mode_param, getattr(self, self._mode_param))
 
     def _keep_weights(self, res: NMFResult, shape: tuple[int, int]) -> np.ndarray:
         """Store ``weights_`` and the scale history; return the weights (bands x pixels)."""
@@ -93,15 +73,13 @@ class NMF(FactorizationDetector):
         Initialisation of ``W, H`` (:func:`rednmf.solvers.init.initialize_factors`).
     random_state : int or None, default=0
         Seed of the initialisation; the same seed and input give identical scores.
-    scorer : {'norm', 'brad'}, default='norm'
-        Pixel score from the evidence matrix: its column norm, or BRAD
-        (:func:`rednmf.scoring.brad.brad`).
-    inner, outer : int, default=9, 27
-        Guard and outer window sides of BRAD (odd).
-    n_pca : int or None, default=20
-        BRAD projects the evidence on its ``n_pca`` leading principal components.
-    ridge : float, default=0.1
-        BRAD covariance ridge, relative to the mean variance in the window.
+    scorer : Scorer or {'norm', 'brad', 'multiscale'}, default='norm'
+        Pixel score from the evidence matrix, an object of
+        :mod:`rednmf.scoring.scorers` or its name: its column norm
+        (:class:`~rednmf.scoring.scorers.Norm`), or BRAD
+        (:class:`~rednmf.scoring.scorers.BRAD`: windows 9/27, 20 principal
+        components); a name takes the covariance ridge 0.1 (relative to the
+        mean variance in the window).
     scale : {'minmax', 'max', 'none'}, default='minmax'
         Global scaling of the cube before fitting.
     dtype : {'float32', 'float64'}, default='float32'
@@ -140,11 +118,7 @@ class NMF(FactorizationDetector):
         tol: float = 1e-4,
         init: str = "random",
         random_state: int | None = 0,
-        scorer: str = "norm",
-        inner: int = 9,
-        outer: int = 27,
-        n_pca: int | None = 20,
-        ridge: float = 0.1,
+        scorer: Scorer | str = "norm",
         scale: str = "minmax",
         dtype: str = "float32",
         contamination: float = 0.01,
@@ -155,10 +129,6 @@ class NMF(FactorizationDetector):
         self.init = init
         self.random_state = random_state
         self.scorer = scorer
-        self.inner = inner
-        self.outer = outer
-        self.n_pca = n_pca
-        self.ridge = ridge
         self.scale = scale
         self.dtype = dtype
         self.contamination = contamination
@@ -200,8 +170,7 @@ class RNMF(FactorizationDetector):
     lam_mode : {'adaptive', 'absolute'}, default='adaptive'
         Scale of ``lam`` (:data:`~rednmf.detectors._factorization.SCALE_MODES`);
         ``'absolute'`` applies it to the scaled data as is.
-    max_iter, tol, init, random_state, scorer, inner, outer, n_pca, ridge, scale, dtype, \
-contamination
+    max_iter, tol, init, random_state, scorer, scale, dtype, contamination
         As in :class:`NMF`.
 
     Attributes
@@ -230,11 +199,7 @@ contamination
         tol: float = 1e-4,
         init: str = "random",
         random_state: int | None = 0,
-        scorer: str = "norm",
-        inner: int = 9,
-        outer: int = 27,
-        n_pca: int | None = 20,
-        ridge: float = 0.1,
+        scorer: Scorer | str = "norm",
         lam_mode: str = "adaptive",
         scale: str = "minmax",
         dtype: str = "float32",
@@ -247,10 +212,6 @@ contamination
         self.init = init
         self.random_state = random_state
         self.scorer = scorer
-        self.inner = inner
-        self.outer = outer
-        self.n_pca = n_pca
-        self.ridge = ridge
         self.lam_mode = lam_mode
         self.scale = scale
         self.dtype = dtype
@@ -305,10 +266,8 @@ class L1NMF(_ReweightedFactorization):
         ``delta_t = delta * median |X - WH|`` at each iteration.
     delta_mode : {'adaptive', 'absolute'}, default='adaptive'
         Scale of ``delta`` (:data:`~rednmf.detectors._factorization.SCALE_MODES`);
-        ``'absolute'`` applies it to the scaled data as is. ``'relative'`` is
-        the old name of ``'adaptive'`` (deprecated).
-    max_iter, tol, init, random_state, scorer, inner, outer, n_pca, ridge, scale, dtype, \
-contamination
+        ``'absolute'`` applies it to the scaled data as is.
+    max_iter, tol, init, random_state, scorer, scale, dtype, contamination
         As in :class:`NMF`.
 
     Attributes
@@ -328,7 +287,6 @@ contamination
     """
 
     name = "l1nmf"
-    _mode_param = "delta_mode"
     _history_attr = "delta_history_"
 
     def __init__(
@@ -340,11 +298,7 @@ contamination
         tol: float = 1e-4,
         init: str = "random",
         random_state: int | None = 0,
-        scorer: str = "norm",
-        inner: int = 9,
-        outer: int = 27,
-        n_pca: int | None = 20,
-        ridge: float = 0.1,
+        scorer: Scorer | str = "norm",
         delta_mode: str = "adaptive",
         scale: str = "minmax",
         dtype: str = "float32",
@@ -357,10 +311,6 @@ contamination
         self.init = init
         self.random_state = random_state
         self.scorer = scorer
-        self.inner = inner
-        self.outer = outer
-        self.n_pca = n_pca
-        self.ridge = ridge
         self.delta_mode = delta_mode
         self.scale = scale
         self.dtype = dtype
@@ -369,7 +319,7 @@ contamination
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **FactorizationDetector._parameter_constraints,
         "delta": positive("neither"),
-        "delta_mode": _SCALE_MODE,
+        "delta_mode": [_MODES],
     }
 
     def _solve(
@@ -421,10 +371,8 @@ class EWNMF(_ReweightedFactorization):
         tends to plain NMF (uniform weights).
     gamma_mode : {'adaptive', 'absolute'}, default='adaptive'
         Scale of ``gamma`` (:data:`~rednmf.detectors._factorization.SCALE_MODES`);
-        ``'absolute'`` applies it to the scaled data as is. ``'relative'`` is
-        the old name of ``'adaptive'`` (deprecated).
-    max_iter, tol, init, random_state, scorer, inner, outer, n_pca, ridge, scale, dtype, \
-contamination
+        ``'absolute'`` applies it to the scaled data as is.
+    max_iter, tol, init, random_state, scorer, scale, dtype, contamination
         As in :class:`NMF`.
 
     Attributes
@@ -444,7 +392,6 @@ contamination
     """
 
     name = "ewnmf"
-    _mode_param = "gamma_mode"
     _history_attr = "gamma_history_"
 
     def __init__(
@@ -456,11 +403,7 @@ contamination
         tol: float = 1e-4,
         init: str = "random",
         random_state: int | None = 0,
-        scorer: str = "norm",
-        inner: int = 9,
-        outer: int = 27,
-        n_pca: int | None = 20,
-        ridge: float = 0.1,
+        scorer: Scorer | str = "norm",
         gamma_mode: str = "adaptive",
         scale: str = "minmax",
         dtype: str = "float32",
@@ -473,10 +416,6 @@ contamination
         self.init = init
         self.random_state = random_state
         self.scorer = scorer
-        self.inner = inner
-        self.outer = outer
-        self.n_pca = n_pca
-        self.ridge = ridge
         self.gamma_mode = gamma_mode
         self.scale = scale
         self.dtype = dtype
@@ -485,7 +424,7 @@ contamination
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **FactorizationDetector._parameter_constraints,
         "gamma": positive("neither"),
-        "gamma_mode": _SCALE_MODE,
+        "gamma_mode": [_MODES],
     }
 
     def _solve(

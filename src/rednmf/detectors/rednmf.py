@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 import tempfile
-import warnings
 from collections.abc import Callable
-from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.utils._param_validation import Hidden, Interval, Options, StrOptions
+from sklearn.utils._param_validation import StrOptions
 
 from rednmf._validation import check_choice, check_dtype, matrix_to_cube
-from rednmf.backend import BACKENDS, get_backend
-from rednmf.detectors._base import at_least, positive
+from rednmf.backend import get_backend
+from rednmf.detectors._base import positive
 from rednmf.detectors._factorization import SCALE_MODES, FactorizationDetector
 from rednmf.engines import (
     DaskEngine,
     Engine,
-    InMemory,
     LocalSession,
-    OutOfCore,
     TorchEngine,
     does_not_fit,
     resolve_engine,
@@ -30,19 +26,27 @@ from rednmf.engines import (
 from rednmf.exceptions import InputError
 from rednmf.preprocessing import scale_data, scale_params
 from rednmf.scoring.brad import project_by_blocks
-from rednmf.scoring.multiscale import COMBINATIONS, SUSPECT_LEVEL
-from rednmf.solvers._driver import FitCallback, as_fit_callback
+from rednmf.scoring.scorers import MultiScale, Scorer
+from rednmf.solvers._driver import as_fit_callback
 from rednmf.solvers.rednmf import (
     M_SPLITS,
-    SHRINK,
-    SPARSITY,
     RednmfResult,
     anomaly_evidence,
     check_lam_mode,
     rednmf_solve,
 )
 
-__all__ = ["PRESETS", "REDNMF"]
+__all__ = ["PRESETS", "REDNMF", "SPARSITY"]
+
+#: REDNMF's ``sparsity`` -> the solver's ``(sparsity, shrink)``: the L2,1 norm
+#: over the columns of ``S`` (pixels, Sec. 4.2) or over its rows (bands, eq. 17
+#: as printed), the element-wise L1 norm, or no ``S``.
+SPARSITY: dict[str, tuple[str, str]] = {
+    "l21": ("l21", "column"),
+    "l21-row": ("l21", "row"),
+    "l1": ("l1", "column"),
+    "none": ("none", "column"),
+}
 
 #: Named configurations: parameters that differ from REDNMF's defaults.
 #: ``'paper'`` is the paper's model as we read it before the robust defaults
@@ -53,52 +57,6 @@ PRESETS: dict[str, dict[str, Any]] = {
     "robust": {},
     "paper": {"lam_mode": "svd", "scorer": "brad", "m_split": "elementwise"},
 }
-
-#: The execution parameters that ``engine`` replaced (accepted with a
-#: ``FutureWarning`` until the next release; :func:`legacy_engine`).
-LEGACY_EXECUTION = ("n_jobs", "scheduler", "chunk_size", "out_of_core", "backend", "device")
-_DEPRECATED = "deprecated"
-
-
-def legacy_engine(
-    n_jobs: int | None = None,
-    scheduler: Any = None,
-    chunk_size: int | None = None,
-    out_of_core: bool | None = None,
-    backend: str = "numpy",
-    device: Any = None,
-) -> Engine:
-    """The engine that REDNMF's old execution parameters describe.
-
-    ``backend='torch'`` is :class:`~rednmf.engines.TorchEngine` (``device``), a
-    ``scheduler`` :class:`~rednmf.engines.DaskEngine` (``chunk_size``,
-    ``out_of_core``), ``out_of_core=True`` :class:`~rednmf.engines.OutOfCore`,
-    otherwise :class:`~rednmf.engines.InMemory` (``n_jobs``; ``out_of_core=False``
-    is ``spill=False``).
-
-    Raises
-    ------
-    InputError
-        For a combination that has no engine (torch on Dask or out of core,
-        a device without torch).
-    """
-    if backend == "torch":
-        if scheduler is not None:
-            raise InputError(
-                "backend='torch' cannot fit on a Dask scheduler; drop scheduler or use "
-                "backend='numpy'"
-            )
-        if out_of_core:
-            raise InputError(
-                "backend='torch' fits in memory only; drop out_of_core or use backend='numpy'"
-            )
-        return TorchEngine(device)
-    get_backend(backend, device)  # a device needs torch
-    if scheduler is not None:
-        return DaskEngine(scheduler, chunk_size=chunk_size, out_of_core=out_of_core)
-    if out_of_core:
-        return OutOfCore(n_jobs=n_jobs)
-    return InMemory(n_jobs=n_jobs, spill=out_of_core is None)
 
 
 class REDNMF(FactorizationDetector):
@@ -113,15 +71,15 @@ class REDNMF(FactorizationDetector):
     solved by the multiplicative updates (14)-(16) and the L2,1 shrinkage (17)
     (see :mod:`rednmf.solvers.rednmf`). The threshold of (17) accounts for the
     scene's noise (``lam_mode='noise'``, :mod:`rednmf.solvers.noise`). Pixels
-    are scored by the multi-scale detectors (:func:`rednmf.scoring.multiscale`:
+    are scored by the ``scorer`` object (:mod:`rednmf.scoring.scorers`), by
+    default the multi-scale detectors (:func:`rednmf.scoring.multiscale`:
     local and global RX, at a pixel and pooled, on one calibrated scale) on the
-    anomaly evidence and, by default, on the cube itself with the pixels the
-    evidence flags kept out of the cube's background statistics
-    (``score_cube``, :func:`rednmf.scoring.multiscale.cube_and_evidence`: the
-    background ``WH`` absorbs most of every anomaly, which only the cube keeps);
-    or by BRAD, a local dual-window Mahalanobis detector
-    (:func:`rednmf.scoring.brad`), or by the column norm ``||S_j||_2``, of the
-    evidence alone.
+    anomaly evidence and on the cube itself with the pixels the evidence flags
+    kept out of the cube's background statistics (the scorer's ``score_cube``,
+    :func:`rednmf.scoring.multiscale.cube_and_evidence`: the background ``WH``
+    absorbs most of every anomaly, which only the cube keeps); or by BRAD, a
+    local dual-window Mahalanobis detector (:func:`rednmf.scoring.brad`), or by
+    the column norm ``||S_j||_2``, of the evidence alone.
 
     The defaults were chosen by leave-one-scene-out over 12 real scenes, clean
     and with added noise (``docs/choices.md``). The paper's configuration is
@@ -141,7 +99,8 @@ class REDNMF(FactorizationDetector):
         noise energy and the threshold adds that energy back with a margin
         (``noise_margin``), so that noise alone does not enter ``S``.
     beta : float, default=1.0
-        Weight of the encoder term ``||H - M(X - S)||^2``.
+        Weight of the encoder term ``||H - M(X - S)||^2``; 0 drops it (the
+        ``-Encoder`` ablation).
     max_iter : int, default=100
         Maximum number of iterations. Detection peaks near 100 iterations
         while the objective is still falling by about 0.5 % per iteration;
@@ -157,47 +116,18 @@ class REDNMF(FactorizationDetector):
     random_state : int or None, default=0
         Seed of the initialisation. The same seed and input give identical
         scores.
-    scorer : {'multiscale', 'brad', 'norm'}, default='multiscale'
-        How pixels are scored from the anomaly evidence: the tail
-        probabilities of a local and a global RX, each also pooled over
-        ``pool x pool`` pixels, combined by ``combine``
-        (:func:`rednmf.scoring.multiscale`); BRAD (the local RX alone); or the
-        column norm.
-    inner, outer : int, default=9, 27
-        Guard and outer window sides of the local detector (odd).
-    n_pca : int or None, default=20
-        The scorer projects the evidence on at most ``n_pca`` leading principal
-        components first; with ``lam_mode='noise'`` only those above the
-        noise are kept.
-    ridge : float, default=0.01
-        Covariance ridge, relative to the mean band variance.
-    pool : int, default=3
-        ``scorer='multiscale'``: side of the neighbourhood over which the
-        local (and, with ``pool_global``, the global) score is averaged.
-    combine : {'max', 'sum', 'hmp'}, default='sum'
-        ``scorer='multiscale'``: Tippett's (the smallest tail probability),
-        Fisher's (their product) or the harmonic-mean combination of the
-        detectors (:mod:`rednmf.scoring.multiscale`; ``docs/choices.md``).
-    pool_global : bool, default=True
-        ``scorer='multiscale'``: also average the global score over the
-        ``pool x pool`` neighbourhood (a fourth detector: a spatial support of
-        several pixels against the whole scene).
-    robust_global : bool, default=True
-        ``scorer='multiscale'``: estimate the global detector's statistics once
-        more without the pixels beyond the chi-square 0.975 quantile (the
-        one-step reweighting of :func:`rednmf.scoring.global_rx.global_rx`), so
-        that the anomalies do not widen the background they are measured against.
-    score_cube : bool, default=True
-        ``scorer='multiscale'``: also score the cube itself, against background
-        statistics of the pixels that the evidence does not flag, and combine
-        it with the evidence's local detectors
-        (:func:`rednmf.scoring.multiscale.cube_and_evidence`). The background
-        ``WH`` absorbs the part of an anomaly that lies in the span of ``W``,
-        which only the cube keeps; ``False`` scores the evidence alone
-        (``docs/choices.md``: what each part adds).
-    suspect_level : float, default=0.05
-        ``score_cube``: the evidence's tail probability at or below which a
-        pixel is a suspect and leaves the cube's background statistics.
+    scorer : Scorer or {'multiscale', 'brad', 'norm'}, default='multiscale'
+        How pixels are scored from the anomaly evidence, an object of
+        :mod:`rednmf.scoring.scorers` or its name (with its defaults):
+        :class:`~rednmf.scoring.scorers.MultiScale` (the tail probabilities
+        of a local and a global RX, each also pooled, combined; by default
+        also the cube itself, scored against the background the evidence
+        leaves: ``score_cube``), :class:`~rednmf.scoring.scorers.BRAD` (the
+        local RX alone) or :class:`~rednmf.scoring.scorers.Norm` (the column
+        norm). Its parameters are ``scorer__inner`` and the like
+        (``get_params(deep=True)``, ``set_params``). With ``lam_mode='noise'``
+        the scorer keeps only the evidence's principal components above the
+        noise.
     m_split : {'factored', 'elementwise'}, default='factored'
         How the M step (15) splits ``SS'`` between numerator and denominator:
         ``S+S+' + S-S-'`` over ``S+S-' + S-S+'``, which costs ``r d n`` instead
@@ -209,14 +139,11 @@ class REDNMF(FactorizationDetector):
         ``lam_mode='noise'``: standard deviations of a pixel's expected noise
         energy added to the threshold (a pure-noise pixel then enters ``S``
         with probability about 0.1 %).
-    encoder : bool, default=True
-        ``False`` drops the encoder term (``beta = 0``): the ``-Encoder`` ablation.
-    sparsity : {'l21', 'l1', 'none'}, default='l21'
-        Regulariser of ``S``. ``'l1'`` is the ``-L2,1`` ablation (element-wise
-        sparsity, as RNMF); ``'none'`` fits without ``S`` and scores the
-        residual ``X - WH``.
-    shrink : {'column', 'row'}, default='column'
-        L2,1 groups: pixels (as Sec. 4.2 says) or bands (eq. 17 as printed).
+    sparsity : {'l21', 'l21-row', 'l1', 'none'}, default='l21'
+        Regulariser of ``S``: the L2,1 norm with pixels as groups (as Sec. 4.2
+        says), or with bands as groups (``'l21-row'``, eq. 17 as printed).
+        ``'l1'`` is the ``-L2,1`` ablation (element-wise sparsity, as RNMF);
+        ``'none'`` fits without ``S`` and scores the residual ``X - WH``.
     lam_mode : {'noise', 'svd', 'adaptive', 'absolute'}, default='noise'
         Scale of ``lam`` (see :mod:`rednmf.solvers.rednmf`): ``'noise'``
         relative to the structured part of the rank-r SVD residual, plus the
@@ -224,8 +151,6 @@ class REDNMF(FactorizationDetector):
         to the residual of a rank-r truncated SVD (fixed), ``'adaptive'``
         relative to the current residual (every iteration), ``'absolute'`` as
         given on the scaled data (the paper's ``(lam, beta) = (50, 1)``).
-    scale : {'minmax', 'max', 'none'}, default='minmax'
-        Global scaling of the cube before fitting.
     dtype : {'float32', 'float64'}, default='float32'
         Working precision of the solver.
     contamination : float, default=0.01
@@ -243,13 +168,11 @@ class REDNMF(FactorizationDetector):
         scheduler address ``'tcp://host:8786'``. ``None``: in memory, or out of
         core when the cube is memory-mapped and would not fit. Every engine
         but ``InMemory`` needs the block engine of the solver (``lam_mode``
-        other than ``'adaptive'``, ``shrink='column'``; out of core also
-        ``sparsity`` other than ``'l1'``). The scores do not depend on it
+        other than ``'adaptive'``, ``sparsity`` other than ``'l21-row'``; out
+        of core also other than ``'l1'``). The scores do not depend on it
         beyond float rounding.
-    n_jobs, scheduler, chunk_size, out_of_core, backend, device : deprecated
-        The execution parameters before ``engine``; still accepted with a
-        ``FutureWarning`` (mapped by :func:`legacy_engine`), to be removed in
-        the next release. Not together with ``engine``.
+
+    The cube is always min-max scaled to [0, 1] before the fit (``scaling_``).
 
     Attributes
     ----------
@@ -272,7 +195,7 @@ class REDNMF(FactorizationDetector):
         which keeps each pixel's noise for the scorer to weigh.
     noise_std_ : ndarray of shape (bands,) or None
         ``lam_mode='noise'``: the estimated noise standard deviation of each
-        band (of the data scaled by ``scale``; :mod:`rednmf.solvers.noise`).
+        band (of the min-max scaled data; :mod:`rednmf.solvers.noise`).
     lam_ : float
         The absolute ``lam`` of the fit (the S step thresholds at ``lam_ / 2``).
     n_iter_ : int
@@ -299,33 +222,20 @@ class REDNMF(FactorizationDetector):
     name = "rednmf"
     _pixel_major = True
 
-    #: Accepted for one more release (FutureWarning), not listed as valid parameters.
-    deprecated_params: ClassVar[tuple[str, ...]] = LEGACY_EXECUTION
+    #: The scaling of the cube (not a parameter: REDNMF's model is on [0, 1]).
+    scale: ClassVar[str] = "minmax"  # type: ignore[misc]
+    #: A scorer given by name keeps the scorer class's defaults (ridge 0.01).
+    _scorer_defaults: ClassVar[dict[str, Any]] = {}
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
-        **FactorizationDetector._parameter_constraints,
+        **{k: v for k, v in FactorizationDetector._parameter_constraints.items() if k != "scale"},
         "lam": positive(),
         "beta": positive(),
-        "pool": at_least(1),
-        "combine": [StrOptions(set(COMBINATIONS))],
-        "pool_global": ["boolean"],
-        "robust_global": ["boolean"],
-        "score_cube": ["boolean"],
-        "suspect_level": [Interval(Real, 0.0, 1.0, closed="neither")],
         "m_split": [StrOptions(set(M_SPLITS))],
         "noise_margin": positive(),
-        "encoder": ["boolean"],
         "sparsity": [StrOptions(set(SPARSITY))],
-        "shrink": [StrOptions(set(SHRINK))],
         "lam_mode": [StrOptions(set(SCALE_MODES))],
         "engine": [Engine, str, None],  # a name is checked by rednmf.engines.resolve_engine
-        # deprecated: mapped onto engine by legacy_engine
-        "n_jobs": [*at_least(1), Options(Integral, {-1}), None, Hidden(StrOptions({_DEPRECATED}))],
-        "scheduler": "no_validation",  # an address or a distributed.Client
-        "chunk_size": [*at_least(1), None, Hidden(StrOptions({_DEPRECATED}))],
-        "out_of_core": ["boolean", None, Hidden(StrOptions({_DEPRECATED}))],
-        "backend": [StrOptions(set(BACKENDS)), Hidden(StrOptions({_DEPRECATED}))],
-        "device": "no_validation",  # checked by rednmf.backend.get_backend
     }
 
     def __init__(
@@ -338,33 +248,14 @@ class REDNMF(FactorizationDetector):
         tol: float = 0.0,
         init: str = "nndsvda",
         random_state: int | None = 0,
-        scorer: str = "multiscale",
-        inner: int = 9,
-        outer: int = 27,
-        n_pca: int | None = 20,
-        ridge: float = 0.01,
-        pool: int = 3,
-        combine: str = "sum",
-        pool_global: bool = True,
-        robust_global: bool = True,
-        score_cube: bool = True,
-        suspect_level: float = SUSPECT_LEVEL,
+        scorer: Scorer | str = "multiscale",
         m_split: str = "factored",
         noise_margin: float = 3.0,
-        encoder: bool = True,
         sparsity: str = "l21",
-        shrink: str = "column",
         lam_mode: str = "noise",
-        scale: str = "minmax",
         dtype: str = "float32",
         contamination: float = 0.01,
         engine: Engine | str | None = None,
-        n_jobs: Any = _DEPRECATED,
-        scheduler: Any = _DEPRECATED,
-        chunk_size: Any = _DEPRECATED,
-        out_of_core: Any = _DEPRECATED,
-        backend: Any = _DEPRECATED,
-        device: Any = _DEPRECATED,
     ) -> None:
         self.n_components = n_components
         self.lam = lam
@@ -374,32 +265,13 @@ class REDNMF(FactorizationDetector):
         self.init = init
         self.random_state = random_state
         self.scorer = scorer
-        self.inner = inner
-        self.outer = outer
-        self.n_pca = n_pca
-        self.ridge = ridge
-        self.pool = pool
-        self.combine = combine
-        self.pool_global = pool_global
-        self.robust_global = robust_global
-        self.score_cube = score_cube
-        self.suspect_level = suspect_level
         self.m_split = m_split
         self.noise_margin = noise_margin
-        self.encoder = encoder
         self.sparsity = sparsity
-        self.shrink = shrink
         self.lam_mode = lam_mode
-        self.scale = scale
         self.dtype = dtype
         self.contamination = contamination
         self.engine = engine
-        self.n_jobs = n_jobs
-        self.scheduler = scheduler
-        self.chunk_size = chunk_size
-        self.out_of_core = out_of_core
-        self.backend = backend
-        self.device = device
 
     @classmethod
     def from_preset(cls, name: str, **params: Any) -> REDNMF:
@@ -414,49 +286,30 @@ class REDNMF(FactorizationDetector):
         return cls(**{**PRESETS[key], **params})
 
     def _check_params(self) -> None:
-        check_lam_mode(self.lam_mode, self.sparsity, self.shrink)
+        check_lam_mode(self.lam_mode, *SPARSITY[self.sparsity])
 
     def _block_engine(self) -> bool:
-        return self.lam_mode != "adaptive" and (self.shrink == "column" or self.sparsity != "l21")
+        return self.lam_mode != "adaptive" and self.sparsity != "l21-row"
 
     def _can_fit_out_of_core(self) -> bool:
         return self._block_engine() and self.sparsity != "l1"
 
     # -- where the fit runs -----------------------------------------------------------
 
-    def _engine(self, *, warn: bool = True) -> Engine:
-        """The engine of the fit, checked: ``engine``, or the one the deprecated parameters name.
+    def _engine(self) -> Engine:
+        """The engine of the fit, checked.
 
         Raises
         ------
         InputError
-            For an invalid engine, both ``engine`` and a deprecated parameter,
-            or an engine the model cannot run on.
+            For an invalid engine, or an engine the model cannot run on.
         """
-        legacy = {k: getattr(self, k) for k in LEGACY_EXECUTION}
-        legacy = {k: v for k, v in legacy.items() if not (isinstance(v, str) and v == _DEPRECATED)}
-        if not legacy:
-            engine = resolve_engine(self.engine)
-        elif self.engine is not None:
-            names = ", ".join(legacy)
-            raise InputError(
-                f"engine and {names} are exclusive ({names}: deprecated, now given by the "
-                "engine); pass engine only"
-            )
-        else:
-            engine = resolve_engine(legacy_engine(**legacy))
-            if warn:
-                warnings.warn(
-                    f"REDNMF({', '.join(legacy)}) is deprecated and will be removed in the "
-                    f"next release; pass engine={engine!r} (rednmf.engines)",
-                    FutureWarning,
-                    stacklevel=5,  # the caller of fit (through _fit_context and _fit)
-                )
+        engine = resolve_engine(self.engine)
         if not self._block_engine():
             if isinstance(engine, TorchEngine | DaskEngine) or engine.out_of_core:
                 raise InputError(
                     f"{type(engine).__name__} runs only the block engine: use lam_mode 'noise', "
-                    "'svd' or 'absolute' and shrink='column'"
+                    "'svd' or 'absolute' and sparsity other than 'l21-row'"
                 )
         elif engine.out_of_core and self.sparsity == "l1":
             raise InputError(
@@ -495,10 +348,6 @@ class REDNMF(FactorizationDetector):
             with engine.session() as run:
                 scores = self._fit_in_memory(data, run, callback)
         self._set_results(np.asarray(scores, dtype=np.float64), valid, kept)
-
-    def _fit_scores(self, cube: np.ndarray, callback: FitCallback | None = None) -> np.ndarray:
-        with self._engine().session() as run:
-            return self._fit_in_memory(cube, run, callback)
 
     def _fit_in_memory(
         self, cube: np.ndarray, run: Any, callback: Callable[[int, float], None] | None
@@ -586,10 +435,7 @@ class REDNMF(FactorizationDetector):
 
     def _encodes_new_pixels(self) -> bool:
         """Whether :meth:`decision_function` applies ``(W, M)`` (else it fits a copy)."""
-        pixel_groups = self.sparsity == "none" or (
-            self.sparsity == "l21" and self.shrink == "column"
-        )
-        return bool(self.encoder) and pixel_groups
+        return self.beta > 0 and self.sparsity in ("l21", "none")
 
     def decision_function(
         self,
@@ -613,9 +459,9 @@ class REDNMF(FactorizationDetector):
         pooled and global RX of ``scorer='multiscale'`` are statistics of the
         scored scene).
 
-        With ``encoder=False`` (no trained ``M``) or an S step that does not
-        act on pixels one by one (``sparsity='l1'``, ``shrink='row'``), a copy
-        with the same parameters is fitted on ``X`` instead.
+        With ``beta=0`` (no trained ``M``) or an S step that does not act on
+        pixels one by one (``sparsity`` ``'l1'`` or ``'l21-row'``), a copy with
+        the same parameters is fitted on ``X`` instead.
 
         Parameters and returns as in
         :meth:`rednmf.detectors._base.BaseDetector.decision_function`.
@@ -623,23 +469,17 @@ class REDNMF(FactorizationDetector):
         return super().decision_function(X, mask=mask, image_shape=image_shape)
 
     def _scorer_extras(self) -> dict[str, Any]:
-        noise_var = None if self.noise_std_ is None else self.noise_std_**2
-        return {
-            "pool": self.pool,
-            "noise_var": noise_var,
-            "combine": self.combine,
-            "pool_global": self.pool_global,
-            "robust_global": self.robust_global,
-            "suspect_level": self.suspect_level,
-        }
+        return {"noise_var": None if self.noise_std_ is None else self.noise_std_**2}
 
     def _scores_cube(self) -> bool:
-        return bool(self.score_cube) and self.scorer == "multiscale"
+        scorer = self._scorer()
+        return isinstance(scorer, MultiScale) and bool(scorer.score_cube)
 
     def _project_cube(self, X: Any, shape: tuple[int, int]) -> np.ndarray | None:
         """The scaled data ``X`` (bands x pixels) on its components above its own noise.
 
-        ``None`` unless the cube is scored with the evidence (``score_cube``).
+        ``None`` unless the cube is scored with the evidence (the scorer's
+        ``score_cube``).
         Read a block of pixels at a time
         (:func:`rednmf.scoring.brad.project_by_blocks`), so the same arithmetic
         serves an array, a :class:`rednmf.outofcore.CubeMatrix` and every engine.
@@ -648,7 +488,7 @@ class REDNMF(FactorizationDetector):
             return None
         if not isinstance(X, np.ndarray) and hasattr(X, "cpu"):  # a torch tensor
             X = X.cpu().numpy()
-        return project_by_blocks(X, shape, self.n_pca, "estimate")
+        return project_by_blocks(X, shape, self._scorer().n_pca, "estimate")  # type: ignore[union-attr]
 
     def _score(
         self,
@@ -664,7 +504,7 @@ class REDNMF(FactorizationDetector):
         on the engine's array backend, in this process.
         """
         if run is None:
-            engine = self._engine(warn=False)
+            engine = self._engine()
             run = LocalSession(backend=engine.backend, device=engine.device)
         return score_evidence(
             E, shape, session=run, projected_cube=projected_cube, **self._scorer_params()
@@ -688,11 +528,11 @@ class REDNMF(FactorizationDetector):
             H,
             M,
             lam=self.lam,
-            beta=self.beta if self.encoder else 0.0,
+            beta=self.beta,
             max_iter=self.max_iter,
             tol=self.tol,
-            sparsity=self.sparsity,
-            shrink=self.shrink,
+            sparsity=SPARSITY[self.sparsity][0],
+            shrink=SPARSITY[self.sparsity][1],
             lam_mode=self.lam_mode,
             noise_margin=self.noise_margin,
             m_split=self.m_split,

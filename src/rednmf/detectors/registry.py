@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # the base class imports scikit-learn: only when a method is 
 __all__ = [
     "DEEP_METHODS",
     "METHODS",
+    "check_params",
     "get_detector",
     "get_detector_class",
     "list_methods",
@@ -81,9 +82,9 @@ def get_detector_class(name: str) -> type[BaseDetector]:
     InputError
         If ``name`` is not registered.
     """
-    from rednmf.detectors._base import BaseDetector
-
     module_name, _, class_name = METHODS[_check_name(name)][0].partition(":")
+    from rednmf.detectors._base import BaseDetector  # scikit-learn: after the name's check
+
     cls = getattr(importlib.import_module(module_name), class_name)
     if not (isinstance(cls, type) and issubclass(cls, BaseDetector)):  # pragma: no cover
         raise TypeError(f"{module_name}:{class_name} is not a BaseDetector subclass")
@@ -96,22 +97,17 @@ def method_params(name: str) -> list[str]:
 
 
 def unknown_params_message(
-    name: str,
-    unknown: list[str],
-    valid: list[str],
-    renamed: dict[str, str],
-    deprecated: tuple[str, ...] | list[str] = (),
+    name: str, unknown: list[str], valid: list[str], renamed: dict[str, str]
 ) -> str:
     """The one-line error for parameters that the method ``name`` does not have.
 
     Names the old spelling's new name where a parameter was renamed, and lists
-    the valid parameters (the deprecated ones left out).
+    the valid parameters.
     """
     names = ", ".join(repr(u) for u in unknown)
     moved = [f"{u!r} is now {renamed[u]!r}" for u in unknown if u in renamed]
     hint = f" ({'; '.join(moved)})" if moved else ""
-    shown = [p for p in valid if p not in deprecated]
-    return f"method {name!r} has no parameter {names}{hint}; valid parameters: {', '.join(shown)}"
+    return f"method {name!r} has no parameter {names}{hint}; valid parameters: {', '.join(valid)}"
 
 
 def get_detector(name: str, **params: Any) -> BaseDetector:
@@ -122,8 +118,12 @@ def get_detector(name: str, **params: Any) -> BaseDetector:
     name : str
         Short name, see :func:`list_methods` (case-insensitive).
     **params
-        Constructor parameters; unset ones keep the method's defaults. Their
-        values are validated by the detector's ``fit``.
+        Constructor parameters; unset ones keep the method's defaults. A
+        method with a ``scorer`` (:mod:`rednmf.scoring.scorers`) also takes
+        the scorer's parameters, as ``scorer__inner=7`` or, where the method
+        has no parameter of that name, as ``inner=7`` (the command line's
+        ``--inner``/``--outer`` and ``--param``). Their values are validated
+        by the detector's ``fit`` (or :func:`check_params`).
 
     Returns
     -------
@@ -133,15 +133,65 @@ def get_detector(name: str, **params: Any) -> BaseDetector:
     Raises
     ------
     InputError
-        If the method is unknown or a parameter is not one of the method's.
+        If the method is unknown or a parameter is not one of the method's
+        (or of its scorer's).
     """
     cls = get_detector_class(name)
     valid = cls._get_param_names()
-    unknown = sorted(set(params) - set(valid))
-    if unknown:
+    detector = cls(**{k: v for k, v in params.items() if k in valid})
+    rest = {k: v for k, v in params.items() if k not in valid}
+    if not rest:
+        return detector
+    scorer = detector._scorer() if "scorer" in valid else None
+    scorer_names = [] if scorer is None else sorted(scorer.get_params())
+    nested, unknown = {}, []
+    for key, value in rest.items():
+        sub = key.removeprefix("scorer__")
+        if sub in scorer_names:
+            nested[f"scorer__{sub}"] = value
+        else:
+            unknown.append(key)
+    if unknown and scorer is not None and all(_scorer_parameter(k) for k in unknown):
+        names = ", ".join(repr(k) for k in sorted(unknown))
+        takes = ", ".join(scorer_names) or "none"
         raise InputError(
-            unknown_params_message(
-                name, unknown, valid, cls.renamed_params, getattr(cls, "deprecated_params", ())
-            )
+            f"the scorer {scorer!r} of method {name!r} has no parameter {names} (its "
+            f"parameters: {takes}); drop them or choose a scorer that has them"
         )
-    return cls(**params)
+    if unknown:
+        shown = valid + [f"scorer__{k}" for k in scorer_names]
+        raise InputError(unknown_params_message(name, sorted(unknown), shown, cls.renamed_params))
+    return detector.set_params(**nested)
+
+
+def _scorer_parameter(key: str) -> bool:
+    """Whether ``key`` (or ``scorer__key``) names a parameter of some scorer class."""
+    from rednmf.scoring.scorers import SCORER_CLASSES
+
+    sub = key.removeprefix("scorer__")
+    return any(sub in c._get_param_names() for c in SCORER_CLASSES.values())
+
+
+def check_params(name: str, params: dict[str, Any] | None) -> BaseDetector:
+    """Build the detector ``name`` and check its parameters as its ``fit`` will.
+
+    scikit-learn's own validation of the class's ``_parameter_constraints``
+    (:meth:`rednmf.detectors._base.BaseDetector._validate_params`), then the
+    checks that tie parameters together (a dual window: odd sides, ``outer >
+    inner``); what needs the scene (the window inside it) waits for ``fit``.
+    Imports the detector's module, and with it scikit-learn.
+
+    Returns
+    -------
+    BaseDetector
+        The unfitted detector.
+
+    Raises
+    ------
+    InputError
+        With one line: an unknown method or parameter, or a value outside the
+        declared constraints (scikit-learn's message).
+    """
+    detector = get_detector(name, **dict(params or {}))
+    detector._validate_params()
+    return detector

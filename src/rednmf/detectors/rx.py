@@ -12,7 +12,8 @@ from rednmf.detectors._base import BaseDetector
 from rednmf.scoring.brad import pca_project
 from rednmf.scoring.global_rx import _moments, global_rx_apply, global_rx_factor
 from rednmf.scoring.local_rx import local_rx
-from rednmf.scoring.multiscale import COMBINATIONS, multiscale
+from rednmf.scoring.multiscale import multiscale
+from rednmf.scoring.scorers import MultiScale
 from rednmf.solvers._driver import FitCallback
 
 #: Constraints shared by the RX and CR detectors.
@@ -223,22 +224,12 @@ class MSRX(BaseDetector):
 
     Parameters
     ----------
-    inner, outer : int, default=9, 27
-        Guard and outer window sides of the local detector (odd).
-    n_pca : int or None, default=20
-        Most principal components kept (those above the noise).
-    ridge : float, default=0.01
-        Diagonal loading relative to the mean band variance.
-    pool : int, default=3
-        Side of the neighbourhood over which the local and global scores are
-        averaged (the pooled detectors).
-    combine : {'max', 'sum', 'hmp'}, default='sum'
-        Tippett's, Fisher's or the harmonic-mean combination.
-    pool_global : bool, default=True
-        Pool the global detector too (a fourth detector).
-    robust_global : bool, default=True
-        Reweight the global statistics once without the pixels beyond the
-        chi-square 0.975 quantile.
+    scorer : MultiScale or 'multiscale', default='multiscale'
+        REDNMF's scorer (:class:`rednmf.scoring.scorers.MultiScale`: windows
+        ``inner``/``outer``, ``n_pca``, ``ridge``, ``pool``, ``combine``,
+        ``pool_global``, ``robust_global``; ``scorer__inner`` and the like
+        through ``get_params``/``set_params``). Its ``score_cube`` and
+        ``suspect_level`` do not apply: the evidence here is the cube.
     contamination : float, default=0.01
         Fraction of pixels labelled anomalous in ``labels_``.
 
@@ -255,46 +246,23 @@ class MSRX(BaseDetector):
     """
 
     name = "msrx"
-    dual_window = True
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **BaseDetector._parameter_constraints,
-        "inner": WINDOW,
-        "outer": WINDOW,
-        "n_pca": N_PCA,
-        "ridge": RIDGE,
-        "pool": WINDOW,
-        "combine": [StrOptions(set(COMBINATIONS))],
-        "pool_global": ["boolean"],
-        "robust_global": ["boolean"],
+        "scorer": [MultiScale, StrOptions({"multiscale"})],
     }
 
     def __init__(
-        self,
-        *,
-        inner: int = 9,
-        outer: int = 27,
-        n_pca: int | None = 20,
-        ridge: float = 0.01,
-        pool: int = 3,
-        combine: str = "sum",
-        pool_global: bool = True,
-        robust_global: bool = True,
-        contamination: float = 0.01,
+        self, *, scorer: MultiScale | str = "multiscale", contamination: float = 0.01
     ) -> None:
-        self.inner = inner
-        self.outer = outer
-        self.n_pca = n_pca
-        self.ridge = ridge
-        self.pool = pool
-        self.combine = combine
-        self.pool_global = pool_global
-        self.robust_global = robust_global
+        self.scorer = scorer
         self.contamination = contamination
 
     def _fit_scores(self, cube: np.ndarray, callback: FitCallback | None = None) -> np.ndarray:
+        sc = self._scorer()
+        assert isinstance(sc, MultiScale)
         return multiscale(
-            cube, inner=self.inner, outer=self.outer, n_pca=self.n_pca, ridge=self.ridge,
-            pool=self.pool, noise_var="estimate", combine=self.combine,
-            pool_global=self.pool_global, robust_global=self.robust_global,
+            cube, inner=sc.inner, outer=sc.outer, n_pca=sc.n_pca, ridge=sc.ridge, pool=sc.pool,
+            noise_var="estimate", combine=sc.combine, pool_global=sc.pool_global,
+            robust_global=sc.robust_global,
         )  # fmt: skip

@@ -169,7 +169,7 @@ class OutOfCore(Engine):
     window by window) is scaled on the fly, ``S`` is a memory map in
     ``temp_dir`` scored block by block, and ``anomaly_`` is not kept. Needs
     the block engine (``lam_mode`` ``'noise'``, ``'svd'`` or ``'absolute'``,
-    ``shrink='column'``, ``sparsity`` ``'l21'`` or ``'none'``). The scores
+    REDNMF's ``sparsity`` ``'l21'`` or ``'none'``). The scores
     equal the in-memory ones up to float rounding.
 
     Parameters
@@ -208,7 +208,7 @@ class DaskEngine(Engine):
     scored where its chunks are (:mod:`rednmf.scoring.dask_scoring`), the
     scores equal the in-memory ones up to float rounding; ``anomaly_`` is
     still gathered. Needs the block engine (``lam_mode`` other than
-    ``'adaptive'``, ``shrink='column'``) and ``dask[distributed]``.
+    ``'adaptive'``, ``sparsity`` other than ``'l21-row'``) and ``dask[distributed]``.
 
     Parameters
     ----------

@@ -1,6 +1,6 @@
 """Fig 7: ablation of REDNMF, plus the scorer without any factorisation.
 
-Variants (REDNMF parameter switches): full; -Encoder (``encoder=False``);
+Variants (REDNMF parameter switches): full; -Encoder (``beta=0``);
 -L2,1 (``sparsity='l1'``, with the ``'svd'`` scale of lambda: the noise scale is
 defined for pixel groups only); -Encoder -L2,1 (both); the paper's
 configuration (``REDNMF.from_preset('paper')``: ``'svd'`` lambda, BRAD on S);
@@ -31,26 +31,26 @@ TITLE = "Fig 7 - ablation"
 def variants(ctx: Context) -> dict[str, tuple[str, tuple[tuple[str, Any], ...]]]:
     """Variant label -> (method, parameter overrides)."""
     p = get_detector("rednmf").get_params()
-    window = {"inner": p["inner"], "outer": p["outer"], "ridge": p["ridge"]}
+    window = {k: p[f"scorer__{k}"] for k in ("inner", "outer", "ridge", "n_pca")}
     return {
         "REDNMF": ("rednmf", ctx.params("rednmf")),
-        "-Encoder": ("rednmf", ctx.params("rednmf", encoder=False)),
+        "-Encoder": ("rednmf", ctx.params("rednmf", beta=0.0)),
         "-L2,1": ("rednmf", ctx.params("rednmf", sparsity="l1", lam_mode="svd")),
         "-Encoder -L2,1": (
             "rednmf",
-            ctx.params("rednmf", encoder=False, sparsity="l1", lam_mode="svd"),
+            ctx.params("rednmf", beta=0.0, sparsity="l1", lam_mode="svd"),
         ),
         "paper configuration": ("rednmf", ctx.params("rednmf", **PRESETS["paper"])),
-        "evidence alone": ("rednmf", ctx.params("rednmf", score_cube=False)),
+        "evidence alone": ("rednmf", ctx.params("rednmf", scorer__score_cube=False)),
         "msrx (multi-scale scorer on cube)": ("msrx", ctx.params("msrx")),
-        "scorer on cube": ("lrx", ctx.params("lrx", n_pca=p["n_pca"], **window)),
+        "scorer on cube": ("lrx", ctx.params("lrx", **window)),
         "scorer on NMF residual": (
             "nmf",
-            ctx.params("nmf", scorer="brad", n_pca=p["n_pca"], **window),
+            ctx.params("nmf", scorer="brad", **window),
         ),
         "multi-scale scorer on NMF residual": (
             "nmf",
-            ctx.params("nmf", scorer="multiscale", n_pca=p["n_pca"], **window),
+            ctx.params("nmf", scorer="multiscale", **window),
         ),
     }
 

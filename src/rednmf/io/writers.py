@@ -31,7 +31,8 @@ from typing import IO, Any
 
 import numpy as np
 
-from rednmf.exceptions import InputError, Interrupted, one_line, signals_received
+from rednmf._signals import signals_received
+from rednmf.exceptions import InputError, Interrupted, one_line
 
 __all__ = [
     "ensure_dir",
@@ -388,7 +389,7 @@ def signals_blocked() -> Iterator[None]:
 def _publish(staging: Path, target: Path, noted: int = 0) -> None:
     """Move the finished ``staging`` folder onto ``target`` in one step; drop the old one.
 
-    Not when a signal was noted (:func:`rednmf.exceptions.signals_received`) after
+    Not when a signal was noted (:func:`rednmf._signals.signals_received`) after
     the first ``noted``: its interruption was swallowed somewhere (compiled code
     can), so the run did not finish as asked and :class:`Interrupted` is raised.
     """

@@ -395,11 +395,8 @@ def summary_html(summary: dict[str, Any]) -> str:
         items = "".join(f"<li>{html.escape(str(w))}</li>" for w in s["warnings"])
         out.append(f"<h3>Warnings</h3><ul>{items}</ul>")
     params = s.get("params") or {}
-    unused = sorted(k for k, v in params.items() if v == "deprecated")
     out.append("<h3>Parameters</h3>")
-    out.append(_table([(k, v) for k, v in params.items() if k not in unused], "summary params"))
-    if unused:
-        out.append(f"<p class='caption'>Deprecated, without effect: {', '.join(unused)}.</p>")
+    out.append(_table(list(params.items()), "summary params"))
     if s.get("objective"):
         out.append("<h3>Convergence</h3>" + convergence_svg(s["objective"]))
     seconds = s.get("seconds") or {}

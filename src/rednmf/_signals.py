@@ -1,0 +1,117 @@
+"""SIGINT and SIGTERM, once: during start-up, during a command, and during a run.
+
+Three moments, one module (nothing heavy imported, so that the launcher can use
+it before NumPy):
+
+* start-up (:func:`early_exit`): the imports take about a second; a signal
+  then is one line and the usual exit status (130, 143), nothing written;
+* a command or a run (:func:`handling`): the signal becomes
+  :class:`~rednmf.exceptions.Interrupted` (SIGINT, too, by default), which
+  unwinds through the staging clean-up, so a stopped run leaves no trace;
+  :func:`interrupt` notes every signal it turns into an exception
+  (:func:`signals_received`), because a compiled library can swallow the
+  exception and raise its own instead;
+* after the command returned (:func:`ignore_after_exit`): the results and the
+  message are final, a late signal cannot claim otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+from rednmf.exceptions import Interrupted
+
+#: The launcher imports this module before its handlers are in place: at run time only
+#: ``os``, ``signal`` and ``sys`` (``typing.TYPE_CHECKING`` without importing ``typing``).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import TracebackType
+    from typing import Any
+
+__all__ = [
+    "early_exit",
+    "handling",
+    "ignore_after_exit",
+    "interrupt",
+    "signals_received",
+]
+
+#: The signals :func:`interrupt` turned into :class:`Interrupted`, oldest first.
+_received: list[int] = []
+
+
+def interrupt(signum: int, frame: object) -> None:
+    """Signal handler: note ``signum``, then raise :class:`~rednmf.exceptions.Interrupted`.
+
+    The note outlives the exception. A compiled library can swallow an exception
+    raised inside it and raise its own instead (pybind11 reports an argument it
+    could not convert as ``TypeError: incompatible function arguments``), so the
+    command line asks :func:`signals_received` rather than trusting the
+    exception chain alone.
+    """
+    _received.append(int(signum))
+    raise Interrupted(signum)
+
+
+def signals_received(*, clear: bool = False) -> list[int]:
+    """The signals :func:`interrupt` has handled, oldest first; ``clear`` forgets them."""
+    got = list(_received)
+    if clear:
+        _received.clear()
+    return got
+
+
+class handling:  # noqa: N801 - used like a function: ``with handling(signal.SIGTERM):``
+    """Install ``handler`` for ``signums`` while the block runs, then restore the old ones.
+
+    Outside the main thread (where Python cannot install handlers) this does
+    nothing.
+    """
+
+    def __init__(self, *signums: int, handler: Callable[[int, Any], Any] = interrupt) -> None:
+        self.signums = signums
+        self.handler = handler
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> None:
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._old = {s: signal.signal(s, self.handler) for s in self.signums}
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for s, h in self._old.items():
+            signal.signal(s, h)
+        self._old = {}
+
+
+def early_exit(signum: int, frame: object) -> None:
+    """Start-up handler: one line on stderr and exit ``128 + signum`` at once."""
+    name = signal.Signals(signum).name
+    sys.stderr.write(f"error: interrupted ({name}) while starting; nothing was written\n")
+    sys.stderr.flush()
+    os._exit(128 + signum)
+
+
+def ignore_after_exit(code: int) -> int:
+    """Ignore SIGINT and SIGTERM from now on; after a signal's status, exit at once.
+
+    After a signal (status 130 or 143) the process ends without the second or
+    so that Python takes to tear down NumPy, SciPy and the rest (the run
+    cleaned up after itself while unwinding).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if code in (128 + signal.SIGINT, 128 + signal.SIGTERM):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
