@@ -148,14 +148,13 @@ def test_score_evidence_follows_the_handle(tmp_path):
     E = rng.random((6, 12 * 10)).astype(np.float32)
     params = {"scorer": "brad", "inner": 3, "outer": 7, "n_pca": 4, "ridge": 0.01}
     mem = score_evidence(E, (12, 10), **params)
-    from rednmf.outofcore import score_blocks
-    from rednmf.scoring.from_matrix import score_matrix
+    from rednmf.scoring.from_matrix import score_by_blocks, score_matrix
 
     np.testing.assert_array_equal(mem, score_matrix(E, (12, 10), **params))
     mm = np.lib.format.open_memmap(tmp_path / "E.npy", mode="w+", dtype=E.dtype, shape=E.shape)
     mm[...] = E
     np.testing.assert_array_equal(
-        score_evidence(mm, (12, 10), **params), score_blocks(mm, (12, 10), **params)
+        score_evidence(mm, (12, 10), **params), score_by_blocks(mm, (12, 10), **params)
     )
 
 

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.utils._param_validation import Hidden, Interval, Options, StrOptions
+from sklearn.utils.validation import check_is_fitted
 
 from rednmf._validation import check_choice, check_dtype, matrix_to_cube
 from rednmf.backend import BACKENDS, get_backend
@@ -36,6 +37,7 @@ from rednmf.solvers.rednmf import (
     M_SPLITS,
     SHRINK,
     SPARSITY,
+    EvidenceMatrix,
     RednmfResult,
     anomaly_evidence,
     check_lam_mode,
@@ -264,12 +266,9 @@ class REDNMF(FactorizationDetector):
     coefficients_ : ndarray of shape (n_components, rows * cols)
         ``H``.
     anomaly_ : ndarray of shape (rows, cols, bands)
-        ``S`` (on the scaled data).
-    evidence_ : ndarray of shape (rows, cols, bands)
-        What the scorer scored: ``anomaly_`` itself, or with
-        ``lam_mode='noise'`` the S step (17) on the final residual at the
-        structured threshold alone (:func:`rednmf.solvers.rednmf.anomaly_evidence`),
-        which keeps each pixel's noise for the scorer to weigh.
+        ``S`` (on the scaled data). What the scorer scored, the evidence, is
+        not kept (a second cube the size of the scene): :meth:`evidence`
+        recomputes it.
     noise_std_ : ndarray of shape (bands,) or None
         ``lam_mode='noise'``: the estimated noise standard deviation of each
         band (of the data scaled by ``scale``; :mod:`rednmf.solvers.noise`).
@@ -508,6 +507,7 @@ class REDNMF(FactorizationDetector):
         xp = get_backend(getattr(run, "backend", "numpy"), getattr(run, "device", None))
         W0, H0, M0 = self._initial_factors(X, xp=xp)
         res = self._solve(X, W0, H0, M0, run=run, callback=callback)
+        del W0, H0, M0  # the solver works on copies
         self._set_factors(res)
         projected = self._project_cube(X, shape)  # before the evidence takes X's buffer
         E = self._evidence(X, res, shape, run)
@@ -539,7 +539,7 @@ class REDNMF(FactorizationDetector):
             res = self._solve(X, W0, H0, M0, anomaly_out=S, run=run, callback=callback)  # type: ignore[arg-type]
             self._set_factors(res)
             self._set_fit_attributes(res)
-            self.anomaly_ = self.evidence_ = None
+            self.anomaly_ = None
             tau = self._evidence_threshold(res)
             E = run.kept_evidence(None if tau is None else res.W, tau)  # fitted on a cluster
             if E is None:  # S on disk, or the residual X - WH shrunk at tau, in its place
@@ -704,7 +704,14 @@ class REDNMF(FactorizationDetector):
     def _evidence(
         self, X: np.ndarray, res: RednmfResult, shape: tuple[int, int], run: Any = None
     ) -> Any:
-        """The evidence handle of an in-memory fit: an array, or a Dask array on the workers."""
+        """The evidence handle of an in-memory fit.
+
+        ``S`` itself, a Dask array on the workers, or the S step on the final
+        residual at the evidence threshold: in NumPy formed block by block on
+        demand (:class:`rednmf.solvers.rednmf.EvidenceMatrix`: no cube of it
+        exists, the scorer projects it block by block), on torch in the
+        buffer of the scaled data, which is not needed any more.
+        """
         self._set_fit_attributes(res)
         self.anomaly_ = matrix_to_cube(res.S, shape)
         tau = self._evidence_threshold(res)
@@ -713,13 +720,56 @@ class REDNMF(FactorizationDetector):
             None if tau is None else res.W, tau
         )  # fitted on a cluster: left there
         if E is not None:
-            self.evidence_ = None
             return E
         if tau is None:
-            self.evidence_ = self.anomaly_
             return res.S
-        # In the buffer of the scaled data, which is not needed any more.
         xp = get_backend(run.backend, run.device)
-        E = anomaly_evidence(X, res.W, res.H, tau, out=X, xp=xp)
-        self.evidence_ = matrix_to_cube(E, shape)
-        return E
+        if xp.name == "numpy":
+            return EvidenceMatrix(X, res.W, res.H, tau)
+        return anomaly_evidence(X, res.W, res.H, tau, out=X, xp=xp)
+
+    def evidence(self, X: Any, *, mask: np.ndarray | None = None) -> np.ndarray:
+        """The evidence that the fit scored, of the fitted scene ``X``.
+
+        A cube the size of the scene, so :meth:`fit` scores it block by block
+        and does not keep it; this recomputes it from ``X`` (the scene and the
+        ``mask`` given to :meth:`fit`) with the fitted factors: ``anomaly_``
+        when the fit's ``S`` was scored, otherwise the S step (17) on the final
+        residual ``X - W H`` at ``evidence_threshold_``
+        (:func:`rednmf.solvers.rednmf.anomaly_evidence`), equal to what was
+        scored.
+
+        Returns
+        -------
+        ndarray of shape (rows, cols, len(bands_kept_))
+            On the scaled data, in the working ``dtype``.
+
+        Raises
+        ------
+        InputError
+            If ``X`` does not have the fitted scene's pixels, or the fit ran
+            out of core and scored its ``S`` (not kept).
+        """
+        check_is_fitted(self)
+        cube, _ = self._as_cube(X, None)
+        data, _, _ = self._valid_cube(cube, mask)
+        rows, cols, d = data.shape
+        if rows * cols != self.coefficients_.shape[1] or d != self.components_.shape[0]:
+            raise InputError(
+                f"X has {rows * cols} pixels and {d} usable bands, the fitted scene "
+                f"{self.coefficients_.shape[1]} and {self.components_.shape[0]}: pass the "
+                "scene (and mask) given to fit"
+            )
+        if self.sparsity != "none" and self.noise_std_ is None:  # the fit's S was scored
+            if self.anomaly_ is None:
+                raise InputError(
+                    "the fit ran out of core and did not keep S, the evidence it scored; "
+                    "fit in memory (engine='memory') to keep it"
+                )
+            return self.anomaly_
+        Xm = np.ascontiguousarray(data).reshape(rows * cols, d).T
+        Xm = scale_data(Xm, self.scale, dtype=check_dtype(self.dtype), params=self.scaling_)
+        E = anomaly_evidence(
+            Xm, self.components_, self.coefficients_, self.evidence_threshold_, out=Xm
+        )
+        return matrix_to_cube(E, (rows, cols))

@@ -71,7 +71,13 @@ from rednmf.solvers.rednmf_blocks import (
     sum_in_order,
 )
 
-__all__ = ["RednmfResult", "anomaly_evidence", "rednmf_solve", "rednmf_objective"]
+__all__ = [
+    "EvidenceMatrix",
+    "RednmfResult",
+    "anomaly_evidence",
+    "rednmf_solve",
+    "rednmf_objective",
+]
 
 SPARSITY = ("l21", "l1", "none")
 SHRINK = ("column", "row")
@@ -243,6 +249,41 @@ def anomaly_evidence(
         E *= shrink_factors(xp.sqrt(xp.col_sqnorms(E)), tau, dtype, xp)
         out[:, a:b] = xp.to_numpy(E)
     return out
+
+
+class EvidenceMatrix:
+    """:func:`anomaly_evidence` of ``(X, W, H, tau)``, formed block by block on demand.
+
+    ``E[:, a:b]`` is the evidence of pixels ``a:b`` (a new pixel-major block),
+    equal bit for bit to the same columns of ``anomaly_evidence(X, W, H, tau)``
+    (each pixel is computed alone), so the evidence of a scene can be read,
+    projected and scored without a bands x pixels array of it. Has ``shape``,
+    ``dtype`` and ``ndim``, as :func:`rednmf.scoring.brad.project_by_blocks`
+    needs. :meth:`close` drops the reference to ``X`` once the evidence has
+    been read (its memory can then go before the scoring goes on).
+    """
+
+    def __init__(self, X: Any, W: np.ndarray, H: np.ndarray, tau: float) -> None:
+        self.X: Any = X
+        self.W, self.H, self.tau = W, H, float(tau)
+        self.shape = tuple(X.shape)
+        self.dtype = np.dtype(X.dtype)
+        self.ndim = 2
+
+    def __getitem__(self, key: tuple[slice, slice]) -> np.ndarray:
+        rows_key, cols_key = key
+        if rows_key != slice(None) or cols_key.step not in (None, 1):
+            raise IndexError("EvidenceMatrix supports E[:, a:b] only")
+        if self.X is None:
+            raise ValueError("the EvidenceMatrix was closed")
+        a, b, _ = cols_key.indices(self.shape[1])
+        Xb = np.asfortranarray(self.X[:, a:b], dtype=self.dtype)
+        out = np.empty(Xb.shape, dtype=self.dtype, order="F")
+        return anomaly_evidence(Xb, self.W, self.H[:, a:b], self.tau, out=out)
+
+    def close(self) -> None:
+        """Drop the data (``X``): the evidence cannot be read any more."""
+        self.X = None
 
 
 def _compiled_evidence(
