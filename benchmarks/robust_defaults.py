@@ -143,7 +143,7 @@ def run_job(
         t = time.perf_counter()
         det = REDNMF(scorer="norm", engine=InMemory(n_jobs=1), **FITS[fit]).fit(cube)
         fit_s = time.perf_counter() - t
-        nz = float(np.mean(np.any(det.anomaly_ != 0, axis=2)))
+        nz = float(np.mean(np.any(det.anomaly(cube) != 0, axis=2)))
         E = det.evidence(cube)
         for label in scorers:
             spec = SCORERS[label]

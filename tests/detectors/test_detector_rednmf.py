@@ -34,7 +34,7 @@ def test_contract_and_attributes(scene):
     assert det.components_.shape == (bands, 5)
     assert det.encoder_.shape == (5, bands)
     assert det.coefficients_.shape == (5, rows * cols)
-    assert det.anomaly_.shape == cube.shape
+    assert det.anomaly(cube).shape == cube.shape
     assert det.n_iter_ == 60 and len(det.objective_) == 60
     assert det.labels_.sum() == pytest.approx(0.01 * rows * cols, abs=2)
     assert np.all(det.decision_scores_[det.labels_ == 1] > det.threshold_)
@@ -131,7 +131,7 @@ def test_ablation_switches_run(scene):
     ):
         det = _fit(cube, **kw)
         assert np.isfinite(det.decision_scores_).all()
-    assert not np.any(_fit(cube, sparsity="none").anomaly_)
+    assert not np.any(_fit(cube, sparsity="none").anomaly(cube))
 
 
 @pytest.mark.parametrize(

@@ -104,7 +104,8 @@ def test_engines_give_the_default_scores(cube):
         got = REDNMF(max_iter=10, engine=engine).fit(cube)
         np.testing.assert_array_equal(got.decision_scores_, ref.decision_scores_)
     ooc = REDNMF(max_iter=10, engine=OutOfCore(n_jobs=1)).fit(cube)
-    assert ooc.anomaly_ is None
+    with pytest.raises(InputError, match="out of core"):
+        ooc.anomaly(cube)  # not kept
     np.testing.assert_allclose(ooc.decision_scores_, ref.decision_scores_, rtol=1e-4, atol=1e-6)
 
 

@@ -167,7 +167,7 @@ class OutOfCore(Engine):
 
     See :mod:`rednmf.outofcore`: the cube (a memory map, or a raster read
     window by window) is scaled on the fly, ``S`` is a memory map in
-    ``temp_dir`` scored block by block, and ``anomaly_`` is not kept. Needs
+    ``temp_dir`` scored block by block, and ``S`` is not kept (``REDNMF.anomaly`` refuses). Needs
     the block engine (``lam_mode`` ``'noise'``, ``'svd'`` or ``'absolute'``,
     ``shrink='column'``, ``sparsity`` ``'l21'`` or ``'none'``). The scores
     equal the in-memory ones up to float rounding.
@@ -206,8 +206,8 @@ class DaskEngine(Engine):
 
     The chunks live on the workers, and so does the scoring: the evidence is
     scored where its chunks are (:mod:`rednmf.scoring.dask_scoring`), the
-    scores equal the in-memory ones up to float rounding; ``anomaly_`` is
-    still gathered. Needs the block engine (``lam_mode`` other than
+    scores equal the in-memory ones up to float rounding; ``S`` is still
+    gathered (``REDNMF.anomaly``). Needs the block engine (``lam_mode`` other than
     ``'adaptive'``, ``shrink='column'``) and ``dask[distributed]``.
 
     Parameters

@@ -86,12 +86,19 @@ M_SPLITS = ("elementwise", "factored")
 
 @dataclass
 class RednmfResult:
-    """Factors and diagnostics returned by :func:`rednmf_solve`."""
+    """Factors and diagnostics returned by :func:`rednmf_solve`.
+
+    ``S`` is an array, or on the block engine in this process (pixel-major
+    NumPy data, pixel groups) an :class:`EvidenceMatrix`: the S step of
+    ``X - W_s H_s`` at ``lam / 2`` for the factors of the final S step, read
+    ``S[:, a:b]`` block by block or whole with ``np.asarray(S)`` (equal, bit
+    for bit, to the ``S`` the fit used).
+    """
 
     W: np.ndarray
     H: np.ndarray
     M: np.ndarray
-    S: np.ndarray
+    S: Any
     n_iter: int
     objective: np.ndarray
     lam_history: np.ndarray = field(default_factory=lambda: np.empty(0))
@@ -280,6 +287,11 @@ class EvidenceMatrix:
         Xb = np.asfortranarray(self.X[:, a:b], dtype=self.dtype)
         out = np.empty(Xb.shape, dtype=self.dtype, order="F")
         return anomaly_evidence(Xb, self.W, self.H[:, a:b], self.tau, out=out)
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """The whole ``d x n`` matrix (a new pixel-major array)."""
+        out = self[:, :]
+        return out if dtype is None else out.astype(dtype, copy=False)
 
     def close(self) -> None:
         """Drop the data (``X``): the evidence cannot be read any more."""
@@ -641,9 +653,21 @@ def _solve_blocks(
         W, H, M = (xp.asarray(A, dtype=dtype) for A in (W, H, M))
     W, H, M = xp.copy(W), xp.copy(H), xp.copy(M)
     r = W.shape[1]
+    # In this process on pixel-major NumPy data with pixel groups, S is not stored:
+    # each block's S is formed again from the factors of its S step (BlockRange, S=None).
+    implicit = (
+        placement is None
+        and anomaly_out is None
+        and xp.name == "numpy"
+        and sparsity == "l21"
+        and rednmf_blocks.USE_KERNELS
+        and _pixel_major(X)
+    )
     if anomaly_out is not None:
         S = anomaly_out
         S[...] = 0
+    elif implicit:
+        S = None
     else:  # in the layout of X (pixel-major X is Fortran-ordered d x n)
         S = xp.zeros(X.shape, dtype=X.dtype, order=xp.order(X))
     # lam is fixed before the first sweep; tau = lam / 2 is set on the ranges below.
@@ -707,6 +731,12 @@ def _solve_blocks(
         warn_max_iter("REDNMF", max_iter, tol)
     if xp.name == "torch":
         W, H, M, S = (xp.to_numpy(A) for A in (W, H, M, S))
+    if implicit:
+        S_factors = parts.parts[0].anomaly_factors()
+        if S_factors is None:  # no iteration: S = 0
+            S = np.zeros(X.shape, dtype=X.dtype, order="F")
+        else:
+            S = EvidenceMatrix(X, *S_factors, lam / 2)
     return RednmfResult(
         W=W,
         H=H,
