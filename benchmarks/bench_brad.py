@@ -192,7 +192,7 @@ def new_local_rx_steps(arr: np.ndarray, inner: int, outer: int, ridge: float, ti
 
 def anomaly_cube(scene: str) -> tuple[np.ndarray, np.ndarray]:
     cube, gt = load_benchmark(scene)
-    return REDNMF().fit(cube).anomaly_, gt
+    return REDNMF().fit(cube).anomaly(cube), gt
 
 
 def timings(S: np.ndarray, repeats: int, one_thread: bool) -> None:

@@ -122,7 +122,7 @@ def agreement(folder: Path, device: str, limit: int | None) -> list[dict]:
                 "W": _rel(got.components_, ref.components_),
                 "H": _rel(got.coefficients_, ref.coefficients_),
                 "M": _rel(got.encoder_, ref.encoder_),
-                "S": _rel(got.anomaly_, ref.anomaly_),
+                "S": _rel(got.anomaly(cube), ref.anomaly(cube)),
                 "scores": _rel(got.decision_scores_, ref.decision_scores_),
                 "auc_numpy": roc_auc(ref.decision_scores_, gt),
                 "auc_torch": roc_auc(got.decision_scores_, gt),

@@ -39,7 +39,7 @@ def time_scene(cube: np.ndarray, gt: np.ndarray, repeats: int) -> dict:
             det.fit(cube)
         total = time.perf_counter() - t0
         # Time the scoring step alone on the scored evidence, then attribute the rest to the fit.
-        X, shape = cube_to_matrix(det.evidence_)
+        X, shape = cube_to_matrix(det.evidence(cube))
         t1 = time.perf_counter()
         score_matrix(
             X,

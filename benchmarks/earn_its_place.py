@@ -139,7 +139,7 @@ def where_the_signal_goes(cube: np.ndarray, gt: np.ndarray, det: REDNMF) -> dict
     off, div = det.scaling_
     X = (cube.reshape(-1, d).astype(np.float64) - off) / div
     WH = (det.components_.astype(np.float64) @ det.coefficients_.astype(np.float64)).T
-    E = det.evidence_.reshape(-1, d).astype(np.float64)
+    E = det.evidence(cube).reshape(-1, d).astype(np.float64)
     a = gt.reshape(-1) > 0
     dx = (X - _ring_reference(X, gt))[a]
     total = float((dx * dx).sum())
@@ -173,7 +173,7 @@ def _run(cond: tuple[str, float, int]) -> list[dict]:
         t_default = time.perf_counter() - t
         xp = get_backend("numpy")
         P_e, (inner, outer, ridge, out_dtype) = validated_projection(
-            det.evidence_, det.inner, det.outer, det.n_pca, det.ridge, np.float64, xp,
+            det.evidence(cube), det.inner, det.outer, det.n_pca, det.ridge, np.float64, xp,
             det.noise_std_**2,
         )  # fmt: skip
         X = scale_data(cube.reshape(-1, d).T, det.scale, np.float32, det.scaling_)

@@ -39,7 +39,7 @@ def run_scene(path: str) -> list[dict]:
         warnings.simplefilter("ignore")
         cube, gt = load_benchmark(path)
         det = REDNMF(**FIT).fit(cube)
-        S, shape = cube_to_matrix(det.anomaly_)
+        S, shape = cube_to_matrix(det.anomaly(cube))
         X = scale_data(cube_to_matrix(cube)[0].astype(np.float32))
         for (source, E), (i, o), ridge, k in itertools.product(
             (("S", S), ("cube", X)), WINDOWS, RIDGES, N_PCA

@@ -9,7 +9,7 @@ parameters of :data:`FITS`) runs once per scene and noise condition: the 12
 scenes of ``$REDNMF_DATA`` and ``$REDNMF_DATA_EXTRA`` (``../shared/data/had``
 and ``had-extra``), clean and with the paper's noise (Sec. 5.3: the cube
 min-max scaled to [0, 1] plus N(0, sigma^2)) at sigma = 0.01, 0.05, 0.10, two
-draws each. Its scored evidence (``evidence_``) is then scored by every
+draws each. Its scored evidence (``evidence(cube)``) is then scored by every
 scorer of :data:`SCORERS` with the library's public scorers, so a candidate's
 AUC is exactly what ``REDNMF(**fit, **scorer).fit(cube)`` gives.
 
@@ -121,8 +121,7 @@ ELIGIBLE_CANDIDATES = ("noise", "noise-lam2", "noise-lam6", "noise-elementwise")
 SCORERS = _scorers()
 
 
-def _score(det: REDNMF, spec: dict[str, Any]) -> np.ndarray:
-    E = det.evidence_
+def _score(det: REDNMF, E: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
     noise_var = det.noise_std_**2 if spec["noise"] and det.noise_std_ is not None else None
     w = spec["inner"]
     kw = dict(inner=w, outer=3 * w, n_pca=det.n_pca, ridge=det.ridge, noise_var=noise_var)
@@ -144,13 +143,14 @@ def run_job(
         t = time.perf_counter()
         det = REDNMF(scorer="norm", engine=InMemory(n_jobs=1), **FITS[fit]).fit(cube)
         fit_s = time.perf_counter() - t
-        nz = float(np.mean(np.any(det.anomaly_ != 0, axis=2)))
+        nz = float(np.mean(np.any(det.anomaly(cube) != 0, axis=2)))
+        E = det.evidence(cube)
         for label in scorers:
             spec = SCORERS[label]
             if spec["noise"] and det.noise_std_ is None:
                 continue
             t = time.perf_counter()
-            auc = roc_auc(_score(det, spec), gt)
+            auc = roc_auc(_score(det, E, spec), gt)
             rows.append(
                 dict(scene=Path(path).stem, sigma=sigma, draw=draw, fit=fit, scorer=label,
                      auc=round(float(auc), 6), fit_s=round(fit_s, 3),

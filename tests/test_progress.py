@@ -87,7 +87,7 @@ def test_block_engine_fit_term_is_the_residual_of_the_iterate():
     with pytest.warns(ConvergenceWarning):
         det.fit(cube, callback=lambda t, f, state: fits.append(state.fit))
     X = det._data_matrix(cube)[0]
-    R = X - det.components_ @ det.coefficients_ - det.anomaly_.reshape(-1, 16).T
+    R = X - det.components_ @ det.coefficients_ - det.anomaly(cube).reshape(-1, 16).T
     assert fits[-1] == pytest.approx(float(np.sum(R * R)), rel=1e-10)
 
 

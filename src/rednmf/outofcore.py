@@ -14,8 +14,9 @@ automatically, when the scene would not fit) instead
   no-data and scales them, so the solver's block sweeps read the file once per
   iteration and no scaled copy exists;
 * keeps ``S`` in a temporary :class:`numpy.memmap` and scores it block by
-  block (:func:`score_blocks`: the PCA of BRAD from blockwise sums, then the
-  local RX on the projected cube, ``n_pca`` bands only).
+  block (:func:`rednmf.scoring.from_matrix.score_by_blocks`: the PCA of BRAD
+  from blockwise sums, then the local RX on the projected cube, ``n_pca``
+  bands only).
 
 What stays in memory is ``H`` (rank x pixels), a few ``bands x bands`` sums,
 one block of each array, the ``(rows, cols)`` masks and scores, and BRAD's
@@ -32,17 +33,9 @@ import numpy as np
 
 from rednmf._memory import fits_in_memory, is_memory_mapped
 from rednmf._validation import check_not_all_constant, drop_all_nan_bands
-from rednmf.backend import get_backend
 from rednmf.exceptions import InputError
-from rednmf.scoring.brad import project_by_blocks
-from rednmf.scoring.local_rx import check_windows, local_rx
-from rednmf.scoring.multiscale import (
-    SUSPECT_LEVEL,
-    cube_and_evidence,
-    multiscale_projected,
-)
 
-__all__ = ["CubeMatrix", "is_memory_mapped", "fits_in_memory", "scan_cube", "score_blocks"]
+__all__ = ["CubeMatrix", "is_memory_mapped", "fits_in_memory", "scan_cube"]
 
 #: Pixels per block of the scans here (the solver has its own block size).
 BLOCK_PIXELS = 1 << 15
@@ -249,59 +242,3 @@ class CubeMatrix:
         """Mean of every entry, accumulated in float64 block by block."""
         total = sum(float(self[:, a:b].sum(dtype=np.float64)) for a, b in self.blocks())
         return total / (self.shape[0] * self.shape[1])
-
-
-def score_blocks(
-    E: np.ndarray,
-    shape: tuple[int, int],
-    *,
-    scorer: str,
-    inner: int,
-    outer: int,
-    n_pca: int | None,
-    ridge: float,
-    pool: int = 3,
-    noise_var: np.ndarray | None = None,
-    combine: str = "sum",
-    pool_global: bool = True,
-    robust_global: bool = True,
-    projected_cube: np.ndarray | None = None,
-    suspect_level: float = SUSPECT_LEVEL,
-) -> np.ndarray:
-    """:func:`rednmf.scoring.from_matrix.score_matrix` of a ``bands x pixels`` matrix on disk.
-
-    ``'norm'``: column norms per block. ``'brad'`` and ``'multiscale'``: the PCA
-    of :func:`rednmf.scoring.brad.pca_project` from blockwise float64 sums (mean,
-    covariance; the count of components chosen by the noise when ``noise_var``
-    is given) and a blockwise projection, then :func:`local_rx` or
-    :func:`rednmf.scoring.multiscale.multiscale_projected` on the projected
-    ``(rows, cols, n_pca)`` cube, in memory. With ``projected_cube`` (the
-    data the evidence came from, projected: see
-    :func:`rednmf.scoring.from_matrix.score_matrix`) and ``'multiscale'``, it
-    is scored with the evidence by
-    :func:`rednmf.scoring.multiscale.cube_and_evidence`.
-    """
-    d, n = E.shape
-    rows, cols = shape
-    blocks = [(a, min(n, a + BLOCK_PIXELS)) for a in range(0, n, BLOCK_PIXELS)]
-    if scorer == "norm":
-        out = np.empty(n, dtype=E.dtype)
-        for a, b in blocks:
-            B = np.ascontiguousarray(np.asarray(E[:, a:b]).T)
-            out[a:b] = np.linalg.norm(B, axis=1)
-        return out.reshape(rows, cols)
-    cube = project_by_blocks(E, shape, n_pca, noise_var)
-    if scorer == "multiscale":
-        xp = get_backend("numpy")
-        inner, outer, ridge, out_dtype = check_windows(cube.shape, inner, outer, ridge, np.float64)
-        if projected_cube is not None:
-            return cube_and_evidence(
-                projected_cube, cube, inner, outer, ridge,
-                pool, out_dtype, xp, suspect_level=suspect_level, combine=combine,
-                pool_global=pool_global, robust_global=robust_global,
-            )  # fmt: skip
-        return multiscale_projected(
-            xp.asarray(cube), inner, outer, ridge, pool, out_dtype, xp, combine=combine,
-            pool_global=pool_global, robust_global=robust_global,
-        )  # fmt: skip
-    return local_rx(cube, inner=inner, outer=outer, ridge=ridge)

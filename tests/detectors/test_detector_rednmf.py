@@ -38,7 +38,7 @@ def test_contract_and_attributes(scene):
     assert det.components_.shape == (bands, 5)
     assert det.encoder_.shape == (5, bands)
     assert det.coefficients_.shape == (5, rows * cols)
-    assert det.anomaly_.shape == cube.shape
+    assert det.anomaly(cube).shape == cube.shape
     assert det.n_iter_ == 60 and len(det.objective_) == 60
     assert det.labels_.sum() == pytest.approx(0.01 * rows * cols, abs=2)
     assert np.all(det.decision_scores_[det.labels_ == 1] > det.threshold_)
@@ -135,7 +135,7 @@ def test_ablation_switches_run(scene):
     ):
         det = _fit(cube, **kw)
         assert np.isfinite(det.decision_scores_).all()
-    assert not np.any(_fit(cube, sparsity="none").anomaly_)
+    assert not np.any(_fit(cube, sparsity="none").anomaly(cube))
 
 
 @pytest.mark.parametrize(
@@ -197,3 +197,19 @@ def test_every_benchmark_scene_with_the_defaults(data_dir):
         aucs[path.stem] = roc_auc(REDNMF().fit(cube).decision_scores_, gt)
     assert len(aucs) == 10
     assert np.mean(list(aucs.values())) >= 0.98, aucs
+
+
+def test_evidence_is_recomputed_for_the_fitted_scene_only():
+    """evidence(X) gives the fitted scene's scored evidence; another scene is refused."""
+    cube, _ = make_scene(rows=30, cols=30, bands=20, n_targets=3, noise=0.02, random_state=1)
+    det = _fit(cube)
+    E = det.evidence(cube)
+    assert E.shape == cube.shape and det.noise_std_ is not None
+    # the evidence is the S step of X - WH at evidence_threshold_: columns below it are zero
+    X = (cube.reshape(-1, 20) - det.scaling_[0]) / det.scaling_[1]
+    R = X - (det.components_ @ det.coefficients_).T
+    kept = np.linalg.norm(R, axis=1) > det.evidence_threshold_ * (1 + 1e-4)
+    assert np.all(np.any(E.reshape(-1, 20)[kept] != 0, axis=1))
+    assert not np.any(E.reshape(-1, 20)[np.linalg.norm(R, axis=1) < det.evidence_threshold_ / 2])
+    with pytest.raises(InputError, match="fitted scene"):
+        det.evidence(cube[:20])

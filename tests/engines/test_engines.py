@@ -102,7 +102,8 @@ def test_engines_give_the_default_scores(cube):
         got = REDNMF(max_iter=10, engine=engine).fit(cube)
         np.testing.assert_array_equal(got.decision_scores_, ref.decision_scores_)
     ooc = REDNMF(max_iter=10, engine=OutOfCore(n_jobs=1)).fit(cube)
-    assert ooc.anomaly_ is None
+    with pytest.raises(InputError, match="out of core"):
+        ooc.anomaly(cube)  # not kept
     np.testing.assert_allclose(ooc.decision_scores_, ref.decision_scores_, rtol=1e-4, atol=1e-6)
 
 
@@ -118,14 +119,13 @@ def test_score_evidence_follows_the_handle(tmp_path):
     E = rng.random((6, 12 * 10)).astype(np.float32)
     params = {"scorer": "brad", "inner": 3, "outer": 7, "n_pca": 4, "ridge": 0.01}
     mem = score_evidence(E, (12, 10), **params)
-    from rednmf.outofcore import score_blocks
-    from rednmf.scoring.from_matrix import score_matrix
+    from rednmf.scoring.from_matrix import score_by_blocks, score_matrix
 
     np.testing.assert_array_equal(mem, score_matrix(E, (12, 10), **params))
     mm = np.lib.format.open_memmap(tmp_path / "E.npy", mode="w+", dtype=E.dtype, shape=E.shape)
     mm[...] = E
     np.testing.assert_array_equal(
-        score_evidence(mm, (12, 10), **params), score_blocks(mm, (12, 10), **params)
+        score_evidence(mm, (12, 10), **params), score_by_blocks(mm, (12, 10), **params)
     )
 
 

@@ -74,7 +74,7 @@ def test_detector_scores_equal_in_memory(client):
     # S is identical; it is scored on the workers (rednmf.scoring.dask_scoring),
     # whose reductions and box sums add in another order: equal to rounding.
     np.testing.assert_allclose(dist.decision_scores_, mem.decision_scores_, rtol=1e-7)
-    np.testing.assert_array_equal(dist.anomaly_, mem.anomaly_)
+    np.testing.assert_array_equal(dist.anomaly(cube), mem.anomaly(cube))
     np.testing.assert_array_equal(dist.coefficients_, mem.coefficients_)
 
 

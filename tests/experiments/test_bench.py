@@ -132,7 +132,7 @@ def test_convergence_trace_is_one_uninterrupted_fit(method: str) -> None:
     assert trace["rel_error"].shape == (12,) and np.all(trace["rel_error"] > 0)
     # the last relative error is that of the fitted factors
     X = det._data_matrix(cube)[0]
-    S = getattr(det, "anomaly_", None)
+    S = det.anomaly(cube) if hasattr(det, "anomaly") else getattr(det, "anomaly_", None)
     R = X - det.components_ @ det.coefficients_
     if S is not None:
         R = R - S.reshape(-1, X.shape[0]).T

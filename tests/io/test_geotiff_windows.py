@@ -180,7 +180,9 @@ def test_out_of_core_fit_on_windows_equals_the_eager_fits(tif, kw, n_jobs):
         windows = REDNMF(max_iter=15, engine=ooc, **kw).fit(lazy, mask=mask)
         on_array = REDNMF(max_iter=15, engine=ooc, **kw).fit(eager, mask=mask)
         in_memory = REDNMF(max_iter=15, engine=InMemory(n_jobs=n_jobs), **kw).fit(eager, mask=mask)
-    assert windows.anomaly_ is None and in_memory.anomaly_ is not None
+    with pytest.raises(InputError, match="out of core"):
+        windows.anomaly(lazy)
+    assert in_memory.anomaly(eager, mask=mask).shape == eager.shape
     # the same blocks of the same values: the same fit
     np.testing.assert_array_equal(windows.decision_scores_, on_array.decision_scores_)
     np.testing.assert_array_equal(windows.components_, on_array.components_)
@@ -202,7 +204,8 @@ def test_a_raster_that_would_not_fit_is_read_lazily_and_fitted_out_of_core(tif, 
     scene = read_scene(tif)
     assert isinstance(scene.cube, GeoTiffCube)
     det = REDNMF(max_iter=8).fit(scene.cube)  # engine=None
-    assert det.anomaly_ is None  # it went out of core
+    with pytest.raises(InputError, match="out of core"):
+        det.anomaly(scene.cube)  # it went out of core
     _close(det.decision_scores_, ref.decision_scores_)
 
 
@@ -227,7 +230,9 @@ def test_out_of_core_fit_reads_windows_only(tmp_path, reads):
     scene = read_scene(path, lazy=True)
     assert reads == []  # opening reads no pixel
     det = REDNMF(max_iter=3, scorer="norm", engine="out-of-core").fit(scene.cube)
-    assert det.anomaly_ is None and np.isnan(det.decision_scores_[3, 4])
+    assert np.isnan(det.decision_scores_[3, 4])
+    with pytest.raises(InputError, match="out of core"):
+        det.anomaly(scene.cube)
     assert len(reads) > 10 and None not in reads
     assert max(h * w for h, w, _ in reads) < rows * cols  # never the whole raster
     assert max(h for h, _, _ in reads) < rows

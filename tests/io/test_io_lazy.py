@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from rednmf import REDNMF, make_scene
+from rednmf.exceptions import InputError
 from rednmf.io import read_scene
 from rednmf.io.lazy import MemmapCube, nodata_to_nan, split_key
 from rednmf.outofcore import is_memory_mapped
@@ -115,7 +116,8 @@ def test_a_cube_that_would_not_fit_is_read_lazily_and_fitted_out_of_core(hdr, mo
     cube = read_scene(hdr).cube  # lazy=None
     assert isinstance(cube, MemmapCube)
     det = REDNMF(max_iter=3).fit(cube)  # engine=None decides
-    assert det.anomaly_ is None  # the out-of-core path keeps no S
+    with pytest.raises(InputError, match="out of core"):
+        det.anomaly(cube)  # no S kept
 
 
 def test_helpers():

@@ -14,7 +14,7 @@ from rednmf.experiments.common import SYNTHETIC_SCENES, noisy_cube
 from rednmf.metrics import roc_auc_by_target_size
 from rednmf.preprocessing import scale_data
 from rednmf.scoring.brad import project_by_blocks
-from rednmf.scoring.from_matrix import score_matrix
+from rednmf.scoring.from_matrix import score_by_blocks, score_matrix
 from rednmf.scoring.global_rx import REWEIGHT_QUANTILE, global_rx
 from rednmf.scoring.local_rx import local_rx
 from rednmf.scoring.scorers import MultiScale
@@ -163,14 +163,20 @@ def test_a_suspect_ring_does_not_hide_a_target():
 def test_rednmf_scores_are_its_evidence_and_cube_scored_together():
     cube, _ = make_scene(rows=40, cols=40, bands=30, n_targets=5, random_state=4)
     det = REDNMF(max_iter=20).fit(cube)
-    E = det.evidence_.reshape(-1, cube.shape[2]).T
+    E = det.evidence(cube).reshape(-1, cube.shape[2]).T
     X = scale_data(cube.reshape(-1, cube.shape[2]).T, "minmax", np.float32, det.scaling_)
     projected = project_by_blocks(X, cube.shape[:2], 20, "estimate")
-    again = score_matrix(
-        E, cube.shape[:2], scorer="multiscale", inner=9, outer=27, n_pca=20, ridge=0.01,
+    params = dict(
+        scorer="multiscale", inner=9, outer=27, n_pca=20, ridge=0.01,
         noise_var=det.noise_std_**2, projected_cube=projected, suspect_level=0.05,
     )  # fmt: skip
-    np.testing.assert_allclose(det.decision_scores_, again, rtol=1e-9)
+    # the fit projects its evidence block by block, as score_by_blocks does ...
+    np.testing.assert_allclose(
+        det.decision_scores_, score_by_blocks(E, cube.shape[:2], **params), rtol=1e-9
+    )
+    # ... which is the whole-matrix scorer's projection up to float rounding
+    again = score_matrix(E, cube.shape[:2], **params)
+    np.testing.assert_allclose(det.decision_scores_, again, rtol=1e-5)
     alone = REDNMF(max_iter=20, scorer=MultiScale(score_cube=False)).fit(cube).decision_scores_
     assert not np.allclose(alone, det.decision_scores_)
 

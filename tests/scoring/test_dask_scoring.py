@@ -131,7 +131,7 @@ def test_detector_scores_on_the_cluster(client, scene, kw, rtol, monkeypatch):
         dist = REDNMF(max_iter=15, engine=DaskEngine(client, chunk_size=BLOCK)).set_params(**kw)
         dist.fit(scene)
     assert any("tile_scores" in str(t["key"]) for t in ts.data)
-    np.testing.assert_array_equal(dist.anomaly_, mem.anomaly_)
+    np.testing.assert_array_equal(dist.anomaly(scene), mem.anomaly(scene))
     _assert_scores_close(dist.decision_scores_, mem.decision_scores_, rtol)
 
 
@@ -142,7 +142,7 @@ def test_detector_scores_cube_and_evidence_from_the_cluster(client, scene):
     with distributed.get_task_stream(client) as ts:
         dist = REDNMF(max_iter=15, engine=DaskEngine(client, chunk_size=BLOCK)).fit(scene)
     assert any("_project" in str(t["key"]) for t in ts.data)
-    np.testing.assert_array_equal(dist.anomaly_, mem.anomaly_)
+    np.testing.assert_array_equal(dist.anomaly(scene), mem.anomaly(scene))
     _assert_scores_close(dist.decision_scores_, mem.decision_scores_)
 
 
@@ -159,7 +159,8 @@ def test_out_of_core_fit_scored_on_the_cluster(client, scene):
     dist = REDNMF(max_iter=10, engine=DaskEngine(client, chunk_size=BLOCK, out_of_core=True)).fit(
         scene
     )
-    assert dist.anomaly_ is None
+    with pytest.raises(InputError, match="out of core"):
+        dist.anomaly(scene)  # not kept
     _assert_scores_close(dist.decision_scores_, mem.decision_scores_)
 
 

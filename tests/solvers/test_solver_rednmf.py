@@ -415,3 +415,34 @@ def test_m_split_is_checked(problem):
     X, W, H, M = problem
     with pytest.raises(InputError, match="m_split"):
         R.rednmf_solve(X, W, H, M, lam=1.0, beta=1.0, max_iter=1, m_split="diagonal")
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        {"max_iter": 1},
+        {"lam_mode": "svd", "lam": 2.0, "tol": 3e-3, "max_iter": 300},  # stops early
+        {"n_jobs": 2, "block_size": 512},
+    ],
+)
+def test_s_not_stored_is_the_stored_s_bit_for_bit(kw):
+    """In memory S is formed again from the factors of its S step: the same S, W, H."""
+    rng = np.random.default_rng(0)
+    X = np.asfortranarray(rng.random((30, 4200), dtype=np.float32))  # pixel-major
+    X[:, ::97] += 0.5  # a few anomalous pixels
+    W, H, M = initialize_factors(X, 6, "nndsvda", np.random.default_rng(0))
+    params = {"lam": 4.0, "beta": 1.0, "max_iter": 30, "tol": 0.0, "lam_mode": "noise"}
+    params.update(kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        implicit = R.rednmf_solve(X, W, H, M, m_split="factored", **params)
+        stored = np.zeros(X.shape, dtype=X.dtype, order="F")
+        ref = R.rednmf_solve(X, W, H, M, m_split="factored", anomaly_out=stored, **params)
+    assert isinstance(implicit.S, R.EvidenceMatrix) and implicit.n_iter == ref.n_iter
+    assert np.any(ref.S)
+    np.testing.assert_array_equal(np.asarray(implicit.S), ref.S)
+    np.testing.assert_array_equal(implicit.S[:, 100:900], ref.S[:, 100:900])
+    np.testing.assert_array_equal(implicit.H, ref.H)
+    np.testing.assert_array_equal(implicit.W, ref.W)
+    np.testing.assert_array_equal(implicit.objective, ref.objective)

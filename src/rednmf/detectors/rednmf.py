@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.validation import check_is_fitted
 
 from rednmf._validation import check_choice, check_dtype, matrix_to_cube
 from rednmf.backend import get_backend
@@ -30,6 +31,7 @@ from rednmf.scoring.scorers import MultiScale, Scorer
 from rednmf.solvers._driver import as_fit_callback
 from rednmf.solvers.rednmf import (
     M_SPLITS,
+    EvidenceMatrix,
     RednmfResult,
     anomaly_evidence,
     check_lam_mode,
@@ -186,13 +188,6 @@ class REDNMF(FactorizationDetector):
         ``M``.
     coefficients_ : ndarray of shape (n_components, rows * cols)
         ``H``.
-    anomaly_ : ndarray of shape (rows, cols, bands)
-        ``S`` (on the scaled data).
-    evidence_ : ndarray of shape (rows, cols, bands)
-        What the scorer scored: ``anomaly_`` itself, or with
-        ``lam_mode='noise'`` the S step (17) on the final residual at the
-        structured threshold alone (:func:`rednmf.solvers.rednmf.anomaly_evidence`),
-        which keeps each pixel's noise for the scorer to weigh.
     noise_std_ : ndarray of shape (bands,) or None
         ``lam_mode='noise'``: the estimated noise standard deviation of each
         band (of the min-max scaled data; :mod:`rednmf.solvers.noise`).
@@ -357,6 +352,7 @@ class REDNMF(FactorizationDetector):
         xp = get_backend(getattr(run, "backend", "numpy"), getattr(run, "device", None))
         W0, H0, M0 = self._initial_factors(X, xp=xp)
         res = self._solve(X, W0, H0, M0, run=run, callback=callback)
+        del W0, H0, M0  # the solver works on copies
         self._set_factors(res)
         projected = self._project_cube(X, shape)  # before the evidence takes X's buffer
         E = self._evidence(X, res, shape, run)
@@ -388,7 +384,7 @@ class REDNMF(FactorizationDetector):
             res = self._solve(X, W0, H0, M0, anomaly_out=S, run=run, callback=callback)  # type: ignore[arg-type]
             self._set_factors(res)
             self._set_fit_attributes(res)
-            self.anomaly_ = self.evidence_ = None
+            self._anomaly = None
             tau = self._evidence_threshold(res)
             E = run.kept_evidence(None if tau is None else res.W, tau)  # fitted on a cluster
             if E is None:  # S on disk, or the residual X - WH shrunk at tau, in its place
@@ -544,22 +540,120 @@ class REDNMF(FactorizationDetector):
     def _evidence(
         self, X: np.ndarray, res: RednmfResult, shape: tuple[int, int], run: Any = None
     ) -> Any:
-        """The evidence handle of an in-memory fit: an array, or a Dask array on the workers."""
+        """The evidence handle of an in-memory fit.
+
+        ``S`` itself, a Dask array on the workers, or the S step on the final
+        residual at the evidence threshold: in NumPy formed block by block on
+        demand (:class:`rednmf.solvers.rednmf.EvidenceMatrix`: no cube of it
+        exists, the scorer projects it block by block), on torch in the
+        buffer of the scaled data, which is not needed any more. Keeps what
+        :meth:`anomaly` needs: ``S`` as a cube when the solver returned an
+        array, else the factors of its S step (``W``, ``H``, the threshold).
+        """
         self._set_fit_attributes(res)
-        self.anomaly_ = matrix_to_cube(res.S, shape)
+        S = res.S
+        if isinstance(S, EvidenceMatrix):
+            self._anomaly = (S.W, S.H, S.tau)
+        else:
+            self._anomaly = matrix_to_cube(S, shape)
         tau = self._evidence_threshold(res)
         run = LocalSession() if run is None else run
         E = run.kept_evidence(
             None if tau is None else res.W, tau
         )  # fitted on a cluster: left there
         if E is not None:
-            self.evidence_ = None
             return E
         if tau is None:
-            self.evidence_ = self.anomaly_
-            return res.S
-        # In the buffer of the scaled data, which is not needed any more.
+            return S
         xp = get_backend(run.backend, run.device)
-        E = anomaly_evidence(X, res.W, res.H, tau, out=X, xp=xp)
-        self.evidence_ = matrix_to_cube(E, shape)
-        return E
+        if xp.name == "numpy":
+            return EvidenceMatrix(X, res.W, res.H, tau)
+        return anomaly_evidence(X, res.W, res.H, tau, out=X, xp=xp)
+
+    def _fitted_matrix(
+        self, X: Any, mask: np.ndarray | None
+    ) -> tuple[np.ndarray, tuple[int, int]]:
+        """The fitted scene ``X`` as :meth:`fit` scaled it (pixel-major ``d x n``), and its shape.
+
+        Raises
+        ------
+        InputError
+            If ``X`` does not have the fitted scene's pixels and bands.
+        """
+        check_is_fitted(self)
+        cube, _ = self._as_cube(X, None)
+        data, _, _ = self._valid_cube(cube, mask)
+        rows, cols, d = data.shape
+        if rows * cols != self.coefficients_.shape[1] or d != self.components_.shape[0]:
+            raise InputError(
+                f"X has {rows * cols} pixels and {d} usable bands, the fitted scene "
+                f"{self.coefficients_.shape[1]} and {self.components_.shape[0]}: pass the "
+                "scene (and mask) given to fit"
+            )
+        Xm = np.ascontiguousarray(data).reshape(rows * cols, d).T
+        Xm = scale_data(Xm, self.scale, dtype=check_dtype(self.dtype), params=self.scaling_)
+        return Xm, (rows, cols)
+
+    def anomaly(self, X: Any, *, mask: np.ndarray | None = None) -> np.ndarray:
+        """``S``, the fitted anomaly part, of the fitted scene ``X`` as a cube.
+
+        A cube the size of the scene, which :meth:`fit` does not keep when it
+        need not: on the block engine in this process the solver keeps the
+        factors of the final S step instead (:class:`rednmf.solvers.rednmf.RednmfResult`),
+        and this forms ``S`` from them and ``X`` (the scene and the ``mask``
+        given to :meth:`fit`), equal bit for bit to the fit's. Otherwise
+        (another engine, the whole-matrix loop) the fit's ``S`` was kept and
+        is returned.
+
+        Returns
+        -------
+        ndarray of shape (rows, cols, len(bands_kept_))
+            ``S`` on the scaled data, in the working ``dtype``.
+
+        Raises
+        ------
+        InputError
+            If ``X`` does not have the fitted scene's pixels, or the fit ran
+            out of core (``S`` was not kept).
+        """
+        check_is_fitted(self)
+        if self._anomaly is None:
+            raise InputError(
+                "the fit ran out of core and did not keep S; fit in memory "
+                "(engine='memory') to keep it"
+            )
+        if isinstance(self._anomaly, np.ndarray):
+            self._fitted_matrix(X, mask)  # the same checks
+            return self._anomaly
+        Xm, shape = self._fitted_matrix(X, mask)
+        W, H, tau = self._anomaly
+        return matrix_to_cube(anomaly_evidence(Xm, W, H, tau, out=Xm), shape)
+
+    def evidence(self, X: Any, *, mask: np.ndarray | None = None) -> np.ndarray:
+        """The evidence that the fit scored, of the fitted scene ``X``.
+
+        A cube the size of the scene, so :meth:`fit` scores it block by block
+        and does not keep it; this recomputes it from ``X`` (the scene and the
+        ``mask`` given to :meth:`fit`) with the fitted factors: :meth:`anomaly`
+        when the fit's ``S`` was scored, otherwise the S step (17) on the final
+        residual ``X - W H`` at ``evidence_threshold_``
+        (:func:`rednmf.solvers.rednmf.anomaly_evidence`), equal to what was
+        scored.
+
+        Returns
+        -------
+        ndarray of shape (rows, cols, len(bands_kept_))
+            On the scaled data, in the working ``dtype``.
+
+        Raises
+        ------
+        InputError
+            As :meth:`anomaly`.
+        """
+        check_is_fitted(self)
+        if self.sparsity != "none" and self.noise_std_ is None:  # the fit's S was scored
+            return self.anomaly(X, mask=mask)
+        Xm, shape = self._fitted_matrix(X, mask)
+        tau = self.evidence_threshold_
+        E = anomaly_evidence(Xm, self.components_, self.coefficients_, tau, out=Xm)
+        return matrix_to_cube(E, shape)

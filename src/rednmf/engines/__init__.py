@@ -167,7 +167,8 @@ class OutOfCore(Engine):
 
     See :mod:`rednmf.outofcore`: the cube (a memory map, or a raster read
     window by window) is scaled on the fly, ``S`` is a memory map in
-    ``temp_dir`` scored block by block, and ``anomaly_`` is not kept. Needs
+    ``temp_dir`` scored block by block, and ``S`` is not kept (``REDNMF.anomaly``
+    refuses). Needs
     the block engine (``lam_mode`` ``'noise'``, ``'svd'`` or ``'absolute'``,
     REDNMF's ``sparsity`` ``'l21'`` or ``'none'``). The scores
     equal the in-memory ones up to float rounding.
@@ -206,8 +207,8 @@ class DaskEngine(Engine):
 
     The chunks live on the workers, and so does the scoring: the evidence is
     scored where its chunks are (:mod:`rednmf.scoring.dask_scoring`), the
-    scores equal the in-memory ones up to float rounding; ``anomaly_`` is
-    still gathered. Needs the block engine (``lam_mode`` other than
+    scores equal the in-memory ones up to float rounding; ``S`` is still
+    gathered (``REDNMF.anomaly``). Needs the block engine (``lam_mode`` other than
     ``'adaptive'``, ``sparsity`` other than ``'l21-row'``) and ``dask[distributed]``.
 
     Parameters
@@ -340,11 +341,13 @@ def score_evidence(
 
     Parameters
     ----------
-    E : ndarray, numpy.memmap or dask.array.Array of shape (bands, rows * cols)
+    E : ndarray, numpy.memmap, EvidenceMatrix or dask.array.Array of shape (bands, rows * cols)
         The evidence a fit returned: an array is scored by
         :func:`rednmf.scoring.from_matrix.score_matrix` (on the session's
-        array backend), a memory map block by block
-        (:func:`rednmf.outofcore.score_blocks`), a Dask array on the
+        array backend), a memory map or a
+        :class:`rednmf.solvers.rednmf.EvidenceMatrix` (formed on demand)
+        block by block (:func:`rednmf.scoring.from_matrix.score_by_blocks`), a
+        Dask array on the
         session's client (:func:`rednmf.scoring.dask_scoring.score_matrix_dask`).
     shape : (int, int)
         ``(rows, cols)`` of the scene.
@@ -368,12 +371,11 @@ def score_evidence(
 
         client = getattr(session, "client", None)
         return score_matrix_dask(E, shape, client=client, projected_cube=projected_cube, **params)
-    if isinstance(E, np.memmap):
-        from rednmf.outofcore import score_blocks
+    from rednmf.scoring.from_matrix import score_by_blocks, score_matrix
+    from rednmf.solvers.rednmf import EvidenceMatrix
 
-        return score_blocks(E, shape, projected_cube=projected_cube, **params)
-    from rednmf.scoring.from_matrix import score_matrix
-
+    if isinstance(E, np.memmap | EvidenceMatrix):
+        return score_by_blocks(E, shape, projected_cube=projected_cube, **params)
     return score_matrix(
         E,
         shape,

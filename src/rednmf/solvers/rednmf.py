@@ -71,7 +71,13 @@ from rednmf.solvers.rednmf_blocks import (
     sum_in_order,
 )
 
-__all__ = ["RednmfResult", "anomaly_evidence", "rednmf_solve", "rednmf_objective"]
+__all__ = [
+    "EvidenceMatrix",
+    "RednmfResult",
+    "anomaly_evidence",
+    "rednmf_solve",
+    "rednmf_objective",
+]
 
 SPARSITY = ("l21", "l1", "none")
 SHRINK = ("column", "row")
@@ -80,12 +86,19 @@ M_SPLITS = ("elementwise", "factored")
 
 @dataclass
 class RednmfResult:
-    """Factors and diagnostics returned by :func:`rednmf_solve`."""
+    """Factors and diagnostics returned by :func:`rednmf_solve`.
+
+    ``S`` is an array, or on the block engine in this process (pixel-major
+    NumPy data, pixel groups) an :class:`EvidenceMatrix`: the S step of
+    ``X - W_s H_s`` at ``lam / 2`` for the factors of the final S step, read
+    ``S[:, a:b]`` block by block or whole with ``np.asarray(S)`` (equal, bit
+    for bit, to the ``S`` the fit used).
+    """
 
     W: np.ndarray
     H: np.ndarray
     M: np.ndarray
-    S: np.ndarray
+    S: Any
     n_iter: int
     objective: np.ndarray
     lam_history: np.ndarray = field(default_factory=lambda: np.empty(0))
@@ -243,6 +256,46 @@ def anomaly_evidence(
         E *= shrink_factors(xp.sqrt(xp.col_sqnorms(E)), tau, dtype, xp)
         out[:, a:b] = xp.to_numpy(E)
     return out
+
+
+class EvidenceMatrix:
+    """:func:`anomaly_evidence` of ``(X, W, H, tau)``, formed block by block on demand.
+
+    ``E[:, a:b]`` is the evidence of pixels ``a:b`` (a new pixel-major block),
+    equal bit for bit to the same columns of ``anomaly_evidence(X, W, H, tau)``
+    (each pixel is computed alone), so the evidence of a scene can be read,
+    projected and scored without a bands x pixels array of it. Has ``shape``,
+    ``dtype`` and ``ndim``, as :func:`rednmf.scoring.brad.project_by_blocks`
+    needs. :meth:`close` drops the reference to ``X`` once the evidence has
+    been read (its memory can then go before the scoring goes on).
+    """
+
+    def __init__(self, X: Any, W: np.ndarray, H: np.ndarray, tau: float) -> None:
+        self.X: Any = X
+        self.W, self.H, self.tau = W, H, float(tau)
+        self.shape = tuple(X.shape)
+        self.dtype = np.dtype(X.dtype)
+        self.ndim = 2
+
+    def __getitem__(self, key: tuple[slice, slice]) -> np.ndarray:
+        rows_key, cols_key = key
+        if rows_key != slice(None) or cols_key.step not in (None, 1):
+            raise IndexError("EvidenceMatrix supports E[:, a:b] only")
+        if self.X is None:
+            raise ValueError("the EvidenceMatrix was closed")
+        a, b, _ = cols_key.indices(self.shape[1])
+        Xb = np.asfortranarray(self.X[:, a:b], dtype=self.dtype)
+        out = np.empty(Xb.shape, dtype=self.dtype, order="F")
+        return anomaly_evidence(Xb, self.W, self.H[:, a:b], self.tau, out=out)
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """The whole ``d x n`` matrix (a new pixel-major array)."""
+        out = self[:, :]
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+    def close(self) -> None:
+        """Drop the data (``X``): the evidence cannot be read any more."""
+        self.X = None
 
 
 def _compiled_evidence(
@@ -600,9 +653,21 @@ def _solve_blocks(
         W, H, M = (xp.asarray(A, dtype=dtype) for A in (W, H, M))
     W, H, M = xp.copy(W), xp.copy(H), xp.copy(M)
     r = W.shape[1]
+    # In this process on pixel-major NumPy data with pixel groups, S is not stored:
+    # each block's S is formed again from the factors of its S step (BlockRange, S=None).
+    implicit = (
+        placement is None
+        and anomaly_out is None
+        and xp.name == "numpy"
+        and sparsity == "l21"
+        and rednmf_blocks.USE_KERNELS
+        and _pixel_major(X)
+    )
     if anomaly_out is not None:
         S = anomaly_out
         S[...] = 0
+    elif implicit:
+        S = None
     else:  # in the layout of X (pixel-major X is Fortran-ordered d x n)
         S = xp.zeros(X.shape, dtype=X.dtype, order=xp.order(X))
     # lam is fixed before the first sweep; tau = lam / 2 is set on the ranges below.
@@ -666,6 +731,12 @@ def _solve_blocks(
         warn_max_iter("REDNMF", max_iter, tol)
     if xp.name == "torch":
         W, H, M, S = (xp.to_numpy(A) for A in (W, H, M, S))
+    if implicit:
+        S_factors = parts.parts[0].anomaly_factors()
+        if S_factors is None:  # no iteration: S = 0
+            S = np.zeros(X.shape, dtype=X.dtype, order="F")
+        else:
+            S = EvidenceMatrix(X, *S_factors, lam / 2)
     return RednmfResult(
         W=W,
         H=H,

@@ -280,6 +280,13 @@ class BlockRange:
     the residual, the fit term and the S step run as one compiled pass
     (:mod:`rednmf.solvers._kernels`); default (``None``): on pixel-major NumPy
     arrays with pixel groups, while :data:`USE_KERNELS` holds.
+
+    ``S=None`` (compiled ranges only) keeps no ``S``: with pixel groups
+    ``S = shrink(X - W_s H)`` of the ``W_s`` and ``H`` of its S step, so each
+    block's ``S`` is formed again from them, by the same compiled pass and so
+    bit for bit, when a sweep needs it (one residual per pixel, ``r d``
+    multiply-adds, instead of a bands x pixels array). :meth:`anomaly_factors`
+    then names the ``(W, H)`` of the final ``S``.
     """
 
     def __init__(
@@ -301,6 +308,10 @@ class BlockRange:
     ) -> None:
         self.xp = namespace(H) if xp is None else xp
         self.X, self.H, self.S = X, H, S
+        self.implicit = S is None
+        #: ``(W, H)`` whose S step at ``tau`` is the current ``S`` (implicit ``S``: set by
+        #: the last sweep and by :meth:`recompute_S`).
+        self.S_factors: tuple[np.ndarray, np.ndarray] | None = None
         self.m_split = m_split
         self.tau, self.beta, self.sparsity, self.eps = tau, beta, sparsity, eps
         self.enc = beta > 0
@@ -328,8 +339,10 @@ class BlockRange:
                 and self.xp.name == "numpy"
                 and sparsity == "l21"
                 and _pixel_major(X)
-                and _pixel_major(S)
+                and (S is None or _pixel_major(S))
             )
+        if self.implicit and not compiled:
+            raise ValueError("S=None needs the compiled pass (pixel-major NumPy, sparsity='l21')")
         self.compiled = compiled
 
     # -- threads and scratch -----------------------------------------------------------
@@ -372,6 +385,25 @@ class BlockRange:
         if B is None:
             B = self._local.stack = self.xp.empty((3 * self.r, self.block_size), dtype=self.dtype)
         return B[:, :width]
+
+    def _S_block(self, X: np.ndarray, H: np.ndarray, a: int, b: int) -> np.ndarray:
+        """``S`` of pixels ``a:b`` as the sweep finds it (``H``: their codes before the H step).
+
+        Stored ``S``: a view. Implicit ``S``: formed in the calling thread's
+        second scratch buffer (unused by the compiled pass) from ``W_s`` and
+        ``H``, by :func:`rednmf.solvers._kernels.shrink_residual`, the pass that
+        formed it (each pixel's ``S`` is ``f_j (x_j - W_s h_j)``; the same
+        inputs give the same factor ``f_j`` and the same values); zero before
+        the first S step.
+        """
+        if not self.implicit:
+            return self.S[:, a:b]
+        S = self._buffers(b - a)[1]
+        if self.W_s is None:
+            S[...] = 0
+        else:
+            _kernels.shrink_residual(X, self.W_s, H, S, self._buffers(b - a)[0], self.tau)
+        return S
 
     def _block(self, a: int, b: int) -> np.ndarray:
         X = self.X[:, a:b]
@@ -622,7 +654,8 @@ class BlockRange:
 
     def _first(self, a: int, b: int) -> _Sums:
         """Sweep 0: the S step of iteration 1 and the sums for its W and M steps."""
-        X, H, S = self._block(a, b), self.H[:, a:b], self.S[:, a:b]
+        X, H = self._block(a, b), self.H[:, a:b]
+        S = self._S_block(X, H, a, b)
         A = None
         if self.compiled:
             _, penalty, nnz, cols, A = self._compiled_s_step(X, self.W, H, S, a, with_fit=False)
@@ -641,7 +674,8 @@ class BlockRange:
         only; so do the fit term's ``E - S`` and the writes of the S step.
         """
         xp, r, beta, eps = self.xp, self.r, self.beta, self.eps
-        X, H, S = self._block(a, b), self.H[:, a:b], self.S[:, a:b]
+        X, H = self._block(a, b), self.H[:, a:b]
+        S = self._S_block(X, H, a, b)
         cols = self._support(S, a)  # S of iteration t, from W_s and this H
         VX = xp.lmul(self.V, X)
         num = xp.copy(VX[:r])
@@ -707,6 +741,7 @@ class BlockRange:
     def first(self, W: np.ndarray, M: np.ndarray) -> _Sums:
         """Sweep 0 with the initial ``W`` and ``M``: S of iteration 1 and the range's sums."""
         self.W, self.M = W, M
+        self.W_s = None  # no S yet
         self.MW = M @ W if self.enc else None
         out = _total(_map_blocks(self._first, self.ranges, self.n_jobs, self._threads()))
         self.W_s = self.xp.copy(W)
@@ -722,6 +757,8 @@ class BlockRange:
         self.MW = M @ W if self.enc else None
         if self.keep_prev:
             self.H_prev = xp.copy(self.H)
+        if self.implicit and not more:  # the last sweep: S stays that of W_s and this H
+            self.S_factors = (self.W_s, self.H_prev if self.keep_prev else xp.copy(self.H))
         sweep = _map_blocks(
             lambda a, b: self._fused(a, b, more), self.ranges, self.n_jobs, self._threads()
         )
@@ -736,6 +773,9 @@ class BlockRange:
         """
         H = self.H_prev
         assert H is not None, "recompute_S needs keep_prev=True"
+        if self.implicit:
+            self.S_factors = (W_prev, H)
+            return
 
         def one(a: int, b: int) -> None:
             X, S = self._block(a, b), self.S[:, a:b]
@@ -751,6 +791,10 @@ class BlockRange:
     def set_tau(self, tau: float) -> None:
         """Threshold of the S step (``lam / 2``), fixed once ``lam`` is scaled."""
         self.tau = tau
+
+    def anomaly_factors(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Implicit ``S``: the ``(W, H)`` whose S step at ``tau`` is ``S`` (None: no sweep)."""
+        return self.S_factors
 
     def factors(self) -> tuple[np.ndarray, np.ndarray]:
         """``H`` and ``S`` of the range."""
