@@ -41,16 +41,7 @@ def time_scene(cube: np.ndarray, gt: np.ndarray, repeats: int) -> dict:
         # Time the scoring step alone on the scored evidence, then attribute the rest to the fit.
         X, shape = cube_to_matrix(det.evidence(cube))
         t1 = time.perf_counter()
-        score_matrix(
-            X,
-            shape,
-            scorer=det.scorer,
-            inner=det.inner,
-            outer=det.outer,
-            n_pca=det.n_pca,
-            ridge=det.ridge,
-            **det._scorer_extras(),
-        )
+        score_matrix(X, shape, **det._scorer_params())
         s = time.perf_counter() - t1
         score_s.append(s)
         fit_s.append(total - s)

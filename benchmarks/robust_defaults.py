@@ -124,7 +124,9 @@ SCORERS = _scorers()
 def _score(det: REDNMF, E: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
     noise_var = det.noise_std_**2 if spec["noise"] and det.noise_std_ is not None else None
     w = spec["inner"]
-    kw = dict(inner=w, outer=3 * w, n_pca=det.n_pca, ridge=det.ridge, noise_var=noise_var)
+    sp = det.get_params(deep=True)
+    kw = dict(inner=w, outer=3 * w, n_pca=sp["scorer__n_pca"], ridge=sp["scorer__ridge"],
+              noise_var=noise_var)  # fmt: skip
     if spec["scorer"] == "brad":
         return brad(E, **kw)
     extra = {k: spec[k] for k in ("pool_global", "robust_global") if k in spec}
