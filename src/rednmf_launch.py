@@ -14,6 +14,12 @@ import sys
 
 
 def _early_exit(signum: int, frame: object) -> None:
+    # also the handler in the few instructions between the command's return (it restores
+    # this handler) and the ignoring below: a run published by then is complete, and the
+    # signal is ignored as it is after them, not answered with "nothing was written"
+    writers = sys.modules.get("rednmf.io.writers")
+    if writers is not None and writers.published():
+        return
     name = signal.Signals(signum).name
     sys.stderr.write(f"error: interrupted ({name}) while starting; nothing was written\n")
     sys.stderr.flush()
