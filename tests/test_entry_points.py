@@ -114,3 +114,25 @@ def test_signal_during_startup_is_one_line_for_both(tmp_path, cmd, sig, delay):
     assert len(lines) == 1 and lines[0].startswith("error: interrupted"), stderr
     assert stdout == ""
     assert not (tmp_path / "out").exists()
+
+
+def test_a_signal_after_publication_never_says_nothing_was_written(tmp_path, monkeypatch):
+    """The start-up handler is back for an instant after the command returns: a run
+    published by then is complete, so the signal is ignored there, not answered with
+    'nothing was written' and exit 143 (seen once under load, in the run-folder tests)."""
+    import signal
+
+    from rednmf import _signals
+    from rednmf.io import writers
+
+    exits: list[int] = []
+    monkeypatch.setattr(_signals.os, "_exit", exits.append)
+    writers.published(clear=True)
+    _signals.early_exit(signal.SIGTERM, None)  # nothing published: start-up exit
+    assert exits == [128 + signal.SIGTERM]
+    writers.mark_published(tmp_path / "scene_grx")
+    try:
+        _signals.early_exit(signal.SIGTERM, None)
+    finally:
+        writers.published(clear=True)
+    assert exits == [128 + signal.SIGTERM]  # the second signal was ignored

@@ -94,7 +94,16 @@ class handling:  # noqa: N801 - used like a function: ``with handling(signal.SIG
 
 
 def early_exit(signum: int, frame: object) -> None:
-    """Start-up handler: one line on stderr and exit ``128 + signum`` at once."""
+    """Start-up handler: one line on stderr and exit ``128 + signum`` at once.
+
+    It is also the handler for the few instructions between the command's return
+    (which restores it) and :func:`ignore_after_exit`: a run published by then is
+    complete, so the signal is ignored there, as after them, not answered with
+    "nothing was written".
+    """
+    writers = sys.modules.get("rednmf.io.writers")
+    if writers is not None and writers.published():
+        return
     name = signal.Signals(signum).name
     sys.stderr.write(f"error: interrupted ({name}) while starting; nothing was written\n")
     sys.stderr.flush()
