@@ -121,26 +121,26 @@ def _half_offsets(reach: int) -> tuple[list[tuple[int, int]], np.ndarray]:
     return offsets, index
 
 
-def _pair_table(x: np.ndarray, u0: int, u1: int, reach: int, index: np.ndarray) -> np.ndarray:
-    """Inner products of every pixel of rows ``u0:u1`` with its neighbours.
+def _pair_table(ext: np.ndarray, u1: int, reach: int, index: np.ndarray) -> np.ndarray:
+    """Inner products of every pixel of rows ``0:u1`` of ``x`` with its neighbours.
 
-    ``T[u - u0, v, index[dr, dc + reach]] = x[u, v] . x[u + dr, v + dc]``
+    ``ext`` is ``x`` with ``reach`` columns of zeros on each side
+    (``x = ext[:, reach:-reach]``, ``(rows, cols, b)``).
+    ``T[u, v, index[dr, dc + reach]] = x[u, v] . x[u + dr, v + dc]``
     for the half-plane offsets, zero where the neighbour falls outside ``x``.
     Each block of ``_TABLE_CHUNK`` columns of a row is multiplied with the
     ``_TABLE_CHUNK + 2 * reach`` columns of the row ``dr`` below it (one
     batched BLAS product per ``dr`` and column block) and the wanted
     diagonals are read off.
     """
-    rows, cols, b = x.shape
+    rows, cols = ext.shape[0], ext.shape[1] - 2 * reach
     n_off = int((index >= 0).sum())
-    table = np.zeros((u1 - u0, cols, n_off))
-    ext = np.zeros((min(rows, u1 + reach) - u0, cols + 2 * reach, b))
-    ext[:, reach : reach + cols] = x[u0 : u0 + ext.shape[0]]
+    table = np.zeros((u1, cols, n_off))
     for dr in range(reach + 1):
-        nu = min(u1, rows - dr) - u0
+        nu = min(u1, rows - dr)
         if nu <= 0:
             continue
-        top = x[u0 : u0 + nu]
+        top = ext[:nu, reach : reach + cols]
         below = ext[dr : dr + nu]
         for v0 in range(0, cols, _TABLE_CHUNK):
             v1 = min(cols, v0 + _TABLE_CHUNK)
@@ -260,15 +260,18 @@ def representation_scores(
         # The padded rows y0 .. y1 + 2 halo (the windows of output rows y0..y1),
         # and `reach` more for the pair table; band coordinates start at y0.
         raw = source.rows(y0, min(n_rows, y1 + 2 * halo + reach))
-        cen = raw - mean
+        # the centred rows, with `reach` columns of zeros on each side for the pair table
+        ext = np.zeros((raw.shape[0], n_cols + 2 * reach, b))
+        cen = ext[:, reach : reach + n_cols]
+        np.subtract(raw, mean, out=cen)
         cen[~inside[y0 : y0 + raw.shape[0]]] = 0.0
-        table = _pair_table(cen, 0, y1 - y0 + 2 * halo, reach, index)
+        table = _pair_table(ext, y1 - y0 + 2 * halo, reach, index)
         flat = table.reshape(-1)
         if method == "cr":
             side = cen @ mean  # mean . centred pixel: the raw products from the centred ones
         else:
             sums = raw.sum(axis=2)  # band sums, as the outlier test takes them
-        del cen
+        del ext, cen
         windows = sliding_window_view(raw, (outer, outer), axis=(0, 1))
         for r0, r1 in tiles(y1 - y0, tile_r):  # band rows
             for c0, c1 in tiles(cols, tile_c):
