@@ -303,6 +303,7 @@ def cube_and_evidence(
     n = int(np.prod(evidence.shape))
     tail = xp.to_numpy(xp.tail_counts(evidence)).reshape(evidence.shape) / n
     background = tail > suspect_level
+    del evidence, tail, maps_e[2:]  # only the local maps are combined again
     maps_x = detector_maps(
         P_cube, inner, outer, ridge, pool, out_dtype, xp, pool_global=pool_global,
         robust_global=robust_global, background=background,
