@@ -34,6 +34,7 @@ import numpy as np
 from rednmf._memory import fits_in_memory, is_memory_mapped
 from rednmf._validation import check_not_all_constant, drop_all_nan_bands
 from rednmf.exceptions import InputError
+from rednmf.preprocessing import scale_block
 
 __all__ = ["CubeMatrix", "is_memory_mapped", "fits_in_memory", "scan_cube"]
 
@@ -222,10 +223,8 @@ class CubeMatrix:
             raise IndexError("CubeMatrix supports X[:, a:b] only")
         a, b, _ = cols_key.indices(self.shape[1])
         B = self.pixels(a, max(a, b))
-        if self.scale == "minmax":
-            B = ((B - self.lo) / (self.hi - self.lo)).astype(self.dtype, copy=False)
-        elif self.scale == "max":
-            B = (B / self.hi).astype(self.dtype, copy=False)
+        div = self.hi - self.lo if self.scale == "minmax" else self.hi
+        B = scale_block(B, self.scale, self.lo, div).astype(self.dtype, copy=False)
         return np.asfortranarray(B.T)  # pixel-major, as the in-memory REDNMF lays out X
 
     @property

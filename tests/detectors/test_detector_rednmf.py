@@ -213,3 +213,27 @@ def test_evidence_is_recomputed_for_the_fitted_scene_only():
     assert not np.any(E.reshape(-1, 20)[np.linalg.norm(R, axis=1) < det.evidence_threshold_ / 2])
     with pytest.raises(InputError, match="fitted scene"):
         det.evidence(cube[:20])
+
+
+def test_a_large_scene_is_fitted_without_s_or_a_scaled_copy_to_the_same_result(monkeypatch):
+    """Beyond STORED_S_BYTES the fit reads the cube scaled by blocks and forms S per block."""
+    from rednmf.preprocessing import ScaledMatrix
+    from rednmf.solvers import rednmf as R
+    from rednmf.solvers import rednmf_blocks
+
+    cube, _ = make_scene(rows=50, cols=40, bands=24, n_targets=4, noise=0.02, random_state=5)
+    kw = {"max_iter": 25, "inner": 3, "outer": 9}
+    small = REDNMF(**kw).fit(cube)
+    seen = []
+    solve = R.rednmf_solve
+    monkeypatch.setattr(
+        "rednmf.detectors.rednmf.rednmf_solve",
+        lambda X, *a, **k: seen.append(type(X)) or solve(X, *a, **k),
+    )
+    monkeypatch.setattr(rednmf_blocks, "STORED_S_BYTES", 0)
+    large = REDNMF(**kw).fit(cube)
+    assert seen == [ScaledMatrix] and isinstance(large._anomaly, tuple)  # no S kept
+    np.testing.assert_array_equal(large.decision_scores_, small.decision_scores_)
+    np.testing.assert_array_equal(large.anomaly(cube), small.anomaly(cube))
+    np.testing.assert_array_equal(large.evidence(cube), small.evidence(cube))
+    assert np.any(large.anomaly(cube))

@@ -436,7 +436,8 @@ def test_s_not_stored_is_the_stored_s_bit_for_bit(kw):
     params.update(kw)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        implicit = R.rednmf_solve(X, W, H, M, m_split="factored", **params)
+        implicit = R.rednmf_solve(X, W, H, M, m_split="factored", store_s=False, **params)
+        assert isinstance(R.rednmf_solve(X, W, H, M, max_iter=1, lam=4.0, beta=1.0).S, np.ndarray)
         stored = np.zeros(X.shape, dtype=X.dtype, order="F")
         ref = R.rednmf_solve(X, W, H, M, m_split="factored", anomaly_out=stored, **params)
     assert isinstance(implicit.S, R.EvidenceMatrix) and implicit.n_iter == ref.n_iter
@@ -446,3 +447,21 @@ def test_s_not_stored_is_the_stored_s_bit_for_bit(kw):
     np.testing.assert_array_equal(implicit.H, ref.H)
     np.testing.assert_array_equal(implicit.W, ref.W)
     np.testing.assert_array_equal(implicit.objective, ref.objective)
+
+
+@pytest.mark.parametrize("method", ["minmax", "max", "none"])
+@pytest.mark.parametrize("source", [np.float32, np.float64, np.int16])
+def test_scaled_matrix_is_scale_data_block_by_block(method, source):
+    """The scaled view the in-memory REDNMF reads: scale_data's values, no copy of the cube."""
+    from rednmf.preprocessing import ScaledMatrix, scale_params
+
+    rng = np.random.default_rng(1)
+    cube = (rng.random((37, 23, 11)) * 3000).astype(source)
+    X = cube.reshape(-1, 11).T  # pixel-major view
+    params = scale_params(X, method, np.float32)
+    ref = scale_data(X, method, np.float32, params)
+    lazy = ScaledMatrix(X, method, np.float32, params)
+    assert lazy.shape == ref.shape and lazy.dtype == np.float32 and lazy.flags.f_contiguous
+    np.testing.assert_array_equal(lazy[:, 100:700], ref[:, 100:700])
+    np.testing.assert_array_equal(np.asarray(lazy), ref)
+    assert lazy.mean() == pytest.approx(float(ref.mean(dtype=np.float64)), rel=1e-12)

@@ -22,11 +22,11 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.utils._param_validation import Options, StrOptions
 
-from rednmf._validation import check_dtype, cube_to_matrix
+from rednmf._validation import check_dtype
 from rednmf.detectors._base import BaseDetector, at_least, positive
 from rednmf.exceptions import InputError
-from rednmf.preprocessing import SCALINGS, scale_data, scale_params
-from rednmf.scoring.from_matrix import score_matrix
+from rednmf.preprocessing import SCALINGS, ScaledMatrix, scale_data, scale_params
+from rednmf.scoring.from_matrix import HandedOver, score_by_blocks, score_matrix
 from rednmf.scoring.scorers import SCORER_CLASSES, Norm, Scorer
 from rednmf.solvers._driver import FitCallback
 from rednmf.solvers.init import INIT_METHODS, initialize_factors
@@ -104,16 +104,25 @@ class FactorizationDetector(BaseDetector):
     #: reshapes back to a cube for free). The NMF-family loops use band-major.
     _pixel_major = False
 
-    def _data_matrix(self, cube: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
-        """The scaled ``d x n`` data matrix in the working dtype, and the scene shape."""
+    def _data_matrix(
+        self, cube: np.ndarray, lazy: bool = False
+    ) -> tuple[np.ndarray, tuple[int, int]]:
+        """The scaled ``d x n`` data matrix in the working dtype, and the scene shape.
+
+        ``lazy`` (pixel-major only): a :class:`rednmf.preprocessing.ScaledMatrix`
+        over the cube, scaled block by block when read (no copy of the scene),
+        for a solver that reads its data by blocks.
+        """
         dtype = check_dtype(self.dtype)
         rows, cols, d = cube.shape
-        if self._pixel_major:
-            X, shape = np.ascontiguousarray(cube).reshape(rows * cols, d).T, (rows, cols)
-        else:
-            X, shape = cube_to_matrix(cube)
+        # a view of the cube: the scaled matrix is the only copy (band-major: written
+        # transposed, block by block, as cube_to_matrix lays it out)
+        X, shape = np.ascontiguousarray(cube).reshape(rows * cols, d).T, (rows, cols)
         self.scaling_ = scale_params(X, self.scale, dtype=dtype)
-        return scale_data(X, self.scale, dtype=dtype, params=self.scaling_), shape
+        if lazy and self._pixel_major:
+            return ScaledMatrix(X, self.scale, dtype, self.scaling_), shape  # type: ignore[return-value]
+        order = "K" if self._pixel_major else "C"
+        return scale_data(X, self.scale, dtype=dtype, params=self.scaling_, order=order), shape
 
     def _initial_factors(
         self, X: np.ndarray, xp: Any = None
@@ -138,6 +147,9 @@ class FactorizationDetector(BaseDetector):
         self._set_factors(res)
         E = self._evidence(X, res, shape)
         del X, res  # the scaled data are not needed to score: let them go first
+        backend, _ = self._scoring_backend()
+        if backend == "numpy":  # let the evidence go once projected
+            E = HandedOver(E)  # type: ignore[assignment]
         return self._score(E, shape)
 
     def _set_factors(self, res: NMFResult) -> None:
@@ -158,6 +170,12 @@ class FactorizationDetector(BaseDetector):
         return {**scorer.score_params(), **self._scorer_extras()}
 
     def _score(self, E: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-        """Score the evidence matrix ``E`` (bands x pixels) of a ``rows x cols`` scene."""
+        """Score the evidence matrix ``E`` (bands x pixels) of a ``rows x cols`` scene.
+
+        On NumPy block by block (:func:`rednmf.scoring.from_matrix.score_by_blocks`:
+        the evidence is projected a block of pixels at a time, no cube of it is made).
+        """
         backend, device = self._scoring_backend()
+        if backend == "numpy":
+            return score_by_blocks(E, shape, **self._scorer_params())
         return score_matrix(E, shape, backend=backend, device=device, **self._scorer_params())

@@ -19,7 +19,7 @@ from rednmf.scoring.scorers import Scorer
 from rednmf.solvers._driver import FitCallback
 from rednmf.solvers.ewnmf import ewnmf_solve, weighted_residual
 from rednmf.solvers.l1nmf import l1nmf_solve
-from rednmf.solvers.nmf import NMFResult, nmf_solve
+from rednmf.solvers.nmf import NMFResult, nmf_solve, residual
 from rednmf.solvers.rnmf import rnmf_solve
 
 __all__ = ["NMF", "RNMF", "L1NMF", "EWNMF"]
@@ -144,7 +144,7 @@ class NMF(FactorizationDetector):
         return nmf_solve(X, W, H, max_iter=self.max_iter, tol=self.tol, callback=callback)
 
     def _evidence(self, X: np.ndarray, res: NMFResult, shape: tuple[int, int]) -> np.ndarray:
-        return X - res.W @ res.H
+        return residual(X, res.W, res.H, out=X)  # over the scaled copy, not needed any more
 
 
 class RNMF(FactorizationDetector):
@@ -343,7 +343,7 @@ class L1NMF(_ReweightedFactorization):
 
     def _evidence(self, X: np.ndarray, res: NMFResult, shape: tuple[int, int]) -> np.ndarray:
         self._keep_weights(res, shape)
-        return X - res.W @ res.H
+        return residual(X, res.W, res.H, out=X)  # over the scaled copy
 
 
 class EWNMF(_ReweightedFactorization):
@@ -447,4 +447,4 @@ class EWNMF(_ReweightedFactorization):
         )
 
     def _evidence(self, X: np.ndarray, res: NMFResult, shape: tuple[int, int]) -> np.ndarray:
-        return weighted_residual(X, res.W, res.H, self._keep_weights(res, shape))
+        return weighted_residual(X, res.W, res.H, self._keep_weights(res, shape), out=X)

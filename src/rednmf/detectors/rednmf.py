@@ -28,6 +28,7 @@ from rednmf.exceptions import InputError
 from rednmf.preprocessing import scale_data, scale_params
 from rednmf.scoring.brad import project_by_blocks
 from rednmf.scoring.scorers import MultiScale, Scorer
+from rednmf.solvers import rednmf_blocks
 from rednmf.solvers._driver import as_fit_callback
 from rednmf.solvers.rednmf import (
     M_SPLITS,
@@ -347,8 +348,21 @@ class REDNMF(FactorizationDetector):
     def _fit_in_memory(
         self, cube: np.ndarray, run: Any, callback: Callable[[int, float], None] | None
     ) -> np.ndarray:
-        """Scores of a validated cube, fitted and scored on the session ``run``."""
-        X, shape = self._data_matrix(cube)
+        """Scores of a validated cube, fitted and scored on the session ``run``.
+
+        On NumPy in this process, for a scene larger than
+        :data:`rednmf.solvers.rednmf_blocks.STORED_S_BYTES` in the working
+        dtype, the block engine reads the cube scaled block by block
+        (:class:`rednmf.preprocessing.ScaledMatrix`, no scaled copy), as it
+        forms ``S`` (not stored).
+        """
+        lazy = (
+            getattr(run, "backend", "numpy") == "numpy"
+            and getattr(run, "client", None) is None
+            and self._block_engine()
+            and cube.size * check_dtype(self.dtype).itemsize > rednmf_blocks.STORED_S_BYTES
+        )
+        X, shape = self._data_matrix(cube, lazy=lazy)
         xp = get_backend(getattr(run, "backend", "numpy"), getattr(run, "device", None))
         W0, H0, M0 = self._initial_factors(X, xp=xp)
         res = self._solve(X, W0, H0, M0, run=run, callback=callback)

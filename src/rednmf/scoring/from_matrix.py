@@ -25,7 +25,7 @@ from rednmf.scoring.multiscale import (
 )
 from rednmf.scoring.norms import column_norm
 
-__all__ = ["SCORERS", "score_by_blocks", "score_matrix"]
+__all__ = ["SCORERS", "HandedOver", "score_by_blocks", "score_matrix"]
 
 SCORERS = ("multiscale", "brad", "norm")
 
@@ -113,6 +113,28 @@ def score_matrix(
         evidence, inner=inner, outer=outer, n_pca=n_pca, ridge=ridge, backend=backend,
         device=device, noise_var=noise_var,
     )  # fmt: skip
+
+
+class HandedOver:
+    """A ``bands x pixels`` array handed to :func:`score_by_blocks`, let go once read.
+
+    The caller drops its own reference after wrapping the array; the scorer
+    reads it block by block and calls :meth:`close`, so the array's memory can
+    go before the detectors run on its projection.
+    """
+
+    def __init__(self, A: np.ndarray) -> None:
+        self.A: np.ndarray | None = A
+        self.shape, self.dtype, self.ndim = A.shape, A.dtype, 2
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        if self.A is None:
+            raise ValueError("the matrix was closed")
+        return self.A[key]
+
+    def close(self) -> None:
+        """Let the array go."""
+        self.A = None
 
 
 #: Pixels per block of :func:`score_by_blocks`'s column norms.

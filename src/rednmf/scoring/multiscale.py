@@ -156,15 +156,16 @@ def combine_tail_probabilities(*maps: Any, combine: str = "sum", xp: Any = None)
     check_choice("combine", combine, COMBINATIONS)
     xp = namespace(*maps) if xp is None else xp
     n = int(np.prod(maps[0].shape))
-    logp = [  # -log10 of the fraction of pixels at least as extreme
-        -xp.log10(xp.tail_counts(m).reshape(-1) / n) for m in maps
-    ]
-    if combine == "max":
-        out = xp.stack_reduce(logp, "max")
-    elif combine == "sum":
-        out = xp.stack_reduce(logp, "sum")
-    else:  # harmonic mean of p = 10^-logp
-        out = -xp.log10(len(logp) / xp.stack_reduce([10.0**lp for lp in logp], "sum"))
+    how = "max" if combine == "max" else "sum"
+    out = None
+    for m in maps:  # accumulated map by map (the same sums in the same order as a stack)
+        logp = -xp.log10(xp.tail_counts(m).reshape(-1) / n)  # -log10 of the tail fraction
+        if combine == "hmp":  # harmonic mean of p = 10^-logp
+            logp = 10.0**logp
+        out = logp if out is None else xp.stack_reduce([out, logp], how)
+        del logp
+    if combine == "hmp":
+        out = -xp.log10(len(maps) / out)
     return out.reshape(tuple(maps[0].shape))
 
 
@@ -302,6 +303,7 @@ def cube_and_evidence(
     n = int(np.prod(evidence.shape))
     tail = xp.to_numpy(xp.tail_counts(evidence)).reshape(evidence.shape) / n
     background = tail > suspect_level
+    del evidence, tail, maps_e[2:]  # only the local maps are combined again
     maps_x = detector_maps(
         P_cube, inner, outer, ridge, pool, out_dtype, xp, pool_global=pool_global,
         robust_global=robust_global, background=background,

@@ -53,7 +53,7 @@ from __future__ import annotations
 import numpy as np
 
 from rednmf.solvers._driver import FitCallback, Iterate, iterate
-from rednmf.solvers.nmf import NMFResult, _blocks64, _weighted_mu_steps
+from rednmf.solvers.nmf import NMFResult, _blocks64, _weighted_mu_steps, residual
 
 __all__ = ["GAMMA_MODES", "ewnmf_solve", "ewnmf_objective", "entropy_weights", "weighted_residual"]
 
@@ -81,12 +81,21 @@ def ewnmf_objective(
     return fit + gamma * float(ent)
 
 
-def weighted_residual(X: np.ndarray, W: np.ndarray, H: np.ndarray, T: np.ndarray) -> np.ndarray:
+def weighted_residual(
+    X: np.ndarray, W: np.ndarray, H: np.ndarray, T: np.ndarray, out: np.ndarray | None = None
+) -> np.ndarray:
     """``sqrt(d T) * (X - WH)``: its squared column norm is ``d`` times the pixel's fit term.
 
-    With uniform weights (``T = 1/d``) it is the plain residual.
+    With uniform weights (``T = 1/d``) it is the plain residual. Formed a block
+    of pixels at a time (:func:`rednmf.solvers.nmf.residual`); ``out`` may be
+    ``X`` itself (the detector's scaled copy, not needed afterwards).
     """
-    return np.sqrt(X.shape[0] * T) * (X - W @ H)
+    d = X.shape[0]
+
+    def weigh(R: np.ndarray, a: int, b: int) -> None:
+        R *= np.sqrt(d * T[:, a:b])
+
+    return residual(X, W, H, out=out, then=weigh)
 
 
 def _fit_sums(E: np.ndarray, T: np.ndarray | None) -> tuple[float, float]:

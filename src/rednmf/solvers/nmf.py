@@ -42,6 +42,7 @@ stopping rule, the warning at ``max_iter``) is
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -52,6 +53,8 @@ __all__ = [
     "NMFResult",
     "nmf_solve",
     "nmf_objective",
+    "residual",
+    "residual_sq_norm",
     "sq_norm",
 ]
 
@@ -181,6 +184,43 @@ def _weighted_mu_steps(
     return W, H
 
 
+#: Pixels per block of :func:`residual` (a d x block product at a time).
+_RESIDUAL_BLOCK = 1 << 13
+
+
+def residual(
+    X: np.ndarray,
+    W: np.ndarray,
+    H: np.ndarray,
+    out: np.ndarray | None = None,
+    then: Callable[[np.ndarray, int, int], None] | None = None,
+) -> np.ndarray:
+    """``X - W H``, a block of pixels at a time: no bands x pixels product is formed.
+
+    ``out`` (default: a new array like ``X``) may be ``X`` itself. ``then(R, a, b)``
+    is applied in place to each block ``R`` of pixels ``a:b`` once it is formed.
+    """
+    out = np.empty_like(X) if out is None else out
+    for a in range(0, X.shape[1], _RESIDUAL_BLOCK):
+        b = min(a + _RESIDUAL_BLOCK, X.shape[1])
+        R = out[:, a:b]
+        np.subtract(X[:, a:b], W @ H[:, a:b], out=R)
+        if then is not None:
+            then(R, a, b)
+    return out
+
+
+def residual_sq_norm(X: np.ndarray, W: np.ndarray, H: np.ndarray) -> float:
+    """``||X - W H||_F^2`` in float64, a block of pixels at a time (no bands x pixels array)."""
+    total = 0.0
+    for a in range(0, X.shape[1], _RESIDUAL_BLOCK):
+        b = min(a + _RESIDUAL_BLOCK, X.shape[1])
+        R = W @ H[:, a:b]
+        np.subtract(X[:, a:b], R, out=R)
+        total += sq_norm(R)
+    return total
+
+
 def nmf_objective(X: np.ndarray, W: np.ndarray, H: np.ndarray) -> float:
     """Objective (1): ``||X - WH||_F^2``."""
     return sq_norm(X - W @ H)
@@ -229,15 +269,19 @@ def nmf_solve(
     factorization", NIPS 13, 2001.
     """
     X = np.ascontiguousarray(X)
-    R = np.empty(X.shape, X.dtype)  # X - WH
+    H = H.copy()
 
     def step() -> float:
         nonlocal W, H
         W = W * ((X @ H.T) / (W @ (H @ H.T) + eps))  # mu_update_W
-        H = H * ((W.T @ X) / ((W.T @ W) @ H + eps))  # mu_update_H
-        np.matmul(W, H, out=R)
-        np.subtract(X, R, out=R)
-        return sq_norm(R)
+        # mu_update_H in place (H is this solver's copy): the same operations, two r x n
+        # temporaries instead of four
+        num = W.T @ X
+        den = (W.T @ W) @ H
+        den += eps
+        num /= den
+        H *= num
+        return residual_sq_norm(X, W, H)
 
     run = iterate(
         step,

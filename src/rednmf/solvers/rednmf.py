@@ -382,6 +382,7 @@ def rednmf_solve(
     placement: Callable[..., Any] | None = None,
     backend: str | None = None,
     device: Any = None,
+    store_s: bool | None = None,
 ) -> RednmfResult:
     """Fit REDNMF by the multiplicative updates of Algorithm 1.
 
@@ -450,6 +451,16 @@ def rednmf_solve(
     anomaly_out : ndarray of shape (d, n), optional
         Array to hold ``S`` (for example a :class:`numpy.memmap` for a scene
         larger than memory); block engine only.
+    store_s : bool, optional
+        Block engine in this process on pixel-major NumPy data with pixel
+        groups (the detector's default fit): whether ``S`` is kept as an array
+        (True) or formed again, block by block, from the factors of its S step
+        whenever a sweep needs it (False: no bands x pixels array; ``r d``
+        more multiply-adds per pixel and iteration; the same result bit for
+        bit, and ``S`` is returned as an :class:`EvidenceMatrix`). Default: by
+        size, stored while ``S`` is at most
+        :data:`~rednmf.solvers.rednmf_blocks.STORED_S_BYTES`. Elsewhere ``S`` is
+        always an array.
     placement : callable, optional
         Where the block engine's pixel ranges run: called once as
         ``placement(X, H, S, **range_kwargs)`` (the keyword arguments of
@@ -507,7 +518,7 @@ def rednmf_solve(
             X, W, H, M, lam=lam, beta=beta, max_iter=max_iter, tol=tol, sparsity=sparsity,
             lam_mode=lam_mode, noise_margin=noise_margin, eps=eps, callback=callback,
             block_size=block_size, n_jobs=resolve_n_jobs(n_jobs), anomaly_out=anomaly_out,
-            placement=placement, xp=xp, m_split=m_split,
+            placement=placement, xp=xp, m_split=m_split, store_s=store_s,
         )  # fmt: skip
     if placement is not None:
         raise InputError(
@@ -637,6 +648,7 @@ def _solve_blocks(
     anomaly_out: np.ndarray | None,
     placement: Callable[..., Any] | None = None,
     xp: NumpyBackend | None = None,
+    store_s: bool | None = None,
 ) -> RednmfResult:
     """:func:`rednmf_solve` on the block engine (pixel-wise S step, fixed threshold).
 
@@ -663,6 +675,9 @@ def _solve_blocks(
         and rednmf_blocks.USE_KERNELS
         and _pixel_major(X)
     )
+    if implicit:
+        size = X.shape[0] * X.shape[1] * np.dtype(X.dtype).itemsize
+        implicit = size > rednmf_blocks.STORED_S_BYTES if store_s is None else not store_s
     if anomaly_out is not None:
         S = anomaly_out
         S[...] = 0

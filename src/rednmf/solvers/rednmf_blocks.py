@@ -120,6 +120,13 @@ DENSE_FRACTION = 0.5
 #: agree to rounding (``tests/solvers/test_kernels.py``).
 USE_KERNELS = True
 
+#: Largest ``S`` (bytes) that the in-memory solver keeps as an array by default;
+#: a larger one is formed again block by block from the factors of its S step
+#: (``rednmf_solve(store_s=None)``; :class:`BlockRange` with ``S=None``), which
+#: costs ``r d`` multiply-adds per pixel and iteration and saves a bands x pixels
+#: array. The detector reads a scene this large scaled block by block too.
+STORED_S_BYTES = 64 << 20
+
 #: Every column of a block (a view, no gather).
 ALL = slice(None)
 
