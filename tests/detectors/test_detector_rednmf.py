@@ -222,7 +222,7 @@ def test_a_large_scene_is_fitted_without_s_or_a_scaled_copy_to_the_same_result(m
     from rednmf.solvers import rednmf_blocks
 
     cube, _ = make_scene(rows=50, cols=40, bands=24, n_targets=4, noise=0.02, random_state=5)
-    kw = {"max_iter": 25, "inner": 3, "outer": 9}
+    kw = {"max_iter": 25, "scorer": MultiScale(inner=3, outer=9)}
     small = REDNMF(**kw).fit(cube)
     seen = []
     solve = R.rednmf_solve
