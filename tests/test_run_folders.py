@@ -224,42 +224,59 @@ def test_ctrl_c_during_startup_is_one_line(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def _holds_lock(folder: Path) -> bool:
+    """Whether some process holds the run lock (an exclusive flock) on ``folder``."""
+    if not folder.is_dir():
+        return False
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
 @pytest.mark.slow
 def test_second_concurrent_run_is_refused_or_waits(tmp_path):
-    """grx and lrx into one --out at once: the second is refused; with --wait it queues."""
+    """grx and lrx into one --out at once: the second is refused; with --wait it queues.
+
+    The first run is paused (SIGSTOP) once it holds the lock, so the second
+    meets it whatever the machine's speed; it resumes once the waiter queues.
+    """
     scene = _scene(tmp_path)
     out = tmp_path / "out"
     first = _detect(scene, out)
     deadline = time.monotonic() + 120
-    while True:  # until the first run holds the folder
+    while not _holds_lock(out):  # until the first run holds the folder
         assert first.poll() is None and time.monotonic() < deadline
-        if out.is_dir():
-            fd = os.open(out, os.O_RDONLY)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                fcntl.flock(fd, fcntl.LOCK_UN)
-            except BlockingIOError:
-                break
-            finally:
-                os.close(fd)
         time.sleep(0.01)
-    refused = subprocess.run(
-        [*LAUNCH, "detect", str(scene), "--out", str(out), "--method", "lrx"],
-        capture_output=True,
-        text=True,
-        env=_env(),
-        timeout=120,
-    )
-    assert refused.returncode == 2
-    assert refused.stderr.strip().splitlines() == [refused.stderr.strip()]
-    assert "another rednmf run is writing to" in refused.stderr and "--wait" in refused.stderr
-    waiting = subprocess.Popen(
-        [*LAUNCH, "detect", str(scene), "--out", str(out), "--method", "lrx", "--wait"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_env(),
-    )
+    first.send_signal(signal.SIGSTOP)
+    try:
+        assert _holds_lock(out), "the first run ended before it could be paused"
+        refused = subprocess.run(
+            [*LAUNCH, "detect", str(scene), "--out", str(out), "--method", "lrx"],
+            capture_output=True,
+            text=True,
+            env=_env(),
+            timeout=120,
+        )
+        assert refused.returncode == 2
+        assert refused.stderr.strip().splitlines() == [refused.stderr.strip()]
+        assert "another rednmf run is writing to" in refused.stderr and "--wait" in refused.stderr
+        waiting = subprocess.Popen(
+            [*LAUNCH, "detect", str(scene), "--out", str(out), "--method", "lrx", "--wait"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(),
+        )
+        time.sleep(1.0)
+        assert waiting.poll() is None, "--wait must queue behind the paused run"
+    finally:
+        first.send_signal(signal.SIGCONT)
     _, err1 = first.communicate(timeout=300)
     _, err2 = waiting.communicate(timeout=300)
     assert first.returncode == 0 and waiting.returncode == 0, (err1, err2)
