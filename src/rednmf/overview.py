@@ -197,7 +197,8 @@ def save_overview(
     del base, colours
     font = _font(_NUMBER_PX)
     for (r, c), k in zip(centres, rings, strict=True):  # numbered on the left panel only
-        px, py = x_img + (c + 0.5) * scale + 10, y0 + (r + 0.5) * scale - 10
+        # up and right of the ring, kept below the panel's top edge (and its title)
+        px, py = x_img + (c + 0.5) * scale + 10, max(y0 + (r + 0.5) * scale - 10, y0 + _NUMBER_PX)
         draw.text(
             (px, py),
             str(k),
