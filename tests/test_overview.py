@@ -149,6 +149,17 @@ def test_over_300_detections_are_painted_and_the_top_20_ringed(tmp_path):
     assert (sizes >= 60).sum() == 20
 
 
+def test_same_input_same_bytes(tmp_path):
+    rng = np.random.default_rng(5)
+    image = rng.uniform(0.0, 1.0, (70, 90, 3))
+    scores = rng.gamma(2.0, 1.0, (70, 90))
+    args = (image, scores, scores > 6.0, scores > 7.0)
+    kw = {"threshold": 6.0, "title": "t", "subtitle": "s"}
+    a = overview.save_overview(tmp_path / "a.png", *args, **kw).read_bytes()
+    b = overview.save_overview(tmp_path / "b.png", *args, **kw).read_bytes()
+    assert a == b
+
+
 def test_a_fresh_detect_process_does_not_import_matplotlib(tmp_path):
     """Every output of ``rednmf detect``, the overview included, is written without it."""
     import scipy.io

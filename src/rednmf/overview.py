@@ -389,7 +389,8 @@ def _legend(
     n_nodata: int,
 ) -> None:
     """The legend row, centred on ``centre``: every layer drawn, with its name."""
-    items = [("line", DETECTION_RGB, f"detections ({n_det})")]
+    # over _OUTLINED detections are painted, not outlined: the legend shows a painted patch
+    items = [("line" if n_det <= _OUTLINED else "patch", DETECTION_RGB, f"detections ({n_det})")]
     if truth:
         items.append(("line", TRUTH_RGB, "ground truth"))
     if n_rings:
