@@ -15,7 +15,7 @@ code as ``rednmf detect``), copied to ``OUT/overview_SIZE.png``:
   (true colour), GRX with its defaults: thousands of detections, so the
   top 20 are ringed.
 
-A picture over 512 KiB (the 1000 x 1000 one, 1.8 MB as written) is stored with
+A picture over 512 KiB (the 1000 x 1000 one) is stored with
 256 colours (Pillow's median cut, no dither) so that the repository stays small;
 the run's own overview is unchanged.
 """

@@ -313,13 +313,13 @@ def test_bad_output_location(tmp_path, capsys, make_out, needle):
 
 def test_failed_write_leaves_no_output(tmp_path, capsys, monkeypatch):
     """A failure while writing removes what this run wrote: no partial result."""
-    from rednmf import plotting
+    from rednmf import overview
     from rednmf.exceptions import InputError
 
     def broken(*args, **kwargs):
         raise InputError("cannot write the PNG (disk full)")
 
-    monkeypatch.setattr(plotting, "save_overview", broken)
+    monkeypatch.setattr(overview, "save_overview", broken)
     out = tmp_path / "out"
     argv = ["detect", _good(tmp_path), "--out", out, "--method", "grx"]
     code, stdout, err = _run(capsys, argv)

@@ -12,7 +12,7 @@ import pytest
 import rasterio
 from affine import Affine
 
-from rednmf import cli, composite, plotting
+from rednmf import cli, composite, overview
 from rednmf.datasets import make_scene
 from rednmf.io.detections import CSV_COLUMNS, find_detections, keep_detections
 from rednmf.pipeline import detect_batch, detect_scene
@@ -406,14 +406,14 @@ def test_the_writes_run_without_the_cube_or_the_fitted_detector(tmp_path, monkey
         alive["detector"] = weakref.ref(self)
         return out
 
-    def overview(*args, **kwargs):
+    def spy(*args, **kwargs):
         alive["at_overview"] = {k: r() is not None for k, r in alive.items()}
         return real_overview(*args, **kwargs)
 
-    real_overview = plotting.save_overview
+    real_overview = overview.save_overview
     monkeypatch.setattr(rednmf.io, "read_scene", read)
     monkeypatch.setattr(_base.BaseDetector, "fit", fit)
-    monkeypatch.setattr(plotting, "save_overview", overview)
+    monkeypatch.setattr(overview, "save_overview", spy)
     summary = detect_scene(_mat(tmp_path), tmp_path / "out", method=method)
     assert alive["at_overview"] == {"cube": False, "detector": False}
     # and the outputs are complete: the report holds the spectra taken before

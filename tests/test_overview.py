@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
 
-from rednmf import composite, plotting
+from rednmf import composite, overview
+from rednmf.datasets import make_scene
 
 SIZE = 60
 DET = (slice(20, 26), slice(5, 11))  # on the red half
@@ -18,7 +24,7 @@ def _render(tmp_path, name, detected, gt):
     image[:, : SIZE // 2] = (1.0, 0.0, 0.0)  # the detection colour
     image[:, SIZE // 2 :] = (0.0, 1.0, 1.0)  # the truth colour
     scores = np.random.default_rng(0).gamma(2.0, 1.0, (SIZE, SIZE))
-    path = plotting.save_overview(tmp_path / f"{name}.png", image, scores, detected, gt)
+    path = overview.save_overview(tmp_path / f"{name}.png", image, scores, detected, gt)
     return np.asarray(Image.open(path).convert("RGB")).astype(int)
 
 
@@ -65,7 +71,7 @@ def test_every_detection_is_marked_at_any_size(tmp_path, size):
     detected = np.zeros((size, size), bool)
     for r, c in [(size // 4, size // 4), (size // 2, 3 * size // 4)]:
         detected[r, c] = True  # one pixel each: the hardest case
-    path = plotting.save_overview(tmp_path / "o.png", image, scores, detected, threshold=40.0)
+    path = overview.save_overview(tmp_path / "o.png", image, scores, detected, threshold=40.0)
     img = np.asarray(Image.open(path).convert("RGB")).astype(int)
     assert img.shape[1] >= 1200  # the same legible size whatever the scene
     red = (img[:, :, 0] > 200) & (img[:, :, 1] < 70) & (img[:, :, 2] < 70)
@@ -83,7 +89,7 @@ def test_tail_stretch_shows_structure_for_heavy_tailed_scores():
     rx_like[5, 5] = 1e6  # one extreme pixel, as RX gives
     lo, hi = float(np.median(rx_like)), float(rx_like.max())
     linear = (rx_like - lo) / (hi - lo)
-    stretched, n = plotting.tail_stretch(rx_like)
+    stretched, n = overview.tail_stretch(rx_like)
     shown = stretched / np.log10(n)
     # a median-to-max stretch leaves every pixel but one in the bottom 5 % of the colours;
     # the tail stretch spreads the background over them (63 % above 5 %)
@@ -95,7 +101,7 @@ def test_tail_stretch_shows_structure_for_heavy_tailed_scores():
 def test_tail_stretch_does_not_invent_targets():
     clean = np.random.default_rng(1).normal(10.0, 1.0, (100, 100))
     clean[0, :3] = np.nan
-    stretched, n = plotting.tail_stretch(clean)
+    stretched, n = overview.tail_stretch(clean)
     assert n == clean.size - 3 and np.isnan(stretched[0, :3]).all()
     # the top fifth of the colours holds the top n**-0.8 of the pixels (0.06 % here)
     assert (stretched / np.log10(n) > 0.8).mean() < 0.001
@@ -107,3 +113,78 @@ def test_titles_say_true_or_false_colour():
     assert composite.composite_title(None, 30) == "false colour (PCA 1-3 as RGB)"
     swir = np.linspace(1000, 2500, 30)
     assert composite.composite_title(swir, 30).startswith("false colour")
+
+
+def test_nodata_is_the_same_grey_on_both_panels(tmp_path):
+    rng = np.random.default_rng(3)
+    image = rng.uniform(0.0, 0.6, (50, 50, 3))
+    scores = rng.gamma(2.0, 1.0, (50, 50))
+    scores[:10, :10] = np.nan
+    path = overview.save_overview(tmp_path / "o.png", image, scores, scores > 6.0)
+    img = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    grey = (np.abs(img - np.array(overview.NODATA_RGB)).max(axis=2) == 0)[:, :1300]
+    left, right = grey[:, :650].sum(), grey[:, 650:].sum()
+    # a 10 x 10 corner of a 50 x 50 scene on a ~624 px panel: ~125 x 125 figure pixels each
+    assert 120**2 < left < 130**2 and abs(int(left) - int(right)) < 300
+
+
+def test_over_300_detections_are_painted_and_the_top_20_ringed(tmp_path):
+    size = 200
+    rng = np.random.default_rng(4)
+    image = np.full((size, size, 3), 0.5)
+    scores = rng.gamma(2.0, 1.0, (size, size))
+    detected = np.zeros((size, size), bool)
+    detected[2::10, 2::10] = True  # 400 one-pixel detections
+    path = overview.save_overview(tmp_path / "o.png", image, scores, detected)
+    img = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    left = img[:-54, :650]  # the left panel, above the legend
+    red = (left[:, :, 0] > 200) & (left[:, :, 1] < 70) & (left[:, :, 2] < 70)
+    from scipy import ndimage
+
+    lab, n = ndimage.label(red, structure=np.ones((3, 3)))
+    sizes = ndimage.sum(red, lab, np.arange(1, n + 1))
+    # every detection painted: 400 marks of about 3 x 3 figure pixels (a scene pixel),
+    # and 20 rings (the top 20 by peak score) of many more
+    assert (sizes <= 16).sum() == 400
+    assert (sizes >= 60).sum() == 20
+
+
+def test_same_input_same_bytes(tmp_path):
+    rng = np.random.default_rng(5)
+    image = rng.uniform(0.0, 1.0, (70, 90, 3))
+    scores = rng.gamma(2.0, 1.0, (70, 90))
+    args = (image, scores, scores > 6.0, scores > 7.0)
+    kw = {"threshold": 6.0, "title": "t", "subtitle": "s"}
+    a = overview.save_overview(tmp_path / "a.png", *args, **kw).read_bytes()
+    b = overview.save_overview(tmp_path / "b.png", *args, **kw).read_bytes()
+    assert a == b
+
+
+def test_a_fresh_detect_process_does_not_import_matplotlib(tmp_path):
+    """Every output of ``rednmf detect``, the overview included, is written without it."""
+    import scipy.io
+
+    import rednmf
+
+    cube, gt = make_scene(rows=30, cols=30, bands=16, n_targets=4, random_state=2)
+    scene = tmp_path / "s.mat"
+    scipy.io.savemat(scene, {"data": cube, "map": (np.asarray(gt) != 0).astype(np.uint8)})
+    src = str(Path(rednmf.__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "rednmf", "detect", str(scene)]
+        + ["--out", str(tmp_path / "out"), "--method", "grx"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    imported = {
+        line.rsplit("|", 1)[1].strip()
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:") and line.count("|") == 2
+    }
+    assert {"PIL.Image", "rednmf.overview"} <= imported  # the import log is read
+    assert sorted(m for m in imported if m.split(".")[0] == "matplotlib") == []
+    assert (tmp_path / "out" / "s_grx" / "s_grx_overview.png").is_file()

@@ -318,7 +318,7 @@ def test_methods_never_overwrite_each_other_and_no_stale_file(tmp_path):
 
 
 def test_an_error_while_writing_keeps_the_earlier_run(tmp_path, monkeypatch):
-    from rednmf import plotting
+    from rednmf import overview
     from rednmf.exceptions import InputError
 
     out = tmp_path / "out"
@@ -328,7 +328,7 @@ def test_an_error_while_writing_keeps_the_earlier_run(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("boom in the middle of the writes")
 
-    monkeypatch.setattr(plotting, "save_overview", broken)
+    monkeypatch.setattr(overview, "save_overview", broken)
     with pytest.raises(RuntimeError, match="boom"):
         detect_scene(_small(tmp_path), out, method="grx", contamination=0.05)
     assert _snapshot(out) == before and _hidden(out) == []
@@ -351,26 +351,26 @@ def test_an_error_while_writing_keeps_the_earlier_run(tmp_path, monkeypatch):
 
 def test_a_signal_swallowed_while_writing_keeps_the_earlier_run(tmp_path, monkeypatch):
     """SIGTERM whose interruption compiled code swallows: nothing is published."""
-    from rednmf import plotting
+    from rednmf import overview
     from rednmf.exceptions import Interrupted
 
     out = tmp_path / "out"
     detect_scene(_small(tmp_path), out, method="grx")
     before = _snapshot(out)
-    real = plotting.save_overview
+    real = overview.save_overview
 
     def swallowing(*args, **kwargs):
-        # What pybind11 did inside matplotlib in CI, with no error raised after it.
+        # What pybind11 did inside compiled drawing code in CI, with no error raised after it.
         with contextlib.suppress(Interrupted):
             signal.raise_signal(signal.SIGTERM)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(plotting, "save_overview", swallowing)
+    monkeypatch.setattr(overview, "save_overview", swallowing)
     with pytest.raises(Interrupted):  # detect_scene turns SIGTERM into Interrupted
         detect_scene(_small(tmp_path), out, method="grx", contamination=0.05)
     assert _snapshot(out) == before and _hidden(out) == []
 
-    monkeypatch.setattr(plotting, "save_overview", real)  # later runs publish again
+    monkeypatch.setattr(overview, "save_overview", real)  # later runs publish again
     detect_scene(_small(tmp_path), out, method="grx", contamination=0.05)
     assert _snapshot(out) != before
 

@@ -561,7 +561,7 @@ def _write_outputs(
 ) -> dict[str, Path]:
     """Write every output of a run into ``stage``; return them by kind."""
     auc = summary["auc"]
-    from rednmf import plotting
+    from rednmf import overview
     from rednmf.io.detections import (
         write_detections_csv,
         write_detections_geojson,
@@ -603,7 +603,7 @@ def _write_outputs(
     files["csv"] = write_detections_csv(stage / f"{name}_detections.csv", detections)
     from rednmf.composite import composite_title
 
-    files["overview"] = plotting.save_overview(
+    files["overview"] = overview.save_overview(
         stage / f"{name}_overview.png",
         scene.image,
         scores,
