@@ -477,3 +477,33 @@ def test_sq_norm_and_huber_sums_are_float64(problem):
     A = np.abs(E)
     got = L1._huber_of_abs(A, 0.01, np.empty_like(A))
     assert got == pytest.approx(L1.huber_l1(E, 0.01), rel=1e-13)
+
+
+@pytest.mark.parametrize(
+    "solve,kw",
+    [
+        (N.nmf_solve, {}),
+        (RN.rnmf_solve, {"lam": 4.0, "keep_S": False}),
+        (L1.l1nmf_solve, {"keep_weights": False}),
+        (EW.ewnmf_solve, {"keep_weights": False}),
+    ],
+)
+def test_solvers_hold_no_bands_x_pixels_array(solve, kw, monkeypatch):
+    """Read scaled by blocks, a fit holds ``H``, the ``H`` before the step and a few blocks."""
+    import tracemalloc
+
+    from rednmf.preprocessing import ScaledMatrix, scale_params
+
+    monkeypatch.setattr(MB, "_BLOCK_ELEMENTS", 1 << 15)  # blocks of 128 KiB
+    cube = np.random.default_rng(0).uniform(1.0, 2.0, size=(300 * 300, 50)).astype(np.float32)
+    X = ScaledMatrix(cube.T, "minmax", np.float32, scale_params(cube.T, "minmax", np.float32))
+    W, H, _ = initialize_factors(X, 4, "random", np.random.default_rng(0))
+    tracemalloc.start()
+    try:
+        _quiet(solve, X, W, H, max_iter=2, overwrite_H=True, **kw)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # the old loops held 1 (NMF) to 5 (RNMF) arrays of the size of X; H is X / 12.5 here
+    print(f"{solve.__name__}: {peak / 2**20:.2f} MiB for a {cube.nbytes / 2**20:.2f} MiB X")
+    assert peak < cube.nbytes / 4

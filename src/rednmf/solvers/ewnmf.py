@@ -36,7 +36,9 @@ a perfectly fitted band of the same pixel. ``gamma_mode='absolute'`` uses
 ``gamma_t`` and the descent argument holds only within an iteration.
 
 **Implementation.** :func:`ewnmf_solve` applies these steps exactly (the test
-suite checks it against a plain transcription) in preallocated buffers. The
+suite checks it against a plain transcription) a block of pixels at a time
+(:mod:`rednmf.solvers._mu_blocks`; ``T`` is formed in the W step's pass and
+again in the H step's, never stored whole). The
 entropy needs no logarithm of a ``d x n`` array: with ``T_ij = e_ij / s_j``,
 ``e_ij = exp(-Z'_ij / gamma)`` (``Z'`` the shifted squared residuals) and
 ``s_j`` the column sums, ``ln(d T_ij) = ln d - ln s_j - Z'_ij / gamma``, so
@@ -44,8 +46,7 @@ entropy needs no logarithm of a ``d x n`` array: with ``T_ij = e_ij / s_j``,
     sum_ij T_ij ln(d T_ij) = sum_j (ln d - ln s_j) c_j - sum_ij T_ij Z'_ij / gamma,
 
 ``c_j = sum_i T_ij`` (one up to rounding). The fit term and ``mean E^2`` of the
-next iteration share one pass over its residual (float64 sums over
-cache-sized blocks).
+next iteration are summed from each block's new residual (float64 sums).
 """
 
 from __future__ import annotations
@@ -149,11 +150,12 @@ def ewnmf_solve(
 
     Parameters
     ----------
-    X : ndarray of shape (d, n)
-        Nonnegative data, bands x pixels, float32 or float64.
+    X : ndarray of shape (d, n), or a matrix read ``X[:, a:b]``
+        Nonnegative data, bands x pixels, float32 or float64, read a block of
+        pixels at a time (a :class:`~rednmf.preprocessing.ScaledMatrix` serves).
     W, H : ndarray
         Initial factors, shapes (d, r) and (r, n), nonnegative, in the dtype
-        of ``X``. They are not modified.
+        of ``X``. They are not modified (but see ``overwrite_H``).
     gamma : float
         Entropy weight, > 0; see ``gamma_mode``.
     max_iter : int
@@ -170,12 +172,20 @@ def ewnmf_solve(
         ``callback(iteration, objective, state)`` after each iteration
         (:mod:`rednmf.solvers._driver`; ``state`` holds ``W, H``).
 
+    overwrite_H : bool, default=False
+        Update ``H`` in place instead of a copy (one ``r x n`` array less).
+    keep_weights : bool, default=True
+        Whether to return the weights ``T`` of the last iteration as a bands x pixels
+        array; without it only ``last_step`` is returned, from which
+        :func:`weighted_evidence` forms it by blocks.
+
     Returns
     -------
     NMFResult
         ``W, H``, ``n_iter``, the objective after each iteration (with that
-        iteration's ``gamma_t``), ``weights`` = the last ``T`` and
-        ``param_history`` = the ``gamma_t`` used.
+        iteration's ``gamma_t``), ``weights`` = the last ``T`` (with
+        ``keep_weights``), ``param_history`` = the ``gamma_t`` used and
+        ``last_step`` = ``(W, H, gamma_t)`` of the last T step.
 
     References
     ----------

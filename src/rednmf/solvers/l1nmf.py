@@ -50,9 +50,11 @@ Why this and not MahNMF's Nesterov smoothing: it is the simplest scheme with a
 monotone objective that reuses the multiplicative updates of the family.
 
 **Implementation.** :func:`l1nmf_solve` applies these steps exactly (the test
-suite checks it against a plain transcription) in preallocated buffers: ``|E|``
-is formed once per iteration and serves the objective of the last iteration,
-the median (one selection) and the weights; ``U * X`` serves both steps.
+suite checks it against a plain transcription) a block of pixels at a time
+(:mod:`rednmf.solvers._mu_blocks`): each block's ``|E|`` gives its weights in
+the W step's pass and again in the H step's (``U`` is never stored); the new
+``|E|`` of a block serves the objective and the counts of the next median (an
+exact selection over the blocks).
 """
 
 from __future__ import annotations
@@ -124,11 +126,12 @@ def l1nmf_solve(
 
     Parameters
     ----------
-    X : ndarray of shape (d, n)
-        Nonnegative data, bands x pixels, float32 or float64.
+    X : ndarray of shape (d, n), or a matrix read ``X[:, a:b]``
+        Nonnegative data, bands x pixels, float32 or float64, read a block of
+        pixels at a time (a :class:`~rednmf.preprocessing.ScaledMatrix` serves).
     W, H : ndarray
         Initial factors, shapes (d, r) and (r, n), nonnegative, in the dtype
-        of ``X``. They are not modified.
+        of ``X``. They are not modified (but see ``overwrite_H``).
     max_iter : int
         Maximum number of iterations (weights, W step, H step each).
     tol : float
@@ -146,12 +149,20 @@ def l1nmf_solve(
         ``callback(iteration, objective, state)`` after each iteration
         (:mod:`rednmf.solvers._driver`; ``state`` holds ``W, H``).
 
+    overwrite_H : bool, default=False
+        Update ``H`` in place instead of a copy (one ``r x n`` array less).
+    keep_weights : bool, default=True
+        Whether to return the weights ``U`` of the last iteration as a bands x pixels
+        array; without it only ``last_step`` is returned, from which
+        :func:`weight_matrix` forms it by blocks.
+
     Returns
     -------
     NMFResult
         ``W, H``, ``n_iter``, ``F_delta`` after each iteration (with that
-        iteration's ``delta_t``), ``weights`` = the last ``U`` and
-        ``param_history`` = the ``delta_t`` used.
+        iteration's ``delta_t``), ``weights`` = the last ``U`` (with
+        ``keep_weights``), ``param_history`` = the ``delta_t`` used and
+        ``last_step`` = ``(W, H, delta_t)`` of the last weights.
 
     References
     ----------

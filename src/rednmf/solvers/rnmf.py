@@ -32,11 +32,13 @@ absolute residual). The objective recorded at iteration ``t`` uses ``lam_t``;
 since ``lam_t`` changes, descent is then not guaranteed across iterations.
 
 **Implementation.** :func:`rnmf_solve` applies these steps exactly (the test
-suite checks it against a plain transcription) in preallocated buffers: the
-parts ``S+ = max(E - lam_t/2, 0)`` and ``S- = max(-E - lam_t/2, 0)`` come
-straight from the residual (no ``sign``, no ``S`` in the loop), ``||S||_1`` is
-``sum S+ + sum S-``, the median is a single selection, and the objective of an
-iteration reuses the residual ``X - WH`` that the next S step needs.
+suite checks it against a plain transcription) a block of pixels at a time
+(:mod:`rednmf.solvers._mu_blocks`): the parts ``S+ = max(E - lam_t/2, 0)`` and
+``S- = max(-E - lam_t/2, 0)`` come straight from each block's residual (no
+``sign``), are formed in the W step's pass and again in the H step's (``S``
+is never stored), ``||S||_1`` is ``sum S+ + sum S-``, the median is an exact
+selection over the blocks, and the objective of an iteration is summed from
+the new residual of each block as the H step leaves it.
 """
 
 from __future__ import annotations
@@ -82,11 +84,12 @@ def rnmf_solve(
 
     Parameters
     ----------
-    X : ndarray of shape (d, n)
-        Nonnegative data, bands x pixels, float32 or float64.
+    X : ndarray of shape (d, n), or a matrix read ``X[:, a:b]``
+        Nonnegative data, bands x pixels, float32 or float64, read a block of
+        pixels at a time (a :class:`~rednmf.preprocessing.ScaledMatrix` serves).
     W, H : ndarray
         Initial factors, shapes (d, r) and (r, n), nonnegative, in the dtype
-        of ``X``. They are not modified.
+        of ``X``. They are not modified (but see ``overwrite_H``).
     lam : float
         Sparsity weight; see ``lam_mode``.
     max_iter : int
@@ -101,13 +104,23 @@ def rnmf_solve(
         Added to every denominator.
     callback : callable, optional
         ``callback(iteration, objective, state)`` after each iteration
-        (:mod:`rednmf.solvers._driver`; ``state`` holds ``W, H, S``).
+        (:mod:`rednmf.solvers._driver`; ``state`` holds ``W, H`` and ``S`` as
+        an :func:`anomaly_matrix`, formed by blocks when read).
+
+    overwrite_H : bool, default=False
+        Update ``H`` in place instead of a copy (one ``r x n`` array less).
+    keep_S : bool, default=True
+        Whether to return ``S`` of the last iteration as a bands x pixels
+        array; without it only ``last_step`` is returned, from which
+        :func:`anomaly_matrix` forms it by blocks.
 
     Returns
     -------
     NMFResult
-        ``W, H, S``, ``n_iter``, the objective (5) after each iteration (with
-        that iteration's ``lam_t``) and ``param_history`` = the ``lam_t`` used.
+        ``W, H, S`` (``S`` with ``keep_S``), ``n_iter``, the objective (5)
+        after each iteration (with that iteration's ``lam_t``),
+        ``param_history`` = the ``lam_t`` used and ``last_step`` =
+        ``(W, H, lam_t / 2)`` of the last S step.
 
     References
     ----------
@@ -170,7 +183,7 @@ def rnmf_solve(
         tol=tol,
         method="RNMF",
         callback=callback,
-        state=lambda: Iterate(X=X, W=W, H=H),
+        state=lambda: Iterate(X=X, W=W, H=H, S=anomaly_matrix(X, *last)),
     )
     del H_next
     W_prev, H_prev, tau = last
