@@ -61,7 +61,6 @@ __all__ = [
     "nmf_objective",
     "residual",
     "residual_matrix",
-    "residual_sq_norm",
     "sq_norm",
 ]
 
@@ -188,17 +187,6 @@ def residual_matrix(X: Any, W: np.ndarray, H: np.ndarray) -> BlockMatrix:
         return np.subtract(np.asarray(X[:, a:b]), E, out=E)
 
     return BlockMatrix(X.shape, X.dtype, block)
-
-
-def residual_sq_norm(X: np.ndarray, W: np.ndarray, H: np.ndarray) -> float:
-    """``||X - W H||_F^2`` in float64, a block of pixels at a time (no bands x pixels array)."""
-    total = 0.0
-    for a in range(0, X.shape[1], _RESIDUAL_BLOCK):
-        b = min(a + _RESIDUAL_BLOCK, X.shape[1])
-        R = W @ H[:, a:b]
-        np.subtract(X[:, a:b], R, out=R)
-        total += sq_norm(R)
-    return total
 
 
 def nmf_objective(X: np.ndarray, W: np.ndarray, H: np.ndarray) -> float:
