@@ -8,7 +8,9 @@ default (200 MB). Also printed: the peak of a child that only imports what ``det
 (the interpreter and libraries, before any data).
 
 Printed: one table, ``method | peak RSS MB | peak / cube | wall s | exit``; the medians over
-``--repeat`` runs.
+``--repeat`` runs. ``--max-iter N`` passes ``--max-iter N`` to the command (default: the
+method's own ``max_iter``): the iterative methods allocate the same blocks at every
+iteration, so their peak does not depend on the count, only their wall time does.
 
 With ``--fit-only`` the command is not run: the memory of the detector's fit is separated from
 the pipeline's. One child loads the ``.npy`` into memory and builds the detector
@@ -19,7 +21,7 @@ Usage::
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_memory.py \
         [--methods grx,lrx] [--rows 1000 --cols 1000 --bands 50] [--repeat 1] [--no-report]
-        [--fit-only]
+        [--max-iter N] [--fit-only]
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--no-report", action="store_true")
     parser.add_argument("--fit-only", action="store_true")
+    parser.add_argument("--max-iter", type=int, default=None)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="rednmf-mem-") as tmp:
@@ -100,7 +103,9 @@ def main() -> None:
             for i in range(args.repeat):
                 argv = [sys.executable, "-m", "rednmf", "detect", str(path), "--out",
                         str(Path(tmp) / f"out{i}"), "--method", method]  # fmt: skip
-                runs.append(peak_rss(argv + (["--no-report"] if args.no_report else [])))
+                argv += ["--no-report"] if args.no_report else []
+                argv += [] if args.max_iter is None else ["--max-iter", str(args.max_iter)]
+                runs.append(peak_rss(argv))
             mb = statistics.median(r[0] for r in runs)
             wall = statistics.median(r[1] for r in runs)
             codes = ",".join(str(r[2]) for r in runs)

@@ -26,7 +26,7 @@ from rednmf._validation import check_dtype
 from rednmf.detectors._base import BaseDetector, at_least, positive
 from rednmf.exceptions import InputError
 from rednmf.preprocessing import SCALINGS, ScaledMatrix, scale_data, scale_params
-from rednmf.scoring.from_matrix import HandedOver, score_by_blocks, score_matrix
+from rednmf.scoring.from_matrix import score_by_blocks, score_matrix
 from rednmf.scoring.scorers import SCORER_CLASSES, Norm, Scorer
 from rednmf.solvers._driver import FitCallback
 from rednmf.solvers.init import INIT_METHODS, initialize_factors
@@ -92,17 +92,22 @@ class FactorizationDetector(BaseDetector):
         """Run the method's solver from the initial factors (``M``: encoder, REDNMF only)."""
 
     @abstractmethod
-    def _evidence(self, X: np.ndarray, res: NMFResult, shape: tuple[int, int]) -> np.ndarray:
-        """Return the bands x pixels matrix to score; may store extra fitted attributes."""
+    def _evidence(self, X: np.ndarray, res: NMFResult, shape: tuple[int, int]) -> Any:
+        """Return the bands x pixels matrix to score (read ``E[:, a:b]``); may store attributes."""
 
     def _scoring_backend(self) -> tuple[str, Any]:
         """Array backend and device of the scorer (:mod:`rednmf.backend`)."""
         return "numpy", None
 
     #: Whether the solver takes ``X`` pixel-major (a Fortran-ordered ``d x n``, the
-    #: layout of the cube itself, so that scaling makes the only copy and ``S``
-    #: reshapes back to a cube for free). The NMF-family loops use band-major.
-    _pixel_major = False
+    #: layout of the cube itself, so that scaling makes the only copy, a block of
+    #: pixels is contiguous and ``S`` reshapes back to a cube for free).
+    _pixel_major = True
+
+    #: The NMF family scales a scene whose scaled matrix is at most this many bytes
+    #: into a copy; a larger one is read scaled block by block
+    #: (:class:`~rednmf.preprocessing.ScaledMatrix`, the same values, no copy).
+    _stored_bytes = 64 << 20
 
     def _data_matrix(
         self, cube: np.ndarray, lazy: bool = False
@@ -141,15 +146,14 @@ class FactorizationDetector(BaseDetector):
         return initialize_factors(X, self.n_components, self.init, rng, xp=xp)
 
     def _fit_scores(self, cube: np.ndarray, callback: FitCallback | None = None) -> np.ndarray:
-        X, shape = self._data_matrix(cube)
+        lazy = cube.size * check_dtype(self.dtype).itemsize > self._stored_bytes
+        X, shape = self._data_matrix(cube, lazy=lazy)
         W0, H0, M0 = self._initial_factors(X)
-        res = self._solve(X, W0, H0, M0, callback)
+        res = self._solve(X, W0, H0, M0, callback)  # H0 becomes the solver's H
+        del W0, H0, M0
         self._set_factors(res)
-        E = self._evidence(X, res, shape)
-        del X, res  # the scaled data are not needed to score: let them go first
-        backend, _ = self._scoring_backend()
-        if backend == "numpy":  # let the evidence go once projected
-            E = HandedOver(E)  # type: ignore[assignment]
+        E = self._evidence(X, res, shape)  # formed by blocks when the scorer reads it
+        del X, res
         return self._score(E, shape)
 
     def _set_factors(self, res: NMFResult) -> None:

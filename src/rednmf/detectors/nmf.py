@@ -12,15 +12,14 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.utils._param_validation import StrOptions
 
-from rednmf._validation import matrix_to_cube
 from rednmf.detectors._base import positive
 from rednmf.detectors._factorization import FactorizationDetector
 from rednmf.scoring.scorers import Scorer
 from rednmf.solvers._driver import FitCallback
-from rednmf.solvers.ewnmf import ewnmf_solve, weighted_residual
+from rednmf.solvers.ewnmf import ewnmf_solve, weighted_evidence
 from rednmf.solvers.l1nmf import l1nmf_solve
-from rednmf.solvers.nmf import NMFResult, nmf_solve, residual
-from rednmf.solvers.rnmf import rnmf_solve
+from rednmf.solvers.nmf import NMFResult, nmf_solve, residual_matrix
+from rednmf.solvers.rnmf import anomaly_matrix, rnmf_solve
 
 __all__ = ["NMF", "RNMF", "L1NMF", "EWNMF"]
 
@@ -34,19 +33,17 @@ _SOLVER_MODE = {"adaptive": "relative", "absolute": "absolute"}
 class _ReweightedFactorization(FactorizationDetector):
     """L1NMF and EWNMF: NMF with per-entry weights and one scale parameter.
 
-    Both keep the last weights as ``weights_`` and the scale used at each
-    iteration as a history attribute.
+    Both keep the scale used at each iteration as a history attribute. The
+    last weights are not kept (a bands x pixels array): the solvers form them
+    again by blocks where the evidence needs them.
     """
 
     #: The history attribute of the scale (``'delta_history_'``, ``'gamma_history_'``).
     _history_attr: ClassVar[str]
 
-    def _keep_weights(self, res: NMFResult, shape: tuple[int, int]) -> np.ndarray:
-        """Store ``weights_`` and the scale history; return the weights (bands x pixels)."""
-        assert res.weights is not None
-        self.weights_ = matrix_to_cube(res.weights, shape)
+    def _keep_history(self, res: NMFResult) -> None:
+        """Store the scale history."""
         setattr(self, self._history_attr, res.param_history)
-        return res.weights
 
 
 class NMF(FactorizationDetector):
@@ -141,10 +138,12 @@ class NMF(FactorizationDetector):
         M: np.ndarray,
         callback: FitCallback | None = None,
     ) -> NMFResult:
-        return nmf_solve(X, W, H, max_iter=self.max_iter, tol=self.tol, callback=callback)
+        return nmf_solve(
+            X, W, H, max_iter=self.max_iter, tol=self.tol, callback=callback, overwrite_H=True
+        )
 
-    def _evidence(self, X: np.ndarray, res: NMFResult, shape: tuple[int, int]) -> np.ndarray:
-        return residual(X, res.W, res.H, out=X)  # over the scaled copy, not needed any more
+    def _evidence(self, X: np.ndarray, res: NMFResult, shape: tuple[int, int]) -> Any:
+        return residual_matrix(X, res.W, res.H)
 
 
 class RNMF(FactorizationDetector):
@@ -156,7 +155,9 @@ class RNMF(FactorizationDetector):
 
     solved by the element-wise soft threshold (6) for ``S`` (threshold
     ``lam / 2``) and multiplicative updates for ``W, H``
-    (:func:`rednmf.solvers.rnmf.rnmf_solve`). Pixels are scored from ``S``.
+    (:func:`rednmf.solvers.rnmf.rnmf_solve`). Pixels are scored from ``S``,
+    formed block by block as the scorer reads it
+    (:func:`rednmf.solvers.rnmf.anomaly_matrix`; it is not kept).
 
     Parameters
     ----------
@@ -175,8 +176,6 @@ class RNMF(FactorizationDetector):
 
     Attributes
     ----------
-    anomaly_ : ndarray of shape (rows, cols, bands)
-        ``S`` (on the scaled data).
     lam_history_ : ndarray
         ``lam_t`` used at each iteration.
     components_, coefficients_, n_iter_, objective_, converged_ :
@@ -233,14 +232,13 @@ class RNMF(FactorizationDetector):
     ) -> NMFResult:
         return rnmf_solve(
             X, W, H, lam=self.lam, max_iter=self.max_iter, tol=self.tol, lam_mode=self.lam_mode,
-            callback=callback,
+            callback=callback, overwrite_H=True, keep_S=False,
         )  # fmt: skip
 
-    def _evidence(self, X: np.ndarray, res: NMFResult, shape: tuple[int, int]) -> np.ndarray:
-        assert res.S is not None
-        self.anomaly_ = matrix_to_cube(res.S, shape)
+    def _evidence(self, X: np.ndarray, res: NMFResult, shape: tuple[int, int]) -> Any:
+        assert res.last_step is not None
         self.lam_history_ = res.param_history
-        return res.S
+        return anomaly_matrix(X, *res.last_step)
 
 
 class L1NMF(_ReweightedFactorization):
@@ -272,8 +270,6 @@ class L1NMF(_ReweightedFactorization):
 
     Attributes
     ----------
-    weights_ : ndarray of shape (rows, cols, bands)
-        Last IRLS weights ``U``.
     delta_history_ : ndarray
         ``delta_t`` used at each iteration.
     components_, coefficients_, n_iter_, objective_, converged_ :
@@ -339,11 +335,13 @@ class L1NMF(_ReweightedFactorization):
             delta=self.delta,
             delta_mode=_SOLVER_MODE[self.delta_mode],
             callback=callback,
+            overwrite_H=True,
+            keep_weights=False,
         )
 
-    def _evidence(self, X: np.ndarray, res: NMFResult, shape: tuple[int, int]) -> np.ndarray:
-        self._keep_weights(res, shape)
-        return residual(X, res.W, res.H, out=X)  # over the scaled copy
+    def _evidence(self, X: np.ndarray, res: NMFResult, shape: tuple[int, int]) -> Any:
+        self._keep_history(res)
+        return residual_matrix(X, res.W, res.H)
 
 
 class EWNMF(_ReweightedFactorization):
@@ -377,8 +375,6 @@ class EWNMF(_ReweightedFactorization):
 
     Attributes
     ----------
-    weights_ : ndarray of shape (rows, cols, bands)
-        Last entropy weights ``T`` (each pixel's weights sum to one).
     gamma_history_ : ndarray
         ``gamma_t`` used at each iteration.
     components_, coefficients_, n_iter_, objective_, converged_ :
@@ -444,7 +440,11 @@ class EWNMF(_ReweightedFactorization):
             tol=self.tol,
             gamma_mode=_SOLVER_MODE[self.gamma_mode],
             callback=callback,
+            overwrite_H=True,
+            keep_weights=False,
         )
 
-    def _evidence(self, X: np.ndarray, res: NMFResult, shape: tuple[int, int]) -> np.ndarray:
-        return weighted_residual(X, res.W, res.H, self._keep_weights(res, shape), out=X)
+    def _evidence(self, X: np.ndarray, res: NMFResult, shape: tuple[int, int]) -> Any:
+        self._keep_history(res)
+        assert res.last_step is not None
+        return weighted_evidence(X, res.W, res.H, res.last_step)

@@ -45,9 +45,10 @@ class Iterate:
         Factors after the iteration, ``(d, r)`` and ``(r, n)``. REDNMF's block
         engine has already formed the next iteration's ``W`` when it reports,
         so it gives neither (see ``fit``).
-    S : ndarray or None
-        Sparse anomaly matrix of the iteration (RNMF, REDNMF); ``None`` for a
-        method without one.
+    S : ndarray, matrix formed on demand, or None
+        Sparse anomaly matrix of the iteration (RNMF: a
+        :class:`~rednmf.solvers._mu_blocks.BlockMatrix`, formed when read;
+        REDNMF); ``None`` for a method without one.
     M : ndarray or None
         Encoder of the iteration (REDNMF's whole-matrix loop).
     fit : float or None
@@ -58,7 +59,7 @@ class Iterate:
     X: Any
     W: np.ndarray | None = None
     H: np.ndarray | None = None
-    S: np.ndarray | None = None
+    S: Any = None
     M: np.ndarray | None = None
     fit: float | None = None
 
@@ -71,7 +72,7 @@ class Iterate:
         if self.W is not None and self.H is not None:
             R = self.X - self.W @ self.H
             if self.S is not None:
-                R = R - self.S
+                R = R - np.asarray(self.S)
             return float(np.linalg.norm(R))
         if self.fit is None:
             raise ValueError("this iterate holds neither the factors nor the fit term")

@@ -36,7 +36,9 @@ a perfectly fitted band of the same pixel. ``gamma_mode='absolute'`` uses
 ``gamma_t`` and the descent argument holds only within an iteration.
 
 **Implementation.** :func:`ewnmf_solve` applies these steps exactly (the test
-suite checks it against a plain transcription) in preallocated buffers. The
+suite checks it against a plain transcription) a block of pixels at a time
+(:mod:`rednmf.solvers._mu_blocks`; ``T`` is formed in the W step's pass and
+again in the H step's, never stored whole). The
 entropy needs no logarithm of a ``d x n`` array: with ``T_ij = e_ij / s_j``,
 ``e_ij = exp(-Z'_ij / gamma)`` (``Z'`` the shifted squared residuals) and
 ``s_j`` the column sums, ``ln(d T_ij) = ln d - ln s_j - Z'_ij / gamma``, so
@@ -44,18 +46,27 @@ entropy needs no logarithm of a ``d x n`` array: with ``T_ij = e_ij / s_j``,
     sum_ij T_ij ln(d T_ij) = sum_j (ln d - ln s_j) c_j - sum_ij T_ij Z'_ij / gamma,
 
 ``c_j = sum_i T_ij`` (one up to rounding). The fit term and ``mean E^2`` of the
-next iteration share one pass over its residual (float64 sums over
-cache-sized blocks).
+next iteration are summed from each block's new residual (float64 sums).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from rednmf.solvers._driver import FitCallback, Iterate, iterate
-from rednmf.solvers.nmf import NMFResult, _blocks64, _weighted_mu_steps, residual
+from rednmf.solvers._mu_blocks import BlockMatrix, h_pass, residual_blocks, w_step
+from rednmf.solvers.nmf import NMFResult, _blocks64, residual
 
-__all__ = ["GAMMA_MODES", "ewnmf_solve", "ewnmf_objective", "entropy_weights", "weighted_residual"]
+__all__ = [
+    "GAMMA_MODES",
+    "entropy_weights",
+    "ewnmf_objective",
+    "ewnmf_solve",
+    "weighted_evidence",
+    "weighted_residual",
+]
 
 GAMMA_MODES = ("relative", "absolute")
 
@@ -132,16 +143,19 @@ def ewnmf_solve(
     gamma_mode: str = "relative",
     eps: float = 1e-10,
     callback: FitCallback | None = None,
+    overwrite_H: bool = False,
+    keep_weights: bool = True,
 ) -> NMFResult:
     """Fit EWNMF by alternating the softmax weights and weighted multiplicative steps.
 
     Parameters
     ----------
-    X : ndarray of shape (d, n)
-        Nonnegative data, bands x pixels, float32 or float64.
+    X : ndarray of shape (d, n), or a matrix read ``X[:, a:b]``
+        Nonnegative data, bands x pixels, float32 or float64, read a block of
+        pixels at a time (a :class:`~rednmf.preprocessing.ScaledMatrix` serves).
     W, H : ndarray
         Initial factors, shapes (d, r) and (r, n), nonnegative, in the dtype
-        of ``X``. They are not modified.
+        of ``X``. They are not modified (but see ``overwrite_H``).
     gamma : float
         Entropy weight, > 0; see ``gamma_mode``.
     max_iter : int
@@ -158,12 +172,20 @@ def ewnmf_solve(
         ``callback(iteration, objective, state)`` after each iteration
         (:mod:`rednmf.solvers._driver`; ``state`` holds ``W, H``).
 
+    overwrite_H : bool, default=False
+        Update ``H`` in place instead of a copy (one ``r x n`` array less).
+    keep_weights : bool, default=True
+        Whether to return the weights ``T`` of the last iteration as a bands x pixels
+        array; without it only ``last_step`` is returned, from which
+        :func:`weighted_evidence` forms it by blocks.
+
     Returns
     -------
     NMFResult
         ``W, H``, ``n_iter``, the objective after each iteration (with that
-        iteration's ``gamma_t``), ``weights`` = the last ``T`` and
-        ``param_history`` = the ``gamma_t`` used.
+        iteration's ``gamma_t``), ``weights`` = the last ``T`` (with
+        ``keep_weights``), ``param_history`` = the ``gamma_t`` used and
+        ``last_step`` = ``(W, H, gamma_t)`` of the last T step.
 
     References
     ----------
@@ -171,37 +193,44 @@ def ewnmf_solve(
     weighted nonnegative matrix factorization algorithm for feature
     representation", IEEE Trans. Neural Netw. Learn. Syst. 34 (9), 2022, 5381-5391.
     """
-    X = np.ascontiguousarray(X)
-    dt = X.dtype
-    WH = np.empty(X.shape, dt)
-    E = np.empty(X.shape, dt)  # X - WH; then U * WH
-    Z = np.empty(X.shape, dt)  # shifted E^2
-    T = np.full(X.shape, 1.0 / X.shape[0], dt)
-    UX = np.empty(X.shape, dt)
     relative = gamma_mode != "absolute"
+    size = X.shape[0] * X.shape[1]
+    H = H if overwrite_H else H.copy()
+    H_next = np.empty_like(H)  # the H step writes here; the H before it serves T
+    s2 = sum(_fit_sums(E, None)[0] for _, _, E in residual_blocks(X, W, H))  # initial W, H
     gammas: list[float] = []
-    np.matmul(W, H, out=WH)
-    np.subtract(X, WH, out=E)  # with the initial W, H
-    s2 = _fit_sums(E, None)[0]
+    weights: list[np.ndarray] = []  # T of the block in hand
 
     def step() -> float:
-        nonlocal W, H, s2
-        g_t = gamma * max(s2 / E.size, np.finfo(np.float64).tiny) if relative else gamma
+        nonlocal W, H, H_next, s2
+        g_t = gamma * max(s2 / size, np.finfo(np.float64).tiny) if relative else gamma
         gammas.append(g_t)
-        # T step: entropy_weights(E, g_t).
-        np.multiply(E, E, out=Z)
-        np.subtract(Z, Z.min(axis=0, keepdims=True), out=Z)
-        np.divide(Z, -g_t, out=T)
-        np.exp(T, out=T)
-        s = T.sum(axis=0, keepdims=True)
-        np.divide(T, s, out=T)
-        ent = _entropy(T, Z, s, g_t)
-        W, H = _weighted_mu_steps(X, W, H, T, WH, UX, E, eps)
-        np.matmul(W, H, out=WH)
-        np.subtract(X, WH, out=E)  # this iteration's residual: its fit term, the next gamma_t
-        s2, fit = _fit_sums(E, T)
+        ent = 0.0
+
+        def target(E: Any, Xb: np.ndarray, first: bool) -> tuple[np.ndarray, np.ndarray, None]:
+            nonlocal ent
+            T, Z, s = _softmax(E, g_t)  # T step: entropy_weights(E, g_t)
+            if first:
+                ent += _entropy(T, Z, s, g_t)
+            weights[:] = [T]
+            return T, Xb, None
+
+        W_new = w_step(X, W, H, target, eps)
+        s2 = fit = 0.0
+
+        def tally(E: np.ndarray) -> None:  # this iteration's residual: its fit, the next gamma_t
+            nonlocal s2, fit
+            a, b = _fit_sums(E, weights[0])
+            s2 += a
+            fit += b
+
+        h_pass(X, W, W_new, H, H_next, target, eps, tally)
+        W_prev, H_prev = W, H
+        W, H, H_next = W_new, H_next, H_prev
+        last[:] = [W_prev, H_prev, g_t]
         return fit + g_t * ent
 
+    last: list[Any] = []
     run = iterate(
         step,
         max_iter=max_iter,
@@ -210,6 +239,13 @@ def ewnmf_solve(
         callback=callback,
         state=lambda: Iterate(X=X, W=W, H=H),
     )
+    del H_next
+    W_prev, H_prev, g_t = last
+    T = None
+    if keep_weights:
+        T = np.empty(X.shape, X.dtype)
+        for a, b, E in residual_blocks(X, W_prev, H_prev):
+            T[:, a:b] = _softmax(E, g_t)[0]
     return NMFResult(
         W=W,
         H=H,
@@ -218,4 +254,38 @@ def ewnmf_solve(
         converged=run.converged,
         weights=T,
         param_history=np.asarray(gammas),
+        last_step=(W_prev, H_prev, g_t),
     )
+
+
+def _softmax(E: np.ndarray, gamma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``T = entropy_weights(E, gamma)`` with the shifted ``Z`` and the sums ``s`` it divides by.
+
+    ``E`` is overwritten (it becomes ``Z``).
+    """
+    Z = np.multiply(E, E, out=E)
+    np.subtract(Z, Z.min(axis=0, keepdims=True), out=Z)
+    T = np.divide(Z, -gamma)
+    np.exp(T, out=T)
+    s = T.sum(axis=0, keepdims=True)
+    np.divide(T, s, out=T)
+    return T, Z, s
+
+
+def weighted_evidence(
+    X: Any, W: np.ndarray, H: np.ndarray, last_step: tuple[np.ndarray, np.ndarray, float]
+) -> BlockMatrix:
+    """``sqrt(d T) * (X - WH)`` formed block by block on demand (:func:`weighted_residual`).
+
+    ``T`` is the weights of a fit's last T step, formed again from the
+    ``W, H, gamma_t`` of that step (:attr:`NMFResult.last_step`), bit for bit.
+    """
+    W_t, H_t, g_t = last_step
+
+    def block(a: int, b: int) -> np.ndarray:
+        Xb = np.asarray(X[:, a:b])
+        E = W_t @ H_t[:, a:b]
+        np.subtract(Xb, E, out=E)
+        return weighted_residual(Xb, W, H[:, a:b], _softmax(E, g_t)[0])
+
+    return BlockMatrix(X.shape, X.dtype, block)

@@ -127,7 +127,10 @@ def initialize_factors(
     if init == "random":
         scale = np.sqrt(mean_x / rank)
         W = (rng.uniform(size=(d, rank)) * scale).astype(dtype)
-        H = (rng.uniform(size=(rank, n)) * scale).astype(dtype)
+        H64 = rng.uniform(size=(rank, n))
+        H64 *= scale  # in place: the same values, one float64 r x n array less
+        H = H64.astype(dtype)
+        del H64
     else:
         W, H = _nndsvda(X, rank, xp, mean64)
         W, H = W.astype(dtype), H.astype(dtype)

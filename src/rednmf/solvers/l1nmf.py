@@ -50,19 +50,25 @@ Why this and not MahNMF's Nesterov smoothing: it is the simplest scheme with a
 monotone objective that reuses the multiplicative updates of the family.
 
 **Implementation.** :func:`l1nmf_solve` applies these steps exactly (the test
-suite checks it against a plain transcription) in preallocated buffers: ``|E|``
-is formed once per iteration and serves the objective of the last iteration,
-the median (one selection) and the weights; ``U * X`` serves both steps.
+suite checks it against a plain transcription) a block of pixels at a time
+(:mod:`rednmf.solvers._mu_blocks`): each block's ``|E|`` gives its weights in
+the W step's pass and again in the H step's (``U`` is never stored); the new
+``|E|`` of a block serves the objective and the counts of the next median (an
+exact selection over the blocks).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import numpy as np
 
 from rednmf.solvers._driver import FitCallback, Iterate, iterate
-from rednmf.solvers.nmf import NMFResult, _median_abs, _sum64, _weighted_mu_steps, sq_norm
+from rednmf.solvers._mu_blocks import BlockMatrix, BlockMedian, h_pass, residual_blocks, w_step
+from rednmf.solvers.nmf import NMFResult, _sum64, sq_norm
 
-__all__ = ["DELTA_MODES", "l1nmf_solve", "l1nmf_objective", "huber_l1"]
+__all__ = ["DELTA_MODES", "huber_l1", "l1nmf_objective", "l1nmf_solve", "weight_matrix"]
 
 
 DELTA_MODES = ("relative", "absolute")
@@ -95,9 +101,11 @@ def _huber_of_abs(A: np.ndarray, delta: float, work: np.ndarray) -> float:
     return _sum64(A) - _sum64(work) + sq_norm(work) / (2 * delta) + A.size * delta / 2
 
 
-def _weights(E: np.ndarray, delta: float) -> np.ndarray:
-    """IRLS weights ``U = 1 / max(|E|, delta)``."""
-    return 1.0 / np.maximum(np.abs(E), delta)
+def _weights(E: np.ndarray, delta: float, out: np.ndarray | None = None) -> np.ndarray:
+    """IRLS weights ``U = 1 / max(|E|, delta)`` (into ``out``, which may be ``E``)."""
+    U = np.abs(E, out=out)
+    np.maximum(U, delta, out=U)
+    return np.reciprocal(U, out=U)
 
 
 def l1nmf_solve(
@@ -111,16 +119,19 @@ def l1nmf_solve(
     delta_mode: str = "relative",
     eps: float = 1e-10,
     callback: FitCallback | None = None,
+    overwrite_H: bool = False,
+    keep_weights: bool = True,
 ) -> NMFResult:
     """Fit L1NMF (``min ||X - WH||_1``, smoothed below ``delta``) by reweighted MU.
 
     Parameters
     ----------
-    X : ndarray of shape (d, n)
-        Nonnegative data, bands x pixels, float32 or float64.
+    X : ndarray of shape (d, n), or a matrix read ``X[:, a:b]``
+        Nonnegative data, bands x pixels, float32 or float64, read a block of
+        pixels at a time (a :class:`~rednmf.preprocessing.ScaledMatrix` serves).
     W, H : ndarray
         Initial factors, shapes (d, r) and (r, n), nonnegative, in the dtype
-        of ``X``. They are not modified.
+        of ``X``. They are not modified (but see ``overwrite_H``).
     max_iter : int
         Maximum number of iterations (weights, W step, H step each).
     tol : float
@@ -138,12 +149,20 @@ def l1nmf_solve(
         ``callback(iteration, objective, state)`` after each iteration
         (:mod:`rednmf.solvers._driver`; ``state`` holds ``W, H``).
 
+    overwrite_H : bool, default=False
+        Update ``H`` in place instead of a copy (one ``r x n`` array less).
+    keep_weights : bool, default=True
+        Whether to return the weights ``U`` of the last iteration as a bands x pixels
+        array; without it only ``last_step`` is returned, from which
+        :func:`weight_matrix` forms it by blocks.
+
     Returns
     -------
     NMFResult
         ``W, H``, ``n_iter``, ``F_delta`` after each iteration (with that
-        iteration's ``delta_t``), ``weights`` = the last ``U`` and
-        ``param_history`` = the ``delta_t`` used.
+        iteration's ``delta_t``), ``weights`` = the last ``U`` (with
+        ``keep_weights``), ``param_history`` = the ``delta_t`` used and
+        ``last_step`` = ``(W, H, delta_t)`` of the last weights.
 
     References
     ----------
@@ -152,32 +171,45 @@ def l1nmf_solve(
     N. Guan et al., "MahNMF: Manhattan non-negative matrix factorization",
     arXiv:1207.3438, 2012.
     """
-    X = np.ascontiguousarray(X)
-    dt = X.dtype
-    WH = np.empty(X.shape, dt)
-    A = np.empty(X.shape, dt)  # |X - WH|
-    U = np.empty(X.shape, dt)
-    UX = np.empty(X.shape, dt)
-    UR = np.empty(X.shape, dt)  # U * WH; scratch of the median
     relative = delta_mode != "absolute"
+    H = H if overwrite_H else H.copy()
+    H_next = np.empty_like(H)  # the H step writes here; the H before it serves the weights
+    median = BlockMedian(X.dtype, X.shape[0] * X.shape[1])
+    if relative:  # the counts of |X - WH| with the initial W, H
+        for _, _, E in residual_blocks(X, W, H):
+            median.add(np.abs(E, out=E))
     tiny = np.finfo(np.float32).tiny
     deltas: list[float] = []
-    np.matmul(W, H, out=WH)
-    np.subtract(X, WH, out=A)
-    np.abs(A, out=A)  # |E|, with the initial W, H
+
+    def abs_residuals() -> Iterator[np.ndarray]:
+        for _, _, E in residual_blocks(X, W, H):
+            yield np.abs(E, out=E)
 
     def step() -> float:
-        nonlocal W, H
-        d_t = delta * max(_median_abs(A, UR), tiny) if relative else delta
+        nonlocal W, H, H_next
+        d_t = delta * max(median.result(abs_residuals), tiny) if relative else delta
         deltas.append(d_t)
-        np.maximum(A, d_t, out=U)
-        np.reciprocal(U, out=U)  # U = 1 / max(|E|, delta_t)
-        W, H = _weighted_mu_steps(X, W, H, U, WH, UX, UR, eps)
-        np.matmul(W, H, out=WH)
-        np.subtract(X, WH, out=A)
-        np.abs(A, out=A)  # |E| of this iteration: its objective, the next weights
-        return _huber_of_abs(A, d_t, UR)
 
+        def target(E: Any, Xb: np.ndarray, first: bool) -> tuple[np.ndarray, np.ndarray, None]:
+            return _weights(E, d_t, out=E), Xb, None
+
+        W_new = w_step(X, W, H, target, eps)
+        fit = 0.0
+
+        def tally(E: np.ndarray) -> None:  # |E| of this iteration: its objective, the median
+            nonlocal fit
+            A = np.abs(E, out=E)
+            if relative:
+                median.add(A)
+            fit += _huber_of_abs(A, d_t, np.empty_like(A))
+
+        h_pass(X, W, W_new, H, H_next, target, eps, tally)
+        W_prev, H_prev = W, H
+        W, H, H_next = W_new, H_next, H_prev
+        last[:] = [W_prev, H_prev, d_t]
+        return fit
+
+    last: list[Any] = []
     run = iterate(
         step,
         max_iter=max_iter,
@@ -186,14 +218,30 @@ def l1nmf_solve(
         callback=callback,
         state=lambda: Iterate(X=X, W=W, H=H),
     )
-    if run.n_iter == 0:
-        U.fill(1.0)
+    del H_next
+    W_prev, H_prev, d_t = last
     return NMFResult(
         W=W,
         H=H,
         n_iter=run.n_iter,
         objective=run.objective,
         converged=run.converged,
-        weights=U,
+        weights=np.asarray(weight_matrix(X, W_prev, H_prev, d_t)) if keep_weights else None,
         param_history=np.asarray(deltas),
+        last_step=(W_prev, H_prev, d_t),
     )
+
+
+def weight_matrix(X: Any, W: np.ndarray, H: np.ndarray, delta: float) -> BlockMatrix:
+    """The IRLS weights ``U = 1 / max(|X - WH|, delta)`` formed block by block on demand.
+
+    With the ``W, H, delta_t`` of a fit's last step (:attr:`NMFResult.last_step`)
+    they are that step's weights, bit for bit.
+    """
+
+    def block(a: int, b: int) -> np.ndarray:
+        E = W @ H[:, a:b]
+        np.subtract(np.asarray(X[:, a:b]), E, out=E)
+        return _weights(E, delta, out=E)
+
+    return BlockMatrix(X.shape, X.dtype, block)

@@ -29,14 +29,18 @@ the weighted least-squares objective (Lee & Seung's auxiliary function; the
 ``N`` term is linear with a nonnegative coefficient and is covered by the same
 majoriser).
 
-**Speed.** The solver loops of the family follow the equations above
-exactly (the test suite compares each against a plain transcription) but
-work in the dtype of ``X`` in preallocated ``d x n`` buffers (``out=``), form
-``W H`` once per step and reuse it, take medians by selection
-(:func:`_median_abs`) and accumulate only scalars in float64, in small
-cache-sized blocks (:func:`sq_norm`, :func:`_sum64`). Each solver supplies
-one iteration; the loop around it (objective history, fit callback,
-stopping rule, the warning at ``max_iter``) is
+**Memory and speed.** The solver loops of the family follow the equations
+above exactly (the test suite compares each against a plain transcription)
+but take them a block of pixels at a time (:mod:`rednmf.solvers._mu_blocks`):
+no bands x pixels array is formed, ``X`` may be a
+:class:`~rednmf.preprocessing.ScaledMatrix` (the cube scaled block by block,
+no copy), the products of the W step are summed over the blocks in float64,
+medians are exact radix selections over the blocks, and only scalars and
+``d x r`` sums are accumulated across blocks (in float64). What such a loop
+holds besides ``X`` is ``H``, the ``H`` before the last step (RNMF, L1NMF,
+EWNMF: their ``S`` or weights are formed again from it) and a few blocks.
+Each solver supplies one iteration; the loop around it (objective history,
+fit callback, stopping rule, the warning at ``max_iter``) is
 :func:`rednmf.solvers._driver.iterate`, shared by the family and REDNMF.
 """
 
@@ -44,17 +48,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from rednmf.solvers._driver import FitCallback, Iterate, iterate
+from rednmf.solvers._mu_blocks import BlockMatrix, h_pass, w_step
 
 __all__ = [
     "NMFResult",
     "nmf_solve",
     "nmf_objective",
     "residual",
-    "residual_sq_norm",
+    "residual_matrix",
     "sq_norm",
 ]
 
@@ -80,6 +86,12 @@ class NMFResult:
     param_history : ndarray
         Per-iteration value of a data-scaled parameter (RNMF: ``lam_t``,
         EWNMF: ``gamma_t``); empty when there is none.
+    last_step : tuple or None
+        ``(W, H, p)``: the factors before the last iteration and its parameter
+        (RNMF: ``lam_t / 2``, L1NMF: ``delta_t``, EWNMF: ``gamma_t``), from
+        which that iteration's ``S`` or weights are formed again by blocks
+        (:func:`rednmf.solvers.rnmf.anomaly_matrix`,
+        :func:`rednmf.solvers.ewnmf.weighted_evidence`); ``None`` for NMF.
     """
 
     W: np.ndarray
@@ -90,6 +102,7 @@ class NMFResult:
     S: np.ndarray | None = None
     weights: np.ndarray | None = None
     param_history: np.ndarray = field(default_factory=lambda: np.empty(0))
+    last_step: tuple[np.ndarray, np.ndarray, float] | None = None
 
 
 #: Elements per float64 block of the blocked reductions (256 KiB: stays in cache).
@@ -140,50 +153,6 @@ def _blocks64(*arrays: np.ndarray):
         yield blocks
 
 
-def _median_abs(A: np.ndarray, work: np.ndarray) -> float:
-    """``float(np.median(np.abs(A)))``, equal to it bit for bit, by selection.
-
-    ``np.median`` of an even count partitions around both middle ranks, which
-    costs several times a single selection (26 ms against 5 ms on a
-    205 x 10000 float32 residual); here the upper middle element is selected
-    and the lower one is the maximum below it. ``work`` (shape and dtype of
-    ``A``) is overwritten.
-    """
-    np.abs(A, out=work)
-    flat = work.reshape(-1)
-    k = flat.size // 2
-    flat.partition(k)
-    if flat.size % 2:
-        return float(flat[k])
-    pair = np.array([flat[:k].max(), flat[k]], dtype=flat.dtype)
-    return float(pair.mean())  # the mean np.median takes of the two middle elements
-
-
-def _weighted_mu_steps(
-    X: np.ndarray,
-    W: np.ndarray,
-    H: np.ndarray,
-    U: np.ndarray,
-    WH: np.ndarray,
-    UX: np.ndarray,
-    UR: np.ndarray,
-    eps: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """``mu_update_W`` then ``mu_update_H`` with ``P = X``, ``N = 0`` and weights ``U``.
-
-    The same operations as the two calls, in buffers: ``WH`` holds ``W @ H`` on
-    entry and the product with the new ``W`` on exit; ``UX``, ``UR`` are
-    scratch (``U * X`` serves both steps). Returns the new ``W, H``.
-    """
-    np.multiply(U, X, out=UX)
-    np.multiply(U, WH, out=UR)
-    W = W * ((UX @ H.T) / (UR @ H.T + eps))
-    np.matmul(W, H, out=WH)
-    np.multiply(U, WH, out=UR)
-    H = H * ((W.T @ UX) / (W.T @ UR + eps))
-    return W, H
-
-
 #: Pixels per block of :func:`residual` (a d x block product at a time).
 _RESIDUAL_BLOCK = 1 << 13
 
@@ -210,15 +179,14 @@ def residual(
     return out
 
 
-def residual_sq_norm(X: np.ndarray, W: np.ndarray, H: np.ndarray) -> float:
-    """``||X - W H||_F^2`` in float64, a block of pixels at a time (no bands x pixels array)."""
-    total = 0.0
-    for a in range(0, X.shape[1], _RESIDUAL_BLOCK):
-        b = min(a + _RESIDUAL_BLOCK, X.shape[1])
-        R = W @ H[:, a:b]
-        np.subtract(X[:, a:b], R, out=R)
-        total += sq_norm(R)
-    return total
+def residual_matrix(X: Any, W: np.ndarray, H: np.ndarray) -> BlockMatrix:
+    """``X - W H`` formed a block of pixels at a time on demand (the evidence of NMF, L1NMF)."""
+
+    def block(a: int, b: int) -> np.ndarray:
+        E = W @ H[:, a:b]
+        return np.subtract(np.asarray(X[:, a:b]), E, out=E)
+
+    return BlockMatrix(X.shape, X.dtype, block)
 
 
 def nmf_objective(X: np.ndarray, W: np.ndarray, H: np.ndarray) -> float:
@@ -235,16 +203,19 @@ def nmf_solve(
     tol: float = 1e-4,
     eps: float = 1e-10,
     callback: FitCallback | None = None,
+    overwrite_H: bool = False,
 ) -> NMFResult:
     """Fit basic NMF (eq. 1) by the Lee-Seung multiplicative updates.
 
     Parameters
     ----------
-    X : ndarray of shape (d, n)
-        Nonnegative data, bands x pixels, float32 or float64.
+    X : ndarray of shape (d, n), or a matrix read ``X[:, a:b]``
+        Nonnegative data, bands x pixels, float32 or float64; read a block of
+        pixels at a time (:mod:`rednmf.solvers._mu_blocks`), so a
+        :class:`~rednmf.preprocessing.ScaledMatrix` serves without a copy.
     W, H : ndarray
         Initial factors, shapes (d, r) and (r, n), nonnegative, in the dtype
-        of ``X``. They are not modified.
+        of ``X``. They are not modified (but see ``overwrite_H``).
     max_iter : int
         Maximum number of iterations (one W step then one H step each).
     tol : float
@@ -257,6 +228,9 @@ def nmf_solve(
         ``callback(iteration, objective, state)`` after each iteration, with
         ``state`` a :class:`~rednmf.solvers._driver.Iterate` (``W, H``); a
         two-argument ``callback(iteration, objective)`` works too.
+    overwrite_H : bool, default=False
+        Update ``H`` in place instead of a copy (the caller's initial ``H``
+        is then the result's: one ``r x n`` array less).
 
     Returns
     -------
@@ -268,20 +242,23 @@ def nmf_solve(
     D. D. Lee and H. S. Seung, "Algorithms for non-negative matrix
     factorization", NIPS 13, 2001.
     """
-    X = np.ascontiguousarray(X)
-    H = H.copy()
+    H = H if overwrite_H else H.copy()
+
+    def data(E: np.ndarray | None, Xb: np.ndarray, first: bool) -> tuple[None, np.ndarray, None]:
+        return None, Xb, None  # P = X, N = 0, no weights
 
     def step() -> float:
-        nonlocal W, H
-        W = W * ((X @ H.T) / (W @ (H @ H.T) + eps))  # mu_update_W
-        # mu_update_H in place (H is this solver's copy): the same operations, two r x n
-        # temporaries instead of four
-        num = W.T @ X
-        den = (W.T @ W) @ H
-        den += eps
-        num /= den
-        H *= num
-        return residual_sq_norm(X, W, H)
+        nonlocal W
+        W_new = w_step(X, W, H, data, eps, residual=False)  # mu_update_W
+        fit = 0.0
+
+        def tally(E: np.ndarray) -> None:
+            nonlocal fit
+            fit += sq_norm(E)
+
+        h_pass(X, W, W_new, H, H, data, eps, tally, residual=False)  # mu_update_H, in place
+        W = W_new
+        return fit
 
     run = iterate(
         step,

@@ -32,21 +32,27 @@ absolute residual). The objective recorded at iteration ``t`` uses ``lam_t``;
 since ``lam_t`` changes, descent is then not guaranteed across iterations.
 
 **Implementation.** :func:`rnmf_solve` applies these steps exactly (the test
-suite checks it against a plain transcription) in preallocated buffers: the
-parts ``S+ = max(E - lam_t/2, 0)`` and ``S- = max(-E - lam_t/2, 0)`` come
-straight from the residual (no ``sign``, no ``S`` in the loop), ``||S||_1`` is
-``sum S+ + sum S-``, the median is a single selection, and the objective of an
-iteration reuses the residual ``X - WH`` that the next S step needs.
+suite checks it against a plain transcription) a block of pixels at a time
+(:mod:`rednmf.solvers._mu_blocks`): the parts ``S+ = max(E - lam_t/2, 0)`` and
+``S- = max(-E - lam_t/2, 0)`` come straight from each block's residual (no
+``sign``), are formed in the W step's pass and again in the H step's (``S``
+is never stored), ``||S||_1`` is ``sum S+ + sum S-``, the median is an exact
+selection over the blocks, and the objective of an iteration is summed from
+the new residual of each block as the H step leaves it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import numpy as np
 
 from rednmf.solvers._driver import FitCallback, Iterate, iterate
-from rednmf.solvers.nmf import NMFResult, _median_abs, _sum64, sq_norm
+from rednmf.solvers._mu_blocks import BlockMatrix, BlockMedian, h_pass, residual_blocks, w_step
+from rednmf.solvers.nmf import NMFResult, _sum64, sq_norm
 
-__all__ = ["RNMF_LAM_MODES", "rnmf_solve", "rnmf_objective"]
+__all__ = ["RNMF_LAM_MODES", "anomaly_matrix", "rnmf_solve", "rnmf_objective"]
 
 #: The modes of :data:`rednmf.solvers.modes.SCALE_MODES` that RNMF implements:
 #: ``'adaptive'`` (relative to the current residual) and ``'absolute'`` (as given).
@@ -71,16 +77,19 @@ def rnmf_solve(
     lam_mode: str = "adaptive",
     eps: float = 1e-10,
     callback: FitCallback | None = None,
+    overwrite_H: bool = False,
+    keep_S: bool = True,
 ) -> NMFResult:
     """Fit RNMF (eq. 5) by soft thresholding and multiplicative updates.
 
     Parameters
     ----------
-    X : ndarray of shape (d, n)
-        Nonnegative data, bands x pixels, float32 or float64.
+    X : ndarray of shape (d, n), or a matrix read ``X[:, a:b]``
+        Nonnegative data, bands x pixels, float32 or float64, read a block of
+        pixels at a time (a :class:`~rednmf.preprocessing.ScaledMatrix` serves).
     W, H : ndarray
         Initial factors, shapes (d, r) and (r, n), nonnegative, in the dtype
-        of ``X``. They are not modified.
+        of ``X``. They are not modified (but see ``overwrite_H``).
     lam : float
         Sparsity weight; see ``lam_mode``.
     max_iter : int
@@ -95,70 +104,121 @@ def rnmf_solve(
         Added to every denominator.
     callback : callable, optional
         ``callback(iteration, objective, state)`` after each iteration
-        (:mod:`rednmf.solvers._driver`; ``state`` holds ``W, H, S``).
+        (:mod:`rednmf.solvers._driver`; ``state`` holds ``W, H`` and ``S`` as
+        an :func:`anomaly_matrix`, formed by blocks when read).
+
+    overwrite_H : bool, default=False
+        Update ``H`` in place instead of a copy (one ``r x n`` array less).
+    keep_S : bool, default=True
+        Whether to return ``S`` of the last iteration as a bands x pixels
+        array; without it only ``last_step`` is returned, from which
+        :func:`anomaly_matrix` forms it by blocks.
 
     Returns
     -------
     NMFResult
-        ``W, H, S``, ``n_iter``, the objective (5) after each iteration (with
-        that iteration's ``lam_t``) and ``param_history`` = the ``lam_t`` used.
+        ``W, H, S`` (``S`` with ``keep_S``), ``n_iter``, the objective (5)
+        after each iteration (with that iteration's ``lam_t``),
+        ``param_history`` = the ``lam_t`` used and ``last_step`` =
+        ``(W, H, lam_t / 2)`` of the last S step.
 
     References
     ----------
     L. Zhang, Z. Chen, M. Zheng and X. He, "Robust non-negative matrix
     factorization", Front. Electr. Electron. Eng. China 6 (2), 2011, 192-200.
     """
-    X = np.ascontiguousarray(X)
-    dt = X.dtype
-    R = np.empty(X.shape, dt)  # E = X - WH; scratch
-    A = np.empty(X.shape, dt)  # X + S-
-    tmp = np.empty(X.shape, dt)
-    Sp, Sn = np.zeros(X.shape, dt), np.zeros(X.shape, dt)
     adaptive = lam_mode == "adaptive"
+    H = H if overwrite_H else H.copy()
+    H_next = np.empty_like(H)  # the H step writes here; the H before it serves S
+    median = BlockMedian(X.dtype, X.shape[0] * X.shape[1])
+    if adaptive:  # the counts of |X - WH| with the initial W, H
+        for _, _, E in residual_blocks(X, W, H):
+            median.add(np.abs(E, out=E))
     lams: list[float] = []
-    np.matmul(W, H, out=R)
-    np.subtract(X, R, out=R)  # E, with the initial W, H
+    parts: list[np.ndarray] = []  # S+ and S- of the block in hand
+
+    def abs_residuals() -> Iterator[np.ndarray]:
+        for _, _, E in residual_blocks(X, W, H):
+            yield np.abs(E, out=E)
 
     def step() -> float:
-        nonlocal W, H
-        # S step (6): S = sign(E) max(|E| - tau, 0) = S+ - S-.
-        lam_t = lam * _median_abs(R, tmp) if adaptive else lam
+        nonlocal W, H, H_next
+        # S step (6): S = sign(E) max(|E| - tau, 0) = S+ - S-, block by block.
+        lam_t = lam * median.result(abs_residuals) if adaptive else lam
         tau = lam_t / 2
-        np.subtract(R, tau, out=Sp)
-        np.maximum(Sp, 0, out=Sp)
-        np.subtract(-tau, R, out=Sn)
-        np.maximum(Sn, 0, out=Sn)
-        penalty = lam_t * (_sum64(Sp) + _sum64(Sn))
         lams.append(lam_t)
-        # W and H steps: mu_update_W / mu_update_H with P = X + S-, N = S+.
-        np.add(X, Sn, out=A)
-        den = W @ (H @ H.T)
-        den += Sp @ H.T
-        W = W * ((A @ H.T) / (den + eps))
-        den = (W.T @ W) @ H
-        den += W.T @ Sp
-        H = H * ((W.T @ A) / (den + eps))
-        np.matmul(W, H, out=R)
-        np.subtract(X, R, out=R)  # E of this iteration: its objective, the next S step
-        np.subtract(R, Sp, out=tmp)
-        np.add(tmp, Sn, out=tmp)  # E - S: exactly, as S+ and S- never overlap
-        return sq_norm(tmp) + penalty
+        l1 = 0.0
 
+        def target(E: Any, Xb: np.ndarray, first: bool) -> tuple[None, np.ndarray, np.ndarray]:
+            nonlocal l1
+            Sp, Sn = _parts(E, tau)
+            if first:
+                l1 += _sum64(Sp) + _sum64(Sn)
+            parts[:] = [Sp, Sn]
+            np.add(Xb, Sn, out=E)
+            return None, E, Sp  # mu_update_W / mu_update_H with P = X + S-, N = S+
+
+        W_new = w_step(X, W, H, target, eps)
+        fit = 0.0
+
+        def tally(E: np.ndarray) -> None:  # this iteration's residual: its objective, the median
+            nonlocal fit
+            Sp, Sn = parts
+            if adaptive:
+                median.add(np.abs(E))
+            E -= Sp
+            E += Sn  # E - S: exactly, as S+ and S- never overlap
+            fit += sq_norm(E)
+
+        h_pass(X, W, W_new, H, H_next, target, eps, tally)
+        W_prev, H_prev = W, H
+        W, H, H_next = W_new, H_next, H_prev
+        last[:] = [W_prev, H_prev, tau]
+        return fit + lam_t * l1
+
+    last: list[Any] = []
     run = iterate(
         step,
         max_iter=max_iter,
         tol=tol,
         method="RNMF",
         callback=callback,
-        state=lambda: Iterate(X=X, W=W, H=H, S=Sp - Sn),
+        state=lambda: Iterate(X=X, W=W, H=H, S=anomaly_matrix(X, *last)),
     )
-    S = np.subtract(Sp, Sn, out=Sp)
+    del H_next
+    W_prev, H_prev, tau = last
     return NMFResult(
         W=W,
         H=H,
         n_iter=run.n_iter,
         objective=run.objective,
         converged=run.converged,
-        S=S,
+        S=np.asarray(anomaly_matrix(X, W_prev, H_prev, tau)) if keep_S else None,
         param_history=np.asarray(lams),
+        last_step=(W_prev, H_prev, tau),
     )
+
+
+def _parts(E: np.ndarray, tau: float) -> tuple[np.ndarray, np.ndarray]:
+    """``S+ = max(E - tau, 0)`` and ``S- = max(-E - tau, 0)`` (new arrays)."""
+    Sp = np.subtract(E, tau)
+    np.maximum(Sp, 0, out=Sp)
+    Sn = np.subtract(-tau, E)
+    np.maximum(Sn, 0, out=Sn)
+    return Sp, Sn
+
+
+def anomaly_matrix(X: Any, W: np.ndarray, H: np.ndarray, tau: float) -> BlockMatrix:
+    """``S = soft_threshold(X - WH, tau)`` (the S step (6)) formed block by block on demand.
+
+    With the ``W, H, tau`` of a fit's last S step (:attr:`NMFResult.last_step`)
+    it is that fit's ``S``, bit for bit: the same blocks, the same arithmetic.
+    """
+
+    def block(a: int, b: int) -> np.ndarray:
+        E = W @ H[:, a:b]
+        np.subtract(np.asarray(X[:, a:b]), E, out=E)
+        Sp, Sn = _parts(E, tau)
+        return np.subtract(Sp, Sn, out=Sp)
+
+    return BlockMatrix(X.shape, X.dtype, block)
