@@ -14,12 +14,15 @@ from rednmf import REDNMF, make_scene
 from rednmf.engines import (
     DaskEngine,
     InMemory,
+    LocalSession,
     OutOfCore,
     TorchEngine,
     resolve_engine,
-    score_evidence,
 )
 from rednmf.exceptions import InputError
+from rednmf.scoring.brad import brad
+from rednmf.scoring.from_matrix import HandedOver, score_matrix
+from rednmf.scoring.multiscale import multiscale
 
 
 @pytest.fixture(scope="module")
@@ -114,19 +117,25 @@ def test_out_of_core_temp_dir_is_used_and_left_empty(cube, tmp_path):
         REDNMF(max_iter=3, engine=OutOfCore(temp_dir=tmp_path / "missing")).fit(cube)
 
 
-def test_score_evidence_follows_the_handle(tmp_path):
+@pytest.mark.parametrize("scorer", ["brad", "multiscale"])
+def test_one_pipeline_scores_every_handle_alike(tmp_path, scorer):
+    """An array, a memory map and a handed-over array, in a session: the same scores, which
+    are the cube scorers' up to the order of the float64 sums."""
     rng = np.random.default_rng(0)
-    E = rng.random((6, 12 * 10)).astype(np.float32)
-    params = {"scorer": "brad", "inner": 3, "outer": 7, "n_pca": 4, "ridge": 0.01}
-    mem = score_evidence(E, (12, 10), **params)
-    from rednmf.scoring.from_matrix import score_by_blocks, score_matrix
-
-    np.testing.assert_array_equal(mem, score_matrix(E, (12, 10), **params))
+    E = rng.random((6, 30 * 28)).astype(np.float32)
+    E[:, 100] += 3.0
+    window = {"inner": 3, "outer": 7, "n_pca": 4, "ridge": 0.01}
+    params = {"scorer": scorer, **window}
+    mem = score_matrix(E, (30, 28), **params)
     mm = np.lib.format.open_memmap(tmp_path / "E.npy", mode="w+", dtype=E.dtype, shape=E.shape)
     mm[...] = E
-    np.testing.assert_array_equal(
-        score_evidence(mm, (12, 10), **params), score_by_blocks(mm, (12, 10), **params)
-    )
+    np.testing.assert_array_equal(score_matrix(mm, (30, 28), **params), mem)
+    np.testing.assert_array_equal(score_matrix(HandedOver(E.copy()), (30, 28), **params), mem)
+    np.testing.assert_array_equal(score_matrix(E, (30, 28), LocalSession(), **params), mem)
+    cube = E.T.reshape(30, 28, 6)
+    whole = (brad if scorer == "brad" else multiscale)(cube, **window)
+    np.testing.assert_allclose(mem, whole, rtol=1e-5)
+    assert np.argmax(mem) == 100
 
 
 def test_engines_import_neither_dask_nor_torch():
