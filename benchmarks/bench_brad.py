@@ -147,7 +147,7 @@ def old_brad(S: np.ndarray) -> np.ndarray:
 
 
 def new_local_rx_steps(arr: np.ndarray, inner: int, outer: int, ridge: float, timer: Timer) -> Any:
-    """``rednmf.scoring.local_rx._local_rx`` with its window sums and solves timed."""
+    """``rednmf.scoring.local_rx.local_rx_backend`` with its window sums and solves timed."""
     xp = get_backend("numpy")
     rows, cols, k = arr.shape
     x = arr.astype(np.float64)
@@ -238,7 +238,7 @@ def timings(S: np.ndarray, repeats: int, one_thread: bool) -> None:
                 if which == "old":
                     old_local_rx(P, INNER, OUTER, RIDGE)
                 else:
-                    lrx._local_rx(P, INNER, OUTER, RIDGE, np.dtype(np.float64), xp)
+                    lrx.local_rx_backend(P, INNER, OUTER, RIDGE, np.dtype(np.float64), xp)
                 record(which, "lrx", time.perf_counter() - t0)
                 t0 = time.perf_counter()
                 if which == "old":

@@ -44,8 +44,8 @@ PHASES = [
     ("rednmf.detectors.rednmf", "REDNMF._project_cube"),
     ("rednmf.detectors.rednmf", "REDNMF._score"),
     ("rednmf.detectors._factorization", "FactorizationDetector._score"),
-    ("rednmf.scoring.from_matrix", "project_by_blocks"),
-    ("rednmf.scoring.multiscale", "_local_rx"),
+    ("rednmf.scoring.from_matrix", "project_matrix"),
+    ("rednmf.scoring.multiscale", "local_rx_backend"),
     ("rednmf.scoring.multiscale", "global_rx"),
     ("rednmf.scoring.multiscale", "combine_tail_probabilities"),
 ]

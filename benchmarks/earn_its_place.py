@@ -59,12 +59,9 @@ from rednmf.datasets import all_scenes, load_benchmark
 from rednmf.experiments.common import noisy_cube
 from rednmf.metrics import roc_auc
 from rednmf.preprocessing import scale_data
-from rednmf.scoring.brad import principal_axes, project_by_blocks, validated_projection
-from rednmf.scoring.multiscale import (
-    combine_tail_probabilities,
-    detector_maps,
-    noise_pca_count,
-)
+from rednmf.scoring.brad import noise_pca_count, principal_axes, validated_projection
+from rednmf.scoring.from_matrix import project_matrix
+from rednmf.scoring.multiscale import combine_tail_probabilities, detector_maps
 from rednmf.scoring.scorers import MultiScale
 from rednmf.solvers.noise import band_noise_variance
 
@@ -184,7 +181,7 @@ def _run(cond: tuple[str, float, int]) -> list[dict]:
             sp["scorer__ridge"], np.float64, xp, det.noise_std_**2,
         )  # fmt: skip
         X = scale_data(cube.reshape(-1, d).T, "minmax", np.float32, det.scaling_)
-        P_x = project_by_blocks(X, (rows, cols), sp["scorer__n_pca"], "estimate")  # as REDNMF
+        P_x = project_matrix(X, (rows, cols), sp["scorer__n_pca"], "estimate")  # as REDNMF
         args = (inner, outer, ridge, sp["scorer__pool"], out_dtype, xp)
         maps_e = detector_maps(P_e, *args)
         tail = xp.tail_counts(combine_tail_probabilities(*maps_e)) / (rows * cols)

@@ -13,10 +13,11 @@ automatically, when the scene would not fit) instead
   ``X[:, a:b]`` reads the pixels ``a:b`` from the file, drops bad bands, fills
   no-data and scales them, so the solver's block sweeps read the file once per
   iteration and no scaled copy exists;
-* keeps ``S`` in a temporary :class:`numpy.memmap` and scores it block by
-  block (:func:`rednmf.scoring.from_matrix.score_by_blocks`: the PCA of BRAD
-  from blockwise sums, then the local RX on the projected cube, ``n_pca``
-  bands only).
+* keeps ``S`` in a temporary :class:`numpy.memmap` (set up by the engine,
+  :meth:`rednmf.engines.Engine.out_of_core_data`) and scores it block by
+  block (:func:`rednmf.scoring.from_matrix.score_matrix`: the PCA from
+  blockwise sums, then the detectors on the projected cube, ``n_pca``
+  bands at most).
 
 What stays in memory is ``H`` (rank x pixels), a few ``bands x bands`` sums,
 one block of each array, the ``(rows, cols)`` masks and scores, and BRAD's

@@ -14,12 +14,15 @@ from rednmf import REDNMF, make_scene
 from rednmf.engines import (
     DaskEngine,
     InMemory,
+    LocalSession,
     OutOfCore,
     TorchEngine,
     resolve_engine,
-    score_evidence,
 )
 from rednmf.exceptions import InputError
+from rednmf.scoring.brad import brad
+from rednmf.scoring.from_matrix import HandedOver, score_matrix
+from rednmf.scoring.multiscale import multiscale
 
 
 @pytest.fixture(scope="module")
@@ -114,19 +117,25 @@ def test_out_of_core_temp_dir_is_used_and_left_empty(cube, tmp_path):
         REDNMF(max_iter=3, engine=OutOfCore(temp_dir=tmp_path / "missing")).fit(cube)
 
 
-def test_score_evidence_follows_the_handle(tmp_path):
+@pytest.mark.parametrize("scorer", ["brad", "multiscale"])
+def test_one_pipeline_scores_every_handle_alike(tmp_path, scorer):
+    """An array, a memory map and a handed-over array, in a session: the same scores, which
+    are the cube scorers' up to the order of the float64 sums."""
     rng = np.random.default_rng(0)
-    E = rng.random((6, 12 * 10)).astype(np.float32)
-    params = {"scorer": "brad", "inner": 3, "outer": 7, "n_pca": 4, "ridge": 0.01}
-    mem = score_evidence(E, (12, 10), **params)
-    from rednmf.scoring.from_matrix import score_by_blocks, score_matrix
-
-    np.testing.assert_array_equal(mem, score_matrix(E, (12, 10), **params))
+    E = rng.random((6, 30 * 28)).astype(np.float32)
+    E[:, 100] += 3.0
+    window = {"inner": 3, "outer": 7, "n_pca": 4, "ridge": 0.01}
+    params = {"scorer": scorer, **window}
+    mem = score_matrix(E, (30, 28), **params)
     mm = np.lib.format.open_memmap(tmp_path / "E.npy", mode="w+", dtype=E.dtype, shape=E.shape)
     mm[...] = E
-    np.testing.assert_array_equal(
-        score_evidence(mm, (12, 10), **params), score_by_blocks(mm, (12, 10), **params)
-    )
+    np.testing.assert_array_equal(score_matrix(mm, (30, 28), **params), mem)
+    np.testing.assert_array_equal(score_matrix(HandedOver(E.copy()), (30, 28), **params), mem)
+    np.testing.assert_array_equal(score_matrix(E, (30, 28), LocalSession(), **params), mem)
+    cube = E.T.reshape(30, 28, 6)
+    whole = (brad if scorer == "brad" else multiscale)(cube, **window)
+    np.testing.assert_allclose(mem, whole, rtol=1e-5)
+    assert np.argmax(mem) == 100
 
 
 def test_engines_import_neither_dask_nor_torch():
@@ -146,3 +155,36 @@ def test_unknown_parameter_lists_the_engine_and_the_scorer():
     listed = str(err.value).split("valid parameters: ")[1].split(" (scorer")[0].split(", ")
     assert "engine" in listed and "scorer__n_pca" in listed
     assert len([p for p in listed if "__" not in p]) <= 15
+
+
+def test_the_engine_decides_out_of_core(tmp_path, monkeypatch):
+    """Always, never, or when the model can and a memory-mapped cube would not fit."""
+    mm = np.lib.format.open_memmap(
+        tmp_path / "c.npy", mode="w+", dtype=np.float32, shape=(8, 9, 5)
+    )
+    small = np.zeros((8, 9, 5), dtype=np.float32)
+    assert OutOfCore().fits_out_of_core(small, model_can=False)
+    assert not InMemory().fits_out_of_core(mm, model_can=True)  # it fits
+    monkeypatch.setattr("rednmf._memory.available_memory", lambda: 1 << 10)
+    assert InMemory().fits_out_of_core(mm, model_can=True)
+    assert not InMemory().fits_out_of_core(small, model_can=True)  # in memory already
+    assert not InMemory().fits_out_of_core(mm, model_can=False)
+    assert not InMemory(spill=False).fits_out_of_core(mm, model_can=True)
+    with pytest.raises(InputError, match="TorchEngine fits in memory only"):
+        TorchEngine("cpu").fits_out_of_core(mm, model_can=True)
+
+
+def test_out_of_core_data_is_the_scene_read_by_blocks_and_S_on_disk(tmp_path):
+    rng = np.random.default_rng(1)
+    cube = rng.random((6, 7, 4)).astype(np.float32)
+    cube[2, 3, 1] = np.nan  # an invalid pixel, filled
+    with OutOfCore(temp_dir=tmp_path).out_of_core_data(
+        cube, None, dtype=np.dtype(np.float32), scale="minmax", min_bands=2, name="REDNMF"
+    ) as data:
+        assert data.S.shape == data.X.shape == (4, 42) and data.S.flags.f_contiguous
+        assert len(list(tmp_path.iterdir())) == 1  # the temporary folder of S
+        assert not data.valid[2, 3] and data.valid.sum() == 41 and list(data.kept) == [0, 1, 2, 3]
+        X = data.X[:, 0:42]
+        lo, hi = np.nanmin(cube), np.nanmax(cube)
+        np.testing.assert_allclose(X[:, 0], (cube[0, 0] - lo) / (hi - lo), rtol=1e-6)
+    assert data.S is None and list(tmp_path.iterdir()) == []

@@ -71,7 +71,7 @@ def test_detector_scores_equal_in_memory(client):
     mem = REDNMF(max_iter=15).fit(cube)  # 12288 pixels: two blocks (and chunks) of 6144
     chunks = DaskEngine(client, chunk_size=DEFAULT_BLOCK_SIZE)
     dist = REDNMF(max_iter=15, engine=chunks).fit(cube)
-    # S is identical; it is scored on the workers (rednmf.scoring.dask_scoring),
+    # S is identical; it is scored on the workers (rednmf.engines.dask.DaskSession),
     # whose reductions and box sums add in another order: equal to rounding.
     np.testing.assert_allclose(dist.decision_scores_, mem.decision_scores_, rtol=1e-7)
     np.testing.assert_array_equal(dist.anomaly(cube), mem.anomaly(cube))

@@ -10,13 +10,16 @@ import numpy as np
 import pytest
 
 from rednmf import REDNMF, get_detector, make_scene
+from rednmf._validation import matrix_to_cube
+from rednmf.backend import get_backend
 from rednmf.experiments.common import SYNTHETIC_SCENES, noisy_cube
 from rednmf.metrics import roc_auc_by_target_size
 from rednmf.preprocessing import scale_data
-from rednmf.scoring.brad import project_by_blocks
-from rednmf.scoring.from_matrix import score_by_blocks, score_matrix
+from rednmf.scoring.brad import validated_projection
+from rednmf.scoring.from_matrix import project_matrix, score_matrix
 from rednmf.scoring.global_rx import REWEIGHT_QUANTILE, global_rx
 from rednmf.scoring.local_rx import local_rx
+from rednmf.scoring.multiscale import cube_and_evidence
 from rednmf.scoring.scorers import MultiScale
 from rednmf.scoring.windows import SUSPECT_WEIGHT
 
@@ -165,17 +168,21 @@ def test_rednmf_scores_are_its_evidence_and_cube_scored_together():
     det = REDNMF(max_iter=20).fit(cube)
     E = det.evidence(cube).reshape(-1, cube.shape[2]).T
     X = scale_data(cube.reshape(-1, cube.shape[2]).T, "minmax", np.float32, det.scaling_)
-    projected = project_by_blocks(X, cube.shape[:2], 20, "estimate")
+    projected = project_matrix(X, cube.shape[:2], 20, "estimate")
     params = dict(
         scorer="multiscale", inner=9, outer=27, n_pca=20, ridge=0.01,
         noise_var=det.noise_std_**2, projected_cube=projected, suspect_level=0.05,
     )  # fmt: skip
-    # the fit projects its evidence block by block, as score_by_blocks does ...
+    # the fit projects its evidence block by block, as score_matrix does ...
     np.testing.assert_allclose(
-        det.decision_scores_, score_by_blocks(E, cube.shape[:2], **params), rtol=1e-9
+        det.decision_scores_, score_matrix(E, cube.shape[:2], **params), rtol=1e-9
     )
-    # ... which is the whole-matrix scorer's projection up to float rounding
-    again = score_matrix(E, cube.shape[:2], **params)
+    # ... which is the whole-cube projection of brad/multiscale up to float rounding
+    xp = get_backend("numpy")
+    P_e, (inner, outer, ridge, dtype) = validated_projection(
+        matrix_to_cube(E, cube.shape[:2]), 9, 27, 20, 0.01, np.float64, xp, det.noise_std_**2
+    )
+    again = cube_and_evidence(projected, P_e, inner, outer, ridge, 3, dtype, xp)
     np.testing.assert_allclose(det.decision_scores_, again, rtol=1e-5)
     alone = REDNMF(max_iter=20, scorer=MultiScale(score_cube=False)).fit(cube).decision_scores_
     assert not np.allclose(alone, det.decision_scores_)

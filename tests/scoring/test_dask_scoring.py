@@ -13,20 +13,17 @@ da = pytest.importorskip("dask.array")
 
 from rednmf import REDNMF, make_scene  # noqa: E402
 from rednmf.engines import DaskEngine  # noqa: E402
-from rednmf.engines.dask import DaskParts  # noqa: E402
+from rednmf.engines.dask import DaskParts, DaskSession  # noqa: E402
 from rednmf.exceptions import InputError  # noqa: E402
 from rednmf.scoring.brad import brad  # noqa: E402
-from rednmf.scoring.dask_scoring import score_dask, score_matrix_dask  # noqa: E402
+from rednmf.scoring.from_matrix import score_matrix  # noqa: E402
+from rednmf.scoring.multiscale import multiscale  # noqa: E402
 from rednmf.scoring.norms import column_norm  # noqa: E402
 from rednmf.solvers.rednmf_blocks import DEFAULT_BLOCK_SIZE as BLOCK  # noqa: E402
 
-#: Row and column chunks of the 60 x 50 cube. Some row chunks (5, 4) are
-#: smaller than the half-window 13 of the default 27 x 27 outer window.
-CHUNKINGS = [
-    ((15, 15, 15, 15), (25, 25)),
-    ((5, 20, 35), (10, 40)),
-    ((20, 4, 36), (50,)),
-]
+#: Pixel chunks of the 60 x 50 scene (3000 pixels): some end mid-row, some are
+#: smaller than a row, one is the whole scene.
+CHUNKINGS = [700, 49, 3000, (1000, 37, 1963)]
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +37,12 @@ def cube():
     return cube
 
 
+def _matrix(cube, chunks):
+    """The cube as a bands x pixels Dask array in chunks of pixels."""
+    E = np.ascontiguousarray(cube.reshape(-1, cube.shape[2]).T)
+    return da.from_array(E, chunks=(cube.shape[2], chunks))
+
+
 @pytest.mark.parametrize("chunks", CHUNKINGS)
 @pytest.mark.parametrize(
     "params",
@@ -49,47 +52,48 @@ def cube():
         {"n_pca": 3, "inner": 3, "outer": 11, "ridge": 0.0},
     ],
 )
-def test_score_dask_equals_brad(client, cube, chunks, params):
+def test_brad_on_the_cluster_equals_brad(client, cube, chunks, params):
     ref = brad(cube, **params)
-    got = score_dask(da.from_array(cube, chunks=(*chunks, 12)), client=client, **params)
+    got = score_matrix(_matrix(cube, chunks), (60, 50), DaskSession(client), **params)
     assert got.shape == ref.shape and got.dtype == np.float64
     np.testing.assert_allclose(got, ref, rtol=1e-9, atol=0)
     top = np.argsort(ref.ravel())[-3:]
     assert set(np.argsort(got.ravel())[-3:]) == set(top)
 
 
+@pytest.mark.parametrize("chunk_rows", [None, 4, 7])
+@pytest.mark.parametrize("robust_global", [True, False])
+def test_multiscale_on_the_cluster_equals_multiscale(client, cube, chunk_rows, robust_global):
+    """Local RX by tiles with halos, global RX from reduced (and reweighted) statistics."""
+    params = {"n_pca": 6, "ridge": 0.01, "robust_global": robust_global}
+    ref = multiscale(cube, **params)
+    session = DaskSession(client, chunk_rows=chunk_rows)
+    got = score_matrix(_matrix(cube, 700), (60, 50), session, scorer="multiscale", **params)
+    np.testing.assert_allclose(got, ref, rtol=1e-9, atol=0)
+
+
 @pytest.mark.parametrize("chunks", CHUNKINGS)
-def test_score_dask_norm_equals_column_norm(client, cube, chunks):
-    got = score_dask(da.from_array(cube, chunks=(*chunks, 5)), "norm", client=client)
+def test_norms_on_the_cluster_equal_column_norm(client, cube, chunks):
+    got = score_matrix(_matrix(cube, chunks), (60, 50), DaskSession(client), scorer="norm")
     np.testing.assert_allclose(got, column_norm(cube), rtol=1e-14, atol=0)
 
 
-def test_score_dask_without_a_client(cube):
+def test_dask_scoring_without_a_client(cube):
     """Dask's default (threaded) scheduler gives the same scores."""
-    got = score_dask(da.from_array(cube, chunks=(12, 25, 12)), n_pca=4)
+    got = score_matrix(_matrix(cube, 700), (60, 50), DaskSession(None), n_pca=4)
     np.testing.assert_allclose(got, brad(cube, n_pca=4), rtol=1e-9, atol=0)
 
 
-@pytest.mark.parametrize("pixel_chunk", [700, 3000])
-@pytest.mark.parametrize("chunk_rows", [None, 4])
-def test_score_matrix_dask_pixel_chunks(client, cube, pixel_chunk, chunk_rows):
-    """Chunks of pixels that end mid-row are regrouped into tiles of whole rows."""
-    E = da.from_array(np.ascontiguousarray(cube.reshape(-1, 12).T), chunks=(12, pixel_chunk))
-    got = score_matrix_dask(E, (60, 50), n_pca=6, chunk_rows=chunk_rows, client=client)
-    np.testing.assert_allclose(got, brad(cube, n_pca=6), rtol=1e-9, atol=0)
-    norms = score_matrix_dask(E, (60, 50), scorer="norm", client=client)
-    np.testing.assert_allclose(norms, column_norm(cube), rtol=1e-14, atol=0)
-
-
-def test_score_dask_bad_input(cube):
-    with pytest.raises(InputError, match="3-D"):
-        score_dask(da.zeros((10, 10)))
+def test_dask_scoring_bad_input(cube):
+    session = DaskSession(None)
     with pytest.raises(InputError, match="outer window"):
-        score_dask(da.from_array(cube[:20]), outer=27)
+        score_matrix(_matrix(cube[:20], 700), (20, 50), session, outer=27)
     with pytest.raises(InputError, match="scorer"):
-        score_dask(da.from_array(cube), "max")
+        score_matrix(_matrix(cube, 700), (60, 50), session, scorer="max")
     with pytest.raises(InputError, match="bands x pixels"):
-        score_matrix_dask(da.zeros((12, 100)), (60, 50))
+        score_matrix(da.zeros((12, 100)), (60, 50), session)
+    with pytest.raises(InputError, match="chunk_rows"):
+        DaskSession(None, chunk_rows=0)
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +128,7 @@ def test_detector_scores_on_the_cluster(client, scene, kw, rtol, monkeypatch):
     mem = REDNMF(max_iter=15).set_params(**kw).fit(scene)
     # The driver's scorer is not used: the scoring runs on the workers.
     monkeypatch.setattr(
-        "rednmf.scoring.from_matrix.score_matrix",
+        "rednmf.scoring.from_matrix.InProcess.local_rx",
         lambda *a, **k: pytest.fail("scored on the driver"),
     )
     with distributed.get_task_stream(client) as ts:
@@ -141,7 +145,9 @@ def test_detector_scores_cube_and_evidence_from_the_cluster(client, scene):
     mem = REDNMF(max_iter=15).fit(scene)
     with distributed.get_task_stream(client) as ts:
         dist = REDNMF(max_iter=15, engine=DaskEngine(client, chunk_size=BLOCK)).fit(scene)
-    assert any("_project" in str(t["key"]) for t in ts.data)
+    keys = [str(t["key"]) for t in ts.data]
+    # the evidence's moments reduced and its chunks projected into row tiles on the workers
+    assert any("mean_chunk" in k for k in keys) and any("reshape" in k for k in keys)
     np.testing.assert_array_equal(dist.anomaly(scene), mem.anomaly(scene))
     _assert_scores_close(dist.decision_scores_, mem.decision_scores_)
 

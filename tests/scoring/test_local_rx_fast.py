@@ -86,7 +86,7 @@ def test_not_positive_definite_pixels_fall_back_to_lu(monkeypatch, cube):
     solve_scores = lrx._solve_scores
     monkeypatch.setattr(lrx, "_solve_scores", spy)
     ridge = -0.005  # not reachable through local_rx, which checks ridge >= 0
-    got = lrx._local_rx(cube, 3, 7, ridge, np.dtype(np.float64), xp)
+    got = lrx.local_rx_backend(cube, 3, 7, ridge, np.dtype(np.float64), xp)
     assert 0 < sum(solved) < cube.shape[0] * cube.shape[1]
     np.testing.assert_allclose(got, reference_local_rx(cube, 3, 7, ridge, -1e6), rtol=1e-7)
 
@@ -146,11 +146,11 @@ def test_window_running_sums_any_length(n, h):
 
 
 def test_brad_on_a_tile_smaller_than_the_window():
-    """``_local_rx`` on a part of a scene (as the Dask tiles do): windows clipped to it."""
+    """``local_rx_backend`` on a part of a scene (as the Dask tiles do): windows clipped to it."""
     xp = get_backend("numpy")
     rng = np.random.default_rng(13)
     tile = rng.normal(size=(6, 8, 3))
-    got = lrx._local_rx(tile, 3, 9, 0.1, np.dtype(np.float64), xp)
+    got = lrx.local_rx_backend(tile, 3, 9, 0.1, np.dtype(np.float64), xp)
     assert np.all(np.isfinite(got))
     x = tile - tile.reshape(-1, 3).mean(axis=0)
     for r, c in [(0, 0), (2, 5), (5, 7)]:

@@ -26,7 +26,7 @@ from rednmf._validation import check_dtype
 from rednmf.detectors._base import BaseDetector, at_least, positive
 from rednmf.exceptions import InputError
 from rednmf.preprocessing import SCALINGS, ScaledMatrix, scale_data, scale_params
-from rednmf.scoring.from_matrix import score_by_blocks, score_matrix
+from rednmf.scoring.from_matrix import InProcess, score_matrix
 from rednmf.scoring.scorers import SCORER_CLASSES, Norm, Scorer
 from rednmf.solvers._driver import FitCallback
 from rednmf.solvers.init import INIT_METHODS, initialize_factors
@@ -176,10 +176,9 @@ class FactorizationDetector(BaseDetector):
     def _score(self, E: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         """Score the evidence matrix ``E`` (bands x pixels) of a ``rows x cols`` scene.
 
-        On NumPy block by block (:func:`rednmf.scoring.from_matrix.score_by_blocks`:
-        the evidence is projected a block of pixels at a time, no cube of it is made).
+        In this process on the scorer's backend
+        (:class:`rednmf.scoring.from_matrix.InProcess`: on NumPy the evidence is
+        projected a block of pixels at a time, no cube of it is made).
         """
-        backend, device = self._scoring_backend()
-        if backend == "numpy":
-            return score_by_blocks(E, shape, **self._scorer_params())
-        return score_matrix(E, shape, backend=backend, device=device, **self._scorer_params())
+        session = InProcess(*self._scoring_backend())
+        return score_matrix(E, shape, session, **self._scorer_params())

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -19,14 +17,13 @@ from rednmf.engines import (
     DaskEngine,
     Engine,
     LocalSession,
+    OutOfCoreData,
     TorchEngine,
-    does_not_fit,
     resolve_engine,
-    score_evidence,
 )
 from rednmf.exceptions import InputError
 from rednmf.preprocessing import scale_data, scale_params
-from rednmf.scoring.brad import project_by_blocks
+from rednmf.scoring.from_matrix import project_matrix, score_matrix
 from rednmf.scoring.scorers import MultiScale, Scorer
 from rednmf.solvers import rednmf_blocks
 from rednmf.solvers._driver import as_fit_callback
@@ -314,31 +311,23 @@ class REDNMF(FactorizationDetector):
             )
         return engine
 
-    def _out_of_core(self, engine: Engine, cube: Any) -> bool:
-        """Whether ``engine`` fits ``cube`` out of core: always, never, or if it does not fit."""
-        if engine.out_of_core is not None:
-            return bool(engine.out_of_core)
-        if not (self._can_fit_out_of_core() and does_not_fit(cube)):
-            return False
-        if engine.backend == "torch":
-            raise InputError(
-                "the scene does not fit in memory and TorchEngine fits in memory only; "
-                "use engine=None (out of core)"
-            )
-        return True
-
     def _fit(
         self, cube: Any, mask: np.ndarray | None, callback: Callable[..., None] | None
     ) -> None:
         """Fit and score (see :meth:`BaseDetector.fit`) on the engine's session."""
         callback = as_fit_callback(callback)
         engine = self._engine()
-        if self._out_of_core(engine, cube):
+        if engine.fits_out_of_core(cube, self._can_fit_out_of_core()):
             self._check_window_fits(tuple(cube.shape))
-            with engine.session() as run:
-                scores, valid, kept = self._fit_out_of_core(
-                    cube, mask, run, callback, engine.temp_dir
-                )
+            with (
+                engine.session() as run,
+                engine.out_of_core_data(
+                    cube, mask, dtype=check_dtype(self.dtype), scale=self.scale,
+                    min_bands=self.min_bands, name="REDNMF",
+                ) as data,
+            ):  # fmt: skip
+                scores = self._fit_out_of_core(data, run, callback)
+            valid, kept = data.valid, data.kept
         else:
             data, valid, kept = self._valid_cube(cube, mask)
             with engine.session() as run:
@@ -374,38 +363,23 @@ class REDNMF(FactorizationDetector):
         return self._score(E, shape, run, projected)
 
     def _fit_out_of_core(
-        self,
-        cube: Any,
-        mask: np.ndarray | None,
-        run: Any,
-        callback: Callable[[int, float], None] | None,
-        temp_dir: Any = None,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Scores, valid pixels and kept bands, with the scene and ``S`` on disk."""
-        from rednmf.outofcore import CubeMatrix, scan_cube
-
-        valid, kept, fill, lo, hi = scan_cube(cube, mask, self.min_bands, "REDNMF")
-        X = CubeMatrix(
-            cube, check_dtype(self.dtype), kept=kept, valid=valid, fill=fill, lo=lo, hi=hi,
-            scale=self.scale,
-        )  # fmt: skip
+        self, data: OutOfCoreData, run: Any, callback: Callable[[int, float], None] | None
+    ) -> np.ndarray:
+        """Scores of a scene fitted out of core (the engine's ``data``: the scene and ``S``
+        on disk)."""
+        X, S = data.X, data.S
         self.scaling_ = scale_params(np.array([X.lo, X.hi]), self.scale, X.dtype)
         W0, H0, M0 = self._initial_factors(X)  # type: ignore[arg-type]
-        with tempfile.TemporaryDirectory(prefix="rednmf-", dir=temp_dir) as tmp:
-            S = np.lib.format.open_memmap(
-                Path(tmp) / "S.npy", mode="w+", dtype=X.dtype, shape=X.shape, fortran_order=True
-            )
-            res = self._solve(X, W0, H0, M0, anomaly_out=S, run=run, callback=callback)  # type: ignore[arg-type]
-            self._set_factors(res)
-            self._set_fit_attributes(res)
-            self._anomaly = None
-            tau = self._evidence_threshold(res)
-            E = run.kept_evidence(None if tau is None else res.W, tau)  # fitted on a cluster
-            if E is None:  # S on disk, or the residual X - WH shrunk at tau, in its place
-                E = S if tau is None else anomaly_evidence(X, res.W, res.H, tau, out=S)
-            scores = self._score(E, valid.shape, run, self._project_cube(X, valid.shape))
-            del S, E, res
-        return scores, valid, kept
+        res = self._solve(X, W0, H0, M0, anomaly_out=S, run=run, callback=callback)  # type: ignore[arg-type]
+        self._set_factors(res)
+        self._set_fit_attributes(res)
+        self._anomaly = None
+        tau = self._evidence_threshold(res)
+        E = run.kept_evidence(None if tau is None else res.W, tau)  # fitted on a cluster
+        if E is None:  # S on disk, or the residual X - WH shrunk at tau, in its place
+            E = S if tau is None else anomaly_evidence(X, res.W, res.H, tau, out=S)
+        del S, res
+        return self._score(E, data.valid.shape, run, self._project_cube(X, data.valid.shape))
 
     def _evidence_threshold(self, res: RednmfResult) -> float | None:
         """Threshold of the scored evidence: None scores the fit's ``S`` as it is.
@@ -490,15 +464,15 @@ class REDNMF(FactorizationDetector):
 
         ``None`` unless the cube is scored with the evidence (the scorer's
         ``score_cube``).
-        Read a block of pixels at a time
-        (:func:`rednmf.scoring.brad.project_by_blocks`), so the same arithmetic
+        Read a block of pixels at a time, in this process
+        (:func:`rednmf.scoring.from_matrix.project_matrix`), so the same arithmetic
         serves an array, a :class:`rednmf.outofcore.CubeMatrix` and every engine.
         """
         if not self._scores_cube():
             return None
         if not isinstance(X, np.ndarray) and hasattr(X, "cpu"):  # a torch tensor
             X = X.cpu().numpy()
-        return project_by_blocks(X, shape, self._scorer().n_pca, "estimate")  # type: ignore[union-attr]
+        return project_matrix(X, shape, self._scorer().n_pca, "estimate")  # type: ignore[union-attr]
 
     def _score(
         self,
@@ -507,7 +481,8 @@ class REDNMF(FactorizationDetector):
         run: Any = None,
         projected_cube: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Score the evidence handle ``E`` where it is (:func:`rednmf.engines.score_evidence`).
+        """Score the evidence handle ``E`` where it is: on the session ``run``
+        (:func:`rednmf.scoring.from_matrix.score_matrix`).
 
         ``projected_cube``: the data the evidence came from (:meth:`_project_cube`),
         scored with it. Without a session (new pixels, :meth:`decision_function`)
@@ -516,9 +491,7 @@ class REDNMF(FactorizationDetector):
         if run is None:
             engine = self._engine()
             run = LocalSession(backend=engine.backend, device=engine.device)
-        return score_evidence(
-            E, shape, session=run, projected_cube=projected_cube, **self._scorer_params()
-        )
+        return score_matrix(E, shape, run, projected_cube=projected_cube, **self._scorer_params())
 
     def _solve(
         self,

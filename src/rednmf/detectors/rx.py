@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from rednmf.detectors._base import BaseDetector
 from rednmf.scoring.brad import pca_project
-from rednmf.scoring.global_rx import _moments, global_rx_apply, global_rx_factor
+from rednmf.scoring.global_rx import global_rx_apply, global_rx_factor, pixel_moments
 from rednmf.scoring.local_rx import local_rx
 from rednmf.scoring.multiscale import multiscale
 from rednmf.scoring.scorers import MultiScale
@@ -102,7 +102,7 @@ class GRX(BaseDetector):
         # Block by block (float64 copies of one block at a time): a 1000 x 1000 x 50 float32
         # scene needs no float64 copy of itself.
         data = cube if self.n_pca is None else pca_project(cube, self.n_pca)
-        self.location_, cov = _moments(data.reshape(-1, data.shape[2]))
+        self.location_, cov = pixel_moments(data.reshape(-1, data.shape[2]))
         self.cholesky_ = global_rx_factor(cov, float(self.ridge))
         return global_rx_apply(data, self.location_, self.cholesky_)
 

@@ -25,8 +25,15 @@ An engine opens a *session* for each fit (:meth:`Engine.session`): the
 solver's execution arguments (threads, the parts it runs on, the array
 backend) and, for Dask, the connection to the cluster, closed after the
 scoring. The fit's evidence is a handle: a NumPy array, a memory map (out of
-core) or a Dask array on the workers; :func:`score_evidence` scores each where
-it is.
+core) or a Dask array on the workers, and the session is also where it is
+scored: a :class:`~rednmf.scoring.from_matrix.ScoringSession` that
+:func:`rednmf.scoring.from_matrix.score_matrix`, the one scoring pipeline,
+runs on.
+
+Whether a scene is fitted out of core is the engine's decision
+(:meth:`Engine.fits_out_of_core`), and so is the setup of its data
+(:meth:`Engine.out_of_core_data`: the scene scanned and read block by block,
+``S`` in a temporary file); the model only says whether it can be.
 
 Engines are scikit-learn style parameters (``get_params``, ``set_params``,
 ``clone``, a readable ``repr``); Dask and torch are imported only when a
@@ -36,10 +43,12 @@ session needs them.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from numbers import Integral
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -48,6 +57,7 @@ from sklearn.utils._param_validation import Interval, InvalidParameterError, Opt
 
 from rednmf._memory import fits_in_memory, is_memory_mapped
 from rednmf.exceptions import InputError, one_line
+from rednmf.scoring.from_matrix import InProcess
 
 __all__ = [
     "ENGINE_NAMES",
@@ -58,8 +68,8 @@ __all__ = [
     "OutOfCore",
     "TorchEngine",
     "does_not_fit",
+    "OutOfCoreData",
     "resolve_engine",
-    "score_evidence",
 ]
 
 #: The names an ``engine`` string may take (besides a ``scheme://`` Dask address).
@@ -79,8 +89,12 @@ def does_not_fit(cube: Any) -> bool:
 
 
 @dataclass
-class LocalSession:
-    """One fit in this process: the solver's threads and array backend, nothing to close."""
+class LocalSession(InProcess):
+    """One fit in this process: the solver's threads and array backend, nothing to close.
+
+    Its evidence is scored in this process
+    (:class:`~rednmf.scoring.from_matrix.InProcess`, on ``backend``).
+    """
 
     n_jobs: int | None = None
     backend: str = "numpy"
@@ -130,6 +144,87 @@ class Engine(BaseEstimator):
         yield LocalSession(
             n_jobs=getattr(self, "n_jobs", None), backend=self.backend, device=self.device
         )
+
+    def fits_out_of_core(self, cube: Any, model_can: bool) -> bool:
+        """Whether this engine fits ``cube`` out of core.
+
+        Always (``out_of_core`` True), never (False), or (None) when the model
+        can (``model_can``) and the cube is memory-mapped and would not fit
+        (:func:`does_not_fit`).
+
+        Raises
+        ------
+        InputError
+            If the cube would not fit and the engine runs in memory only (torch).
+        """
+        if self.out_of_core is not None:
+            return bool(self.out_of_core)
+        if not (model_can and does_not_fit(cube)):
+            return False
+        if self.backend == "torch":
+            raise InputError(
+                "the scene does not fit in memory and TorchEngine fits in memory only; "
+                "use engine=None (out of core)"
+            )
+        return True
+
+    @contextmanager
+    def out_of_core_data(
+        self,
+        cube: Any,
+        mask: np.ndarray | None,
+        *,
+        dtype: np.dtype,
+        scale: str,
+        min_bands: int,
+        name: str,
+    ) -> Iterator[OutOfCoreData]:
+        """The data of an out-of-core fit, for the duration of the ``with`` block.
+
+        The cube is scanned block by block (:func:`rednmf.outofcore.scan_cube`:
+        the valid pixels, the usable bands, the fill spectrum, the range), read
+        as the scaled ``bands x pixels`` :class:`rednmf.outofcore.CubeMatrix`,
+        and ``S`` is a Fortran-ordered memory map in a temporary folder of
+        ``temp_dir`` (removed on exit). ``min_bands`` and ``name`` (the
+        detector's) go to the scan's messages.
+        """
+        from rednmf.outofcore import CubeMatrix, scan_cube
+
+        valid, kept, fill, lo, hi = scan_cube(cube, mask, min_bands, name)
+        X = CubeMatrix(cube, dtype, kept=kept, valid=valid, fill=fill, lo=lo, hi=hi, scale=scale)
+        with tempfile.TemporaryDirectory(prefix="rednmf-", dir=self.temp_dir) as tmp:
+            S = np.lib.format.open_memmap(
+                Path(tmp) / "S.npy", mode="w+", dtype=X.dtype, shape=X.shape, fortran_order=True
+            )
+            data = OutOfCoreData(X, S, valid, kept)
+            del S
+            try:
+                yield data
+            finally:
+                data.S = None  # the map goes before its folder
+
+
+@dataclass
+class OutOfCoreData:
+    """The data of an out-of-core fit (:meth:`Engine.out_of_core_data`).
+
+    Attributes
+    ----------
+    X : rednmf.outofcore.CubeMatrix
+        The scaled scene, read from its file block by block.
+    S : numpy.memmap or None
+        ``bands x pixels``, in ``X``'s dtype, Fortran-ordered, in a temporary
+        file (None once the fit is over).
+    valid : ndarray of bool, shape (rows, cols)
+        The valid pixels.
+    kept : ndarray of int
+        The bands used.
+    """
+
+    X: Any
+    S: np.ndarray | None
+    valid: np.ndarray
+    kept: np.ndarray
 
 
 class InMemory(Engine):
@@ -206,7 +301,7 @@ class DaskEngine(Engine):
     """The pixel chunks on the workers of a Dask cluster (:mod:`rednmf.engines.dask`).
 
     The chunks live on the workers, and so does the scoring: the evidence is
-    scored where its chunks are (:mod:`rednmf.scoring.dask_scoring`), the
+    scored where its chunks are (:class:`rednmf.engines.dask.DaskSession`), the
     scores equal the in-memory ones up to float rounding; ``S`` is still
     gathered (``REDNMF.anomaly``). Needs the block engine (``lam_mode`` other than
     ``'adaptive'``, ``sparsity`` other than ``'l21-row'``) and ``dask[distributed]``.
@@ -326,61 +421,4 @@ def _from_name(name: str) -> Engine:
     raise InputError(
         f"engine={name!r} is not an engine; pass one of {', '.join(ENGINE_NAMES)} or a Dask "
         "scheduler address 'tcp://HOST:PORT'"
-    )
-
-
-def score_evidence(
-    E: Any,
-    shape: tuple[int, int],
-    *,
-    session: Any = None,
-    projected_cube: np.ndarray | None = None,
-    **params: Any,
-) -> np.ndarray:
-    """Score an evidence handle where it is: in memory, on disk, or on a Dask cluster.
-
-    Parameters
-    ----------
-    E : ndarray, numpy.memmap, EvidenceMatrix or dask.array.Array of shape (bands, rows * cols)
-        The evidence a fit returned: an array is scored by
-        :func:`rednmf.scoring.from_matrix.score_matrix` (on the session's
-        array backend), a memory map or a
-        :class:`rednmf.solvers.rednmf.EvidenceMatrix` (formed on demand)
-        block by block (:func:`rednmf.scoring.from_matrix.score_by_blocks`), a
-        Dask array on the
-        session's client (:func:`rednmf.scoring.dask_scoring.score_matrix_dask`).
-    shape : (int, int)
-        ``(rows, cols)`` of the scene.
-    session : optional
-        The session of the fit (its client, backend and device).
-    projected_cube : ndarray of shape (rows, cols, k), optional
-        The data the evidence came from, projected in this process
-        (:func:`rednmf.scoring.brad.project_by_blocks`), scored with the
-        evidence (:func:`rednmf.scoring.multiscale.cube_and_evidence`) on every
-        path.
-    **params
-        Scorer parameters (``scorer``, ``inner``, ``outer``, ``n_pca``,
-        ``ridge``, ``pool``, ``noise_var``, ``combine``).
-
-    Returns
-    -------
-    ndarray of shape (rows, cols)
-    """
-    if type(E).__module__.startswith("dask"):
-        from rednmf.scoring.dask_scoring import score_matrix_dask
-
-        client = getattr(session, "client", None)
-        return score_matrix_dask(E, shape, client=client, projected_cube=projected_cube, **params)
-    from rednmf.scoring.from_matrix import score_by_blocks, score_matrix
-    from rednmf.solvers.rednmf import EvidenceMatrix
-
-    if isinstance(E, np.memmap | EvidenceMatrix):
-        return score_by_blocks(E, shape, projected_cube=projected_cube, **params)
-    return score_matrix(
-        E,
-        shape,
-        backend=getattr(session, "backend", "numpy"),
-        device=getattr(session, "device", None),
-        projected_cube=projected_cube,
-        **params,
     )

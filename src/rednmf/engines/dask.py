@@ -16,25 +16,32 @@ the in-memory solver adds its blocks, so the fit is identical to it.
 fit: the connection to the scheduler, and the :class:`DaskPlacement` that the
 solver calls to lay its pixel ranges out as :class:`DaskParts`. A finished fit
 leaves its chunks on the workers (:class:`KeptChunks`, held by the parts), so
-that the evidence is formed and scored there
-(:mod:`rednmf.scoring.dask_scoring`) instead of on the driver.
+that the evidence is formed and scored there (the session is the
+:class:`~rednmf.scoring.from_matrix.ScoringSession` of the Dask array) instead
+of on the driver.
 
 ``dask[distributed]`` is imported only here, and only when a client is used.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import fields
+from dataclasses import fields, is_dataclass
 from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from rednmf._validation import check_int
+from rednmf.backend import NumpyBackend, get_backend
 from rednmf.exceptions import InputError
+from rednmf.scoring.global_rx import global_rx_apply, global_rx_factor, reweighted
+from rednmf.scoring.local_rx import local_rx_backend
+from rednmf.scoring.windows import loading_floor
 from rednmf.solvers.rednmf import anomaly_evidence
-from rednmf.solvers.rednmf_blocks import BlockRange, _Sums, balanced_ranges, block_ranges
+from rednmf.solvers.rednmf_blocks import BlockRange, balanced_ranges, block_ranges
 
 __all__ = [
     "CONNECT_TIMEOUT",
@@ -104,7 +111,7 @@ def _aligned(obj: object) -> object:
         return np.require(obj, requirements="A")
     if isinstance(obj, tuple | list):
         return type(obj)(_aligned(o) for o in obj)
-    if isinstance(obj, _Sums):
+    if is_dataclass(obj) and not isinstance(obj, type):  # the sums of a sweep
         for f in fields(obj):
             setattr(obj, f.name, _aligned(getattr(obj, f.name)))
     return obj
@@ -333,16 +340,43 @@ class DaskSession:
     """One fit of :class:`rednmf.engines.DaskEngine`: a client, and where the chunks go.
 
     The scoring runs on the same client, where the fit left the evidence
-    (:meth:`kept_evidence`).
+    (:meth:`kept_evidence`): this is the
+    :class:`~rednmf.scoring.from_matrix.ScoringSession` of a ``bands x pixels``
+    Dask array. Its moments are float64 Dask reductions over the chunks (only
+    ``bands``-sized results come back); the chunks are projected where they
+    are and regrouped into tiles of whole rows (``chunk_rows`` rows each;
+    default one tile per worker). The local RX of each tile runs through
+    :func:`dask.array.map_overlap` with a halo of ``outer // 2`` pixels and
+    ``boundary='none'`` (a tile on the image edge gets no halo on that side, so
+    its windows are clipped there, as on the whole image) and the scene mean
+    and loading floor of the whole projection
+    (:func:`rednmf.scoring.local_rx.local_rx_backend`'s ``scene_stats``); the
+    global RX scores the chunks against reduced statistics. The scores equal
+    the in-process ones up to float rounding (the sums add in another order).
+
+    Parameters
+    ----------
+    client : distributed.Client or None
+        The cluster that holds the chunks (None: Dask's default scheduler,
+        for scoring only).
+    chunk_size : int, optional
+        Pixels per chunk of the fit (default: one chunk per worker).
+    chunk_rows : int, optional
+        Rows per tile of the local RX.
     """
 
     backend = "numpy"
     device = None
     n_jobs = 1
 
-    def __init__(self, client: Any, chunk_size: int | None) -> None:
+    def __init__(
+        self, client: Any, chunk_size: int | None = None, chunk_rows: int | None = None
+    ) -> None:
         self.client = client
         self.placement = DaskPlacement(client, chunk_size, keep=True)
+        if chunk_rows is not None:
+            chunk_rows = check_int("chunk_rows", chunk_rows, low=1)
+        self.chunk_rows = chunk_rows
 
     def solver_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of :func:`rednmf.solvers.rednmf.rednmf_solve` for this session."""
@@ -358,3 +392,136 @@ class DaskSession:
             raise RuntimeError("no Dask fit has run in this session")
         kept, parts.kept = parts.kept, None
         return kept.evidence(W, tau)
+
+    # -- the scoring primitives (rednmf.scoring.from_matrix.ScoringSession) -------------
+
+    @property
+    def xp(self) -> NumpyBackend:
+        """NumPy: the score maps come back to this process."""
+        return get_backend("numpy")
+
+    def _compute(self, x: Any) -> Any:
+        """``x`` computed on the client (or Dask's default scheduler) as a NumPy value."""
+        if self.client is None:
+            import dask
+
+            return np.asarray(dask.compute(x)[0])
+        return np.asarray(self.client.compute(x, sync=True))
+
+    def _persist(self, x: Any) -> Any:
+        """``x`` computed and kept where it is computed (on the workers)."""
+        return x.persist() if self.client is None else self.client.persist(x)
+
+    @staticmethod
+    def _pixels(E: Any) -> Any:
+        """The pixels of ``E`` as ``(pixels, bands)``, the bands in one chunk, floating point."""
+        x = E.T.rechunk({1: -1})
+        return x if np.issubdtype(x.dtype, np.floating) else x.astype(np.float64)
+
+    def _moments(self, x64: Any, keep: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and biased covariance of the pixels (the leading axes) of ``x64``, or of
+        those where ``keep``."""
+        import dask.array as da
+
+        axes = tuple(range(x64.ndim - 1))
+        if keep is None:
+            n = math.prod(x64.shape[:-1])
+            mean = self._compute(x64.mean(axis=axes))
+            xc = x64 - mean
+        else:
+            n = int(self._compute(keep.sum()))
+            w = keep[..., None].astype(np.float64)
+            mean = self._compute((x64 * w).sum(axis=axes)) / n
+            xc = (x64 - mean) * w
+        return mean, self._compute(da.tensordot(xc, xc, axes=(axes, axes))) / n
+
+    def moments(self, E: Any, with_cov: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """Float64 mean (and covariance) of the pixels, reduced over the chunks."""
+        x64 = self._pixels(E).astype(np.float64)
+        if not with_cov:
+            return self._compute(x64.mean(axis=0)), None
+        return self._moments(x64)
+
+    def project(
+        self, E: Any, mean: np.ndarray, vecs: np.ndarray | None, shape: tuple[int, int]
+    ) -> Any:
+        """Each chunk projected where it is, regrouped into tiles of whole rows, kept there."""
+        x = self._pixels(E)
+        if vecs is None:
+            proj = x.map_blocks(_centre, mean, dtype=x.dtype)
+        else:
+            chunks = (x.chunks[0], (vecs.shape[1],))
+            proj = x.map_blocks(_project, mean, vecs, chunks=chunks, dtype=x.dtype)
+        rows, cols = shape
+        chunk_rows = self.chunk_rows
+        if chunk_rows is None:
+            tiles = x.numblocks[0]
+            if self.client is not None:
+                tiles = min(tiles, len(self.client.scheduler_info()["workers"]))
+            chunk_rows = math.ceil(rows / max(1, tiles))
+        sizes = [min(chunk_rows, rows - r) * cols for r in range(0, rows, chunk_rows)]
+        proj = proj.rechunk({0: tuple(sizes)}).reshape(rows, cols, proj.shape[1])
+        return self._persist(proj)
+
+    def column_norms(self, E: Any) -> np.ndarray:
+        """Column norms of each chunk where it is."""
+        x = self._pixels(E)
+        return self._compute(x.map_blocks(np.linalg.norm, axis=1, drop_axis=1, dtype=x.dtype))
+
+    def local_rx(self, P: Any, inner: int, outer: int, ridge: float, out_dtype: np.dtype) -> Any:
+        """Local RX of every tile with its halo, against the scene's mean and loading floor."""
+        import dask.array as da
+
+        x64 = P.astype(np.float64)
+        mean = self._compute(x64.mean(axis=(0, 1)))
+        floor = loading_floor(float(self._compute(((x64 - mean) ** 2).mean())))
+        half = outer // 2
+        scores = da.map_overlap(
+            _tile_scores, P, depth={0: half, 1: half, 2: 0}, boundary="none", trim=True,
+            drop_axis=2, dtype=out_dtype, meta=np.empty((0, 0), dtype=out_dtype),
+            inner=inner, outer=outer, ridge=ridge, out_dtype=out_dtype,
+            scene_stats=(mean, floor),
+        )  # fmt: skip
+        return self._compute(scores)
+
+    def global_rx(self, P: Any, ridge: float, reweight: float | None) -> Any:
+        """Global RX of the chunks against reduced statistics (reweighted as in memory)."""
+        x64 = P.astype(np.float64)
+
+        def scores_of(keep: Any) -> Any:
+            mean, cov = self._moments(x64, keep)
+            chol = global_rx_factor(cov, ridge)
+            return self._persist(
+                P.map_blocks(global_rx_apply, mean, chol, drop_axis=2, dtype=np.float64)
+            )
+
+        scores = reweighted(scores_of, P.shape[2], reweight, lambda m: int(self._compute(m.sum())))
+        return self._compute(scores)
+
+    def gather(self, P: Any) -> np.ndarray:
+        """The projection, computed and brought here."""
+        return self._compute(P)
+
+
+def _centre(block: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    return (block.astype(np.float64) - mean).astype(block.dtype)
+
+
+def _project(block: np.ndarray, mean: np.ndarray, vecs: np.ndarray) -> np.ndarray:
+    """One chunk of the projection, as :meth:`~rednmf.scoring.from_matrix.InProcess.project`."""
+    return ((block.astype(np.float64) - mean) @ vecs).astype(block.dtype)
+
+
+def _tile_scores(
+    tile: np.ndarray,
+    *,
+    inner: int,
+    outer: int,
+    ridge: float,
+    out_dtype: np.dtype,
+    scene_stats: tuple[np.ndarray, float],
+) -> np.ndarray:
+    """Local RX of a tile with its halo (the halo's scores are trimmed by Dask)."""
+    return local_rx_backend(
+        tile, inner, outer, ridge, out_dtype, get_backend("numpy"), scene_stats=scene_stats
+    )

@@ -17,11 +17,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import DTypeLike
 
+from rednmf._blas import one_blas_thread
 from rednmf._validation import check_cube, check_int
 from rednmf.backend import NumpyBackend, get_backend
-from rednmf.scoring.local_rx import _local_rx, check_windows
+from rednmf.scoring.local_rx import check_windows, local_rx_backend
 
-__all__ = ["brad", "pca_project", "principal_axes", "project_by_blocks"]
+__all__ = ["brad", "noise_pca_count", "pca_project", "principal_axes", "validated_projection"]
 
 #: Pixels per block of :func:`pca_project` (float64 working copies of one block only).
 _PCA_BLOCK = 1 << 15
@@ -93,7 +94,7 @@ def _pca_project(
 
     With ``noise_var`` (the noise variance of each band) only the components
     above the noise are kept, at most ``n_pca``
-    (:func:`rednmf.scoring.multiscale.noise_pca_count`); ``'estimate'`` takes
+    (:func:`noise_pca_count`); ``'estimate'`` takes
     the noise variance from the data's own covariance
     (:func:`rednmf.solvers.noise.band_noise_variance`).
     """
@@ -112,8 +113,6 @@ def _pca_project(
         cov += xc.T @ xc
     cov /= x.shape[0]
     if noise_var is not None:
-        from rednmf.scoring.multiscale import noise_pca_count
-
         cov_np = xp.to_numpy(cov)
         if isinstance(noise_var, str):  # 'estimate': the noise of the projected data themselves
             from rednmf.solvers.noise import band_noise_variance
@@ -127,6 +126,38 @@ def _pca_project(
     for a in blocks:
         proj[a : a + _PCA_BLOCK] = xp.subtract(x[a : a + _PCA_BLOCK], mean) @ vecs
     return proj.reshape(rows, cols, n_pca)
+
+
+def noise_pca_count(cov: np.ndarray, noise_var: np.ndarray, n: int, max_k: int | None) -> int:
+    """Principal components of the evidence that rise above white noise.
+
+    Parameters
+    ----------
+    cov : ndarray of shape (bands, bands)
+        Covariance of the evidence.
+    noise_var : ndarray of shape (bands,)
+        Noise variance of each band.
+    n : int
+        Number of pixels.
+    max_k : int or None
+        Upper bound (``None``: the number of bands).
+
+    Returns
+    -------
+    int
+        The number of eigenvalues of ``D^-1/2 C D^-1/2`` (``D = diag(noise_var)``)
+        above ``(1 + sqrt(d / n))^2``, between 1 and ``max_k``.
+    """
+    C = np.asarray(cov, dtype=np.float64)
+    d = C.shape[0]
+    var = np.asarray(noise_var, dtype=np.float64)
+    floor = max(float(var.max(initial=0.0)), np.finfo(np.float64).tiny) * 1e-12
+    w = 1.0 / np.sqrt(np.maximum(var, floor))
+    with one_blas_thread():
+        ev = np.linalg.eigvalsh(C * w[:, None] * w[None, :])
+    count = int(np.sum(ev > (1.0 + np.sqrt(d / n)) ** 2))
+    top = d if max_k is None else min(d, max_k)
+    return int(min(max(count, 1), top))
 
 
 def brad(
@@ -177,7 +208,7 @@ def brad(
         Torch device (default ``'cuda'`` when available).
     noise_var : ndarray of shape (bands,), optional
         Noise variance of each band: keep only the components above the noise,
-        at most ``n_pca`` (:func:`rednmf.scoring.multiscale.noise_pca_count`).
+        at most ``n_pca`` (:func:`noise_pca_count`).
 
     Returns
     -------
@@ -194,7 +225,7 @@ def brad(
     projected, params = validated_projection(
         S_cube, inner, outer, n_pca, ridge, dtype, xp, noise_var
     )
-    return xp.to_numpy(_local_rx(projected, *params, xp))
+    return xp.to_numpy(local_rx_backend(projected, *params, xp))
 
 
 def validated_projection(
@@ -218,46 +249,3 @@ def validated_projection(
         n_pca = check_int("n_pca", n_pca, low=1)
     params = check_windows(arr.shape, inner, outer, ridge, dtype)
     return _pca_project(xp.asarray(arr), n_pca, xp, noise_var=noise_var), params
-
-
-def project_by_blocks(
-    E: Any, shape: tuple[int, int], n_pca: int | None, noise_var: np.ndarray | str | None
-) -> np.ndarray:
-    """The ``(rows, cols, k)`` projection of a ``bands x pixels`` matrix read by blocks.
-
-    As :func:`pca_project` (``noise_var``: a noise variance per band, or
-    ``'estimate'`` from the matrix's own covariance), for a matrix that is read
-    ``E[:, a:b]`` a block of pixels at a time (a memory map, or
-    :class:`rednmf.outofcore.CubeMatrix`): mean and covariance from float64
-    sums over blocks, then the projection block by block.
-    """
-    d, n = E.shape
-    rows, cols = shape
-    blocks = [(a, min(n, a + _PCA_BLOCK)) for a in range(0, n, _PCA_BLOCK)]
-    mean = np.zeros(d)
-    for a, b in blocks:
-        mean += np.asarray(E[:, a:b]).sum(axis=1, dtype=np.float64)
-    mean /= n
-    k = d if n_pca is None or n_pca >= d else n_pca
-    if k == d and noise_var is None:
-        vecs = None
-    else:
-        cov = np.zeros((d, d))
-        for a, b in blocks:
-            xc = np.asarray(E[:, a:b]).T.astype(np.float64) - mean
-            cov += xc.T @ xc
-        cov /= n
-        if isinstance(noise_var, str):  # 'estimate'
-            from rednmf.solvers.noise import band_noise_variance
-
-            noise_var = band_noise_variance(cov)
-        if noise_var is not None:
-            from rednmf.scoring.multiscale import noise_pca_count
-
-            k = noise_pca_count(cov, noise_var, n, k)
-        vecs = principal_axes(cov, k)
-    proj = np.empty((n, k), dtype=E.dtype)
-    for a, b in blocks:
-        xc = np.asarray(E[:, a:b]).T.astype(np.float64) - mean
-        proj[a:b] = xc if vecs is None else xc @ vecs
-    return proj.reshape(rows, cols, k)

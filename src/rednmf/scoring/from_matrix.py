@@ -1,122 +1,196 @@
-"""Score a bands x pixels matrix (an anomaly matrix ``S`` or a residual) by name.
+"""Score a bands x pixels evidence matrix (an anomaly matrix ``S`` or a residual) by name.
 
 The factorisation detectors (REDNMF, and the NMF family) all end the same way:
-reshape their evidence matrix back to the image and hand it to a scorer
-(:func:`score_matrix`), or, when the matrix is read a block of pixels at a
-time (on disk, or formed on demand), project it block by block and score the
-projection (:func:`score_by_blocks`).
+their evidence matrix is scored by :func:`score_matrix`, the one scoring
+pipeline, wherever the matrix lives: in memory, on disk (a memory map, or a
+matrix formed a block of pixels at a time on demand) or on the workers of a
+Dask cluster. The pipeline is written once::
+
+    moments of E -> principal axes -> projection P (rows, cols, k)
+        -> local RX of P, global RX of P -> combined (or the cube scored with them)
+
+and what depends on where ``E`` lives is left to a few primitives of a
+:class:`ScoringSession` (the moments of the evidence, its projection, the
+local and global RX of the projection, its column norms). :class:`InProcess`
+is the session of an array in this process (NumPy, read by blocks, or a torch
+tensor on a device); :class:`rednmf.engines.dask.DaskSession` that of a Dask
+array, scored where its chunks are.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from rednmf._validation import check_choice, matrix_to_cube
-from rednmf.backend import get_backend
-from rednmf.scoring.brad import brad, project_by_blocks, validated_projection
-from rednmf.scoring.local_rx import check_windows, local_rx
-from rednmf.scoring.multiscale import (
-    SUSPECT_LEVEL,
-    cube_and_evidence,
-    multiscale,
-    multiscale_projected,
-)
-from rednmf.scoring.norms import column_norm
+from rednmf._validation import check_choice, check_int
+from rednmf.backend import NumpyBackend, get_backend
+from rednmf.exceptions import InputError
+from rednmf.scoring.brad import noise_pca_count, principal_axes
+from rednmf.scoring.global_rx import REWEIGHT_QUANTILE, global_rx, global_rx_backend
+from rednmf.scoring.local_rx import check_windows, local_rx_backend
+from rednmf.scoring.multiscale import SUSPECT_LEVEL, combine_scales, cube_and_evidence
 
-__all__ = ["SCORERS", "HandedOver", "score_by_blocks", "score_matrix"]
+__all__ = [
+    "SCORERS",
+    "HandedOver",
+    "InProcess",
+    "ScoringSession",
+    "project_matrix",
+    "score_matrix",
+]
 
 SCORERS = ("multiscale", "brad", "norm")
 
+#: Pixels per block of the in-process moments, projection and column norms.
+BLOCK_PIXELS = 1 << 15
 
-def score_matrix(
-    E: np.ndarray,
-    shape: tuple[int, int],
-    *,
-    scorer: str = "brad",
-    inner: int = 9,
-    outer: int = 27,
-    n_pca: int | None = 20,
-    ridge: float = 0.1,
-    backend: str | None = None,
-    device: Any = None,
-    pool: int = 3,
-    noise_var: np.ndarray | None = None,
-    combine: str = "sum",
-    pool_global: bool = True,
-    robust_global: bool = True,
-    projected_cube: np.ndarray | None = None,
-    suspect_level: float = SUSPECT_LEVEL,
-) -> np.ndarray:
-    """Turn a ``(bands, pixels)`` evidence matrix into a ``(rows, cols)`` score map.
 
-    Parameters
-    ----------
-    E : ndarray of shape (bands, rows * cols)
-        Anomaly matrix or residual, pixels in row-major order.
-    shape : (rows, cols)
-        Spatial shape.
-    scorer : {'multiscale', 'brad', 'norm'}
-        ``'multiscale'``: :func:`rednmf.scoring.multiscale.multiscale` (local
-        and global RX, each also pooled, on one scale); ``'brad'``:
-        :func:`rednmf.scoring.brad.brad` with the window parameters given;
-        ``'norm'``: the column norm ``||E_j||_2``.
-    inner, outer, n_pca, ridge
-        Parameters of the local detector (ignored by ``'norm'``).
-    backend, device
-        Array backend (:mod:`rednmf.backend`; ignored by ``'norm'``).
-    pool : int, default 3
-        ``'multiscale'``: side of the pooling neighbourhood.
-    noise_var : ndarray of shape (bands,), optional
-        Noise variance of each band of ``E``: ``'multiscale'`` and ``'brad'``
-        keep only the principal components above the noise.
-    combine : {'max', 'sum', 'hmp'}, default 'sum'
-        ``'multiscale'``: Tippett's, Fisher's or the harmonic-mean combination
-        of the detectors (:mod:`rednmf.scoring.multiscale`).
-    pool_global, robust_global : bool, default True
-        ``'multiscale'``: also pool the global detector; reweight its
-        statistics (:func:`rednmf.scoring.multiscale.multiscale`).
-    projected_cube : ndarray of shape (rows, cols, k), optional
-        ``'multiscale'``: the data the evidence came from, on its principal
-        components above its own noise
-        (:func:`rednmf.scoring.brad.project_by_blocks` with
-        ``noise_var='estimate'``); then the cube is scored too, against the
-        background statistics of the pixels the evidence does not flag, and
-        combined with the evidence's local detectors
-        (:func:`rednmf.scoring.multiscale.cube_and_evidence`).
-    suspect_level : float, default 0.05
-        With ``projected_cube``: the evidence's tail probability at or below
-        which a pixel leaves the background statistics.
+class ScoringSession(Protocol):
+    """Where an evidence handle lives, and the operations :func:`score_matrix` needs there.
+
+    ``E`` is a ``bands x pixels`` handle (pixels in row-major order), ``P`` the
+    ``(rows, cols, k)`` projection that :meth:`project` returns, in whatever
+    form the session keeps it. The means and covariances are float64 NumPy
+    arrays; the score maps of :meth:`local_rx` and :meth:`global_rx` are
+    arrays of backend :attr:`xp`.
     """
-    check_choice("scorer", scorer, SCORERS)
-    evidence = matrix_to_cube(E, shape)
-    if scorer == "norm":
-        return column_norm(evidence)
-    if scorer == "multiscale" and projected_cube is not None:
-        xp = get_backend(backend, device)
-        P_e, (inner, outer, ridge, out_dtype) = validated_projection(
-            evidence, inner, outer, n_pca, ridge, np.float64, xp, noise_var
-        )
-        return cube_and_evidence(
-            xp.asarray(projected_cube), P_e, inner, outer, ridge, pool, out_dtype, xp,
-            suspect_level=suspect_level, combine=combine, pool_global=pool_global,
-            robust_global=robust_global,
-        )  # fmt: skip
-    if scorer == "multiscale":
-        return multiscale(
-            evidence, inner=inner, outer=outer, n_pca=n_pca, ridge=ridge, pool=pool,
-            noise_var=noise_var, backend=backend, device=device, combine=combine,
-            pool_global=pool_global, robust_global=robust_global,
-        )  # fmt: skip
-    return brad(
-        evidence, inner=inner, outer=outer, n_pca=n_pca, ridge=ridge, backend=backend,
-        device=device, noise_var=noise_var,
-    )  # fmt: skip
+
+    @property
+    def xp(self) -> NumpyBackend:
+        """The array backend of the score maps (and of :meth:`gather`)."""
+        ...
+
+    def moments(self, E: Any, with_cov: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """Mean spectrum and biased covariance of the pixels of ``E`` (no covariance unless
+        ``with_cov``)."""
+        ...
+
+    def project(
+        self, E: Any, mean: np.ndarray, vecs: np.ndarray | None, shape: tuple[int, int]
+    ) -> Any:
+        """The pixels of ``E`` centred by ``mean`` (and, with ``vecs``, projected on them), as
+        a ``(rows, cols, k)`` cube in the dtype of ``E``."""
+        ...
+
+    def column_norms(self, E: Any) -> np.ndarray:
+        """``||E_j||_2`` of every pixel, a NumPy vector."""
+        ...
+
+    def local_rx(self, P: Any, inner: int, outer: int, ridge: float, out_dtype: np.dtype) -> Any:
+        """Local dual-window RX of ``P`` (:func:`rednmf.scoring.local_rx.local_rx`)."""
+        ...
+
+    def global_rx(self, P: Any, ridge: float, reweight: float | None) -> Any:
+        """Global RX of ``P`` (:func:`rednmf.scoring.global_rx.global_rx`)."""
+        ...
+
+    def gather(self, P: Any) -> Any:
+        """``P`` as an array of backend :attr:`xp` in this process."""
+        ...
+
+
+class InProcess:
+    """The :class:`ScoringSession` of an evidence matrix in this process.
+
+    On NumPy ``E`` is read ``E[:, a:b]`` a block of pixels at a time: an
+    array, a :class:`numpy.memmap` (a scene fitted out of core), a matrix
+    formed on demand (:class:`rednmf.solvers.rednmf.EvidenceMatrix`,
+    :class:`rednmf.outofcore.CubeMatrix`) or a :class:`HandedOver` array; the
+    moments are float64 sums over the blocks and no cube of ``E`` is made. On
+    torch (``backend='torch'``) ``E`` is a tensor on ``device`` and every step
+    runs there.
+    """
+
+    def __init__(self, backend: str | None = "numpy", device: Any = None) -> None:
+        self.backend = backend
+        self.device = device
+
+    @property
+    def xp(self) -> NumpyBackend:
+        """The array backend (:func:`rednmf.backend.get_backend`)."""
+        return get_backend(self.backend, self.device)
+
+    def _blocks(self, n: int) -> list[tuple[int, int]]:
+        return [(a, min(n, a + BLOCK_PIXELS)) for a in range(0, n, BLOCK_PIXELS)]
+
+    def moments(self, E: Any, with_cov: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """Float64 mean and covariance of the pixels, summed a block of pixels at a time."""
+        xp = self.xp
+        d, n = E.shape
+        if xp.name != "numpy":
+            x = xp.asarray(E).T
+            mean = xp.mean0_64(x)
+            cov = None
+            if with_cov:
+                cov = xp.zeros((d, d), dtype=xp.float64)
+                for a, b in self._blocks(n):
+                    xc = xp.subtract(x[a:b], mean)
+                    cov += xc.T @ xc
+                cov = xp.to_numpy(cov) / n
+            return xp.to_numpy(mean), cov
+        mean = np.zeros(d)
+        for a, b in self._blocks(n):
+            mean += np.asarray(E[:, a:b]).sum(axis=1, dtype=np.float64)
+        mean /= n
+        if not with_cov:
+            return mean, None
+        cov = np.zeros((d, d))
+        for a, b in self._blocks(n):
+            xc = np.asarray(E[:, a:b]).T.astype(np.float64) - mean
+            cov += xc.T @ xc
+        return mean, cov / n
+
+    def project(
+        self, E: Any, mean: np.ndarray, vecs: np.ndarray | None, shape: tuple[int, int]
+    ) -> Any:
+        """The projection, a block of pixels at a time (float64, then the dtype of ``E``)."""
+        xp = self.xp
+        d, n = E.shape
+        k = d if vecs is None else vecs.shape[1]
+        if xp.name != "numpy":
+            x = xp.asarray(E).T
+            mean_x = xp.asarray(mean)
+            vecs_x = None if vecs is None else xp.asarray(vecs)
+            proj = xp.empty((n, k), dtype=x.dtype)
+            for a, b in self._blocks(n):
+                xc = xp.subtract(x[a:b], mean_x)
+                proj[a:b] = xc if vecs_x is None else xc @ vecs_x
+            return proj.reshape(*shape, k)
+        proj = np.empty((n, k), dtype=E.dtype)
+        for a, b in self._blocks(n):
+            xc = np.asarray(E[:, a:b]).T.astype(np.float64) - mean
+            proj[a:b] = xc if vecs is None else xc @ vecs
+        return proj.reshape(*shape, k)
+
+    def column_norms(self, E: Any) -> np.ndarray:
+        """Column norms by blocks, in the dtype of ``E``."""
+        if self.xp.name != "numpy":
+            E = self.xp.to_numpy(E)
+        n = E.shape[1]
+        out = np.empty(n, dtype=E.dtype)
+        for a, b in self._blocks(n):
+            out[a:b] = np.linalg.norm(np.ascontiguousarray(np.asarray(E[:, a:b]).T), axis=1)
+        return out
+
+    def local_rx(self, P: Any, inner: int, outer: int, ridge: float, out_dtype: np.dtype) -> Any:
+        """:func:`rednmf.scoring.local_rx.local_rx_backend` of the whole projection."""
+        return local_rx_backend(P, inner, outer, ridge, out_dtype, self.xp)
+
+    def global_rx(self, P: Any, ridge: float, reweight: float | None) -> Any:
+        """:func:`rednmf.scoring.global_rx.global_rx` (or its torch form) of the projection."""
+        xp = self.xp
+        if xp.name == "numpy":
+            return global_rx(P, ridge=ridge, reweight=reweight)
+        return global_rx_backend(P, ridge, reweight, xp)
+
+    def gather(self, P: Any) -> Any:
+        """``P`` itself: it is in this process."""
+        return P
 
 
 class HandedOver:
-    """A ``bands x pixels`` array handed to :func:`score_by_blocks`, let go once read.
+    """A ``bands x pixels`` array handed to :func:`score_matrix`, let go once read.
 
     The caller drops its own reference after wrapping the array; the scorer
     reads it block by block and calls :meth:`close`, so the array's memory can
@@ -137,19 +211,52 @@ class HandedOver:
         self.A = None
 
 
-#: Pixels per block of :func:`score_by_blocks`'s column norms.
-_NORM_BLOCK = 1 << 15
-
-
-def score_by_blocks(
+def project_matrix(
     E: Any,
     shape: tuple[int, int],
-    *,
-    scorer: str,
-    inner: int,
-    outer: int,
     n_pca: int | None,
-    ridge: float,
+    noise_var: np.ndarray | str | None,
+    session: ScoringSession | None = None,
+) -> Any:
+    """The ``(rows, cols, k)`` projection of a ``bands x pixels`` matrix on its principal axes.
+
+    The mean and covariance of its pixels (:meth:`ScoringSession.moments`), the
+    ``k`` leading axes (:func:`rednmf.scoring.brad.principal_axes`; ``k`` at
+    most ``n_pca``, and with ``noise_var`` only the components above the
+    noise, :func:`rednmf.scoring.brad.noise_pca_count`; ``'estimate'`` takes
+    the noise from the covariance itself,
+    :func:`rednmf.solvers.noise.band_noise_variance`), then the centred pixels
+    projected on them (:meth:`ScoringSession.project`). With ``n_pca`` None (or
+    at least the bands) and no ``noise_var`` the pixels are only centred.
+    ``session``: where ``E`` lives (default :class:`InProcess` on NumPy).
+    """
+    session = InProcess() if session is None else session
+    d, n = E.shape
+    k = d if n_pca is None or n_pca >= d else n_pca
+    rotate = k < d or noise_var is not None
+    mean, cov = session.moments(E, rotate)
+    if not rotate:
+        return session.project(E, mean, None, shape)
+    assert cov is not None
+    if isinstance(noise_var, str):  # 'estimate'
+        from rednmf.solvers.noise import band_noise_variance
+
+        noise_var = band_noise_variance(cov)
+    if noise_var is not None:
+        k = noise_pca_count(cov, noise_var, n, k)
+    return session.project(E, mean, principal_axes(cov, k), shape)
+
+
+def score_matrix(
+    E: Any,
+    shape: tuple[int, int],
+    session: ScoringSession | None = None,
+    *,
+    scorer: str = "brad",
+    inner: int = 9,
+    outer: int = 27,
+    n_pca: int | None = 20,
+    ridge: float = 0.1,
     pool: int = 3,
     noise_var: np.ndarray | None = None,
     combine: str = "sum",
@@ -158,51 +265,88 @@ def score_by_blocks(
     projected_cube: np.ndarray | None = None,
     suspect_level: float = SUSPECT_LEVEL,
 ) -> np.ndarray:
-    """:func:`score_matrix` of a ``bands x pixels`` matrix read ``E[:, a:b]`` by blocks.
+    """Turn a ``(bands, pixels)`` evidence matrix into a ``(rows, cols)`` score map.
 
-    ``E``: a memory map (a scene fitted out of core), or a matrix formed on
-    demand (:class:`rednmf.solvers.rednmf.EvidenceMatrix`). ``'norm'``: column
-    norms per block. ``'brad'`` and ``'multiscale'``: the PCA of
-    :func:`rednmf.scoring.brad.pca_project` from blockwise float64 sums (mean,
-    covariance; the count of components chosen by the noise when
-    ``noise_var`` is given) and a blockwise projection
-    (:func:`rednmf.scoring.brad.project_by_blocks`), then
-    :func:`rednmf.scoring.local_rx.local_rx` or
-    :func:`rednmf.scoring.multiscale.multiscale_projected` on the projected
-    ``(rows, cols, k)`` cube. With ``projected_cube`` and ``'multiscale'`` it
-    is scored with the evidence by
-    :func:`rednmf.scoring.multiscale.cube_and_evidence`. Once read, ``E`` is
-    closed if it has a ``close`` method, so that what it holds can go before
-    the detectors run. The scores equal :func:`score_matrix`'s up to the order
-    of floating-point sums.
+    The one scoring pipeline of the module docstring; ``session`` says where
+    ``E`` lives (:class:`ScoringSession`; default :class:`InProcess` on NumPy).
+    Once projected, ``E`` is closed if it has a ``close`` method, so that what
+    it holds can go before the detectors run.
+
+    Parameters
+    ----------
+    E : array-like of shape (bands, rows * cols)
+        Anomaly matrix or residual, pixels in row-major order, read ``E[:, a:b]``.
+    shape : (rows, cols)
+        Spatial shape.
+    session : ScoringSession, optional
+        Where ``E`` is scored.
+    scorer : {'multiscale', 'brad', 'norm'}
+        ``'multiscale'``: :func:`rednmf.scoring.multiscale.multiscale` (local
+        and global RX, each also pooled, on one scale); ``'brad'``:
+        :func:`rednmf.scoring.brad.brad` with the window parameters given;
+        ``'norm'``: the column norm ``||E_j||_2``.
+    inner, outer, n_pca, ridge
+        Parameters of the local detector (ignored by ``'norm'``).
+    pool : int, default 3
+        ``'multiscale'``: side of the pooling neighbourhood.
+    noise_var : ndarray of shape (bands,), optional
+        Noise variance of each band of ``E``: ``'multiscale'`` and ``'brad'``
+        keep only the principal components above the noise.
+    combine : {'max', 'sum', 'hmp'}, default 'sum'
+        ``'multiscale'``: Tippett's, Fisher's or the harmonic-mean combination
+        of the detectors (:mod:`rednmf.scoring.multiscale`).
+    pool_global, robust_global : bool, default True
+        ``'multiscale'``: also pool the global detector; reweight its
+        statistics (:func:`rednmf.scoring.multiscale.multiscale`).
+    projected_cube : ndarray of shape (rows, cols, k), optional
+        ``'multiscale'``: the data the evidence came from, on its principal
+        components above its own noise (:func:`project_matrix` with
+        ``noise_var='estimate'``); then the cube is scored too, in this
+        process, against the background statistics of the pixels the evidence
+        does not flag, and combined with the evidence's local detectors
+        (:func:`rednmf.scoring.multiscale.cube_and_evidence`).
+    suspect_level : float, default 0.05
+        With ``projected_cube``: the evidence's tail probability at or below
+        which a pixel leaves the background statistics.
+
+    Returns
+    -------
+    numpy.ndarray of shape (rows, cols)
+
+    Raises
+    ------
+    InputError
+        For an unknown scorer, invalid parameters, a matrix that is not
+        ``bands x pixels`` of the scene, or a scene smaller than the outer window.
     """
     check_choice("scorer", scorer, SCORERS)
-    d, n = E.shape
+    session = InProcess() if session is None else session
     rows, cols = shape
+    if len(E.shape) != 2 or E.shape[1] != rows * cols:
+        raise InputError(f"E of shape {E.shape} is not bands x pixels of a {rows}x{cols} scene")
     if scorer == "norm":
-        out = np.empty(n, dtype=E.dtype)
-        for a in range(0, n, _NORM_BLOCK):
-            B = np.ascontiguousarray(np.asarray(E[:, a : a + _NORM_BLOCK]).T)
-            out[a : a + _NORM_BLOCK] = np.linalg.norm(B, axis=1)
+        norms = session.column_norms(E)
         _close(E)
-        return out.reshape(rows, cols)
-    cube = project_by_blocks(E, shape, n_pca, noise_var)
+        return norms.reshape(shape)
+    if n_pca is not None:
+        n_pca = check_int("n_pca", n_pca, low=1)
+    inner, outer, ridge, out_dtype = check_windows(shape, inner, outer, ridge, np.float64)
+    P = project_matrix(E, shape, n_pca, noise_var, session)
     _close(E)
     del E
+    xp = session.xp
     if scorer == "brad":
-        return local_rx(cube, inner=inner, outer=outer, ridge=ridge)
-    xp = get_backend("numpy")
-    inner, outer, ridge, out_dtype = check_windows(cube.shape, inner, outer, ridge, np.float64)
+        return xp.to_numpy(session.local_rx(P, inner, outer, ridge, out_dtype))
+    pool = check_int("pool", pool, low=1)
     if projected_cube is not None:
         return cube_and_evidence(
-            projected_cube, cube, inner, outer, ridge,
-            pool, out_dtype, xp, suspect_level=suspect_level, combine=combine,
+            xp.asarray(projected_cube), session.gather(P), inner, outer, ridge, pool,
+            out_dtype, xp, suspect_level=suspect_level, combine=combine,
             pool_global=pool_global, robust_global=robust_global,
         )  # fmt: skip
-    return multiscale_projected(
-        xp.asarray(cube), inner, outer, ridge, pool, out_dtype, xp, combine=combine,
-        pool_global=pool_global, robust_global=robust_global,
-    )  # fmt: skip
+    local = session.local_rx(P, inner, outer, ridge, out_dtype)
+    glob = session.global_rx(P, ridge, REWEIGHT_QUANTILE if robust_global else None)
+    return xp.to_numpy(combine_scales(local, glob, pool, combine, pool_global, xp))
 
 
 def _close(E: Any) -> None:

@@ -12,7 +12,16 @@ from rednmf._blas import one_blas_thread
 from rednmf._validation import check_cube, check_real
 from rednmf.scoring.windows import check_background, loading_floor, tiles
 
-__all__ = ["REWEIGHT_QUANTILE", "global_rx", "global_rx_backend", "reweight_cutoff"]
+__all__ = [
+    "REWEIGHT_QUANTILE",
+    "global_rx",
+    "global_rx_apply",
+    "global_rx_backend",
+    "global_rx_factor",
+    "pixel_moments",
+    "reweight_cutoff",
+    "reweighted",
+]
 
 
 #: Float64 elements of one block of pixels of :func:`global_rx` (2 MiB): the block in
@@ -99,8 +108,12 @@ def global_rx(
     rows, cols, k = arr.shape
     x = arr.reshape(-1, k)
     base = _background_keep(background, (rows, cols))
-    scores = _reweighted(
-        lambda keep: _scores(x, *_moments(x, keep), ridge), k, reweight, np.count_nonzero, base
+    scores = reweighted(
+        lambda keep: _scores(x, *pixel_moments(x, keep), ridge),
+        k,
+        reweight,
+        np.count_nonzero,
+        base,
     )
     return scores.reshape(rows, cols)
 
@@ -123,7 +136,7 @@ def global_rx_backend(
     rows, cols, k = P.shape
     x = xp.astype(P.reshape(-1, k), xp.dtype(np.float64))
     base = _background_keep(background, (rows, cols))
-    scores = _reweighted(
+    scores = reweighted(
         lambda keep: _scores_backend(x, x if keep is None else x[keep], ridge, xp),
         k,
         reweight,
@@ -133,7 +146,7 @@ def global_rx_backend(
     return scores.reshape(rows, cols)
 
 
-def _reweighted(
+def reweighted(
     scores_of: Callable[[Any], Any],
     k: int,
     reweight: float | None,
@@ -183,7 +196,7 @@ def _kept(x: np.ndarray, keep: np.ndarray | None) -> Iterator[np.ndarray]:
         yield x[a:b] if keep is None else x[a:b][keep[a:b]]
 
 
-def _moments(x: np.ndarray, keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def pixel_moments(x: np.ndarray, keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Mean and biased covariance (float64) of the rows of ``x`` (those in ``keep``).
 
     Block by block (:data:`_BLOCK_ELEMENTS`): float64 copies of one block at a time, and

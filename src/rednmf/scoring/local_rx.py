@@ -20,7 +20,7 @@ from rednmf._validation import check_cube, check_dtype, check_int, check_real
 from rednmf.backend import NumpyBackend, get_backend
 from rednmf.scoring.windows import background_weights, check_window_sides, loading_floor, tiles
 
-__all__ = ["local_rx"]
+__all__ = ["check_windows", "local_rx", "local_rx_backend"]
 
 #: Largest number of float64 elements of the packed moments held at a time (32 MiB):
 #: the scene is processed in blocks of rows, and the moments of the rows that a block's
@@ -161,7 +161,7 @@ def local_rx(
     inner, outer, ridge, out_dtype = check_windows(arr.shape, inner, outer, ridge, dtype)
     weights = background_weights(background, arr.shape[:2], xp)
     return xp.to_numpy(
-        _local_rx(xp.asarray(arr), inner, outer, ridge, out_dtype, xp, weights=weights)
+        local_rx_backend(xp.asarray(arr), inner, outer, ridge, out_dtype, xp, weights=weights)
     )
 
 
@@ -177,7 +177,7 @@ def check_windows(
     return inner, outer, ridge, out_dtype
 
 
-def _local_rx(
+def local_rx_backend(
     arr: Any,
     inner: int,
     outer: int,
@@ -194,7 +194,7 @@ def _local_rx(
     are weighted sums: :func:`local_rx`'s ``background``).
 
     ``scene_stats``: ``(mean, floor)`` of the whole scene when ``arr`` is only a
-    part of it (a tile plus its halo, :mod:`rednmf.scoring.dask_scoring`): the
+    part of it (a tile plus its halo, :class:`rednmf.engines.dask.DaskSession`): the
     float64 mean spectrum that centres the data and the loading floor
     :func:`rednmf.scoring.windows.loading_floor` of the mean band variance of
     the centred scene (it keeps singular windows, constant patches with

@@ -53,7 +53,7 @@ and which drowns a weak target. Given the noise variance of each band
 it and only the components whose variance exceeds the largest eigenvalue that
 white noise alone would produce with ``n`` pixels and ``d`` bands (the
 Marchenko–Pastur edge ``(1 + \sqrt{d/n})^2``) are kept
-(:func:`noise_pca_count`), at most ``n_pca``.
+(:func:`rednmf.scoring.brad.noise_pca_count`), at most ``n_pca``.
 
 References
 ----------
@@ -78,11 +78,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import DTypeLike
 
-from rednmf._blas import one_blas_thread
 from rednmf._validation import check_choice, check_int
 from rednmf.backend import get_backend, namespace
+from rednmf.scoring.brad import validated_projection
 from rednmf.scoring.global_rx import REWEIGHT_QUANTILE, global_rx, global_rx_backend
-from rednmf.scoring.local_rx import _local_rx
+from rednmf.scoring.local_rx import local_rx_backend
 from rednmf.scoring.windows import background_weights
 
 __all__ = [
@@ -94,40 +94,7 @@ __all__ = [
     "combine_tail_probabilities",
     "multiscale",
     "multiscale_projected",
-    "noise_pca_count",
 ]
-
-
-def noise_pca_count(cov: np.ndarray, noise_var: np.ndarray, n: int, max_k: int | None) -> int:
-    """Principal components of the evidence that rise above white noise.
-
-    Parameters
-    ----------
-    cov : ndarray of shape (bands, bands)
-        Covariance of the evidence.
-    noise_var : ndarray of shape (bands,)
-        Noise variance of each band.
-    n : int
-        Number of pixels.
-    max_k : int or None
-        Upper bound (``None``: the number of bands).
-
-    Returns
-    -------
-    int
-        The number of eigenvalues of ``D^-1/2 C D^-1/2`` (``D = diag(noise_var)``)
-        above ``(1 + sqrt(d / n))^2``, between 1 and ``max_k``.
-    """
-    C = np.asarray(cov, dtype=np.float64)
-    d = C.shape[0]
-    var = np.asarray(noise_var, dtype=np.float64)
-    floor = max(float(var.max(initial=0.0)), np.finfo(np.float64).tiny) * 1e-12
-    w = 1.0 / np.sqrt(np.maximum(var, floor))
-    with one_blas_thread():
-        ev = np.linalg.eigvalsh(C * w[:, None] * w[None, :])
-    count = int(np.sum(ev > (1.0 + np.sqrt(d / n)) ** 2))
-    top = d if max_k is None else min(d, max_k)
-    return int(min(max(count, 1), top))
 
 
 COMBINATIONS = ("max", "sum", "hmp")
@@ -194,7 +161,7 @@ def detector_maps(
     """
     rows, cols = P.shape[:2]
     weights = background_weights(background, (rows, cols), xp)
-    local = _local_rx(P, inner, outer, ridge, out_dtype, xp, scene_stats, weights=weights)
+    local = local_rx_backend(P, inner, outer, ridge, out_dtype, xp, scene_stats, weights=weights)
     reweight = REWEIGHT_QUANTILE if robust_global else None
     if xp.name == "numpy":
         glob = global_rx(P, ridge=ridge, reweight=reweight, background=background)
@@ -345,7 +312,7 @@ def multiscale(
         1 makes the pooled detector the local one.
     noise_var : ndarray of shape (bands,) or 'estimate', optional
         Noise variance of each band of ``cube``: keeps only the components
-        above the noise (:func:`noise_pca_count`). ``'estimate'`` estimates it
+        above the noise (:func:`rednmf.scoring.brad.noise_pca_count`). ``'estimate'`` estimates it
         from the cube's own covariance
         (:func:`rednmf.solvers.noise.band_noise_variance`).
     dtype : {'float64', 'float32'}, default float64
@@ -373,8 +340,6 @@ def multiscale(
         If the cube or a parameter is invalid, or the scene is smaller than the
         outer window.
     """
-    from rednmf.scoring.brad import validated_projection
-
     xp = get_backend(backend, device)
     pool = check_int("pool", pool, low=1)
     check_choice("combine", combine, COMBINATIONS)

@@ -19,7 +19,7 @@ minus the ``inner x inner`` guard window around it. Written once here:
 How the window is then used differs by method and stays with it: local RX
 sums moments over the ring with running box sums
 (:mod:`rednmf.scoring.local_rx`, also on each Dask tile with a halo of
-``outer // 2``, :mod:`rednmf.scoring.dask_scoring`); the CR detectors gather
+``outer // 2``, :class:`rednmf.engines.dask.DaskSession`); the CR detectors gather
 the ring's inner products from a pixel-pair table and solve one small system
 per pixel (:mod:`rednmf.detectors.cr`).
 """

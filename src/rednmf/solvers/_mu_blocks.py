@@ -147,7 +147,7 @@ class BlockMatrix:
     """A ``d x n`` matrix formed block by block on demand: ``M[:, a:b] = block(a, b)``.
 
     Has ``shape``, ``dtype`` and ``ndim``, as the scorers that read a matrix by
-    blocks need (:func:`rednmf.scoring.from_matrix.score_by_blocks`);
+    blocks need (:func:`rednmf.scoring.from_matrix.score_matrix`);
     :meth:`close` drops ``block`` (and what it holds, the data) once read.
     """
 
