@@ -159,13 +159,13 @@ def _input_files(scene: Any, gt: str | None, mask: str | None) -> list[dict[str,
     path = Path(scene.path)
     files.append(_file_record(path, "scene"))
     if path.suffix.lower() == ".hdr" or scene.format.startswith("ENVI"):
-        from rednmf.io.envi import _find_data_file, find_envi_header
+        from rednmf.io.envi import find_envi_data, find_envi_header
 
         header = path if path.suffix.lower() == ".hdr" else find_envi_header(path)
         if header is not None and header != path:
             files.append(_file_record(header, "envi header"))
         if header is not None:
-            data = _find_data_file(header)
+            data = find_envi_data(header)
             if data != path:
                 files.append(_file_record(data, "envi data"))
     for spec, role in ((gt, "ground truth"), (mask, "mask")):
