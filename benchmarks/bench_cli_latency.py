@@ -2,9 +2,10 @@
 
 Run from the repository root::
 
-    .venv/bin/python benchmarks/bench_cli_latency.py --repeats 5
+    PYTHONPATH=src .venv/bin/python benchmarks/bench_cli_latency.py --repeats 5
 
-Each case runs ``rednmf ...`` (the console script of this venv) as a new
+Each case runs ``python -m rednmf ...`` (the launcher of the console script,
+:mod:`rednmf.__main__`, with this interpreter and its ``PYTHONPATH``) as a new
 process, ``--repeats`` times, and the table gives the median wall time, the
 exit status and the first line of its error output. The scene is a small
 ``.mat`` written to a temporary folder (no shared data needed). Options are
@@ -35,6 +36,8 @@ def cases(scene: Path, broken: Path, out: Path) -> list[tuple[str, list[str]]]:
         ("detect --help", ["detect", "--help"]),
         ("missing file", ["detect", str(out / "missing.mat"), "--out", str(out)]),
         ("--rank -1", [*detect, "--rank", "-1"]),
+        ("--max-iter 0", [*detect, "--max-iter", "0"]),
+        ("--contamination 0.7", [*detect, "--contamination", "0.7"]),
         ("--param lam=x", [*detect, "--param", "lam=x"]),
         ("--param foo=1", [*detect, "--param", "foo=1"]),
         ("--inner 11 --outer 9", [*detect, "--inner", "11", "--outer", "9"]),
@@ -49,7 +52,6 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
-    exe = Path(sys.executable).with_name("rednmf")
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         cube = np.random.default_rng(0).random((40, 40, 20))
@@ -61,7 +63,9 @@ def main() -> None:
             times, rc, first = [], None, ""
             for _ in range(args.repeats):
                 t = time.perf_counter()
-                res = subprocess.run([str(exe), *argv], capture_output=True, text=True)
+                res = subprocess.run(
+                    [sys.executable, "-m", "rednmf", *argv], capture_output=True, text=True
+                )
                 times.append(time.perf_counter() - t)
                 rc = res.returncode
                 first = (res.stderr.strip().splitlines() or [""])[0]
