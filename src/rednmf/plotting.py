@@ -22,6 +22,7 @@ __all__ = [
     "display_range",
     "false_colour",
     "save_detection_figure",
+    "save_figure",
     "save_overview",
     "save_score_map",
     "tail_stretch",
@@ -30,8 +31,24 @@ __all__ = [
 _DPI = 120
 
 
-def _save(fig: Figure, path: str | os.PathLike[str], *, tight: bool = True) -> Path:
-    """Write ``fig`` as PNG; ``tight=False`` for a figure laid out by hand (one draw, not two)."""
+def save_figure(fig: Figure, path: str | os.PathLike[str], *, tight: bool = True) -> Path:
+    """Write ``fig`` as a PNG file, atomically, and return its path.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure (drawn on an Agg canvas, no display needed).
+    path : str or path-like
+        The file.
+    tight : bool, default True
+        Trim the margins (``bbox_inches="tight"``); False for a figure laid out by
+        hand (one draw, not two).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
     FigureCanvasAgg(fig)
     target = Path(path)
     with atomic_open(target, "wb") as fh:
@@ -139,7 +156,7 @@ def save_score_map(
     ax.set_axis_off()
     if title:
         ax.set_title(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def save_detection_figure(
@@ -201,7 +218,7 @@ def save_detection_figure(
             fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=_SCORE_LABEL)
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def tail_stretch(scores: np.ndarray) -> tuple[np.ndarray, int]:
@@ -482,7 +499,7 @@ def save_overview(
             y=1 - 0.08 / height,
             va="top",
         )
-    return _save(fig, path, tight=False)
+    return save_figure(fig, path, tight=False)
 
 
 def _rgb(colour: str) -> list[int]:
