@@ -325,12 +325,13 @@ def _detect_in_a_new_process(argv: list[str], modules: list[str]) -> tuple[list[
 
 
 def test_missing_file_is_reported_before_the_detectors_are_imported(tmp_path):
-    # The error must not wait for scikit-learn and the detectors (seconds on a busy machine).
+    # The error must not wait for scikit-learn and the detectors (seconds on a busy machine),
+    # nor for NumPy (rednmf.inputs).
     out, err = _detect_in_a_new_process(
         [str(tmp_path / "missing.mat"), "--out", str(tmp_path)],
-        ["sklearn", "rednmf.detectors._base"],
+        ["sklearn", "rednmf.detectors._base", "numpy"],
     )
-    assert out == ["2", "False", "False"], out + [err]
+    assert out == ["2", "False", "False", "False"], out + [err]
     missing = tmp_path / "missing.mat"
     assert err.strip() == f"error: file not found: {missing}; check the path"
 
@@ -353,14 +354,16 @@ def test_missing_file_is_reported_before_the_detectors_are_imported(tmp_path):
 )
 def test_typed_flag_errors_do_not_import_scikit_learn_or_scipy(tmp_path, args, message):
     # The common flags are refused by the command line or RunOptions' cheap checks, before
-    # the detectors' parameters are checked by scikit-learn (which imports scipy.stats).
+    # the detectors' parameters are checked by scikit-learn (which imports scipy.stats);
+    # a flag below FLAG_LOW and the method's name before NumPy too.
     cube = np.random.default_rng(0).random((30, 30, 5))
     path = tmp_path / "scene.mat"
     scipy.io.savemat(path, {"data": cube})
     out, err = _detect_in_a_new_process(
-        [str(path), "--out", str(tmp_path), *args], ["sklearn", "scipy"]
+        [str(path), "--out", str(tmp_path), *args], ["sklearn", "scipy", "numpy"]
     )
-    assert out == ["2", "False", "False"], out + [err]
+    numpy = args[0] not in ("--rank", "--max-iter", "--tol", "--method")
+    assert out == ["2", "False", "False", str(numpy)], out + [err]
     assert err.startswith(message) and len(err.strip().splitlines()) == 1, err
 
 

@@ -389,7 +389,7 @@ def detect(
                 "--scheduler and --out-of-core apply to --method rednmf only; drop them for "
                 f"{method}"
             )
-        from rednmf.pipeline import detect_batch, detect_scene, expand_inputs
+        from rednmf.inputs import expand_inputs
 
         files = expand_inputs(paths)
         if len(files) == 1 and not (files[0].exists() or files[0].is_symlink()):  # fast
@@ -413,6 +413,8 @@ def detect(
             report=not no_report,
             wait=wait,
         )
+        from rednmf.pipeline import detect_batch, detect_scene
+
         show = not as_json and _stderr_is_tty()
         if len(files) == 1 and not Path(paths[0]).is_dir():
             stem = files[0].stem
