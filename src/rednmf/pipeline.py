@@ -17,7 +17,9 @@ WGS84) and ``detections.gpkg`` (native CRS), without one
 ``detections_pixels.json`` (footprints in pixel space); with ground truth
 ``roc.svg``.
 :func:`detect_batch` runs several scenes into one folder and adds
-``batch_summary.csv``.
+``batch_summary.csv``. What a run does is one :class:`rednmf.options.RunOptions`,
+checked once when built (both functions also take its fields as keyword
+arguments).
 
 Nothing here prints: the command line (:mod:`rednmf.cli`) parses and prints.
 """
