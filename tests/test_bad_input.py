@@ -177,7 +177,7 @@ CASES: list[tuple[str, Callable[[Path], list], str]] = [
         "data type",
     ),
     ("unknown-method", lambda t: [_good(t), "--method", "nosuch"], "unknown method"),
-    ("rank-zero", lambda t: [_good(t), "--rank", "0"], "--rank 0: The 'n_components'"),
+    ("rank-zero", lambda t: [_good(t), "--rank", "0"], "--rank 0: 'n_components' must be >= 1"),
     ("rank-negative", lambda t: [_good(t), "--rank", "-3"], "--rank -3:"),
     ("seed-negative", lambda t: [_good(t), "--seed", "-1"], "--seed -1:"),
     (

@@ -17,6 +17,7 @@ import scipy.io
 from rednmf import cli
 from rednmf.datasets import make_scene
 from rednmf.detectors import registry
+from rednmf.exceptions import InputError
 
 FAST = ["--max-iter", "20", "--outer", "9", "--inner", "3"]
 
@@ -324,14 +325,77 @@ def _detect_in_a_new_process(argv: list[str], modules: list[str]) -> tuple[list[
 
 
 def test_missing_file_is_reported_before_the_detectors_are_imported(tmp_path):
-    # The error must not wait for scikit-learn and the detectors (seconds on a busy machine).
+    # The error must not wait for scikit-learn and the detectors (seconds on a busy machine),
+    # nor for NumPy (rednmf.inputs).
     out, err = _detect_in_a_new_process(
         [str(tmp_path / "missing.mat"), "--out", str(tmp_path)],
-        ["sklearn", "rednmf.detectors._base"],
+        ["sklearn", "rednmf.detectors._base", "numpy"],
     )
-    assert out == ["2", "False", "False"], out + [err]
+    assert out == ["2", "False", "False", "False"], out + [err]
     missing = tmp_path / "missing.mat"
     assert err.strip() == f"error: file not found: {missing}; check the path"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--rank", "-1"],
+            "error: --rank -1: 'n_components' must be >= 1; pass --rank 1 or above",
+        ),
+        (["--max-iter", "0"], "error: --max-iter 0: 'max_iter' must be >= 1; pass --max-iter 1"),
+        (["--tol", "-0.5"], "error: --tol -0.5: 'tol' must be >= 0; pass --tol 0 or above"),
+        (["--method", "nosuch"], "error: unknown method 'nosuch'; known methods: bsdm,"),
+        (["--contamination", "0.7"], "error: --contamination must be <= 0.5, got 0.7"),
+        (["--far", "2"], "error: --far must be <= 0.5, got 2.0"),
+        (["--threshold", "1", "--far", "0.01"], "error: --threshold and --far are exclusive"),
+        (["--min-area", "0"], "error: min_area must be >= 1, got 0"),
+    ],
+)
+def test_typed_flag_errors_do_not_import_scikit_learn_or_scipy(tmp_path, args, message):
+    # The common flags are refused by the command line or RunOptions' cheap checks, before
+    # the detectors' parameters are checked by scikit-learn (which imports scipy.stats);
+    # a flag below FLAG_LOW and the method's name before NumPy too.
+    cube = np.random.default_rng(0).random((30, 30, 5))
+    path = tmp_path / "scene.mat"
+    scipy.io.savemat(path, {"data": cube})
+    out, err = _detect_in_a_new_process(
+        [str(path), "--out", str(tmp_path), *args], ["sklearn", "scipy", "numpy"]
+    )
+    numpy = args[0] not in ("--rank", "--max-iter", "--tol", "--method")
+    assert out == ["2", "False", "False", str(numpy)], out + [err]
+    assert err.startswith(message) and len(err.strip().splitlines()) == 1, err
+
+
+def test_each_flag_low_is_refused_by_every_method_that_has_the_parameter():
+    # The command line refuses a flag below FLAG_LOW without asking the detectors: that is
+    # right only if every method's own constraints (scikit-learn) refuse it too, and some
+    # method accepts FLAG_LOW itself (the bound is not too high).
+    integers = {"n_components", "max_iter", "random_state", "inner", "outer"}
+    for key, low in cli.FLAG_LOW.items():
+        below = low - 1 if key in integers else low - 1e-9
+        having = [m for m in registry.METHODS if _takes(m, key)]
+        assert having, key
+        for method in having:
+            with pytest.raises(InputError):
+                registry.check_params(method, {key: below})
+        if key in ("inner", "outer"):  # a side of 1 alone is refused by the dual window
+            continue
+        accepted = []
+        for method in having:
+            with contextlib.suppress(InputError):
+                registry.check_params(method, {key: low})
+                accepted.append(method)
+        assert accepted, key
+
+
+def _takes(method: str, key: str) -> bool:
+    """Whether the method has the parameter ``key`` (itself or its scorer's)."""
+    try:
+        registry.get_detector(method, **{key: 5})
+    except InputError:
+        return False
+    return True
 
 
 def test_an_error_raised_while_a_signal_unwinds_is_reported_as_the_interruption(
@@ -376,7 +440,7 @@ def test_an_error_raised_while_a_signal_unwinds_is_reported_as_the_interruption(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--rank", "-1"], "The 'n_components' parameter of REDNMF must be an int"),
+        (["--param", "n_components=-1"], "The 'n_components' parameter of REDNMF must be an int"),
         (["--param", "lam=x"], "The 'lam' parameter of REDNMF must be a float"),
         (["--inner", "11", "--outer", "9"], "outer (9) must be greater than inner (11)"),
         (["--method", "crd", "--param", "lam=1"], "('lam' is now 'reg')"),

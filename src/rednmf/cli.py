@@ -73,6 +73,33 @@ PARAM_FLAGS = {
     "outer": "--outer",
 }
 
+#: The smallest value of each numeric flag: every method that has the parameter refuses
+#: less (tests/test_cli.py holds this against the classes' constraints), so the flag is
+#: refused before scikit-learn is imported. A value at or above it is checked by the
+#: method's own constraints (scikit-learn), like every ``--param``.
+FLAG_LOW: dict[str, int] = {
+    "n_components": 1,
+    "lam": 0,
+    "beta": 0,
+    "max_iter": 1,
+    "tol": 0,
+    "random_state": 0,
+    "inner": 1,
+    "outer": 1,
+}
+
+
+def _check_flags(named: dict[str, Any]) -> None:
+    """Refuse a numeric flag below the smallest value any method accepts (no import).
+
+    The error names the parameter; :func:`_naming_flags` starts it with the flag typed.
+    """
+    for key, low in FLAG_LOW.items():
+        value = named.get(key)
+        if value is not None and value < low:
+            flag = PARAM_FLAGS[key]
+            raise InputError(f"{key!r} must be >= {low}; pass {flag} {low} or above")
+
 
 @contextlib.contextmanager
 def _naming_flags(named: dict[str, Any]) -> Iterator[None]:
@@ -356,43 +383,43 @@ def detect(
         "outer": outer,
     }
     with _guard(), _naming_flags(named):
-        from rednmf.pipeline import check_options, detect_batch, detect_scene, expand_inputs
-
-        named["engine"] = _engine_option(scheduler, out_of_core)
-
+        _check_flags(named)
         if (scheduler is not None or out_of_core) and method != "rednmf":
             raise InputError(
                 "--scheduler and --out-of-core apply to --method rednmf only; drop them for "
                 f"{method}"
             )
-        if gt is not None and gt_var is not None:
-            raise InputError("--gt and --gt-var are exclusive; use --gt FILE:VAR")
+        from rednmf.inputs import expand_inputs
+
         files = expand_inputs(paths)
         if len(files) == 1 and not (files[0].exists() or files[0].is_symlink()):  # fast
             raise InputError(f"file not found: {files[0]}; check the path")
-        params = _collect_params(named, param)
-        check_options(method, params, threshold, contamination, far, min_area, exclude_border)
-        options: dict[str, Any] = {
-            "method": method,
-            "params": params,
-            "threshold": threshold,
-            "contamination": contamination,
-            "far": far,
-            "data_var": data_var,
-            "gt_var": gt_var,
-            "gt": gt,
-            "mask": mask,
-            "min_area": min_area,
-            "exclude_border": exclude_border,
-            "lazy": True if out_of_core else None,
-            "report": not no_report,
-        }
+        named["engine"] = _engine_option(scheduler, out_of_core)
+        from rednmf.options import RunOptions
+
+        options = RunOptions(
+            method=method,
+            params=_collect_params(named, param),
+            threshold=threshold,
+            contamination=contamination,
+            far=far,
+            data_var=data_var,
+            gt_var=gt_var,
+            gt=gt,
+            mask=mask,
+            min_area=min_area,
+            exclude_border=exclude_border,
+            lazy=True if out_of_core else None,
+            report=not no_report,
+            wait=wait,
+        )
+        from rednmf.pipeline import detect_batch, detect_scene
+
         show = not as_json and _stderr_is_tty()
         if len(files) == 1 and not Path(paths[0]).is_dir():
-            with _progress(show, method, files[0].stem, params) as callback:
-                summary = detect_scene(
-                    files[0], out, wait=wait, on_wait=_waiting, callback=callback, **options
-                )
+            stem = files[0].stem
+            with _progress(show, method, stem, options.detector_params) as callback:
+                summary = detect_scene(files[0], out, options, on_wait=_waiting, callback=callback)
             _print_notes(summary)
             if verbose:
                 _print_history(summary)
@@ -403,9 +430,7 @@ def detect(
             else:
                 _print_summary(summary)
             return
-        rows = detect_batch(
-            files, out, wait=wait, on_wait=_waiting, on_scene=_scene_progress, **options
-        )
+        rows = detect_batch(files, out, options, on_wait=_waiting, on_scene=_scene_progress)
         failed = [r for r in rows if r["status"] != "ok"]
         if as_json:
             from rednmf.io.writers import jsonable
@@ -546,6 +571,7 @@ def _demo_synthetic(out: Path, seed: int, as_json: bool) -> None:
 
 def _demo_folder(data: Path, out: Path, seed: int, as_json: bool) -> None:
     from rednmf.datasets import list_scenes
+    from rednmf.options import RunOptions
     from rednmf.pipeline import detect_batch
 
     if not data.is_dir():
@@ -556,8 +582,7 @@ def _demo_folder(data: Path, out: Path, seed: int, as_json: bool) -> None:
     rows = detect_batch(
         scenes,
         out,
-        method="rednmf",
-        params={"random_state": seed},
+        RunOptions(params={"random_state": seed}),
         on_scene=None if as_json else _scene_progress,
     )
     aucs = [r["auc"] for r in rows if r["status"] == "ok" and r["auc"] is not None]

@@ -1,12 +1,12 @@
-"""What a cube looks like: the composite of a run's overview and report (no matplotlib).
+"""What a cube looks like: the composite of a run's overview and report (NumPy only).
 
 True colour from the bands nearest 640, 550 and 460 nm when the wavelengths cover them,
 otherwise the first three principal components; each channel stretched to its 2nd-98th
 percentiles. The principal axes and the row-by-row sampling of spectra are shared with the
 report's spectra codes. Everything here works on NumPy arrays (or cubes read on demand,
 row block by row block) and imports nothing heavier than NumPy and threadpoolctl, so the
-pipeline can take what its writes need of the cube, then free the cube, before matplotlib
-and the GIS libraries are imported.
+pipeline can take what its writes need of the cube, then free the cube, before Pillow and
+the GIS libraries are imported.
 """
 
 from __future__ import annotations

@@ -17,7 +17,9 @@ WGS84) and ``detections.gpkg`` (native CRS), without one
 ``detections_pixels.json`` (footprints in pixel space); with ground truth
 ``roc.svg``.
 :func:`detect_batch` runs several scenes into one folder and adds
-``batch_summary.csv``.
+``batch_summary.csv``. What a run does is one :class:`rednmf.options.RunOptions`,
+checked once when built (both functions also take its fields as keyword
+arguments).
 
 Nothing here prints: the command line (:mod:`rednmf.cli`) parses and prints.
 """
@@ -25,6 +27,7 @@ Nothing here prints: the command line (:mod:`rednmf.cli`) parses and prints.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import platform
@@ -40,8 +43,9 @@ import numpy as np
 
 from rednmf._memory import peak_rss_mib
 from rednmf._signals import handling
-from rednmf.detectors.registry import check_params
 from rednmf.exceptions import InputError, Interrupted
+from rednmf.inputs import expand_inputs
+from rednmf.options import RunOptions
 
 if TYPE_CHECKING:  # pragma: no cover
     from rednmf.io.scene import Scene
@@ -49,10 +53,10 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "BATCH_COLUMNS",
     "Interrupted",
+    "RunOptions",
     "detect_batch",
     "detect_scene",
     "detect_synthetic",
-    "expand_inputs",
     "run_name",
 ]
 
@@ -74,60 +78,6 @@ BATCH_COLUMNS = [
 def run_name(stem: str, method: str) -> str:
     """The run folder (and file prefix) of ``method`` on the scene ``stem``: ``STEM_METHOD``."""
     return f"{stem}_{method}"
-
-
-_SCENE_SUFFIXES = {".mat", ".npz", ".npy", ".hdr", ".tif", ".tiff", ".img", ".dat"}
-
-
-def expand_inputs(items: Sequence[str | os.PathLike[str]]) -> list[Path]:
-    """Expand files, folders (their scene files, sorted) and glob patterns into a file list.
-
-    A folder contributes its ``.mat``, ``.npz``, ``.npy``, ``.hdr``, ``.tif``
-    and ``.tiff`` files (an ENVI data file is reached through its header).
-    Duplicates are dropped; a pattern that matches nothing, or a missing path,
-    is kept as given so that the run reports it.
-
-    Raises
-    ------
-    InputError
-        If nothing is given.
-    """
-    import glob
-
-    found: list[Path] = []
-    for item in items:
-        text = os.fspath(item)
-        p = Path(text)
-        if p.is_dir():
-            for child in sorted(p.iterdir()):
-                suffix = child.suffix.lower()
-                if child.is_file() and suffix in _SCENE_SUFFIXES - {".img", ".dat"}:
-                    if suffix in (".tif", ".tiff") and child.name.endswith(
-                        ("_scores.tif", "_detections.tif")
-                    ):
-                        continue  # our own outputs
-                    found.append(child)
-        elif any(ch in text for ch in "*?[") and not p.exists():
-            matches = sorted(Path(m) for m in glob.glob(text))
-            found.extend(matches or [p])
-        else:
-            found.append(p)
-    if not found:
-        folders = [os.fspath(i) for i in items if Path(i).is_dir()]
-        if folders:
-            raise InputError(
-                f"directory {folders[0]} holds no scene file (.mat, .npz, .npy, .hdr, .tif); "
-                "pass a scene file or a folder of scenes"
-            )
-        raise InputError("no input scene given; pass files, folders or glob patterns")
-    unique: list[Path] = []
-    seen: set[str] = set()
-    for p in found:
-        key = os.path.abspath(p)
-        if key not in seen:
-            seen.add(key)
-            unique.append(p)
-    return unique
 
 
 # -- provenance ------------------------------------------------------------------------
@@ -159,13 +109,13 @@ def _input_files(scene: Any, gt: str | None, mask: str | None) -> list[dict[str,
     path = Path(scene.path)
     files.append(_file_record(path, "scene"))
     if path.suffix.lower() == ".hdr" or scene.format.startswith("ENVI"):
-        from rednmf.io.envi import _find_data_file, find_envi_header
+        from rednmf.io.envi import find_envi_data, find_envi_header
 
         header = path if path.suffix.lower() == ".hdr" else find_envi_header(path)
         if header is not None and header != path:
             files.append(_file_record(header, "envi header"))
         if header is not None:
-            data = _find_data_file(header)
+            data = find_envi_data(header)
             if data != path:
                 files.append(_file_record(data, "envi data"))
     for spec, role in ((gt, "ground truth"), (mask, "mask")):
@@ -309,54 +259,17 @@ def _check_data(cube: Any) -> None:
         check_magnitude(check_cube(cube, min_pixels=1, min_bands=1, allow_nan=True))
 
 
-def _prepare_detector(method: str, params: dict[str, Any] | None) -> Any:
-    from rednmf.detectors.registry import get_detector
-
-    return get_detector(method, **dict(params or {}))
-
-
-def detector_params(params: dict[str, Any] | None, contamination: float | None) -> dict[str, Any]:
-    """``params`` with ``--contamination`` as the detector's ``contamination``.
-
-    The detector's ``threshold_`` is then the run's threshold under that rule:
-    one threshold source.
-
-    Raises
-    ------
-    InputError
-        If both give a contamination, and different ones.
-    """
-    merged = dict(params or {})
-    if contamination is not None:
-        if merged.get("contamination", contamination) != contamination:
-            raise InputError(
-                f"--contamination {contamination:g} and --param contamination="
-                f"{merged['contamination']} disagree; give one"
-            )
-        merged["contamination"] = contamination
-    return merged
-
-
 def _run_one(
     path: Any,
     out: Path,
-    *,
-    method: str,
-    params: dict[str, Any] | None,
-    threshold: float | None,
-    contamination: float | None,
-    far: float | None,
-    data_var: str | None,
-    gt_var: str | None,
-    gt: str | None,
-    mask: str | None,
-    min_area: int,
-    exclude_border: int,
-    lazy: bool | None,
-    report: bool,
+    options: RunOptions,
     callback: Callable[[int, float], None] | None,
 ) -> dict[str, Any]:
-    """Everything of :func:`detect_scene` but the lock: read, fit, stage, publish."""
+    """Everything of :func:`detect_scene` but the lock: read, fit, stage, publish.
+
+    ``options`` were validated when they were built.
+    """
+    from rednmf.detectors.registry import get_detector
     from rednmf.io import read_map, read_scene
     from rednmf.io.scene import Scene
     from rednmf.thresholding import ThresholdChoice, choose_threshold
@@ -365,15 +278,14 @@ def _run_one(
     peaks: dict[str, float | None] = {}  # the process's peak RSS at the end of each phase
     notes: list[str] = []
     t0 = time.perf_counter()
-    params = detector_params(params, contamination)
-    check_params(method, params)  # before the read: scikit-learn's checks of the parameters
-    if gt is not None and gt_var is not None:
-        raise InputError("--gt and --gt-var are exclusive; use --gt FILE:VAR")
+    method, gt, mask, far = options.method, options.gt, options.mask, options.far
     if isinstance(path, Scene):
         scene = path
     else:
         with noted(notes):
-            scene = read_scene(path, data_var=data_var, gt_var=gt_var, lazy=lazy)
+            scene = read_scene(
+                path, data_var=options.data_var, gt_var=options.gt_var, lazy=options.lazy
+            )
     rows, cols, bands = scene.shape
     if gt is not None:
         scene.gt, var = read_map(gt, (rows, cols))
@@ -386,7 +298,7 @@ def _run_one(
 
     t0 = time.perf_counter()  # the data check, the detector's import and construction
     _check_data(scene.cube)
-    detector = _prepare_detector(method, params)
+    detector = get_detector(method, **options.detector_params)
     phases["setup"] = time.perf_counter() - t0
     peaks["setup"] = peak_rss_mib()
 
@@ -398,12 +310,12 @@ def _run_one(
     t0 = time.perf_counter()
     scores = detector.decision_scores_
     valid = detector.valid_mask_
-    if threshold is None and far is None:  # contamination: the detector's own threshold
+    if options.threshold is None and far is None:  # contamination: the detector's own threshold
         rule = ThresholdChoice(
             float(detector.threshold_), "contamination", float(detector.contamination)
         )
     else:
-        rule = choose_threshold(scores[valid], threshold=threshold, far=far)
+        rule = choose_threshold(scores[valid], threshold=options.threshold, far=far)
     if rule.fallback is not None:
         notes.append(f"--far {far:g}: {rule.fallback}")
     thr = rule.value
@@ -413,7 +325,7 @@ def _run_one(
 
     found, labels = find_detections(scores, above, scene.transform, crs=scene.crs)
     detections, labels = keep_detections(
-        found, labels, min_area=min_area, exclude_border=exclude_border
+        found, labels, min_area=options.min_area, exclude_border=options.exclude_border
     )
     detected = labels > 0
     auc, curve = _roc(scores, scene.gt, notes)
@@ -448,8 +360,8 @@ def _run_one(
         "threshold_rule_value": rule.setting,
         "threshold_fallback": rule.fallback,
         "threshold": thr,
-        "min_area": min_area,
-        "exclude_border": exclude_border,
+        "min_area": options.min_area,
+        "exclude_border": options.exclude_border,
         "n_above_threshold": int(above.sum()),
         "n_detections": len(detections),
         "n_detected_pixels": int(detected.sum()),
@@ -469,10 +381,10 @@ def _run_one(
     t0 = time.perf_counter()
     # what the writes need of the cube (the composite, the report's spectra), taken first;
     # the cube is then let go (freed when this run read it) before the writes import
-    # matplotlib and GDAL and draw
+    # Pillow and GDAL and draw
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels or bands
-        drawn = _SceneFacts.take(scene, scores, valid, thr, report=report)
+        drawn = _SceneFacts.take(scene, scores, valid, thr, report=options.report)
     del scene
     from rednmf.io.writers import staged_dir, write_json
 
@@ -496,7 +408,7 @@ def _run_one(
             labels,
             curve,
             summary,
-            report=report,
+            report=options.report,
         )
         summary["files"] = {k: str(run_dir.resolve() / v.name) for k, v in files.items()}
         phases["write"] = time.perf_counter() - t0
@@ -653,23 +565,11 @@ def _window_of(detector: Any) -> tuple[int, int]:
 def detect_scene(
     path: str | os.PathLike[str] | Scene,
     out: str | os.PathLike[str],
+    options: RunOptions | None = None,
     *,
-    method: str = "rednmf",
-    params: dict[str, Any] | None = None,
-    threshold: float | None = None,
-    contamination: float | None = None,
-    far: float | None = None,
-    data_var: str | None = None,
-    gt_var: str | None = None,
-    gt: str | None = None,
-    mask: str | None = None,
-    min_area: int = 1,
-    exclude_border: int = 0,
-    lazy: bool | None = None,
-    wait: bool = False,
     on_wait: Callable[[Path], None] | None = None,
-    report: bool = True,
     callback: Callable[[int, float], None] | None = None,
+    **fields: Any,
 ) -> dict[str, Any]:
     """Detect anomalies in one scene and publish its run folder ``out/STEM_METHOD``.
 
@@ -678,37 +578,21 @@ def detect_scene(
     path : str, path-like or Scene
         The scene: a file (any format :func:`rednmf.io.read_scene` reads) or a
         :class:`rednmf.io.scene.Scene` already in memory (its ``name`` names
-        the run; ``data_var``, ``gt_var`` and ``lazy`` are then
-        not used).
+        the run; ``data_var``, ``gt_var`` and ``lazy`` are then not used).
     out : str or path-like
         The output folder; created if missing.
-    method : str, default 'rednmf'
-        A registered detector (:func:`rednmf.list_methods`).
-    params : dict, optional
-        Constructor parameters of the detector.
-    threshold, contamination, far : float, optional
-        At most one threshold rule (:func:`rednmf.thresholding.choose_threshold`);
-        default: the detector's ``contamination`` (0.01 unless ``params`` sets it), whose
-        ``threshold_`` is then the run's threshold. ``contamination`` sets that parameter.
-    data_var, gt_var : str, optional
-        Variables of the scene file, when ambiguous.
-    gt, mask : str, optional
-        ``FILE`` or ``FILE:VAR`` of a separate ground truth / valid-pixel mask.
-    min_area : int, default 1
-        Drop detections smaller than this many pixels.
-    exclude_border : int, default 0
-        Drop detections that touch a band of this many pixels along the image edge.
-    lazy : bool or None
-        Passed to :func:`rednmf.io.read_scene` (True for ``--out-of-core``).
-    wait : bool, default False
-        Wait for another run holding ``out`` instead of refusing.
+    options : RunOptions, optional
+        What the run does (:class:`rednmf.options.RunOptions`), validated when built.
     on_wait : callable, optional
         ``on_wait(out)`` when ``wait`` is True and ``out`` is held by another run, before
         waiting (:func:`rednmf.io.writers.lock_dir`).
-    report : bool, default True
-        Write the HTML report.
     callback : callable, optional
         ``callback(iteration, objective)`` during the fit (progress bars).
+    **fields
+        Fields of :class:`~rednmf.options.RunOptions` (``method``, ``params``,
+        ``threshold``, ``contamination``, ``far``, ``data_var``, ``gt_var``, ``gt``,
+        ``mask``, ``min_area``, ``exclude_border``, ``lazy``, ``report``, ``wait``):
+        the options, or those replacing the ones of ``options``.
 
     Returns
     -------
@@ -718,45 +602,28 @@ def detect_scene(
     Raises
     ------
     InputError
-        On bad input or parameters, or when ``out`` is held by another run.
+        On bad input or options, or when ``out`` is held by another run.
     KeyboardInterrupt, Interrupted
         When stopped by SIGINT / SIGTERM; nothing of the run is left on disk.
     """
-    check_options(method, params, threshold, contamination, far, min_area, exclude_border)
+    options = RunOptions.of(options, **fields)
     from rednmf.io.scene import Scene
     from rednmf.io.writers import check_output_dir, lock_dir, remove_stale_staging
 
     check_output_dir(out)
     # SIGTERM -> Interrupted (SIGINT raises KeyboardInterrupt): both unwind the staging.
-    with handling(signal.SIGTERM), lock_dir(out, wait=wait, on_wait=on_wait) as folder:
+    with handling(signal.SIGTERM), lock_dir(out, wait=options.wait, on_wait=on_wait) as folder:
         remove_stale_staging(folder)
-        return _run_one(
-            path if isinstance(path, Scene) else Path(path),
-            folder,
-            method=method,
-            params=params,
-            threshold=threshold,
-            contamination=contamination,
-            far=far,
-            data_var=data_var,
-            gt_var=gt_var,
-            gt=gt,
-            mask=mask,
-            min_area=min_area,
-            exclude_border=exclude_border,
-            lazy=lazy,
-            report=report,
-            callback=callback,
-        )
+        return _run_one(path if isinstance(path, Scene) else Path(path), folder, options, callback)
 
 
 def detect_synthetic(
     out: str | os.PathLike[str],
+    options: RunOptions | None = None,
     *,
     seed: int = 0,
-    method: str = "rednmf",
-    params: dict[str, Any] | None = None,
-    **options: Any,
+    callback: Callable[[int, float], None] | None = None,
+    **fields: Any,
 ) -> dict[str, Any]:
     """Run :func:`detect_scene` on the synthetic scene of :func:`rednmf.datasets.make_scene`.
 
@@ -768,15 +635,15 @@ def detect_synthetic(
     ----------
     out : str or path-like
         The output folder.
+    options : RunOptions, optional
+        As in :func:`detect_scene`.
     seed : int, default 0
         Seed of the scene and, when the detector has one, of its
-        ``random_state`` (unless ``params`` sets it).
-    method : str, default 'rednmf'
-        A registered detector.
-    params : dict, optional
-        Constructor parameters of the detector.
-    **options
-        Other keyword arguments of :func:`detect_scene`.
+        ``random_state`` (unless the options' ``params`` set it).
+    callback : callable, optional
+        As in :func:`detect_scene`.
+    **fields
+        Fields of :class:`~rednmf.options.RunOptions`, as in :func:`detect_scene`.
 
     Returns
     -------
@@ -784,11 +651,19 @@ def detect_synthetic(
         The run summary.
     """
     from rednmf import datasets
+    from rednmf.detectors.registry import method_params
     from rednmf.io.scene import Scene
 
-    params = dict(params or {})
-    if "random_state" in _prepare_detector(method, params).get_params():
+    given = (
+        {}
+        if options is None
+        else {f.name: getattr(options, f.name) for f in dataclasses.fields(options)}
+    )
+    given.update(fields)
+    params = dict(given.get("params") or {})
+    if "random_state" in method_params(given.get("method", "rednmf")):
         params.setdefault("random_state", seed)
+    options = RunOptions(**{**given, "params": params})
     cube, gt = datasets.make_scene(random_state=seed)
     scene = Scene(
         cube=cube,
@@ -799,55 +674,39 @@ def detect_synthetic(
         data_var="data",
         gt_var="gt",
     )
-    return detect_scene(scene, out, method=method, params=params, **options)
-
-
-def check_options(
-    method: str,
-    params: dict[str, Any] | None,
-    threshold: float | None,
-    contamination: float | None,
-    far: float | None,
-    min_area: int,
-    exclude_border: int,
-) -> None:
-    """Validate the options of a run before any work (one-line :class:`InputError`)."""
-    from rednmf._validation import check_int
-    from rednmf.thresholding import check_threshold_rule
-
-    check_threshold_rule(threshold, contamination, far)
-    check_params(method, detector_params(params, contamination))
-    check_int("min_area", min_area, low=1)
-    check_int("exclude_border", exclude_border, low=0)
+    return detect_scene(scene, out, options, callback=callback)
 
 
 def detect_batch(
     paths: Sequence[str | os.PathLike[str]],
     out: str | os.PathLike[str],
+    options: RunOptions | None = None,
     *,
-    wait: bool = False,
     on_wait: Callable[[Path], None] | None = None,
     on_scene: Callable[[int, int, Path, dict[str, Any] | None], None] | None = None,
-    **options: Any,
+    callback: Callable[[int, float], None] | None = None,
+    **fields: Any,
 ) -> list[dict[str, Any]]:
     """Run :func:`detect_scene` on every input; one failing scene does not stop the others.
 
     Parameters
     ----------
     paths : sequence of str or path-like
-        Files, folders and glob patterns (:func:`expand_inputs`).
+        Files, folders and glob patterns (:func:`rednmf.inputs.expand_inputs`).
     out : str or path-like
         The output folder; every scene gets its run folder there, and
         ``batch_summary.csv`` lists them all.
-    wait : bool, default False
-        Wait for another run holding ``out`` instead of refusing.
+    options : RunOptions, optional
+        What every run does, as in :func:`detect_scene`.
     on_wait : callable, optional
         As in :func:`detect_scene`.
     on_scene : callable, optional
         ``on_scene(index, total, path, result)`` before each scene (result
         None) and after it (its row), for progress displays.
-    **options
-        The keyword arguments of :func:`detect_scene`.
+    callback : callable, optional
+        As in :func:`detect_scene`, for every fit.
+    **fields
+        Fields of :class:`~rednmf.options.RunOptions`, as in :func:`detect_scene`.
 
     Returns
     -------
@@ -858,45 +717,17 @@ def detect_batch(
     from rednmf.io.writers import check_output_dir, lock_dir, remove_stale_staging
 
     files = expand_inputs(paths)
-    check_options(
-        options.get("method", "rednmf"),
-        options.get("params"),
-        options.get("threshold"),
-        options.get("contamination"),
-        options.get("far"),
-        options.get("min_area", 1),
-        options.get("exclude_border", 0),
-    )
+    options = RunOptions.of(options, **fields)
     check_output_dir(out)
     rows: list[dict[str, Any]] = []
     names: set[str] = set()
-    defaults = {
-        "method": "rednmf",
-        "params": None,
-        "threshold": None,
-        "contamination": None,
-        "far": None,
-        "data_var": None,
-        "gt_var": None,
-        "gt": None,
-        "mask": None,
-        "min_area": 1,
-        "exclude_border": 0,
-        "lazy": None,
-        "report": True,
-        "callback": None,
-    }
-    unknown = set(options) - set(defaults)
-    if unknown:
-        raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
-    opts = {**defaults, **options}
     # SIGTERM -> Interrupted (SIGINT raises KeyboardInterrupt): both unwind the staging.
-    with handling(signal.SIGTERM), lock_dir(out, wait=wait, on_wait=on_wait) as folder:
+    with handling(signal.SIGTERM), lock_dir(out, wait=options.wait, on_wait=on_wait) as folder:
         remove_stale_staging(folder)
         try:
-            _batch_loop(files, folder, opts, rows, names, on_scene)
+            _batch_loop(files, folder, options, callback, rows, names, on_scene)
         except (KeyboardInterrupt, Interrupted) as exc:
-            _write_batch_summary(folder, _interrupted_rows(files, folder, opts, rows, exc))
+            _write_batch_summary(folder, _interrupted_rows(files, folder, options, rows, exc))
             raise
         _write_batch_summary(folder, rows)
     return rows
@@ -914,7 +745,7 @@ def _write_batch_summary(folder: Path, rows: list[dict[str, Any]]) -> None:
 def _interrupted_rows(
     files: list[Path],
     folder: Path,
-    opts: dict[str, Any],
+    options: RunOptions,
     rows: list[dict[str, Any]],
     exc: BaseException,
 ) -> list[dict[str, Any]]:
@@ -931,8 +762,8 @@ def _interrupted_rows(
     out = list(rows)
     done = set(published())
     for path in files[len(rows) :]:
-        row: dict[str, Any] = {"scene": path.stem, "path": str(path), "method": opts["method"]}
-        run_dir = folder / run_name(path.stem, opts["method"])
+        row: dict[str, Any] = {"scene": path.stem, "path": str(path), "method": options.method}
+        run_dir = folder / run_name(path.stem, options.method)
         if len(out) == len(rows) and run_dir in done:
             summary = json.loads((run_dir / f"{run_dir.name}_summary.json").read_text())
             row.update(
@@ -953,7 +784,8 @@ def _interrupted_rows(
 def _batch_loop(
     files: list[Path],
     folder: Path,
-    opts: dict[str, Any],
+    options: RunOptions,
+    callback: Callable[[int, float], None] | None,
     rows: list[dict[str, Any]],
     names: set[str],
     on_scene: Callable[[int, int, Path, dict[str, Any] | None], None] | None,
@@ -965,18 +797,18 @@ def _batch_loop(
         row: dict[str, Any] = {
             "scene": path.stem,
             "path": str(path),
-            "method": opts["method"],
+            "method": options.method,
         }
         start = time.perf_counter()
         try:
-            name = run_name(path.stem, opts["method"])
+            name = run_name(path.stem, options.method)
             if name in names:
                 raise InputError(
                     f"another input of this batch is also named {path.stem}; rename one "
                     "or run them into different --out folders"
                 )
             names.add(name)
-            summary = _run_one(path, folder, **opts)
+            summary = _run_one(path, folder, options, callback)
             row.update(
                 status="ok",
                 auc=summary["auc"],

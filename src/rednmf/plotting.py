@@ -22,15 +22,27 @@ from rednmf.io.writers import atomic_open
 __all__ = [
     "display_range",
     "false_colour",
-    "save_detection_figure",
-    "save_score_map",
+    "save_figure",
 ]
 
 _DPI = 120
 
 
-def _save(fig: Figure, path: str | os.PathLike[str], *, tight: bool = True) -> Path:
-    """Write ``fig`` as PNG; ``tight=False`` for a figure laid out by hand (one draw, not two)."""
+def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
+    """Write ``fig`` as a PNG file, atomically, and return its path.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure (drawn on an Agg canvas, no display needed).
+    path : str or path-like
+        The file.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
     FigureCanvasAgg(fig)
     target = Path(path)
     with atomic_open(target, "wb") as fh:
@@ -38,17 +50,10 @@ def _save(fig: Figure, path: str | os.PathLike[str], *, tight: bool = True) -> P
             fh,
             format="png",
             dpi=_DPI,
-            bbox_inches="tight" if tight else None,
+            bbox_inches="tight",
             pil_kwargs={"compress_level": 3},
         )
     return target
-
-
-def _as_map(name: str, values: object) -> np.ndarray:
-    arr = np.asarray(values, dtype=np.float64)
-    if arr.ndim != 2:
-        raise InputError(f"{name} must be a 2-D (rows, cols) map, got shape {arr.shape}")
-    return arr
 
 
 def false_colour(cube: np.ndarray) -> np.ndarray:
@@ -86,9 +91,6 @@ def false_colour(cube: np.ndarray) -> np.ndarray:
 
 
 #: Colour bar label; the display range is clipped, the saved scores are not.
-_SCORE_LABEL = "anomaly score (colours clipped at the 99.5th percentile)"
-
-
 def display_range(scores: np.ndarray) -> dict[str, float]:
     """Colour limits from the 0.5th to the 99.5th percentile of the finite scores.
 
@@ -100,104 +102,3 @@ def display_range(scores: np.ndarray) -> dict[str, float]:
         return {}
     lo, hi = np.percentile(finite, [0.5, 99.5])
     return {"vmin": float(lo), "vmax": float(hi)} if hi > lo else {}
-
-
-def save_score_map(
-    path: str | os.PathLike[str],
-    scores: np.ndarray,
-    title: str | None = None,
-    *,
-    cmap: str = "viridis",
-) -> Path:
-    """Save an anomaly score map as a PNG image with a colour bar.
-
-    Parameters
-    ----------
-    path : str or path-like
-        Output file; its directory is created if missing.
-    scores : array-like of shape (rows, cols)
-        Higher = more anomalous.
-    title : str, optional
-        Figure title.
-    cmap : str
-        Matplotlib colour map name.
-
-    Returns
-    -------
-    pathlib.Path
-        The written file.
-    """
-    data = _as_map("scores", scores)
-    rows, cols = data.shape
-    width = 5.0
-    height = max(2.5, min(8.0, width * rows / max(cols, 1)))
-    fig = Figure(figsize=(width + 1.0, height), layout="constrained")
-    ax = fig.add_subplot()
-    im = ax.imshow(data, cmap=cmap, interpolation="nearest", **display_range(data))
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=_SCORE_LABEL)
-    ax.set_axis_off()
-    if title:
-        ax.set_title(title)
-    return _save(fig, path)
-
-
-def save_detection_figure(
-    path: str | os.PathLike[str],
-    cube: np.ndarray,
-    scores: np.ndarray,
-    gt: np.ndarray | None = None,
-    *,
-    title: str | None = None,
-    auc: float | None = None,
-) -> Path:
-    """Save the scene, its ground truth (if any) and the score map side by side.
-
-    Parameters
-    ----------
-    path : str or path-like
-        Output PNG file; its directory is created if missing.
-    cube : array-like of shape (rows, cols, bands)
-        The scene, shown in false colour (see :func:`false_colour`).
-    scores : array-like of shape (rows, cols)
-        The anomaly score map.
-    gt : array-like of shape (rows, cols), optional
-        Ground truth (nonzero = anomaly).
-    title : str, optional
-        Figure title.
-    auc : float, optional
-        Shown in the score panel's title.
-
-    Returns
-    -------
-    pathlib.Path
-        The written file.
-    """
-    image = false_colour(cube)
-    data = _as_map("scores", scores)
-    if data.shape != image.shape[:2]:
-        raise InputError(f"scores {data.shape} do not match the cube {image.shape[:2]}")
-    panels: list[tuple[str, np.ndarray, dict[str, object]]] = [
-        ("scene (false colour)", image, {"cmap": "gray"} if image.ndim == 2 else {}),
-    ]
-    if gt is not None:
-        truth = _as_map("gt", gt)
-        if truth.shape != data.shape:
-            raise InputError(f"gt {truth.shape} does not match the scores {data.shape}")
-        panels.append(("ground truth", truth != 0, {"cmap": "gray"}))
-    score_title = "anomaly scores" if auc is None else f"anomaly scores (AUC = {auc:.4f})"
-    panels.append((score_title, data, {"cmap": "viridis", **display_range(data)}))
-
-    rows, cols = data.shape
-    panel_w = 3.6
-    panel_h = max(2.0, min(6.0, panel_w * rows / max(cols, 1)))
-    fig = Figure(figsize=(panel_w * len(panels) + 0.8, panel_h + 0.8), layout="constrained")
-    axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    for ax, (name, img, kw) in zip(axes, panels, strict=True):
-        im = ax.imshow(img, interpolation="nearest", **kw)
-        ax.set_title(name, fontsize=10)
-        ax.set_axis_off()
-        if img is data:
-            fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=_SCORE_LABEL)
-    if title:
-        fig.suptitle(title)
-    return _save(fig, path)

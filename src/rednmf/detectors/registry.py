@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # the base class imports scikit-learn: only when a method is 
 __all__ = [
     "DEEP_METHODS",
     "METHODS",
+    "check_method",
     "check_params",
     "get_detector",
     "get_detector_class",
@@ -66,7 +67,14 @@ def list_methods() -> list[tuple[str, str]]:
     return [(name, METHODS[name][1]) for name in sorted(METHODS)]
 
 
-def _check_name(name: str) -> str:
+def check_method(name: str) -> str:
+    """Return the registered name of ``name`` (case and spaces ignored), importing nothing.
+
+    Raises
+    ------
+    InputError
+        If ``name`` is not registered.
+    """
     key = str(name).strip().lower()
     if key not in METHODS:
         known = ", ".join(sorted(METHODS))
@@ -82,7 +90,7 @@ def get_detector_class(name: str) -> type[BaseDetector]:
     InputError
         If ``name`` is not registered.
     """
-    module_name, _, class_name = METHODS[_check_name(name)][0].partition(":")
+    module_name, _, class_name = METHODS[check_method(name)][0].partition(":")
     from rednmf.detectors._base import BaseDetector  # scikit-learn: after the name's check
 
     cls = getattr(importlib.import_module(module_name), class_name)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from rednmf.plotting import _save, display_range, false_colour
+from rednmf.plotting import display_range, false_colour, save_figure
 
 __all__ = [
     "save_bars",
@@ -60,7 +60,7 @@ def save_detection_maps(
         ax.set_title(name, fontsize=8)
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def save_roc_curves(
@@ -82,7 +82,7 @@ def save_roc_curves(
     ax.legend(loc="lower right", fontsize=7)
     if title:
         ax.set_title(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def save_roc3d(
@@ -111,7 +111,7 @@ def save_roc3d(
     axes[2].legend(fontsize=7)
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def save_heatmap(
@@ -140,7 +140,7 @@ def save_heatmap(
     fig.colorbar(im, ax=ax, label="AUC")
     if title:
         ax.set_title(title, fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def save_convergence(
@@ -165,7 +165,7 @@ def save_convergence(
     ax.legend(fontsize=8)
     if title:
         ax.set_title(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def save_boxplots(
@@ -190,7 +190,7 @@ def save_boxplots(
     ax.grid(True, axis="y", alpha=0.3)
     if title:
         ax.set_title(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def save_bars(
@@ -219,4 +219,4 @@ def save_bars(
     ax.grid(True, axis="y", alpha=0.3)
     if title:
         ax.set_title(title)
-    return _save(fig, path)
+    return save_figure(fig, path)

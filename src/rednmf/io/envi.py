@@ -23,7 +23,7 @@ import numpy as np
 from rednmf.exceptions import InputError, one_line
 from rednmf.io.mat import check_file
 
-__all__ = ["EnviImage", "read_envi", "find_envi_header", "DATA_SUFFIXES"]
+__all__ = ["EnviImage", "read_envi", "find_envi_data", "find_envi_header", "DATA_SUFFIXES"]
 
 #: Extensions of ENVI data files next to a ``.hdr``.
 DATA_SUFFIXES = (".img", ".dat", ".bsq", ".bil", ".bip", ".raw", "")
@@ -81,7 +81,14 @@ def find_envi_header(path: Path) -> Path | None:
     return None
 
 
-def _find_data_file(header: Path) -> Path:
+def find_envi_data(header: Path) -> Path:
+    """Return the data file beside an ENVI header (``x.hdr`` -> ``x.img``, ``x.dat``, ..., ``x``).
+
+    Raises
+    ------
+    InputError
+        If no file with a suffix of :data:`DATA_SUFFIXES` lies beside the header.
+    """
     stem = header.with_suffix("")
     for suffix in DATA_SUFFIXES:
         for s in {suffix, suffix.upper()}:
@@ -237,7 +244,7 @@ def read_envi(
     if data_file is not None:
         data = check_file(data_file)
     elif p.suffix.lower() == ".hdr":
-        data = _find_data_file(header)
+        data = find_envi_data(header)
     else:
         data = p
     check_file(data)

@@ -8,12 +8,15 @@ float64 if it was), and the CRS and affine transform are kept. NaN marks
 no-data throughout: the detectors leave such pixels out (see
 :class:`rednmf.detectors._base.BaseDetector`).
 
-Scenes larger than memory stay on disk: an ENVI cube is a read-only memory
-map (a :class:`rednmf.io.lazy.MemmapCube` over it, which drops the ``bbl``
-bands and sets the no-data value to NaN slice by slice, when it has either),
-and a GDAL raster is a :class:`rednmf.io.geotiff.GeoTiffCube` read window by
-window; both when their in-memory detection would not fit (or always, with
-``lazy=True``). :class:`rednmf.detectors.REDNMF` fits them out of core.
+Scenes larger than memory stay on disk. An ENVI cube without bad bands or a
+no-data value is always the read-only memory map of its data file; with
+either, it is a :class:`rednmf.io.lazy.MemmapCube` over that map (dropping the
+``bbl`` bands and setting the no-data value to NaN slice by slice) when its
+in-memory detection would not fit, or always with ``lazy=True``, else an
+in-memory copy. A GDAL raster is a :class:`rednmf.io.geotiff.GeoTiffCube`,
+read window by window, under the same rule. :class:`rednmf.detectors.rednmf.REDNMF`
+fits a cube on disk out of core when it does not fit in memory (or always with
+``engine="out-of-core"``); the other detectors read it into memory.
 
 In .mat and .npz files, :func:`read_scene` picks the cube and the ground truth
 among the variables:

@@ -8,11 +8,41 @@ from sklearn import metrics as _skm
 
 from rednmf.exceptions import InputError
 
-__all__ = ["roc_auc", "roc_auc_by_target_size", "roc_curve", "roc_curve_auc"]
+__all__ = [
+    "roc_auc",
+    "roc_auc_by_target_size",
+    "roc_curve",
+    "roc_curve_auc",
+    "scores_and_labels",
+]
 
 
-def _prepare(scores: ArrayLike, gt: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    """Flatten, binarise ``gt > 0``, drop NaN scores and check both classes remain."""
+def scores_and_labels(scores: ArrayLike, gt: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """The scored pixels and their labels, checked: what every ROC measure here starts from.
+
+    Flatten, binarise ``gt > 0``, drop NaN scores (masked pixels) and check both
+    classes remain.
+
+    Parameters
+    ----------
+    scores : array-like
+        Scores, higher = more anomalous; NaN marks a pixel left out.
+    gt : array-like of the same shape
+        Ground truth, nonzero = anomaly.
+
+    Returns
+    -------
+    s : numpy.ndarray of float64
+        The non-NaN scores, flattened.
+    y : numpy.ndarray of bool
+        Their labels.
+
+    Raises
+    ------
+    InputError
+        If the shapes differ, a dtype is not numeric or is complex, ``scores`` hold an
+        infinite value, ``gt`` a non-finite one, or a class is missing.
+    """
     s = np.asarray(scores)
     g = np.asarray(gt)
     if s.shape != g.shape:
@@ -73,7 +103,7 @@ def roc_auc(scores: ArrayLike, gt: ArrayLike) -> float:
         If the shapes differ, a score is infinite, or the kept pixels are all
         anomalies or all background.
     """
-    s, y = _prepare(scores, gt)
+    s, y = scores_and_labels(scores, gt)
     return float(_skm.roc_auc_score(y, s))
 
 
@@ -101,7 +131,7 @@ def roc_curve(
     InputError
         As :func:`roc_auc`.
     """
-    s, y = _prepare(scores, gt)
+    s, y = scores_and_labels(scores, gt)
     fpr, tpr, thresholds = _skm.roc_curve(y, s, drop_intermediate=drop_intermediate)
     return fpr, tpr, thresholds
 

@@ -47,7 +47,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from rednmf.metrics.roc import _prepare, roc_auc
+from rednmf.metrics.roc import roc_auc, scores_and_labels
 
 __all__ = ["normalize_scores", "roc3d_areas", "roc3d_curve"]
 
@@ -95,7 +95,7 @@ def roc3d_curve(
         Increasing thresholds and the detection and false-alarm
         probabilities ``P(s' >= tau)`` over anomaly and background pixels.
     """
-    s, y = _prepare(scores, gt)
+    s, y = scores_and_labels(scores, gt)
     s = normalize_scores(s)
     if n_thresholds is None:
         tau = np.unique(np.concatenate([[0.0, 1.0], s]))
@@ -122,7 +122,7 @@ def roc3d_areas(scores: ArrayLike, gt: ArrayLike) -> dict[str, float]:
         ``AUC_DF, AUC_Dtau, AUC_Ftau, AUC_TD, AUC_BS, AUC_TDBS, AUC_SNPR,
         AUC_ODP, AUC_ODP_alt``, floats.
     """
-    s, y = _prepare(scores, gt)
+    s, y = scores_and_labels(scores, gt)
     df = roc_auc(s, y)
     sn = normalize_scores(s)
     d_tau = float(sn[y].mean())
