@@ -295,7 +295,7 @@ class DaskParts:
 
 
 class DaskPlacement:
-    """Lays a fit's pixel ranges out on a cluster: the ``parts`` of :func:`rednmf_solve`.
+    """Lays a fit's pixel ranges out on a cluster: the ``parts`` of :func:`rednmf_solve_blocks`.
 
     Called by the solver as ``placement(X, H, S, **range_kwargs)``; cuts the
     pixels into chunks (:func:`chunk_ranges`) and returns their
@@ -345,7 +345,7 @@ class DaskSession:
         self.placement = DaskPlacement(client, chunk_size, keep=True)
 
     def solver_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of :func:`rednmf.solvers.rednmf.rednmf_solve` for this session."""
+        """Keyword arguments of :func:`~rednmf.solvers.rednmf.rednmf_solve_blocks` here."""
         return {"placement": self.placement}
 
     def kept_evidence(self, W: np.ndarray | None, tau: float | None) -> Any:

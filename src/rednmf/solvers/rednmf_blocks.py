@@ -55,14 +55,14 @@ What this buys:
 The array code is written once against the namespace ``xp`` of
 :mod:`rednmf.backend`: with NumPy arrays it makes exactly the NumPy calls
 (in-place ``out=`` ufuncs), with torch tensors the same updates run on the
-tensors' device (``rednmf_solve(backend='torch')``, CPU or CUDA).
+tensors' device (``rednmf_solve_blocks(backend='torch')``, CPU or CUDA).
 
-This engine serves the S steps that act pixel by pixel with a fixed
-threshold: ``sparsity`` ``'l21'`` with ``shrink='column'``, ``'l1'`` and
-``'none'`` with ``lam_mode`` ``'svd'`` or ``'absolute'`` (the defaults). The
-band-group shrink and the adaptive threshold need a global statistic of the
-residual before the S step and use the whole-matrix loop of
-:mod:`rednmf.solvers.rednmf`.
+:func:`rednmf.solvers.rednmf.rednmf_solve_blocks` drives this engine: the S
+steps that act pixel by pixel at a threshold fixed before the first sweep
+(``sparsity`` ``'l21'`` over pixels, ``'l1'``, ``'none'``; ``lam_mode``
+``'noise'``, ``'svd'``, ``'absolute'``). Band groups and the adaptive threshold
+need a statistic of the whole residual before each S step:
+:func:`rednmf.solvers.rednmf.rednmf_solve`.
 """
 
 from __future__ import annotations
@@ -85,6 +85,7 @@ __all__ = [
     "GPU_BLOCK_SIZE",
     "balanced_ranges",
     "block_ranges",
+    "default_block_size",
     "gram",
     "resolve_n_jobs",
     "BlockRange",
@@ -122,7 +123,7 @@ USE_KERNELS = True
 
 #: Largest ``S`` (bytes) that the in-memory solver keeps as an array by default;
 #: a larger one is formed again block by block from the factors of its S step
-#: (``rednmf_solve(store_s=None)``; :class:`BlockRange` with ``S=None``), which
+#: (``rednmf_solve_blocks(store_s=None)``; :class:`BlockRange` with ``S=None``), which
 #: costs ``r d`` multiply-adds per pixel and iteration and saves a bands x pixels
 #: array. The detector reads a scene this large scaled block by block too.
 STORED_S_BYTES = 64 << 20
@@ -144,6 +145,12 @@ def _pixel_major(A: Any) -> bool:
     if strides is None:
         return bool(getattr(getattr(A, "flags", None), "f_contiguous", False))
     return A.shape[0] == 1 or strides[0] == A.dtype.itemsize
+
+
+def default_block_size(xp: NumpyBackend) -> int:
+    """Pixels per block on ``xp``: :data:`GPU_BLOCK_SIZE` on CUDA, else the default."""
+    cuda = xp.device is not None and xp.device.type == "cuda"
+    return GPU_BLOCK_SIZE if cuda else DEFAULT_BLOCK_SIZE
 
 
 def resolve_n_jobs(n_jobs: int | None) -> int:
@@ -840,8 +847,8 @@ class LocalParts:
 class BlockSolver:
     """The global half of the block-wise REDNMF iteration: ``W``, ``M`` and the sweeps.
 
-    Not a public estimator: :func:`rednmf.solvers.rednmf.rednmf_solve` drives
-    it. ``parts`` holds the pixel ranges (:class:`BlockRange`): in this process
+    Not a public estimator: :func:`rednmf.solvers.rednmf.rednmf_solve_blocks`
+    drives it. ``parts`` holds the pixel ranges (:class:`BlockRange`): in this process
     (:class:`LocalParts`) or on Dask workers
     (:class:`rednmf.engines.dask.DaskParts`). Each sweep hands them
     ``W`` and ``M``, adds their :class:`_Sums` in range order and applies the W
