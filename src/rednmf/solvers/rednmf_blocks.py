@@ -79,6 +79,7 @@ from threadpoolctl import threadpool_info
 
 from rednmf.backend import NumpyBackend, namespace
 from rednmf.solvers import _kernels
+from rednmf.solvers.prox import shrink_factors, soft_threshold
 
 __all__ = [
     "DEFAULT_BLOCK_SIZE",
@@ -482,11 +483,9 @@ class BlockRange:
     ) -> tuple[float, int, Cols]:
         """Write the S step (17) of residual ``E`` into ``S`` (pixels ``a:a+m``).
 
-        The operators of :mod:`rednmf.solvers.prox` (``soft_threshold``,
-        ``shrink_factors``), written here in place and restricted to the
-        support of ``S`` for speed: kept separate on purpose.
-
-        ``sq`` holds the squared column norms of ``E`` (pixel groups). Returns
+        By :func:`~rednmf.solvers.prox.soft_threshold` (``'l1'``) or
+        :func:`~rednmf.solvers.prox.shrink_factors` on ``sq``, the squared
+        column norms of ``E`` (pixel groups), on the range's backend. Returns
         ``R(S)``, the number of non-zero pixels of ``S`` and the columns of
         the new ``S`` (:meth:`_columns`). With pixel groups ``S_j = f_j E_j``:
         only the columns of the old or the new support are written (``S`` is
@@ -495,19 +494,14 @@ class BlockRange:
         """
         xp, tau = self.xp, self.tau
         if self.sparsity == "l1":
-            xp.abs(E, out=S)
-            S -= tau
-            xp.relu(S, out=S)
-            penalty = xp.sum_cols64(S)
+            soft_threshold(E, tau, out=S, xp=xp)
             nz = xp.any0(S)
-            S *= xp.sign(E)
+            penalty = xp.sum_cols64(xp.abs(S, out=self._buffers(S.shape[1])[0]))
             return penalty, xp.count_nonzero(nz), self._columns(nz)
-        m = E.shape[1]
-        f = self.f[a : a + m]
+        f = self.f[a : a + E.shape[1]]
         norms = xp.sqrt(sq)
         keep = norms > tau
-        with xp.errstate():
-            factor = xp.astype(xp.where(keep, 1.0 - tau / norms, 0.0), self.dtype)
+        factor = shrink_factors(norms, tau, self.dtype, xp)
         touched = self._columns(keep | (f != 0))  # old support: to be zeroed if not kept
         if isinstance(touched, slice):
             xp.multiply(E, factor, out=S)
