@@ -351,9 +351,13 @@ def test_block_engine_result_does_not_depend_on_threads(problem):
     np.testing.assert_array_equal(one.objective, two.objective)
 
 
-@pytest.mark.parametrize("sparsity", ["l21", "l1"])
+@pytest.mark.parametrize("sparsity", ["l21", "l1", "none"])
 def test_block_engine_stops_at_tol_with_the_factors_of_that_iteration(problem, sparsity):
-    """An early stop returns W, H, M, S of the iteration whose objective settled."""
+    """An early stop returns W, H, M, S of the iteration whose objective settled.
+
+    (With ``sparsity='none'`` the early stop used to fail: the S step of the
+    NumPy passes has no groups to shrink.)
+    """
     X, W, H, M = problem
     lam = 0.5 if sparsity == "l21" else 0.02
     kw = dict(lam=lam, beta=1.0, sparsity=sparsity, lam_mode="absolute", block_size=400)

@@ -660,16 +660,24 @@ class BlockRange:
             A[:, zero] = 0
         return fit, penalty, nnz, cols, A
 
+    def _new_S(
+        self, X: np.ndarray, W: np.ndarray, H: np.ndarray, S: np.ndarray, a: int
+    ) -> tuple[float, int, Cols, np.ndarray | None]:
+        """The S step of ``X - W H`` into ``S`` (pixels ``a:a+m``), compiled or in NumPy passes.
+
+        Returns ``R(S)``, the non-zero count and columns of ``S``, ``|S|`` if formed."""
+        if self.compiled:
+            return self._compiled_s_step(X, W, H, S, a, with_fit=False)[1:]
+        if not self.has_s:
+            return 0.0, 0, None, None
+        E, sq = self._residual(X, W, H)
+        return (*self._s_step(E, sq, S, a), None)
+
     def _first(self, a: int, b: int) -> _Sums:
         """Sweep 0: the S step of iteration 1 and the sums for its W and M steps."""
         X, H = self._block(a, b), self.H[:, a:b]
         S = self._S_block(X, H, a, b)
-        A = None
-        if self.compiled:
-            _, penalty, nnz, cols, A = self._compiled_s_step(X, self.W, H, S, a, with_fit=False)
-        else:
-            E, sq = self._residual(X, self.W, H)
-            penalty, nnz, cols = self._s_step(E, sq, S, a) if self.has_s else (0.0, 0, None)
+        penalty, nnz, cols, A = self._new_S(X, self.W, H, S, a)
         MX = self.xp.lmul(self.M, X) if self.enc else None
         out = self._sums(X, H, MX, S, cols, a, A)
         out.penalty, out.nonzero = penalty, nnz
@@ -786,12 +794,7 @@ class BlockRange:
             return
 
         def one(a: int, b: int) -> None:
-            X, S = self._block(a, b), self.S[:, a:b]
-            if self.compiled:
-                self._compiled_s_step(X, W_prev, H[:, a:b], S, a, with_fit=False)
-                return
-            E, sq = self._residual(X, W_prev, H[:, a:b])
-            self._s_step(E, sq, S, a)
+            self._new_S(self._block(a, b), W_prev, H[:, a:b], self.S[:, a:b], a)
 
         for _ in _map_blocks(one, self.ranges, self.n_jobs, self._threads()):
             pass
