@@ -32,7 +32,7 @@ Choices where the paper is ambiguous (parameters of the solvers):
     step thresholds (pixels, bands, or entries for ``sparsity='l1'``). It is
     the residual level a rank-r background can reach, and it is fixed, so
     (10) is one fixed objective and ``tol`` measures its convergence.
-  - ``'adaptive'``: ``lam_t = lam * median_g ||E_g||`` of the current residual
+  - ``'adaptive'`` (:func:`rednmf_solve` only): ``lam_t = lam * median_g ||E_g||`` of the residual
     ``E = X - WH``, recomputed every iteration; the objective recorded at
     iteration ``t`` uses ``lam_t``, which keeps shrinking with the residual.
   - ``'absolute'``: ``lam_t = lam`` as given (the paper's convention).
@@ -40,8 +40,8 @@ Choices where the paper is ambiguous (parameters of the solvers):
     (:mod:`rednmf.solvers.noise`): the threshold is the noise energy a pixel's
     residual is expected to carry, plus ``noise_margin`` standard deviations of
     it, plus ``lam / 2`` times the structured (noise-free) median residual.
-    Fixed for the fit, like ``'svd'``; pixel groups (``sparsity='l21'``,
-    ``shrink='column'``) only. On a clean scene it equals ``'svd'``.
+    Fixed for the fit, like ``'svd'``; pixel groups only, so
+    :func:`rednmf_solve_blocks` only. On a clean scene it equals ``'svd'``.
 """
 
 from __future__ import annotations
