@@ -663,9 +663,7 @@ class BlockRange:
     def _new_S(
         self, X: np.ndarray, W: np.ndarray, H: np.ndarray, S: np.ndarray, a: int
     ) -> tuple[float, int, Cols, np.ndarray | None]:
-        """The S step of ``X - W H`` into ``S`` (pixels ``a:a+m``), compiled or in NumPy passes.
-
-        Returns ``R(S)``, the non-zero count and columns of ``S``, ``|S|`` if formed."""
+        """S step of ``X - W H`` into ``S``: ``R(S)``, non-zeros, columns, ``|S|`` if compiled."""
         if self.compiled:
             return self._compiled_s_step(X, W, H, S, a, with_fit=False)[1:]
         if not self.has_s:
