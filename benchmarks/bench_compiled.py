@@ -68,7 +68,7 @@ def block_sizes(sizes: list[int], rounds: int) -> None:
             for _ in range(rounds + 1):  # the first round warms up
                 for b in sizes:
                     t = time.perf_counter()
-                    R.rednmf_solve(
+                    R.rednmf_solve_blocks(
                         X, W, H, M, max_iter=n_iter, n_jobs=jobs, block_size=b, **SOLVER
                     )
                     times[b].append((time.perf_counter() - t) / n_iter * 1e3)
@@ -86,7 +86,7 @@ def per_iteration(rounds: int, n_iter: int = 40) -> None:
             for compiled in (True, False):
                 rednmf_blocks.USE_KERNELS = compiled
                 t = time.perf_counter()
-                R.rednmf_solve(X, W, H, M, max_iter=n_iter, n_jobs=jobs, **SOLVER)
+                R.rednmf_solve_blocks(X, W, H, M, max_iter=n_iter, n_jobs=jobs, **SOLVER)
                 times[compiled].append((time.perf_counter() - t) / n_iter * 1e3)
         on, off = (statistics.median(times[c][1:]) for c in (True, False))
         print(f"| {jobs} | {on:.2f} | {off:.2f} | {off / on:.2f}x |")

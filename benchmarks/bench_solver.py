@@ -81,7 +81,7 @@ def plain_ms_per_iter(X: np.ndarray, W, H, M, lam_abs: float, n_iter: int) -> fl
 
 def engine_ms_per_iter(X, W, H, M, n_iter: int, **kw) -> float:
     t0 = time.perf_counter()
-    R.rednmf_solve(X, W, H, M, lam=LAM, beta=BETA, max_iter=n_iter, tol=0, **kw)
+    R.rednmf_solve_blocks(X, W, H, M, lam=LAM, beta=BETA, max_iter=n_iter, tol=0, **kw)
     return (time.perf_counter() - t0) / n_iter * 1e3
 
 

@@ -133,6 +133,7 @@ def run_scene(path: str, cfgs: list[dict], checkpoints_all: tuple[int, ...]) -> 
                         max_iter=t - done,
                         tol=0.0,
                         lam_mode=cfg["lam_mode"],
+                        m_split="elementwise",
                     )
                 fit_s += time.perf_counter() - t0
                 W, H, M, done = res.W, res.H, res.M, t

@@ -26,7 +26,7 @@ from rednmf.scoring.brad import brad, pca_project  # noqa: E402
 from rednmf.scoring.local_rx import local_rx  # noqa: E402
 from rednmf.scoring.scorers import MultiScale  # noqa: E402
 from rednmf.solvers.init import initialize_factors  # noqa: E402
-from rednmf.solvers.rednmf import rednmf_solve  # noqa: E402
+from rednmf.solvers.rednmf import rednmf_solve_blocks  # noqa: E402
 
 FIELDS = ("W", "H", "M", "S")
 
@@ -44,11 +44,11 @@ def _problem(cube: np.ndarray, dtype: type) -> tuple[np.ndarray, ...]:
 
 
 def _fit(X, W, H, M, **kw):
-    opts = dict(lam=4.0, beta=1.0, max_iter=30, tol=0.0, block_size=256)
+    opts = dict(max_iter=30, lam_mode="svd", m_split="elementwise", block_size=256)
     opts.update(kw)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return rednmf_solve(X, W, H, M, **opts)
+        return rednmf_solve_blocks(X, W, H, M, **opts)
 
 
 def _rel(a: np.ndarray, b: np.ndarray) -> float:
@@ -167,7 +167,7 @@ def test_torch_bad_combinations_are_input_errors(scene, kw):
 def test_solver_torch_with_a_placement_is_an_input_error(scene):
     X, W, H, M = _problem(scene[0], np.float32)
     with pytest.raises(InputError, match="backend='torch'"):
-        rednmf_solve(X, W, H, M, lam=4.0, beta=1.0, backend="torch", placement=object())
+        rednmf_solve_blocks(X, W, H, M, backend="torch", placement=object())
 
 
 def test_namespace_and_lazy_import():

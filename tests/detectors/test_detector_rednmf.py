@@ -225,9 +225,9 @@ def test_a_large_scene_is_fitted_without_s_or_a_scaled_copy_to_the_same_result(m
     kw = {"max_iter": 25, "scorer": MultiScale(inner=3, outer=9)}
     small = REDNMF(**kw).fit(cube)
     seen = []
-    solve = R.rednmf_solve
+    solve = R.rednmf_solve_blocks
     monkeypatch.setattr(
-        "rednmf.detectors.rednmf.rednmf_solve",
+        "rednmf.detectors.rednmf.rednmf_solve_blocks",
         lambda X, *a, **k: seen.append(type(X)) or solve(X, *a, **k),
     )
     monkeypatch.setattr(rednmf_blocks, "STORED_S_BYTES", 0)

@@ -17,7 +17,7 @@ from rednmf.engines.dask import DaskPlacement, _aligned, chunk_ranges  # noqa: E
 from rednmf.exceptions import InputError  # noqa: E402
 from rednmf.preprocessing import scale_data  # noqa: E402
 from rednmf.solvers.init import initialize_factors  # noqa: E402
-from rednmf.solvers.rednmf import rednmf_solve  # noqa: E402
+from rednmf.solvers.rednmf import rednmf_solve_blocks  # noqa: E402
 from rednmf.solvers.rednmf_blocks import DEFAULT_BLOCK_SIZE, _Sums  # noqa: E402
 
 
@@ -41,11 +41,11 @@ def problem():
 )
 def test_dask_fit_equals_in_memory_fit(client, problem, kw):
     X, W, H, M = problem
-    args = {"lam": 4.0, "beta": 1.0, "max_iter": 20, "tol": 0.0, "block_size": 400, **kw}
+    args = {"max_iter": 20, "lam_mode": "svd", "m_split": "elementwise", "block_size": 400, **kw}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        mem = rednmf_solve(X, W, H, M, **args)
-        dist = rednmf_solve(X, W, H, M, placement=DaskPlacement(client, 400), **args)
+        mem = rednmf_solve_blocks(X, W, H, M, **args)
+        dist = rednmf_solve_blocks(X, W, H, M, placement=DaskPlacement(client, 400), **args)
     if kw.get("tol"):
         assert mem.converged and mem.n_iter < args["max_iter"]
     assert dist.n_iter == mem.n_iter and dist.converged == mem.converged
@@ -57,10 +57,12 @@ def test_dask_fit_equals_in_memory_fit(client, problem, kw):
 def test_dask_default_chunks_agree_to_rounding(client, problem):
     """One chunk per worker adds the sums in another order: equal to float32 rounding."""
     X, W, H, M = problem
-    args = {"lam": 4.0, "beta": 1.0, "max_iter": 20, "tol": 0.0, "block_size": 400}
-    mem = rednmf_solve(X, W, H, M, **args)
+    args = {"max_iter": 20, "lam_mode": "svd", "m_split": "elementwise", "block_size": 400}
+    mem = rednmf_solve_blocks(X, W, H, M, **args)
     out = np.zeros_like(X)
-    dist = rednmf_solve(X, W, H, M, placement=DaskPlacement(client), anomaly_out=out, **args)
+    dist = rednmf_solve_blocks(
+        X, W, H, M, placement=DaskPlacement(client), anomaly_out=out, **args
+    )
     assert dist.S is out
     for name in "WHMS":
         np.testing.assert_allclose(getattr(dist, name), getattr(mem, name), atol=1e-5)

@@ -150,9 +150,9 @@ def test_block_engine_with_and_without_the_kernel_agree(small_scene, monkeypatch
         n_jobs=2,
         block_size=256,
     )
-    fused = R.rednmf_solve(X, W, H, M, **kw)
+    fused = R.rednmf_solve_blocks(X, W, H, M, **kw)
     monkeypatch.setattr(rednmf_blocks, "USE_KERNELS", False)
-    plain = R.rednmf_solve(X, W, H, M, **kw)
+    plain = R.rednmf_solve_blocks(X, W, H, M, **kw)
     assert 0 < np.count_nonzero(np.any(fused.S, axis=0)) < X.shape[1], "S must be partly zero"
     np.testing.assert_allclose(fused.objective, plain.objective, rtol=2e-5)
     for a, b in ((fused.W, plain.W), (fused.H, plain.H), (fused.M, plain.M), (fused.S, plain.S)):
@@ -195,7 +195,7 @@ def test_compiled_engine_in_float64_is_the_plain_transcription(small_scene, monk
     W1, H1, M1, S1, obj1 = REF.plain_rednmf(
         X, W, H, M, lam=0.5, beta=1.0, n_iter=40, fixed=True, m_split=m_split
     )
-    res = R.rednmf_solve(
+    res = R.rednmf_solve_blocks(
         X, W, H, M, lam=0.5, beta=1.0, max_iter=40, tol=0, lam_mode="absolute",
         m_split=m_split, block_size=300, n_jobs=2,
     )  # fmt: skip
@@ -211,8 +211,8 @@ def test_compiled_engine_result_does_not_depend_on_threads(small_scene):
     kw = dict(
         lam=4.0, beta=1.0, max_iter=30, tol=0, lam_mode="noise", m_split="factored", block_size=200
     )
-    one = R.rednmf_solve(X, W, H, M, n_jobs=1, **kw)
-    two = R.rednmf_solve(X, W, H, M, n_jobs=2, **kw)
+    one = R.rednmf_solve_blocks(X, W, H, M, n_jobs=1, **kw)
+    two = R.rednmf_solve_blocks(X, W, H, M, n_jobs=2, **kw)
     for a, b in ((one.W, two.W), (one.H, two.H), (one.M, two.M), (one.S, two.S)):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(one.objective, two.objective)

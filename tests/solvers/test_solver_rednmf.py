@@ -1,4 +1,8 @@
-"""The REDNMF solver: updates, objective, shrinkage, switches.
+"""The REDNMF solvers: updates, objective, shrinkage, switches.
+
+Two solvers run Algorithm 1: :func:`~rednmf.solvers.rednmf.rednmf_solve` on
+whole matrices and :func:`~rednmf.solvers.rednmf.rednmf_solve_blocks` by blocks
+of pixels. Tests of what both do run on both (``SOLVERS``).
 
 Which updates are guaranteed to descend objective (10), with the other
 factors fixed:
@@ -38,6 +42,10 @@ def problem(small_scene):
     X = scale_data(X, "minmax")
     W, H, M = initialize_factors(X, 4, "random", np.random.default_rng(1))
     return X, W, H, M
+
+
+#: Both solvers, for the S steps they share (pixel groups, 'l1', 'none'; fixed lambda).
+SOLVERS = [R.rednmf_solve, R.rednmf_solve_blocks]
 
 
 def _obj(X, W, H, M, S, beta, lam, sparsity="l21", shrink="column"):
@@ -86,8 +94,9 @@ def _warm(problem, iters=5, beta=1.0):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         res = R.rednmf_solve(
-            X, W, H, M, lam=1.0, beta=beta, max_iter=iters, tol=0, lam_mode="adaptive"
-        )
+            X, W, H, M, lam=1.0, beta=beta, max_iter=iters, tol=0, lam_mode="adaptive",
+            m_split="elementwise",
+        )  # fmt: skip
     return X, res.W, res.H, res.M
 
 
@@ -119,13 +128,12 @@ def test_S_update_is_exact_when_beta_is_zero(problem, sparsity, shrink):
         assert best <= _obj(X, W, H, M, other, 0.0, lam, sparsity, shrink) + 1e-9
 
 
-def test_whole_iterations_descend_without_encoder_and_fixed_lambda(problem):
+@pytest.mark.parametrize("solve", SOLVERS)
+def test_whole_iterations_descend_without_encoder_and_fixed_lambda(problem, solve):
     X, W, H, M = problem
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        res = R.rednmf_solve(
-            X, W, H, M, lam=0.5, beta=0.0, max_iter=150, tol=0, lam_mode="absolute"
-        )
+        res = solve(X, W, H, M, lam=0.5, beta=0.0, max_iter=150, tol=0, lam_mode="absolute")
     obj = res.objective
     assert np.all(np.diff(obj) <= 1e-10 * obj[:-1])
     assert obj[-1] < 0.5 * obj[0]
@@ -152,9 +160,10 @@ def test_M_update_measured(problem):
 # -- the solver ------------------------------------------------------------------------
 
 
-def test_factors_stay_nonnegative_and_objective_is_recorded(problem):
+@pytest.mark.parametrize("solve", SOLVERS)
+def test_factors_stay_nonnegative_and_objective_is_recorded(problem, solve):
     X, W, H, M = problem
-    res = R.rednmf_solve(X, W, H, M, lam=1.0, beta=1.0, max_iter=40, tol=0)
+    res = solve(X, W, H, M, lam=1.0, beta=1.0, max_iter=40, tol=0, lam_mode="svd")
     assert res.n_iter == 40 and res.objective.shape == (40,)
     for A in (res.W, res.H, res.M):
         assert A.min() >= 0
@@ -183,22 +192,25 @@ def test_relative_lambda_tracks_the_median_residual_norm(problem):
 
 def test_stops_on_tol_and_warns_on_max_iter(problem):
     X, W, H, M = problem
-    res = R.rednmf_solve(X, W, H, M, lam=1.0, beta=1.0, max_iter=2000, tol=1e-2)
+    res = R.rednmf_solve_blocks(X, W, H, M, lam=1.0, max_iter=2000, tol=1e-2, lam_mode="svd")
     assert res.converged and res.n_iter < 2000
     rel = abs(res.objective[-1] - res.objective[-2]) / res.objective[-2]
     assert rel <= 1e-2
     with pytest.warns(ConvergenceWarning, match="max_iter=3"):
         R.rednmf_solve(X, W, H, M, lam=1.0, beta=1.0, max_iter=3, tol=1e-12)
+    with pytest.warns(ConvergenceWarning, match="max_iter=3"):
+        R.rednmf_solve_blocks(X, W, H, M, lam=1.0, beta=1.0, max_iter=3, tol=1e-12)
 
 
 def test_switches(problem):
     X, W, H, M = problem
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        no_enc = R.rednmf_solve(X, W, H, M, lam=1.0, beta=0.0, max_iter=10, tol=0)
-        no_s = R.rednmf_solve(X, W, H, M, lam=1.0, beta=1.0, max_iter=10, sparsity="none", tol=0)
-        l1 = R.rednmf_solve(X, W, H, M, lam=1.0, beta=1.0, max_iter=10, sparsity="l1", tol=0)
-        row = R.rednmf_solve(X, W, H, M, lam=1.0, beta=1.0, max_iter=10, shrink="row", tol=0)
+        kw = dict(lam=1.0, max_iter=10, lam_mode="svd")
+        no_enc = R.rednmf_solve_blocks(X, W, H, M, beta=0.0, **kw)
+        no_s = R.rednmf_solve_blocks(X, W, H, M, sparsity="none", **kw)
+        l1 = R.rednmf_solve_blocks(X, W, H, M, sparsity="l1", **kw)
+        row = R.rednmf_solve(X, W, H, M, shrink="row", **kw)
     np.testing.assert_array_equal(no_enc.M, M)  # the encoder is not learned
     assert not np.any(no_s.S)
     # L1 zeroes single entries, L2,1 whole pixels or whole bands.
@@ -211,12 +223,10 @@ def test_switches(problem):
 
 def test_float32_matches_float64(problem):
     X, W, H, M = problem
-    kw = {"lam": 1.0, "beta": 1.0, "max_iter": 50, "tol": 0}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        r64 = R.rednmf_solve(X, W, H, M, **kw)
-        f = np.float32
-        r32 = R.rednmf_solve(X.astype(f), W.astype(f), H.astype(f), M.astype(f), **kw)
+    kw = {"lam": 1.0, "max_iter": 50, "lam_mode": "svd", "m_split": "elementwise"}
+    r64 = R.rednmf_solve_blocks(X, W, H, M, **kw)
+    f = np.float32
+    r32 = R.rednmf_solve_blocks(X.astype(f), W.astype(f), H.astype(f), M.astype(f), **kw)
     assert r32.W.dtype == np.float32 and r32.S.dtype == np.float32
     np.testing.assert_allclose(r32.objective, r64.objective, rtol=1e-3)
     np.testing.assert_allclose(r32.W @ r32.H, r64.W @ r64.H, rtol=1e-2, atol=1e-3)
@@ -245,13 +255,15 @@ def test_solver_loop_equals_the_plain_transcription(problem, beta, sparsity, shr
             sparsity=sparsity,
             shrink=shrink,
             lam_mode="adaptive",
+            m_split="elementwise",
         )
     np.testing.assert_allclose(res.objective, obj1, rtol=1e-8)
     for got, want in ((res.W, W1), (res.H, H1), (res.M, M1), (res.S, S1)):
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-10)
 
 
-def test_svd_lambda_is_fixed_from_the_rank_r_residual(problem):
+@pytest.mark.parametrize("solve", SOLVERS)
+def test_svd_lambda_is_fixed_from_the_rank_r_residual(problem, solve):
     X, W, H, M = problem
     r = W.shape[1]
     U, _, _ = np.linalg.svd(X, full_matrices=False)
@@ -259,7 +271,7 @@ def test_svd_lambda_is_fixed_from_the_rank_r_residual(problem):
     expect = 0.8 * np.median(np.linalg.norm(resid, axis=0))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        res = R.rednmf_solve(X, W, H, M, lam=0.8, beta=0.0, max_iter=60, tol=0, lam_mode="svd")
+        res = solve(X, W, H, M, lam=0.8, beta=0.0, max_iter=60, tol=0, lam_mode="svd")
     np.testing.assert_allclose(res.lam_history, expect, rtol=1e-8)
     # One fixed objective: without the encoder every iteration descends.
     assert np.all(np.diff(res.objective) <= 1e-10 * res.objective[:-1])
@@ -290,9 +302,9 @@ def test_block_engine_equals_the_plain_transcription(
     W1, H1, M1, S1, obj1 = REF.plain_rednmf(
         X, W, H, M, lam=lam, beta=beta, n_iter=50, sparsity=sparsity, fixed=True
     )
-    res = R.rednmf_solve(
+    res = R.rednmf_solve_blocks(
         X, W, H, M, lam=lam, beta=beta, max_iter=50, tol=0, sparsity=sparsity,
-        lam_mode="absolute", block_size=block_size, n_jobs=n_jobs,
+        lam_mode="absolute", block_size=block_size, n_jobs=n_jobs, m_split="elementwise",
     )  # fmt: skip
     assert res.n_iter == 50
     np.testing.assert_allclose(res.objective, obj1, rtol=1e-8)
@@ -302,25 +314,56 @@ def test_block_engine_equals_the_plain_transcription(
         assert 0 < np.count_nonzero(np.any(res.S, axis=0)) < X.shape[1], "S must be partly zero"
 
 
+@pytest.mark.parametrize(
+    "beta, sparsity, lam_mode, lam, m_split",
+    [
+        (1.0, "l21", "absolute", 0.5, "factored"),
+        (1.0, "l21", "svd", 1.0, "factored"),
+        (0.0, "l21", "svd", 1.0, "elementwise"),
+        (3.0, "l21", "absolute", 0.3, "elementwise"),
+        (1.0, "l1", "absolute", 0.02, "factored"),
+        (1.0, "none", "absolute", 0.0, "factored"),
+    ],
+)
+def test_the_two_solvers_agree(problem, beta, sparsity, lam_mode, lam, m_split):
+    """Whole matrices and pixel blocks: the same iterates, up to the order of the sums."""
+    X, W, H, M = problem
+    kw = dict(lam=lam, beta=beta, max_iter=50, sparsity=sparsity, lam_mode=lam_mode)
+    dense = R.rednmf_solve(X, W, H, M, m_split=m_split, **kw)
+    blocks = R.rednmf_solve_blocks(X, W, H, M, m_split=m_split, block_size=300, n_jobs=2, **kw)
+    assert dense.n_iter == blocks.n_iter == 50
+    np.testing.assert_allclose(blocks.lam_history, dense.lam_history, rtol=1e-10)
+    np.testing.assert_allclose(blocks.objective, dense.objective, rtol=1e-8)
+    for name in "WHMS":
+        got, want = getattr(blocks, name), getattr(dense, name)
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-10, err_msg=name)
+    if lam_mode == "absolute" and sparsity != "none":  # (with 'svd' every pixel is in S here)
+        assert 0 < np.count_nonzero(dense.S) < dense.S.size, "S must be partly zero"
+
+
 def test_block_engine_result_does_not_depend_on_threads(problem):
     X, W, H, M = (A.astype(np.float32) for A in problem)
-    kw = dict(lam=4.0, beta=1.0, max_iter=30, tol=0, block_size=200)
-    one = R.rednmf_solve(X, W, H, M, n_jobs=1, **kw)
-    two = R.rednmf_solve(X, W, H, M, n_jobs=2, **kw)
+    kw = dict(max_iter=30, block_size=200)
+    one = R.rednmf_solve_blocks(X, W, H, M, n_jobs=1, **kw)
+    two = R.rednmf_solve_blocks(X, W, H, M, n_jobs=2, **kw)
     for a, b in ((one.W, two.W), (one.H, two.H), (one.M, two.M), (one.S, two.S)):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(one.objective, two.objective)
 
 
-@pytest.mark.parametrize("sparsity", ["l21", "l1"])
+@pytest.mark.parametrize("sparsity", ["l21", "l1", "none"])
 def test_block_engine_stops_at_tol_with_the_factors_of_that_iteration(problem, sparsity):
-    """An early stop returns W, H, M, S of the iteration whose objective settled."""
+    """An early stop returns W, H, M, S of the iteration whose objective settled.
+
+    (With ``sparsity='none'`` the early stop used to fail: the S step of the
+    NumPy passes has no groups to shrink.)
+    """
     X, W, H, M = problem
     lam = 0.5 if sparsity == "l21" else 0.02
     kw = dict(lam=lam, beta=1.0, sparsity=sparsity, lam_mode="absolute", block_size=400)
-    stopped = R.rednmf_solve(X, W, H, M, max_iter=500, tol=1e-2, **kw)
+    stopped = R.rednmf_solve_blocks(X, W, H, M, max_iter=500, tol=1e-2, **kw)
     assert stopped.converged and 2 < stopped.n_iter < 500
-    fixed = R.rednmf_solve(X, W, H, M, max_iter=stopped.n_iter, tol=0, **kw)
+    fixed = R.rednmf_solve_blocks(X, W, H, M, max_iter=stopped.n_iter, tol=0, **kw)
     np.testing.assert_array_equal(stopped.objective, fixed.objective)
     for a, b in ((stopped.W, fixed.W), (stopped.H, fixed.H), (stopped.M, fixed.M)):
         np.testing.assert_array_equal(a, b)
@@ -381,7 +424,7 @@ def test_block_engine_factored_equals_its_transcription(
         X, W, H, M, lam=lam, beta=beta, n_iter=50, sparsity=sparsity, fixed=True,
         m_split="factored",
     )  # fmt: skip
-    res = R.rednmf_solve(
+    res = R.rednmf_solve_blocks(
         X, W, H, M, lam=lam, beta=beta, max_iter=50, tol=0, sparsity=sparsity,
         lam_mode="absolute", block_size=block_size, n_jobs=n_jobs, m_split="factored",
     )  # fmt: skip
@@ -389,9 +432,9 @@ def test_block_engine_factored_equals_its_transcription(
     for got, want in ((res.W, W1), (res.H, H1), (res.M, M1), (res.S, S1)):
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-10)
     # and it is not the element-wise split
-    other = R.rednmf_solve(
+    other = R.rednmf_solve_blocks(
         X, W, H, M, lam=lam, beta=beta, max_iter=50, tol=0, sparsity=sparsity,
-        lam_mode="absolute", block_size=block_size, n_jobs=n_jobs,
+        lam_mode="absolute", block_size=block_size, n_jobs=n_jobs, m_split="elementwise",
     )  # fmt: skip
     assert not np.allclose(other.M, res.M, rtol=1e-3)
 
@@ -411,10 +454,20 @@ def test_plain_loop_factored_equals_its_transcription(problem):
     np.testing.assert_allclose(res.M, M1, rtol=1e-6, atol=1e-10)
 
 
-def test_m_split_is_checked(problem):
+@pytest.mark.parametrize("solve", SOLVERS)
+def test_m_split_is_checked(problem, solve):
     X, W, H, M = problem
     with pytest.raises(InputError, match="m_split"):
-        R.rednmf_solve(X, W, H, M, lam=1.0, beta=1.0, max_iter=1, m_split="diagonal")
+        solve(X, W, H, M, max_iter=1, m_split="diagonal")
+
+
+@pytest.mark.parametrize(
+    "solve, lam_mode", [(R.rednmf_solve, "noise"), (R.rednmf_solve_blocks, "adaptive")]
+)
+def test_each_solver_refuses_the_scale_it_does_not_run(problem, solve, lam_mode):
+    X, W, H, M = problem
+    with pytest.raises(InputError, match="lam_mode must be one of"):
+        solve(X, W, H, M, max_iter=1, lam_mode=lam_mode)
 
 
 @pytest.mark.parametrize(
@@ -436,10 +489,10 @@ def test_s_not_stored_is_the_stored_s_bit_for_bit(kw):
     params.update(kw)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        implicit = R.rednmf_solve(X, W, H, M, m_split="factored", store_s=False, **params)
-        assert isinstance(R.rednmf_solve(X, W, H, M, max_iter=1, lam=4.0, beta=1.0).S, np.ndarray)
+        implicit = R.rednmf_solve_blocks(X, W, H, M, store_s=False, **params)
+        assert isinstance(R.rednmf_solve_blocks(X, W, H, M, max_iter=1).S, np.ndarray)
         stored = np.zeros(X.shape, dtype=X.dtype, order="F")
-        ref = R.rednmf_solve(X, W, H, M, m_split="factored", anomaly_out=stored, **params)
+        ref = R.rednmf_solve_blocks(X, W, H, M, anomaly_out=stored, **params)
     assert isinstance(implicit.S, R.EvidenceMatrix) and implicit.n_iter == ref.n_iter
     assert np.any(ref.S)
     np.testing.assert_array_equal(np.asarray(implicit.S), ref.S)

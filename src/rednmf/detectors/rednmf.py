@@ -1,4 +1,4 @@
-"""REDNMF detector: the estimator around :func:`rednmf.solvers.rednmf.rednmf_solve`."""
+"""REDNMF detector: the estimator around the solvers of :mod:`rednmf.solvers.rednmf`."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ from rednmf.solvers.rednmf import (
     anomaly_evidence,
     check_lam_mode,
     rednmf_solve,
+    rednmf_solve_blocks,
 )
 
 __all__ = ["PRESETS", "REDNMF", "SPARSITY"]
@@ -504,25 +505,18 @@ class REDNMF(FactorizationDetector):
         run: Any = None,
         callback: Callable[[int, float], None] | None = None,
     ) -> RednmfResult:
-        """:func:`rednmf_solve` on the session ``run`` (its threads, parts and backend)."""
-        return rednmf_solve(
-            X,
-            W,
-            H,
-            M,
-            lam=self.lam,
-            beta=self.beta,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            sparsity=SPARSITY[self.sparsity][0],
-            shrink=SPARSITY[self.sparsity][1],
-            lam_mode=self.lam_mode,
-            noise_margin=self.noise_margin,
-            m_split=self.m_split,
-            callback=callback,
-            anomaly_out=anomaly_out,
-            **(LocalSession() if run is None else run).solver_kwargs(),
-        )
+        """Fit the model: :func:`rednmf_solve_blocks` on the session ``run`` (its threads,
+        parts and backend), or :func:`rednmf_solve` for the S steps that it alone runs."""
+        sparsity, shrink = SPARSITY[self.sparsity]
+        model = dict(
+            lam=self.lam, beta=self.beta, max_iter=self.max_iter, tol=self.tol,
+            sparsity=sparsity, lam_mode=self.lam_mode, m_split=self.m_split, callback=callback,
+        )  # fmt: skip
+        if not self._block_engine():  # _engine() has refused every session but this process
+            return rednmf_solve(X, W, H, M, shrink=shrink, **model)
+        model.update(noise_margin=self.noise_margin, anomaly_out=anomaly_out)
+        execution = (LocalSession() if run is None else run).solver_kwargs()
+        return rednmf_solve_blocks(X, W, H, M, **model, **execution)
 
     def _evidence(
         self, X: np.ndarray, res: RednmfResult, shape: tuple[int, int], run: Any = None

@@ -102,7 +102,7 @@ class LocalSession(InProcess):
     client: Any = None
 
     def solver_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of :func:`rednmf.solvers.rednmf.rednmf_solve` for this session."""
+        """Keyword arguments of :func:`~rednmf.solvers.rednmf.rednmf_solve_blocks` here."""
         return {"n_jobs": self.n_jobs, "backend": self.backend, "device": self.device}
 
     def kept_evidence(self, W: np.ndarray | None, tau: float | None) -> Any:

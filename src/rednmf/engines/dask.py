@@ -302,7 +302,7 @@ class DaskParts:
 
 
 class DaskPlacement:
-    """Lays a fit's pixel ranges out on a cluster: the ``parts`` of :func:`rednmf_solve`.
+    """Lays a fit's pixel ranges out on a cluster: the ``parts`` of :func:`rednmf_solve_blocks`.
 
     Called by the solver as ``placement(X, H, S, **range_kwargs)``; cuts the
     pixels into chunks (:func:`chunk_ranges`) and returns their
@@ -379,7 +379,7 @@ class DaskSession:
         self.chunk_rows = chunk_rows
 
     def solver_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of :func:`rednmf.solvers.rednmf.rednmf_solve` for this session."""
+        """Keyword arguments of :func:`~rednmf.solvers.rednmf.rednmf_solve_blocks` here."""
         return {"placement": self.placement}
 
     def kept_evidence(self, W: np.ndarray | None, tau: float | None) -> Any:

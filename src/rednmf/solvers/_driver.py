@@ -2,7 +2,7 @@
 
 Every whole-matrix solver (:func:`~rednmf.solvers.nmf.nmf_solve`,
 :func:`~rednmf.solvers.rnmf.rnmf_solve`, :func:`~rednmf.solvers.l1nmf.l1nmf_solve`,
-:func:`~rednmf.solvers.ewnmf.ewnmf_solve` and the whole-matrix loop of
+:func:`~rednmf.solvers.ewnmf.ewnmf_solve` and REDNMF's
 :func:`~rednmf.solvers.rednmf.rednmf_solve`) supplies one ``step``: a function
 that does one iteration and returns the objective after it. :func:`iterate`
 runs the steps, records the objectives, reports each iteration to the fit

@@ -4,14 +4,14 @@ Each operator returns the exact minimiser of ``||E - S||_F^2 + lam * R(S)``
 over ``S`` for one regulariser ``R``. Note the factor: with the squared
 Frobenius loss *without* a 1/2, the threshold is ``lam / 2``.
 
-Users: RNMF's S step (6) is :func:`soft_threshold`, which its loop applies as
-its two parts ``S+ = max(E - tau, 0)``, ``S- = max(-E - tau, 0)`` in buffers
-(:mod:`rednmf.solvers.rnmf`); REDNMF's whole-matrix loop (``_s_step``) and
-:func:`rednmf.solvers.rednmf.anomaly_evidence` apply :func:`soft_threshold` and
-:func:`shrink_factors` to group norms they have formed. The block engine's S
-step (:meth:`rednmf.solvers.rednmf_blocks.BlockRange._s_step`) is the same
-math in place, restricted to the support of ``S``, and stays separate for
-speed. ``update_S`` of the test oracle ``tests/oracles/reference.py`` states the step plainly.
+:func:`soft_threshold` and :func:`shrink_factors` take an array backend
+(:mod:`rednmf.backend`). Users: REDNMF's two solvers (``_s_step`` of
+:mod:`rednmf.solvers.rednmf`, :meth:`rednmf.solvers.rednmf_blocks.BlockRange._s_step`)
+and :func:`rednmf.solvers.rednmf.anomaly_evidence`; RNMF's S step (6) is
+:func:`soft_threshold`, applied as its two parts in buffers (:mod:`rednmf.solvers.rnmf`).
+The compiled pass of :mod:`rednmf.solvers._kernels` writes :func:`shrink_factors`
+in numba; ``update_S`` of the test oracle ``tests/oracles/reference.py`` states
+the step plainly.
 """
 
 from __future__ import annotations
@@ -20,24 +20,14 @@ from typing import Any
 
 import numpy as np
 
+from rednmf.backend import NumpyBackend, get_backend
+
 __all__ = ["soft_threshold", "group_shrink", "shrink_factors"]
 
 
-class _NumPy:
-    """The three operations of :func:`shrink_factors` on NumPy arrays."""
-
-    where = staticmethod(np.where)
-
-    @staticmethod
-    def astype(a: np.ndarray, dtype: Any) -> np.ndarray:
-        return a.astype(dtype, copy=False)
-
-    @staticmethod
-    def errstate() -> Any:
-        return np.errstate(divide="ignore", invalid="ignore")
-
-
-def shrink_factors(norms: Any, tau: float, dtype: Any = None, xp: Any = None) -> Any:
+def shrink_factors(
+    norms: Any, tau: float, dtype: Any = None, xp: NumpyBackend | None = None
+) -> Any:
     """Group shrink factors ``max(1 - tau / ||E_g||, 0)`` from the group norms.
 
     A group whose norm is at most ``tau`` (zero included) gets 0; ``S_g`` is
@@ -52,22 +42,29 @@ def shrink_factors(norms: Any, tau: float, dtype: Any = None, xp: Any = None) ->
     dtype : dtype, optional
         Cast the factors to it (the dtype of ``E``); default: as computed.
     xp : backend, optional
-        Array namespace of :mod:`rednmf.backend` (``where``, ``astype``,
-        ``errstate``) for tensors; default NumPy.
+        Array backend of ``norms`` (:mod:`rednmf.backend`); default NumPy.
     """
-    xp = _NumPy if xp is None else xp
+    xp = get_backend("numpy") if xp is None else xp
     with xp.errstate():
         factor = xp.where(norms > tau, 1.0 - tau / norms, 0.0)
     return factor if dtype is None else xp.astype(factor, dtype)
 
 
-def soft_threshold(E: np.ndarray, tau: float) -> np.ndarray:
+def soft_threshold(E: Any, tau: float, out: Any = None, xp: NumpyBackend | None = None) -> Any:
     """Element-wise soft threshold, the proximal operator of ``tau * ||.||_1``.
 
     ``S_ij = sign(E_ij) * max(|E_ij| - tau, 0)`` (eq. 6 of the REDNMF paper with
     ``tau = lambda / 2``).
+
+    ``out``: where to write ``S`` (not ``E``; default a new array); ``xp``: the
+    array backend of ``E`` (:mod:`rednmf.backend`; default NumPy).
     """
-    return np.sign(E) * np.maximum(np.abs(E) - tau, 0.0)
+    xp = get_backend("numpy") if xp is None else xp
+    S = xp.abs(E, out=out)
+    S -= tau
+    xp.relu(S, out=S)
+    S *= xp.sign(E)
+    return S
 
 
 def group_shrink(E: np.ndarray, tau: float, axis: int = 0) -> np.ndarray:

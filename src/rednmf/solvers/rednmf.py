@@ -1,7 +1,10 @@
-r"""REDNMF solver: robust asymmetric encoder-decoder NMF (Moradi et al., 2026).
+r"""REDNMF solvers: robust asymmetric encoder-decoder NMF (Moradi et al., 2026).
 
 Pure functions over arrays: no seeds, no I/O, no printing. ``X`` is
-bands x pixels (``d x n``) and nonnegative.
+bands x pixels (``d x n``) and nonnegative. Two solvers run Algorithm 1 to the
+same iterates: :func:`rednmf_solve` on whole matrices (every S step) and
+:func:`rednmf_solve_blocks` by blocks of pixels (the S steps that act pixel by
+pixel at a fixed threshold; threads, torch, Dask, data on disk).
 
 Model (eq. 10 of the paper)::
 
@@ -11,7 +14,7 @@ with ``R(S) = ||S||_{2,1}`` (sum of column norms, one column per pixel) by
 default. One iteration follows Algorithm 1: ``S`` (17), ``W`` (14, in the
 corrected form of Sec. 4.4), ``M`` (15), ``H`` (16).
 
-Choices where the paper is ambiguous (all parameters of :func:`rednmf_solve`):
+Choices where the paper is ambiguous (parameters of the solvers):
 
 * **Threshold.** The S step is the exact proximal step of the first and last
   terms of (10): groups with norm at most ``lam / 2`` become zero, the rest
@@ -29,7 +32,7 @@ Choices where the paper is ambiguous (all parameters of :func:`rednmf_solve`):
     step thresholds (pixels, bands, or entries for ``sparsity='l1'``). It is
     the residual level a rank-r background can reach, and it is fixed, so
     (10) is one fixed objective and ``tol`` measures its convergence.
-  - ``'adaptive'``: ``lam_t = lam * median_g ||E_g||`` of the current residual
+  - ``'adaptive'`` (:func:`rednmf_solve` only): ``lam_t = lam * median_g ||E_g||`` of the residual
     ``E = X - WH``, recomputed every iteration; the objective recorded at
     iteration ``t`` uses ``lam_t``, which keeps shrinking with the residual.
   - ``'absolute'``: ``lam_t = lam`` as given (the paper's convention).
@@ -37,8 +40,8 @@ Choices where the paper is ambiguous (all parameters of :func:`rednmf_solve`):
     (:mod:`rednmf.solvers.noise`): the threshold is the noise energy a pixel's
     residual is expected to carry, plus ``noise_margin`` standard deviations of
     it, plus ``lam / 2`` times the structured (noise-free) median residual.
-    Fixed for the fit, like ``'svd'``; pixel groups (``sparsity='l21'``,
-    ``shrink='column'``) only. On a clean scene it equals ``'svd'``.
+    Fixed for the fit, like ``'svd'``; pixel groups only, so
+    :func:`rednmf_solve_blocks` only. On a clean scene it equals ``'svd'``.
 """
 
 from __future__ import annotations
@@ -55,18 +58,17 @@ from rednmf._validation import check_choice
 from rednmf.backend import NumpyBackend, get_backend, is_tensor, namespace
 from rednmf.exceptions import InputError
 from rednmf.solvers import _kernels, rednmf_blocks
-from rednmf.solvers._driver import FitCallback, Iterate, as_fit_callback, iterate
+from rednmf.solvers._driver import Iterate, as_fit_callback, iterate
 from rednmf.solvers._stopping import has_converged, warn_max_iter
 from rednmf.solvers.noise import NoiseScale, noise_scale
 from rednmf.solvers.prox import shrink_factors, soft_threshold
 from rednmf.solvers.rednmf_blocks import (
-    DEFAULT_BLOCK_SIZE,
-    GPU_BLOCK_SIZE,
     BlockRange,
     BlockSolver,
     LocalParts,
     _pixel_major,
     block_ranges,
+    default_block_size,
     resolve_n_jobs,
     sum_in_order,
 )
@@ -76,19 +78,23 @@ __all__ = [
     "RednmfResult",
     "anomaly_evidence",
     "rednmf_solve",
+    "rednmf_solve_blocks",
     "rednmf_objective",
 ]
 
 SPARSITY = ("l21", "l1", "none")
 SHRINK = ("column", "row")
 M_SPLITS = ("elementwise", "factored")
+#: The scales of ``lam`` of :func:`rednmf_solve` and of :func:`rednmf_solve_blocks`.
+DENSE_LAM_MODES = ("svd", "adaptive", "absolute")
+BLOCK_LAM_MODES = ("noise", "svd", "absolute")
 
 
 @dataclass
 class RednmfResult:
-    """Factors and diagnostics returned by :func:`rednmf_solve`.
+    """Factors and diagnostics returned by :func:`rednmf_solve` and :func:`rednmf_solve_blocks`.
 
-    ``S`` is an array, or on the block engine in this process (pixel-major
+    ``S`` is an array, or from :func:`rednmf_solve_blocks` in this process (pixel-major
     NumPy data, pixel groups) an :class:`EvidenceMatrix`: the S step of
     ``X - W_s H_s`` at ``lam / 2`` for the factors of the final S step, read
     ``S[:, a:b]`` block by block or whole with ``np.asarray(S)`` (equal, bit
@@ -112,14 +118,16 @@ def _split(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.maximum(A, 0), np.maximum(-A, 0)
 
 
+def _group_norms(E: np.ndarray, sparsity: str, shrink: str) -> np.ndarray:
+    """The sizes of the groups of the S step: entries (``'l1'``), column or row norms."""
+    return np.abs(E) if sparsity == "l1" else np.linalg.norm(E, axis=int(shrink != "column"))
+
+
 def _penalty(S: np.ndarray, sparsity: str, shrink: str) -> float:
     """``R(S)``: L2,1 over columns or rows, L1, or 0."""
     if sparsity == "none":
         return 0.0
-    if sparsity == "l1":
-        return float(np.abs(S).sum(dtype=np.float64))
-    axis = 0 if shrink == "column" else 1
-    return float(np.linalg.norm(S, axis=axis).sum(dtype=np.float64))
+    return float(_group_norms(S, sparsity, shrink).sum(dtype=np.float64))
 
 
 def rednmf_objective(
@@ -149,10 +157,7 @@ def rednmf_objective(
 
 def _group_scale(E: np.ndarray, sparsity: str, shrink: str) -> float:
     """Median size of the groups that the S step thresholds (for relative lambda)."""
-    if sparsity == "l1":
-        return float(np.median(np.abs(E)))
-    axis = 0 if shrink == "column" else 1
-    return float(np.median(np.linalg.norm(E, axis=axis)))
+    return float(np.median(_group_norms(E, sparsity, shrink)))
 
 
 def svd_residual_scale(
@@ -242,9 +247,7 @@ def anomaly_evidence(
             out = np.empty_like(X)
         else:
             out = np.empty((d, n), dtype=getattr(X, "dtype", np.float32))
-    if block_size is None:
-        cuda = xp.device is not None and xp.device.type == "cuda"
-        block_size = GPU_BLOCK_SIZE if cuda else DEFAULT_BLOCK_SIZE
+    block_size = default_block_size(xp) if block_size is None else block_size
     dtype = xp.dtype(out.dtype)
     W = xp.asarray(W, dtype=dtype)
     if xp.name == "numpy" and rednmf_blocks.USE_KERNELS:
@@ -265,7 +268,7 @@ class EvidenceMatrix:
     equal bit for bit to the same columns of ``anomaly_evidence(X, W, H, tau)``
     (each pixel is computed alone), so the evidence of a scene can be read,
     projected and scored without a bands x pixels array of it. Has ``shape``,
-    ``dtype`` and ``ndim``, as :func:`rednmf.scoring.brad.project_by_blocks`
+    ``dtype`` and ``ndim``, as :func:`rednmf.scoring.from_matrix.project_matrix`
     needs. :meth:`close` drops the reference to ``X`` once the evidence has
     been read (its memory can then go before the scoring goes on).
     """
@@ -301,13 +304,7 @@ class EvidenceMatrix:
 def _compiled_evidence(
     X: Any, W: np.ndarray, H: np.ndarray, tau: float, out: np.ndarray, block_size: int
 ) -> None:
-    """:func:`anomaly_evidence` on NumPy, block by block with the compiled per-pixel pass.
-
-    :func:`rednmf.solvers._kernels.shrink_residual`, the arithmetic of the fit's
-    own S step: the evidence does not depend on the blocks nor on the BLAS
-    threads, so a scene scored in memory and the same scene scored chunk by
-    chunk on Dask workers get the same evidence, bit for bit.
-    """
+    """:func:`anomaly_evidence` on NumPy: block by block, each pixel by the compiled pass."""
     d, n = X.shape
     dtype = out.dtype
     A = np.empty((d, min(n, block_size)), dtype=dtype, order="F")
@@ -359,43 +356,48 @@ def _sqnorm(A: np.ndarray) -> float:
     return float(np.einsum("ij,ij->", A, A, dtype=np.float64))
 
 
+def _check_options(
+    lam_mode: str, modes: tuple[str, ...], sparsity: str, shrink: str, m_split: str
+) -> None:
+    """Check a solver's model options (one-line :class:`~rednmf.exceptions.InputError`)."""
+    check_choice("lam_mode", lam_mode, modes)
+    check_choice("sparsity", sparsity, SPARSITY)
+    check_choice("shrink", shrink, SHRINK)
+    check_choice("m_split", m_split, M_SPLITS)
+    check_lam_mode(lam_mode, sparsity, shrink)
+
+
 def rednmf_solve(
     X: np.ndarray,
     W: np.ndarray,
     H: np.ndarray,
     M: np.ndarray,
     *,
-    lam: float,
-    beta: float,
-    max_iter: int = 200,
-    tol: float = 1e-4,
+    lam: float = 4.0,
+    beta: float = 1.0,
+    max_iter: int = 100,
+    tol: float = 0.0,
     sparsity: str = "l21",
     shrink: str = "column",
     lam_mode: str = "svd",
-    noise_margin: float = 3.0,
-    m_split: str = "elementwise",
+    m_split: str = "factored",
     eps: float = 1e-10,
     callback: Callable[..., None] | None = None,
-    block_size: int | None = None,
-    n_jobs: int | None = 1,
-    anomaly_out: np.ndarray | None = None,
-    placement: Callable[..., Any] | None = None,
-    backend: str | None = None,
-    device: Any = None,
-    store_s: bool | None = None,
 ) -> RednmfResult:
-    """Fit REDNMF by the multiplicative updates of Algorithm 1.
+    """Fit REDNMF by Algorithm 1 on whole matrices (NumPy, in this process).
 
-    Each iteration applies (17), (14), (15), (16) exactly as the literal
-    transcriptions of the test oracle ``tests/oracles/reference.py`` (``update_S``,
-    ``update_W``, ``update_M``, ``update_H``) state them (the
-    test suite checks the loop against those plain transcriptions), with the
+    The solver of every S step, among them those that need a statistic of the
+    whole residual first: band groups (``shrink='row'``) and the adaptive
+    threshold. :func:`rednmf_solve_blocks` reaches the same iterates for the
+    pixel-wise S steps at a fixed threshold, by blocks of pixels.
+
+    Each iteration applies (17), (14), (15), (16) exactly as the test oracle
+    ``tests/oracles/reference.py`` (``update_S``, ``update_W``, ``update_M``,
+    ``update_H``) states them (the tests check the loop against it), with the
     products reassociated and shared: every product with ``X``, ``S+`` or
-    ``S-`` is an ``(r x d) x (d x n)`` or ``(k r x n) x (n x d)`` product of
-    stacked factors, ``SS'`` is formed over the non-zero columns of ``S``
-    only, ``MX`` is carried from the H step to the next M step, and the
-    objective reuses the residual of the next S step, so no
-    bands x pixels array is formed twice.
+    ``S-`` is one product of stacked factors, ``SS'`` is formed over the
+    non-zero columns of ``S`` only, ``MX`` is carried from the H step to the
+    next M step, and the objective reuses the residual of the next S step.
 
     Parameters
     ----------
@@ -413,118 +415,39 @@ def rednmf_solve(
         Maximum number of iterations.
     tol : float
         Stop when the relative change of the objective between two iterations
-        is below ``tol``. ``tol = 0`` runs ``max_iter`` iterations.
+        is at most ``tol``. ``tol = 0`` runs ``max_iter`` iterations.
     sparsity : {'l21', 'l1', 'none'}
         Regulariser of ``S``: group L2,1 (REDNMF), element-wise L1 (as RNMF,
         the ``-L2,1`` ablation) or none (``S = 0``: asymmetric EDNMF).
     shrink : {'column', 'row'}
         Groups of the L2,1 norm: pixels (default) or bands (literal eq. 17).
-    lam_mode : {'svd', 'noise', 'adaptive', 'absolute'}
+    lam_mode : {'svd', 'adaptive', 'absolute'}
         Scale of ``lam`` (see the module docstring): relative to the residual
-        of a rank-r truncated SVD of ``X`` (fixed), the same with the noise
-        level of ``X`` taken into account (fixed), relative to the current
-        residual (every iteration), or as given.
-    noise_margin : float
-        With ``lam_mode='noise'``: standard deviations of the expected noise
-        energy added to the threshold (:mod:`rednmf.solvers.noise`).
-    m_split : {'elementwise', 'factored'}
+        of a rank-r truncated SVD of ``X`` (fixed), relative to the current
+        residual (every iteration), or as given. ``'noise'``, REDNMF's
+        default, scales pixel groups and is :func:`rednmf_solve_blocks`'s;
+        the default here is its noise-free form.
+    m_split : {'factored', 'elementwise'}
         How the M step (15) splits ``SS'`` between numerator and denominator:
-        element-wise positive and negative parts as printed, or
-        ``S+S+' + S-S-'`` over ``S+S-' + S-S+'``
-        (``update_M_factored`` of ``tests/oracles/reference.py``), which the engine
-        forms at ``r d n`` instead of ``d^2 n`` multiply-adds.
+        ``S+S+' + S-S-'`` over ``S+S-' + S-S+'`` (``update_M_factored`` of
+        ``tests/oracles/reference.py``; the block solver forms it at ``r d n``
+        instead of ``d^2 n`` multiply-adds), or element-wise positive and
+        negative parts of ``SS'`` as printed.
     eps : float
         Added to every denominator.
     callback : callable, optional
         Called as ``callback(iteration, objective, state)`` after each
-        iteration, ``state`` a :class:`~rednmf.solvers._driver.Iterate`: the
-        whole-matrix loop gives ``W, H, M, S``; the block engine, which has
-        already formed the next ``W`` and ``S`` when it reports, gives the fit
-        term ``||X - WH - S||_F^2`` only. A two-argument ``callback(iteration,
-        objective)`` works too.
-    block_size : int, optional
-        Pixels per block of the block engine (:mod:`rednmf.solvers.rednmf_blocks`);
-        default 8192, or 262144 on a CUDA device.
-    n_jobs : int or None
-        Threads over pixel blocks (``None`` or ``-1``: every CPU). The result
-        does not depend on it.
-    anomaly_out : ndarray of shape (d, n), optional
-        Array to hold ``S`` (for example a :class:`numpy.memmap` for a scene
-        larger than memory); block engine only.
-    store_s : bool, optional
-        Block engine in this process on pixel-major NumPy data with pixel
-        groups (the detector's default fit): whether ``S`` is kept as an array
-        (True) or formed again, block by block, from the factors of its S step
-        whenever a sweep needs it (False: no bands x pixels array; ``r d``
-        more multiply-adds per pixel and iteration; the same result bit for
-        bit, and ``S`` is returned as an :class:`EvidenceMatrix`). Default: by
-        size, stored while ``S`` is at most
-        :data:`~rednmf.solvers.rednmf_blocks.STORED_S_BYTES`. Elsewhere ``S`` is
-        always an array.
-    placement : callable, optional
-        Where the block engine's pixel ranges run: called once as
-        ``placement(X, H, S, **range_kwargs)`` (the keyword arguments of
-        :class:`~rednmf.solvers.rednmf_blocks.BlockRange`), it returns an
-        object with the interface of
-        :class:`~rednmf.solvers.rednmf_blocks.LocalParts`; if it has a
-        ``gather_into(H, S)`` method (ranges held elsewhere) the solver calls
-        it at the end to copy ``H`` and ``S`` back. Default: the ranges in this
-        process, ``n_jobs`` threads. An execution engine supplies it, e.g.
-        :class:`rednmf.engines.dask.DaskPlacement` (the pixel chunks on the
-        workers of a Dask cluster; the driver keeps ``W`` and ``M``). Block
-        engine only; ``X`` is read here range by range, so it may be a memmap.
-    backend : {'numpy', 'torch'}, optional
-        Array backend of the block engine (:mod:`rednmf.backend`); default
-        ``'torch'`` when ``X`` is a ``torch.Tensor``, else ``'numpy'``. With
-        ``'torch'`` the data and factors are moved once to ``device`` (in the
-        dtype of ``X``), every update runs there, and the factors come back as
-        NumPy arrays. Block engine only, in memory (no ``placement``, no
-        ``anomaly_out``); ``n_jobs`` is ignored (torch parallelises each operation).
-    device : str or torch.device, optional
-        Torch device: ``None`` means ``'cuda'`` when available, else ``'cpu'``.
+        iteration, ``state`` a :class:`~rednmf.solvers._driver.Iterate` with
+        ``W, H, M, S``; a two-argument ``callback(iteration, objective)``
+        works too.
 
     Returns
     -------
     RednmfResult
-        ``W, H, M, S``, ``n_iter``, the objective after each iteration, the
-        ``lam_t`` used at each iteration and, with ``lam_mode='noise'``, the
-        noise estimate (``noise``).
+        ``W, H, M, S`` (arrays), ``n_iter``, the objective after each
+        iteration and the ``lam_t`` used at each iteration.
     """
-    if backend is None:
-        backend = "torch" if is_tensor(X) else "numpy"
-    xp = get_backend(backend, device)
-    if xp.name == "torch":
-        if lam_mode == "adaptive" or (shrink == "row" and sparsity == "l21"):
-            raise InputError(
-                "backend='torch' runs only the block engine: use lam_mode 'svd' or 'absolute' "
-                "with pixel groups (shrink='column') or sparsity 'l1'/'none'"
-            )
-        if placement is not None or anomaly_out is not None:
-            raise InputError(
-                "backend='torch' fits in memory only; drop the placement (a Dask cluster) / "
-                "anomaly_out (out of core) or use backend='numpy'"
-            )
-        n_jobs = 1
-    elif is_tensor(X):
-        X = X.detach().cpu().numpy()
-    check_choice("m_split", m_split, M_SPLITS)
-    check_lam_mode(lam_mode, sparsity, shrink)
-    callback = as_fit_callback(callback)
-    if block_size is None:
-        cuda = xp.device is not None and xp.device.type == "cuda"
-        block_size = GPU_BLOCK_SIZE if cuda else DEFAULT_BLOCK_SIZE
-    if lam_mode != "adaptive" and (shrink == "column" or sparsity != "l21"):
-        return _solve_blocks(
-            X, W, H, M, lam=lam, beta=beta, max_iter=max_iter, tol=tol, sparsity=sparsity,
-            lam_mode=lam_mode, noise_margin=noise_margin, eps=eps, callback=callback,
-            block_size=block_size, n_jobs=resolve_n_jobs(n_jobs), anomaly_out=anomaly_out,
-            placement=placement, xp=xp, m_split=m_split, store_s=store_s,
-        )  # fmt: skip
-    if placement is not None:
-        raise InputError(
-            "a placement (e.g. a Dask cluster) runs only the block engine: lam_mode 'svd' or "
-            "'absolute' with pixel groups (shrink='column') or sparsity 'l1'/'none'"
-        )
+    _check_options(lam_mode, DENSE_LAM_MODES, sparsity, shrink, m_split)
     W, H, M = W.copy(), H.copy(), M.copy()
     r = W.shape[1]
     enc = beta > 0
@@ -626,140 +549,215 @@ def _noise_scale_parts(
     return noise_scale(cov, U, median, lam, margin), G64
 
 
-@threadpool_limits.wrap(limits=1)
-def _solve_blocks(
-    X: np.ndarray,
+def rednmf_solve_blocks(
+    X: Any,
     W: np.ndarray,
     H: np.ndarray,
     M: np.ndarray,
     *,
-    lam: float,
-    beta: float,
-    max_iter: int,
-    tol: float,
-    sparsity: str,
-    lam_mode: str,
-    eps: float,
-    callback: FitCallback | None,
-    block_size: int,
+    lam: float = 4.0,
+    beta: float = 1.0,
+    max_iter: int = 100,
+    tol: float = 0.0,
+    sparsity: str = "l21",
+    lam_mode: str = "noise",
     noise_margin: float = 3.0,
-    m_split: str = "elementwise",
-    n_jobs: int,
-    anomaly_out: np.ndarray | None,
-    placement: Callable[..., Any] | None = None,
-    xp: NumpyBackend | None = None,
+    m_split: str = "factored",
+    eps: float = 1e-10,
+    callback: Callable[..., None] | None = None,
+    block_size: int | None = None,
+    n_jobs: int | None = 1,
+    anomaly_out: np.ndarray | None = None,
     store_s: bool | None = None,
+    placement: Callable[..., Any] | None = None,
+    backend: str | None = None,
+    device: Any = None,
 ) -> RednmfResult:
-    """:func:`rednmf_solve` on the block engine (pixel-wise S step, fixed threshold).
+    """Fit REDNMF by Algorithm 1 on blocks of pixels: one pass over the data per iteration.
 
-    BLAS runs on one thread; the parallelism is ``n_jobs`` threads over blocks
-    (or what ``placement`` lays out, e.g. chunks on Dask workers), which makes the
-    result independent of ``n_jobs``. With a torch backend ``xp`` the data and factors
-    are moved to its device here, once, and the result is brought back.
+    The solver of the S steps that act pixel by pixel at a threshold fixed
+    before the first iteration: pixel groups (``sparsity='l21'``), ``'l1'``
+    and ``'none'``, with ``lam_mode`` ``'noise'``, ``'svd'`` or
+    ``'absolute'``. The iterates are those of :func:`rednmf_solve` (the
+    order of the floating-point sums differs); the engine is
+    :mod:`rednmf.solvers.rednmf_blocks`. BLAS runs on one thread; the
+    parallelism is ``n_jobs`` threads over blocks (or the ranges that
+    ``placement`` lays out), so the result does not depend on ``n_jobs``.
+
+    Parameters
+    ----------
+    X : array of shape (d, n)
+        Nonnegative data, bands x pixels, float32 or float64: an ndarray, a
+        :class:`numpy.memmap`, any object read as ``X[:, a:b]``, or a ``torch.Tensor``.
+    W, H, M, lam, beta, max_iter, tol, sparsity, m_split, eps
+        As in :func:`rednmf_solve` (the groups of ``'l21'`` are pixels).
+    lam_mode : {'noise', 'svd', 'absolute'}
+        Scale of ``lam`` (module docstring), fixed for the fit. ``'noise'``
+        needs ``sparsity`` ``'l21'`` or ``'none'`` (only its noise estimate is used).
+    noise_margin : float
+        With ``lam_mode='noise'``: standard deviations of the expected noise
+        energy added to the threshold (:mod:`rednmf.solvers.noise`).
+    callback : callable, optional
+        As in :func:`rednmf_solve`, but the sweep has already formed the next
+        ``W`` and ``S`` when it reports: ``state`` holds ``X`` and the fit term
+        ``||X - WH - S||_F^2`` only.
+    block_size : int, optional
+        Pixels per block; default 8192, or 262144 on a CUDA device
+        (:func:`~rednmf.solvers.rednmf_blocks.default_block_size`).
+    n_jobs : int or None
+        Threads over pixel blocks (:func:`~rednmf.solvers.rednmf_blocks.resolve_n_jobs`:
+        ``None`` as many as BLAS may use here, ``-1`` every CPU). The result
+        does not depend on it; ignored with ``backend='torch'``.
+    anomaly_out : ndarray of shape (d, n), optional
+        Array to hold ``S`` (for example a :class:`numpy.memmap` for a scene
+        larger than memory).
+    store_s : bool, optional
+        In this process on pixel-major NumPy data with pixel groups (the
+        detector's default fit): whether ``S`` is kept as an array (True) or
+        formed again from the factors of its S step whenever a sweep needs it
+        (False: no bands x pixels array, ``r d`` more multiply-adds per pixel
+        and iteration, the same result bit for bit; ``S`` is returned as an
+        :class:`EvidenceMatrix`). Default: stored while at most
+        :data:`~rednmf.solvers.rednmf_blocks.STORED_S_BYTES`. Elsewhere an array.
+    placement : callable, optional
+        Where the pixel ranges run: ``placement(X, H, S, **range_kwargs)``
+        (the keyword arguments of :class:`~rednmf.solvers.rednmf_blocks.BlockRange`)
+        returns an object like :class:`~rednmf.solvers.rednmf_blocks.LocalParts`;
+        its ``gather_into(H, S)``, if any (ranges held elsewhere), is called at
+        the end. Default: the ranges in this process, ``n_jobs`` threads. An
+        engine's session supplies it, e.g. :class:`rednmf.engines.dask.DaskPlacement`
+        (pixel chunks on the workers of a Dask cluster; ``W`` and ``M`` stay here).
+    backend : {'numpy', 'torch'}, optional
+        Array backend (:mod:`rednmf.backend`); default ``'torch'`` when ``X``
+        is a ``torch.Tensor``, else ``'numpy'``. With ``'torch'`` the data and
+        factors are moved once to ``device`` (in the dtype of ``X``), every
+        update runs there, and the factors come back as NumPy arrays; in
+        memory only (no ``placement``, no ``anomaly_out``).
+    device : str or torch.device, optional
+        Torch device: ``None`` means ``'cuda'`` when available, else ``'cpu'``.
+
+    Returns
+    -------
+    RednmfResult
+        As :func:`rednmf_solve`'s, and with ``lam_mode='noise'`` the noise estimate.
     """
-    xp = get_backend("numpy") if xp is None else xp
-    X_host = X
-    if xp.name == "torch":
-        dtype = xp.dtype(X.dtype)
-        X = xp.asarray(X, dtype=dtype)  # strides kept: pixel-major stays pixel-major
-        W, H, M = (xp.asarray(A, dtype=dtype) for A in (W, H, M))
-    W, H, M = xp.copy(W), xp.copy(H), xp.copy(M)
-    r = W.shape[1]
-    # In this process on pixel-major NumPy data with pixel groups, S is not stored:
-    # each block's S is formed again from the factors of its S step (BlockRange, S=None).
-    implicit = (
-        placement is None
-        and anomaly_out is None
-        and xp.name == "numpy"
-        and sparsity == "l21"
-        and rednmf_blocks.USE_KERNELS
-        and _pixel_major(X)
-    )
-    if implicit:
-        size = X.shape[0] * X.shape[1] * np.dtype(X.dtype).itemsize
-        implicit = size > rednmf_blocks.STORED_S_BYTES if store_s is None else not store_s
-    if anomaly_out is not None:
-        S = anomaly_out
-        S[...] = 0
-    elif implicit:
-        S = None
-    else:  # in the layout of X (pixel-major X is Fortran-ordered d x n)
-        S = xp.zeros(X.shape, dtype=X.dtype, order=xp.order(X))
-    # lam is fixed before the first sweep; tau = lam / 2 is set on the ranges below.
-    kw = dict(
-        beta=beta, sparsity=sparsity, eps=eps, block_size=block_size, keep_prev=tol > 0,
-        m_split=m_split,
-    )  # fmt: skip
-    parts: Any
-    if placement is None:
-        parts = LocalParts([BlockRange(X, H, S, tau=0.0, n_jobs=n_jobs, xp=xp, **kw)])
-    else:
-        parts = placement(X, H, S, tau=0.0, n_jobs=n_jobs, **kw)
-    gather = getattr(parts, "gather_into", None)
-    try:
-        noise = G = None
-        if lam_mode == "noise":  # with sparsity='none' only the estimate is used (scoring)
-            noise, G64 = _noise_scale_parts(parts, X.shape[1], r, lam, noise_margin)
-            lam = 2.0 * noise.fit_threshold
-            G = xp.asarray(G64, dtype=X.dtype) if beta > 0 else None
-        elif beta > 0 or lam_mode == "svd":
-            G = sum_in_order(parts.call("gram"))
-        if lam_mode == "svd" and sparsity == "l21":
-            lam = lam * _svd_scale_parts(parts, G, r)[0]
-        elif lam_mode == "svd" and sparsity == "l1":
-            X_np = xp.to_numpy(X_host) if is_tensor(X_host) else np.asarray(X_host)
-            lam = lam * svd_residual_scale(X_np, r, sparsity, "column")
-        parts.call("set_tau", lam / 2)
-        objective: list[float] = []
-        converged = False
-        n_iter = 0
-        if max_iter > 0:
-            eng = BlockSolver(parts, W, M, beta=beta, sparsity=sparsity, eps=eps, G=G)
-            W_prev = xp.copy(W) if tol > 0 else None  # W of iteration t - 1
-            penalty = eng.first_sweep().penalty
-            while True:
-                n_iter += 1
-                more = n_iter < max_iter
-                if tol > 0:
-                    W_t, M_t = xp.copy(W), xp.copy(M)
-                sums = eng.sweep(more)
-                obj = sums.fit + beta * sums.enc + lam * penalty
-                objective.append(obj)
-                penalty = sums.penalty
-                if callback is not None:  # W, S of iteration t are gone: the fit term
-                    callback(n_iter, obj, Iterate(X=X_host, fit=sums.fit))
-                converged = has_converged(objective, tol)
-                if not more:
-                    break
-                if converged:
-                    # The sweep already formed S, W and M of iteration t + 1: go back to t.
-                    W[...], M[...] = W_t, M_t
-                    eng.recompute_S(W_prev)
-                    break
-                if tol > 0:
-                    W_prev = W_t
-        if gather is not None:  # held elsewhere: copy H and S back
-            gather(H, S)
-    finally:
-        parts.close()
-    if not converged and tol > 0:
-        warn_max_iter("REDNMF", max_iter, tol)
-    if xp.name == "torch":
-        W, H, M, S = (xp.to_numpy(A) for A in (W, H, M, S))
-    if implicit:
-        S_factors = parts.parts[0].anomaly_factors()
-        if S_factors is None:  # no iteration: S = 0
-            S = np.zeros(X.shape, dtype=X.dtype, order="F")
+    if backend is None:
+        backend = "torch" if is_tensor(X) else "numpy"
+    xp = get_backend(backend, device)
+    _check_options(lam_mode, BLOCK_LAM_MODES, sparsity, "column", m_split)
+    if xp.name == "torch" and (placement is not None or anomaly_out is not None):
+        raise InputError(
+            "backend='torch' fits in memory only; drop the placement (a Dask cluster) / "
+            "anomaly_out (out of core) or use backend='numpy'"
+        )
+    if xp.name == "numpy" and is_tensor(X):
+        X = X.detach().cpu().numpy()
+    callback = as_fit_callback(callback)
+    block_size = default_block_size(xp) if block_size is None else block_size
+    n_jobs = 1 if xp.name == "torch" else resolve_n_jobs(n_jobs)  # before BLAS is pinned
+    with threadpool_limits(limits=1):
+        X_host = X
+        if xp.name == "torch":
+            dtype = xp.dtype(X.dtype)
+            X = xp.asarray(X, dtype=dtype)  # strides kept: pixel-major stays pixel-major
+            W, H, M = (xp.asarray(A, dtype=dtype) for A in (W, H, M))
+        W, H, M = xp.copy(W), xp.copy(H), xp.copy(M)
+        r = W.shape[1]
+        # In this process on pixel-major NumPy data with pixel groups, S is not stored:
+        # each block's S is formed again from the factors of its S step (BlockRange, S=None).
+        implicit = (
+            placement is None
+            and anomaly_out is None
+            and xp.name == "numpy"
+            and sparsity == "l21"
+            and rednmf_blocks.USE_KERNELS
+            and _pixel_major(X)
+        )
+        if implicit:
+            size = X.shape[0] * X.shape[1] * np.dtype(X.dtype).itemsize
+            implicit = size > rednmf_blocks.STORED_S_BYTES if store_s is None else not store_s
+        if anomaly_out is not None:
+            S = anomaly_out
+            S[...] = 0
+        elif implicit:
+            S = None
+        else:  # in the layout of X (pixel-major X is Fortran-ordered d x n)
+            S = xp.zeros(X.shape, dtype=X.dtype, order=xp.order(X))
+        # lam is fixed before the first sweep; tau = lam / 2 is set on the ranges below.
+        kw = dict(
+            beta=beta, sparsity=sparsity, eps=eps, block_size=block_size, keep_prev=tol > 0,
+            m_split=m_split,
+        )  # fmt: skip
+        parts: Any
+        if placement is None:
+            parts = LocalParts([BlockRange(X, H, S, tau=0.0, n_jobs=n_jobs, xp=xp, **kw)])
         else:
-            S = EvidenceMatrix(X, *S_factors, lam / 2)
-    return RednmfResult(
-        W=W,
-        H=H,
-        M=M,
-        S=S,
-        n_iter=n_iter,
-        objective=np.asarray(objective),
-        lam_history=np.full(len(objective), lam),
-        converged=converged,
-        noise=noise,
-    )
+            parts = placement(X, H, S, tau=0.0, n_jobs=n_jobs, **kw)
+        gather = getattr(parts, "gather_into", None)
+        try:
+            noise = G = None
+            if lam_mode == "noise":  # with sparsity='none' only the estimate is used (scoring)
+                noise, G64 = _noise_scale_parts(parts, X.shape[1], r, lam, noise_margin)
+                lam = 2.0 * noise.fit_threshold
+                G = xp.asarray(G64, dtype=X.dtype) if beta > 0 else None
+            elif beta > 0 or lam_mode == "svd":
+                G = sum_in_order(parts.call("gram"))
+            if lam_mode == "svd" and sparsity == "l21":
+                lam = lam * _svd_scale_parts(parts, G, r)[0]
+            elif lam_mode == "svd" and sparsity == "l1":
+                X_np = xp.to_numpy(X_host) if is_tensor(X_host) else np.asarray(X_host)
+                lam = lam * svd_residual_scale(X_np, r, sparsity, "column")
+            parts.call("set_tau", lam / 2)
+            objective: list[float] = []
+            converged = False
+            n_iter = 0
+            if max_iter > 0:
+                eng = BlockSolver(parts, W, M, beta=beta, sparsity=sparsity, eps=eps, G=G)
+                W_prev = xp.copy(W) if tol > 0 else None  # W of iteration t - 1
+                penalty = eng.first_sweep().penalty
+                while True:
+                    n_iter += 1
+                    more = n_iter < max_iter
+                    if tol > 0:
+                        W_t, M_t = xp.copy(W), xp.copy(M)
+                    sums = eng.sweep(more)
+                    obj = sums.fit + beta * sums.enc + lam * penalty
+                    objective.append(obj)
+                    penalty = sums.penalty
+                    if callback is not None:  # W, S of iteration t are gone: the fit term
+                        callback(n_iter, obj, Iterate(X=X_host, fit=sums.fit))
+                    converged = has_converged(objective, tol)
+                    if not more:
+                        break
+                    if converged:
+                        # The sweep already formed S, W and M of iteration t + 1: go back to t.
+                        W[...], M[...] = W_t, M_t
+                        eng.recompute_S(W_prev)
+                        break
+                    if tol > 0:
+                        W_prev = W_t
+            if gather is not None:  # held elsewhere: copy H and S back
+                gather(H, S)
+        finally:
+            parts.close()
+        if not converged and tol > 0:
+            warn_max_iter("REDNMF", max_iter, tol)
+        if xp.name == "torch":
+            W, H, M, S = (xp.to_numpy(A) for A in (W, H, M, S))
+        if implicit:
+            S_factors = parts.parts[0].anomaly_factors()
+            if S_factors is None:  # no iteration: S = 0
+                S = np.zeros(X.shape, dtype=X.dtype, order="F")
+            else:
+                S = EvidenceMatrix(X, *S_factors, lam / 2)
+        return RednmfResult(
+            W=W,
+            H=H,
+            M=M,
+            S=S,
+            n_iter=n_iter,
+            objective=np.asarray(objective),
+            lam_history=np.full(len(objective), lam),
+            converged=converged,
+            noise=noise,
+        )

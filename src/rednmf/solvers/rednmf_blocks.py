@@ -55,14 +55,14 @@ What this buys:
 The array code is written once against the namespace ``xp`` of
 :mod:`rednmf.backend`: with NumPy arrays it makes exactly the NumPy calls
 (in-place ``out=`` ufuncs), with torch tensors the same updates run on the
-tensors' device (``rednmf_solve(backend='torch')``, CPU or CUDA).
+tensors' device (``rednmf_solve_blocks(backend='torch')``, CPU or CUDA).
 
-This engine serves the S steps that act pixel by pixel with a fixed
-threshold: ``sparsity`` ``'l21'`` with ``shrink='column'``, ``'l1'`` and
-``'none'`` with ``lam_mode`` ``'svd'`` or ``'absolute'`` (the defaults). The
-band-group shrink and the adaptive threshold need a global statistic of the
-residual before the S step and use the whole-matrix loop of
-:mod:`rednmf.solvers.rednmf`.
+:func:`rednmf.solvers.rednmf.rednmf_solve_blocks` drives this engine: the S
+steps that act pixel by pixel at a threshold fixed before the first sweep
+(``sparsity`` ``'l21'`` over pixels, ``'l1'``, ``'none'``; ``lam_mode``
+``'noise'``, ``'svd'``, ``'absolute'``). Band groups and the adaptive threshold
+need a statistic of the whole residual before each S step:
+:func:`rednmf.solvers.rednmf.rednmf_solve`.
 """
 
 from __future__ import annotations
@@ -79,12 +79,14 @@ from threadpoolctl import threadpool_info
 
 from rednmf.backend import NumpyBackend, namespace
 from rednmf.solvers import _kernels
+from rednmf.solvers.prox import shrink_factors, soft_threshold
 
 __all__ = [
     "DEFAULT_BLOCK_SIZE",
     "GPU_BLOCK_SIZE",
     "balanced_ranges",
     "block_ranges",
+    "default_block_size",
     "gram",
     "resolve_n_jobs",
     "BlockRange",
@@ -122,7 +124,7 @@ USE_KERNELS = True
 
 #: Largest ``S`` (bytes) that the in-memory solver keeps as an array by default;
 #: a larger one is formed again block by block from the factors of its S step
-#: (``rednmf_solve(store_s=None)``; :class:`BlockRange` with ``S=None``), which
+#: (``rednmf_solve_blocks(store_s=None)``; :class:`BlockRange` with ``S=None``), which
 #: costs ``r d`` multiply-adds per pixel and iteration and saves a bands x pixels
 #: array. The detector reads a scene this large scaled block by block too.
 STORED_S_BYTES = 64 << 20
@@ -144,6 +146,12 @@ def _pixel_major(A: Any) -> bool:
     if strides is None:
         return bool(getattr(getattr(A, "flags", None), "f_contiguous", False))
     return A.shape[0] == 1 or strides[0] == A.dtype.itemsize
+
+
+def default_block_size(xp: NumpyBackend) -> int:
+    """Pixels per block on ``xp``: :data:`GPU_BLOCK_SIZE` on CUDA, else the default."""
+    cuda = xp.device is not None and xp.device.type == "cuda"
+    return GPU_BLOCK_SIZE if cuda else DEFAULT_BLOCK_SIZE
 
 
 def resolve_n_jobs(n_jobs: int | None) -> int:
@@ -475,11 +483,9 @@ class BlockRange:
     ) -> tuple[float, int, Cols]:
         """Write the S step (17) of residual ``E`` into ``S`` (pixels ``a:a+m``).
 
-        The operators of :mod:`rednmf.solvers.prox` (``soft_threshold``,
-        ``shrink_factors``), written here in place and restricted to the
-        support of ``S`` for speed: kept separate on purpose.
-
-        ``sq`` holds the squared column norms of ``E`` (pixel groups). Returns
+        By :func:`~rednmf.solvers.prox.soft_threshold` (``'l1'``) or
+        :func:`~rednmf.solvers.prox.shrink_factors` on ``sq``, the squared
+        column norms of ``E`` (pixel groups), on the range's backend. Returns
         ``R(S)``, the number of non-zero pixels of ``S`` and the columns of
         the new ``S`` (:meth:`_columns`). With pixel groups ``S_j = f_j E_j``:
         only the columns of the old or the new support are written (``S`` is
@@ -488,19 +494,14 @@ class BlockRange:
         """
         xp, tau = self.xp, self.tau
         if self.sparsity == "l1":
-            xp.abs(E, out=S)
-            S -= tau
-            xp.relu(S, out=S)
-            penalty = xp.sum_cols64(S)
+            soft_threshold(E, tau, out=S, xp=xp)
             nz = xp.any0(S)
-            S *= xp.sign(E)
+            penalty = xp.sum_cols64(xp.abs(S, out=self._buffers(S.shape[1])[0]))
             return penalty, xp.count_nonzero(nz), self._columns(nz)
-        m = E.shape[1]
-        f = self.f[a : a + m]
+        f = self.f[a : a + E.shape[1]]
         norms = xp.sqrt(sq)
         keep = norms > tau
-        with xp.errstate():
-            factor = xp.astype(xp.where(keep, 1.0 - tau / norms, 0.0), self.dtype)
+        factor = shrink_factors(norms, tau, self.dtype, xp)
         touched = self._columns(keep | (f != 0))  # old support: to be zeroed if not kept
         if isinstance(touched, slice):
             xp.multiply(E, factor, out=S)
@@ -659,16 +660,22 @@ class BlockRange:
             A[:, zero] = 0
         return fit, penalty, nnz, cols, A
 
+    def _new_S(
+        self, X: np.ndarray, W: np.ndarray, H: np.ndarray, S: np.ndarray, a: int
+    ) -> tuple[float, int, Cols, np.ndarray | None]:
+        """S step of ``X - W H`` into ``S``: ``R(S)``, non-zeros, columns, ``|S|`` if compiled."""
+        if self.compiled:
+            return self._compiled_s_step(X, W, H, S, a, with_fit=False)[1:]
+        if not self.has_s:
+            return 0.0, 0, None, None
+        E, sq = self._residual(X, W, H)
+        return (*self._s_step(E, sq, S, a), None)
+
     def _first(self, a: int, b: int) -> _Sums:
         """Sweep 0: the S step of iteration 1 and the sums for its W and M steps."""
         X, H = self._block(a, b), self.H[:, a:b]
         S = self._S_block(X, H, a, b)
-        A = None
-        if self.compiled:
-            _, penalty, nnz, cols, A = self._compiled_s_step(X, self.W, H, S, a, with_fit=False)
-        else:
-            E, sq = self._residual(X, self.W, H)
-            penalty, nnz, cols = self._s_step(E, sq, S, a) if self.has_s else (0.0, 0, None)
+        penalty, nnz, cols, A = self._new_S(X, self.W, H, S, a)
         MX = self.xp.lmul(self.M, X) if self.enc else None
         out = self._sums(X, H, MX, S, cols, a, A)
         out.penalty, out.nonzero = penalty, nnz
@@ -785,12 +792,7 @@ class BlockRange:
             return
 
         def one(a: int, b: int) -> None:
-            X, S = self._block(a, b), self.S[:, a:b]
-            if self.compiled:
-                self._compiled_s_step(X, W_prev, H[:, a:b], S, a, with_fit=False)
-                return
-            E, sq = self._residual(X, W_prev, H[:, a:b])
-            self._s_step(E, sq, S, a)
+            self._new_S(self._block(a, b), W_prev, H[:, a:b], self.S[:, a:b], a)
 
         for _ in _map_blocks(one, self.ranges, self.n_jobs, self._threads()):
             pass
@@ -840,8 +842,8 @@ class LocalParts:
 class BlockSolver:
     """The global half of the block-wise REDNMF iteration: ``W``, ``M`` and the sweeps.
 
-    Not a public estimator: :func:`rednmf.solvers.rednmf.rednmf_solve` drives
-    it. ``parts`` holds the pixel ranges (:class:`BlockRange`): in this process
+    Not a public estimator: :func:`rednmf.solvers.rednmf.rednmf_solve_blocks`
+    drives it. ``parts`` holds the pixel ranges (:class:`BlockRange`): in this process
     (:class:`LocalParts`) or on Dask workers
     (:class:`rednmf.engines.dask.DaskParts`). Each sweep hands them
     ``W`` and ``M``, adds their :class:`_Sums` in range order and applies the W
