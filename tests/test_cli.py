@@ -367,6 +367,24 @@ def test_typed_flag_errors_do_not_import_scikit_learn_or_scipy(tmp_path, args, m
     assert err.startswith(message) and len(err.strip().splitlines()) == 1, err
 
 
+@pytest.mark.parametrize("what", ["data-var", "infinite"])
+def test_data_errors_with_default_parameters_do_not_import_scikit_learn(tmp_path, what):
+    # With no --param the detector's defaults need no check, so an error in the data is
+    # found by the read alone, before scikit-learn (and the detectors) are imported.
+    cube = np.random.default_rng(0).random((30, 30, 5))
+    if what == "infinite":
+        cube[3, 4, 1] = np.inf
+    path = tmp_path / "scene.mat"
+    scipy.io.savemat(path, {"data": cube})
+    args = ["--data-var", "nope"] if what == "data-var" else []
+    out, err = _detect_in_a_new_process(
+        [str(path), "--out", str(tmp_path / "o"), *args], ["sklearn", "rednmf.detectors._base"]
+    )
+    assert out == ["2", "False", "False"], out + [err]
+    message = "error: variable 'nope' not found" if what == "data-var" else "error: cube holds 1"
+    assert err.startswith(message) and len(err.strip().splitlines()) == 1, err
+
+
 def test_each_flag_low_is_refused_by_every_method_that_has_the_parameter():
     # The command line refuses a flag below FLAG_LOW without asking the detectors: that is
     # right only if every method's own constraints (scikit-learn) refuse it too, and some

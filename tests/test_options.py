@@ -91,14 +91,22 @@ def _count_checks(monkeypatch) -> list[str]:
 
 def test_a_run_checks_its_parameters_once(tmp_path, monkeypatch):
     calls = _count_checks(monkeypatch)
-    detect_scene(_scene(tmp_path), tmp_path / "o", method="grx")
+    params = {"ridge": 0.02}
+    detect_scene(_scene(tmp_path), tmp_path / "o", method="grx", params=params)
     assert calls == ["grx"]
     calls.clear()
     rows = detect_batch(
-        [_scene(tmp_path, "a"), _scene(tmp_path, "b")], tmp_path / "batch", method="grx"
+        [_scene(tmp_path, "a"), _scene(tmp_path, "b")],
+        tmp_path / "batch",
+        method="grx",
+        params=params,
     )
     assert [r["status"] for r in rows] == ["ok", "ok"] and calls == ["grx"]
     calls.clear()
     argv = ["detect", str(_scene(tmp_path)), "--out", str(tmp_path / "cli"), "--method", "grx"]
-    assert cli.main([*argv, "--json"]) == 0
+    assert cli.main([*argv, "--param", "ridge=0.02", "--json"]) == 0
     assert calls == ["grx"]
+    calls.clear()
+    # no parameter given: the defaults are not checked again (they are valid by construction)
+    detect_scene(_scene(tmp_path), tmp_path / "d", method="grx")
+    assert calls == []

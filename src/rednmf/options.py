@@ -5,10 +5,11 @@ The command line builds one :class:`RunOptions` from its flags and hands it to
 from Python the same fields are keyword arguments of those functions. Every
 field is checked in ``__post_init__``, before any file is read: the cheap
 checks first (the method's name, exclusive options, the threshold rule, the
-detection filters), then the detector's parameters by scikit-learn itself
-(:func:`rednmf.detectors.registry.check_params`), which imports the detector's
-module and with it scikit-learn. Importing this module imports neither NumPy
-nor scikit-learn.
+detection filters), then the detector's parameters, when any are given, by
+scikit-learn itself (:func:`rednmf.detectors.registry.check_params`), which
+imports the detector's module and with it scikit-learn; the defaults need no
+check, so without parameters an error in the data is found by the read first.
+Importing this module imports neither NumPy nor scikit-learn.
 """
 
 from __future__ import annotations
@@ -87,9 +88,10 @@ class RunOptions:
         check_threshold_rule(self.threshold, self.contamination, self.far)
         check_int("min_area", self.min_area, low=1)
         check_int("exclude_border", self.exclude_border, low=0)
-        from rednmf.detectors.registry import check_params  # imports scikit-learn
+        if self.params:  # the defaults are valid (tests/detectors/test_sklearn_api.py)
+            from rednmf.detectors.registry import check_params  # imports scikit-learn
 
-        check_params(self.method, self.detector_params)
+            check_params(self.method, self.detector_params)
 
     @property
     def detector_params(self) -> dict[str, Any]:
