@@ -7,7 +7,7 @@ Run from the repository root::
 
 The anomaly matrix ``S`` is that of the default ``REDNMF().fit(cube)`` on the
 scene (float32), and both scorers get it with the arguments the detector passes
-to :func:`rednmf.scoring.brad.brad`: inner 9, outer 27, 20 components, ridge
+to :func:`rednmf.scoring.cube.brad`: inner 9, outer 27, 20 components, ridge
 0.01, float64 scores. ``--tile n`` repeats ``S`` n x n times (``--tile 10``: a
 10^6-pixel scene from airport-1).
 
@@ -43,7 +43,7 @@ from rednmf import REDNMF
 from rednmf.backend import get_backend
 from rednmf.datasets import list_scenes, load_benchmark
 from rednmf.metrics import roc_auc
-from rednmf.scoring.brad import _pca_project, brad
+from rednmf.scoring.cube import brad, pca_project
 from rednmf.scoring.windows import loading_floor
 
 lrx = importlib.import_module("rednmf.scoring.local_rx")
@@ -223,7 +223,7 @@ def timings(S: np.ndarray, repeats: int, one_thread: bool) -> None:
         for _ in range(repeats):
             for which in ("old", "new"):
                 t0 = time.perf_counter()
-                P = old_pca_project(S, N_PCA) if which == "old" else _pca_project(S, N_PCA, xp)
+                P = old_pca_project(S, N_PCA) if which == "old" else pca_project(S, N_PCA)
                 record(which, "pca", time.perf_counter() - t0)
                 timer, acc = timer_for()
                 t0 = time.perf_counter()

@@ -29,7 +29,7 @@ import numpy as np
 
 from rednmf.datasets import load_benchmark
 from rednmf.detectors.rx import LRX
-from rednmf.scoring.brad import pca_project
+from rednmf.scoring.cube import pca_project
 
 
 def _time(fn: Callable[[], np.ndarray], repeats: int) -> tuple[float, np.ndarray]:

@@ -76,7 +76,7 @@ REFERENCES = {
     ),
     "lrx": (
         "spectral.rx, window (7, 21), 10 PCs",
-        "import time, numpy as np, spectral; from rednmf.scoring.brad import pca_project; "
+        "import time, numpy as np, spectral; from rednmf.scoring.cube import pca_project; "
         "x = pca_project(np.load({cube!r}), 10).astype(np.float64); t = time.perf_counter(); "
         "s = spectral.rx(x, window=(7, 21)); print(time.perf_counter() - t)",
     ),

@@ -59,9 +59,9 @@ from rednmf.datasets import all_scenes, load_benchmark
 from rednmf.experiments.common import noisy_cube
 from rednmf.metrics import roc_auc
 from rednmf.preprocessing import scale_data
-from rednmf.scoring.brad import noise_pca_count, principal_axes, validated_projection
 from rednmf.scoring.from_matrix import project_matrix
 from rednmf.scoring.multiscale import combine_tail_probabilities, detector_maps
+from rednmf.scoring.pca import noise_pca_count, principal_axes
 from rednmf.scoring.scorers import MultiScale
 from rednmf.solvers.noise import band_noise_variance
 
@@ -176,13 +176,12 @@ def _run(cond: tuple[str, float, int]) -> list[dict]:
         t_default = time.perf_counter() - t
         xp = get_backend("numpy")
         sp = det.get_params(deep=True)
-        P_e, (inner, outer, ridge, out_dtype) = validated_projection(
-            det.evidence(cube), sp["scorer__inner"], sp["scorer__outer"], sp["scorer__n_pca"],
-            sp["scorer__ridge"], np.float64, xp, det.noise_std_**2,
-        )  # fmt: skip
+        E = det.evidence(cube).reshape(-1, d).T
+        P_e = project_matrix(E, (rows, cols), sp["scorer__n_pca"], det.noise_std_**2)
         X = scale_data(cube.reshape(-1, d).T, "minmax", np.float32, det.scaling_)
         P_x = project_matrix(X, (rows, cols), sp["scorer__n_pca"], "estimate")  # as REDNMF
-        args = (inner, outer, ridge, sp["scorer__pool"], out_dtype, xp)
+        args = (sp["scorer__inner"], sp["scorer__outer"], sp["scorer__ridge"], sp["scorer__pool"],
+                np.dtype(np.float64), xp)  # fmt: skip
         maps_e = detector_maps(P_e, *args)
         tail = xp.tail_counts(combine_tail_probabilities(*maps_e)) / (rows * cols)
         for label, (level, joined) in CANDIDATES.items():

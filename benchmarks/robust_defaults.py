@@ -55,8 +55,7 @@ from rednmf.detectors.rednmf import REDNMF
 from rednmf.engines import InMemory
 from rednmf.experiments.common import noisy_cube
 from rednmf.metrics import roc_auc
-from rednmf.scoring.brad import brad
-from rednmf.scoring.multiscale import multiscale
+from rednmf.scoring.cube import brad, multiscale
 
 SIGMAS = (0.0, 0.01, 0.05, 0.10)
 DRAWS = (0, 1)

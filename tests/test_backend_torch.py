@@ -22,7 +22,7 @@ from rednmf.engines import TorchEngine  # noqa: E402
 from rednmf.exceptions import InputError  # noqa: E402
 from rednmf.metrics import roc_auc  # noqa: E402
 from rednmf.preprocessing import scale_data  # noqa: E402
-from rednmf.scoring.brad import brad, pca_project  # noqa: E402
+from rednmf.scoring.cube import brad, pca_project  # noqa: E402
 from rednmf.scoring.local_rx import local_rx  # noqa: E402
 from rednmf.scoring.scorers import MultiScale  # noqa: E402
 from rednmf.solvers.init import initialize_factors  # noqa: E402

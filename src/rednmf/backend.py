@@ -1,7 +1,7 @@
 """Array backends: the few operations the REDNMF block engine and BRAD need, for NumPy and torch.
 
 The solver's block engine (:mod:`rednmf.solvers.rednmf_blocks`) and the BRAD
-scorer (:mod:`rednmf.scoring.brad`, :mod:`rednmf.scoring.local_rx`) are
+scorer (:mod:`rednmf.scoring.from_matrix`, :mod:`rednmf.scoring.local_rx`) are
 written once, against a small namespace ``xp`` (in the manner of TensorLy's
 backends): Python operators (``@``, ``+=``, ``*``, slicing, ``.T``) are
 shared by ``numpy.ndarray`` and ``torch.Tensor``; everything else, including
@@ -30,8 +30,6 @@ import contextlib
 from typing import Any
 
 import numpy as np
-
-from rednmf._blas import one_blas_thread
 
 __all__ = ["BACKENDS", "NumpyBackend", "TorchBackend", "get_backend", "namespace", "is_tensor"]
 
@@ -79,9 +77,6 @@ class NumpyBackend:
     def eye(self, k: int, dtype: Any = np.float64) -> np.ndarray:
         return np.eye(k, dtype=dtype)
 
-    def arange(self, n: int) -> np.ndarray:
-        return np.arange(n)
-
     def index(self, idx: np.ndarray) -> np.ndarray:
         """An integer index array usable on this backend's arrays."""
         return idx
@@ -102,10 +97,6 @@ class NumpyBackend:
 
     def vstack(self, arrays: list[np.ndarray]) -> np.ndarray:
         return np.vstack(arrays)
-
-    def flip_cols(self, a: np.ndarray) -> np.ndarray:
-        """The columns of a 2-D array in reverse order (a view on NumPy)."""
-        return a[:, ::-1]
 
     def moveaxis(self, a: np.ndarray, source: int, destination: int) -> np.ndarray:
         """A view of ``a`` with axis ``source`` moved to ``destination``."""
@@ -220,14 +211,7 @@ class NumpyBackend:
         """Trace of every matrix of a ``(p, k, k)`` stack."""
         return np.trace(a, axis1=1, axis2=2)
 
-    def argmax0(self, a: np.ndarray) -> np.ndarray:
-        return np.argmax(a, axis=0)
-
     # -- linear algebra and filters ----------------------------------------------------
-
-    def eigh(self, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        with one_blas_thread():
-            return np.linalg.eigh(a)
 
     def solve(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Batched ``a^{-1} b`` for ``a`` of shape ``(p, k, k)`` and ``b`` of shape ``(p, k)``."""
@@ -279,9 +263,6 @@ class NumpyBackend:
     def stack_reduce(self, arrays: list[np.ndarray], how: str) -> np.ndarray:
         """Entry-wise ``'max'`` or ``'sum'`` of arrays of one shape."""
         return np.max(arrays, axis=0) if how == "max" else np.sum(arrays, axis=0)
-
-    def synchronize(self) -> None:
-        """Wait for queued device work (timings); nothing to wait for here."""
 
 
 class TorchBackend(NumpyBackend):
@@ -341,9 +322,6 @@ class TorchBackend(NumpyBackend):
     def eye(self, k: int, dtype: Any = None) -> Any:
         return self.torch.eye(k, dtype=dtype or self.float64, device=self.device)
 
-    def arange(self, n: int) -> Any:
-        return self.torch.arange(n, device=self.device)
-
     def index(self, idx: np.ndarray) -> Any:
         return self.torch.as_tensor(np.asarray(idx, dtype=np.int64), device=self.device)
 
@@ -363,9 +341,6 @@ class TorchBackend(NumpyBackend):
 
     def vstack(self, arrays: list[Any]) -> Any:
         return self.torch.vstack(arrays)
-
-    def flip_cols(self, a: Any) -> Any:
-        return self.torch.flip(a, dims=(1,))
 
     def moveaxis(self, a: Any, source: int, destination: int) -> Any:
         return self.torch.movedim(a, source, destination)
@@ -474,13 +449,7 @@ class TorchBackend(NumpyBackend):
     def batch_trace(self, a: Any) -> Any:
         return a.diagonal(dim1=1, dim2=2).sum(dim=-1)
 
-    def argmax0(self, a: Any) -> Any:
-        return self.torch.argmax(a, dim=0)
-
     # -- linear algebra and filters ----------------------------------------------------
-
-    def eigh(self, a: Any) -> tuple[Any, Any]:
-        return self.torch.linalg.eigh(a)
 
     def solve(self, a: Any, b: Any) -> Any:
         return self.torch.linalg.solve(a, b.unsqueeze(-1)).squeeze(-1)
@@ -528,10 +497,6 @@ class TorchBackend(NumpyBackend):
     def stack_reduce(self, arrays: list[Any], how: str) -> Any:
         t = self.torch.stack(arrays)
         return t.amax(dim=0) if how == "max" else t.sum(dim=0)
-
-    def synchronize(self) -> None:
-        if self.device.type == "cuda":
-            self.torch.cuda.synchronize(self.device)
 
 
 _NUMPY = NumpyBackend()

@@ -10,7 +10,7 @@ from rednmf.detectors.registry import get_detector
 from rednmf.detectors.rx import GRX, LRX
 from rednmf.exceptions import InputError
 from rednmf.metrics import roc_auc
-from rednmf.scoring.brad import pca_project
+from rednmf.scoring.cube import pca_project
 from rednmf.scoring.global_rx import global_rx
 from rednmf.scoring.local_rx import local_rx
 

@@ -14,7 +14,7 @@ from rednmf.detectors.rednmf import REDNMF
 from rednmf.detectors.registry import METHODS, get_detector, get_detector_class
 from rednmf.detectors.rx import MSRX
 from rednmf.exceptions import InputError
-from rednmf.scoring.multiscale import multiscale
+from rednmf.scoring.cube import multiscale
 from rednmf.scoring.scorers import BRAD, MultiScale, Norm, resolve_scorer
 
 

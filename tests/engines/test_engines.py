@@ -20,9 +20,8 @@ from rednmf.engines import (
     resolve_engine,
 )
 from rednmf.exceptions import InputError
-from rednmf.scoring.brad import brad
+from rednmf.scoring.cube import brad, multiscale
 from rednmf.scoring.from_matrix import HandedOver, score_matrix
-from rednmf.scoring.multiscale import multiscale
 
 
 @pytest.fixture(scope="module")

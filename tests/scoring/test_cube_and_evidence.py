@@ -10,12 +10,10 @@ import numpy as np
 import pytest
 
 from rednmf import REDNMF, get_detector, make_scene
-from rednmf._validation import matrix_to_cube
 from rednmf.backend import get_backend
 from rednmf.experiments.common import SYNTHETIC_SCENES, noisy_cube
 from rednmf.metrics import roc_auc_by_target_size
 from rednmf.preprocessing import scale_data
-from rednmf.scoring.brad import validated_projection
 from rednmf.scoring.from_matrix import project_matrix, score_matrix
 from rednmf.scoring.global_rx import REWEIGHT_QUANTILE, global_rx
 from rednmf.scoring.local_rx import local_rx
@@ -177,13 +175,11 @@ def test_rednmf_scores_are_its_evidence_and_cube_scored_together():
     np.testing.assert_allclose(
         det.decision_scores_, score_matrix(E, cube.shape[:2], **params), rtol=1e-9
     )
-    # ... which is the whole-cube projection of brad/multiscale up to float rounding
-    xp = get_backend("numpy")
-    P_e, (inner, outer, ridge, dtype) = validated_projection(
-        matrix_to_cube(E, cube.shape[:2]), 9, 27, 20, 0.01, np.float64, xp, det.noise_std_**2
-    )
-    again = cube_and_evidence(projected, P_e, inner, outer, ridge, 3, dtype, xp)
-    np.testing.assert_allclose(det.decision_scores_, again, rtol=1e-5)
+    # ... which is the cube's detectors and the evidence's put together
+    P_e = project_matrix(E, cube.shape[:2], 20, det.noise_std_**2)
+    xp, f64 = get_backend("numpy"), np.dtype(np.float64)
+    again = cube_and_evidence(projected, P_e, 9, 27, 0.01, 3, f64, xp)
+    np.testing.assert_allclose(det.decision_scores_, again, rtol=1e-9)
     alone = REDNMF(max_iter=20, scorer=MultiScale(score_cube=False)).fit(cube).decision_scores_
     assert not np.allclose(alone, det.decision_scores_)
 

@@ -10,7 +10,7 @@ from scipy.ndimage import uniform_filter
 
 from rednmf.backend import get_backend
 from rednmf.scoring import windows
-from rednmf.scoring.brad import brad
+from rednmf.scoring.cube import brad
 from rednmf.scoring.local_rx import local_rx
 
 lrx = importlib.import_module("rednmf.scoring.local_rx")

@@ -7,10 +7,11 @@ import pytest
 from scipy.ndimage import uniform_filter
 
 from rednmf.metrics import roc_auc
-from rednmf.scoring.brad import brad, noise_pca_count, pca_project
+from rednmf.scoring.cube import brad, multiscale, pca_project
 from rednmf.scoring.global_rx import global_rx
 from rednmf.scoring.local_rx import local_rx
-from rednmf.scoring.multiscale import combine_tail_probabilities, multiscale
+from rednmf.scoring.multiscale import combine_tail_probabilities
+from rednmf.scoring.pca import noise_pca_count
 
 
 def test_tail_probabilities_against_brute_force():

@@ -10,7 +10,7 @@ from sklearn.decomposition import PCA
 
 from rednmf.exceptions import InputError
 from rednmf.scoring import column_norm
-from rednmf.scoring.brad import brad, pca_project
+from rednmf.scoring.cube import brad, pca_project
 from rednmf.scoring.local_rx import local_rx
 
 

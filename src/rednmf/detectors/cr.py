@@ -46,7 +46,7 @@ from rednmf.detectors._base import BaseDetector
 from rednmf.detectors.rx import N_PCA, WINDOW
 from rednmf.exceptions import InputError
 from rednmf.preprocessing import scale_data, scale_params
-from rednmf.scoring.brad import pca_project
+from rednmf.scoring.cube import pca_project
 from rednmf.scoring.windows import check_window_sides, loading_floor, tiles
 from rednmf.solvers._driver import FitCallback
 

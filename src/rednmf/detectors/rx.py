@@ -9,10 +9,9 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from rednmf.detectors._base import BaseDetector
-from rednmf.scoring.brad import pca_project
+from rednmf.scoring.cube import multiscale, pca_project
 from rednmf.scoring.global_rx import global_rx_apply, global_rx_factor, pixel_moments
 from rednmf.scoring.local_rx import local_rx
-from rednmf.scoring.multiscale import multiscale
 from rednmf.scoring.scorers import MultiScale
 from rednmf.solvers._driver import FitCallback
 
@@ -45,7 +44,7 @@ class GRX(BaseDetector):
         Diagonal loading relative to the mean band variance.
     n_pca : int or None, default=None
         Project the pixels on their ``n_pca`` leading principal components
-        first (:func:`rednmf.scoring.brad.pca_project`); ``None`` uses all
+        first (:func:`rednmf.scoring.cube.pca_project`); ``None`` uses all
         bands.
     contamination : float, default=0.01
         Fraction of pixels labelled anomalous in ``labels_``.
@@ -134,8 +133,8 @@ class LRX(BaseDetector):
 
     This is a thin detector around :func:`rednmf.scoring.local_rx` (box-filter
     window sums, batched solves), preceded by an optional PCA projection
-    (:func:`rednmf.scoring.brad.pca_project`), i.e. exactly
-    :func:`rednmf.scoring.brad.brad` applied to the raw cube. The score is
+    (:func:`rednmf.scoring.cube.pca_project`), i.e. exactly
+    :func:`rednmf.scoring.cube.brad` applied to the raw cube. The score is
     unchanged by a global rescaling or offset of the cube.
 
     Parameters
@@ -215,7 +214,7 @@ class MSRX(BaseDetector):
     at the pixel and averaged over ``pool x pool`` pixels. Each score becomes
     its empirical upper-tail probability :math:`p_i` in the scene and the four
     are combined, by default by Fisher's :math:`-\sum_i \log_{10} p_i`
-    (:func:`rednmf.scoring.multiscale.multiscale`).
+    (:func:`rednmf.scoring.cube.multiscale`).
 
     This is the honest baseline of REDNMF (``docs/choices.md``): whatever
     REDNMF gains must be gained over its own scorer on the raw cube. It is also

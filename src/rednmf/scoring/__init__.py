@@ -1,13 +1,14 @@
-"""Pixel scorers applied to an anomaly cube: local RX, BRAD, multi-scale RX and column norms.
+"""Pixel scorers of an evidence matrix or a cube: local RX, BRAD, multi-scale RX, column norms.
 
-Each scorer lives in the submodule of its name, imported from there::
+One function puts the scoring steps together,
+:func:`rednmf.scoring.from_matrix.score_matrix`; a cube is scored through it
+by the functions of :mod:`rednmf.scoring.cube`::
 
-    from rednmf.scoring.brad import brad, pca_project
+    from rednmf.scoring.cube import brad, multiscale, pca_project
     from rednmf.scoring.local_rx import local_rx
-    from rednmf.scoring.multiscale import multiscale
 
-The package itself re-exports only the names that no submodule carries, so
-``rednmf.scoring.brad`` is always the module.
+The package itself re-exports only ``score_matrix``, ``SCORERS`` and
+``column_norm`` (imported on first use).
 """
 
 from __future__ import annotations

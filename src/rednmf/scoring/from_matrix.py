@@ -22,14 +22,20 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from rednmf._validation import check_choice, check_int
 from rednmf.backend import NumpyBackend, get_backend
 from rednmf.exceptions import InputError
-from rednmf.scoring.brad import noise_pca_count, principal_axes
 from rednmf.scoring.global_rx import REWEIGHT_QUANTILE, global_rx, global_rx_backend
 from rednmf.scoring.local_rx import check_windows, local_rx_backend
-from rednmf.scoring.multiscale import SUSPECT_LEVEL, combine_scales, cube_and_evidence
+from rednmf.scoring.multiscale import (
+    COMBINATIONS,
+    SUSPECT_LEVEL,
+    combine_scales,
+    cube_and_evidence,
+)
+from rednmf.scoring.pca import noise_pca_count, principal_axes
 
 __all__ = [
     "SCORERS",
@@ -221,16 +227,19 @@ def project_matrix(
     """The ``(rows, cols, k)`` projection of a ``bands x pixels`` matrix on its principal axes.
 
     The mean and covariance of its pixels (:meth:`ScoringSession.moments`), the
-    ``k`` leading axes (:func:`rednmf.scoring.brad.principal_axes`; ``k`` at
+    ``k`` leading axes (:func:`rednmf.scoring.pca.principal_axes`; ``k`` at
     most ``n_pca``, and with ``noise_var`` only the components above the
-    noise, :func:`rednmf.scoring.brad.noise_pca_count`; ``'estimate'`` takes
+    noise, :func:`rednmf.scoring.pca.noise_pca_count`; ``'estimate'`` takes
     the noise from the covariance itself,
     :func:`rednmf.solvers.noise.band_noise_variance`), then the centred pixels
     projected on them (:meth:`ScoringSession.project`). With ``n_pca`` None (or
     at least the bands) and no ``noise_var`` the pixels are only centred.
     ``session``: where ``E`` lives (default :class:`InProcess` on NumPy).
+    An ``n_pca`` that is not a positive integer raises :class:`InputError`.
     """
     session = InProcess() if session is None else session
+    if n_pca is not None:
+        n_pca = check_int("n_pca", n_pca, low=1)
     d, n = E.shape
     k = d if n_pca is None or n_pca >= d else n_pca
     rotate = k < d or noise_var is not None
@@ -258,16 +267,18 @@ def score_matrix(
     n_pca: int | None = 20,
     ridge: float = 0.1,
     pool: int = 3,
-    noise_var: np.ndarray | None = None,
+    noise_var: np.ndarray | str | None = None,
     combine: str = "sum",
     pool_global: bool = True,
     robust_global: bool = True,
     projected_cube: np.ndarray | None = None,
     suspect_level: float = SUSPECT_LEVEL,
+    dtype: DTypeLike = np.float64,
 ) -> np.ndarray:
     """Turn a ``(bands, pixels)`` evidence matrix into a ``(rows, cols)`` score map.
 
-    The one scoring pipeline of the module docstring; ``session`` says where
+    The one scoring pipeline of the module docstring, that of every evidence
+    matrix and of every cube (:mod:`rednmf.scoring.cube`); ``session`` says where
     ``E`` lives (:class:`ScoringSession`; default :class:`InProcess` on NumPy).
     Once projected, ``E`` is closed if it has a ``close`` method, so that what
     it holds can go before the detectors run.
@@ -281,23 +292,24 @@ def score_matrix(
     session : ScoringSession, optional
         Where ``E`` is scored.
     scorer : {'multiscale', 'brad', 'norm'}
-        ``'multiscale'``: :func:`rednmf.scoring.multiscale.multiscale` (local
+        ``'multiscale'``: :func:`rednmf.scoring.cube.multiscale` (local
         and global RX, each also pooled, on one scale); ``'brad'``:
-        :func:`rednmf.scoring.brad.brad` with the window parameters given;
+        :func:`rednmf.scoring.cube.brad` with the window parameters given;
         ``'norm'``: the column norm ``||E_j||_2``.
     inner, outer, n_pca, ridge
         Parameters of the local detector (ignored by ``'norm'``).
     pool : int, default 3
         ``'multiscale'``: side of the pooling neighbourhood.
-    noise_var : ndarray of shape (bands,), optional
+    noise_var : ndarray of shape (bands,) or 'estimate', optional
         Noise variance of each band of ``E``: ``'multiscale'`` and ``'brad'``
-        keep only the principal components above the noise.
+        keep only the principal components above the noise (``'estimate'``:
+        estimated from the covariance of ``E``, :func:`project_matrix`).
     combine : {'max', 'sum', 'hmp'}, default 'sum'
         ``'multiscale'``: Tippett's, Fisher's or the harmonic-mean combination
         of the detectors (:mod:`rednmf.scoring.multiscale`).
     pool_global, robust_global : bool, default True
         ``'multiscale'``: also pool the global detector; reweight its
-        statistics (:func:`rednmf.scoring.multiscale.multiscale`).
+        statistics (:func:`rednmf.scoring.cube.multiscale`).
     projected_cube : ndarray of shape (rows, cols, k), optional
         ``'multiscale'``: the data the evidence came from, on its principal
         components above its own noise (:func:`project_matrix` with
@@ -308,6 +320,8 @@ def score_matrix(
     suspect_level : float, default 0.05
         With ``projected_cube``: the evidence's tail probability at or below
         which a pixel leaves the background statistics.
+    dtype : {'float64', 'float32'}, default float64
+        Precision of the local detector's solves (and of ``'brad'``'s scores).
 
     Returns
     -------
@@ -328,16 +342,16 @@ def score_matrix(
         norms = session.column_norms(E)
         _close(E)
         return norms.reshape(shape)
-    if n_pca is not None:
-        n_pca = check_int("n_pca", n_pca, low=1)
-    inner, outer, ridge, out_dtype = check_windows(shape, inner, outer, ridge, np.float64)
+    inner, outer, ridge, out_dtype = check_windows(shape, inner, outer, ridge, dtype)
+    if scorer == "multiscale":
+        pool = check_int("pool", pool, low=1)
+        check_choice("combine", combine, COMBINATIONS)
     P = project_matrix(E, shape, n_pca, noise_var, session)
     _close(E)
     del E
     xp = session.xp
     if scorer == "brad":
         return xp.to_numpy(session.local_rx(P, inner, outer, ridge, out_dtype))
-    pool = check_int("pool", pool, low=1)
     if projected_cube is not None:
         return cube_and_evidence(
             xp.asarray(projected_cube), session.gather(P), inner, outer, ridge, pool,

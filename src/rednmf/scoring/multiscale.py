@@ -53,7 +53,7 @@ and which drowns a weak target. Given the noise variance of each band
 it and only the components whose variance exceeds the largest eigenvalue that
 white noise alone would produce with ``n`` pixels and ``d`` bands (the
 Marchenko–Pastur edge ``(1 + \sqrt{d/n})^2``) are kept
-(:func:`rednmf.scoring.brad.noise_pca_count`), at most ``n_pca``.
+(:func:`rednmf.scoring.pca.noise_pca_count`), at most ``n_pca``.
 
 References
 ----------
@@ -76,11 +76,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numpy.typing import DTypeLike
 
-from rednmf._validation import check_choice, check_int
-from rednmf.backend import get_backend, namespace
-from rednmf.scoring.brad import validated_projection
+from rednmf._validation import check_choice
+from rednmf.backend import namespace
 from rednmf.scoring.global_rx import REWEIGHT_QUANTILE, global_rx, global_rx_backend
 from rednmf.scoring.local_rx import local_rx_backend
 from rednmf.scoring.windows import background_weights
@@ -92,8 +90,6 @@ __all__ = [
     "detector_maps",
     "combine_scales",
     "combine_tail_probabilities",
-    "multiscale",
-    "multiscale_projected",
 ]
 
 
@@ -148,7 +144,6 @@ def detector_maps(
     pool_global: bool = True,
     robust_global: bool = True,
     background: Any = None,
-    scene_stats: tuple[Any, float] | None = None,
 ) -> list[Any]:
     """The score maps of the multi-scale detectors of a projected cube ``P`` (backend ``xp``).
 
@@ -161,7 +156,7 @@ def detector_maps(
     """
     rows, cols = P.shape[:2]
     weights = background_weights(background, (rows, cols), xp)
-    local = local_rx_backend(P, inner, outer, ridge, out_dtype, xp, scene_stats, weights=weights)
+    local = local_rx_backend(P, inner, outer, ridge, out_dtype, xp, weights=weights)
     reweight = REWEIGHT_QUANTILE if robust_global else None
     if xp.name == "numpy":
         glob = global_rx(P, ridge=ridge, reweight=reweight, background=background)
@@ -176,31 +171,6 @@ def _with_pooled(local: Any, glob: Any, pool: int, pool_global: bool, xp: Any) -
     if pool_global:
         maps.append(xp.box_mean_nearest(glob, pool))
     return maps
-
-
-def multiscale_projected(
-    P: Any,
-    inner: int,
-    outer: int,
-    ridge: float,
-    pool: int,
-    out_dtype: np.dtype,
-    xp: Any,
-    scene_stats: tuple[Any, float] | None = None,
-    combine: str = "sum",
-    pool_global: bool = True,
-    robust_global: bool = True,
-) -> np.ndarray:
-    """The multi-scale score of an already projected (and validated) cube ``P``.
-
-    ``P`` is an array of backend ``xp``; every detector and the combination run
-    on ``xp`` (with torch, on its device); the scores come back as NumPy.
-    """
-    maps = detector_maps(
-        P, inner, outer, ridge, pool, out_dtype, xp, pool_global=pool_global,
-        robust_global=robust_global, scene_stats=scene_stats,
-    )  # fmt: skip
-    return xp.to_numpy(combine_tail_probabilities(*maps, combine=combine, xp=xp))
 
 
 def combine_scales(
@@ -277,76 +247,3 @@ def cube_and_evidence(
     )  # fmt: skip
     out = combine_tail_probabilities(*maps_x, maps_e[0], maps_e[1], combine=combine, xp=xp)
     return xp.to_numpy(out)
-
-
-def multiscale(
-    cube: np.ndarray,
-    inner: int = 9,
-    outer: int = 27,
-    n_pca: int | None = 20,
-    ridge: float = 0.01,
-    pool: int = 3,
-    noise_var: np.ndarray | str | None = None,
-    dtype: DTypeLike = np.float64,
-    backend: str | None = None,
-    device: Any = None,
-    combine: str = "sum",
-    pool_global: bool = True,
-    robust_global: bool = True,
-) -> np.ndarray:
-    """Multi-scale anomaly scores of a cube (module docstring).
-
-    Parameters
-    ----------
-    cube : array-like of shape (rows, cols, bands)
-        The evidence, e.g. REDNMF's anomaly matrix reshaped to a cube.
-    inner, outer : int, default 9 and 27
-        Odd sides of the local detector's guard and outer windows.
-    n_pca : int or None, default 20
-        Principal components kept (at most, with ``noise_var``).
-    ridge : float, default 0.01
-        Diagonal loading of the local and global covariances, relative to their
-        mean band variance.
-    pool : int, default 3
-        Side of the neighbourhood over which the local score is averaged;
-        1 makes the pooled detector the local one.
-    noise_var : ndarray of shape (bands,) or 'estimate', optional
-        Noise variance of each band of ``cube``: keeps only the components
-        above the noise (:func:`rednmf.scoring.brad.noise_pca_count`). ``'estimate'`` estimates it
-        from the cube's own covariance
-        (:func:`rednmf.solvers.noise.band_noise_variance`).
-    dtype : {'float64', 'float32'}, default float64
-        Precision of the local detector's solves.
-    backend, device
-        Array backend of the projection and of the local detector
-        (:mod:`rednmf.backend`).
-    combine : {'max', 'sum', 'hmp'}, default 'sum'
-        How the tail probabilities are combined (module docstring).
-    pool_global : bool, default True
-        Also average the global score over ``pool x pool`` (a fourth detector).
-    robust_global : bool, default True
-        Global statistics reweighted once, without the pixels beyond the
-        chi-square quantile :data:`~rednmf.scoring.global_rx.REWEIGHT_QUANTILE`
-        (:func:`~rednmf.scoring.global_rx.global_rx`).
-
-    Returns
-    -------
-    numpy.ndarray of shape (rows, cols)
-        The combined ``-log10`` tail probabilities, higher = more anomalous.
-
-    Raises
-    ------
-    InputError
-        If the cube or a parameter is invalid, or the scene is smaller than the
-        outer window.
-    """
-    xp = get_backend(backend, device)
-    pool = check_int("pool", pool, low=1)
-    check_choice("combine", combine, COMBINATIONS)
-    P, (inner, outer, ridge, out_dtype) = validated_projection(
-        cube, inner, outer, n_pca, ridge, dtype, xp, noise_var
-    )
-    return multiscale_projected(
-        P, inner, outer, ridge, pool, out_dtype, xp, combine=combine,
-        pool_global=bool(pool_global), robust_global=bool(robust_global),
-    )  # fmt: skip

@@ -11,7 +11,8 @@ scikit-learn's machinery (:meth:`Scorer.check`).
 ==========================  ===================================================
 ``MultiScale(...)``         local and global RX, each also pooled, on one
                             calibrated scale (:mod:`rednmf.scoring.multiscale`)
-``BRAD(...)``               the local dual-window RX alone (:mod:`rednmf.scoring.brad`)
+``BRAD(...)``               the local dual-window RX alone
+                            (:func:`rednmf.scoring.cube.brad`)
 ``Norm()``                  the column norm ``||E_j||_2`` of each pixel's evidence
 ==========================  ===================================================
 
@@ -89,7 +90,7 @@ class _Windowed(Scorer):
 class MultiScale(_Windowed):
     """Local and global RX of the projected evidence, each also pooled, combined.
 
-    :func:`rednmf.scoring.multiscale.multiscale`: the evidence is projected on
+    :func:`rednmf.scoring.cube.multiscale`: the evidence is projected on
     its principal components above the noise (at most ``n_pca``); a local
     dual-window RX and a global RX, each at the pixel and averaged over
     ``pool x pool`` pixels, each turned into its empirical tail probability
@@ -168,7 +169,7 @@ class MultiScale(_Windowed):
 
 
 class BRAD(_Windowed):
-    """The local dual-window RX of the projected evidence (:func:`rednmf.scoring.brad.brad`).
+    """The local dual-window RX of the projected evidence (:func:`rednmf.scoring.cube.brad`).
 
     Parameters
     ----------
