@@ -150,7 +150,7 @@ def plain_l1nmf(
     H: np.ndarray,
     n_iter: int,
     delta: float = 0.5,
-    delta_mode: str = "relative",
+    delta_mode: str = "adaptive",
     tol: float = 0.0,
     eps: float = 1e-10,
 ) -> tuple[np.ndarray, ...]:
@@ -160,7 +160,7 @@ def plain_l1nmf(
     for _ in range(n_iter):
         E = X - W @ H
         d_t = delta * max(np.median(np.abs(E)), np.finfo(np.float32).tiny)
-        d_t = d_t if delta_mode == "relative" else delta
+        d_t = d_t if delta_mode == "adaptive" else delta
         U = 1 / np.maximum(np.abs(E), d_t)
         W = W * ((U * X) @ H.T) / ((U * (W @ H)) @ H.T + eps)
         H = H * (W.T @ (U * X)) / (W.T @ (U * (W @ H)) + eps)
@@ -178,7 +178,7 @@ def plain_ewnmf(
     H: np.ndarray,
     n_iter: int,
     gamma: float = 1.0,
-    gamma_mode: str = "relative",
+    gamma_mode: str = "adaptive",
     tol: float = 0.0,
     eps: float = 1e-10,
 ) -> tuple[np.ndarray, ...]:
@@ -187,7 +187,7 @@ def plain_ewnmf(
     T = np.full_like(X, 1.0 / d)
     for _ in range(n_iter):
         E = X - W @ H
-        g_t = gamma * np.mean(E**2) if gamma_mode == "relative" else gamma
+        g_t = gamma * np.mean(E**2) if gamma_mode == "adaptive" else gamma
         Z = E**2
         T = np.exp(-(Z - Z.min(axis=0)) / g_t)
         T = T / T.sum(axis=0)

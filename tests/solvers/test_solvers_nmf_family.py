@@ -272,9 +272,9 @@ def test_l1nmf_measured(problem):
     assert _n_rises(np.asarray(l1)) == 0
 
 
-def test_l1nmf_relative_delta_tracks_the_median_residual(problem):
+def test_l1nmf_adaptive_delta_tracks_the_median_residual(problem):
     X, W, H = problem
-    one = _quiet(L1.l1nmf_solve, X, W, H, max_iter=1, tol=0, delta=0.1, delta_mode="relative")
+    one = _quiet(L1.l1nmf_solve, X, W, H, max_iter=1, tol=0, delta=0.1, delta_mode="adaptive")
     E = X - W @ H
     d_t = 0.1 * float(np.median(np.abs(E)))
     assert one.param_history[0] == pytest.approx(d_t, rel=1e-12)
@@ -379,7 +379,7 @@ def test_rnmf_matches_plain_transcription(problem, mode, lam):
     np.testing.assert_allclose(res.S, S1, rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.parametrize("mode,delta", [("relative", 0.5), ("absolute", 1e-3)])
+@pytest.mark.parametrize("mode,delta", [("adaptive", 0.5), ("absolute", 1e-3)])
 def test_l1nmf_matches_plain_transcription(problem, mode, delta):
     X, W, H = problem
     res = _quiet(L1.l1nmf_solve, X, W, H, max_iter=ORACLE_ITERS, tol=0, delta=delta,
@@ -389,7 +389,7 @@ def test_l1nmf_matches_plain_transcription(problem, mode, delta):
     np.testing.assert_allclose(res.weights, U1, rtol=1e-9)
 
 
-@pytest.mark.parametrize("mode,gamma", [("relative", 1.0), ("absolute", 0.01)])
+@pytest.mark.parametrize("mode,gamma", [("adaptive", 1.0), ("absolute", 0.01)])
 def test_ewnmf_matches_plain_transcription(problem, mode, gamma):
     X, W, H = problem
     res = _quiet(EW.ewnmf_solve, X, W, H, gamma=gamma, max_iter=ORACLE_ITERS, tol=0,

@@ -25,9 +25,6 @@ __all__ = ["NMF", "RNMF", "L1NMF", "EWNMF"]
 
 #: The scale modes of RNMF, L1NMF and EWNMF (of :data:`SCALE_MODES`).
 _MODES = StrOptions({"adaptive", "absolute"})
-#: ``delta_mode`` and ``gamma_mode`` as the L1NMF and EWNMF solvers name them
-#: (``'relative'`` there is ``'adaptive'`` here).
-_SOLVER_MODE = {"adaptive": "relative", "absolute": "absolute"}
 
 
 class _ReweightedFactorization(FactorizationDetector):
@@ -333,7 +330,7 @@ class L1NMF(_ReweightedFactorization):
             max_iter=self.max_iter,
             tol=self.tol,
             delta=self.delta,
-            delta_mode=_SOLVER_MODE[self.delta_mode],
+            delta_mode=self.delta_mode,
             callback=callback,
             overwrite_H=True,
             keep_weights=False,
@@ -438,7 +435,7 @@ class EWNMF(_ReweightedFactorization):
             gamma=self.gamma,
             max_iter=self.max_iter,
             tol=self.tol,
-            gamma_mode=_SOLVER_MODE[self.gamma_mode],
+            gamma_mode=self.gamma_mode,
             callback=callback,
             overwrite_H=True,
             keep_weights=False,

@@ -297,8 +297,3 @@ def execute(job: Job, ctx: Context) -> dict[str, Any]:
             record["n_iter"] = None if n_iter is None else int(n_iter)
         record["seconds"] = time.perf_counter() - start
     return record
-
-
-def registered(names: Sequence[str]) -> list[str]:
-    """``names`` that are registered methods."""
-    return [n for n in names if n in METHODS]

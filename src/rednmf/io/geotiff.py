@@ -36,7 +36,6 @@ __all__ = [
     "read_georef",
     "write_geotiff",
     "describe_crs",
-    "epsg_code",
 ]
 
 #: An affine transform ``(a, b, c, d, e, f)``: x = a*col + b*row + c, y = d*col + e*row + f.
@@ -441,18 +440,6 @@ def _wkt_name(wkt: str) -> str:
     start = wkt.find('"')
     end = wkt.find('"', start + 1)
     return wkt[start + 1 : end] if 0 <= start < end else ""
-
-
-def epsg_code(wkt: str | None) -> int | None:
-    """The EPSG code of a WKT CRS, or None."""
-    if not wkt:
-        return None
-    try:
-        from rasterio.crs import CRS
-
-        return CRS.from_wkt(wkt).to_epsg()
-    except Exception:
-        return None
 
 
 def write_geotiff(

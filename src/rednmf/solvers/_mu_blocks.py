@@ -32,7 +32,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BlockMatrix", "BlockMedian", "Target", "h_pass", "residual_blocks", "spans", "w_step"]
+__all__ = [
+    "BlockMatrix",
+    "BlockMedian",
+    "Factors",
+    "Target",
+    "h_pass",
+    "residual_blocks",
+    "spans",
+    "w_step",
+]
 
 #: Elements per block (a block of pixels holds about this many ``d``-vectors' entries).
 _BLOCK_ELEMENTS = 1 << 19
@@ -141,6 +150,43 @@ def h_pass(
         E_new = W @ out[:, a:b]
         np.subtract(Xb, E_new, out=E_new)
         then(E_new)
+
+
+class Factors:
+    """``W, H`` of a reweighted solver (RNMF, L1NMF, EWNMF) and ``(W, H, p)`` before its last step.
+
+    :meth:`step` takes one W step and one H step (:func:`w_step`, :func:`h_pass`);
+    the H step writes into a second ``r x n`` buffer, so that the factors before
+    it stay in :attr:`last` with the step's parameter ``p``: what the method's
+    ``S`` or weights of that step are formed again from. ``H`` is copied unless
+    ``overwrite_H``.
+    """
+
+    def __init__(self, W: np.ndarray, H: np.ndarray, overwrite_H: bool) -> None:
+        self.W, self.H = W, H if overwrite_H else H.copy()
+        self._next: np.ndarray | None = np.empty_like(self.H)
+        self.last: tuple[np.ndarray, np.ndarray, float] | None = None
+
+    def step(
+        self, X: Any, target: Target, eps: float, then: Callable[[np.ndarray], None], p: float
+    ) -> None:
+        """The W step and the H step; ``then`` as in :func:`h_pass`."""
+        assert self._next is not None
+        W_new = w_step(X, self.W, self.H, target, eps)
+        h_pass(X, self.W, W_new, self.H, self._next, target, eps, then)
+        self.last = (self.W, self.H, p)
+        self.W, self.H, self._next = W_new, self._next, self.H
+
+    def abs_residuals(self, X: Any) -> Iterator[np.ndarray]:
+        """``|X - WH|`` of the current factors, block by block (each a new array)."""
+        for _, _, E in residual_blocks(X, self.W, self.H):
+            yield np.abs(E, out=E)
+
+    def done(self) -> tuple[np.ndarray, np.ndarray, float]:
+        """:attr:`last`, once the loop has ended (the spare ``H`` buffer is let go)."""
+        assert self.last is not None
+        self._next = None
+        return self.last
 
 
 class BlockMatrix:

@@ -27,12 +27,12 @@ With a fixed ``gamma`` every step is exact or majorisation-minimisation, so the
 objective does not increase from one iteration to the next.
 
 **Scale of gamma.** ``gamma`` divides squared residuals, so its absolute value
-depends on the data scale. ``gamma_mode='relative'`` (default) uses at each
+depends on the data scale. ``gamma_mode='adaptive'`` (default) uses at each
 iteration ``gamma_t = gamma * mean_ij E_ij^2`` (the mean squared residual
 before the T step), making ``gamma`` dimensionless: with ``gamma = 1`` a band
 whose residual is twice the root-mean-square residual weighs ``exp(-4)`` times
 a perfectly fitted band of the same pixel. ``gamma_mode='absolute'`` uses
-``gamma`` as is. With ``'relative'`` the objective at iteration ``t`` uses
+``gamma`` as is. With ``'adaptive'`` the objective at iteration ``t`` uses
 ``gamma_t`` and the descent argument holds only within an iteration.
 
 **Implementation.** :func:`ewnmf_solve` applies these steps exactly (the test
@@ -56,19 +56,16 @@ from typing import Any
 import numpy as np
 
 from rednmf.solvers._driver import FitCallback, Iterate, iterate
-from rednmf.solvers._mu_blocks import BlockMatrix, h_pass, residual_blocks, w_step
+from rednmf.solvers._mu_blocks import BlockMatrix, Factors, residual_blocks
 from rednmf.solvers.nmf import NMFResult, _blocks64, residual
 
 __all__ = [
-    "GAMMA_MODES",
     "entropy_weights",
     "ewnmf_objective",
     "ewnmf_solve",
     "weighted_evidence",
     "weighted_residual",
 ]
-
-GAMMA_MODES = ("relative", "absolute")
 
 
 def entropy_weights(E: np.ndarray, gamma: float) -> np.ndarray:
@@ -140,7 +137,7 @@ def ewnmf_solve(
     gamma: float = 1.0,
     max_iter: int = 200,
     tol: float = 1e-4,
-    gamma_mode: str = "relative",
+    gamma_mode: str = "adaptive",
     eps: float = 1e-10,
     callback: FitCallback | None = None,
     overwrite_H: bool = False,
@@ -150,34 +147,17 @@ def ewnmf_solve(
 
     Parameters
     ----------
-    X : ndarray of shape (d, n), or a matrix read ``X[:, a:b]``
-        Nonnegative data, bands x pixels, float32 or float64, read a block of
-        pixels at a time (a :class:`~rednmf.preprocessing.ScaledMatrix` serves).
-    W, H : ndarray
-        Initial factors, shapes (d, r) and (r, n), nonnegative, in the dtype
-        of ``X``. They are not modified (but see ``overwrite_H``).
+    X, W, H, max_iter, tol, eps, callback, overwrite_H
+        As in :func:`rednmf.solvers.nmf.nmf_solve` (an iteration is a T, a W
+        and an H step).
     gamma : float
         Entropy weight, > 0; see ``gamma_mode``.
-    max_iter : int
-        Maximum number of iterations (T, W, H steps each).
-    tol : float
-        Stop when the relative change of the objective between two iterations
-        is at most ``tol``; ``tol = 0`` runs ``max_iter`` iterations.
-    gamma_mode : {'relative', 'absolute'}
-        ``'relative'``: ``gamma_t = gamma * mean (X - WH)^2`` at each
+    gamma_mode : {'adaptive', 'absolute'}
+        ``'adaptive'``: ``gamma_t = gamma * mean (X - WH)^2`` at each
         iteration; ``'absolute'``: ``gamma_t = gamma``.
-    eps : float
-        Added to every denominator.
-    callback : callable, optional
-        ``callback(iteration, objective, state)`` after each iteration
-        (:mod:`rednmf.solvers._driver`; ``state`` holds ``W, H``).
-
-    overwrite_H : bool, default=False
-        Update ``H`` in place instead of a copy (one ``r x n`` array less).
     keep_weights : bool, default=True
-        Whether to return the weights ``T`` of the last iteration as a bands x pixels
-        array; without it only ``last_step`` is returned, from which
-        :func:`weighted_evidence` forms it by blocks.
+        Return the last weights ``T`` as a bands x pixels array; without it
+        :func:`weighted_evidence` forms them from ``last_step`` by blocks.
 
     Returns
     -------
@@ -193,17 +173,16 @@ def ewnmf_solve(
     weighted nonnegative matrix factorization algorithm for feature
     representation", IEEE Trans. Neural Netw. Learn. Syst. 34 (9), 2022, 5381-5391.
     """
-    relative = gamma_mode != "absolute"
+    adaptive = gamma_mode != "absolute"
     size = X.shape[0] * X.shape[1]
-    H = H if overwrite_H else H.copy()
-    H_next = np.empty_like(H)  # the H step writes here; the H before it serves T
-    s2 = sum(_fit_sums(E, None)[0] for _, _, E in residual_blocks(X, W, H))  # initial W, H
+    f = Factors(W, H, overwrite_H)  # f.last: the factors before the last step serve its T
+    s2 = sum(_fit_sums(E, None)[0] for _, _, E in residual_blocks(X, W, f.H))  # initial W, H
     gammas: list[float] = []
     weights: list[np.ndarray] = []  # T of the block in hand
 
     def step() -> float:
-        nonlocal W, H, H_next, s2
-        g_t = gamma * max(s2 / size, np.finfo(np.float64).tiny) if relative else gamma
+        nonlocal s2
+        g_t = gamma * max(s2 / size, np.finfo(np.float64).tiny) if adaptive else gamma
         gammas.append(g_t)
         ent = 0.0
 
@@ -215,7 +194,6 @@ def ewnmf_solve(
             weights[:] = [T]
             return T, Xb, None
 
-        W_new = w_step(X, W, H, target, eps)
         s2 = fit = 0.0
 
         def tally(E: np.ndarray) -> None:  # this iteration's residual: its fit, the next gamma_t
@@ -224,31 +202,26 @@ def ewnmf_solve(
             s2 += a
             fit += b
 
-        h_pass(X, W, W_new, H, H_next, target, eps, tally)
-        W_prev, H_prev = W, H
-        W, H, H_next = W_new, H_next, H_prev
-        last[:] = [W_prev, H_prev, g_t]
+        f.step(X, target, eps, tally, g_t)
         return fit + g_t * ent
 
-    last: list[Any] = []
     run = iterate(
         step,
         max_iter=max_iter,
         tol=tol,
         method="EWNMF",
         callback=callback,
-        state=lambda: Iterate(X=X, W=W, H=H),
+        state=lambda: Iterate(X=X, W=f.W, H=f.H),
     )
-    del H_next
-    W_prev, H_prev, g_t = last
+    W_prev, H_prev, g_t = f.done()
     T = None
     if keep_weights:
         T = np.empty(X.shape, X.dtype)
         for a, b, E in residual_blocks(X, W_prev, H_prev):
             T[:, a:b] = _softmax(E, g_t)[0]
     return NMFResult(
-        W=W,
-        H=H,
+        W=f.W,
+        H=f.H,
         n_iter=run.n_iter,
         objective=run.objective,
         converged=run.converged,

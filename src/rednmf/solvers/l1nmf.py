@@ -34,7 +34,7 @@ multiplicative steps for ``||sqrt(U) * (X - WH)||_F^2``::
 step does not increase the weighted surrogate, hence (majorisation-
 minimisation) ``F_delta`` does not increase from one iteration to the next.
 
-**Scale of delta.** ``delta_mode='relative'`` (default) uses at each
+**Scale of delta.** ``delta_mode='adaptive'`` (default) uses at each
 iteration ``delta_t = delta * median_ij |E_ij|`` (the current residual), so
 ``delta`` is dimensionless and the smoothing follows the residual level; the
 weights are bounded by ``1 / delta_t``. The default ``delta = 0.5`` keeps the
@@ -59,19 +59,15 @@ exact selection over the blocks).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from rednmf.solvers._driver import FitCallback, Iterate, iterate
-from rednmf.solvers._mu_blocks import BlockMatrix, BlockMedian, h_pass, residual_blocks, w_step
+from rednmf.solvers._mu_blocks import BlockMatrix, BlockMedian, Factors
 from rednmf.solvers.nmf import NMFResult, _sum64, sq_norm
 
-__all__ = ["DELTA_MODES", "huber_l1", "l1nmf_objective", "l1nmf_solve", "weight_matrix"]
-
-
-DELTA_MODES = ("relative", "absolute")
+__all__ = ["huber_l1", "l1nmf_objective", "l1nmf_solve", "weight_matrix"]
 
 
 def huber_l1(E: np.ndarray, delta: float) -> float:
@@ -116,7 +112,7 @@ def l1nmf_solve(
     max_iter: int = 200,
     tol: float = 1e-4,
     delta: float = 0.5,
-    delta_mode: str = "relative",
+    delta_mode: str = "adaptive",
     eps: float = 1e-10,
     callback: FitCallback | None = None,
     overwrite_H: bool = False,
@@ -126,35 +122,18 @@ def l1nmf_solve(
 
     Parameters
     ----------
-    X : ndarray of shape (d, n), or a matrix read ``X[:, a:b]``
-        Nonnegative data, bands x pixels, float32 or float64, read a block of
-        pixels at a time (a :class:`~rednmf.preprocessing.ScaledMatrix` serves).
-    W, H : ndarray
-        Initial factors, shapes (d, r) and (r, n), nonnegative, in the dtype
-        of ``X``. They are not modified (but see ``overwrite_H``).
-    max_iter : int
-        Maximum number of iterations (weights, W step, H step each).
-    tol : float
-        Stop when the relative change of ``F_delta`` between two iterations is
-        at most ``tol``; ``tol = 0`` runs ``max_iter`` iterations.
+    X, W, H, max_iter, tol, eps, callback, overwrite_H
+        As in :func:`rednmf.solvers.nmf.nmf_solve` (an iteration is the
+        weights, a W and an H step; ``tol`` applies to ``F_delta``).
     delta : float
         Smoothing width, > 0: residuals below ``delta_t`` in magnitude get the
         largest weight ``1 / delta_t``; see ``delta_mode``.
-    delta_mode : {'relative', 'absolute'}
-        ``'relative'``: ``delta_t = delta * median |X - WH|`` at each
+    delta_mode : {'adaptive', 'absolute'}
+        ``'adaptive'``: ``delta_t = delta * median |X - WH|`` at each
         iteration; ``'absolute'``: ``delta_t = delta``.
-    eps : float
-        Added to every denominator.
-    callback : callable, optional
-        ``callback(iteration, objective, state)`` after each iteration
-        (:mod:`rednmf.solvers._driver`; ``state`` holds ``W, H``).
-
-    overwrite_H : bool, default=False
-        Update ``H`` in place instead of a copy (one ``r x n`` array less).
     keep_weights : bool, default=True
-        Whether to return the weights ``U`` of the last iteration as a bands x pixels
-        array; without it only ``last_step`` is returned, from which
-        :func:`weight_matrix` forms it by blocks.
+        Return the last weights ``U`` as a bands x pixels array; without it
+        :func:`weight_matrix` forms them from ``last_step`` by blocks.
 
     Returns
     -------
@@ -171,58 +150,46 @@ def l1nmf_solve(
     N. Guan et al., "MahNMF: Manhattan non-negative matrix factorization",
     arXiv:1207.3438, 2012.
     """
-    relative = delta_mode != "absolute"
-    H = H if overwrite_H else H.copy()
-    H_next = np.empty_like(H)  # the H step writes here; the H before it serves the weights
+    adaptive = delta_mode != "absolute"
+    f = Factors(W, H, overwrite_H)  # f.last: the factors before the last step serve its weights
     median = BlockMedian(X.dtype, X.shape[0] * X.shape[1])
-    if relative:  # the counts of |X - WH| with the initial W, H
-        for _, _, E in residual_blocks(X, W, H):
-            median.add(np.abs(E, out=E))
+    if adaptive:  # the counts of |X - WH| with the initial W, H
+        for A in f.abs_residuals(X):
+            median.add(A)
     tiny = np.finfo(np.float32).tiny
     deltas: list[float] = []
 
-    def abs_residuals() -> Iterator[np.ndarray]:
-        for _, _, E in residual_blocks(X, W, H):
-            yield np.abs(E, out=E)
-
     def step() -> float:
-        nonlocal W, H, H_next
-        d_t = delta * max(median.result(abs_residuals), tiny) if relative else delta
+        d_t = delta * max(median.result(lambda: f.abs_residuals(X)), tiny) if adaptive else delta
         deltas.append(d_t)
 
         def target(E: Any, Xb: np.ndarray, first: bool) -> tuple[np.ndarray, np.ndarray, None]:
             return _weights(E, d_t, out=E), Xb, None
 
-        W_new = w_step(X, W, H, target, eps)
         fit = 0.0
 
         def tally(E: np.ndarray) -> None:  # |E| of this iteration: its objective, the median
             nonlocal fit
             A = np.abs(E, out=E)
-            if relative:
+            if adaptive:
                 median.add(A)
             fit += _huber_of_abs(A, d_t, np.empty_like(A))
 
-        h_pass(X, W, W_new, H, H_next, target, eps, tally)
-        W_prev, H_prev = W, H
-        W, H, H_next = W_new, H_next, H_prev
-        last[:] = [W_prev, H_prev, d_t]
+        f.step(X, target, eps, tally, d_t)
         return fit
 
-    last: list[Any] = []
     run = iterate(
         step,
         max_iter=max_iter,
         tol=tol,
         method="L1NMF",
         callback=callback,
-        state=lambda: Iterate(X=X, W=W, H=H),
+        state=lambda: Iterate(X=X, W=f.W, H=f.H),
     )
-    del H_next
-    W_prev, H_prev, d_t = last
+    W_prev, H_prev, d_t = f.done()
     return NMFResult(
-        W=W,
-        H=H,
+        W=f.W,
+        H=f.H,
         n_iter=run.n_iter,
         objective=run.objective,
         converged=run.converged,

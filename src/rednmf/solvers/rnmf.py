@@ -43,20 +43,15 @@ the new residual of each block as the H step leaves it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from rednmf.solvers._driver import FitCallback, Iterate, iterate
-from rednmf.solvers._mu_blocks import BlockMatrix, BlockMedian, h_pass, residual_blocks, w_step
+from rednmf.solvers._mu_blocks import BlockMatrix, BlockMedian, Factors
 from rednmf.solvers.nmf import NMFResult, _sum64, sq_norm
 
-__all__ = ["RNMF_LAM_MODES", "anomaly_matrix", "rnmf_solve", "rnmf_objective"]
-
-#: The modes of :data:`rednmf.solvers.modes.SCALE_MODES` that RNMF implements:
-#: ``'adaptive'`` (relative to the current residual) and ``'absolute'`` (as given).
-RNMF_LAM_MODES = ("adaptive", "absolute")
+__all__ = ["anomaly_matrix", "rnmf_solve", "rnmf_objective"]
 
 
 def rnmf_objective(
@@ -84,35 +79,18 @@ def rnmf_solve(
 
     Parameters
     ----------
-    X : ndarray of shape (d, n), or a matrix read ``X[:, a:b]``
-        Nonnegative data, bands x pixels, float32 or float64, read a block of
-        pixels at a time (a :class:`~rednmf.preprocessing.ScaledMatrix` serves).
-    W, H : ndarray
-        Initial factors, shapes (d, r) and (r, n), nonnegative, in the dtype
-        of ``X``. They are not modified (but see ``overwrite_H``).
+    X, W, H, max_iter, tol, eps, callback, overwrite_H
+        As in :func:`rednmf.solvers.nmf.nmf_solve` (an iteration is an S, a W
+        and an H step; the callback's ``state`` also holds ``S``, an
+        :func:`anomaly_matrix` formed by blocks when read).
     lam : float
         Sparsity weight; see ``lam_mode``.
-    max_iter : int
-        Maximum number of iterations (S, W, H steps each).
-    tol : float
-        Stop when the relative change of the objective between two iterations
-        is at most ``tol``; ``tol = 0`` runs ``max_iter`` iterations.
     lam_mode : {'adaptive', 'absolute'}
         ``'adaptive'``: ``lam_t = lam * median |X - WH|`` at each iteration;
         ``'absolute'``: ``lam_t = lam``.
-    eps : float
-        Added to every denominator.
-    callback : callable, optional
-        ``callback(iteration, objective, state)`` after each iteration
-        (:mod:`rednmf.solvers._driver`; ``state`` holds ``W, H`` and ``S`` as
-        an :func:`anomaly_matrix`, formed by blocks when read).
-
-    overwrite_H : bool, default=False
-        Update ``H`` in place instead of a copy (one ``r x n`` array less).
     keep_S : bool, default=True
-        Whether to return ``S`` of the last iteration as a bands x pixels
-        array; without it only ``last_step`` is returned, from which
-        :func:`anomaly_matrix` forms it by blocks.
+        Return the last ``S`` as a bands x pixels array; without it
+        :func:`anomaly_matrix` forms it from ``last_step`` by blocks.
 
     Returns
     -------
@@ -128,23 +106,17 @@ def rnmf_solve(
     factorization", Front. Electr. Electron. Eng. China 6 (2), 2011, 192-200.
     """
     adaptive = lam_mode == "adaptive"
-    H = H if overwrite_H else H.copy()
-    H_next = np.empty_like(H)  # the H step writes here; the H before it serves S
+    f = Factors(W, H, overwrite_H)  # f.last: the factors before the last step serve its S
     median = BlockMedian(X.dtype, X.shape[0] * X.shape[1])
     if adaptive:  # the counts of |X - WH| with the initial W, H
-        for _, _, E in residual_blocks(X, W, H):
-            median.add(np.abs(E, out=E))
+        for A in f.abs_residuals(X):
+            median.add(A)
     lams: list[float] = []
     parts: list[np.ndarray] = []  # S+ and S- of the block in hand
 
-    def abs_residuals() -> Iterator[np.ndarray]:
-        for _, _, E in residual_blocks(X, W, H):
-            yield np.abs(E, out=E)
-
     def step() -> float:
-        nonlocal W, H, H_next
         # S step (6): S = sign(E) max(|E| - tau, 0) = S+ - S-, block by block.
-        lam_t = lam * median.result(abs_residuals) if adaptive else lam
+        lam_t = lam * median.result(lambda: f.abs_residuals(X)) if adaptive else lam
         tau = lam_t / 2
         lams.append(lam_t)
         l1 = 0.0
@@ -158,7 +130,6 @@ def rnmf_solve(
             np.add(Xb, Sn, out=E)
             return None, E, Sp  # mu_update_W / mu_update_H with P = X + S-, N = S+
 
-        W_new = w_step(X, W, H, target, eps)
         fit = 0.0
 
         def tally(E: np.ndarray) -> None:  # this iteration's residual: its objective, the median
@@ -170,26 +141,21 @@ def rnmf_solve(
             E += Sn  # E - S: exactly, as S+ and S- never overlap
             fit += sq_norm(E)
 
-        h_pass(X, W, W_new, H, H_next, target, eps, tally)
-        W_prev, H_prev = W, H
-        W, H, H_next = W_new, H_next, H_prev
-        last[:] = [W_prev, H_prev, tau]
+        f.step(X, target, eps, tally, tau)
         return fit + lam_t * l1
 
-    last: list[Any] = []
     run = iterate(
         step,
         max_iter=max_iter,
         tol=tol,
         method="RNMF",
         callback=callback,
-        state=lambda: Iterate(X=X, W=W, H=H, S=anomaly_matrix(X, *last)),
+        state=lambda: Iterate(X=X, W=f.W, H=f.H, S=anomaly_matrix(X, *f.last)),
     )
-    del H_next
-    W_prev, H_prev, tau = last
+    W_prev, H_prev, tau = f.done()
     return NMFResult(
-        W=W,
-        H=H,
+        W=f.W,
+        H=f.H,
         n_iter=run.n_iter,
         objective=run.objective,
         converged=run.converged,
