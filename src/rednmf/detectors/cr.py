@@ -597,7 +597,30 @@ class CRD(_CRBase):
         return self._scores(cube, "cr", summed=False)
 
 
-class LSADCRIDW(_CRBase):
+class _LocalSum(_CRBase):
+    """The parameters and defaults of the local-summation detectors (LSAD-CR-IDW, LSUNRSORAD)."""
+
+    def __init__(
+        self,
+        *,
+        inner: int = 3,
+        outer: int = 7,
+        reg: float = 0.01,
+        n_pca: int | None = None,
+        scale: str = "minmax",
+        border: str = "clip",
+        contamination: float = 0.01,
+    ) -> None:
+        self.inner = inner
+        self.outer = outer
+        self.reg = reg
+        self.n_pca = n_pca
+        self.scale = scale
+        self.border = border
+        self.contamination = contamination
+
+
+class LSADCRIDW(_LocalSum):
     r"""LSAD-CR-IDW: local summation CR detector with inverse-distance weights.
 
     Tan et al. (2019) combine the local summation of LSAD with a
@@ -652,30 +675,11 @@ class LSADCRIDW(_CRBase):
 
     name = "lsad-cr-idw"
 
-    def __init__(
-        self,
-        *,
-        inner: int = 3,
-        outer: int = 7,
-        reg: float = 0.01,
-        n_pca: int | None = None,
-        scale: str = "minmax",
-        border: str = "clip",
-        contamination: float = 0.01,
-    ) -> None:
-        self.inner = inner
-        self.outer = outer
-        self.reg = reg
-        self.n_pca = n_pca
-        self.scale = scale
-        self.border = border
-        self.contamination = contamination
-
     def _fit_scores(self, cube: np.ndarray, callback: FitCallback | None = None) -> np.ndarray:
         return self._scores(cube, "cr", summed=True, w2=idw_weights(self.inner, self.outer) ** 2)
 
 
-class LSUNRSORAD(_CRBase):
+class LSUNRSORAD(_LocalSum):
     r"""LSUNRSORAD: local summation unsupervised nearest regularised subspace
     with outlier removal (Tan et al., 2019).
 
@@ -701,23 +705,8 @@ class LSUNRSORAD(_CRBase):
 
     Parameters
     ----------
-    inner : int, default=3
-        Side of the guard window and of the shift neighbourhood (odd).
-    outer : int, default=7
-        Side of the outer window (odd, > ``inner``).
-    reg : float, default=0.01
-        Regularisation weight :math:`\lambda`, positive (formerly ``lam``).
-    n_pca : int or None, default=None
-        Project the (scaled) pixels on their ``n_pca`` leading principal
-        components first (this also centres them); ``None`` uses all bands.
-    scale : {'minmax', 'none'}, default='minmax'
-        Global min-max scaling of the cube to [0, 1] first, as the reference
-        code does.
-    border : {'clip', 'mirror'}, default='clip'
-        ``'clip'``: window positions outside the image are dropped.
-        ``'mirror'``: they are read from the image mirrored about its edges.
-    contamination : float, default=0.01
-        Fraction of pixels labelled anomalous in ``labels_``.
+    inner, outer, reg, n_pca, scale, border, contamination
+        As in :class:`LSADCRIDW` (the same defaults).
 
     References
     ----------
@@ -727,25 +716,6 @@ class LSUNRSORAD(_CRBase):
     """
 
     name = "lsunrsorad"
-
-    def __init__(
-        self,
-        *,
-        inner: int = 3,
-        outer: int = 7,
-        reg: float = 0.01,
-        n_pca: int | None = None,
-        scale: str = "minmax",
-        border: str = "clip",
-        contamination: float = 0.01,
-    ) -> None:
-        self.inner = inner
-        self.outer = outer
-        self.reg = reg
-        self.n_pca = n_pca
-        self.scale = scale
-        self.border = border
-        self.contamination = contamination
 
     def _fit_scores(self, cube: np.ndarray, callback: FitCallback | None = None) -> np.ndarray:
         return self._scores(cube, "unrs", summed=True)
