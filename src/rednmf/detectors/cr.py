@@ -307,7 +307,7 @@ def representation_scores(
                         sides = (sd, side[pr, pc])
                         alpha = _cr_system(gram, dot, norm, norm_p, sides, valid, cst)
                     else:
-                        alpha = _unrs_system(gram, dot, norm, norm_p, sd, valid, cst)
+                        alpha = _unrs_system(gram, dot, norm_p, sd, valid, cst)
                     # Residual vectors, formed explicitly (expanding them in
                     # inner products would cancel catastrophically: most
                     # pixels are represented to a small fraction of their
@@ -438,7 +438,6 @@ def _cr_system(
 def _unrs_system(
     gram: np.ndarray,
     dot: np.ndarray,
-    norm: np.ndarray,
     norm_p: np.ndarray,
     sums: np.ndarray,
     valid: np.ndarray,

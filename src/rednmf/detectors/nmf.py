@@ -7,6 +7,7 @@ shared parameters and the scoring live in that base class.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -30,17 +31,34 @@ _MODES = StrOptions({"adaptive", "absolute"})
 class _ReweightedFactorization(FactorizationDetector):
     """L1NMF and EWNMF: NMF with per-entry weights and one scale parameter.
 
-    Both keep the scale used at each iteration as a history attribute. The
-    last weights are not kept (a bands x pixels array): the solvers form them
-    again by blocks where the evidence needs them.
+    The scale parameter ``p`` (:attr:`_scale`) and its mode ``p_mode`` go to
+    the solver; the scale used at each iteration is kept as ``p_history_``.
+    The last weights are not kept (a bands x pixels array): the solvers form
+    them again by blocks where the evidence needs them.
     """
 
-    #: The history attribute of the scale (``'delta_history_'``, ``'gamma_history_'``).
-    _history_attr: ClassVar[str]
+    #: The scale parameter (``'delta'``, ``'gamma'``).
+    _scale: ClassVar[str]
+    #: The solver (``l1nmf_solve``, ``ewnmf_solve``).
+    _solver: ClassVar[Callable[..., NMFResult]]
+
+    def _solve(
+        self,
+        X: np.ndarray,
+        W: np.ndarray,
+        H: np.ndarray,
+        M: np.ndarray,
+        callback: FitCallback | None = None,
+    ) -> NMFResult:
+        p = self._scale
+        return type(self)._solver(
+            X, W, H, max_iter=self.max_iter, tol=self.tol, callback=callback, overwrite_H=True,
+            keep_weights=False, **{p: getattr(self, p), f"{p}_mode": getattr(self, f"{p}_mode")},
+        )  # fmt: skip
 
     def _keep_history(self, res: NMFResult) -> None:
         """Store the scale history."""
-        setattr(self, self._history_attr, res.param_history)
+        setattr(self, f"{self._scale}_history_", res.param_history)
 
 
 class NMF(FactorizationDetector):
@@ -280,7 +298,8 @@ class L1NMF(_ReweightedFactorization):
     """
 
     name = "l1nmf"
-    _history_attr = "delta_history_"
+    _scale = "delta"
+    _solver = staticmethod(l1nmf_solve)
 
     def __init__(
         self,
@@ -314,27 +333,6 @@ class L1NMF(_ReweightedFactorization):
         "delta": positive("neither"),
         "delta_mode": [_MODES],
     }
-
-    def _solve(
-        self,
-        X: np.ndarray,
-        W: np.ndarray,
-        H: np.ndarray,
-        M: np.ndarray,
-        callback: FitCallback | None = None,
-    ) -> NMFResult:
-        return l1nmf_solve(
-            X,
-            W,
-            H,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            delta=self.delta,
-            delta_mode=self.delta_mode,
-            callback=callback,
-            overwrite_H=True,
-            keep_weights=False,
-        )
 
     def _evidence(self, X: np.ndarray, res: NMFResult, shape: tuple[int, int]) -> Any:
         self._keep_history(res)
@@ -385,7 +383,8 @@ class EWNMF(_ReweightedFactorization):
     """
 
     name = "ewnmf"
-    _history_attr = "gamma_history_"
+    _scale = "gamma"
+    _solver = staticmethod(ewnmf_solve)
 
     def __init__(
         self,
@@ -419,27 +418,6 @@ class EWNMF(_ReweightedFactorization):
         "gamma": positive("neither"),
         "gamma_mode": [_MODES],
     }
-
-    def _solve(
-        self,
-        X: np.ndarray,
-        W: np.ndarray,
-        H: np.ndarray,
-        M: np.ndarray,
-        callback: FitCallback | None = None,
-    ) -> NMFResult:
-        return ewnmf_solve(
-            X,
-            W,
-            H,
-            gamma=self.gamma,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            gamma_mode=self.gamma_mode,
-            callback=callback,
-            overwrite_H=True,
-            keep_weights=False,
-        )
 
     def _evidence(self, X: np.ndarray, res: NMFResult, shape: tuple[int, int]) -> Any:
         self._keep_history(res)

@@ -405,9 +405,6 @@ def write_detections_pixel_json(
     return _write_json(path, detections_pixel_json(detections, labels))
 
 
-_GPKG_TYPES = {int: "int", float: "float", str: "str"}
-
-
 def write_detections_gpkg(
     path: str | os.PathLike[str],
     detections: list[Detection],

@@ -27,7 +27,7 @@ from numpy.typing import DTypeLike
 from rednmf._validation import check_choice, check_int
 from rednmf.backend import NumpyBackend, get_backend
 from rednmf.exceptions import InputError
-from rednmf.scoring.global_rx import REWEIGHT_QUANTILE, global_rx, global_rx_backend
+from rednmf.scoring.global_rx import REWEIGHT_QUANTILE, global_rx_backend
 from rednmf.scoring.local_rx import check_windows, local_rx_backend
 from rednmf.scoring.multiscale import (
     COMBINATIONS,
@@ -184,11 +184,8 @@ class InProcess:
         return local_rx_backend(P, inner, outer, ridge, out_dtype, self.xp)
 
     def global_rx(self, P: Any, ridge: float, reweight: float | None) -> Any:
-        """:func:`rednmf.scoring.global_rx.global_rx` (or its torch form) of the projection."""
-        xp = self.xp
-        if xp.name == "numpy":
-            return global_rx(P, ridge=ridge, reweight=reweight)
-        return global_rx_backend(P, ridge, reweight, xp)
+        """:func:`rednmf.scoring.global_rx.global_rx_backend` of the projection."""
+        return global_rx_backend(P, ridge, reweight, self.xp)
 
     def gather(self, P: Any) -> Any:
         """``P`` itself: it is in this process."""

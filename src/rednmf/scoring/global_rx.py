@@ -129,10 +129,13 @@ def global_rx_backend(
 ) -> Any:
     """:func:`global_rx` of a validated ``(rows, cols, k)`` array of backend ``xp``, there.
 
-    The statistics and the scores are formed on ``xp`` (a torch device) in
-    float64; only the ``k x k`` Cholesky factor and its inverse are computed on
-    the host. Equal to :func:`global_rx` up to float rounding.
+    On NumPy it is :func:`global_rx`. On torch the statistics and the scores
+    are formed on the device in float64; only the ``k x k`` Cholesky factor and
+    its inverse are computed on the host: equal to :func:`global_rx` up to
+    float rounding.
     """
+    if xp.name == "numpy":
+        return global_rx(P, ridge=ridge, reweight=reweight, background=background)
     rows, cols, k = P.shape
     x = xp.astype(P.reshape(-1, k), xp.dtype(np.float64))
     base = _background_keep(background, (rows, cols))

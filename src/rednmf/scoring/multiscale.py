@@ -79,7 +79,7 @@ import numpy as np
 
 from rednmf._validation import check_choice
 from rednmf.backend import namespace
-from rednmf.scoring.global_rx import REWEIGHT_QUANTILE, global_rx, global_rx_backend
+from rednmf.scoring.global_rx import REWEIGHT_QUANTILE, global_rx_backend
 from rednmf.scoring.local_rx import local_rx_backend
 from rednmf.scoring.windows import background_weights
 
@@ -158,10 +158,7 @@ def detector_maps(
     weights = background_weights(background, (rows, cols), xp)
     local = local_rx_backend(P, inner, outer, ridge, out_dtype, xp, weights=weights)
     reweight = REWEIGHT_QUANTILE if robust_global else None
-    if xp.name == "numpy":
-        glob = global_rx(P, ridge=ridge, reweight=reweight, background=background)
-    else:
-        glob = global_rx_backend(P, ridge, reweight, xp, background=background)
+    glob = global_rx_backend(P, ridge, reweight, xp, background=background)
     return _with_pooled(local, glob, pool, pool_global, xp)
 
 
