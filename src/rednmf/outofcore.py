@@ -36,6 +36,7 @@ from rednmf._memory import fits_in_memory, is_memory_mapped
 from rednmf._validation import check_not_all_constant, drop_all_nan_bands
 from rednmf.exceptions import InputError
 from rednmf.preprocessing import scale_block
+from rednmf.scoring.windows import tiles
 
 __all__ = ["CubeMatrix", "is_memory_mapped", "fits_in_memory", "scan_cube"]
 
@@ -233,12 +234,8 @@ class CubeMatrix:
         """Layout of the matrix: pixel-major (Fortran-ordered ``d x n``), as its blocks."""
         return SimpleNamespace(f_contiguous=True, c_contiguous=self.shape[0] == 1)
 
-    def blocks(self, size: int = BLOCK_PIXELS):
-        """``(a, b)`` pixel ranges of at most ``size`` pixels."""
-        n = self.shape[1]
-        return [(a, min(n, a + size)) for a in range(0, n, size)]
-
     def mean(self, dtype: np.dtype | None = np.float64) -> float:
         """Mean of every entry, accumulated in float64 block by block."""
-        total = sum(float(self[:, a:b].sum(dtype=np.float64)) for a, b in self.blocks())
+        blocks = tiles(self.shape[1], BLOCK_PIXELS)
+        total = sum(float(self[:, a:b].sum(dtype=np.float64)) for a, b in blocks)
         return total / (self.shape[0] * self.shape[1])

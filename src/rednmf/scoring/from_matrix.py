@@ -36,6 +36,7 @@ from rednmf.scoring.multiscale import (
     cube_and_evidence,
 )
 from rednmf.scoring.pca import noise_pca_count, principal_axes
+from rednmf.scoring.windows import tiles
 
 __all__ = [
     "SCORERS",
@@ -117,9 +118,6 @@ class InProcess:
         """The array backend (:func:`rednmf.backend.get_backend`)."""
         return get_backend(self.backend, self.device)
 
-    def _blocks(self, n: int) -> list[tuple[int, int]]:
-        return [(a, min(n, a + BLOCK_PIXELS)) for a in range(0, n, BLOCK_PIXELS)]
-
     def moments(self, E: Any, with_cov: bool) -> tuple[np.ndarray, np.ndarray | None]:
         """Float64 mean and covariance of the pixels, summed a block of pixels at a time."""
         xp = self.xp
@@ -130,19 +128,19 @@ class InProcess:
             cov = None
             if with_cov:
                 cov = xp.zeros((d, d), dtype=xp.float64)
-                for a, b in self._blocks(n):
+                for a, b in tiles(n, BLOCK_PIXELS):
                     xc = xp.subtract(x[a:b], mean)
                     cov += xc.T @ xc
                 cov = xp.to_numpy(cov) / n
             return xp.to_numpy(mean), cov
         mean = np.zeros(d)
-        for a, b in self._blocks(n):
+        for a, b in tiles(n, BLOCK_PIXELS):
             mean += np.asarray(E[:, a:b]).sum(axis=1, dtype=np.float64)
         mean /= n
         if not with_cov:
             return mean, None
         cov = np.zeros((d, d))
-        for a, b in self._blocks(n):
+        for a, b in tiles(n, BLOCK_PIXELS):
             xc = np.asarray(E[:, a:b]).T.astype(np.float64) - mean
             cov += xc.T @ xc
         return mean, cov / n
@@ -159,12 +157,12 @@ class InProcess:
             mean_x = xp.asarray(mean)
             vecs_x = None if vecs is None else xp.asarray(vecs)
             proj = xp.empty((n, k), dtype=x.dtype)
-            for a, b in self._blocks(n):
+            for a, b in tiles(n, BLOCK_PIXELS):
                 xc = xp.subtract(x[a:b], mean_x)
                 proj[a:b] = xc if vecs_x is None else xc @ vecs_x
             return proj.reshape(*shape, k)
         proj = np.empty((n, k), dtype=E.dtype)
-        for a, b in self._blocks(n):
+        for a, b in tiles(n, BLOCK_PIXELS):
             xc = np.asarray(E[:, a:b]).T.astype(np.float64) - mean
             proj[a:b] = xc if vecs is None else xc @ vecs
         return proj.reshape(*shape, k)
@@ -175,7 +173,7 @@ class InProcess:
             E = self.xp.to_numpy(E)
         n = E.shape[1]
         out = np.empty(n, dtype=E.dtype)
-        for a, b in self._blocks(n):
+        for a, b in tiles(n, BLOCK_PIXELS):
             out[a:b] = np.linalg.norm(np.ascontiguousarray(np.asarray(E[:, a:b]).T), axis=1)
         return out
 
