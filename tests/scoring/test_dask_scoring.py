@@ -15,9 +15,8 @@ from rednmf import REDNMF, make_scene  # noqa: E402
 from rednmf.engines import DaskEngine  # noqa: E402
 from rednmf.engines.dask import DaskParts, DaskSession  # noqa: E402
 from rednmf.exceptions import InputError  # noqa: E402
-from rednmf.scoring.cube import brad, multiscale  # noqa: E402
+from rednmf.scoring.cube import brad, column_norm, multiscale  # noqa: E402
 from rednmf.scoring.from_matrix import score_matrix  # noqa: E402
-from rednmf.scoring.norms import column_norm  # noqa: E402
 from rednmf.solvers.rednmf_blocks import DEFAULT_BLOCK_SIZE as BLOCK  # noqa: E402
 
 #: Pixel chunks of the 60 x 50 scene (3000 pixels): some end mid-row, some are

@@ -1,8 +1,8 @@
 """Score a cube: its pixels are a ``bands x pixels`` matrix, scored by the one pipeline.
 
-:func:`pca_project`, :func:`brad` and :func:`multiscale` validate a
-``(rows, cols, bands)`` cube and hand its pixels, a ``bands x pixels`` view,
-to :func:`rednmf.scoring.from_matrix.project_matrix` and
+:func:`pca_project`, :func:`brad`, :func:`multiscale` and :func:`column_norm`
+validate a ``(rows, cols, bands)`` cube and hand its pixels, a ``bands x
+pixels`` view, to :func:`rednmf.scoring.from_matrix.project_matrix` and
 :func:`rednmf.scoring.from_matrix.score_matrix` in this process
 (:class:`~rednmf.scoring.from_matrix.InProcess`, on NumPy or on a torch
 device), the functions that score every evidence matrix.
@@ -18,7 +18,7 @@ from numpy.typing import DTypeLike
 from rednmf._validation import check_cube
 from rednmf.scoring.from_matrix import InProcess, project_matrix, score_matrix
 
-__all__ = ["brad", "multiscale", "pca_project"]
+__all__ = ["brad", "column_norm", "multiscale", "pca_project"]
 
 
 def _pixels(cube: Any, backend: str | None, device: Any) -> tuple[Any, tuple[int, int], InProcess]:
@@ -208,3 +208,27 @@ def multiscale(
         ridge=ridge, pool=pool, noise_var=noise_var, combine=combine, pool_global=pool_global,
         robust_global=robust_global, dtype=dtype,
     )  # fmt: skip
+
+
+def column_norm(S_cube: np.ndarray) -> np.ndarray:
+    """Score each pixel by the l2 norm of its column of the anomaly matrix.
+
+    :func:`rednmf.scoring.from_matrix.score_matrix` with ``scorer='norm'``.
+
+    Parameters
+    ----------
+    S_cube : array-like of shape (rows, cols, bands)
+        The anomaly matrix ``S`` reshaped to a cube.
+
+    Returns
+    -------
+    numpy.ndarray of shape (rows, cols)
+        ``||S_j||_2`` for every pixel ``j``, in the cube's floating-point dtype.
+
+    Raises
+    ------
+    InputError
+        If the cube is not a finite 3-D numeric array.
+    """
+    E, shape, session = _pixels(S_cube, None, None)
+    return score_matrix(E, shape, session, scorer="norm")
