@@ -9,9 +9,8 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from rednmf.detectors._base import BaseDetector
-from rednmf.scoring.cube import multiscale, pca_project
+from rednmf.scoring.cube import brad, multiscale, pca_project
 from rednmf.scoring.global_rx import global_rx_apply, global_rx_factor, pixel_moments
-from rednmf.scoring.local_rx import local_rx
 from rednmf.scoring.scorers import MultiScale
 from rednmf.solvers._driver import FitCallback
 
@@ -131,11 +130,10 @@ class LRX(BaseDetector):
     inside the image enter the ring statistics (a corner pixel has a smaller,
     one-sided ring; nothing is mirrored or padded).
 
-    This is a thin detector around :func:`rednmf.scoring.local_rx` (box-filter
-    window sums, batched solves), preceded by an optional PCA projection
-    (:func:`rednmf.scoring.cube.pca_project`), i.e. exactly
-    :func:`rednmf.scoring.cube.brad` applied to the raw cube. The score is
-    unchanged by a global rescaling or offset of the cube.
+    This is :func:`rednmf.scoring.cube.brad` of the raw cube: an optional PCA
+    projection, then :func:`rednmf.scoring.local_rx.local_rx` (box-filter
+    window sums, batched solves). The score is unchanged by a global rescaling
+    or offset of the cube.
 
     Parameters
     ----------
@@ -198,8 +196,7 @@ class LRX(BaseDetector):
         self.contamination = contamination
 
     def _fit_scores(self, cube: np.ndarray, callback: FitCallback | None = None) -> np.ndarray:
-        data = pca_project(cube, self.n_pca)
-        return local_rx(data, inner=self.inner, outer=self.outer, ridge=self.ridge)
+        return brad(cube, inner=self.inner, outer=self.outer, n_pca=self.n_pca, ridge=self.ridge)
 
 
 class MSRX(BaseDetector):
