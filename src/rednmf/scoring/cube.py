@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import DTypeLike
 
-from rednmf._validation import check_cube
+from rednmf._validation import check_choice, check_cube, check_int
 from rednmf.scoring.from_matrix import InProcess, project_matrix, score_matrix
+from rednmf.scoring.multiscale import COMBINATIONS
 
 __all__ = ["brad", "column_norm", "multiscale", "pca_project"]
 
@@ -202,6 +203,8 @@ def multiscale(
         If the cube or a parameter is invalid, or the scene is smaller than the
         outer window.
     """
+    check_int("pool", pool, low=1)  # before the projection
+    check_choice("combine", combine, COMBINATIONS)
     E, shape, session = _pixels(cube, backend, device)
     return score_matrix(
         E, shape, session, scorer="multiscale", inner=inner, outer=outer, n_pca=n_pca,

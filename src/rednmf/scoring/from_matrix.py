@@ -29,14 +29,8 @@ from rednmf.backend import NumpyBackend, get_backend
 from rednmf.exceptions import InputError
 from rednmf.scoring.global_rx import REWEIGHT_QUANTILE, global_rx_backend
 from rednmf.scoring.local_rx import check_windows, local_rx_backend
-from rednmf.scoring.multiscale import (
-    COMBINATIONS,
-    SUSPECT_LEVEL,
-    combine_scales,
-    cube_and_evidence,
-)
+from rednmf.scoring.multiscale import SUSPECT_LEVEL, combine_scales, cube_and_evidence
 from rednmf.scoring.pca import noise_pca_count, principal_axes
-from rednmf.scoring.windows import tiles
 
 __all__ = [
     "SCORERS",
@@ -118,6 +112,9 @@ class InProcess:
         """The array backend (:func:`rednmf.backend.get_backend`)."""
         return get_backend(self.backend, self.device)
 
+    def _blocks(self, n: int) -> list[tuple[int, int]]:
+        return [(a, min(n, a + BLOCK_PIXELS)) for a in range(0, n, BLOCK_PIXELS)]
+
     def moments(self, E: Any, with_cov: bool) -> tuple[np.ndarray, np.ndarray | None]:
         """Float64 mean and covariance of the pixels, summed a block of pixels at a time."""
         xp = self.xp
@@ -128,19 +125,19 @@ class InProcess:
             cov = None
             if with_cov:
                 cov = xp.zeros((d, d), dtype=xp.float64)
-                for a, b in tiles(n, BLOCK_PIXELS):
+                for a, b in self._blocks(n):
                     xc = xp.subtract(x[a:b], mean)
                     cov += xc.T @ xc
                 cov = xp.to_numpy(cov) / n
             return xp.to_numpy(mean), cov
         mean = np.zeros(d)
-        for a, b in tiles(n, BLOCK_PIXELS):
+        for a, b in self._blocks(n):
             mean += np.asarray(E[:, a:b]).sum(axis=1, dtype=np.float64)
         mean /= n
         if not with_cov:
             return mean, None
         cov = np.zeros((d, d))
-        for a, b in tiles(n, BLOCK_PIXELS):
+        for a, b in self._blocks(n):
             xc = np.asarray(E[:, a:b]).T.astype(np.float64) - mean
             cov += xc.T @ xc
         return mean, cov / n
@@ -157,12 +154,12 @@ class InProcess:
             mean_x = xp.asarray(mean)
             vecs_x = None if vecs is None else xp.asarray(vecs)
             proj = xp.empty((n, k), dtype=x.dtype)
-            for a, b in tiles(n, BLOCK_PIXELS):
+            for a, b in self._blocks(n):
                 xc = xp.subtract(x[a:b], mean_x)
                 proj[a:b] = xc if vecs_x is None else xc @ vecs_x
             return proj.reshape(*shape, k)
         proj = np.empty((n, k), dtype=E.dtype)
-        for a, b in tiles(n, BLOCK_PIXELS):
+        for a, b in self._blocks(n):
             xc = np.asarray(E[:, a:b]).T.astype(np.float64) - mean
             proj[a:b] = xc if vecs is None else xc @ vecs
         return proj.reshape(*shape, k)
@@ -173,7 +170,7 @@ class InProcess:
             E = self.xp.to_numpy(E)
         n = E.shape[1]
         out = np.empty(n, dtype=E.dtype)
-        for a, b in tiles(n, BLOCK_PIXELS):
+        for a, b in self._blocks(n):
             out[a:b] = np.linalg.norm(np.ascontiguousarray(np.asarray(E[:, a:b]).T), axis=1)
         return out
 
@@ -338,15 +335,13 @@ def score_matrix(
         _close(E)
         return norms.reshape(shape)
     inner, outer, ridge, out_dtype = check_windows(shape, inner, outer, ridge, dtype)
-    if scorer == "multiscale":
-        pool = check_int("pool", pool, low=1)
-        check_choice("combine", combine, COMBINATIONS)
     P = project_matrix(E, shape, n_pca, noise_var, session)
     _close(E)
     del E
     xp = session.xp
     if scorer == "brad":
         return xp.to_numpy(session.local_rx(P, inner, outer, ridge, out_dtype))
+    pool = check_int("pool", pool, low=1)
     if projected_cube is not None:
         return cube_and_evidence(
             xp.asarray(projected_cube), session.gather(P), inner, outer, ridge, pool,

@@ -79,7 +79,7 @@ import numpy as np
 
 from rednmf._validation import check_choice
 from rednmf.backend import namespace
-from rednmf.scoring.global_rx import REWEIGHT_QUANTILE, global_rx_backend
+from rednmf.scoring.global_rx import REWEIGHT_QUANTILE, global_rx, global_rx_backend
 from rednmf.scoring.local_rx import local_rx_backend
 from rednmf.scoring.windows import background_weights
 
@@ -144,6 +144,7 @@ def detector_maps(
     pool_global: bool = True,
     robust_global: bool = True,
     background: Any = None,
+    scene_stats: tuple[Any, float] | None = None,
 ) -> list[Any]:
     """The score maps of the multi-scale detectors of a projected cube ``P`` (backend ``xp``).
 
@@ -156,9 +157,12 @@ def detector_maps(
     """
     rows, cols = P.shape[:2]
     weights = background_weights(background, (rows, cols), xp)
-    local = local_rx_backend(P, inner, outer, ridge, out_dtype, xp, weights=weights)
+    local = local_rx_backend(P, inner, outer, ridge, out_dtype, xp, scene_stats, weights=weights)
     reweight = REWEIGHT_QUANTILE if robust_global else None
-    glob = global_rx_backend(P, ridge, reweight, xp, background=background)
+    if xp.name == "numpy":
+        glob = global_rx(P, ridge=ridge, reweight=reweight, background=background)
+    else:
+        glob = global_rx_backend(P, ridge, reweight, xp, background=background)
     return _with_pooled(local, glob, pool, pool_global, xp)
 
 
