@@ -223,13 +223,8 @@ def resolve_scorer(scorer: Scorer | str, **defaults: Any) -> Scorer:
     InputError
         For an unknown name or an invalid parameter of the scorer.
     """
-    if isinstance(scorer, str):
-        cls = SCORER_CLASSES.get(scorer)
-        if cls is None:
-            raise InputError(
-                f"scorer={scorer!r} is not a scorer; pass one of {', '.join(SCORER_CLASSES)} "
-                "or a rednmf.scoring.scorers object (MultiScale, BRAD, Norm)"
-            )
+    if isinstance(scorer, str) and scorer in SCORER_CLASSES:
+        cls = SCORER_CLASSES[scorer]
         names = cls._get_param_names()
         scorer = cls(**{k: v for k, v in defaults.items() if k in names})
     elif not isinstance(scorer, Scorer):
