@@ -29,7 +29,12 @@ from rednmf.exceptions import InputError
 from rednmf.scoring.brad import noise_pca_count, principal_axes
 from rednmf.scoring.global_rx import REWEIGHT_QUANTILE, global_rx, global_rx_backend
 from rednmf.scoring.local_rx import check_windows, local_rx_backend
-from rednmf.scoring.multiscale import SUSPECT_LEVEL, combine_scales, cube_and_evidence
+from rednmf.scoring.multiscale import (
+    SUSPECT_LEVEL,
+    combine_scales,
+    cube_against_background,
+    evidence_suspects,
+)
 
 __all__ = [
     "SCORERS",
@@ -338,11 +343,16 @@ def score_matrix(
     if scorer == "brad":
         return xp.to_numpy(session.local_rx(P, inner, outer, ridge, out_dtype))
     pool = check_int("pool", pool, low=1)
-    if projected_cube is not None:
-        return cube_and_evidence(
-            xp.asarray(projected_cube), session.gather(P), inner, outer, ridge, pool,
-            out_dtype, xp, suspect_level=suspect_level, combine=combine,
-            pool_global=pool_global, robust_global=robust_global,
+    if projected_cube is not None:  # cube_and_evidence, the evidence let go after step 1
+        options = dict(combine=combine, pool_global=pool_global, robust_global=robust_global)
+        local_e, background = evidence_suspects(
+            session.gather(P), inner, outer, ridge, pool, out_dtype, xp,
+            suspect_level=suspect_level, **options,
+        )  # fmt: skip
+        del P
+        return cube_against_background(
+            xp.asarray(projected_cube), background, local_e, inner, outer, ridge, pool,
+            out_dtype, xp, **options,
         )  # fmt: skip
     local = session.local_rx(P, inner, outer, ridge, out_dtype)
     glob = session.global_rx(P, ridge, REWEIGHT_QUANTILE if robust_global else None)
