@@ -142,7 +142,7 @@ class InProcess:
             return mean, None
         cov = np.zeros((d, d))
         for a, b in self._blocks(n):
-            xc = np.asarray(E[:, a:b]).T.astype(np.float64) - mean
+            xc = _centred64(E[:, a:b], mean)
             cov += xc.T @ xc
         return mean, cov / n
 
@@ -164,7 +164,7 @@ class InProcess:
             return proj.reshape(*shape, k)
         proj = np.empty((n, k), dtype=E.dtype)
         for a, b in self._blocks(n):
-            xc = np.asarray(E[:, a:b]).T.astype(np.float64) - mean
+            xc = _centred64(E[:, a:b], mean)
             proj[a:b] = xc if vecs is None else xc @ vecs
         return proj.reshape(*shape, k)
 
@@ -192,6 +192,16 @@ class InProcess:
     def gather(self, P: Any) -> Any:
         """``P`` itself: it is in this process."""
         return P
+
+
+def _centred64(block: Any, mean: np.ndarray) -> np.ndarray:
+    """The pixels of a ``bands x pixels`` block as rows, in float64, minus ``mean``.
+
+    Widened as they are subtracted (one float64 array, not a widened copy and then the
+    difference), in the layout of the transposed block.
+    """
+    rows = np.asarray(block).T
+    return np.subtract(rows, mean, out=np.empty_like(rows, dtype=np.float64))
 
 
 class HandedOver:
