@@ -19,6 +19,7 @@ array, scored where its chunks are.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -277,7 +278,7 @@ def score_matrix(
     combine: str = "sum",
     pool_global: bool = True,
     robust_global: bool = True,
-    projected_cube: np.ndarray | None = None,
+    projected_cube: np.ndarray | Callable[[], np.ndarray] | None = None,
     suspect_level: float = SUSPECT_LEVEL,
 ) -> np.ndarray:
     """Turn a ``(bands, pixels)`` evidence matrix into a ``(rows, cols)`` score map.
@@ -319,7 +320,9 @@ def score_matrix(
         ``noise_var='estimate'``); then the cube is scored too, in this
         process, against the background statistics of the pixels the evidence
         does not flag, and combined with the evidence's local detectors
-        (:func:`rednmf.scoring.multiscale.cube_and_evidence`).
+        (:func:`rednmf.scoring.multiscale.cube_and_evidence`). A callable
+        returning it is called once the evidence's detectors have run and its
+        projection is let go (the two projections are then never held together).
     suspect_level : float, default 0.05
         With ``projected_cube``: the evidence's tail probability at or below
         which a pixel leaves the background statistics.
@@ -360,6 +363,8 @@ def score_matrix(
             suspect_level=suspect_level, **options,
         )  # fmt: skip
         del P
+        if callable(projected_cube):
+            projected_cube = projected_cube()
         return cube_against_background(
             xp.asarray(projected_cube), background, local_e, inner, outer, ridge, pool,
             out_dtype, xp, **options,
