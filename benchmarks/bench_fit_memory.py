@@ -41,13 +41,15 @@ PHASES = [
     ("rednmf.detectors.nmf", "RNMF._solve"),
     ("rednmf.detectors.nmf", "L1NMF._solve"),
     ("rednmf.detectors.nmf", "EWNMF._solve"),
-    ("rednmf.detectors.rednmf", "REDNMF._project_cube"),
     ("rednmf.detectors.rednmf", "REDNMF._score"),
     ("rednmf.detectors._factorization", "FactorizationDetector._score"),
     ("rednmf.scoring.from_matrix", "project_matrix"),
+    ("rednmf.scoring.from_matrix", "evidence_suspects"),
+    ("rednmf.detectors.rednmf", "REDNMF._project_cube"),
+    ("rednmf.scoring.from_matrix", "cube_against_background"),
     ("rednmf.scoring.multiscale", "local_rx_backend"),
     ("rednmf.scoring.multiscale", "global_rx"),
-    ("rednmf.scoring.multiscale", "combine_tail_probabilities"),
+    ("rednmf.scoring.multiscale", "_combined"),
 ]
 
 

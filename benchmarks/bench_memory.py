@@ -11,6 +11,8 @@ Printed: one table, ``method | peak RSS MB | peak / cube | wall s | exit``; the 
 ``--repeat`` runs. ``--max-iter N`` passes ``--max-iter N`` to the command (default: the
 method's own ``max_iter``): the iterative methods allocate the same blocks at every
 iteration, so their peak does not depend on the count, only their wall time does.
+``--param KEY=VALUE`` (repeatable) passes ``--param KEY=VALUE`` to the command (the deep
+methods' ``epochs``, for example).
 
 With ``--fit-only`` the command is not run: the memory of the detector's fit is separated from
 the pipeline's. One child loads the ``.npy`` into memory and builds the detector
@@ -21,7 +23,7 @@ Usage::
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_memory.py \
         [--methods grx,lrx] [--rows 1000 --cols 1000 --bands 50] [--repeat 1] [--no-report]
-        [--max-iter N] [--fit-only]
+        [--max-iter N] [--param KEY=VALUE] [--fit-only]
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ def main() -> None:
     parser.add_argument("--no-report", action="store_true")
     parser.add_argument("--fit-only", action="store_true")
     parser.add_argument("--max-iter", type=int, default=None)
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="rednmf-mem-") as tmp:
@@ -105,6 +108,7 @@ def main() -> None:
                         str(Path(tmp) / f"out{i}"), "--method", method]  # fmt: skip
                 argv += ["--no-report"] if args.no_report else []
                 argv += [] if args.max_iter is None else ["--max-iter", str(args.max_iter)]
+                argv += [a for kv in args.param for a in ("--param", kv)]
                 runs.append(peak_rss(argv))
             mb = statistics.median(r[0] for r in runs)
             wall = statistics.median(r[1] for r in runs)

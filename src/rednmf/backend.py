@@ -251,11 +251,26 @@ class NumpyBackend:
         return uniform_filter(np.asarray(a, dtype=np.float64), size=size, mode="nearest")
 
     def tail_counts(self, a: np.ndarray) -> np.ndarray:
-        """For every entry ``x`` of ``a``: how many entries are ``>= x`` (float64)."""
-        from scipy.stats import rankdata
+        """For every entry ``x`` of ``a``: how many entries are ``>= x`` (float64; ``a`` finite).
 
-        flat = -np.ravel(a).astype(np.float64)
-        return rankdata(flat, method="max").astype(np.float64).reshape(np.shape(a))
+        ``scipy.stats.rankdata(-a, method='max')``, with two arrays of ``a``'s
+        size besides the result rather than seven: one sort, then ``n`` minus
+        the first sorted position of each value.
+        """
+        flat = np.ravel(a).astype(np.float64, copy=False)
+        n = flat.size
+        order = np.argsort(flat)  # ties in any order: they share their count
+        first = flat[order]
+        new = np.empty(n, dtype=bool)  # where a new value starts in the sorted order
+        new[:1] = True
+        np.not_equal(first[1:], first[:-1], out=new[1:])
+        first[:] = 0.0
+        first[new] = np.flatnonzero(new)
+        del new
+        np.maximum.accumulate(first, out=first)  # the first position of each entry's value
+        counts = np.empty(n)
+        counts[order] = np.subtract(n, first, out=first)
+        return counts.reshape(np.shape(a))
 
     def log10(self, a: np.ndarray) -> np.ndarray:
         return np.log10(a)

@@ -14,7 +14,7 @@ from rednmf.backend import get_backend
 from rednmf.experiments.common import SYNTHETIC_SCENES, noisy_cube
 from rednmf.metrics import roc_auc_by_target_size
 from rednmf.preprocessing import scale_data
-from rednmf.scoring.from_matrix import project_matrix, score_matrix
+from rednmf.scoring.from_matrix import HandedOver, project_matrix, score_matrix
 from rednmf.scoring.global_rx import REWEIGHT_QUANTILE, global_rx
 from rednmf.scoring.local_rx import local_rx
 from rednmf.scoring.multiscale import cube_and_evidence
@@ -182,6 +182,26 @@ def test_rednmf_scores_are_its_evidence_and_cube_scored_together():
     np.testing.assert_allclose(det.decision_scores_, again, rtol=1e-9)
     alone = REDNMF(max_iter=20, scorer=MultiScale(score_cube=False)).fit(cube).decision_scores_
     assert not np.allclose(alone, det.decision_scores_)
+
+
+def test_the_cube_projection_may_be_made_once_the_evidence_is_let_go():
+    """A callable ``projected_cube`` is projected after the evidence: the same scores."""
+    cube, _ = make_scene(rows=30, cols=30, bands=16, n_targets=3, random_state=2)
+    X = np.asarray(cube.reshape(-1, 16).T, dtype=np.float32)
+    E = X - np.median(X, axis=1, keepdims=True)  # a residual of some background
+    params = dict(scorer="multiscale", inner=3, outer=9, n_pca=20, ridge=0.01)
+    projected = project_matrix(X, (30, 30), 20, "estimate")
+    direct = score_matrix(E.copy(), (30, 30), projected_cube=projected, **params)
+    handed, closed = HandedOver(E.copy()), []
+
+    def later():
+        closed.append(handed.A is None)
+        return project_matrix(X, (30, 30), 20, "estimate")
+
+    np.testing.assert_array_equal(
+        score_matrix(handed, (30, 30), projected_cube=later, **params), direct
+    )
+    assert closed == [True]  # called once, the evidence already let go
 
 
 @pytest.mark.slow

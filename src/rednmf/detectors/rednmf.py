@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -22,7 +23,7 @@ from rednmf.engines import (
     resolve_engine,
 )
 from rednmf.exceptions import InputError
-from rednmf.preprocessing import scale_data, scale_params
+from rednmf.preprocessing import ScaledMatrix, scale_data, scale_params
 from rednmf.scoring.from_matrix import project_matrix, score_matrix
 from rednmf.scoring.scorers import MultiScale, Scorer
 from rednmf.solvers import rednmf_blocks
@@ -358,7 +359,14 @@ class REDNMF(FactorizationDetector):
         res = self._solve(X, W0, H0, M0, run=run, callback=callback)
         del W0, H0, M0  # the solver works on copies
         self._set_factors(res)
-        projected = self._project_cube(X, shape)  # before the evidence takes X's buffer
+        # The cube's projection: of a view of the cube, made once the evidence's detectors
+        # have run (the two projections are never held together); otherwise now, before the
+        # evidence takes X's buffer (torch) and so that X can go.
+        projected: Any = (
+            functools.partial(self._project_cube, X, shape)
+            if isinstance(X, ScaledMatrix) and self._scores_cube()
+            else self._project_cube(X, shape)
+        )
         E = self._evidence(X, res, shape, run)
         del X, res  # the scaled data are not needed to score: let them go first
         return self._score(E, shape, run, projected)
@@ -480,14 +488,15 @@ class REDNMF(FactorizationDetector):
         E: Any,
         shape: tuple[int, int],
         run: Any = None,
-        projected_cube: np.ndarray | None = None,
+        projected_cube: np.ndarray | Callable[[], np.ndarray] | None = None,
     ) -> np.ndarray:
         """Score the evidence handle ``E`` where it is: on the session ``run``
         (:func:`rednmf.scoring.from_matrix.score_matrix`).
 
         ``projected_cube``: the data the evidence came from (:meth:`_project_cube`),
-        scored with it. Without a session (new pixels, :meth:`decision_function`)
-        on the engine's array backend, in this process.
+        scored with it, or a callable that projects it when the scorer needs it.
+        Without a session (new pixels, :meth:`decision_function`) on the engine's
+        array backend, in this process.
         """
         if run is None:
             engine = self._engine()

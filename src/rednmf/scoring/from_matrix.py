@@ -19,6 +19,7 @@ array, scored where its chunks are.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -29,7 +30,12 @@ from rednmf.backend import NumpyBackend, get_backend
 from rednmf.exceptions import InputError
 from rednmf.scoring.global_rx import REWEIGHT_QUANTILE, global_rx_backend
 from rednmf.scoring.local_rx import check_windows, local_rx_backend
-from rednmf.scoring.multiscale import SUSPECT_LEVEL, combine_scales, cube_and_evidence
+from rednmf.scoring.multiscale import (
+    SUSPECT_LEVEL,
+    combine_scales,
+    cube_against_background,
+    evidence_suspects,
+)
 from rednmf.scoring.pca import noise_pca_count, principal_axes
 
 __all__ = [
@@ -138,7 +144,7 @@ class InProcess:
             return mean, None
         cov = np.zeros((d, d))
         for a, b in self._blocks(n):
-            xc = np.asarray(E[:, a:b]).T.astype(np.float64) - mean
+            xc = _centred64(E[:, a:b], mean)
             cov += xc.T @ xc
         return mean, cov / n
 
@@ -160,7 +166,7 @@ class InProcess:
             return proj.reshape(*shape, k)
         proj = np.empty((n, k), dtype=E.dtype)
         for a, b in self._blocks(n):
-            xc = np.asarray(E[:, a:b]).T.astype(np.float64) - mean
+            xc = _centred64(E[:, a:b], mean)
             proj[a:b] = xc if vecs is None else xc @ vecs
         return proj.reshape(*shape, k)
 
@@ -185,6 +191,16 @@ class InProcess:
     def gather(self, P: Any) -> Any:
         """``P`` itself: it is in this process."""
         return P
+
+
+def _centred64(block: Any, mean: np.ndarray) -> np.ndarray:
+    """The pixels of a ``bands x pixels`` block as rows, in float64, minus ``mean``.
+
+    Widened as they are subtracted (one float64 array, not a widened copy and then the
+    difference), in the layout of the transposed block.
+    """
+    rows = np.asarray(block).T
+    return np.subtract(rows, mean, out=np.empty_like(rows, dtype=np.float64))
 
 
 class HandedOver:
@@ -263,7 +279,7 @@ def score_matrix(
     combine: str = "sum",
     pool_global: bool = True,
     robust_global: bool = True,
-    projected_cube: np.ndarray | None = None,
+    projected_cube: np.ndarray | Callable[[], np.ndarray] | None = None,
     suspect_level: float = SUSPECT_LEVEL,
     dtype: DTypeLike = np.float64,
 ) -> np.ndarray:
@@ -308,7 +324,9 @@ def score_matrix(
         ``noise_var='estimate'``); then the cube is scored too, in this
         process, against the background statistics of the pixels the evidence
         does not flag, and combined with the evidence's local detectors
-        (:func:`rednmf.scoring.multiscale.cube_and_evidence`).
+        (:func:`rednmf.scoring.multiscale.cube_and_evidence`). A callable
+        returning it is called once the evidence's detectors have run and its
+        projection is let go (the two projections are then never held together).
     suspect_level : float, default 0.05
         With ``projected_cube``: the evidence's tail probability at or below
         which a pixel leaves the background statistics.
@@ -342,11 +360,18 @@ def score_matrix(
     if scorer == "brad":
         return xp.to_numpy(session.local_rx(P, inner, outer, ridge, out_dtype))
     pool = check_int("pool", pool, low=1)
-    if projected_cube is not None:
-        return cube_and_evidence(
-            xp.asarray(projected_cube), session.gather(P), inner, outer, ridge, pool,
-            out_dtype, xp, suspect_level=suspect_level, combine=combine,
-            pool_global=pool_global, robust_global=robust_global,
+    if projected_cube is not None:  # cube_and_evidence, the evidence let go after step 1
+        options = dict(combine=combine, pool_global=pool_global, robust_global=robust_global)
+        local_e, background = evidence_suspects(
+            session.gather(P), inner, outer, ridge, pool, out_dtype, xp,
+            suspect_level=suspect_level, **options,
+        )  # fmt: skip
+        del P
+        if callable(projected_cube):
+            projected_cube = projected_cube()
+        return cube_against_background(
+            xp.asarray(projected_cube), background, local_e, inner, outer, ridge, pool,
+            out_dtype, xp, **options,
         )  # fmt: skip
     local = session.local_rx(P, inner, outer, ridge, out_dtype)
     glob = session.global_rx(P, ridge, REWEIGHT_QUANTILE if robust_global else None)

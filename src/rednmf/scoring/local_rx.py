@@ -22,15 +22,17 @@ from rednmf.scoring.windows import background_weights, check_window_sides, loadi
 
 __all__ = ["check_windows", "local_rx", "local_rx_backend"]
 
-#: Largest number of float64 elements of the packed moments held at a time (32 MiB):
+#: Largest number of float64 elements of the packed moments held at a time (16 MiB):
 #: the scene is processed in blocks of rows, and the moments of the rows that a block's
 #: window sums add or drop stay in one buffer, the rows shared with the next block moved
 #: to its start (formed once). The buffer holds at least twice those halo rows
 #: (``2 * (outer // 2) + 1``), which is more than this budget for a wide scene with many
 #: components (1000 columns, 20 components, outer 27: 54 rows, 100 MB). 1000 x 1000 x 10
 #: (LRX's defaults, measured): 96 MiB blocks whose halo was formed again by every block
-#: peaked 80 MiB higher (200 MiB above the cube against 120) and were no faster.
-_BLOCK_ELEMENTS = 1 << 22
+#: peaked 80 MiB higher (200 MiB above the cube against 120) and were no faster. 32 MiB
+#: (1 << 22) held 17 MiB more at REDNMF's peak (the cube's 4 components: 279 rows against
+#: 139), same scores, same fit time (docs/performance.md, memory).
+_BLOCK_ELEMENTS = 1 << 21
 
 #: Largest number of float64 elements of the centred rows (and of their squares)
 #: summed at a time for the loading floor: 8 MiB each. With the block budget

@@ -73,6 +73,8 @@ References
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -86,8 +88,10 @@ from rednmf.scoring.windows import background_weights
 __all__ = [
     "COMBINATIONS",
     "SUSPECT_LEVEL",
+    "cube_against_background",
     "cube_and_evidence",
     "detector_maps",
+    "evidence_suspects",
     "combine_scales",
     "combine_tail_probabilities",
 ]
@@ -118,18 +122,38 @@ def combine_tail_probabilities(*maps: Any, combine: str = "sum", xp: Any = None)
     """
     check_choice("combine", combine, COMBINATIONS)
     xp = namespace(*maps) if xp is None else xp
-    n = int(np.prod(maps[0].shape))
-    how = "max" if combine == "max" else "sum"
-    out = None
-    for m in maps:  # accumulated map by map (the same sums in the same order as a stack)
-        logp = -xp.log10(xp.tail_counts(m).reshape(-1) / n)  # -log10 of the tail fraction
+    return _combined(iter(maps), combine, xp)
+
+
+def _combined(maps: Iterator[Any], combine: str, xp: Any) -> Any:
+    """:func:`combine_tail_probabilities` of maps taken one at a time from an iterator.
+
+    Only the running combination and the current map are held (with
+    :func:`_map_stream`, the next map is made once the current one is let go);
+    the sums are those of the maps stacked, in the same order.
+    """
+    out, shape, count = None, (), 0
+    for m in maps:
+        shape, count = tuple(m.shape), count + 1
+        p = xp.tail_counts(m).reshape(-1)
+        del m  # the map's memory can go as its successor is made
+        p /= float(np.prod(shape))  # the tail fraction
+        logp = xp.log10(p)
+        del p
+        logp *= -1.0
         if combine == "hmp":  # harmonic mean of p = 10^-logp
             logp = 10.0**logp
-        out = logp if out is None else xp.stack_reduce([out, logp], how)
+        if out is None:
+            out = logp
+        elif combine == "max":
+            out = xp.stack_reduce([out, logp], "max")
+        else:
+            out += logp
         del logp
+    assert out is not None, "no map to combine"
     if combine == "hmp":
-        out = -xp.log10(len(maps) / out)
-    return out.reshape(tuple(maps[0].shape))
+        out = -xp.log10(count / out)
+    return out.reshape(shape)
 
 
 def detector_maps(
@@ -155,15 +179,48 @@ def detector_maps(
     (:func:`rednmf.scoring.windows.background_weights`) and the global
     statistics leave them out (:func:`rednmf.scoring.global_rx.global_rx`).
     """
+    return list(
+        _map_stream(
+            P, inner, outer, ridge, pool, out_dtype, xp, pool_global, robust_global,
+            background, scene_stats,
+        )
+    )  # fmt: skip
+
+
+def _map_stream(
+    P: Any,
+    inner: int,
+    outer: int,
+    ridge: float,
+    pool: int,
+    out_dtype: np.dtype,
+    xp: Any,
+    pool_global: bool,
+    robust_global: bool,
+    background: Any = None,
+    scene_stats: tuple[Any, float] | None = None,
+) -> Iterator[Any]:
+    """The maps of :func:`detector_maps`, in its order, each made when the previous one is
+    taken (the local maps are let go before the global detector runs)."""
     rows, cols = P.shape[:2]
     weights = background_weights(background, (rows, cols), xp)
     local = local_rx_backend(P, inner, outer, ridge, out_dtype, xp, scene_stats, weights=weights)
+    del weights
+    yield local
+    pooled = xp.box_mean_nearest(local, pool)
+    del local
+    yield pooled
+    del pooled
     reweight = REWEIGHT_QUANTILE if robust_global else None
     if xp.name == "numpy":
         glob = global_rx(P, ridge=ridge, reweight=reweight, background=background)
     else:
         glob = global_rx_backend(P, ridge, reweight, xp, background=background)
-    return _with_pooled(local, glob, pool, pool_global, xp)
+    yield glob
+    if pool_global:
+        pooled = xp.box_mean_nearest(glob, pool)
+        del glob
+        yield pooled
 
 
 def _with_pooled(local: Any, glob: Any, pool: int, pool_global: bool, xp: Any) -> list[Any]:
@@ -231,20 +288,80 @@ def cube_and_evidence(
        repeat what the cube's see) by their tail probabilities.
 
     ``P_cube`` and ``P_evidence`` are the projected ``(rows, cols, k)`` cube and
-    evidence on backend ``xp`` (``k`` may differ). Returns NumPy scores.
+    evidence on backend ``xp`` (``k`` may differ). Returns NumPy scores. Steps 1
+    and 2-3 are :func:`evidence_suspects` and :func:`cube_against_background`.
     """
-    maps_e = detector_maps(
-        P_evidence, inner, outer, ridge, pool, out_dtype, xp, pool_global=pool_global,
-        robust_global=robust_global,
+    options = dict(combine=combine, pool_global=pool_global, robust_global=robust_global)
+    local_e, background = evidence_suspects(
+        P_evidence, inner, outer, ridge, pool, out_dtype, xp, suspect_level=suspect_level,
+        **options,
     )  # fmt: skip
-    evidence = combine_tail_probabilities(*maps_e, combine=combine, xp=xp)
+    return cube_against_background(
+        P_cube, background, local_e, inner, outer, ridge, pool, out_dtype, xp, **options
+    )
+
+
+def evidence_suspects(
+    P_evidence: Any,
+    inner: int,
+    outer: int,
+    ridge: float,
+    pool: int,
+    out_dtype: np.dtype,
+    xp: Any,
+    *,
+    suspect_level: float = SUSPECT_LEVEL,
+    combine: str = "sum",
+    pool_global: bool = True,
+    robust_global: bool = True,
+) -> tuple[list[Any], np.ndarray]:
+    """Step 1 of :func:`cube_and_evidence`: the evidence's local maps and the background.
+
+    Returns the local RX map of the projected evidence and its pooled map
+    (on ``xp``, combined again in step 3) and the boolean ``(rows, cols)``
+    mask of the background pixels (NumPy): those whose combined tail
+    probability is above ``suspect_level``. The maps are made and combined one
+    at a time; the caller may let ``P_evidence`` go once this returns.
+    """
+    local: list[Any] = []
+
+    def maps() -> Iterator[Any]:
+        for m in _map_stream(
+            P_evidence, inner, outer, ridge, pool, out_dtype, xp, pool_global, robust_global
+        ):
+            if len(local) < 2:  # the local map and its pooled map are kept
+                local.append(m)
+            yield m
+            del m
+
+    evidence = _combined(maps(), combine, xp)
     n = int(np.prod(evidence.shape))
     tail = xp.to_numpy(xp.tail_counts(evidence)).reshape(evidence.shape) / n
-    background = tail > suspect_level
-    del evidence, tail, maps_e[2:]  # only the local maps are combined again
-    maps_x = detector_maps(
-        P_cube, inner, outer, ridge, pool, out_dtype, xp, pool_global=pool_global,
-        robust_global=robust_global, background=background,
+    return local, tail > suspect_level
+
+
+def cube_against_background(
+    P_cube: Any,
+    background: np.ndarray,
+    local_evidence: list[Any],
+    inner: int,
+    outer: int,
+    ridge: float,
+    pool: int,
+    out_dtype: np.dtype,
+    xp: Any,
+    *,
+    combine: str = "sum",
+    pool_global: bool = True,
+    robust_global: bool = True,
+) -> np.ndarray:
+    """Steps 2-3 of :func:`cube_and_evidence`: the cube's detectors against ``background``,
+    combined with the evidence's ``local_evidence`` maps (:func:`evidence_suspects`).
+
+    The cube's maps are made and combined one at a time. Returns NumPy scores.
+    """
+    cube_maps = _map_stream(
+        P_cube, inner, outer, ridge, pool, out_dtype, xp, pool_global, robust_global,
+        background,
     )  # fmt: skip
-    out = combine_tail_probabilities(*maps_x, maps_e[0], maps_e[1], combine=combine, xp=xp)
-    return xp.to_numpy(out)
+    return xp.to_numpy(_combined(itertools.chain(cube_maps, local_evidence), combine, xp))
