@@ -21,7 +21,7 @@ from rednmf.engines import (
 )
 from rednmf.exceptions import InputError
 from rednmf.scoring.cube import brad, multiscale
-from rednmf.scoring.from_matrix import HandedOver, score_matrix
+from rednmf.scoring.from_matrix import score_matrix
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +118,7 @@ def test_out_of_core_temp_dir_is_used_and_left_empty(cube, tmp_path):
 
 @pytest.mark.parametrize("scorer", ["brad", "multiscale"])
 def test_one_pipeline_scores_every_handle_alike(tmp_path, scorer):
-    """An array, a memory map and a handed-over array, in a session: the same scores, which
+    """An array and a memory map, in a session: the same scores, which
     are the cube scorers' up to the order of the float64 sums."""
     rng = np.random.default_rng(0)
     E = rng.random((6, 30 * 28)).astype(np.float32)
@@ -129,7 +129,6 @@ def test_one_pipeline_scores_every_handle_alike(tmp_path, scorer):
     mm = np.lib.format.open_memmap(tmp_path / "E.npy", mode="w+", dtype=E.dtype, shape=E.shape)
     mm[...] = E
     np.testing.assert_array_equal(score_matrix(mm, (30, 28), **params), mem)
-    np.testing.assert_array_equal(score_matrix(HandedOver(E.copy()), (30, 28), **params), mem)
     np.testing.assert_array_equal(score_matrix(E, (30, 28), LocalSession(), **params), mem)
     cube = E.T.reshape(30, 28, 6)
     whole = (brad if scorer == "brad" else multiscale)(cube, **window)

@@ -14,7 +14,7 @@ from rednmf.backend import get_backend
 from rednmf.experiments.common import SYNTHETIC_SCENES, noisy_cube
 from rednmf.metrics import roc_auc_by_target_size
 from rednmf.preprocessing import scale_data
-from rednmf.scoring.from_matrix import HandedOver, project_matrix, score_matrix
+from rednmf.scoring.from_matrix import project_matrix, score_matrix
 from rednmf.scoring.global_rx import REWEIGHT_QUANTILE, global_rx
 from rednmf.scoring.local_rx import local_rx
 from rednmf.scoring.multiscale import cube_and_evidence
@@ -184,6 +184,22 @@ def test_rednmf_scores_are_its_evidence_and_cube_scored_together():
     assert not np.allclose(alone, det.decision_scores_)
 
 
+class _Closable:
+    """A ``bands x pixels`` array read ``E[:, a:b]`` that the scorer closes once read (as
+    :class:`rednmf.solvers.rednmf.EvidenceMatrix` is closed)."""
+
+    def __init__(self, A: np.ndarray) -> None:
+        self.A: np.ndarray | None = A
+        self.shape, self.dtype, self.ndim = A.shape, A.dtype, 2
+
+    def __getitem__(self, key):
+        assert self.A is not None, "read after close"
+        return self.A[key]
+
+    def close(self) -> None:
+        self.A = None
+
+
 def test_the_cube_projection_may_be_made_once_the_evidence_is_let_go():
     """A callable ``projected_cube`` is projected after the evidence: the same scores."""
     cube, _ = make_scene(rows=30, cols=30, bands=16, n_targets=3, random_state=2)
@@ -192,7 +208,7 @@ def test_the_cube_projection_may_be_made_once_the_evidence_is_let_go():
     params = dict(scorer="multiscale", inner=3, outer=9, n_pca=20, ridge=0.01)
     projected = project_matrix(X, (30, 30), 20, "estimate")
     direct = score_matrix(E.copy(), (30, 30), projected_cube=projected, **params)
-    handed, closed = HandedOver(E.copy()), []
+    handed, closed = _Closable(E.copy()), []
 
     def later():
         closed.append(handed.A is None)

@@ -29,6 +29,7 @@ from rednmf.scoring.scorers import MultiScale, Scorer
 from rednmf.solvers import rednmf_blocks
 from rednmf.solvers._driver import as_fit_callback
 from rednmf.solvers.rednmf import (
+    BLOCK_LAM_MODES,
     M_SPLITS,
     EvidenceMatrix,
     RednmfResult,
@@ -80,7 +81,7 @@ class REDNMF(FactorizationDetector):
     kept out of the cube's background statistics (the scorer's ``score_cube``,
     :func:`rednmf.scoring.multiscale.cube_and_evidence`: the background ``WH``
     absorbs most of every anomaly, which only the cube keeps); or by BRAD, a
-    local dual-window Mahalanobis detector (:func:`rednmf.scoring.brad`), or by
+    local dual-window Mahalanobis detector (:func:`rednmf.scoring.cube.brad`), or by
     the column norm ``||S_j||_2``, of the evidence alone.
 
     The defaults were chosen by leave-one-scene-out over 12 real scenes, clean
@@ -284,7 +285,7 @@ class REDNMF(FactorizationDetector):
         check_lam_mode(self.lam_mode, *SPARSITY[self.sparsity])
 
     def _block_engine(self) -> bool:
-        return self.lam_mode != "adaptive" and self.sparsity != "l21-row"
+        return self.lam_mode in BLOCK_LAM_MODES and self.sparsity != "l21-row"
 
     def _can_fit_out_of_core(self) -> bool:
         return self._block_engine() and self.sparsity != "l1"

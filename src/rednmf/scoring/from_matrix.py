@@ -40,7 +40,6 @@ from rednmf.scoring.pca import noise_pca_count, principal_axes
 
 __all__ = [
     "SCORERS",
-    "HandedOver",
     "InProcess",
     "ScoringSession",
     "project_matrix",
@@ -102,8 +101,8 @@ class InProcess:
 
     On NumPy ``E`` is read ``E[:, a:b]`` a block of pixels at a time: an
     array, a :class:`numpy.memmap` (a scene fitted out of core), a matrix
-    formed on demand (:class:`rednmf.solvers.rednmf.EvidenceMatrix`,
-    :class:`rednmf.outofcore.CubeMatrix`) or a :class:`HandedOver` array; the
+    formed on demand (:class:`rednmf.solvers.rednmf.EvidenceMatrix`, closed once
+    read, or :class:`rednmf.outofcore.CubeMatrix`); the
     moments are float64 sums over the blocks and no cube of ``E`` is made. On
     torch (``backend='torch'``) ``E`` is a tensor on ``device`` and every step
     runs there.
@@ -201,28 +200,6 @@ def _centred64(block: Any, mean: np.ndarray) -> np.ndarray:
     """
     rows = np.asarray(block).T
     return np.subtract(rows, mean, out=np.empty_like(rows, dtype=np.float64))
-
-
-class HandedOver:
-    """A ``bands x pixels`` array handed to :func:`score_matrix`, let go once read.
-
-    The caller drops its own reference after wrapping the array; the scorer
-    reads it block by block and calls :meth:`close`, so the array's memory can
-    go before the detectors run on its projection.
-    """
-
-    def __init__(self, A: np.ndarray) -> None:
-        self.A: np.ndarray | None = A
-        self.shape, self.dtype, self.ndim = A.shape, A.dtype, 2
-
-    def __getitem__(self, key: Any) -> np.ndarray:
-        if self.A is None:
-            raise ValueError("the matrix was closed")
-        return self.A[key]
-
-    def close(self) -> None:
-        """Let the array go."""
-        self.A = None
 
 
 def project_matrix(
