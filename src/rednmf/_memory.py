@@ -1,4 +1,5 @@
-"""Is a cube on disk, would the in-memory detector path hold it, and how much is held?
+"""Is a cube on disk, would the in-memory detector path hold it, how much is held,
+and keeping an array on disk instead of in memory.
 
 No rednmf imports.
 Shared by the readers (:mod:`rednmf.io.scene`: read a large raster lazily)
@@ -9,11 +10,14 @@ scene out of core), which must not import each other.
 from __future__ import annotations
 
 import mmap
+import tempfile
+from typing import Any
 
 import numpy as np
 
 __all__ = [
     "BYTES_PER_ELEMENT_IN_MEMORY",
+    "DiskArray",
     "available_memory",
     "fits_in_memory",
     "is_memory_mapped",
@@ -70,3 +74,51 @@ def peak_rss_mib() -> float | None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # kilobytes on Linux, bytes on macOS
     return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
+
+
+class DiskArray:
+    """An array kept in an anonymous temporary file instead of in this process's memory.
+
+    For what a fitted model keeps only for a later request and its scoring
+    never reads (REDNMF's codes of the last S step, which :meth:`anomaly`
+    needs): written once with :func:`numpy.save` to a file of
+    :func:`tempfile.TemporaryFile` (in ``TMPDIR``, without a name, so it
+    leaves nothing behind and goes with the object), the array's memory is
+    freed, and :meth:`load` reads it back bit for bit. Where the file
+    cannot be written (no space, a read-only ``TMPDIR``) the array stays in
+    memory and :meth:`load` returns it. Pickled as the array it holds.
+
+    Parameters
+    ----------
+    a : ndarray
+        The array; not kept (the caller lets its last reference go).
+    """
+
+    def __init__(self, a: np.ndarray) -> None:
+        self.shape, self.dtype = a.shape, a.dtype
+        self._array: np.ndarray | None = None
+        self._file: Any = None
+        try:
+            f = tempfile.TemporaryFile()  # noqa: SIM115 - open for the object's life
+        except OSError:
+            self._array = a
+            return
+        try:
+            np.save(f, a, allow_pickle=False)
+            f.flush()
+        except OSError:
+            f.close()
+            self._array = a
+            return
+        self._file = f
+
+    def load(self) -> np.ndarray:
+        """The array, read back from its file (a new array each call)."""
+        if self._file is None:
+            assert self._array is not None
+            return self._array
+        self._file.seek(0)
+        return np.load(self._file, allow_pickle=False)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (DiskArray, (self.load(),))

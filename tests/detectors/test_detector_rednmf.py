@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pickle
 import warnings
 
 import numpy as np
 import pytest
 
+from rednmf._memory import DiskArray
 from rednmf.datasets import make_scene
 from rednmf.detectors.rednmf import REDNMF
 from rednmf.exceptions import ConvergenceWarning, InputError
@@ -233,7 +235,11 @@ def test_a_large_scene_is_fitted_without_s_or_a_scaled_copy_to_the_same_result(m
     monkeypatch.setattr(rednmf_blocks, "STORED_S_BYTES", 0)
     large = REDNMF(**kw).fit(cube)
     assert seen == [ScaledMatrix] and isinstance(large._anomaly, tuple)  # no S kept
+    codes = large._anomaly[1]
+    assert isinstance(codes, DiskArray) and codes._array is None  # on disk, not in memory
     np.testing.assert_array_equal(large.decision_scores_, small.decision_scores_)
     np.testing.assert_array_equal(large.anomaly(cube), small.anomaly(cube))
+    restored = pickle.loads(pickle.dumps(large))
+    np.testing.assert_array_equal(restored.anomaly(cube), small.anomaly(cube))
     np.testing.assert_array_equal(large.evidence(cube), small.evidence(cube))
     assert np.any(large.anomaly(cube))

@@ -10,6 +10,7 @@ import numpy as np
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from rednmf._memory import DiskArray
 from rednmf._validation import check_choice, check_dtype, matrix_to_cube
 from rednmf.backend import get_backend
 from rednmf.detectors._base import positive
@@ -543,8 +544,8 @@ class REDNMF(FactorizationDetector):
         """
         self._set_fit_attributes(res)
         S = res.S
-        if isinstance(S, EvidenceMatrix):
-            self._anomaly = (S.W, S.H, S.tau)
+        if isinstance(S, EvidenceMatrix):  # codes kept on disk: only anomaly() reads them
+            self._anomaly = (S.W, DiskArray(S.H), S.tau)
         else:
             self._anomaly = matrix_to_cube(S, shape)
         tau = self._evidence_threshold(res)
@@ -590,7 +591,9 @@ class REDNMF(FactorizationDetector):
 
         A cube the size of the scene, which :meth:`fit` does not keep when it
         need not: on the block engine in this process the solver keeps the
-        factors of the final S step instead (:class:`rednmf.solvers.rednmf.RednmfResult`),
+        factors of the final S step instead (:class:`rednmf.solvers.rednmf.RednmfResult`;
+        its codes, ``r x pixels``, in an anonymous temporary file:
+        :class:`rednmf._memory.DiskArray`, as the scoring never reads them),
         and this forms ``S`` from them and ``X`` (the scene and the ``mask``
         given to :meth:`fit`), equal bit for bit to the fit's. Otherwise
         (another engine, the whole-matrix loop) the fit's ``S`` was kept and
@@ -618,7 +621,7 @@ class REDNMF(FactorizationDetector):
             return self._anomaly
         Xm, shape = self._fitted_matrix(X, mask)
         W, H, tau = self._anomaly
-        return matrix_to_cube(anomaly_evidence(Xm, W, H, tau, out=Xm), shape)
+        return matrix_to_cube(anomaly_evidence(Xm, W, H.load(), tau, out=Xm), shape)
 
     def evidence(self, X: Any, *, mask: np.ndarray | None = None) -> np.ndarray:
         """The evidence that the fit scored, of the fitted scene ``X``.
