@@ -176,8 +176,6 @@ class RNMF(FactorizationDetector):
 
     Parameters
     ----------
-    n_components : int, default=8
-        Rank of the background ``WH``.
     lam : float, default=4.0
         Sparsity weight. With ``lam_mode='adaptive'`` the threshold of the S
         step is ``lam / 2`` times the median ``|X - WH|`` (recomputed each
@@ -186,7 +184,7 @@ class RNMF(FactorizationDetector):
     lam_mode : {'adaptive', 'absolute'}, default='adaptive'
         Scale of ``lam`` (:data:`~rednmf.detectors._factorization.SCALE_MODES`);
         ``'absolute'`` applies it to the scaled data as is.
-    max_iter, tol, init, random_state, scorer, scale, dtype, contamination
+    n_components, max_iter, tol, init, random_state, scorer, scale, dtype, contamination
         As in :class:`NMF`.
 
     Attributes
@@ -272,15 +270,13 @@ class L1NMF(_ReweightedFactorization):
 
     Parameters
     ----------
-    n_components : int, default=8
-        Rank of the background ``WH``.
     delta : float, default=0.5
         Smoothing width of the L1 loss; with ``delta_mode='adaptive'``,
         ``delta_t = delta * median |X - WH|`` at each iteration.
     delta_mode : {'adaptive', 'absolute'}, default='adaptive'
         Scale of ``delta`` (:data:`~rednmf.detectors._factorization.SCALE_MODES`);
         ``'absolute'`` applies it to the scaled data as is.
-    max_iter, tol, init, random_state, scorer, scale, dtype, contamination
+    n_components, max_iter, tol, init, random_state, scorer, scale, dtype, contamination
         As in :class:`NMF`.
 
     Attributes
@@ -354,8 +350,6 @@ class EWNMF(_ReweightedFactorization):
 
     Parameters
     ----------
-    n_components : int, default=8
-        Rank of the background ``WH``.
     gamma : float, default=3.0
         Entropy weight. With ``gamma_mode='adaptive'`` (default),
         ``gamma_t = gamma * mean (X - WH)^2`` at each iteration, so ``gamma`` is
@@ -365,7 +359,7 @@ class EWNMF(_ReweightedFactorization):
     gamma_mode : {'adaptive', 'absolute'}, default='adaptive'
         Scale of ``gamma`` (:data:`~rednmf.detectors._factorization.SCALE_MODES`);
         ``'absolute'`` applies it to the scaled data as is.
-    max_iter, tol, init, random_state, scorer, scale, dtype, contamination
+    n_components, max_iter, tol, init, random_state, scorer, scale, dtype, contamination
         As in :class:`NMF`.
 
     Attributes
