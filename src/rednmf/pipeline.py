@@ -495,18 +495,10 @@ def _write_outputs(
     )
     if scene.crs is not None:  # what a GIS can place: WGS84 GeoJSON, native-CRS GeoPackage
         files["geojson"] = write_detections_geojson(
-            stage / f"{name}_detections.geojson",
-            detections,
-            labels,
-            transform=scene.transform,
-            crs=scene.crs,
+            stage / f"{name}_detections.geojson", detections, labels, **geo
         )
         files["gpkg"] = write_detections_gpkg(
-            stage / f"{name}_detections.gpkg",
-            detections,
-            labels,
-            transform=scene.transform,
-            crs=scene.crs,
+            stage / f"{name}_detections.gpkg", detections, labels, **geo
         )
     else:  # no CRS: footprints in pixel space, under a name that says so
         files["pixels_json"] = write_detections_pixel_json(
