@@ -168,7 +168,6 @@ def detector_maps(
     pool_global: bool = True,
     robust_global: bool = True,
     background: Any = None,
-    scene_stats: tuple[Any, float] | None = None,
 ) -> list[Any]:
     """The score maps of the multi-scale detectors of a projected cube ``P`` (backend ``xp``).
 
@@ -181,10 +180,9 @@ def detector_maps(
     """
     return list(
         _map_stream(
-            P, inner, outer, ridge, pool, out_dtype, xp, pool_global, robust_global,
-            background, scene_stats,
+            P, inner, outer, ridge, pool, out_dtype, xp, pool_global, robust_global, background
         )
-    )  # fmt: skip
+    )
 
 
 def _map_stream(
@@ -198,13 +196,12 @@ def _map_stream(
     pool_global: bool,
     robust_global: bool,
     background: Any = None,
-    scene_stats: tuple[Any, float] | None = None,
 ) -> Iterator[Any]:
     """The maps of :func:`detector_maps`, in its order, each made when the previous one is
     taken (the local maps are let go before the global detector runs)."""
     rows, cols = P.shape[:2]
     weights = background_weights(background, (rows, cols), xp)
-    local = local_rx_backend(P, inner, outer, ridge, out_dtype, xp, scene_stats, weights=weights)
+    local = local_rx_backend(P, inner, outer, ridge, out_dtype, xp, weights=weights)
     del weights
     yield local
     pooled = xp.box_mean_nearest(local, pool)
@@ -223,14 +220,6 @@ def _map_stream(
         yield pooled
 
 
-def _with_pooled(local: Any, glob: Any, pool: int, pool_global: bool, xp: Any) -> list[Any]:
-    """``[local, pooled local, global]`` and, with ``pool_global``, the pooled global map."""
-    maps = [local, xp.box_mean_nearest(local, pool), glob]
-    if pool_global:
-        maps.append(xp.box_mean_nearest(glob, pool))
-    return maps
-
-
 def combine_scales(
     local: Any,
     glob: Any,
@@ -241,7 +230,9 @@ def combine_scales(
 ) -> Any:
     """The multi-scale score from the local and global RX maps (the pooled ones made here)."""
     xp = namespace(local, glob) if xp is None else xp
-    maps = _with_pooled(local, glob, pool, pool_global, xp)
+    maps = [local, xp.box_mean_nearest(local, pool), glob]
+    if pool_global:
+        maps.append(xp.box_mean_nearest(glob, pool))
     return combine_tail_probabilities(*maps, combine=combine, xp=xp)
 
 
