@@ -234,13 +234,6 @@ class NumpyBackend:
             np.add(dst[i - 1], src[i], out=dst[i])
         return out
 
-    def box_sum(self, a: np.ndarray, size: int) -> np.ndarray:
-        """Sum over a centred ``size x size`` window of the first two axes, zero outside."""
-        from scipy.ndimage import uniform_filter
-
-        sizes = (size, size) + (1,) * (a.ndim - 2)
-        return uniform_filter(a, size=sizes, mode="constant", cval=0.0) * float(size * size)
-
     def box_mean_nearest(self, a: np.ndarray, size: int) -> np.ndarray:
         """Mean over a centred ``size x size`` window of a 2-D map, edges repeated (float64).
 
@@ -474,22 +467,6 @@ class TorchBackend(NumpyBackend):
             return self.torch.cumsum(a, dim=axis)
         out.copy_(self.torch.cumsum(a, dim=axis))  # also when ``out`` is ``a``
         return out
-
-    def box_sum(self, a: Any, size: int) -> Any:
-        """Box sum from an integral image (cumulative sums of the zero-padded array)."""
-        h = size // 2
-        rows, cols = a.shape[:2]
-        rest = a.shape[2:]
-        P = self.torch.zeros((rows + size, cols + size, *rest), dtype=a.dtype, device=a.device)
-        P[h + 1 : h + 1 + rows, h + 1 : h + 1 + cols] = a
-        P = P.cumsum(dim=0).cumsum(dim=1)
-        # window of pixel (i, j): padded rows i+1 .. i+size, i.e. P[i+size] - P[i]
-        return (
-            P[size : size + rows, size : size + cols]
-            - P[:rows, size : size + cols]
-            - P[size : size + rows, :cols]
-            + P[:rows, :cols]
-        )
 
     def box_mean_nearest(self, a: Any, size: int) -> Any:
         """Mean over a centred ``size x size`` window, edges repeated (float64; odd ``size``)."""
