@@ -475,10 +475,11 @@ def _write_outputs(
     auc = summary["auc"]
     from rednmf import overview
     from rednmf.io.detections import (
+        detections_geojson,
+        detections_pixel_json,
         write_detections_csv,
-        write_detections_geojson,
         write_detections_gpkg,
-        write_detections_pixel_json,
+        write_detections_json,
     )
     from rednmf.io.geotiff import write_geotiff
     from rednmf.io.writers import write_npy
@@ -494,15 +495,15 @@ def _write_outputs(
         stage / f"{name}_detections.tif", det_map, nodata=255, **geo
     )
     if scene.crs is not None:  # what a GIS can place: WGS84 GeoJSON, native-CRS GeoPackage
-        files["geojson"] = write_detections_geojson(
-            stage / f"{name}_detections.geojson", detections, labels, **geo
+        files["geojson"] = write_detections_json(
+            stage / f"{name}_detections.geojson", detections_geojson(detections, labels, **geo)
         )
         files["gpkg"] = write_detections_gpkg(
             stage / f"{name}_detections.gpkg", detections, labels, **geo
         )
     else:  # no CRS: footprints in pixel space, under a name that says so
-        files["pixels_json"] = write_detections_pixel_json(
-            stage / f"{name}_detections_pixels.json", detections, labels
+        files["pixels_json"] = write_detections_json(
+            stage / f"{name}_detections_pixels.json", detections_pixel_json(detections, labels)
         )
     files["csv"] = write_detections_csv(stage / f"{name}_detections.csv", detections)
     from rednmf.composite import composite_title
@@ -758,19 +759,21 @@ def _interrupted_rows(
         run_dir = folder / run_name(path.stem, options.method)
         if len(out) == len(rows) and run_dir in done:
             summary = json.loads((run_dir / f"{run_dir.name}_summary.json").read_text())
-            row.update(
-                status="ok",
-                auc=summary["auc"],
-                n_detections=summary["n_detections"],
-                threshold=summary["threshold"],
-                run_dir=summary["run_dir"],
-            )
+            row.update(_published_row(summary))
         elif len(out) == len(rows):
             row.update(status="interrupted", error=f"stopped by {what}; nothing of it written")
         else:
             row.update(status="not run", error=f"not started: the batch was stopped by {what}")
         out.append(row)
     return out
+
+
+def _published_row(summary: dict[str, Any]) -> dict[str, Any]:
+    """The fields of ``batch_summary.csv`` that a published run's summary gives."""
+    return {
+        "status": "ok",
+        **{k: summary[k] for k in ("auc", "n_detections", "threshold", "run_dir")},
+    }
 
 
 def _batch_loop(
@@ -801,14 +804,7 @@ def _batch_loop(
                 )
             names.add(name)
             summary = _run_one(path, folder, options, callback)
-            row.update(
-                status="ok",
-                auc=summary["auc"],
-                n_detections=summary["n_detections"],
-                threshold=summary["threshold"],
-                run_dir=summary["run_dir"],
-                summary=summary,
-            )
+            row.update(_published_row(summary), summary=summary)
         except InputError as exc:
             row.update(status="error", error=" ".join(str(exc).split()))
         row["seconds"] = round(time.perf_counter() - start, 3)
