@@ -29,18 +29,20 @@ _MODES = StrOptions({"adaptive", "absolute"})
 
 
 class _ReweightedFactorization(FactorizationDetector):
-    """L1NMF and EWNMF: NMF with per-entry weights and one scale parameter.
+    """RNMF, L1NMF and EWNMF: NMF with one data-scaled weight parameter.
 
-    The scale parameter ``p`` (:attr:`_scale`) and its mode ``p_mode`` go to
-    the solver; the scale used at each iteration is kept as ``p_history_``.
-    The last weights are not kept (a bands x pixels array): the solvers form
-    them again by blocks where the evidence needs them.
+    The parameter ``p`` (:attr:`_scale`) and its mode ``p_mode`` go to the
+    solver; the value used at each iteration is kept as ``p_history_``. The
+    last ``S`` or weights are not kept (a bands x pixels array): the solvers
+    form them again by blocks where the evidence needs them.
     """
 
-    #: The scale parameter (``'delta'``, ``'gamma'``).
+    #: The weight parameter (``'lam'``, ``'delta'``, ``'gamma'``).
     _scale: ClassVar[str]
-    #: The solver (``l1nmf_solve``, ``ewnmf_solve``).
+    #: The solver (``rnmf_solve``, ``l1nmf_solve``, ``ewnmf_solve``).
     _solver: ClassVar[Callable[..., NMFResult]]
+    #: The solver's switch that would keep the last ``S`` or weights.
+    _keep: ClassVar[str] = "keep_weights"
 
     def _solve(
         self,
@@ -53,7 +55,7 @@ class _ReweightedFactorization(FactorizationDetector):
         p = self._scale
         return type(self)._solver(
             X, W, H, max_iter=self.max_iter, tol=self.tol, callback=callback, overwrite_H=True,
-            keep_weights=False, **{p: getattr(self, p), f"{p}_mode": getattr(self, f"{p}_mode")},
+            **{self._keep: False, p: getattr(self, p), f"{p}_mode": getattr(self, f"{p}_mode")},
         )  # fmt: skip
 
     def _keep_history(self, res: NMFResult) -> None:
@@ -161,7 +163,7 @@ class NMF(FactorizationDetector):
         return residual_matrix(X, res.W, res.H)
 
 
-class RNMF(FactorizationDetector):
+class RNMF(_ReweightedFactorization):
     r"""Robust NMF anomaly detector (Zhang et al., 2011): a sparse term takes the outliers.
 
     Model (eqs. 4-5 of the REDNMF paper)::
@@ -201,6 +203,9 @@ class RNMF(FactorizationDetector):
     """
 
     name = "rnmf"
+    _scale = "lam"
+    _solver = staticmethod(rnmf_solve)
+    _keep = "keep_S"
 
     def __init__(
         self,
@@ -235,22 +240,9 @@ class RNMF(FactorizationDetector):
         "lam_mode": [_MODES],
     }
 
-    def _solve(
-        self,
-        X: np.ndarray,
-        W: np.ndarray,
-        H: np.ndarray,
-        M: np.ndarray,
-        callback: FitCallback | None = None,
-    ) -> NMFResult:
-        return rnmf_solve(
-            X, W, H, lam=self.lam, max_iter=self.max_iter, tol=self.tol, lam_mode=self.lam_mode,
-            callback=callback, overwrite_H=True, keep_S=False,
-        )  # fmt: skip
-
     def _evidence(self, X: np.ndarray, res: NMFResult, shape: tuple[int, int]) -> Any:
+        self._keep_history(res)
         assert res.last_step is not None
-        self.lam_history_ = res.param_history
         return anomaly_matrix(X, *res.last_step)
 
 
