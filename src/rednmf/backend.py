@@ -154,9 +154,6 @@ class NumpyBackend:
     def sqrt(self, a: np.ndarray) -> np.ndarray:
         return np.sqrt(a)
 
-    def rint(self, a: np.ndarray) -> np.ndarray:
-        return np.rint(a)
-
     def where(self, cond: np.ndarray, a: Any, b: Any) -> np.ndarray:
         return np.where(cond, a, b)
 
@@ -409,9 +406,6 @@ class TorchBackend(NumpyBackend):
 
     def sqrt(self, a: Any) -> Any:
         return self.torch.sqrt(a)
-
-    def rint(self, a: Any) -> Any:
-        return self.torch.round(a)  # half to even, as numpy.rint
 
     def where(self, cond: Any, a: Any, b: Any) -> Any:
         return self.torch.where(cond, a, b)
