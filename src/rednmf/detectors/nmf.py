@@ -7,7 +7,6 @@ shared parameters and the scoring live in that base class.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -16,7 +15,6 @@ from sklearn.utils._param_validation import StrOptions
 from rednmf.detectors._base import positive
 from rednmf.detectors._factorization import FactorizationDetector
 from rednmf.scoring.scorers import Scorer
-from rednmf.solvers._driver import FitCallback
 from rednmf.solvers.ewnmf import ewnmf_solve, weighted_evidence
 from rednmf.solvers.l1nmf import l1nmf_solve
 from rednmf.solvers.nmf import NMFResult, nmf_solve, residual_matrix
@@ -39,24 +37,12 @@ class _ReweightedFactorization(FactorizationDetector):
 
     #: The weight parameter (``'lam'``, ``'delta'``, ``'gamma'``).
     _scale: ClassVar[str]
-    #: The solver (``rnmf_solve``, ``l1nmf_solve``, ``ewnmf_solve``).
-    _solver: ClassVar[Callable[..., NMFResult]]
     #: The solver's switch that would keep the last ``S`` or weights.
     _keep: ClassVar[str] = "keep_weights"
 
-    def _solve(
-        self,
-        X: np.ndarray,
-        W: np.ndarray,
-        H: np.ndarray,
-        M: np.ndarray,
-        callback: FitCallback | None = None,
-    ) -> NMFResult:
+    def _solver_params(self) -> dict[str, Any]:
         p = self._scale
-        return type(self)._solver(
-            X, W, H, max_iter=self.max_iter, tol=self.tol, callback=callback, overwrite_H=True,
-            **{self._keep: False, p: getattr(self, p), f"{p}_mode": getattr(self, f"{p}_mode")},
-        )  # fmt: skip
+        return {self._keep: False, p: getattr(self, p), f"{p}_mode": getattr(self, f"{p}_mode")}
 
     def _keep_history(self, res: NMFResult) -> None:
         """Store the scale history."""
@@ -123,6 +109,7 @@ class NMF(FactorizationDetector):
     """
 
     name = "nmf"
+    _solver = staticmethod(nmf_solve)
 
     def __init__(
         self,
@@ -146,18 +133,6 @@ class NMF(FactorizationDetector):
         self.scale = scale
         self.dtype = dtype
         self.contamination = contamination
-
-    def _solve(
-        self,
-        X: np.ndarray,
-        W: np.ndarray,
-        H: np.ndarray,
-        M: np.ndarray,
-        callback: FitCallback | None = None,
-    ) -> NMFResult:
-        return nmf_solve(
-            X, W, H, max_iter=self.max_iter, tol=self.tol, callback=callback, overwrite_H=True
-        )
 
     def _evidence(self, X: np.ndarray, res: NMFResult, shape: tuple[int, int]) -> Any:
         return residual_matrix(X, res.W, res.H)
