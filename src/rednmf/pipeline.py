@@ -43,7 +43,7 @@ import numpy as np
 
 from rednmf._memory import peak_rss_mib
 from rednmf._signals import handling
-from rednmf.exceptions import InputError, Interrupted
+from rednmf.exceptions import InputError, Interrupted, one_line
 from rednmf.inputs import expand_inputs
 from rednmf.options import RunOptions
 
@@ -203,7 +203,7 @@ def _roc(
     try:
         fpr, tpr, auc = roc_curve_auc(scores, gt)
     except InputError as exc:  # e.g. every anomaly pixel is no-data: report, do not fail
-        notes.append(f"{' '.join(str(exc).split())}; AUC not computed")
+        notes.append(f"{one_line(exc)}; AUC not computed")
         return None, None
     return auc, (fpr, tpr)
 
@@ -229,20 +229,9 @@ def noted(notes: list[str]) -> Iterator[None]:
         warnings.simplefilter("always")
         yield
     for w in caught:
-        msg = " ".join(str(w.message).split())
+        msg = one_line(w.message)
         if msg not in notes:
             notes.append(msg)
-
-
-def _fit(
-    detector: Any,
-    cube: Any,
-    mask: np.ndarray | None,
-    callback: Callable[[int, float], None] | None,
-    notes: list[str],
-) -> None:
-    with noted(notes):
-        detector.fit(cube, mask=mask, callback=callback)
 
 
 def _check_data(cube: Any) -> None:
@@ -303,7 +292,8 @@ def _run_one(
     peaks["setup"] = peak_rss_mib()
 
     t0 = time.perf_counter()  # the detector's fit and scores, nothing else
-    _fit(detector, scene.cube, use, callback, notes)
+    with noted(notes):
+        detector.fit(scene.cube, mask=use, callback=callback)
     phases["fit"] = time.perf_counter() - t0
     peaks["fit"] = peak_rss_mib()
 
@@ -806,7 +796,7 @@ def _batch_loop(
             summary = _run_one(path, folder, options, callback)
             row.update(_published_row(summary), summary=summary)
         except InputError as exc:
-            row.update(status="error", error=" ".join(str(exc).split()))
+            row.update(status="error", error=one_line(exc))
         row["seconds"] = round(time.perf_counter() - start, 3)
         rows.append(row)
         if on_scene is not None:
