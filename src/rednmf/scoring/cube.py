@@ -104,21 +104,12 @@ def brad(
     ----------
     S_cube : array-like of shape (rows, cols, bands)
         The anomaly matrix ``S`` reshaped to a cube.
-    inner, outer : int, default 9 and 27
-        Odd sides of the inner guard window and of the outer window, see
-        :func:`rednmf.scoring.local_rx.local_rx`.
+    inner, outer, ridge, dtype, backend, device
+        As in :func:`rednmf.scoring.local_rx.local_rx` (the same defaults); with
+        ``backend='torch'`` the cube is moved once to ``device`` and both steps
+        run there.
     n_pca : int or None, default 20
         Number of principal components kept; ``None`` keeps all bands.
-    ridge : float, default 0.1
-        Diagonal loading relative to each window's mean band variance.
-    dtype : {'float64', 'float32'}, default float64
-        Precision of the batched solves and of the returned scores.
-    backend : {'numpy', 'torch'}, optional
-        Array backend (:mod:`rednmf.backend`): with ``'torch'`` the cube is
-        moved once to ``device`` and both steps run there; the scores come back
-        as a NumPy array, equal to NumPy's up to float rounding.
-    device : str or torch.device, optional
-        Torch device (default ``'cuda'`` when available).
     noise_var : ndarray of shape (bands,), optional
         Noise variance of each band: keep only the components above the noise,
         at most ``n_pca`` (:func:`rednmf.scoring.pca.noise_pca_count`).
