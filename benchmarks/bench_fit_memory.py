@@ -37,10 +37,7 @@ PHASES = [
     ("rednmf.detectors._factorization", "FactorizationDetector._data_matrix"),
     ("rednmf.detectors._factorization", "FactorizationDetector._initial_factors"),
     ("rednmf.detectors.rednmf", "REDNMF._solve"),
-    ("rednmf.detectors.nmf", "NMF._solve"),
-    ("rednmf.detectors.nmf", "RNMF._solve"),
-    ("rednmf.detectors.nmf", "L1NMF._solve"),
-    ("rednmf.detectors.nmf", "EWNMF._solve"),
+    ("rednmf.detectors._factorization", "FactorizationDetector._solve"),
     ("rednmf.detectors.rednmf", "REDNMF._score"),
     ("rednmf.detectors._factorization", "FactorizationDetector._score"),
     ("rednmf.scoring.from_matrix", "project_matrix"),
@@ -48,7 +45,7 @@ PHASES = [
     ("rednmf.detectors.rednmf", "REDNMF._project_cube"),
     ("rednmf.scoring.from_matrix", "cube_against_background"),
     ("rednmf.scoring.multiscale", "local_rx_backend"),
-    ("rednmf.scoring.multiscale", "global_rx"),
+    ("rednmf.scoring.multiscale", "global_rx_backend"),
     ("rednmf.scoring.multiscale", "_combined"),
 ]
 

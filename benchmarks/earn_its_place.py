@@ -60,7 +60,7 @@ from rednmf.experiments.common import noisy_cube
 from rednmf.metrics import roc_auc
 from rednmf.preprocessing import scale_data
 from rednmf.scoring.from_matrix import project_matrix
-from rednmf.scoring.multiscale import combine_tail_probabilities, detector_maps
+from rednmf.scoring.multiscale import Detectors, combine_tail_probabilities, detector_maps
 from rednmf.scoring.pca import noise_pca_count, principal_axes
 from rednmf.scoring.scorers import MultiScale
 from rednmf.solvers.noise import band_noise_variance
@@ -180,16 +180,16 @@ def _run(cond: tuple[str, float, int]) -> list[dict]:
         P_e = project_matrix(E, (rows, cols), sp["scorer__n_pca"], det.noise_std_**2)
         X = scale_data(cube.reshape(-1, d).T, "minmax", np.float32, det.scaling_)
         P_x = project_matrix(X, (rows, cols), sp["scorer__n_pca"], "estimate")  # as REDNMF
-        args = (sp["scorer__inner"], sp["scorer__outer"], sp["scorer__ridge"], sp["scorer__pool"],
-                np.dtype(np.float64), xp)  # fmt: skip
-        maps_e = detector_maps(P_e, *args)
+        args = Detectors(sp["scorer__inner"], sp["scorer__outer"], sp["scorer__ridge"],
+                         sp["scorer__pool"], np.dtype(np.float64), xp)  # fmt: skip
+        maps_e = detector_maps(P_e, args)
         tail = xp.tail_counts(combine_tail_probabilities(*maps_e)) / (rows * cols)
         for label, (level, joined) in CANDIDATES.items():
             if level is None:
                 scores, secs = det.decision_scores_, t_ev
             else:
                 background = tail > level if level > 0 else None
-                maps_x = detector_maps(P_x, *args, background=background)
+                maps_x = detector_maps(P_x, args, background=background)
                 scores = combine_tail_probabilities(*maps_x, *(maps_e[i] for i in joined))
                 secs = t_default if label == DEFAULT else float("nan")
             if label == DEFAULT:  # the detector computes exactly this candidate
@@ -198,13 +198,13 @@ def _run(cond: tuple[str, float, int]) -> list[dict]:
                              "seconds": secs})  # fmt: skip
         for label, level in EVIDENCE_MASKED.items():
             background = tail > level
-            maps_x = detector_maps(P_x, *args, background=background)
-            maps_e2 = detector_maps(P_e, *args, background=background)
+            maps_x = detector_maps(P_x, args, background=background)
+            maps_e2 = detector_maps(P_e, args, background=background)
             scores = combine_tail_probabilities(*maps_x, *maps_e2[:2])
             rows_out.append({**base, "candidate": label, "auc": roc_auc(scores, gt),
                              "seconds": float("nan")})  # fmt: skip
         own = xp.tail_counts(ms) / (rows * cols) > 0.05
-        maps_own = detector_maps(P_x, *args, background=own)
+        maps_own = detector_maps(P_x, args, background=own)
         for label, n_e in SELF_MASKED.items():
             scores = combine_tail_probabilities(*maps_own, *maps_e[:n_e])
             rows_out.append({**base, "candidate": label, "auc": roc_auc(scores, gt),

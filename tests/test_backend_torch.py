@@ -95,17 +95,6 @@ def test_solver_torch_tol_stop_and_tensor_input(scene):
         assert _rel(getattr(a, name), getattr(b, name)) < 1e-10, name
 
 
-def test_box_sum_matches_uniform_filter():
-    rng = np.random.default_rng(0)
-    np_xp, t_xp = get_backend("numpy"), get_backend("torch", "cpu")
-    for shape in ((11, 13), (11, 13, 4)):
-        a = rng.normal(size=shape)
-        for size in (1, 3, 7, 11):
-            want = np_xp.box_sum(a, size)
-            got = t_xp.to_numpy(t_xp.box_sum(t_xp.asarray(a), size))
-            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
-
-
 def test_brad_torch_matches_numpy(scene):
     rng = np.random.default_rng(3)
     cube = scene[0].astype(np.float32) + rng.normal(0, 0.01, scene[0].shape).astype(np.float32)

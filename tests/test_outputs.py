@@ -83,11 +83,11 @@ def test_summary_json_is_on_disk_and_complete(tmp_path, capsys):
 
 def test_detector_threshold_comes_from_the_same_source():
     from rednmf.detectors.rx import GRX
-    from rednmf.thresholding import select_threshold
+    from rednmf.thresholding import choose_threshold
 
     cube, _ = make_scene(rows=20, cols=20, bands=12, random_state=0)
     det = GRX(contamination=0.03).fit(cube)
-    assert det.threshold_ == select_threshold(det.decision_scores_, contamination=0.03)
+    assert det.threshold_ == choose_threshold(det.decision_scores_, contamination=0.03).value
 
 
 def test_batch_with_one_broken_file(tmp_path, capsys):

@@ -154,9 +154,6 @@ class NumpyBackend:
     def sqrt(self, a: np.ndarray) -> np.ndarray:
         return np.sqrt(a)
 
-    def rint(self, a: np.ndarray) -> np.ndarray:
-        return np.rint(a)
-
     def where(self, cond: np.ndarray, a: Any, b: Any) -> np.ndarray:
         return np.where(cond, a, b)
 
@@ -233,13 +230,6 @@ class NumpyBackend:
         for i in range(1, src.shape[0]):
             np.add(dst[i - 1], src[i], out=dst[i])
         return out
-
-    def box_sum(self, a: np.ndarray, size: int) -> np.ndarray:
-        """Sum over a centred ``size x size`` window of the first two axes, zero outside."""
-        from scipy.ndimage import uniform_filter
-
-        sizes = (size, size) + (1,) * (a.ndim - 2)
-        return uniform_filter(a, size=sizes, mode="constant", cval=0.0) * float(size * size)
 
     def box_mean_nearest(self, a: np.ndarray, size: int) -> np.ndarray:
         """Mean over a centred ``size x size`` window of a 2-D map, edges repeated (float64).
@@ -417,9 +407,6 @@ class TorchBackend(NumpyBackend):
     def sqrt(self, a: Any) -> Any:
         return self.torch.sqrt(a)
 
-    def rint(self, a: Any) -> Any:
-        return self.torch.round(a)  # half to even, as numpy.rint
-
     def where(self, cond: Any, a: Any, b: Any) -> Any:
         return self.torch.where(cond, a, b)
 
@@ -474,22 +461,6 @@ class TorchBackend(NumpyBackend):
             return self.torch.cumsum(a, dim=axis)
         out.copy_(self.torch.cumsum(a, dim=axis))  # also when ``out`` is ``a``
         return out
-
-    def box_sum(self, a: Any, size: int) -> Any:
-        """Box sum from an integral image (cumulative sums of the zero-padded array)."""
-        h = size // 2
-        rows, cols = a.shape[:2]
-        rest = a.shape[2:]
-        P = self.torch.zeros((rows + size, cols + size, *rest), dtype=a.dtype, device=a.device)
-        P[h + 1 : h + 1 + rows, h + 1 : h + 1 + cols] = a
-        P = P.cumsum(dim=0).cumsum(dim=1)
-        # window of pixel (i, j): padded rows i+1 .. i+size, i.e. P[i+size] - P[i]
-        return (
-            P[size : size + rows, size : size + cols]
-            - P[:rows, size : size + cols]
-            - P[size : size + rows, :cols]
-            + P[:rows, :cols]
-        )
 
     def box_mean_nearest(self, a: Any, size: int) -> Any:
         """Mean over a centred ``size x size`` window, edges repeated (float64; odd ``size``)."""

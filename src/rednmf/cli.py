@@ -230,6 +230,21 @@ def _print_history(summary: dict[str, Any]) -> None:
 
 
 # -- commands ---------------------------------------------------------------
+#: The options that several commands share.
+DataVar = Annotated[
+    str | None, typer.Option("--data-var", help="Cube variable, if several are 3-D.")
+]
+GtVar = Annotated[
+    str | None,
+    typer.Option(
+        "--gt-var",
+        help="Ground-truth variable (default: the map of the cube's size; among several, "
+        "map, gt, groundtruth first, with a warning).",
+    ),
+]
+OutDir = Annotated[Path, typer.Option("--out", help="Output directory.")]
+
+
 def _version_callback(value: bool) -> None:
     if value:
         _echo(f"rednmf {__version__}")
@@ -262,17 +277,8 @@ def detect(
             show_default=False,
         ),
     ],
-    data_var: Annotated[
-        str | None, typer.Option("--data-var", help="Cube variable, if several are 3-D.")
-    ] = None,
-    gt_var: Annotated[
-        str | None,
-        typer.Option(
-            "--gt-var",
-            help="Ground-truth variable (default: the map of the cube's size; among several, "
-            "map, gt, groundtruth first, with a warning).",
-        ),
-    ] = None,
+    data_var: DataVar = None,
+    gt_var: GtVar = None,
     gt: Annotated[
         str | None,
         typer.Option("--gt", help="Ground truth in a separate file: FILE or FILE:VAR."),
@@ -283,7 +289,7 @@ def detect(
             "--mask", help="Pixels to use (nonzero) in FILE or FILE:VAR; the rest is no-data."
         ),
     ] = None,
-    out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("rednmf-out"),
+    out: OutDir = Path("rednmf-out"),
     as_json: Annotated[
         bool, _flag("--json", help="Print the run summary as one JSON object, last line.")
     ] = False,
@@ -423,26 +429,12 @@ def detect(
             _print_notes(summary)
             if verbose:
                 _print_history(summary)
-            if as_json:
-                from rednmf.io.writers import jsonable
-
-                _echo(json.dumps(jsonable(summary), allow_nan=False))
-            else:
-                _print_summary(summary)
+            _show_summary(summary, as_json)
             return
         rows = detect_batch(files, out, options, on_wait=_waiting, on_scene=_scene_progress)
         failed = [r for r in rows if r["status"] != "ok"]
         if as_json:
-            from rednmf.io.writers import jsonable
-
-            record = {
-                "out": str(Path(out).resolve()),
-                "n_scenes": len(rows),
-                "n_failed": len(failed),
-                "batch_summary": str(Path(out).resolve() / "batch_summary.csv"),
-                "scenes": [_batch_record(r) for r in rows],
-            }
-            _echo(json.dumps(jsonable(record), allow_nan=False))
+            _echo_json(_batch_json(rows, Path(out), n_scenes=len(rows), n_failed=len(failed)))
         else:
             _print_batch(rows, Path(out))
         if failed:
@@ -505,6 +497,31 @@ def _batch_record(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k != "summary"}
 
 
+def _batch_json(rows: list[dict[str, Any]], out: Path, **counts: int) -> dict[str, Any]:
+    """The output folder, ``counts``, its ``batch_summary.csv`` and each scene's record."""
+    return {
+        "out": str(out.resolve()),
+        **counts,
+        "batch_summary": str(out.resolve() / "batch_summary.csv"),
+        "scenes": [_batch_record(r) for r in rows],
+    }
+
+
+def _echo_json(obj: dict[str, Any]) -> None:
+    """Print ``obj`` as one JSON line (``--json``)."""
+    from rednmf.io.writers import jsonable
+
+    _echo(json.dumps(jsonable(obj), allow_nan=False))
+
+
+def _show_summary(summary: dict[str, Any], as_json: bool) -> None:
+    """A single run's summary: one JSON line (``--json``) or the text of :func:`_print_summary`."""
+    if as_json:
+        _echo_json(summary)
+    else:
+        _print_summary(summary)
+
+
 def _print_notes(summary: dict[str, Any]) -> None:
     for note in summary["warnings"]:
         sys.stderr.write(f"warning: {note}\n")
@@ -561,12 +578,7 @@ def _demo_synthetic(out: Path, seed: int, as_json: bool) -> None:
     with _progress(show, "rednmf", "a synthetic scene", {"random_state": seed}) as callback:
         summary = detect_synthetic(out, seed=seed, callback=callback)
     _print_notes(summary)
-    if as_json:
-        from rednmf.io.writers import jsonable
-
-        _echo(json.dumps(jsonable(summary), allow_nan=False))
-        return
-    _print_summary(summary)
+    _show_summary(summary, as_json)
 
 
 def _demo_folder(data: Path, out: Path, seed: int, as_json: bool) -> None:
@@ -588,17 +600,8 @@ def _demo_folder(data: Path, out: Path, seed: int, as_json: bool) -> None:
     aucs = [r["auc"] for r in rows if r["status"] == "ok" and r["auc"] is not None]
     mean_auc = sum(aucs) / len(aucs) if aucs else None
     if as_json:
-        from rednmf.io.writers import jsonable
-
-        record = {
-            "data": str(data),
-            "method": "rednmf",
-            "out": str(Path(out).resolve()),
-            "batch_summary": str(Path(out).resolve() / "batch_summary.csv"),
-            "scenes": [_batch_record(r) for r in rows],
-            "mean_auc": mean_auc,
-        }
-        _echo(json.dumps(jsonable(record), allow_nan=False))
+        record = {"data": str(data), "method": "rednmf", **_batch_json(rows, Path(out))}
+        _echo_json({**record, "mean_auc": mean_auc})
         return
     _print_batch(rows, Path(out))
     _echo(
@@ -613,7 +616,7 @@ def demo(
         Path | None,
         typer.Option("--data", help="Folder of .mat scenes; default: a synthetic scene."),
     ] = None,
-    out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("rednmf-out"),
+    out: OutDir = Path("rednmf-out"),
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     as_json: Annotated[
         bool, _flag("--json", help="Print one JSON object as the last line.")
@@ -752,17 +755,8 @@ def _scene_facts(scene: Any) -> dict[str, Any]:
 @app.command()
 def info(
     path: Annotated[Path, typer.Argument(help="Scene file (any format 'detect' reads).")],
-    data_var: Annotated[
-        str | None, typer.Option("--data-var", help="Cube variable, if several are 3-D.")
-    ] = None,
-    gt_var: Annotated[
-        str | None,
-        typer.Option(
-            "--gt-var",
-            help="Ground-truth variable (default: the map of the cube's size; among several, "
-            "map, gt, groundtruth first, with a warning).",
-        ),
-    ] = None,
+    data_var: DataVar = None,
+    gt_var: GtVar = None,
     as_json: Annotated[bool, _flag("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Print what the reader finds in a scene file: shape, dtype, values, bands, no-data, CRS."""
@@ -784,9 +778,7 @@ def info(
         facts = _scene_facts(scene)
         facts["warnings"] = notes
         if as_json:
-            from rednmf.io.writers import jsonable
-
-            _echo(json.dumps(jsonable(facts), allow_nan=False))
+            _echo_json(facts)
             return
         _print_notes(facts)
         rows, cols, bands = scene.shape

@@ -135,20 +135,19 @@ def principal_axes(sample: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     mean = sample.mean(axis=0, dtype=np.float64) if sample.shape[0] else np.zeros(bands)
     if sample.shape[0] < 3:
         return mean, np.eye(bands)[:1]
-    from threadpoolctl import threadpool_limits
+    from rednmf._blas import one_blas_thread
+    from rednmf.scoring.pca import principal_axes as leading_eigenvectors
 
     # a bands x bands problem: threads only wait for each other (0.03 s on one thread
     # against 1-2 s on two busy cores, measured at 10^4 x 205); the scatter summed over
     # blocks of 4096 centred spectra, in float64 (no centred copy of the whole sample)
     scatter = np.zeros((bands, bands))
-    with threadpool_limits(1, user_api="blas"):
+    with one_blas_thread():
         for r0 in range(0, sample.shape[0], 4096):
             centred = sample[r0 : r0 + 4096] - mean
             scatter += centred.T @ centred
-        _, vecs = np.linalg.eigh(scatter)
-    axes = vecs[:, ::-1][:, : min(k, bands)].T
-    # one sign whatever the LAPACK: the largest entry of each axis positive
-    return mean, axes * np.sign(axes[np.arange(len(axes)), np.abs(axes).argmax(axis=1)])[:, None]
+    # the sign of each axis fixed as the scorers' (its largest entry positive)
+    return mean, leading_eigenvectors(scatter, min(k, bands)).T
 
 
 def sample_spectra(cube: object, pick: np.ndarray, rows: int, cols: int) -> np.ndarray:

@@ -43,7 +43,7 @@ import numpy as np
 
 from rednmf._memory import peak_rss_mib
 from rednmf._signals import handling
-from rednmf.exceptions import InputError, Interrupted
+from rednmf.exceptions import InputError, Interrupted, one_line
 from rednmf.inputs import expand_inputs
 from rednmf.options import RunOptions
 
@@ -203,7 +203,7 @@ def _roc(
     try:
         fpr, tpr, auc = roc_curve_auc(scores, gt)
     except InputError as exc:  # e.g. every anomaly pixel is no-data: report, do not fail
-        notes.append(f"{' '.join(str(exc).split())}; AUC not computed")
+        notes.append(f"{one_line(exc)}; AUC not computed")
         return None, None
     return auc, (fpr, tpr)
 
@@ -229,20 +229,9 @@ def noted(notes: list[str]) -> Iterator[None]:
         warnings.simplefilter("always")
         yield
     for w in caught:
-        msg = " ".join(str(w.message).split())
+        msg = one_line(w.message)
         if msg not in notes:
             notes.append(msg)
-
-
-def _fit(
-    detector: Any,
-    cube: Any,
-    mask: np.ndarray | None,
-    callback: Callable[[int, float], None] | None,
-    notes: list[str],
-) -> None:
-    with noted(notes):
-        detector.fit(cube, mask=mask, callback=callback)
 
 
 def _check_data(cube: Any) -> None:
@@ -303,7 +292,8 @@ def _run_one(
     peaks["setup"] = peak_rss_mib()
 
     t0 = time.perf_counter()  # the detector's fit and scores, nothing else
-    _fit(detector, scene.cube, use, callback, notes)
+    with noted(notes):
+        detector.fit(scene.cube, mask=use, callback=callback)
     phases["fit"] = time.perf_counter() - t0
     peaks["fit"] = peak_rss_mib()
 
@@ -475,10 +465,11 @@ def _write_outputs(
     auc = summary["auc"]
     from rednmf import overview
     from rednmf.io.detections import (
+        detections_geojson,
+        detections_pixel_json,
         write_detections_csv,
-        write_detections_geojson,
         write_detections_gpkg,
-        write_detections_pixel_json,
+        write_detections_json,
     )
     from rednmf.io.geotiff import write_geotiff
     from rednmf.io.writers import write_npy
@@ -494,23 +485,15 @@ def _write_outputs(
         stage / f"{name}_detections.tif", det_map, nodata=255, **geo
     )
     if scene.crs is not None:  # what a GIS can place: WGS84 GeoJSON, native-CRS GeoPackage
-        files["geojson"] = write_detections_geojson(
-            stage / f"{name}_detections.geojson",
-            detections,
-            labels,
-            transform=scene.transform,
-            crs=scene.crs,
+        files["geojson"] = write_detections_json(
+            stage / f"{name}_detections.geojson", detections_geojson(detections, labels, **geo)
         )
         files["gpkg"] = write_detections_gpkg(
-            stage / f"{name}_detections.gpkg",
-            detections,
-            labels,
-            transform=scene.transform,
-            crs=scene.crs,
+            stage / f"{name}_detections.gpkg", detections, labels, **geo
         )
     else:  # no CRS: footprints in pixel space, under a name that says so
-        files["pixels_json"] = write_detections_pixel_json(
-            stage / f"{name}_detections_pixels.json", detections, labels
+        files["pixels_json"] = write_detections_json(
+            stage / f"{name}_detections_pixels.json", detections_pixel_json(detections, labels)
         )
     files["csv"] = write_detections_csv(stage / f"{name}_detections.csv", detections)
     from rednmf.composite import composite_title
@@ -766,19 +749,21 @@ def _interrupted_rows(
         run_dir = folder / run_name(path.stem, options.method)
         if len(out) == len(rows) and run_dir in done:
             summary = json.loads((run_dir / f"{run_dir.name}_summary.json").read_text())
-            row.update(
-                status="ok",
-                auc=summary["auc"],
-                n_detections=summary["n_detections"],
-                threshold=summary["threshold"],
-                run_dir=summary["run_dir"],
-            )
+            row.update(_published_row(summary))
         elif len(out) == len(rows):
             row.update(status="interrupted", error=f"stopped by {what}; nothing of it written")
         else:
             row.update(status="not run", error=f"not started: the batch was stopped by {what}")
         out.append(row)
     return out
+
+
+def _published_row(summary: dict[str, Any]) -> dict[str, Any]:
+    """The fields of ``batch_summary.csv`` that a published run's summary gives."""
+    return {
+        "status": "ok",
+        **{k: summary[k] for k in ("auc", "n_detections", "threshold", "run_dir")},
+    }
 
 
 def _batch_loop(
@@ -809,16 +794,9 @@ def _batch_loop(
                 )
             names.add(name)
             summary = _run_one(path, folder, options, callback)
-            row.update(
-                status="ok",
-                auc=summary["auc"],
-                n_detections=summary["n_detections"],
-                threshold=summary["threshold"],
-                run_dir=summary["run_dir"],
-                summary=summary,
-            )
+            row.update(_published_row(summary), summary=summary)
         except InputError as exc:
-            row.update(status="error", error=" ".join(str(exc).split()))
+            row.update(status="error", error=one_line(exc))
         row["seconds"] = round(time.perf_counter() - start, 3)
         rows.append(row)
         if on_scene is not None:

@@ -29,7 +29,7 @@ Pure functions over arrays; NaN scores (no-data pixels) are ignored.
 :class:`ThresholdChoice`: the value, the rule, a plain description for the run
 summary and, for ``far``, the fallback that replaced the tail fit, if one did).
 :class:`rednmf.detectors._base.BaseDetector` takes its ``threshold_`` from it
-too (through :func:`select_threshold`), so there is one threshold source.
+too, so there is one threshold source.
 """
 
 from __future__ import annotations
@@ -50,7 +50,6 @@ __all__ = [
     "choose_threshold",
     "far_threshold",
     "gpd_tail_quantile",
-    "select_threshold",
 ]
 
 
@@ -340,21 +339,8 @@ def choose_threshold(
     return ThresholdChoice(float(np.quantile(_valid(scores), 1.0 - frac)), "contamination", frac)
 
 
-def select_threshold(
-    scores: np.ndarray,
-    *,
-    threshold: float | None = None,
-    contamination: float | None = None,
-    far: float | None = None,
-) -> float:
-    """The value of :func:`choose_threshold` (same parameters): the threshold score."""
-    return choose_threshold(
-        scores, threshold=threshold, contamination=contamination, far=far
-    ).value
-
-
 def check_threshold_rule(
     threshold: float | None, contamination: float | None, far: float | None
 ) -> None:
-    """Validate the threshold options before any work (same checks as :func:`select_threshold`)."""
-    select_threshold(np.zeros(1), threshold=threshold, contamination=contamination, far=far)
+    """Validate the threshold options before any work (same checks as :func:`choose_threshold`)."""
+    choose_threshold(np.zeros(1), threshold=threshold, contamination=contamination, far=far)

@@ -14,7 +14,7 @@ from rednmf import cli
 from rednmf.io import read_map, read_scene
 from rednmf.io.detections import CSV_COLUMNS, find_detections
 from rednmf.io.geotiff import describe_crs, write_geotiff
-from rednmf.thresholding import far_threshold, select_threshold
+from rednmf.thresholding import choose_threshold, far_threshold
 from scene_files import TRANSFORM, save_tif
 
 
@@ -63,13 +63,14 @@ def test_find_detections_components_centroids_and_map_coordinates():
 
 def test_thresholds():
     s = np.r_[np.random.default_rng(0).lognormal(0, 0.5, 10000), [50.0, 60.0]]
-    assert select_threshold(s, threshold=3.0) == 3.0
-    assert (s > select_threshold(s, contamination=0.01)).mean() == pytest.approx(0.01, abs=1e-3)
+    assert choose_threshold(s, threshold=3.0).value == 3.0
+    t = choose_threshold(s, contamination=0.01).value
+    assert (s > t).mean() == pytest.approx(0.01, abs=1e-3)
     t = far_threshold(s, 0.001)
     assert 1e-4 < (s > t).mean() < 0.01 and t < 50
-    assert select_threshold(np.r_[s, np.nan]) == select_threshold(s)  # NaN ignored
+    assert choose_threshold(np.r_[s, np.nan]).value == choose_threshold(s).value  # NaN ignored
     with pytest.raises(cli.InputError, match="exclusive"):
-        select_threshold(s, threshold=1.0, far=0.01)
+        choose_threshold(s, threshold=1.0, far=0.01)
 
 
 def test_far_threshold_flags_between_the_bounds_of_all_pixels():

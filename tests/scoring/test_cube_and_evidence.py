@@ -17,7 +17,7 @@ from rednmf.preprocessing import scale_data
 from rednmf.scoring.from_matrix import project_matrix, score_matrix
 from rednmf.scoring.global_rx import REWEIGHT_QUANTILE, global_rx
 from rednmf.scoring.local_rx import local_rx
-from rednmf.scoring.multiscale import cube_and_evidence
+from rednmf.scoring.multiscale import Detectors, cube_and_evidence
 from rednmf.scoring.scorers import MultiScale
 from rednmf.scoring.windows import SUSPECT_WEIGHT
 
@@ -178,7 +178,7 @@ def test_rednmf_scores_are_its_evidence_and_cube_scored_together():
     # ... which is the cube's detectors and the evidence's put together
     P_e = project_matrix(E, cube.shape[:2], 20, det.noise_std_**2)
     xp, f64 = get_backend("numpy"), np.dtype(np.float64)
-    again = cube_and_evidence(projected, P_e, 9, 27, 0.01, 3, f64, xp)
+    again = cube_and_evidence(projected, P_e, Detectors(9, 27, 0.01, 3, f64, xp))
     np.testing.assert_allclose(det.decision_scores_, again, rtol=1e-9)
     alone = REDNMF(max_iter=20, scorer=MultiScale(score_cube=False)).fit(cube).decision_scores_
     assert not np.allclose(alone, det.decision_scores_)

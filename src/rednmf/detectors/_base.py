@@ -85,7 +85,7 @@ from rednmf.exceptions import InputError, one_line
 from rednmf.scoring.scorers import SCORER_CLASSES, Scorer, resolve_scorer
 from rednmf.scoring.windows import check_window_sides
 from rednmf.solvers._driver import FitCallback, as_fit_callback
-from rednmf.thresholding import select_threshold
+from rednmf.thresholding import choose_threshold
 
 __all__ = ["BaseDetector", "ParameterError", "at_least", "positive"]
 
@@ -421,7 +421,7 @@ class BaseDetector(BaseEstimator, ABC):
         self.decision_scores_ = scores
         self.valid_mask_ = valid
         self.bands_kept_ = kept
-        self.threshold_ = select_threshold(scores[valid], contamination=self.contamination)
+        self.threshold_ = choose_threshold(scores[valid], contamination=self.contamination).value
         self.labels_ = ((scores > self.threshold_) & valid).astype(np.int8)
 
     def _mask_invalid(

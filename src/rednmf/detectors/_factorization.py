@@ -8,7 +8,8 @@ arrays, and score an evidence matrix (a residual or an anomaly matrix) with
 its ``scorer`` (:mod:`rednmf.scoring.scorers`) through
 :func:`rednmf.scoring.from_matrix.score_matrix`. :class:`FactorizationDetector`
 does all of that once; a method supplies only its ``_parameter_constraints``,
-:meth:`_solve` and :meth:`_evidence`.
+its solver (``_solver`` and :meth:`_solver_params`, or its own :meth:`_solve`)
+and :meth:`_evidence`.
 
 The scale of a method's weight (``lam``, ``delta``, ``gamma``) is named by one
 vocabulary, :data:`SCALE_MODES`; each method accepts the subset it implements.
@@ -17,6 +18,7 @@ vocabulary, :data:`SCALE_MODES`; each method accepts the subset it implements.
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -80,7 +82,9 @@ class FactorizationDetector(BaseDetector):
         """True unless the scorer is :class:`~rednmf.scoring.scorers.Norm` (a pixel's own norm)."""
         return not isinstance(self._scorer(), Norm)
 
-    @abstractmethod
+    #: The method's solver (:func:`rednmf.solvers.nmf.nmf_solve` and its relatives).
+    _solver: ClassVar[Callable[..., NMFResult]]
+
     def _solve(
         self,
         X: np.ndarray,
@@ -89,7 +93,19 @@ class FactorizationDetector(BaseDetector):
         M: np.ndarray,
         callback: FitCallback | None = None,
     ) -> NMFResult:
-        """Run the method's solver from the initial factors (``M``: encoder, REDNMF only)."""
+        """Run the method's solver from the initial factors (``M``: encoder, REDNMF only).
+
+        :attr:`_solver` with the shared parameters and :meth:`_solver_params`; ``H``
+        is the solver's to overwrite.
+        """
+        return type(self)._solver(
+            X, W, H, max_iter=self.max_iter, tol=self.tol, callback=callback, overwrite_H=True,
+            **self._solver_params(),
+        )  # fmt: skip
+
+    def _solver_params(self) -> dict[str, Any]:
+        """The method's own arguments of :attr:`_solver`."""
+        return {}
 
     @abstractmethod
     def _evidence(self, X: np.ndarray, res: NMFResult, shape: tuple[int, int]) -> Any:

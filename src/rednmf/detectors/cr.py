@@ -647,23 +647,11 @@ class LSADCRIDW(_LocalSum):
 
     Parameters
     ----------
-    inner : int, default=3
-        Side of the guard window and of the shift neighbourhood (odd).
     outer : int, default=7
         Side of the outer window (odd, > ``inner``).
-    reg : float, default=0.01
-        Regularisation weight :math:`\lambda`, positive (formerly ``lam``).
-    n_pca : int or None, default=None
-        Project the (scaled) pixels on their ``n_pca`` leading principal
-        components first (this also centres them); ``None`` uses all bands.
-    scale : {'minmax', 'none'}, default='minmax'
-        Global min-max scaling of the cube to [0, 1] first, as the reference
-        code does.
-    border : {'clip', 'mirror'}, default='clip'
-        ``'clip'``: window positions outside the image are dropped.
-        ``'mirror'``: they are read from the image mirrored about its edges.
-    contamination : float, default=0.01
-        Fraction of pixels labelled anomalous in ``labels_``.
+    inner, reg, n_pca, scale, border, contamination
+        As in :class:`CRD` (the same defaults); ``inner`` is also the side of
+        the shift neighbourhood.
 
     References
     ----------

@@ -7,7 +7,6 @@ shared parameters and the scoring live in that base class.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -16,7 +15,6 @@ from sklearn.utils._param_validation import StrOptions
 from rednmf.detectors._base import positive
 from rednmf.detectors._factorization import FactorizationDetector
 from rednmf.scoring.scorers import Scorer
-from rednmf.solvers._driver import FitCallback
 from rednmf.solvers.ewnmf import ewnmf_solve, weighted_evidence
 from rednmf.solvers.l1nmf import l1nmf_solve
 from rednmf.solvers.nmf import NMFResult, nmf_solve, residual_matrix
@@ -29,32 +27,22 @@ _MODES = StrOptions({"adaptive", "absolute"})
 
 
 class _ReweightedFactorization(FactorizationDetector):
-    """L1NMF and EWNMF: NMF with per-entry weights and one scale parameter.
+    """RNMF, L1NMF and EWNMF: NMF with one data-scaled weight parameter.
 
-    The scale parameter ``p`` (:attr:`_scale`) and its mode ``p_mode`` go to
-    the solver; the scale used at each iteration is kept as ``p_history_``.
-    The last weights are not kept (a bands x pixels array): the solvers form
-    them again by blocks where the evidence needs them.
+    The parameter ``p`` (:attr:`_scale`) and its mode ``p_mode`` go to the
+    solver; the value used at each iteration is kept as ``p_history_``. The
+    last ``S`` or weights are not kept (a bands x pixels array): the solvers
+    form them again by blocks where the evidence needs them.
     """
 
-    #: The scale parameter (``'delta'``, ``'gamma'``).
+    #: The weight parameter (``'lam'``, ``'delta'``, ``'gamma'``).
     _scale: ClassVar[str]
-    #: The solver (``l1nmf_solve``, ``ewnmf_solve``).
-    _solver: ClassVar[Callable[..., NMFResult]]
+    #: The solver's switch that would keep the last ``S`` or weights.
+    _keep: ClassVar[str] = "keep_weights"
 
-    def _solve(
-        self,
-        X: np.ndarray,
-        W: np.ndarray,
-        H: np.ndarray,
-        M: np.ndarray,
-        callback: FitCallback | None = None,
-    ) -> NMFResult:
+    def _solver_params(self) -> dict[str, Any]:
         p = self._scale
-        return type(self)._solver(
-            X, W, H, max_iter=self.max_iter, tol=self.tol, callback=callback, overwrite_H=True,
-            keep_weights=False, **{p: getattr(self, p), f"{p}_mode": getattr(self, f"{p}_mode")},
-        )  # fmt: skip
+        return {self._keep: False, p: getattr(self, p), f"{p}_mode": getattr(self, f"{p}_mode")}
 
     def _keep_history(self, res: NMFResult) -> None:
         """Store the scale history."""
@@ -121,6 +109,7 @@ class NMF(FactorizationDetector):
     """
 
     name = "nmf"
+    _solver = staticmethod(nmf_solve)
 
     def __init__(
         self,
@@ -145,23 +134,11 @@ class NMF(FactorizationDetector):
         self.dtype = dtype
         self.contamination = contamination
 
-    def _solve(
-        self,
-        X: np.ndarray,
-        W: np.ndarray,
-        H: np.ndarray,
-        M: np.ndarray,
-        callback: FitCallback | None = None,
-    ) -> NMFResult:
-        return nmf_solve(
-            X, W, H, max_iter=self.max_iter, tol=self.tol, callback=callback, overwrite_H=True
-        )
-
     def _evidence(self, X: np.ndarray, res: NMFResult, shape: tuple[int, int]) -> Any:
         return residual_matrix(X, res.W, res.H)
 
 
-class RNMF(FactorizationDetector):
+class RNMF(_ReweightedFactorization):
     r"""Robust NMF anomaly detector (Zhang et al., 2011): a sparse term takes the outliers.
 
     Model (eqs. 4-5 of the REDNMF paper)::
@@ -176,8 +153,6 @@ class RNMF(FactorizationDetector):
 
     Parameters
     ----------
-    n_components : int, default=8
-        Rank of the background ``WH``.
     lam : float, default=4.0
         Sparsity weight. With ``lam_mode='adaptive'`` the threshold of the S
         step is ``lam / 2`` times the median ``|X - WH|`` (recomputed each
@@ -186,7 +161,7 @@ class RNMF(FactorizationDetector):
     lam_mode : {'adaptive', 'absolute'}, default='adaptive'
         Scale of ``lam`` (:data:`~rednmf.detectors._factorization.SCALE_MODES`);
         ``'absolute'`` applies it to the scaled data as is.
-    max_iter, tol, init, random_state, scorer, scale, dtype, contamination
+    n_components, max_iter, tol, init, random_state, scorer, scale, dtype, contamination
         As in :class:`NMF`.
 
     Attributes
@@ -203,6 +178,9 @@ class RNMF(FactorizationDetector):
     """
 
     name = "rnmf"
+    _scale = "lam"
+    _solver = staticmethod(rnmf_solve)
+    _keep = "keep_S"
 
     def __init__(
         self,
@@ -237,22 +215,9 @@ class RNMF(FactorizationDetector):
         "lam_mode": [_MODES],
     }
 
-    def _solve(
-        self,
-        X: np.ndarray,
-        W: np.ndarray,
-        H: np.ndarray,
-        M: np.ndarray,
-        callback: FitCallback | None = None,
-    ) -> NMFResult:
-        return rnmf_solve(
-            X, W, H, lam=self.lam, max_iter=self.max_iter, tol=self.tol, lam_mode=self.lam_mode,
-            callback=callback, overwrite_H=True, keep_S=False,
-        )  # fmt: skip
-
     def _evidence(self, X: np.ndarray, res: NMFResult, shape: tuple[int, int]) -> Any:
+        self._keep_history(res)
         assert res.last_step is not None
-        self.lam_history_ = res.param_history
         return anomaly_matrix(X, *res.last_step)
 
 
@@ -272,15 +237,13 @@ class L1NMF(_ReweightedFactorization):
 
     Parameters
     ----------
-    n_components : int, default=8
-        Rank of the background ``WH``.
     delta : float, default=0.5
         Smoothing width of the L1 loss; with ``delta_mode='adaptive'``,
         ``delta_t = delta * median |X - WH|`` at each iteration.
     delta_mode : {'adaptive', 'absolute'}, default='adaptive'
         Scale of ``delta`` (:data:`~rednmf.detectors._factorization.SCALE_MODES`);
         ``'absolute'`` applies it to the scaled data as is.
-    max_iter, tol, init, random_state, scorer, scale, dtype, contamination
+    n_components, max_iter, tol, init, random_state, scorer, scale, dtype, contamination
         As in :class:`NMF`.
 
     Attributes
@@ -354,8 +317,6 @@ class EWNMF(_ReweightedFactorization):
 
     Parameters
     ----------
-    n_components : int, default=8
-        Rank of the background ``WH``.
     gamma : float, default=3.0
         Entropy weight. With ``gamma_mode='adaptive'`` (default),
         ``gamma_t = gamma * mean (X - WH)^2`` at each iteration, so ``gamma`` is
@@ -365,7 +326,7 @@ class EWNMF(_ReweightedFactorization):
     gamma_mode : {'adaptive', 'absolute'}, default='adaptive'
         Scale of ``gamma`` (:data:`~rednmf.detectors._factorization.SCALE_MODES`);
         ``'absolute'`` applies it to the scaled data as is.
-    max_iter, tol, init, random_state, scorer, scale, dtype, contamination
+    n_components, max_iter, tol, init, random_state, scorer, scale, dtype, contamination
         As in :class:`NMF`.
 
     Attributes

@@ -42,8 +42,7 @@ __all__ = [
     "find_detections",
     "detections_geojson",
     "detections_pixel_json",
-    "write_detections_geojson",
-    "write_detections_pixel_json",
+    "write_detections_json",
     "write_detections_csv",
     "write_detections_gpkg",
     "keep_detections",
@@ -377,32 +376,15 @@ def detections_pixel_json(detections: list[Detection], labels: np.ndarray) -> di
     }
 
 
-def _write_json(path: str | os.PathLike[str], obj: dict[str, object]) -> Path:
+def write_detections_json(path: str | os.PathLike[str], document: dict[str, object]) -> Path:
+    """Write a detections document (:func:`detections_geojson`, :func:`detections_pixel_json`)
+    to ``path`` atomically and return the path."""
     target = Path(path)
     with atomic_open(target, "w") as fh:
         # the footprints are plain floats (rasterio), the properties json_record()s:
         # no recursive conversion of every coordinate (0.5 s at 10^4 detections)
-        fh.write(json.dumps(obj, allow_nan=False) + "\n")
+        fh.write(json.dumps(document, allow_nan=False) + "\n")
     return target
-
-
-def write_detections_geojson(
-    path: str | os.PathLike[str],
-    detections: list[Detection],
-    labels: np.ndarray,
-    *,
-    transform: Sequence[float] | None,
-    crs: str,
-) -> Path:
-    """Write :func:`detections_geojson` to ``path`` atomically and return the path."""
-    return _write_json(path, detections_geojson(detections, labels, transform=transform, crs=crs))
-
-
-def write_detections_pixel_json(
-    path: str | os.PathLike[str], detections: list[Detection], labels: np.ndarray
-) -> Path:
-    """Write :func:`detections_pixel_json` to ``path`` atomically and return the path."""
-    return _write_json(path, detections_pixel_json(detections, labels))
 
 
 def write_detections_gpkg(

@@ -146,7 +146,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 @contextmanager
 def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[Any]]:
-    """Open a temporary file next to ``path``; on success move it onto ``path``.
+    """Open a temporary file next to ``path`` (:func:`atomic_path`); on success, move it there.
 
     The parent directory is created if missing. On an exception the temporary
     file is removed and ``path`` is left untouched.
@@ -163,27 +163,11 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[A
     InputError
         If the directory cannot be created or the file cannot be written.
     """
-    target = Path(path)
-    parent = ensure_dir(target.parent)
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
-    except OSError as exc:
-        msg = f"cannot write to {parent} ({one_line(exc)}); pass another --out"
-        raise InputError(msg) from exc
-    tmp = Path(tmp_name)
-    try:
-        encoding = None if "b" in mode else "utf-8"
-        with os.fdopen(fd, mode, encoding=encoding) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, _default_mode())
-        os.replace(tmp, target)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise InputError(f"cannot write {target} ({one_line(exc)})") from exc
-        raise
+    encoding = None if "b" in mode else "utf-8"
+    with atomic_path(path) as tmp, open(tmp, mode, encoding=encoding) as fh:
+        yield fh
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def write_npy(path: str | os.PathLike[str], array: np.ndarray) -> Path:

@@ -104,21 +104,12 @@ def brad(
     ----------
     S_cube : array-like of shape (rows, cols, bands)
         The anomaly matrix ``S`` reshaped to a cube.
-    inner, outer : int, default 9 and 27
-        Odd sides of the inner guard window and of the outer window, see
-        :func:`rednmf.scoring.local_rx.local_rx`.
+    inner, outer, ridge, dtype, backend, device
+        As in :func:`rednmf.scoring.local_rx.local_rx` (the same defaults); with
+        ``backend='torch'`` the cube is moved once to ``device`` and both steps
+        run there.
     n_pca : int or None, default 20
         Number of principal components kept; ``None`` keeps all bands.
-    ridge : float, default 0.1
-        Diagonal loading relative to each window's mean band variance.
-    dtype : {'float64', 'float32'}, default float64
-        Precision of the batched solves and of the returned scores.
-    backend : {'numpy', 'torch'}, optional
-        Array backend (:mod:`rednmf.backend`): with ``'torch'`` the cube is
-        moved once to ``device`` and both steps run there; the scores come back
-        as a NumPy array, equal to NumPy's up to float rounding.
-    device : str or torch.device, optional
-        Torch device (default ``'cuda'`` when available).
     noise_var : ndarray of shape (bands,), optional
         Noise variance of each band: keep only the components above the noise,
         at most ``n_pca`` (:func:`rednmf.scoring.pca.noise_pca_count`).
@@ -164,16 +155,10 @@ def multiscale(
     ----------
     cube : array-like of shape (rows, cols, bands)
         The evidence, e.g. REDNMF's anomaly matrix reshaped to a cube.
-    inner, outer : int, default 9 and 27
-        Odd sides of the local detector's guard and outer windows.
-    n_pca : int or None, default 20
-        Principal components kept (at most, with ``noise_var``).
-    ridge : float, default 0.01
-        Diagonal loading of the local and global covariances, relative to their
-        mean band variance.
-    pool : int, default 3
-        Side of the neighbourhood over which the local score is averaged;
-        1 makes the pooled detector the local one.
+    inner, outer, n_pca, ridge, pool, combine, pool_global, robust_global
+        As in :class:`rednmf.scoring.scorers.MultiScale` (the same defaults;
+        ``n_pca`` is the most components kept, ``pool=1`` makes the pooled
+        detectors the pixel's own).
     noise_var : ndarray of shape (bands,) or 'estimate', optional
         Noise variance of each band of ``cube``: keeps only the components
         above the noise (:func:`rednmf.scoring.pca.noise_pca_count`).
@@ -183,14 +168,6 @@ def multiscale(
         Precision of the local detector's solves.
     backend, device
         Array backend of the projection and of the detectors (:mod:`rednmf.backend`).
-    combine : {'max', 'sum', 'hmp'}, default 'sum'
-        How the tail probabilities are combined (:mod:`rednmf.scoring.multiscale`).
-    pool_global : bool, default True
-        Also average the global score over ``pool x pool`` (a fourth detector).
-    robust_global : bool, default True
-        Global statistics reweighted once, without the pixels beyond the
-        chi-square quantile :data:`~rednmf.scoring.global_rx.REWEIGHT_QUANTILE`
-        (:func:`~rednmf.scoring.global_rx.global_rx`).
 
     Returns
     -------

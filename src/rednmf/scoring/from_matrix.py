@@ -32,6 +32,7 @@ from rednmf.scoring.global_rx import REWEIGHT_QUANTILE, global_rx_backend
 from rednmf.scoring.local_rx import check_windows, local_rx_backend
 from rednmf.scoring.multiscale import (
     SUSPECT_LEVEL,
+    Detectors,
     combine_scales,
     cube_against_background,
     evidence_suspects,
@@ -338,18 +339,14 @@ def score_matrix(
         return xp.to_numpy(session.local_rx(P, inner, outer, ridge, out_dtype))
     pool = check_int("pool", pool, low=1)
     if projected_cube is not None:  # cube_and_evidence, the evidence let go after step 1
-        options = dict(combine=combine, pool_global=pool_global, robust_global=robust_global)
-        local_e, background = evidence_suspects(
-            session.gather(P), inner, outer, ridge, pool, out_dtype, xp,
-            suspect_level=suspect_level, **options,
-        )  # fmt: skip
+        d = Detectors(
+            inner, outer, ridge, pool, out_dtype, xp, combine, pool_global, robust_global
+        )
+        local_e, background = evidence_suspects(session.gather(P), d, suspect_level)
         del P
         if callable(projected_cube):
             projected_cube = projected_cube()
-        return cube_against_background(
-            xp.asarray(projected_cube), background, local_e, inner, outer, ridge, pool,
-            out_dtype, xp, **options,
-        )  # fmt: skip
+        return cube_against_background(xp.asarray(projected_cube), background, local_e, d)
     local = session.local_rx(P, inner, outer, ridge, out_dtype)
     glob = session.global_rx(P, ridge, REWEIGHT_QUANTILE if robust_global else None)
     return xp.to_numpy(combine_scales(local, glob, pool, combine, pool_global, xp))

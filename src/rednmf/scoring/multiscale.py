@@ -75,19 +75,21 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from rednmf._validation import check_choice
 from rednmf.backend import namespace
-from rednmf.scoring.global_rx import REWEIGHT_QUANTILE, global_rx, global_rx_backend
+from rednmf.scoring.global_rx import REWEIGHT_QUANTILE, global_rx_backend
 from rednmf.scoring.local_rx import local_rx_backend
 from rednmf.scoring.windows import background_weights
 
 __all__ = [
     "COMBINATIONS",
     "SUSPECT_LEVEL",
+    "Detectors",
     "cube_against_background",
     "cube_and_evidence",
     "detector_maps",
@@ -156,21 +158,28 @@ def _combined(maps: Iterator[Any], combine: str, xp: Any) -> Any:
     return out.reshape(shape)
 
 
-def detector_maps(
-    P: Any,
-    inner: int,
-    outer: int,
-    ridge: float,
-    pool: int,
-    out_dtype: np.dtype,
-    xp: Any,
-    *,
-    pool_global: bool = True,
-    robust_global: bool = True,
-    background: Any = None,
-    scene_stats: tuple[Any, float] | None = None,
-) -> list[Any]:
-    """The score maps of the multi-scale detectors of a projected cube ``P`` (backend ``xp``).
+@dataclass(frozen=True)
+class Detectors:
+    """The multi-scale detectors' settings, validated, and the backend ``xp`` they run on.
+
+    ``inner, outer, ridge, pool, combine, pool_global, robust_global`` as in
+    :class:`rednmf.scoring.scorers.MultiScale`; ``out_dtype``: the precision
+    of the local detector's solves.
+    """
+
+    inner: int
+    outer: int
+    ridge: float
+    pool: int
+    out_dtype: np.dtype
+    xp: Any
+    combine: str = "sum"
+    pool_global: bool = True
+    robust_global: bool = True
+
+
+def detector_maps(P: Any, d: Detectors, background: Any = None) -> list[Any]:
+    """The score maps of the multi-scale detectors of a projected cube ``P`` (backend ``d.xp``).
 
     Returns ``[local, pooled local, global]`` and, with ``pool_global``, the
     pooled global map, each ``(rows, cols)`` on ``xp``. ``background``: a
@@ -179,56 +188,28 @@ def detector_maps(
     (:func:`rednmf.scoring.windows.background_weights`) and the global
     statistics leave them out (:func:`rednmf.scoring.global_rx.global_rx`).
     """
-    return list(
-        _map_stream(
-            P, inner, outer, ridge, pool, out_dtype, xp, pool_global, robust_global,
-            background, scene_stats,
-        )
-    )  # fmt: skip
+    return list(_map_stream(P, d, background))
 
 
-def _map_stream(
-    P: Any,
-    inner: int,
-    outer: int,
-    ridge: float,
-    pool: int,
-    out_dtype: np.dtype,
-    xp: Any,
-    pool_global: bool,
-    robust_global: bool,
-    background: Any = None,
-    scene_stats: tuple[Any, float] | None = None,
-) -> Iterator[Any]:
+def _map_stream(P: Any, d: Detectors, background: Any = None) -> Iterator[Any]:
     """The maps of :func:`detector_maps`, in its order, each made when the previous one is
     taken (the local maps are let go before the global detector runs)."""
-    rows, cols = P.shape[:2]
-    weights = background_weights(background, (rows, cols), xp)
-    local = local_rx_backend(P, inner, outer, ridge, out_dtype, xp, scene_stats, weights=weights)
+    xp = d.xp
+    weights = background_weights(background, tuple(P.shape[:2]), xp)
+    local = local_rx_backend(P, d.inner, d.outer, d.ridge, d.out_dtype, xp, weights=weights)
     del weights
     yield local
-    pooled = xp.box_mean_nearest(local, pool)
+    pooled = xp.box_mean_nearest(local, d.pool)
     del local
     yield pooled
     del pooled
-    reweight = REWEIGHT_QUANTILE if robust_global else None
-    if xp.name == "numpy":
-        glob = global_rx(P, ridge=ridge, reweight=reweight, background=background)
-    else:
-        glob = global_rx_backend(P, ridge, reweight, xp, background=background)
+    reweight = REWEIGHT_QUANTILE if d.robust_global else None
+    glob = global_rx_backend(P, d.ridge, reweight, xp, background=background)
     yield glob
-    if pool_global:
-        pooled = xp.box_mean_nearest(glob, pool)
+    if d.pool_global:
+        pooled = xp.box_mean_nearest(glob, d.pool)
         del glob
         yield pooled
-
-
-def _with_pooled(local: Any, glob: Any, pool: int, pool_global: bool, xp: Any) -> list[Any]:
-    """``[local, pooled local, global]`` and, with ``pool_global``, the pooled global map."""
-    maps = [local, xp.box_mean_nearest(local, pool), glob]
-    if pool_global:
-        maps.append(xp.box_mean_nearest(glob, pool))
-    return maps
 
 
 def combine_scales(
@@ -241,7 +222,9 @@ def combine_scales(
 ) -> Any:
     """The multi-scale score from the local and global RX maps (the pooled ones made here)."""
     xp = namespace(local, glob) if xp is None else xp
-    maps = _with_pooled(local, glob, pool, pool_global, xp)
+    maps = [local, xp.box_mean_nearest(local, pool), glob]
+    if pool_global:
+        maps.append(xp.box_mean_nearest(glob, pool))
     return combine_tail_probabilities(*maps, combine=combine, xp=xp)
 
 
@@ -252,19 +235,7 @@ SUSPECT_LEVEL = 0.05
 
 
 def cube_and_evidence(
-    P_cube: Any,
-    P_evidence: Any,
-    inner: int,
-    outer: int,
-    ridge: float,
-    pool: int,
-    out_dtype: np.dtype,
-    xp: Any,
-    *,
-    suspect_level: float = SUSPECT_LEVEL,
-    combine: str = "sum",
-    pool_global: bool = True,
-    robust_global: bool = True,
+    P_cube: Any, P_evidence: Any, d: Detectors, suspect_level: float = SUSPECT_LEVEL
 ) -> np.ndarray:
     r"""Score the cube against the background that the evidence leaves, and the evidence.
 
@@ -276,7 +247,7 @@ def cube_and_evidence(
     explained), which only the cube still has. So:
 
     1. the evidence is scored by the multi-scale detectors (:func:`detector_maps`,
-       combined by ``combine``); the pixels whose tail probability is at most
+       combined by ``d.combine``); the pixels whose tail probability is at most
        ``suspect_level`` are suspects, the others background;
     2. the cube is scored by the same detectors with background statistics of
        the background pixels alone: suspects leave the global mean and
@@ -288,37 +259,20 @@ def cube_and_evidence(
        repeat what the cube's see) by their tail probabilities.
 
     ``P_cube`` and ``P_evidence`` are the projected ``(rows, cols, k)`` cube and
-    evidence on backend ``xp`` (``k`` may differ). Returns NumPy scores. Steps 1
+    evidence on backend ``d.xp`` (``k`` may differ). Returns NumPy scores. Steps 1
     and 2-3 are :func:`evidence_suspects` and :func:`cube_against_background`.
     """
-    options = dict(combine=combine, pool_global=pool_global, robust_global=robust_global)
-    local_e, background = evidence_suspects(
-        P_evidence, inner, outer, ridge, pool, out_dtype, xp, suspect_level=suspect_level,
-        **options,
-    )  # fmt: skip
-    return cube_against_background(
-        P_cube, background, local_e, inner, outer, ridge, pool, out_dtype, xp, **options
-    )
+    local_e, background = evidence_suspects(P_evidence, d, suspect_level)
+    return cube_against_background(P_cube, background, local_e, d)
 
 
 def evidence_suspects(
-    P_evidence: Any,
-    inner: int,
-    outer: int,
-    ridge: float,
-    pool: int,
-    out_dtype: np.dtype,
-    xp: Any,
-    *,
-    suspect_level: float = SUSPECT_LEVEL,
-    combine: str = "sum",
-    pool_global: bool = True,
-    robust_global: bool = True,
+    P_evidence: Any, d: Detectors, suspect_level: float = SUSPECT_LEVEL
 ) -> tuple[list[Any], np.ndarray]:
     """Step 1 of :func:`cube_and_evidence`: the evidence's local maps and the background.
 
     Returns the local RX map of the projected evidence and its pooled map
-    (on ``xp``, combined again in step 3) and the boolean ``(rows, cols)``
+    (on ``d.xp``, combined again in step 3) and the boolean ``(rows, cols)``
     mask of the background pixels (NumPy): those whose combined tail
     probability is above ``suspect_level``. The maps are made and combined one
     at a time; the caller may let ``P_evidence`` go once this returns.
@@ -326,42 +280,26 @@ def evidence_suspects(
     local: list[Any] = []
 
     def maps() -> Iterator[Any]:
-        for m in _map_stream(
-            P_evidence, inner, outer, ridge, pool, out_dtype, xp, pool_global, robust_global
-        ):
+        for m in _map_stream(P_evidence, d):
             if len(local) < 2:  # the local map and its pooled map are kept
                 local.append(m)
             yield m
             del m
 
-    evidence = _combined(maps(), combine, xp)
+    xp = d.xp
+    evidence = _combined(maps(), d.combine, xp)
     n = int(np.prod(evidence.shape))
     tail = xp.to_numpy(xp.tail_counts(evidence)).reshape(evidence.shape) / n
     return local, tail > suspect_level
 
 
 def cube_against_background(
-    P_cube: Any,
-    background: np.ndarray,
-    local_evidence: list[Any],
-    inner: int,
-    outer: int,
-    ridge: float,
-    pool: int,
-    out_dtype: np.dtype,
-    xp: Any,
-    *,
-    combine: str = "sum",
-    pool_global: bool = True,
-    robust_global: bool = True,
+    P_cube: Any, background: np.ndarray, local_evidence: list[Any], d: Detectors
 ) -> np.ndarray:
     """Steps 2-3 of :func:`cube_and_evidence`: the cube's detectors against ``background``,
     combined with the evidence's ``local_evidence`` maps (:func:`evidence_suspects`).
 
     The cube's maps are made and combined one at a time. Returns NumPy scores.
     """
-    cube_maps = _map_stream(
-        P_cube, inner, outer, ridge, pool, out_dtype, xp, pool_global, robust_global,
-        background,
-    )  # fmt: skip
-    return xp.to_numpy(_combined(itertools.chain(cube_maps, local_evidence), combine, xp))
+    maps = itertools.chain(_map_stream(P_cube, d, background), local_evidence)
+    return d.xp.to_numpy(_combined(maps, d.combine, d.xp))

@@ -129,6 +129,7 @@ def iterate(
     method: str,
     callback: Callable[..., Any] | None = None,
     state: Callable[[], Iterate] | None = None,
+    stacklevel: int = 4,
 ) -> Run:
     """Run up to ``max_iter`` iterations of ``step`` and return their history.
 
@@ -153,6 +154,9 @@ def iterate(
     state : callable, optional
         ``state()`` returns the :class:`Iterate` handed to the callback (called
         only when there is a callback); ``None`` hands ``None``.
+    stacklevel : int, default=4
+        Of the warning (:func:`warnings.warn`): the default points at the
+        solver's caller when the solver calls this function itself.
 
     Returns
     -------
@@ -172,5 +176,5 @@ def iterate(
             converged = True
             break
     if not converged and tol > 0:
-        warn_max_iter(method, max_iter, tol, stacklevel=4)
+        warn_max_iter(method, max_iter, tol, stacklevel=stacklevel)
     return Run(n_iter=n_iter, objective=np.asarray(objective), converged=converged)

@@ -1,11 +1,7 @@
 r"""The multiplicative steps of the NMF family, a block of pixels at a time.
 
 The solvers of NMF, RNMF, L1NMF and EWNMF (:mod:`rednmf.solvers.nmf` and its
-relatives) take the steps written in :mod:`rednmf.solvers.nmf`::
-
-    W <- W * ((U*P) H') / ((U*(WH)) H' + (U*N) H' + eps)
-    H <- H * (W' (U*P)) / (W' (U*(WH)) + W' (U*N) + eps)
-
+relatives) take the multiplicative steps written in :mod:`rednmf.solvers.nmf`,
 with a target ``A = P - N`` and weights ``U`` that each method forms entry by
 entry from the data ``X`` and the residual ``E = X - WH`` of the factors before
 the step. Here they are taken over blocks of pixels (columns), so that no

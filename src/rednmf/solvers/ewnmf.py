@@ -55,9 +55,9 @@ from typing import Any
 
 import numpy as np
 
-from rednmf.solvers._driver import FitCallback, Iterate, iterate
+from rednmf.solvers._driver import FitCallback
 from rednmf.solvers._mu_blocks import BlockMatrix, Factors, residual_blocks
-from rednmf.solvers.nmf import NMFResult, _blocks64, residual
+from rednmf.solvers.nmf import NMFResult, _blocks64, residual, run_reweighted
 
 __all__ = [
     "entropy_weights",
@@ -205,30 +205,15 @@ def ewnmf_solve(
         f.step(X, target, eps, tally, g_t)
         return fit + g_t * ent
 
-    run = iterate(
-        step,
-        max_iter=max_iter,
-        tol=tol,
-        method="EWNMF",
-        callback=callback,
-        state=lambda: Iterate(X=X, W=f.W, H=f.H),
+    res = run_reweighted(
+        f, X, step, gammas, method="EWNMF", max_iter=max_iter, tol=tol, callback=callback
     )
-    W_prev, H_prev, g_t = f.done()
-    T = None
     if keep_weights:
-        T = np.empty(X.shape, X.dtype)
+        W_prev, H_prev, g_t = res.last_step
+        res.weights = np.empty(X.shape, X.dtype)
         for a, b, E in residual_blocks(X, W_prev, H_prev):
-            T[:, a:b] = _softmax(E, g_t)[0]
-    return NMFResult(
-        W=f.W,
-        H=f.H,
-        n_iter=run.n_iter,
-        objective=run.objective,
-        converged=run.converged,
-        weights=T,
-        param_history=np.asarray(gammas),
-        last_step=(W_prev, H_prev, g_t),
-    )
+            res.weights[:, a:b] = _softmax(E, g_t)[0]
+    return res
 
 
 def _softmax(E: np.ndarray, gamma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -63,9 +63,9 @@ from typing import Any
 
 import numpy as np
 
-from rednmf.solvers._driver import FitCallback, Iterate, iterate
+from rednmf.solvers._driver import FitCallback
 from rednmf.solvers._mu_blocks import BlockMatrix, BlockMedian, Factors
-from rednmf.solvers.nmf import NMFResult, _sum64, sq_norm
+from rednmf.solvers.nmf import NMFResult, _sum64, run_reweighted, sq_norm
 
 __all__ = ["huber_l1", "l1nmf_objective", "l1nmf_solve", "weight_matrix"]
 
@@ -178,25 +178,12 @@ def l1nmf_solve(
         f.step(X, target, eps, tally, d_t)
         return fit
 
-    run = iterate(
-        step,
-        max_iter=max_iter,
-        tol=tol,
-        method="L1NMF",
-        callback=callback,
-        state=lambda: Iterate(X=X, W=f.W, H=f.H),
+    res = run_reweighted(
+        f, X, step, deltas, method="L1NMF", max_iter=max_iter, tol=tol, callback=callback
     )
-    W_prev, H_prev, d_t = f.done()
-    return NMFResult(
-        W=f.W,
-        H=f.H,
-        n_iter=run.n_iter,
-        objective=run.objective,
-        converged=run.converged,
-        weights=np.asarray(weight_matrix(X, W_prev, H_prev, d_t)) if keep_weights else None,
-        param_history=np.asarray(deltas),
-        last_step=(W_prev, H_prev, d_t),
-    )
+    if keep_weights:
+        res.weights = np.asarray(weight_matrix(X, *res.last_step))
+    return res
 
 
 def weight_matrix(X: Any, W: np.ndarray, H: np.ndarray, delta: float) -> BlockMatrix:

@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 
 from rednmf.solvers._driver import FitCallback, Iterate, iterate
-from rednmf.solvers._mu_blocks import BlockMatrix, h_pass, w_step
+from rednmf.solvers._mu_blocks import BlockMatrix, Factors, h_pass, w_step
 
 __all__ = [
     "NMFResult",
@@ -61,6 +61,7 @@ __all__ = [
     "nmf_objective",
     "residual",
     "residual_matrix",
+    "run_reweighted",
     "sq_norm",
 ]
 
@@ -269,3 +270,42 @@ def nmf_solve(
         state=lambda: Iterate(X=X, W=W, H=H),
     )
     return NMFResult(W=W, H=H, n_iter=run.n_iter, objective=run.objective, converged=run.converged)
+
+
+def run_reweighted(
+    f: Factors,
+    X: Any,
+    step: Callable[[], float],
+    params: list[float],
+    *,
+    method: str,
+    max_iter: int,
+    tol: float,
+    callback: FitCallback | None,
+    state: Callable[[], Iterate] | None = None,
+) -> NMFResult:
+    """The loop of a reweighted solver (RNMF, L1NMF, EWNMF) and its result.
+
+    Runs ``step`` by :func:`~rednmf.solvers._driver.iterate` (``state``
+    default: ``X`` and the factors ``f.W, f.H``) and returns ``f``'s factors,
+    the run's history, ``param_history`` = ``params`` (the per-iteration
+    parameter the steps appended) and ``last_step`` = :meth:`Factors.done`.
+    """
+    run = iterate(
+        step,
+        max_iter=max_iter,
+        tol=tol,
+        method=method,
+        callback=callback,
+        state=state or (lambda: Iterate(X=X, W=f.W, H=f.H)),
+        stacklevel=5,  # the warning points at the solver's caller
+    )
+    return NMFResult(
+        W=f.W,
+        H=f.H,
+        n_iter=run.n_iter,
+        objective=run.objective,
+        converged=run.converged,
+        param_history=np.asarray(params),
+        last_step=f.done(),
+    )

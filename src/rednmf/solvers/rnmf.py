@@ -47,9 +47,9 @@ from typing import Any
 
 import numpy as np
 
-from rednmf.solvers._driver import FitCallback, Iterate, iterate
+from rednmf.solvers._driver import FitCallback, Iterate
 from rednmf.solvers._mu_blocks import BlockMatrix, BlockMedian, Factors
-from rednmf.solvers.nmf import NMFResult, _sum64, sq_norm
+from rednmf.solvers.nmf import NMFResult, _sum64, run_reweighted, sq_norm
 
 __all__ = ["anomaly_matrix", "rnmf_solve", "rnmf_objective"]
 
@@ -144,25 +144,13 @@ def rnmf_solve(
         f.step(X, target, eps, tally, tau)
         return fit + lam_t * l1
 
-    run = iterate(
-        step,
-        max_iter=max_iter,
-        tol=tol,
-        method="RNMF",
-        callback=callback,
+    res = run_reweighted(
+        f, X, step, lams, method="RNMF", max_iter=max_iter, tol=tol, callback=callback,
         state=lambda: Iterate(X=X, W=f.W, H=f.H, S=anomaly_matrix(X, *f.last)),
-    )
-    W_prev, H_prev, tau = f.done()
-    return NMFResult(
-        W=f.W,
-        H=f.H,
-        n_iter=run.n_iter,
-        objective=run.objective,
-        converged=run.converged,
-        S=np.asarray(anomaly_matrix(X, W_prev, H_prev, tau)) if keep_S else None,
-        param_history=np.asarray(lams),
-        last_step=(W_prev, H_prev, tau),
-    )
+    )  # fmt: skip
+    if keep_S:
+        res.S = np.asarray(anomaly_matrix(X, *res.last_step))
+    return res
 
 
 def _parts(E: np.ndarray, tau: float) -> tuple[np.ndarray, np.ndarray]:
