@@ -20,6 +20,7 @@ from rednmf.detectors import _deep  # noqa: E402
 from rednmf.detectors.bsdm import BSDM, build_denoiser, diffusion_coefficients  # noqa: E402
 from rednmf.detectors.msnet import (  # noqa: E402
     LOG_TEMPLATE,
+    WORK_PER_BAND,
     MSNet,
     build_msnet,
     msnet_loss,
@@ -415,11 +416,14 @@ def test_bsdm_by_tiles_equals_the_whole_scene(scene, tiny_tiles, monkeypatch):
     reverse steps amplify it: 1e-6 of the largest suppressed value and 2e-5 of the largest
     score measured), the planted anomalies, and the same map again."""
     from rednmf.detectors import _tiles
+    from rednmf.detectors.bsdm import work_per_pixel
 
     cube, gt = scene
+    monkeypatch.setattr(_tiles, "TILE_VALUES", 32 * work_per_pixel(30, 16, (32, 16, 8)))
     tiled = BSDM(**TINY["bsdm"]).fit(cube)
-    monkeypatch.setattr(_tiles, "WHOLE_SCENE_VALUES", _tiles.WHOLE_SCENE_VALUES * 2**40)
+    monkeypatch.setattr(_tiles, "WHOLE_SCENE_VALUES", 2**40)
     whole = BSDM(**TINY["bsdm"]).fit(cube)
+    assert (tiled.n_tiles_, whole.n_tiles_) == (32, 1)
     np.testing.assert_allclose(tiled.loss_history_, whole.loss_history_, rtol=1e-5)
     # K = 10 reverse steps, each dividing by sqrt(alpha_bar) = 0.28: values up to 6e6 here
     big = np.abs(whole.suppressed_).max()
@@ -430,3 +434,68 @@ def test_bsdm_by_tiles_equals_the_whole_scene(scene, tiny_tiles, monkeypatch):
     again = BSDM(**TINY["bsdm"])
     monkeypatch.setattr(_tiles, "WHOLE_SCENE_VALUES", 1)
     np.testing.assert_array_equal(again.fit(cube).decision_scores_, tiled.decision_scores_)
+
+
+@pytest.mark.parametrize(("n_layers", "shape"), [(3, (70, 66)), (2, (41, 38))])
+def test_msnet_tiles_give_the_whole_scene_outputs_loss_and_gradient(n_layers, shape):
+    """In float64, on scenes whose sides are not multiples of the coarsest pooling: every
+    output of the network on each tile's core equals the whole scene's, and the tiles'
+    shares of the loss and of its gradient sum to the whole scene's (halo = the
+    detector's: the receptive radius rounded up to the alignment)."""
+    from rednmf.detectors._tiles import plan_tiles
+    from rednmf.detectors.msnet import receptive_radius
+
+    torch.manual_seed(0)
+    rows, cols = shape
+    align = 2 ** (n_layers - 1)
+    halo = -(-receptive_radius(n_layers) // align) * align
+    tiles = plan_tiles(shape, 1, halo=halo, align=align, whole_values=1, tile_values=40**2)
+    cores = {tuple(t.core_rows) for t in tiles}
+    assert len(tiles) >= 3 and len(cores) >= 3 and all(not t.whole for t in tiles)
+    net = build_msnet(3, shape, n_layers=n_layers).double()
+    x = torch.randn(1, 3, rows, cols, dtype=torch.float64)
+    sep = torch.rand(rows, cols, dtype=torch.float64)
+    outputs = net(x)
+    loss = msnet_loss(x, outputs, sep, 0.3)
+    params = list(net.parameters())  # the last encoder's side branch is unused: zeros
+    grad = lambda f: torch.autograd.grad(f, params, allow_unused=True, materialize_grads=True)  # noqa: E731
+    grads = grad(loss)
+    total = 0.0
+    summed = [torch.zeros_like(g) for g in grads]
+    for tile in tiles:
+        win = x[(..., *tile.window)]
+        parts = net(win, tile)
+        for whole_out, part in zip(outputs, parts, strict=True):
+            torch.testing.assert_close(
+                part[(..., *tile.core_in_window)],
+                whole_out[(..., *tile.core)],
+                rtol=1e-12,
+                atol=1e-12,
+            )
+        share = msnet_loss(win, parts, sep, 0.3, tile)
+        total = total + float(share.detach())
+        for acc, g in zip(summed, grad(share), strict=True):
+            acc += g
+    assert total == pytest.approx(float(loss.detach()), rel=1e-12)
+    for acc, g in zip(summed, grads, strict=True):
+        torch.testing.assert_close(acc, g, rtol=1e-9, atol=1e-12)
+
+
+def test_msnet_by_tiles_equals_the_whole_scene(scene, tiny_tiles, monkeypatch):
+    """The fit on two tiles (the loss's shares summed) is the whole-scene fit up to float
+    rounding, and finds the planted anomalies; the band standardisation of the windows
+    uses the scene's moments."""
+    from rednmf.detectors import _tiles
+
+    cube, gt = scene
+    # strips of 16 rows, windows with a halo of 24 rows (clipped to the scene): 2 tiles
+    monkeypatch.setattr(_tiles, "TILE_VALUES", (16 + 2 * 24) * 32 * WORK_PER_BAND * 16)
+    tiled = MSNet(**TINY["msnet"]).fit(cube)
+    monkeypatch.setattr(_tiles, "WHOLE_SCENE_VALUES", 2**40)
+    whole = MSNet(**TINY["msnet"]).fit(cube)
+    assert (tiled.n_tiles_, whole.n_tiles_) == (2, 1)
+    np.testing.assert_array_equal(tiled.bands_selected_, whole.bands_selected_)
+    np.testing.assert_allclose(tiled.loss_history_, whole.loss_history_, rtol=1e-5)
+    scale = whole.decision_scores_.max()
+    np.testing.assert_allclose(tiled.decision_scores_, whole.decision_scores_, atol=1e-4 * scale)
+    assert roc_auc(tiled.decision_scores_, gt) > 0.95

@@ -49,8 +49,8 @@ class Tile:
 
     @property
     def whole(self) -> bool:
-        """Whether the window is the whole scene."""
-        return self.rows == (0, self.shape[0]) and self.cols == (0, self.shape[1])
+        """Whether the core (and so the window) is the whole scene: the only tile."""
+        return self.core_rows == (0, self.shape[0]) and self.core_cols == (0, self.shape[1])
 
     @property
     def window(self) -> tuple[slice, slice]:

@@ -194,6 +194,10 @@ class BSDM(DeepDetector):
         The scene after background suppression, :math:`x^{(K)}` (float32).
     loss_history_ : list of float
         Training loss of every step.
+    n_tiles_ : int
+        The strips of pixels the scene was trained and suppressed in (1: the whole
+        scene at once; more when the network would hold more than
+        :data:`~rednmf.detectors._tiles.WHOLE_SCENE_VALUES` working values).
 
     References
     ----------
@@ -263,6 +267,7 @@ class BSDM(DeepDetector):
         rows, cols, bands = cube.shape
         hidden = tuple(int(h) for h in self.hidden)
         tiles = plan_tiles((rows, cols), work_per_pixel(bands, int(self.embed), hidden))
+        self.n_tiles_ = len(tiles)
         lo, hi = float(cube.min()), float(cube.max())
         span = hi - lo if hi > lo else 1.0
 
