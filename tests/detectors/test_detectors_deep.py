@@ -128,6 +128,21 @@ def test_opbs_skips_duplicate_bands():
     assert len({i % 4 for i in chosen}) == 4
 
 
+def test_band_moments_by_blocks(monkeypatch):
+    """Mean, variance and Gram matrix read by blocks (forced small) equal NumPy's on the whole."""
+    from rednmf.detectors import msnet
+
+    monkeypatch.setattr(msnet, "_MOMENT_BLOCK", 7)
+    rng = np.random.default_rng(4)
+    x = (rng.random((50, 6)) * 100 + 1000).astype(np.float32)
+    mean, var, gram = msnet.band_moments(x, gram=True)
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(mean, x64.mean(axis=0), rtol=1e-13)
+    np.testing.assert_allclose(var, x64.var(axis=0), rtol=1e-10)
+    np.testing.assert_allclose(gram, x64.T @ x64, rtol=1e-13)
+    assert msnet.band_moments(x)[2] is None
+
+
 def test_zscore_bands():
     rng = np.random.default_rng(1)
     cube = rng.random((6, 7, 3)) * [1.0, 10.0, 100.0] + [0.0, 5.0, -3.0]

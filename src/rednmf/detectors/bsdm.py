@@ -35,6 +35,11 @@ step to the *clean* scene ``K`` times,
 which pulls the background, the distribution the network learned to
 denoise, together while anomalies stay apart. Pixels are scored by global RX
 on :math:`x^{(K)}` (:func:`rednmf.scoring.global_rx.global_rx`).
+
+Large scenes (over :data:`~rednmf.detectors._tiles.WHOLE_SCENE_VALUES` working
+values) are trained and suppressed by strips of pixels, the squared error summed
+over them (the whole-scene gradient up to float rounding); the noise is drawn
+whole, and its buffer holds the suppressed scene afterwards.
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ from rednmf.detectors._tiles import Tile, plan_tiles
 from rednmf.exceptions import InputError
 from rednmf.scoring.global_rx import global_rx
 
-__all__ = ["BSDM", "build_denoiser", "diffusion_coefficients"]
+__all__ = ["BSDM", "build_denoiser", "diffusion_coefficients", "work_per_pixel"]
 
 
 def diffusion_coefficients(T: int, t: int) -> tuple[float, float]:

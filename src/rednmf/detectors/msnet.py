@@ -39,6 +39,12 @@ The method, in four parts:
    rounds of ``epochs`` Adam steps; after each round the detection map
    :math:`d_j = \|x_j - y_j\|^2` becomes the separator, min-max scaled to
    :math:`[0, 1]`. The score is :math:`d` after the last round.
+
+Large scenes (over :data:`~rednmf.detectors._tiles.WHOLE_SCENE_VALUES` working
+values) are trained and scored by tiles: windows with a halo of
+:func:`receptive_radius`, each contributing its core's share of the loss, so the
+accumulated gradient and the detection map are the whole scene's up to float
+rounding (:func:`msnet_loss`, :func:`resample`).
 """
 
 from __future__ import annotations
@@ -54,7 +60,16 @@ from rednmf.detectors._base import at_least, positive
 from rednmf.detectors._deep import DeepDetector, import_torch
 from rednmf.detectors._tiles import Tile, plan_tiles
 
-__all__ = ["MSNet", "build_msnet", "msnet_loss", "opbs", "zscore_bands"]
+__all__ = [
+    "MSNet",
+    "band_moments",
+    "build_msnet",
+    "msnet_loss",
+    "opbs",
+    "receptive_radius",
+    "resample",
+    "zscore_bands",
+]
 
 #: The 5x5 Laplacian-of-Gaussian template of the anomaly suppression loss.
 LOG_TEMPLATE = np.array(
@@ -69,8 +84,10 @@ LOG_TEMPLATE = np.array(
 )
 #: Guards the anomaly term while the separator is still zero.
 _EPS = 1e-6
-#: Working values per pixel and selected band of a training step (activations kept for
-#: the backward pass, their gradients): about 30 measured at 1000 x 1000 x 50.
+#: Estimated working values per pixel and selected band of a training step (activations
+#: kept for the backward pass, their gradients): the whole-scene fit of a 1000 x 1000 x 50
+#: scene held about 30 (5.7 GB beyond the imports and the cube). By tiles the resident set
+#: grows by about 2.3 times the estimate (glibc keeps freed pages; docs/performance.md).
 WORK_PER_BAND = 32
 
 
