@@ -25,7 +25,7 @@ __all__ = ["TILE_VALUES", "WHOLE_SCENE_VALUES", "Tile", "plan_tiles"]
 
 #: A scene whose network holds at most this many working values runs whole:
 #: 2**28 float32 values, 1 GiB. Every scene of the paper does (the largest,
-#: 150 x 150, needs about 90 M values in BSDM and 46 M in MSNet).
+#: 150 x 150 x 188, needs about 137 M values in BSDM and 46 M in MSNet).
 WHOLE_SCENE_VALUES = 2**28
 #: Otherwise, each tile's window holds at most this many working values
 #: (2**25 float32 values, 128 MiB), the halo included, unless one aligned core
