@@ -5,7 +5,8 @@ child process; its peak resident set size is the child's ``ru_maxrss`` (``os.wai
 same number as ``/usr/bin/time -v``'s "Maximum resident set size". The cube is a synthetic
 scene (:func:`rednmf.datasets.make_scene`) saved as float32 ``.npy``, 1000 x 1000 x 50 by
 default (200 MB). Also printed: the peak of a child that only imports what ``detect`` imports
-(the interpreter and libraries, before any data).
+(the interpreter and libraries, before any data), and with MSNet or BSDM among the methods
+the same with torch imported too.
 
 Printed: one table, ``method | peak RSS MB | peak / cube | wall s | exit``; the medians over
 ``--repeat`` runs. ``--max-iter N`` passes ``--max-iter N`` to the command (default: the
@@ -94,8 +95,12 @@ def main() -> None:
             "rednmf.plotting, rednmf.io.detections, rasterio, fiona, matplotlib.pyplot, sklearn"
         )
         base, _, _ = peak_rss([sys.executable, "-c", imports])
-        print(f"imports alone: {base:.0f} MB\n")
         methods = [m for m in args.methods.split(",") if m]
+        if {"msnet", "bsdm"} & set(methods):  # the deep methods' floor: torch imported too
+            deep, _, _ = peak_rss([sys.executable, "-c", imports + ", torch"])
+            print(f"imports alone: {base:.0f} MB; with torch: {deep:.0f} MB\n")
+        else:
+            print(f"imports alone: {base:.0f} MB\n")
         if args.fit_only:
             fit_only(path, methods, args.repeat, cube_mb)
             return

@@ -20,6 +20,7 @@ from rednmf.detectors import _deep  # noqa: E402
 from rednmf.detectors.bsdm import BSDM, build_denoiser, diffusion_coefficients  # noqa: E402
 from rednmf.detectors.msnet import (  # noqa: E402
     LOG_TEMPLATE,
+    WORK_PER_BAND,
     MSNet,
     build_msnet,
     msnet_loss,
@@ -125,6 +126,21 @@ def test_opbs_skips_duplicate_bands():
     x = np.hstack([base, base])  # every band twice: the residual of a copy is zero
     chosen = opbs(x, 4)
     assert len({i % 4 for i in chosen}) == 4
+
+
+def test_band_moments_by_blocks(monkeypatch):
+    """Mean, variance and Gram matrix read by blocks (forced small) equal NumPy's on the whole."""
+    from rednmf.detectors import msnet
+
+    monkeypatch.setattr(msnet, "_MOMENT_BLOCK", 7)
+    rng = np.random.default_rng(4)
+    x = (rng.random((50, 6)) * 100 + 1000).astype(np.float32)
+    mean, var, gram = msnet.band_moments(x, gram=True)
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(mean, x64.mean(axis=0), rtol=1e-13)
+    np.testing.assert_allclose(var, x64.var(axis=0), rtol=1e-10)
+    np.testing.assert_allclose(gram, x64.T @ x64, rtol=1e-13)
+    assert msnet.band_moments(x)[2] is None
 
 
 def test_zscore_bands():
@@ -372,3 +388,129 @@ def test_bench_quick_deep_through_the_cli(tmp_path, capsys):
         assert rows[m]["paper_auc"] == ""  # the paper has no synthetic-small column
     report = (out / "report.md").read_text()
     assert "Not in this run" not in report
+
+
+# -- tiles: scenes over the memory budget --------------------------------------------
+
+
+def test_plan_tiles_partitions_the_scene_in_aligned_windows():
+    from rednmf.detectors._tiles import plan_tiles
+
+    assert [t.whole for t in plan_tiles((30, 27), 10, whole_values=8100)] == [True]
+    for per_pixel, tile_values in [(10, 4000), (10, 2000), (1, 100)]:
+        tiles = plan_tiles(
+            (30, 27), per_pixel, halo=4, align=4, whole_values=1, tile_values=tile_values
+        )
+        owner = np.zeros((30, 27), dtype=int)
+        for tile in tiles:
+            owner[tile.core] += 1
+            (r0, r1), (c0, c1) = tile.rows, tile.cols
+            assert r0 % 4 == 0 and c0 % 4 == 0 and not tile.whole
+            assert (r1 - r0) * (c1 - c0) * per_pixel <= max(tile_values, 12 * 12 * per_pixel)
+            a, b = tile.core_rows
+            assert r0 == max(0, a - 4) and r1 == min(30, b + 4)
+            np.testing.assert_array_equal(
+                np.zeros((30, 27))[tile.window][tile.core_in_window].shape,
+                np.zeros((30, 27))[tile.core].shape,
+            )
+        np.testing.assert_array_equal(owner, 1)  # the cores partition the scene
+
+
+@pytest.fixture
+def tiny_tiles(monkeypatch):
+    """Every scene over the budget, and tiles of a few hundred working values."""
+    from rednmf.detectors import _tiles
+
+    monkeypatch.setattr(_tiles, "WHOLE_SCENE_VALUES", 1)
+    monkeypatch.setattr(_tiles, "TILE_VALUES", 20_000)
+
+
+def test_bsdm_by_tiles_equals_the_whole_scene(scene, tiny_tiles, monkeypatch):
+    """Training on strips of one row (32 tiles, the loss summed over them) and suppressing
+    strip by strip give the whole-scene fit up to float rounding (40 Adam steps and 10
+    reverse steps amplify it: 1e-6 of the largest suppressed value and 2e-5 of the largest
+    score measured), the planted anomalies, and the same map again."""
+    from rednmf.detectors import _tiles
+    from rednmf.detectors.bsdm import work_per_pixel
+
+    cube, gt = scene
+    monkeypatch.setattr(_tiles, "TILE_VALUES", 32 * work_per_pixel(30, 16, (32, 16, 8)))
+    tiled = BSDM(**TINY["bsdm"]).fit(cube)
+    monkeypatch.setattr(_tiles, "WHOLE_SCENE_VALUES", 2**40)
+    whole = BSDM(**TINY["bsdm"]).fit(cube)
+    assert (tiled.n_tiles_, whole.n_tiles_) == (32, 1)
+    np.testing.assert_allclose(tiled.loss_history_, whole.loss_history_, rtol=1e-5)
+    # K = 10 reverse steps, each dividing by sqrt(alpha_bar) = 0.28: values up to 6e6 here
+    big = np.abs(whole.suppressed_).max()
+    np.testing.assert_allclose(tiled.suppressed_, whole.suppressed_, atol=1e-5 * big)
+    scale = whole.decision_scores_.max()
+    np.testing.assert_allclose(tiled.decision_scores_, whole.decision_scores_, atol=1e-4 * scale)
+    assert roc_auc(tiled.decision_scores_, gt) > 0.95
+    again = BSDM(**TINY["bsdm"])
+    monkeypatch.setattr(_tiles, "WHOLE_SCENE_VALUES", 1)
+    np.testing.assert_array_equal(again.fit(cube).decision_scores_, tiled.decision_scores_)
+
+
+@pytest.mark.parametrize(("n_layers", "shape"), [(3, (70, 66)), (2, (41, 38))])
+def test_msnet_tiles_give_the_whole_scene_outputs_loss_and_gradient(n_layers, shape):
+    """In float64, on scenes whose sides are not multiples of the coarsest pooling: every
+    output of the network on each tile's core equals the whole scene's, and the tiles'
+    shares of the loss and of its gradient sum to the whole scene's (halo = the
+    detector's: the receptive radius rounded up to the alignment)."""
+    from rednmf.detectors._tiles import plan_tiles
+    from rednmf.detectors.msnet import receptive_radius
+
+    torch.manual_seed(0)
+    rows, cols = shape
+    align = 2 ** (n_layers - 1)
+    halo = -(-receptive_radius(n_layers) // align) * align
+    tiles = plan_tiles(shape, 1, halo=halo, align=align, whole_values=1, tile_values=40**2)
+    cores = {tuple(t.core_rows) for t in tiles}
+    assert len(tiles) >= 3 and len(cores) >= 3 and all(not t.whole for t in tiles)
+    net = build_msnet(3, shape, n_layers=n_layers).double()
+    x = torch.randn(1, 3, rows, cols, dtype=torch.float64)
+    sep = torch.rand(rows, cols, dtype=torch.float64)
+    outputs = net(x)
+    loss = msnet_loss(x, outputs, sep, 0.3)
+    params = list(net.parameters())  # the last encoder's side branch is unused: zeros
+    grad = lambda f: torch.autograd.grad(f, params, allow_unused=True, materialize_grads=True)  # noqa: E731
+    grads = grad(loss)
+    total = 0.0
+    summed = [torch.zeros_like(g) for g in grads]
+    for tile in tiles:
+        win = x[(..., *tile.window)]
+        parts = net(win, tile)
+        for whole_out, part in zip(outputs, parts, strict=True):
+            torch.testing.assert_close(
+                part[(..., *tile.core_in_window)],
+                whole_out[(..., *tile.core)],
+                rtol=1e-12,
+                atol=1e-12,
+            )
+        share = msnet_loss(win, parts, sep, 0.3, tile)
+        total = total + float(share.detach())
+        for acc, g in zip(summed, grad(share), strict=True):
+            acc += g
+    assert total == pytest.approx(float(loss.detach()), rel=1e-12)
+    for acc, g in zip(summed, grads, strict=True):
+        torch.testing.assert_close(acc, g, rtol=1e-9, atol=1e-12)
+
+
+def test_msnet_by_tiles_equals_the_whole_scene(scene, tiny_tiles, monkeypatch):
+    """The fit on two tiles (the loss's shares summed) is the whole-scene fit up to float
+    rounding, and finds the planted anomalies; the band standardisation of the windows
+    uses the scene's moments."""
+    from rednmf.detectors import _tiles
+
+    cube, gt = scene
+    # strips of 16 rows, windows with a halo of 24 rows (clipped to the scene): 2 tiles
+    monkeypatch.setattr(_tiles, "TILE_VALUES", (16 + 2 * 24) * 32 * WORK_PER_BAND * 16)
+    tiled = MSNet(**TINY["msnet"]).fit(cube)
+    monkeypatch.setattr(_tiles, "WHOLE_SCENE_VALUES", 2**40)
+    whole = MSNet(**TINY["msnet"]).fit(cube)
+    assert (tiled.n_tiles_, whole.n_tiles_) == (2, 1)
+    np.testing.assert_array_equal(tiled.bands_selected_, whole.bands_selected_)
+    np.testing.assert_allclose(tiled.loss_history_, whole.loss_history_, rtol=1e-5)
+    scale = whole.decision_scores_.max()
+    np.testing.assert_allclose(tiled.decision_scores_, whole.decision_scores_, atol=1e-4 * scale)
+    assert roc_auc(tiled.decision_scores_, gt) > 0.95

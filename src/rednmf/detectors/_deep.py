@@ -72,13 +72,17 @@ def seeded(seed: int, device: Any) -> Iterator[Any]:
     devices = [device.index or 0] if device.type == "cuda" else []
     was = torch.are_deterministic_algorithms_enabled()
     was_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    # torch.use_deterministic_algorithms also sets the flag of torch.compile's inductor,
+    # whose import (SymPy and 800 modules) adds 70 MiB; nothing here is compiled.
+    deterministic = getattr(torch._C, "_set_deterministic_algorithms", None)
+    deterministic = deterministic or torch.use_deterministic_algorithms
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
-        torch.use_deterministic_algorithms(True, warn_only=device.type != "cpu")
+        deterministic(True, warn_only=device.type != "cpu")
         try:
             yield torch
         finally:
-            torch.use_deterministic_algorithms(was, warn_only=was_warn)
+            deterministic(was, warn_only=was_warn)
 
 
 class DeepDetector(BaseDetector):

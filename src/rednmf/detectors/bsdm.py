@@ -35,12 +35,17 @@ step to the *clean* scene ``K`` times,
 which pulls the background, the distribution the network learned to
 denoise, together while anomalies stay apart. Pixels are scored by global RX
 on :math:`x^{(K)}` (:func:`rednmf.scoring.global_rx.global_rx`).
+
+Large scenes (over :data:`~rednmf.detectors._tiles.WHOLE_SCENE_VALUES` working
+values) are trained and suppressed by strips of pixels, the squared error summed
+over them (the whole-scene gradient up to float rounding); the noise is drawn
+whole, and its buffer holds the suppressed scene afterwards.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -48,10 +53,11 @@ import numpy as np
 from rednmf._validation import check_int
 from rednmf.detectors._base import at_least, positive
 from rednmf.detectors._deep import DeepDetector, import_torch
+from rednmf.detectors._tiles import Tile, plan_tiles
 from rednmf.exceptions import InputError
 from rednmf.scoring.global_rx import global_rx
 
-__all__ = ["BSDM", "build_denoiser", "diffusion_coefficients"]
+__all__ = ["BSDM", "build_denoiser", "diffusion_coefficients", "work_per_pixel"]
 
 
 def diffusion_coefficients(T: int, t: int) -> tuple[float, float]:
@@ -190,9 +196,13 @@ class BSDM(DeepDetector):
     decision_scores_, threshold_, labels_ :
         See :class:`rednmf.detectors._base.BaseDetector`.
     suppressed_ : ndarray of shape (rows, cols, bands)
-        The scene after background suppression, :math:`x^{(K)}`.
+        The scene after background suppression, :math:`x^{(K)}` (float32).
     loss_history_ : list of float
         Training loss of every step.
+    n_tiles_ : int
+        The strips of pixels the scene was trained and suppressed in (1: the whole
+        scene at once; more when the network would hold more than
+        :data:`~rednmf.detectors._tiles.WHOLE_SCENE_VALUES` working values).
 
     References
     ----------
@@ -260,28 +270,86 @@ class BSDM(DeepDetector):
         self, torch: Any, cube: np.ndarray, device: Any, report: Callable[[float], None]
     ) -> np.ndarray:
         rows, cols, bands = cube.shape
+        hidden = tuple(int(h) for h in self.hidden)
+        tiles = plan_tiles((rows, cols), work_per_pixel(bands, int(self.embed), hidden))
+        self.n_tiles_ = len(tiles)
         lo, hi = float(cube.min()), float(cube.max())
-        x0 = (cube.reshape(-1, bands) - lo) / (hi - lo if hi > lo else 1.0)
-        x = torch.from_numpy(np.ascontiguousarray(x0, dtype=np.float32)).to(device)
+        span = hi - lo if hi > lo else 1.0
+
+        def scaled(tile: Tile) -> Any:  # x_0 of the tile's pixels, (pixels, bands)
+            x0 = (cube[tile.window].reshape(-1, bands) - lo) / span
+            return torch.from_numpy(np.ascontiguousarray(x0, dtype=np.float32)).to(device)
+
+        whole = scaled(tiles[0]) if len(tiles) == 1 else None
+        pixels = (lambda tile: whole) if whole is not None else scaled
+        mean, std = _value_moments(whole, lambda: map(scaled, tiles))
         root_ab, gamma = diffusion_coefficients(int(self.T), int(self.t))
-        net = build_denoiser(bands, int(self.embed), tuple(int(h) for h in self.hidden))
-        net = net.to(device)
-        noise = torch.normal(float(x.mean()), float(x.std()), size=tuple(x.shape)).to(device)
+        net = build_denoiser(bands, int(self.embed), hidden).to(device)
+        # The pseudo background noise; after training, the suppressed scene in its place.
+        buffer = torch.normal(mean, std, size=(rows * cols, bands)).to(device)
+        grid = buffer.view(rows, cols, bands)
+
+        def at(tile: Tile) -> Any:  # the buffer's values at the tile's pixels
+            return buffer if whole is not None else grid[tile.window].reshape(-1, bands)
+
         step = torch.full((1,), float(self.t), device=device)
         epochs, lr = int(self.epochs), float(self.lr)
         opt = torch.optim.AdamW(net.parameters(), lr=lr)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs, lr / 10)
-        x_t = root_ab * x + gamma * noise
         for _ in range(epochs):
-            loss = ((net(x_t, step) - noise) ** 2).mean()
-            loss.backward()
+            total = 0.0
+            for tile in tiles:  # the mean squared error over all values, summed by tiles
+                noise = at(tile)
+                x_t = root_ab * pixels(tile) + gamma * noise
+                loss = ((net(x_t, step) - noise) ** 2).sum() / buffer.numel()
+                loss.backward()
+                total += float(loss.detach())
             opt.step()
             opt.zero_grad()
             sched.step()
-            report(float(loss.detach()))
+            report(total)
         with torch.no_grad():
-            z = x
-            for _ in range(int(self.K)):
-                z = (z - gamma * net(z, step)) / root_ab
-        self.suppressed_ = z.cpu().numpy().astype(np.float64).reshape(rows, cols, bands)
+            for tile in tiles:
+                z = pixels(tile)
+                for _ in range(int(self.K)):
+                    z = (z - gamma * net(z, step)) / root_ab
+                grid[tile.window] = z.view(grid[tile.window].shape)
+        self.suppressed_ = grid.cpu().numpy()  # float32: global RX sums it in float64
         return global_rx(self.suppressed_, ridge=float(self.ridge))
+
+
+def work_per_pixel(bands: int, embed: int, hidden: tuple[int, int, int]) -> int:
+    """Working values per pixel of a training step of :func:`build_denoiser`, roughly.
+
+    Each block keeps about two values per input and hidden unit and four per output
+    unit for the backward pass; the spectral and shift embeddings ``5 * embed``; the
+    input, the noise and the output ``3 * bands``. (Measured at 50 bands and the
+    default widths: 15 KB a pixel, 3800 float32 values; this gives 5658.)
+    """
+    h0, h1, h2 = hidden
+    blocks = [
+        (embed, h0, h1),
+        (h1, h0, h2),
+        (h2, h1, h2),
+        (h2, h1, h2),
+        (h2, h0, h1),
+        (h1, h0, embed),
+    ]
+    return 3 * bands + 5 * embed + sum(2 * i + 2 * w + 4 * o for i, w, o in blocks)
+
+
+def _value_moments(whole: Any, parts: Callable[[], Iterator[Any]]) -> tuple[float, float]:
+    """Mean and standard deviation (unbiased) of all values of the scaled scene.
+
+    ``whole``: the scene as one tensor (its float32 statistics, as before tiling);
+    or None: accumulated in float64 over the tensors of ``parts()``, in two passes.
+    """
+    if whole is not None:
+        return float(whole.mean()), float(whole.std())
+    count, total = 0, 0.0
+    for part in parts():
+        count += part.numel()
+        total += float(part.double().sum())
+    mean = total / count
+    squares = sum(float(((part.double() - mean) ** 2).sum()) for part in parts())
+    return mean, math.sqrt(squares / max(1, count - 1))
