@@ -225,6 +225,26 @@ def _load(path: Path) -> list[dict]:
         ]
 
 
+def choose(mean: dict, pool: list[str], keep: list[str]) -> str:
+    """The candidate of ``pool`` that the protocol chooses on the scenes ``keep``.
+
+    ``mean[(candidate, sigma)][scene]`` is the AUC (draws averaged). The criterion is the
+    mean over ``keep`` and :data:`SIGMAS`; candidates within :data:`TIE` of the best are
+    ties, decided by the clean mean (again within :data:`TIE`), then by their order in
+    ``pool``.
+    """
+
+    def crit(c: str, sigmas: tuple[float, ...] = SIGMAS) -> float:
+        return float(np.mean([mean[(c, s)][sc] for s in sigmas for sc in keep]))
+
+    crits = {c: crit(c) for c in pool}
+    best = max(crits.values())
+    ties = [c for c in pool if crits[c] >= best - TIE]
+    clean = {c: crit(c, (0.0,)) for c in ties}
+    top = max(clean.values())
+    return next(c for c in ties if clean[c] >= top - TIE)
+
+
 def _table(rows: list[dict]) -> str:
     """All the report's tables (markdown)."""
     auc: dict[tuple[str, float], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
@@ -273,9 +293,6 @@ def _table(rows: list[dict]) -> str:
         out.append(f"| {sc} | " + " | ".join(cells) + " |")
 
     # leave one scene out
-    def crit(c: str, keep: list[str], sigmas=SIGMAS) -> float:
-        return float(np.mean([mean[(c, s)][sc] for s in sigmas for sc in keep]))
-
     out += [
         "",
         "## Leave one scene out (the candidate chosen on the other 11; msrx not a candidate)",
@@ -289,13 +306,7 @@ def _table(rows: list[dict]) -> str:
     out.append("|---" * (len(SIGMAS) + 3) + "|")
     held = {s: [] for s in SIGMAS}
     for sc in scenes:
-        keep = [o for o in scenes if o != sc]
-        crits = {c: crit(c, keep) for c in pool}
-        best = max(crits.values())
-        ties = [c for c in pool if crits[c] >= best - TIE]
-        clean = {c: crit(c, keep, (0.0,)) for c in ties}
-        top = max(clean.values())
-        chosen = next(c for c in ties if clean[c] >= top - TIE)
+        chosen = choose(mean, pool, [o for o in scenes if o != sc])
         for s in SIGMAS:
             held[s].append(mean[(chosen, s)][sc])
         cells = " | ".join(f"{mean[(chosen, s)][sc]:.4f}" for s in SIGMAS)

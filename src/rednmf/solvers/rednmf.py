@@ -375,7 +375,7 @@ def rednmf_solve(
     *,
     lam: float = 4.0,
     beta: float = 1.0,
-    max_iter: int = 100,
+    max_iter: int = 5,
     tol: float = 0.0,
     sparsity: str = "l21",
     shrink: str = "column",
@@ -412,7 +412,8 @@ def rednmf_solve(
         Weight of the encoder term. ``beta = 0`` drops it (the ``-Encoder``
         ablation); then ``M`` is not updated.
     max_iter : int
-        Maximum number of iterations.
+        Maximum number of iterations (default: the detector's budget,
+        :class:`rednmf.detectors.rednmf.REDNMF`).
     tol : float
         Stop when the relative change of the objective between two iterations
         is at most ``tol``. ``tol = 0`` runs ``max_iter`` iterations.
@@ -557,7 +558,7 @@ def rednmf_solve_blocks(
     *,
     lam: float = 4.0,
     beta: float = 1.0,
-    max_iter: int = 100,
+    max_iter: int = 5,
     tol: float = 0.0,
     sparsity: str = "l21",
     lam_mode: str = "noise",
