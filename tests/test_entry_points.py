@@ -175,3 +175,48 @@ def test_a_signal_after_publication_never_says_nothing_was_written(tmp_path, mon
     finally:
         writers.published(clear=True)
     assert exits == [128 + signal.SIGTERM]  # the second signal was ignored
+
+
+def test_a_signal_as_the_handlers_are_restored_leaves_the_result(monkeypatch, capsys):
+    """A signal that runs the command's handler as ``handling`` exits (seen once under
+    load: a traceback and exit 1 after a published run) does not replace the finished
+    command's status and message; the handlers are restored all the same."""
+    from rednmf import _signals, cli
+    from rednmf.exceptions import Interrupted
+
+    before = signal.getsignal(signal.SIGINT)
+
+    def exit_then_signal(self, *exc_info):
+        raise Interrupted(signal.SIGINT)  # as if delivered before the handlers were put back
+
+    monkeypatch.setattr(_signals.handling, "__exit__", exit_then_signal)
+    assert cli.main(["methods"]) == 0
+    out, err = capsys.readouterr()
+    assert "rednmf" in out and err == ""
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_handlers_are_restored_with_the_signals_held():
+    """A signal sent while ``handling`` restores the handlers waits for the restored one."""
+    from rednmf import _signals
+
+    got: list[int] = []
+    old = signal.signal(signal.SIGUSR1, lambda signum, frame: got.append(signum))
+    try:
+        guard = _signals.handling(signal.SIGUSR1)
+        guard.__enter__()
+        real_signal = signal.signal
+
+        def send_while_restoring(signum, handler):
+            os.kill(os.getpid(), signal.SIGUSR1)  # arrives mid-restore: held, not lost
+            return real_signal(signum, handler)
+
+        signal.signal = send_while_restoring
+        try:
+            guard.__exit__(None, None, None)  # must not raise Interrupted
+        finally:
+            signal.signal = real_signal
+        assert got == [signal.SIGUSR1]  # delivered once unblocked, to the restored handler
+        guard.restore()  # a second call does nothing
+    finally:
+        signal.signal(signal.SIGUSR1, old)

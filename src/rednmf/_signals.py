@@ -68,7 +68,10 @@ class handling:  # noqa: N801 - used like a function: ``with handling(signal.SIG
     """Install ``handler`` for ``signums`` while the block runs, then restore the old ones.
 
     Outside the main thread (where Python cannot install handlers) this does
-    nothing.
+    nothing. The old handlers are restored with ``signums`` blocked, so a signal
+    that arrives meanwhile waits and goes to the restored handler. One that
+    arrived just before can still run ``handler`` as the block exits: a caller
+    that must not raise then catches it and calls :meth:`restore` again.
     """
 
     def __init__(self, *signums: int, handler: Callable[[int, Any], Any] = interrupt) -> None:
@@ -88,9 +91,19 @@ class handling:  # noqa: N801 - used like a function: ``with handling(signal.SIG
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        for s, h in self._old.items():
-            signal.signal(s, h)
-        self._old = {}
+        self.restore()
+
+    def restore(self) -> None:
+        """Put the old handlers back (once; a second call does nothing)."""
+        if not self._old:
+            return
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, self._old)
+        try:
+            for s, h in self._old.items():
+                signal.signal(s, h)
+            self._old = {}
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def early_exit(signum: int, frame: object) -> None:

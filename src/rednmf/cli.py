@@ -22,7 +22,7 @@ from typing import Annotated, Any
 import typer
 
 from rednmf._version import __version__
-from rednmf.exceptions import InputError, one_line
+from rednmf.exceptions import InputError, Interrupted, one_line
 
 __all__ = ["app", "main", "parse_param"]
 
@@ -834,25 +834,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         published(clear=True)
     show_warning = warnings.showwarning
     warnings.showwarning = _show_warning
-    with handling(signal.SIGINT, signal.SIGTERM):  # both -> Interrupted while the command runs
-        try:
-            return _main(argv)
-        except BaseException as exc:
-            # A library's clean-up (a ``finally`` or ``__exit__``) can fail while a signal
-            # unwinds it, and its error then replaces the interruption: look down the chain.
-            # A compiled library can also swallow the interruption and raise its own error
-            # with no chain at all: a signal received during the run is the cause then.
-            cause = _interruption(exc)
-            received = signals_received(clear=True)
-            if cause is None and not received:
-                raise
-            signum = getattr(cause, "signum", received[0] if received else signal.SIGINT)
-            code, message = _interrupted_message(signal.Signals(signum))
-            sys.stderr.write(message + "\n")
-            sys.stderr.flush()
-            return code
-        finally:
-            warnings.showwarning = show_warning
+    guard = handling(signal.SIGINT, signal.SIGTERM)  # both -> Interrupted while the command runs
+    code: int | None = None
+    try:
+        with guard:
+            try:
+                code = _main(argv)
+            except BaseException as exc:
+                # A library's clean-up (a ``finally`` or ``__exit__``) can fail while a
+                # signal unwinds it, and its error then replaces the interruption: look down
+                # the chain. A compiled library can also swallow the interruption and raise
+                # its own error with no chain at all: a signal received during the run is
+                # the cause then.
+                cause = _interruption(exc)
+                received = signals_received(clear=True)
+                if cause is None and not received:
+                    raise
+                signum = getattr(cause, "signum", received[0] if received else signal.SIGINT)
+                code = _report_interruption(signal.Signals(signum))
+            finally:
+                warnings.showwarning = show_warning
+    except Interrupted as late:
+        # A signal as the handlers were put back: if the command had finished, its results
+        # and its message are final (as after it, rednmf._signals.ignore_after_exit).
+        guard.restore()
+        signals_received(clear=True)
+        if code is None:
+            code = _report_interruption(signal.Signals(late.signum))
+    return code
+
+
+def _report_interruption(sig: signal.Signals) -> int:
+    """Write the one line of an interrupted command; return its exit status."""
+    code, message = _interrupted_message(sig)
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+    return code
 
 
 def _show_warning(message: Warning | str, *args: Any, **kwargs: Any) -> None:
@@ -890,8 +907,6 @@ def _interrupted_message(sig: signal.Signals) -> tuple[int, str]:
 
 def _interruption(exc: BaseException | None) -> BaseException | None:
     """The SIGINT/SIGTERM interruption that ``exc`` is, or arose while handling, if any."""
-    from rednmf.exceptions import Interrupted
-
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         if isinstance(exc, Interrupted | KeyboardInterrupt):
