@@ -196,19 +196,26 @@ def test_a_signal_as_the_handlers_are_restored_leaves_the_result(monkeypatch, ca
     assert signal.getsignal(signal.SIGINT) is before
 
 
-def test_handlers_are_restored_with_the_signals_held():
-    """A signal sent while ``handling`` restores the handlers waits for the restored one."""
+def test_a_signal_while_the_handlers_are_restored_goes_to_the_old_handler():
+    """A signal that lands while ``handling`` puts the handlers back runs the old handler,
+    not the block's (``Interrupted``), whichever thread of the process receives it."""
+    import threading
+
     from rednmf import _signals
 
     got: list[int] = []
     old = signal.signal(signal.SIGUSR1, lambda signum, frame: got.append(signum))
+    idle = threading.Event()
+    other = threading.Thread(target=idle.wait)  # a second thread the kernel may pick
+    other.start()
     try:
         guard = _signals.handling(signal.SIGUSR1)
         guard.__enter__()
         real_signal = signal.signal
 
         def send_while_restoring(signum, handler):
-            os.kill(os.getpid(), signal.SIGUSR1)  # arrives mid-restore: held, not lost
+            os.kill(os.getpid(), signal.SIGUSR1)  # lands before the handler is put back
+            time.sleep(0.05)  # whichever thread receives it, Python then runs the handler
             return real_signal(signum, handler)
 
         signal.signal = send_while_restoring
@@ -216,7 +223,10 @@ def test_handlers_are_restored_with_the_signals_held():
             guard.__exit__(None, None, None)  # must not raise Interrupted
         finally:
             signal.signal = real_signal
-        assert got == [signal.SIGUSR1]  # delivered once unblocked, to the restored handler
+        assert got == [signal.SIGUSR1]
         guard.restore()  # a second call does nothing
+        assert signal.getsignal(signal.SIGUSR1) is not None and got == [signal.SIGUSR1]
     finally:
+        idle.set()
+        other.join()
         signal.signal(signal.SIGUSR1, old)

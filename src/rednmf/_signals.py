@@ -68,22 +68,26 @@ class handling:  # noqa: N801 - used like a function: ``with handling(signal.SIG
     """Install ``handler`` for ``signums`` while the block runs, then restore the old ones.
 
     Outside the main thread (where Python cannot install handlers) this does
-    nothing. The old handlers are restored with ``signums`` blocked, so a signal
-    that arrives meanwhile waits and goes to the restored handler. One that
-    arrived just before can still run ``handler`` as the block exits: a caller
-    that must not raise then catches it and calls :meth:`restore` again.
+    nothing. Once the block is done, a signal goes to the handler that was there
+    before, even one that lands while the handlers are being put back (Python
+    runs a signal's handler in the main thread at the next bytecode it can, and
+    any thread of the process may receive the signal, so no mask can hold it).
+    One that lands as the block exits, before that, can still run ``handler``:
+    a caller that must not raise then catches it and calls :meth:`restore`.
     """
 
     def __init__(self, *signums: int, handler: Callable[[int, Any], Any] = interrupt) -> None:
         self.signums = signums
         self.handler = handler
         self._old: dict[int, Any] = {}
+        self._done = False
 
     def __enter__(self) -> None:
         import threading
 
         if threading.current_thread() is threading.main_thread():
-            self._old = {s: signal.signal(s, self.handler) for s in self.signums}
+            self._done = False
+            self._old = {s: signal.signal(s, self._dispatch) for s in self.signums}
 
     def __exit__(
         self,
@@ -93,17 +97,26 @@ class handling:  # noqa: N801 - used like a function: ``with handling(signal.SIG
     ) -> None:
         self.restore()
 
+    def _dispatch(self, signum: int, frame: Any) -> Any:
+        """``handler`` while the block runs; once it is done, the old handler."""
+        if not self._done:
+            return self.handler(signum, frame)
+        old = self._old.get(signum, signal.SIG_DFL)
+        if callable(old):
+            return old(signum, frame)
+        if old == signal.SIG_DFL and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        if old == signal.SIG_DFL:  # the default action of SIGTERM: end the process
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+        return None  # SIG_IGN
+
     def restore(self) -> None:
         """Put the old handlers back (once; a second call does nothing)."""
-        if not self._old:
-            return
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, self._old)
-        try:
-            for s, h in self._old.items():
-                signal.signal(s, h)
-            self._old = {}
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        self._done = True
+        for s, h in list(self._old.items()):
+            signal.signal(s, h)
+        self._old = {}
 
 
 def early_exit(signum: int, frame: object) -> None:
