@@ -247,6 +247,13 @@ def summary_cells(mean: dict, c: str) -> list[str]:
     return cells
 
 
+def summary_header(first: str, extra: list[str]) -> list[str]:
+    """Header and rule of a table of :func:`summary_cells`: ``first``, a column per noise
+    level, then ``extra``."""
+    columns = [first, *(f"σ = {s}" for s in SIGMAS), *extra]
+    return ["| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
+
+
 def choose(mean: dict, pool: list[str], keep: list[str]) -> str:
     """The candidate of ``pool`` that the protocol chooses on the scenes ``keep``.
 
@@ -279,12 +286,7 @@ def _table(rows: list[dict]) -> str:
     dev = [s for s in scenes if not s.startswith(DEV_EXCLUDED)]
     mean = scene_means(rows, cands)
     out = ["## Mean / worst AUC over the 12 scenes; scenes at least as good as msrx", ""]
-    out.append(
-        "| candidate | "
-        + " | ".join(f"σ = {s}" for s in SIGMAS)
-        + " | DEV σ = 0 | DEV σ = 0.05 | median s (clean) |"
-    )
-    out.append("|---" * (len(SIGMAS) + 4) + "|")
+    out += summary_header("candidate", ["DEV σ = 0", "DEV σ = 0.05", "median s (clean)"])
     for c in cands:
         cells = summary_cells(mean, c)
         dv = [np.mean([mean[(c, s)][sc] for sc in dev]) for s in (0.0, 0.05)]

@@ -46,7 +46,15 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from earn_its_place import SIGMAS, _conditions, choose, load_rows, scene_means, summary_cells
+from earn_its_place import (
+    SIGMAS,
+    _conditions,
+    choose,
+    load_rows,
+    scene_means,
+    summary_cells,
+    summary_header,
+)
 from planted_sizes import SIZES, planted_scene
 from rednmf import REDNMF, get_detector
 from rednmf.datasets import all_scenes, load_benchmark
@@ -163,12 +171,7 @@ def _report(
     scenes = sorted({r["scene"] for r in rows})
     mean = scene_means(rows, ["msrx", *pool])
     out = ["## Mean / worst AUC over the 12 scenes / scenes at least as good as msrx", ""]
-    out.append(
-        "| budget | "
-        + " | ".join(f"σ = {s}" for s in SIGMAS)
-        + " | criterion | median s (clean) |"
-    )
-    out.append("|---" * (len(SIGMAS) + 3) + "|")
+    out += summary_header("budget", ["criterion", "median s (clean)"])
     for c in ["msrx", *pool]:
         cells = summary_cells(mean, c)
         crit = np.mean([mean[(c, s)][sc] for s in SIGMAS for sc in scenes])
