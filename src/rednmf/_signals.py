@@ -104,19 +104,18 @@ class handling:  # noqa: N801 - used like a function: ``with handling(signal.SIG
         old = self._old.get(signum, signal.SIG_DFL)
         if callable(old):
             return old(signum, frame)
-        if old == signal.SIG_DFL and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        if old == signal.SIG_DFL:  # the default action of SIGTERM: end the process
+        if old != signal.SIG_IGN:  # the default action (None: not set from Python)
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
-        return None  # SIG_IGN
+        return None
 
     def restore(self) -> None:
         """Put the old handlers back (once; a second call does nothing)."""
+        if self._done:
+            return
         self._done = True
-        for s, h in list(self._old.items()):
+        for s, h in self._old.items():
             signal.signal(s, h)
-        self._old = {}
 
 
 def early_exit(signum: int, frame: object) -> None:
