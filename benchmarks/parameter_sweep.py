@@ -1,36 +1,48 @@
-"""REDNMF's iteration budget by the defaults' protocol: AUC after 1 to 100 iterations.
+"""One parameter of REDNMF by the defaults' protocol: the iteration budget or the rank.
 
-Run from the repository root (about 10 min on 2 cores)::
+Run from the repository root (about 10 min each on 2 cores)::
 
-    .venv/bin/python benchmarks/iterations_auc.py --out docs/earn --jobs 2
+    .venv/bin/python benchmarks/parameter_sweep.py iterations --out docs/earn --jobs 2
+    .venv/bin/python benchmarks/parameter_sweep.py rank --out docs/earn --jobs 2
 
 For the 12 real scenes of ``$REDNMF_DATA`` and ``$REDNMF_DATA_EXTRA``, clean and with
 the paper's noise (sigma = 0.01, 0.05, 0.10, two draws each; the conditions of
-``benchmarks/earn_its_place.py``), it fits ``REDNMF(max_iter=k)`` with every other
-parameter at its default, for each budget ``k`` of :data:`BUDGETS`, and ``msrx`` (the
-scorer on the raw cube) beside them. With ``tol=0`` a fit of ``k`` iterations is the
-first ``k`` iterations of a longer one. It prints and writes to ``iterations.md`` in
-``--out``:
+``benchmarks/earn_its_place.py``), it fits REDNMF with one parameter set to each value
+of the sweep (:data:`SWEEPS`) and every other parameter at its default, and ``msrx``
+(the scorer on the raw cube) beside them:
 
-* per budget, the mean and worst AUC over the 12 scenes and the number of scenes at
+* ``iterations``: ``max_iter`` = 100, 75, 50, 35, 25, 15, 10, 5, 3 and 1. With
+  ``tol=0`` a fit of ``k`` iterations is the first ``k`` iterations of a longer one.
+* ``rank``: ``n_components`` = 8 (the default), 4, 6, 12, 16, and a rank chosen from
+  the data: the number of the cube's principal components above its own noise (the
+  count ``msrx`` projects on, :func:`rednmf.scoring.pca.noise_pca_count` with the
+  noise of :func:`rednmf.solvers.noise.band_noise_variance`, at most 20), and at least 2.
+
+It prints and writes to ``iterations.md`` or ``rank.md`` in ``--out``:
+
+* per candidate, the mean and worst AUC over the 12 scenes and the number of scenes at
   least as good as ``msrx``, per noise level; the criterion of the protocol (mean over
   the scenes and the four levels, draws averaged); the median seconds of a clean fit;
-* leave one scene out, among the eligible budgets (below) and among all: the budget
+* leave one scene out, among the eligible candidates (below) and among all: the one
   that the protocol of the defaults (:func:`earn_its_place.choose`) picks on the other
-  11, in the order of :data:`BUDGETS` (the earlier default, 100, first: a tie keeps
-  the budget closest to it), and the held-out AUC; the budget it picks on all 12;
+  11, in the order of the sweep (the default first: a tie keeps it), and the held-out
+  AUC; the candidate it picks on all 12;
 * the per-scene AUC at sigma = 0.05;
-* how far the fitted background moves from its start (clean scenes):
-  ``||W H - W0 H0||_F / ||W0 H0||_F`` with ``W0, H0`` the NNDSVDa start
-  (:func:`rednmf.solvers.init.initialize_factors` on the scaled cube), per budget;
 * planted targets of 1, 3 x 3, 7 x 7 and 15 x 15 pixels at sigma = 0.05 (the ten
-  scenes of ``benchmarks/planted_sizes.py``): the mean AUC per size of each budget, of
-  its evidence alone (``score_cube=False``) and of ``msrx``. A budget is *eligible* when
-  it finds targets of every size at least as well as ``msrx`` (within 0.0005: the
-  requirement of ``tests/scoring/test_cube_and_evidence.py``); the protocol chooses
-  among the eligible budgets, and the report also says what it would choose among all.
+  scenes of ``benchmarks/planted_sizes.py``): the mean AUC per size of each candidate
+  and of ``msrx`` (for the budgets also of the evidence alone, ``score_cube=False``). A
+  candidate is *eligible* when it finds targets of every size at least as well as
+  ``msrx`` (within 0.0005: the requirement of ``tests/scoring/test_cube_and_evidence.py``);
+  the protocol chooses among the eligible candidates, and the report also says what it
+  would choose among all;
+* for the budgets, how far the fitted background moves from its start (clean scenes):
+  ``||W H - W0 H0||_F / ||W0 H0||_F`` with ``W0, H0`` the NNDSVDa start
+  (:func:`rednmf.solvers.init.initialize_factors` on the scaled cube);
+* for the rank, the data's rank per noise level (minimum, median, maximum over the
+  scenes and draws).
 
-The rows go to ``--csv`` (outside the repository; an interrupted run resumes).
+The rows go to ``--csv`` (default ``rednmf-bench/sweep_<sweep>.csv``, outside the
+repository; an interrupted run resumes).
 """
 
 from __future__ import annotations
@@ -41,6 +53,7 @@ import os
 import time
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -61,17 +74,58 @@ from rednmf.datasets import all_scenes, load_benchmark
 from rednmf.experiments.common import noisy_cube
 from rednmf.metrics import roc_auc, roc_auc_by_target_size
 from rednmf.preprocessing import scale_data
+from rednmf.scoring.pca import noise_pca_count
 from rednmf.scoring.scorers import MultiScale
 from rednmf.solvers.init import initialize_factors
+from rednmf.solvers.noise import band_noise_variance
 
 #: The budgets, in the order that breaks ties (the earlier default first).
 BUDGETS = (100, 75, 50, 35, 25, 15, 10, 5, 3, 1)
+#: The fixed ranks, the default first; the data's rank follows them.
+RANKS = (8, 4, 6, 12, 16)
+#: The largest rank taken from the data (``MultiScale``'s ``n_pca``).
+MAX_DATA_RANK = 20
+DATA_RANK = "data's rank"
 FIELDS = ["scene", "sigma", "draw", "candidate", "auc", "seconds"]
-#: How far below msrx a budget may find planted targets of a size and stay eligible.
+#: How far below msrx a candidate may find planted targets of a size and stay eligible.
 PLANTED_TOLERANCE = 0.0005
 
 
-def _run(cond: tuple[str, float, int]) -> list[dict]:
+def data_rank(cube: np.ndarray) -> int:
+    """The number of the scaled cube's principal components above its noise, at least 2."""
+    d = cube.shape[-1]
+    X = scale_data(cube.reshape(-1, d).T, "minmax", np.float64)
+    cov = np.cov(X)
+    return max(2, noise_pca_count(cov, band_noise_variance(cov), X.shape[1], MAX_DATA_RANK))
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A parameter's values as candidates: labels in the protocol's order, the default first."""
+
+    title: str
+    labels: tuple[str, ...]
+    #: Whether the report adds the evidence alone on the planted targets and the movement.
+    budgets: bool = False
+
+    def detector(self, label: str, cube: np.ndarray) -> REDNMF:
+        """REDNMF as candidate ``label`` fits ``cube``."""
+        if self.budgets:
+            return REDNMF(max_iter=int(label.split()[0]))
+        if label == DATA_RANK:
+            return REDNMF(n_components=data_rank(cube))
+        return REDNMF(n_components=int(label.split()[1]))
+
+
+SWEEPS = {
+    "iterations": Sweep(
+        "REDNMF's iteration budget", tuple(f"{k} it" for k in BUDGETS), budgets=True
+    ),
+    "rank": Sweep("REDNMF's rank", (*(f"rank {r}" for r in RANKS), DATA_RANK)),
+}
+
+
+def _run(sweep: str, cond: tuple[str, float, int]) -> list[dict]:
     name, sigma, draw = cond
     path = next(p for p in all_scenes() if p.stem == name)
     base = dict(scene=name, sigma=sigma, draw=draw)
@@ -80,12 +134,14 @@ def _run(cond: tuple[str, float, int]) -> list[dict]:
         raw, gt = load_benchmark(path)
         cube = noisy_cube(raw, sigma, 1000 * draw + int(round(sigma * 1000))).astype(np.float32)
         fits = [("msrx", lambda: get_detector("msrx"))]
-        fits += [(f"{k} it", lambda k=k: REDNMF(max_iter=k)) for k in BUDGETS]
+        fits += [(c, lambda c=c: SWEEPS[sweep].detector(c, cube)) for c in SWEEPS[sweep].labels]
         for label, make in fits:
             t = time.perf_counter()
             scores = make().fit(cube).decision_scores_
             secs = time.perf_counter() - t
             out.append({**base, "candidate": label, "auc": roc_auc(scores, gt), "seconds": secs})
+        if sweep == "rank":  # the data's rank, for the report
+            out.append({**base, "candidate": "rank from the data", "auc": data_rank(cube)})
     return out
 
 
@@ -107,43 +163,48 @@ def _movement(name: str) -> list[float]:
     return out
 
 
-def _planted(seed: int) -> dict[str, dict[int, float]]:
-    """Mean AUC per target size on planted scene ``seed``: each budget, its evidence, msrx."""
+def _planted(sweep: str, seed: int) -> dict[str, dict[int, float]]:
+    """Mean AUC per target size on planted scene ``seed``: each candidate, msrx (and for
+    the budgets each one's evidence alone)."""
+    spec = SWEEPS[sweep]
     with threadpool_limits(1):
         cube, gt = planted_scene(seed)
         fits = {"msrx": get_detector("msrx")}
-        for k in BUDGETS:
-            fits[f"{k} it"] = REDNMF(max_iter=k)
-            fits[f"{k} it, evidence alone"] = REDNMF(
-                max_iter=k, scorer=MultiScale(score_cube=False)
-            )
+        for label in spec.labels:
+            fits[label] = spec.detector(label, cube)
+            if spec.budgets:
+                fits[f"{label}, evidence alone"] = REDNMF(
+                    max_iter=fits[label].max_iter, scorer=MultiScale(score_cube=False)
+                )
         return {
             label: roc_auc_by_target_size(det.fit(cube).decision_scores_, gt)
             for label, det in fits.items()
         }
 
 
-def _eligible(planted: list[dict[str, dict[int, float]]]) -> tuple[list[str], str]:
-    """The budgets that find planted targets of every size as well as msrx, and a table."""
+def _eligible(
+    planted: list[dict[str, dict[int, float]]], pool: tuple[str, ...]
+) -> tuple[list[str], str]:
+    """The candidates that find planted targets of every size as well as msrx, and a table."""
     mean = {
         label: {side: float(np.mean([p[label][side] for p in planted])) for side in SIZES}
         for label in planted[0]
     }
     ok = [
-        f"{k} it"
-        for k in BUDGETS
-        if all(mean[f"{k} it"][side] >= mean["msrx"][side] - PLANTED_TOLERANCE for side in SIZES)
+        c
+        for c in pool
+        if all(mean[c][side] >= mean["msrx"][side] - PLANTED_TOLERANCE for side in SIZES)
     ]
     out = ["| detector | " + " | ".join(f"{s} × {s}" for s in SIZES) + " | eligible |"]
     out.append("|---" * (len(SIZES) + 2) + "|")
     for label, m in mean.items():
-        mark = "yes" if label in ok else ("no" if label.endswith(" it") else "")
+        mark = "yes" if label in ok else ("no" if label in pool else "")
         out.append(f"| {label} | " + " | ".join(f"{m[s]:.4f}" for s in SIZES) + f" | {mark} |")
     return ok, "\n".join(out)
 
 
 def _leave_one_out(mean: dict, candidates: list[str], scenes: list[str]) -> list[str]:
-    """The table of the budget chosen without each scene, and that scene's AUC."""
+    """The table of the candidate chosen without each scene, and that scene's AUC."""
     out = ["| held-out scene | chosen | " + " | ".join(f"σ = {s}" for s in SIGMAS) + " |"]
     out.append("|---" * (len(SIGMAS) + 2) + "|")
     held: dict[float, list[float]] = {s: [] for s in SIGMAS}
@@ -159,28 +220,44 @@ def _leave_one_out(mean: dict, candidates: list[str], scenes: list[str]) -> list
     return out
 
 
+def _data_ranks(rows: list[dict]) -> list[str]:
+    """The data's rank per noise level: minimum / median / maximum over scenes and draws."""
+    out = ["| σ | data's rank: min / median / max |", "|---|---|"]
+    for s in SIGMAS:
+        k = [r["auc"] for r in rows if r["candidate"] == "rank from the data" and r["sigma"] == s]
+        out.append(f"| {s} | {min(k):.0f} / {np.median(k):.0f} / {max(k):.0f} |")
+    return out
+
+
 def _report(
-    rows: list[dict], movement: dict[str, list[float]], planted: list[dict[str, dict[int, float]]]
+    sweep: str,
+    rows: list[dict],
+    movement: dict[str, list[float]] | None,
+    planted: list[dict[str, dict[int, float]]],
 ) -> str:
+    spec = SWEEPS[sweep]
+    name = "budget" if spec.budgets else "candidate"
     secs: dict[str, list[float]] = defaultdict(list)
     for r in rows:
-        if r["sigma"] == 0.0:
+        if r["sigma"] == 0.0 and "seconds" in r:
             secs[r["candidate"]].append(r["seconds"])
-    pool = [f"{k} it" for k in BUDGETS]
-    eligible, planted_table = _eligible(planted)
+    pool = list(spec.labels)
+    eligible, planted_table = _eligible(planted, spec.labels)
     scenes = sorted({r["scene"] for r in rows})
     mean = scene_means(rows, ["msrx", *pool])
     out = ["## Mean / worst AUC over the 12 scenes / scenes at least as good as msrx", ""]
-    out += summary_header("budget", ["criterion", "median s (clean)"])
+    out += summary_header(name, ["criterion", "median s (clean)"])
     for c in ["msrx", *pool]:
         cells = summary_cells(mean, c)
         crit = np.mean([mean[(c, s)][sc] for s in SIGMAS for sc in scenes])
         out.append(f"| {c} | " + " | ".join(cells) + f" | {crit:.5f} | {np.median(secs[c]):.2f} |")
+    if not spec.budgets:
+        out += ["", "## The data's rank", ""] + _data_ranks(rows)
     out += ["", "## Planted targets at σ = 0.05 (ten scenes; mean AUC per target size)", ""]
     out += [planted_table, ""]
     out += [f"Eligible (every size within {PLANTED_TOLERANCE} of msrx or above): "
             + (", ".join(eligible) or "none") + "."]  # fmt: skip
-    for title, candidates in (("the eligible budgets", eligible), ("all budgets", pool)):
+    for title, candidates in ((f"the eligible {name}s", eligible), (f"all {name}s", pool)):
         out += ["", f"## Leave one scene out among {title} (chosen on the other 11)", ""]
         out += _leave_one_out(mean, candidates, scenes)
         out += ["", f"Chosen on all 12 scenes: **{choose(mean, candidates, scenes)}**."]
@@ -191,6 +268,8 @@ def _report(
     for sc in scenes:
         cells = " | ".join(f"{mean[(c, 0.05)][sc]:.4f}" for c in ["msrx", *pool])
         out.append(f"| {sc} | {cells} |")
+    if movement is None:
+        return "\n".join(out) + "\n"
     out += ["", "## How far the background moves from its NNDSVDa start (clean)", ""]
     out += ["||W H − W₀ H₀||_F / ||W₀ H₀||_F after each budget.", ""]
     out.append("| scene | " + " | ".join(pool) + " |")
@@ -204,11 +283,13 @@ def _report(
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("sweep", choices=sorted(SWEEPS))
     ap.add_argument("--out", default="docs/earn")
-    ap.add_argument("--csv", default="rednmf-bench/iterations_auc.csv")
+    ap.add_argument("--csv", help="default: rednmf-bench/sweep_<sweep>.csv")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = ap.parse_args()
-    path = Path(args.csv)
+    sweep = args.sweep
+    path = Path(args.csv or f"rednmf-bench/sweep_{sweep}.csv")
     path.parent.mkdir(parents=True, exist_ok=True)
     done = {(r["scene"], r["sigma"], r["draw"]) for r in load_rows(path)}
     todo = [c for c in _conditions() if (c[0], float(c[1]), float(c[2])) not in done]
@@ -217,22 +298,26 @@ def main() -> None:
         w = csv.DictWriter(f, fieldnames=FIELDS)
         if new:
             w.writeheader()
-        for cond, rows in zip(todo, ex.map(_run, todo), strict=True):
+        for cond, rows in zip(todo, ex.map(_run, [sweep] * len(todo), todo), strict=True):
             w.writerows(rows)
             f.flush()
             print(cond, " ".join(f"{r['candidate']}={r['auc']:.4f}" for r in rows), flush=True)
     scenes = sorted({r["scene"] for r in load_rows(path)})
     with ProcessPoolExecutor(args.jobs) as ex:
-        movement = dict(zip(scenes, ex.map(_movement, scenes), strict=True))
-        planted = list(ex.map(_planted, range(10)))
+        movement = (
+            dict(zip(scenes, ex.map(_movement, scenes), strict=True))
+            if SWEEPS[sweep].budgets
+            else None
+        )
+        planted = list(ex.map(_planted, [sweep] * 10, range(10)))
     text = (
-        "# REDNMF's iteration budget\n\n"
-        "Generated by `benchmarks/iterations_auc.py`. Seconds: one BLAS thread, two fits at\n"
-        "a time on the machine as loaded during the run.\n\n"
-        + _report(load_rows(path), movement, planted)
+        f"# {SWEEPS[sweep].title}\n\n"
+        f"Generated by `benchmarks/parameter_sweep.py {sweep}`. Seconds: one BLAS thread, two\n"
+        "fits at a time on the machine as loaded during the run.\n\n"
+        + _report(sweep, load_rows(path), movement, planted)
     )
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / "iterations.md").write_text(text)
+    (Path(args.out) / f"{sweep}.md").write_text(text)
     print(text)
 
 
