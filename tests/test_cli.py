@@ -349,7 +349,7 @@ def test_missing_file_is_reported_before_the_detectors_are_imported(tmp_path):
         (["--contamination", "0.7"], "error: --contamination must be <= 0.5, got 0.7"),
         (["--far", "2"], "error: --far must be <= 0.5, got 2.0"),
         (["--threshold", "1", "--far", "0.01"], "error: --threshold and --far are exclusive"),
-        (["--min-area", "0"], "error: min_area must be >= 1, got 0"),
+        (["--min-area", "0"], "error: --min-area must be >= 1, got 0"),
     ],
 )
 def test_typed_flag_errors_do_not_import_scikit_learn_or_scipy(tmp_path, args, message):

@@ -32,13 +32,21 @@ def _scene(tmp_path, name="scene"):
         ({"threshold": 1.0, "far": 0.01}, "--threshold and --far are exclusive"),
         ({"contamination": 0.0}, "--contamination must be > 0.0"),
         ({"far": 0.7}, "--far must be <= 0.5"),
-        ({"min_area": 0}, "min_area must be >= 1"),
-        ({"exclude_border": -1}, "exclude_border must be >= 0"),
+        ({"min_area": 0}, "--min-area must be >= 1"),
+        ({"exclude_border": -1}, "--exclude-border must be >= 0"),
         ({"params": {"n_components": 0}}, "The 'n_components' parameter of REDNMF"),
         ({"method": "grx", "params": {"nosuch": 1}}, "has no parameter 'nosuch'"),
         (
             {"method": "grx", "contamination": 0.02, "params": {"contamination": 0.05}},
             "--contamination 0.02 and --param contamination=0.05 disagree",
+        ),
+        (
+            {"method": "grx", "threshold": 400.0, "params": {"contamination": 0.05}},
+            "--threshold and --param contamination=0.05 are exclusive",
+        ),
+        (
+            {"method": "grx", "far": 1e-3, "params": {"contamination": 0.05}},
+            "--far and --param contamination=0.05 are exclusive",
         ),
     ],
 )

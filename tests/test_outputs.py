@@ -115,6 +115,24 @@ def test_batch_with_one_broken_file(tmp_path, capsys):
     assert extra.is_file()
 
 
+def test_a_later_batch_keeps_the_earlier_batch_rows(tmp_path):
+    """batch_summary.csv lists every run folder of the output folder: a second batch (another
+    method, one scene again) keeps the rows of the first that it did not redo."""
+    a, b = _mat(tmp_path, "a", seed=1), _mat(tmp_path, "b", seed=2)
+    out = tmp_path / "o"
+    detect_batch([a, b], out, method="grx")
+    detect_batch([a], out, method="lrx", params={"inner": 3, "outer": 9})
+    detect_batch([b, tmp_path / "missing.mat"], out, method="grx")
+    with open(out / "batch_summary.csv", newline="") as fh:
+        rows = [(r["scene"], r["method"], r["status"]) for r in csv.DictReader(fh)]
+    assert rows == [
+        ("a", "grx", "ok"),
+        ("a", "lrx", "ok"),
+        ("b", "grx", "ok"),
+        ("missing", "grx", "error"),
+    ]
+
+
 def test_batch_all_good_exits_zero(tmp_path):
     rows = detect_batch([_mat(tmp_path, "a"), _mat(tmp_path, "b")], tmp_path / "o", method="grx")
     assert [r["status"] for r in rows] == ["ok", "ok"]
@@ -363,6 +381,53 @@ def test_info_shows_the_variables_even_when_it_cannot_choose(tmp_path, capsys):
     facts = json.loads(capsys.readouterr().out)
     assert facts["gt_var"] == "map" and set(facts["variables"]) == {"a", "map", "sun"}
     assert "using 'map'" in facts["warnings"][0]
+
+
+def test_info_counts_no_data_as_detect_does(tmp_path, capsys):
+    """An all-NaN band is dropped by detect, not a no-data mark on every pixel; a NaN in
+    a used band makes its pixel no-data in both."""
+    cube, gt = make_scene(rows=20, cols=20, bands=12, n_endmembers=3, n_targets=2, random_state=1)
+    cube[:, :, 4] = np.nan
+    cube[3, 5, 7] = np.nan
+    p = tmp_path / "nan.npz"
+    np.savez(p, data=cube, map=(np.asarray(gt) != 0).astype(np.uint8))
+    assert cli.main(["info", str(p), "--json"]) == 0
+    facts = json.loads(capsys.readouterr().out)
+    assert facts["all_nan_bands"] == [4] and facts["nodata_pixels"] == 1
+    assert cli.main(["info", str(p)]) == 0
+    assert "all-NaN      1 band(s), dropped by detect: [4]" in capsys.readouterr().out
+    summary = detect_scene(p, tmp_path / "o", method="grx")
+    assert summary["nodata_pixels"] == facts["nodata_pixels"]
+    assert summary["bands_used"] == 11
+
+
+@pytest.mark.parametrize("angle", [0.0, 30.0])
+def test_info_gives_the_pixel_size_of_a_rotated_grid(tmp_path, capsys, angle):
+    """A 3 m grid rotated 30° has 3 m pixels (not the transform's a and e)."""
+    transform = Affine.translation(500000, 4100000) * Affine.rotation(angle) * Affine.scale(3, -3)
+    path, _ = _utm_tif(tmp_path, transform=transform)
+    assert cli.main(["info", str(path)]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("transform"))
+    expect = "pixel 3 x 3, rotated 30°" if angle else "pixel 3 x -3"
+    assert line.endswith(expect), line
+
+
+def test_no_data_in_some_bands_only_is_named(tmp_path):
+    """Pixels left out for a NaN in some of their bands only: the summary warns and counts."""
+    cube, gt = make_scene(rows=20, cols=20, bands=12, n_endmembers=3, n_targets=2, random_state=1)
+    cube[0, :, :] = np.nan  # a row of no-data in every band: not named
+    cube[5:7, 2:5, 3] = np.nan  # six pixels with one NaN band
+    p = tmp_path / "nan.npz"
+    np.savez(p, data=cube, map=(np.asarray(gt) != 0).astype(np.uint8))
+    summary = detect_scene(p, tmp_path / "o", method="grx")
+    assert summary["nodata_pixels"] == 26
+    said = [w for w in summary["warnings"] if "in some bands only" in w]
+    assert len(said) == 1 and said[0].startswith("6 of 400 pixels (1.5 %)")
+    cube[5:7, 2:5, 3] = 0.5
+    np.savez(p, data=cube, map=(np.asarray(gt) != 0).astype(np.uint8))
+    summary = detect_scene(p, tmp_path / "o", method="grx")
+    assert summary["nodata_pixels"] == 20
+    assert not [w for w in summary["warnings"] if "in some bands only" in w]
 
 
 def test_without_a_crs_no_geojson_but_pixel_space_under_its_name(tmp_path):

@@ -327,6 +327,23 @@ def test_methods_never_overwrite_each_other_and_no_stale_file(tmp_path):
     assert _snapshot(out / "s_lrx") == lrx_before
 
 
+def test_a_rerun_keeps_what_the_user_put_in_the_run_folder(tmp_path):
+    """A re-run replaces the files it wrote (``s_grx_*``) and keeps the user's own files."""
+    out = tmp_path / "out"
+    detect_scene(_small(tmp_path), out, method="grx")
+    run = out / "s_grx"
+    (run / "notes.txt").write_text("mine")
+    (run / "extra").mkdir()
+    (run / "extra" / "plot.png").write_bytes(b"png")
+    (run / "s_grx_stale.txt").write_text("an old output name")
+    detect_scene(_small(tmp_path, with_gt=False), out, method="grx")
+    assert (run / "notes.txt").read_text() == "mine"
+    assert (run / "extra" / "plot.png").read_bytes() == b"png"
+    assert not (run / "s_grx_stale.txt").exists()
+    assert not (run / "s_grx_roc.svg").exists()  # the earlier run's ROC did not survive
+    assert [p.name for p in out.iterdir()] == ["s_grx"]  # no staging left behind
+
+
 def test_an_error_while_writing_keeps_the_earlier_run(tmp_path, monkeypatch):
     from rednmf import overview
     from rednmf.exceptions import InputError

@@ -115,7 +115,9 @@ def _naming_flags(named: dict[str, Any]) -> Iterator[None]:
         typed = [
             f"{PARAM_FLAGS[k]} {v}"
             for k, v in named.items()
-            if k in PARAM_FLAGS and v is not None and (f"'{k}'" in text or f"`{k}`" in text)
+            if k in PARAM_FLAGS
+            and v is not None
+            and any(name in text for name in (f"'{k}'", f"`{k}`", f"{PARAM_FLAGS[k]} "))
         ]
         if not typed:
             raise
@@ -664,7 +666,12 @@ def bench(
         Path, typer.Option("--out", help="Results folder (not detect's rednmf-out).")
     ] = Path("rednmf-bench"),
     quick: Annotated[
-        bool, _flag("--quick", help="Small subset: two scenes, few iterations.")
+        bool,
+        _flag(
+            "--quick",
+            help="Smoke test: abu-airport-1 cropped to 64x64, a small synthetic scene, "
+            "20 iterations.",
+        ),
     ] = False,
     methods: Annotated[
         list[str] | None,
@@ -743,6 +750,7 @@ def _scene_facts(scene: Any) -> dict[str, Any]:
     facts["wavelengths"] = None if wl is None else [float(wl[0]), float(wl[-1]), int(wl.size)]
     facts["wavelength_units"] = scene.wavelength_units
     facts["bad_bands"] = [int(b) for b in scene.bad_bands]
+    facts["all_nan_bands"] = [int(b) for b in scene.all_nan_bands()]
     facts["nodata"] = scene.nodata
     facts["nodata_pixels"] = int(scene.nodata_mask().sum())
     facts["crs"] = None if scene.crs is None else describe_crs(scene.crs)
@@ -803,12 +811,27 @@ def info(
         _echo(f"wavelengths  {wl_text}")
         bad = facts["bad_bands"]
         _echo(f"bad bands    {'none' if not bad else f'{len(bad)} dropped: {bad}'}")
+        if facts["all_nan_bands"]:
+            nan = facts["all_nan_bands"]
+            _echo(f"all-NaN      {len(nan)} band(s), dropped by detect: {nan}")
         nd = "none" if scene.nodata is None else f"{scene.nodata:g}"
         _echo(f"no-data      value {nd}, {facts['nodata_pixels']} pixel(s) with NaN/no-data")
         _echo(f"crs          {facts['crs'] or 'none'}")
         t = facts["transform"]
         if t is not None:
-            _echo(f"transform    origin ({t[2]:g}, {t[5]:g}), pixel {t[0]:g} x {t[4]:g}")
+            _echo(f"transform    origin ({t[2]:g}, {t[5]:g}), {_pixel_size(t)}")
+
+
+def _pixel_size(t: Sequence[float]) -> str:
+    """``pixel A x E`` of a north-up transform ``(a, b, c, d, e, f)``; a rotated grid's side
+    lengths and its rotation."""
+    import math
+
+    a, b, _, d, e, _ = t[:6]
+    if b == 0 and d == 0:
+        return f"pixel {a:g} x {e:g}"
+    angle = math.degrees(math.atan2(d, a))
+    return f"pixel {math.hypot(a, d):g} x {math.hypot(b, e):g}, rotated {angle:g}°"
 
 
 # -- entry point ------------------------------------------------------------

@@ -86,8 +86,14 @@ class RunOptions:
         from rednmf.thresholding import check_threshold_rule
 
         check_threshold_rule(self.threshold, self.contamination, self.far)
-        check_int("min_area", self.min_area, low=1)
-        check_int("exclude_border", self.exclude_border, low=0)
+        if "contamination" in self.params and (self.threshold is not None or self.far is not None):
+            rule = "--threshold" if self.threshold is not None else "--far"
+            raise InputError(
+                f"{rule} and --param contamination={self.params['contamination']} are "
+                "exclusive; give one threshold rule"
+            )
+        check_int("--min-area", self.min_area, low=1)
+        check_int("--exclude-border", self.exclude_border, low=0)
         if self.params:  # the defaults are valid (tests/detectors/test_sklearn_api.py)
             from rednmf.detectors.registry import check_params  # imports scikit-learn
 

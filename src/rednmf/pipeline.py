@@ -27,6 +27,7 @@ Nothing here prints: the command line (:mod:`rednmf.cli`) parses and prints.
 from __future__ import annotations
 
 import contextlib
+import csv
 import dataclasses
 import hashlib
 import os
@@ -308,6 +309,13 @@ def _run_one(
         rule = choose_threshold(scores[valid], threshold=options.threshold, far=far)
     if rule.fallback is not None:
         notes.append(f"--far {far:g}: {rule.fallback}")
+    if not valid.all() and (partial := scene.partial_nodata_pixels()):
+        value = "" if scene.nodata is None else f" (no-data value {scene.nodata:g})"
+        notes.append(
+            f"{partial} of {valid.size} pixels ({100 * partial / valid.size:.1f} %) are no-data"
+            f"{value} in some bands only and are left out; if that value occurs in valid "
+            "data, the file's no-data value is wrong"
+        )
     thr = rule.value
     with np.errstate(invalid="ignore"):
         above = valid & (scores > thr)
@@ -337,6 +345,7 @@ def _run_one(
         "crs": scene.crs,
         "transform": None if scene.transform is None else list(scene.transform),
         "wavelengths": None if scene.wavelengths is None else scene.wavelengths.tolist(),
+        "wavelength_units": scene.wavelength_units,
         "method": method,
         "detector": type(detector).__name__,
         "params": detector.get_params(),
@@ -717,12 +726,40 @@ def detect_batch(
 
 
 def _write_batch_summary(folder: Path, rows: list[dict[str, Any]]) -> None:
-    """``batch_summary.csv``, written and recorded as published with the signals held."""
+    """``batch_summary.csv``, written and recorded as published with the signals held.
+
+    The rows of an earlier batch into the same folder are kept first
+    (:func:`_earlier_rows`), so the file lists every run folder published there.
+    """
     from rednmf.io.writers import mark_published, signals_blocked, write_csv
 
+    target = folder / "batch_summary.csv"
+    rows = [*_earlier_rows(target, rows), *rows]
     with signals_blocked():
-        target = write_csv(folder / "batch_summary.csv", rows, BATCH_COLUMNS)
+        write_csv(target, rows, BATCH_COLUMNS)
         mark_published(target)
+
+
+def _earlier_rows(path: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of an earlier ``batch_summary.csv`` that still describe a run folder on disk.
+
+    An ``ok`` row is kept when its run folder is still in the output folder and
+    this batch did not run the same scene and method again (``rows``); rows of
+    failed scenes describe nothing on disk and are dropped.
+    """
+    if not path.is_file():
+        return []
+    again = {(r["scene"], r["method"]) for r in rows}
+    with path.open(newline="") as fh:
+        earlier = list(csv.DictReader(fh))
+    return [
+        r
+        for r in earlier
+        if r.get("status") == "ok"
+        and (r.get("scene"), r.get("method")) not in again
+        and r.get("run_dir")
+        and (path.parent / Path(r["run_dir"]).name).is_dir()
+    ]
 
 
 def _interrupted_rows(

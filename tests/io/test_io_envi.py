@@ -1,4 +1,4 @@
-"""ENVI reading (Spectral Python): interleaves, byte order, bbl, no-data, georeference; detect."""
+"""ENVI reading: interleaves, byte order, bbl, no-data, georeference; detect."""
 
 from __future__ import annotations
 
@@ -97,7 +97,14 @@ def test_detect_on_envi_airport1(tmp_path, capsys, airport1):
 
     cube, gt = airport1
     crop = np.ascontiguousarray(cube[40:80, 30:70])
-    hdr = save_envi(tmp_path / "airport1.hdr", crop, interleave="bil")
+    microns = np.round(np.linspace(0.4, 2.5, crop.shape[2]), 4).tolist()
+    hdr = save_envi(
+        tmp_path / "airport1.hdr",
+        crop,
+        interleave="bil",
+        wavelength=microns,
+        **{"wavelength units": "Micrometers"},
+    )
     np.save(tmp_path / "gt.npy", gt[40:80, 30:70].astype(np.uint8))
     out = tmp_path / "out"
     code = cli.main(
@@ -121,6 +128,9 @@ def test_detect_on_envi_airport1(tmp_path, capsys, airport1):
     assert code == 0, captured.err
     record = json.loads(captured.out.strip().splitlines()[-1])
     assert record["format"].startswith("ENVI") and record["auc"] > 0.8
+    summary = json.loads((out / "airport1_lrx" / "airport1_lrx_summary.json").read_text())
+    assert summary["wavelength_units"] == "Micrometers"  # the unit of the wavelengths given
+    assert summary["wavelengths"] == pytest.approx(microns)
     with rasterio.open(out / "airport1_lrx" / "airport1_lrx_scores.tif") as src:
         assert src.crs.to_epsg() == EPSG
         assert src.transform.almost_equals(Affine(*TRANSFORM))
@@ -151,6 +161,24 @@ def test_wrong_byte_order_is_caught(tmp_path, dtype, interleave):
     assert "byte order = 1" in text
     hdr.write_text(text.replace("byte order = 1", "byte order = 0"))
     assert _read_outcome(hdr) in ("refused", "warned")
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float32])
+def test_a_header_without_byte_order_reads_little_endian(tmp_path, cube, dtype):
+    """As GDAL does; a warning names the line to add when the data have several bytes."""
+    data = cube.astype(dtype)
+    hdr = save_envi(tmp_path / "s.hdr", data % 250 if dtype == np.uint8 else data, byteorder=0)
+    hdr.write_text(hdr.read_text().replace("byte order = 0\n", ""))
+    assert "byte order" not in hdr.read_text()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scene = read_scene(hdr)
+    np.testing.assert_array_equal(scene.cube, data % 250 if dtype == np.uint8 else data)
+    said = [str(w.message) for w in caught if "byte order" in str(w.message)]
+    if dtype == np.uint8:
+        assert not said
+    else:
+        assert len(said) == 1 and "add 'byte order = 1'" in said[0]
 
 
 #: ENVI data type codes of the matrix below.

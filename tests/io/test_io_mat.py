@@ -140,10 +140,23 @@ def test_ambiguous_ground_truth_is_a_warning_naming_the_choice(tmp_path, cube_gt
     assert "sun_map" in note and "using 'map'" in note and "--gt-var" in note
     assert s.gt_var == "map"
     np.testing.assert_array_equal(s.gt, gt != 0)
-    scipy.io.savemat(p, {"data": cube, "b_mask": other, "a_mask": gt})
+    scipy.io.savemat(p, {"data": cube, "b_mask": gt[::-1], "a_mask": gt})
     with pytest.warns(UserWarning, match="using 'b_mask'"):
         assert read_scene(p).gt_var == "b_mask"  # no preferred name: the file's first
     assert read_scene(p, gt_var="a_mask").gt_var == "a_mask"  # explicit: no warning
+
+
+def test_a_truth_candidate_that_marks_no_pixel_is_passed_over(tmp_path, cube_gt):
+    """Even under a preferred name; unless every candidate is empty."""
+    cube, gt = cube_gt
+    empty = np.zeros_like(gt)
+    p = tmp_path / "twogt.mat"
+    scipy.io.savemat(p, {"data": cube, "gt": gt, "map": empty})
+    with pytest.warns(UserWarning, match="using 'gt' \\('map' marks no pixel\\)"):
+        assert read_scene(p).gt_var == "gt"  # 'map' comes first in GT_NAMES
+    scipy.io.savemat(p, {"data": cube, "gt": empty, "map": empty})
+    with pytest.warns(UserWarning, match="using 'map', pass"):
+        assert read_scene(p).gt_var == "map"
 
 
 def test_file_errors(tmp_path, cube_gt):

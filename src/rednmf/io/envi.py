@@ -1,7 +1,8 @@
-"""Read ENVI ``.hdr`` + binary images with Spectral Python (memory-mapped).
+"""Read ENVI ``.hdr`` + binary images: the header by Spectral Python, the data memory-mapped.
 
 The header gives the size, data type, interleave (BSQ, BIL or BIP), byte
-order, header offset and optionally ``wavelength``, ``bbl`` (bad band list:
+order (little-endian when it is missing, as GDAL reads it, with a warning),
+header offset and optionally ``wavelength``, ``bbl`` (bad band list:
 0 = bad, dropped here) and ``data ignore value`` (no-data). The georeference
 (``map info`` / ``coordinate system string``) is read through GDAL's ENVI
 driver when it can be (:func:`rednmf.io.geotiff.read_georef`).
@@ -12,7 +13,6 @@ with a one-line message.
 
 from __future__ import annotations
 
-import logging
 import os
 import warnings
 from dataclasses import dataclass
@@ -259,15 +259,22 @@ def read_envi(
             "it must start with 'ENVI' and hold 'key = value' lines"
         ) from exc
     missing = [
-        k
-        for k in ("samples", "lines", "bands", "data type", "interleave", "byte order")
-        if k not in meta
+        k for k in ("samples", "lines", "bands", "data type", "interleave") if k not in meta
     ]
     if missing:
         raise InputError(
             f"ENVI header {header.name} lacks {', '.join(repr(m) for m in missing)}; "
-            "add them to the header"
+            f"add a line 'KEY = VALUE' for {'each' if len(missing) > 1 else 'it'} to the header"
         )
+    if "byte order" not in meta:  # GDAL reads such a file as little-endian too
+        meta["byte order"] = "0"
+        if np.dtype(envi.envi_to_dtype.get(str(meta["data type"]).strip(), "u1")).itemsize > 1:
+            warnings.warn(
+                f"ENVI header {header.name} has no 'byte order'; reading {data.name} as "
+                "little-endian; add 'byte order = 1' to the header if it is big-endian",
+                UserWarning,
+                stacklevel=2,
+            )
     rows = _header_int(meta, "lines", header)
     cols = _header_int(meta, "samples", header)
     bands = _header_int(meta, "bands", header)
@@ -306,23 +313,25 @@ def read_envi(
 
     _check_byte_order(data, header, offset, np.dtype(envi.envi_to_dtype[dtype_code]), byte_order)
 
+    dtype = np.dtype(envi.envi_to_dtype[dtype_code]).newbyteorder(
+        ">" if byte_order == "1" else "<"
+    )
+    layout = {"bsq": ((bands, rows, cols), (1, 2, 0)), "bil": ((rows, bands, cols), (0, 2, 1))}
+    shape, axes = layout.get(interleave, ((rows, cols, bands), (0, 1, 2)))
     try:
-        logging.getLogger("spectral").setLevel(logging.ERROR)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            img = envi.open(str(header), str(data))
-            cube = img.open_memmap(interleave="bip", writable=False)
+        raw = np.memmap(data, dtype=dtype, mode="r", offset=offset, shape=shape)
     except MemoryError:
         raise
     except Exception as exc:
         raise InputError(
             f"cannot read ENVI image {header.name} ({one_line(exc)}); check header and data"
         ) from exc
+    cube = raw.transpose(axes)  # (rows, cols, bands), a view of the file
 
     bad = np.zeros(bands, dtype=bool)
     if "bbl" in meta:
         try:
-            bbl = np.array([float(b) for b in img.metadata["bbl"]])
+            bbl = np.array([float(b) for b in meta["bbl"]])
         except (TypeError, ValueError) as exc:
             raise InputError(
                 f"ENVI header {header.name} has a bad band list (bbl) that is not numbers; "
@@ -340,7 +349,7 @@ def read_envi(
     wavelengths = None
     if "wavelength" in meta:
         try:
-            wl = np.array([float(w) for w in img.metadata["wavelength"]])
+            wl = np.array([float(w) for w in meta["wavelength"]])
         except (TypeError, ValueError) as exc:
             raise InputError(
                 f"ENVI header {header.name} has a wavelength list that is not numbers; "

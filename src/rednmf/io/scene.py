@@ -23,8 +23,9 @@ among the variables:
 
 * the cube is the unique 3-D numeric variable (``--data-var`` otherwise);
 * the ground truth is the 2-D numeric variable whose shape equals the cube's
-  ``(rows, cols)``; ``None`` when there is none. When several match, the first
-  of :data:`GT_NAMES` among them (else the first in the file) is taken with a
+  ``(rows, cols)``; ``None`` when there is none. When several match, those
+  that mark no pixel are passed over (unless all are empty), and the first of
+  :data:`GT_NAMES` among the rest (else the first in the file) is taken with a
   warning naming the choice; ``--gt-var`` chooses another. ``detect``, ``info``,
   ``demo`` and :func:`rednmf.datasets.load_benchmark` all use this one rule.
 """
@@ -33,7 +34,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -126,23 +127,55 @@ class Scene:
         rows, cols, bands = self.cube.shape
         return int(rows), int(cols), int(bands)
 
+    def _row_blocks(self) -> Iterator[np.ndarray]:
+        """The cube in blocks of rows (the whole cube when it is in memory)."""
+        if isinstance(self.cube, np.ndarray):
+            yield self.cube
+            return
+        rows, cols, bands = self.shape
+        step = max(1, (1 << 22) // max(1, cols * bands))
+        for r in range(0, rows, step):
+            yield np.asarray(self.cube[r : r + step])
+
+    def all_nan_bands(self) -> np.ndarray:
+        """Indices of the bands that are NaN (no-data) at every pixel: detectors drop them."""
+        if self.cube.dtype.kind != "f":
+            return np.zeros(0, dtype=np.intp)
+        every = np.ones(self.shape[2], dtype=bool)
+        for block in self._row_blocks():
+            every &= np.isnan(block).all(axis=(0, 1))
+        return np.flatnonzero(every)
+
+    def partial_nodata_pixels(self) -> int:
+        """The no-data pixels (:meth:`nodata_mask`) that are NaN in some of its bands only.
+
+        A no-data value that also occurs in valid data marks such pixels; a
+        detector leaves them out like any no-data pixel.
+        """
+        if self.cube.dtype.kind != "f":
+            return 0
+        used = np.ones(self.shape[2], dtype=bool)
+        used[self.all_nan_bands()] = False
+        n = 0
+        for block in self._row_blocks():
+            nan = np.isnan(block[:, :, used])
+            n += int(np.count_nonzero(nan.any(axis=2) & ~nan.all(axis=2)))
+        return n
+
     def nodata_mask(self) -> np.ndarray:
-        """``(rows, cols)`` bool map of the pixels with a NaN in any band (no-data).
+        """``(rows, cols)`` bool map of the no-data pixels: a NaN in any band that is not
+        NaN everywhere (:meth:`all_nan_bands`, which the detectors drop).
 
         A cube on disk (:class:`~rednmf.io.geotiff.GeoTiffCube`,
-        :class:`~rednmf.io.lazy.MemmapCube`) is read in
-        blocks of rows.
+        :class:`~rednmf.io.lazy.MemmapCube`) is read in blocks of rows.
         """
         if self.cube.dtype.kind != "f":
             return np.zeros(self.cube.shape[:2], dtype=bool)
-        if isinstance(self.cube, np.ndarray):
-            return np.isnan(self.cube).any(axis=2)
-        rows, cols, bands = self.shape
-        out = np.empty((rows, cols), dtype=bool)
-        step = max(1, (1 << 22) // max(1, cols * bands))
-        for r in range(0, rows, step):
-            out[r : r + step] = np.isnan(self.cube[r : r + step]).any(axis=2)
-        return out
+        used = np.ones(self.shape[2], dtype=bool)
+        used[self.all_nan_bands()] = False
+        return np.concatenate(
+            [np.isnan(block[:, :, used]).any(axis=2) for block in self._row_blocks()]
+        )
 
 
 def _describe(value: object) -> str:
@@ -238,12 +271,16 @@ def select_variables(
 
     gts = [n for n, v in numeric.items() if n != cube_name and v.shape == (rows, cols)]
     if len(gts) > 1:
-        preferred = [n for p in GT_NAMES for n in gts if n.lower() == p]
-        choice = (preferred or gts)[0]
+        # a map that marks no pixel cannot be the truth of a detection, if another marks some
+        marked = [n for n in gts if np.any(np.asarray(numeric[n]) != 0)] or gts
+        preferred = [n for p in GT_NAMES for n in marked if n.lower() == p]
+        choice = (preferred or marked)[0]
+        empty = [n for n in gts if n not in marked]
+        passed = f" ({', '.join(map(repr, empty))} marks no pixel)" if empty else ""
         warnings.warn(
             f"{source} holds several {rows}x{cols} variables that could be the ground truth "
-            f"({_listing(variables, gts)}); using {choice!r}, pass --gt-var NAME to choose "
-            "another",
+            f"({_listing(variables, gts)}); using {choice!r}{passed}, pass --gt-var NAME to "
+            "choose another",
             UserWarning,
             stacklevel=3,
         )

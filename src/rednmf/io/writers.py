@@ -370,6 +370,39 @@ def signals_blocked() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
+def _carry_foreign(target: Path, staging: Path) -> list[str]:
+    """Copy into ``staging`` what ``target`` holds that a run did not write; their names.
+
+    A run writes only files named ``TARGET_*`` (its prefix), so anything else in
+    the earlier folder (a user's notes, say) is the user's. It is hard-linked
+    into the staging folder (copied where links fail), so that it survives the
+    publication, and stays in ``target`` until the exchange: an interruption
+    before it loses nothing.
+    """
+    if not target.is_dir():
+        return []
+    carried = []
+    for child in sorted(target.iterdir()):
+        if child.name.startswith(f"{target.name}_") or (staging / child.name).exists():
+            continue
+        dest = staging / child.name
+        if child.is_dir() and not child.is_symlink():
+            shutil.copytree(child, dest, symlinks=True, copy_function=_link_or_copy)
+        elif child.is_symlink():
+            os.symlink(os.readlink(child), dest)
+        else:
+            _link_or_copy(child, dest)
+        carried.append(child.name)
+    return carried
+
+
+def _link_or_copy(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
 def _publish(staging: Path, target: Path, noted: int = 0) -> None:
     """Move the finished ``staging`` folder onto ``target`` in one step; drop the old one.
 
@@ -404,7 +437,8 @@ def staged_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
 
     Every file of a run is written into the staging folder. When the block
     ends normally the folder replaces ``target`` (with whatever an earlier run
-    left there) in one atomic step; when it raises anything (an error,
+    left there: files named ``TARGET_*``) in one atomic step, and what else
+    ``target`` held is kept (:func:`_carry_foreign`); when it raises anything (an error,
     ``KeyboardInterrupt``, a signal turned into an exception, a full disk) the
     staging folder is removed and ``target`` is left byte for byte as it was.
 
@@ -431,6 +465,7 @@ def staged_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         yield staging
         try:
+            _carry_foreign(final, staging)
             _publish(staging, final, noted)
         except OSError as exc:
             raise InputError(f"cannot publish {final} ({one_line(exc)})") from exc

@@ -80,9 +80,17 @@ def check_window_sides(inner: int, outer: int, shape: tuple[int, ...] | None = N
             )
         raise InputError(f"outer ({outer}) must be greater than inner ({inner}); {hint}")
     if shape is not None and (shape[0] < outer or shape[1] < outer):
+        rows, cols = shape[:2]
+        side = min(rows, cols) - (1 - min(rows, cols) % 2)  # largest odd window that fits
+        if side > inner:
+            hint = f"pass --outer {side} or a smaller odd side above {inner}"
+        elif side >= 3:
+            hint = f"pass --inner {side - 2} --outer {side}"
+        else:
+            hint = "the scene is too small for local windows: use --method grx"
         raise InputError(
-            f"scene of {shape[0]}x{shape[1]} pixels is smaller than the {outer}x{outer} outer "
-            "window; pass a smaller `outer`"
+            f"scene of {rows}x{cols} pixels is smaller than the {outer}x{outer} outer "
+            f"window; {hint}"
         )
 
 
