@@ -247,6 +247,32 @@ def summary_cells(mean: dict, c: str) -> list[str]:
     return cells
 
 
+def leave_one_out_table(
+    mean: dict, pool: list[str], scenes: list[str], *, msrx_column: bool = False
+) -> list[str]:
+    """Rows of a table: per held-out scene the candidate :func:`choose` picks on the other
+    scenes and that scene's AUC per noise level (and msrx's at sigma = 0.05), then the
+    mean and the worst held-out AUC."""
+    extra = " msrx σ = 0.05 |" if msrx_column else ""
+    out = ["| held-out scene | chosen | " + " | ".join(f"σ = {s}" for s in SIGMAS) + f" |{extra}"]
+    out.append("|---" * (len(SIGMAS) + 2 + msrx_column) + "|")
+    held: dict[float, list[float]] = {s: [] for s in SIGMAS}
+    for sc in scenes:
+        chosen = choose(mean, pool, [o for o in scenes if o != sc])
+        for s in SIGMAS:
+            held[s].append(mean[(chosen, s)][sc])
+        cells = " | ".join(f"{mean[(chosen, s)][sc]:.4f}" for s in SIGMAS)
+        ms = f" {mean[('msrx', 0.05)][sc]:.4f} |" if msrx_column else ""
+        out.append(f"| {sc} | {chosen} | {cells} |{ms}")
+    blank = " |" if msrx_column else ""
+    means = " | ".join(f"**{np.mean(held[s]):.4f}**" for s in SIGMAS)
+    out.append(f"| **mean** | | {means} |{blank}")
+    out.append(
+        "| **worst** | | " + " | ".join(f"{min(held[s]):.4f}" for s in SIGMAS) + f" |{blank}"
+    )
+    return out
+
+
 def summary_header(first: str, extra: list[str]) -> list[str]:
     """Header and rule of a table of :func:`summary_cells`: ``first``, a column per noise
     level, then ``extra``."""
@@ -312,23 +338,7 @@ def _table(rows: list[dict]) -> str:
         "## Leave one scene out (the candidate chosen on the other 11; msrx not a candidate)",
         "",
     ]
-    out.append(
-        "| held-out scene | chosen | "
-        + " | ".join(f"σ = {s}" for s in SIGMAS)
-        + " | msrx σ = 0.05 |"
-    )
-    out.append("|---" * (len(SIGMAS) + 3) + "|")
-    held = {s: [] for s in SIGMAS}
-    for sc in scenes:
-        chosen = choose(mean, pool, [o for o in scenes if o != sc])
-        for s in SIGMAS:
-            held[s].append(mean[(chosen, s)][sc])
-        cells = " | ".join(f"{mean[(chosen, s)][sc]:.4f}" for s in SIGMAS)
-        out.append(f"| {sc} | {chosen} | {cells} | {mean[('msrx', 0.05)][sc]:.4f} |")
-    out.append(
-        "| **mean** | | " + " | ".join(f"**{np.mean(held[s]):.4f}**" for s in SIGMAS) + " | |"
-    )
-    out.append("| **worst** | | " + " | ".join(f"{min(held[s]):.4f}" for s in SIGMAS) + " | |")
+    out += leave_one_out_table(mean, pool, scenes, msrx_column=True)
     # where the signal goes
     out += [
         "",

@@ -63,6 +63,7 @@ from earn_its_place import (
     SIGMAS,
     _conditions,
     choose,
+    leave_one_out_table,
     load_rows,
     scene_means,
     summary_cells,
@@ -203,23 +204,6 @@ def _eligible(
     return ok, "\n".join(out)
 
 
-def _leave_one_out(mean: dict, candidates: list[str], scenes: list[str]) -> list[str]:
-    """The table of the candidate chosen without each scene, and that scene's AUC."""
-    out = ["| held-out scene | chosen | " + " | ".join(f"σ = {s}" for s in SIGMAS) + " |"]
-    out.append("|---" * (len(SIGMAS) + 2) + "|")
-    held: dict[float, list[float]] = {s: [] for s in SIGMAS}
-    for sc in scenes:
-        chosen = choose(mean, candidates, [o for o in scenes if o != sc])
-        for s in SIGMAS:
-            held[s].append(mean[(chosen, s)][sc])
-        cells = " | ".join(f"{mean[(chosen, s)][sc]:.4f}" for s in SIGMAS)
-        out.append(f"| {sc} | {chosen} | {cells} |")
-    means = " | ".join(f"**{np.mean(held[s]):.4f}**" for s in SIGMAS)
-    out.append(f"| **mean** | | {means} |")
-    out.append("| **worst** | | " + " | ".join(f"{min(held[s]):.4f}" for s in SIGMAS) + " |")
-    return out
-
-
 def _data_ranks(rows: list[dict]) -> list[str]:
     """The data's rank per noise level: minimum / median / maximum over scenes and draws."""
     out = ["| σ | data's rank: min / median / max |", "|---|---|"]
@@ -259,7 +243,7 @@ def _report(
             + (", ".join(eligible) or "none") + "."]  # fmt: skip
     for title, candidates in ((f"the eligible {name}s", eligible), (f"all {name}s", pool)):
         out += ["", f"## Leave one scene out among {title} (chosen on the other 11)", ""]
-        out += _leave_one_out(mean, candidates, scenes)
+        out += leave_one_out_table(mean, candidates, scenes)
         out += ["", f"Chosen on all 12 scenes: **{choose(mean, candidates, scenes)}**."]
     out.append("")
     out += ["## Per scene at σ = 0.05 (draws averaged)", ""]
