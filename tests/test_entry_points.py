@@ -230,3 +230,36 @@ def test_a_signal_while_the_handlers_are_restored_goes_to_the_old_handler():
         idle.set()
         other.join()
         signal.signal(signal.SIGUSR1, old)
+
+
+def test_a_signal_where_python_cannot_raise_is_noted_not_printed(capfd):
+    """SIGUSR1 handled inside a ``__del__`` (or a weak reference's callback): Python cannot
+    raise ``Interrupted`` there and would print 'Exception ignored' and a traceback. The
+    signal is noted (``signals_received``) and nothing is printed; another exception
+    there still reaches the old hook; the old hook is back after the block."""
+    from rednmf import _signals
+
+    class Sends:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGUSR1)
+            for _ in range(100_000):  # the handler runs here, inside __del__
+                pass
+
+    class Fails:
+        def __del__(self):
+            raise ValueError("kept")
+
+    seen: list = []
+    hook, sys.unraisablehook = sys.unraisablehook, seen.append  # Python's would print them
+    try:
+        _signals.signals_received(clear=True)
+        old = signal.getsignal(signal.SIGUSR1)
+        with _signals.handling(signal.SIGUSR1):
+            Sends()  # collected at once: its __del__ runs and the signal lands in it
+            Fails()
+        assert sys.unraisablehook == seen.append and signal.getsignal(signal.SIGUSR1) is old
+    finally:
+        sys.unraisablehook = hook
+    assert _signals.signals_received(clear=True) == [signal.SIGUSR1]
+    assert [type(u.exc_value).__name__ for u in seen] == ["ValueError"]  # not Interrupted
+    assert "Traceback" not in capfd.readouterr().err

@@ -11,6 +11,7 @@ import errno
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -400,6 +401,53 @@ def test_a_signal_swallowed_while_writing_keeps_the_earlier_run(tmp_path, monkey
     monkeypatch.setattr(overview, "save_overview", real)  # later runs publish again
     detect_scene(_small(tmp_path), out, method="grx", contamination=0.05)
     assert _snapshot(out) != before
+
+
+def test_a_signal_swallowed_during_the_fit_keeps_the_earlier_run(tmp_path):
+    """A signal noted during the fit whose exception never surfaced: not published."""
+    from rednmf import _signals
+    from rednmf.exceptions import Interrupted
+
+    out = tmp_path / "out"
+    detect_scene(_small(tmp_path), out, method="rednmf", params={"max_iter": 3})
+    before = _snapshot(out)
+
+    def swallowed(it, objective):  # as if a library had eaten the Interrupted
+        if it == 2:
+            _signals._received.append(int(signal.SIGTERM))
+
+    with pytest.raises(Interrupted):
+        detect_scene(
+            _small(tmp_path), out, method="rednmf", params={"max_iter": 3}, callback=swallowed
+        )
+    assert _snapshot(out) == before and _hidden(out) == []
+    _signals.signals_received(clear=True)
+
+
+def test_a_signal_swallowed_between_batch_scenes_stops_the_batch(tmp_path):
+    """Noted after scene 1 was published: the batch stops before scene 2 and its summary
+    lists scene 1 as published, scene 2 as interrupted."""
+    import csv
+
+    from rednmf import _signals
+    from rednmf.exceptions import Interrupted
+    from rednmf.pipeline import detect_batch
+
+    a, b = _small(tmp_path), tmp_path / "t.npz"
+    shutil.copy(a, b)
+
+    def after_first(i, total, path, row):
+        if row is not None and i == 0:
+            _signals._received.append(int(signal.SIGTERM))
+
+    out = tmp_path / "out"
+    with pytest.raises(Interrupted):
+        detect_batch([a, b], out, method="grx", on_scene=after_first)
+    _signals.signals_received(clear=True)
+    with open(out / "batch_summary.csv", newline="") as fh:
+        rows = [(r["scene"], r["status"]) for r in csv.DictReader(fh)]
+    assert rows == [("s", "ok"), ("t", "interrupted")]
+    assert sorted(p.name for p in out.iterdir()) == ["batch_summary.csv", "s_grx"]
 
 
 def test_full_disk_through_the_cli_is_one_line(tmp_path, capsys, monkeypatch):

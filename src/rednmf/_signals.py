@@ -80,6 +80,7 @@ class handling:  # noqa: N801 - used like a function: ``with handling(signal.SIG
         self.signums = signums
         self.handler = handler
         self._old: dict[int, Any] = {}
+        self._hook: Any = None
         self._done = False
 
     def __enter__(self) -> None:
@@ -87,6 +88,8 @@ class handling:  # noqa: N801 - used like a function: ``with handling(signal.SIG
 
         if threading.current_thread() is threading.main_thread():
             self._done = False
+            self._hook = sys.unraisablehook
+            sys.unraisablehook = self._unraisable
             self._old = {s: signal.signal(s, self._dispatch) for s in self.signums}
 
     def __exit__(
@@ -109,6 +112,18 @@ class handling:  # noqa: N801 - used like a function: ``with handling(signal.SIG
             os.kill(os.getpid(), signum)
         return None
 
+    def _unraisable(self, unraisable: Any) -> None:
+        """Pass what Python cannot raise to the old hook, but :class:`Interrupted`.
+
+        A signal's handler runs at the next bytecode of the main thread, which
+        can be a weak reference's callback or a ``__del__``, where Python prints
+        the exception (a traceback) and goes on. :func:`interrupt` noted the
+        signal (:func:`signals_received`), which the run acts on, so the
+        traceback is not printed.
+        """
+        if not isinstance(unraisable.exc_value, Interrupted):
+            self._hook(unraisable)
+
     def restore(self) -> None:
         """Put the old handlers back (once; a second call does nothing)."""
         if self._done:
@@ -116,6 +131,8 @@ class handling:  # noqa: N801 - used like a function: ``with handling(signal.SIG
         self._done = True
         for s, h in self._old.items():
             signal.signal(s, h)
+        if self._hook is not None and sys.unraisablehook == self._unraisable:
+            sys.unraisablehook = self._hook
 
 
 def early_exit(signum: int, frame: object) -> None:

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from rednmf._memory import peak_rss_mib
-from rednmf._signals import handling
+from rednmf._signals import handling, signals_received
 from rednmf.exceptions import InputError, Interrupted, one_line
 from rednmf.inputs import expand_inputs
 from rednmf.options import RunOptions
@@ -254,16 +254,22 @@ def _run_one(
     out: Path,
     options: RunOptions,
     callback: Callable[[int, float], None] | None,
+    since: int | None = None,
 ) -> dict[str, Any]:
     """Everything of :func:`detect_scene` but the lock: read, fit, stage, publish.
 
-    ``options`` were validated when they were built.
+    ``options`` were validated when they were built. A signal noted beyond the
+    first ``since`` (:func:`rednmf._signals.signals_received`; default: those
+    noted when the run starts) whose exception was swallowed (in a library, or
+    where Python cannot raise) keeps the run from being published.
     """
     from rednmf.detectors.registry import get_detector
     from rednmf.io import read_map, read_scene
     from rednmf.io.scene import Scene
     from rednmf.thresholding import ThresholdChoice, choose_threshold
 
+    if since is None:
+        since = len(signals_received())
     phases: dict[str, float] = {}
     peaks: dict[str, float | None] = {}  # the process's peak RSS at the end of each phase
     notes: list[str] = []
@@ -390,7 +396,7 @@ def _run_one(
     summary["seconds"] = {k: round(v, 4) for k, v in phases.items()}  # the report shows these
     summary["peak_rss_mib"] = peaks
 
-    with staged_dir(run_dir) as stage, warnings.catch_warnings():
+    with staged_dir(run_dir, since=since) as stage, warnings.catch_warnings():
         # NumPy's RuntimeWarnings on all-NaN pixels or bands (their statistics are NaN,
         # shown as such) say nothing the summary does not: not printed
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -812,8 +818,15 @@ def _batch_loop(
     names: set[str],
     on_scene: Callable[[int, int, Path, dict[str, Any] | None], None] | None,
 ) -> None:
-    """Run every scene of a batch into ``folder``, appending one row per scene to ``rows``."""
+    """Run every scene of a batch into ``folder``, appending one row per scene to ``rows``.
+
+    A signal whose exception was swallowed since the batch started stops it before
+    the next scene (and keeps the scene it landed in from being published).
+    """
+    since = len(signals_received())
     for i, path in enumerate(files):
+        if len(received := signals_received()) > since:
+            raise Interrupted(received[since])
         if on_scene is not None:
             on_scene(i, len(files), path, None)
         row: dict[str, Any] = {
@@ -830,7 +843,7 @@ def _batch_loop(
                     "or run them into different --out folders"
                 )
             names.add(name)
-            summary = _run_one(path, folder, options, callback)
+            summary = _run_one(path, folder, options, callback, since)
             row.update(_published_row(summary), summary=summary)
         except InputError as exc:
             row.update(status="error", error=one_line(exc))

@@ -432,7 +432,7 @@ def _publish(staging: Path, target: Path, noted: int = 0) -> None:
 
 
 @contextmanager
-def staged_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
+def staged_dir(target: str | os.PathLike[str], *, since: int | None = None) -> Iterator[Path]:
     """Yield a hidden staging folder; publish it onto ``target`` when the block succeeds.
 
     Every file of a run is written into the staging folder. When the block
@@ -441,6 +441,9 @@ def staged_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
     ``target`` held is kept (:func:`_carry_foreign`); when it raises anything (an error,
     ``KeyboardInterrupt``, a signal turned into an exception, a full disk) the
     staging folder is removed and ``target`` is left byte for byte as it was.
+    So it is, too, when a signal was noted (:func:`rednmf._signals.signals_received`)
+    beyond the first ``since`` (default: those noted when the block starts): its
+    exception was swallowed somewhere (:func:`_publish`).
 
     Raises
     ------
@@ -461,7 +464,7 @@ def staged_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
             f"cannot write to {parent} ({one_line(exc)}); pass another --out"
         ) from exc
     os.chmod(staging, 0o777 & ~_umask())
-    noted = len(signals_received())
+    noted = len(signals_received()) if since is None else since
     try:
         yield staging
         try:
