@@ -12,7 +12,7 @@ import pytest
 import rasterio
 from affine import Affine
 
-from rednmf import cli, composite, overview
+from rednmf import cli, composite, get_detector, overview
 from rednmf.datasets import make_scene
 from rednmf.io.detections import CSV_COLUMNS, find_detections, keep_detections
 from rednmf.pipeline import detect_batch, detect_scene
@@ -245,6 +245,30 @@ def _assert_outputs_agree(summary: dict) -> None:
             assert len(src) == n
     with rasterio.open(files["detections_tif"]) as src:
         assert int((src.read(1) == 1).sum()) == pixels
+
+
+@pytest.mark.parametrize("n", [1024, 2025, 10_000, 7, 3])
+@pytest.mark.parametrize("frac", [0.003, 0.01, 0.05, 0.5])
+def test_contamination_never_flags_more_than_its_fraction(n, frac):
+    """At most floor(frac n) scores above the threshold, exactly that many when they are
+    distinct (a brute-force count); the interpolated quantile flagged 4 of 1024 at 0.003."""
+    from rednmf.thresholding import contamination_threshold
+
+    scores = np.random.default_rng(n).standard_normal(n)
+    scores[::5] = np.nan  # no-data: not counted
+    valid = scores[~np.isnan(scores)]
+    thr = contamination_threshold(scores, frac)
+    assert int((valid > thr).sum()) == int(np.floor(frac * valid.size + 1e-9))
+    tied = np.repeat(valid[:2], n)  # ties at the threshold: fewer, never more
+    assert int((tied > contamination_threshold(tied, frac)).sum()) <= frac * tied.size
+
+
+def test_the_detectors_labels_respect_the_contamination():
+    """Every fit's labels_: at most a fraction contamination of the valid pixels."""
+    cube, _ = make_scene(rows=32, cols=32, bands=16, random_state=1)
+    for method, params in (("grx", {}), ("lrx", {"inner": 3, "outer": 9})):
+        det = get_detector(method, contamination=0.003, **params).fit(cube)
+        assert det.labels_.sum() == 3  # floor(0.003 x 1024); the quantile gave 4
 
 
 def test_the_detectors_contamination_is_the_runs_threshold(tmp_path):

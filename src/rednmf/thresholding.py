@@ -3,8 +3,8 @@
 Pure functions over arrays; NaN scores (no-data pixels) are ignored.
 
 * ``threshold``: the score itself.
-* ``contamination``: the ``1 - contamination`` quantile of the scores, so that
-  about that fraction of the valid pixels is detected, whatever the scene.
+* ``contamination``: the score above which at most that fraction of the valid
+  pixels lie (:func:`contamination_threshold`), whatever the scene.
 * ``far`` (false-alarm rate): a peaks-over-threshold rule. The upper tail of
   the background is modelled by a generalised Pareto distribution (GPD), the
   limit law of exceedances over a high level (Pickands-Balkema-de Haan),
@@ -48,6 +48,7 @@ __all__ = [
     "bounded_far_threshold",
     "check_threshold_rule",
     "choose_threshold",
+    "contamination_threshold",
     "far_threshold",
     "gpd_tail_quantile",
 ]
@@ -336,7 +337,32 @@ def choose_threshold(
         return ThresholdChoice(value, "far", float(far), fallback)
     frac = 0.01 if contamination is None else contamination
     frac = check_real("--contamination", frac, low=0.0, high=0.5, low_inclusive=False)
-    return ThresholdChoice(float(np.quantile(_valid(scores), 1.0 - frac)), "contamination", frac)
+    return ThresholdChoice(contamination_threshold(scores, frac), "contamination", frac)
+
+
+def contamination_threshold(scores: np.ndarray, contamination: float) -> float:
+    """The score above which at most a fraction ``contamination`` of the scores lie.
+
+    Parameters
+    ----------
+    scores : array-like
+        Scores, NaN ignored (``n`` valid ones).
+    contamination : float in (0, 0.5]
+        The largest fraction of the pixels to flag.
+
+    Returns
+    -------
+    float
+        The ``(n - k)``-th smallest score, ``k = floor(contamination n)``: exactly
+        ``k`` scores are above it (fewer where scores tie with it), none when
+        ``k = 0``. The interpolated ``1 - contamination`` quantile would let
+        ``ceil(contamination n)`` scores above it when ``contamination n`` is
+        not whole.
+    """
+    s = _valid(scores)
+    n = s.size
+    k = min(n - 1, int(np.floor(contamination * n + 1e-9)))
+    return float(np.partition(s, n - k - 1)[n - k - 1])
 
 
 def check_threshold_rule(

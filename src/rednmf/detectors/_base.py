@@ -29,8 +29,9 @@ cube in, a ``(rows, cols)`` score map out.
 * ``fit`` returns ``self`` and sets
 
   - ``decision_scores_`` : ``(rows, cols)`` float array, higher = more anomalous;
-  - ``threshold_`` : the score above which a pixel is labelled anomalous, the
-    ``1 - contamination`` quantile of the scores;
+  - ``threshold_`` : the score above which a pixel is labelled anomalous: at most
+    a fraction ``contamination`` of the valid pixels lie above it
+    (:func:`rednmf.thresholding.contamination_threshold`);
   - ``labels_`` : ``(rows, cols)`` int array, 1 = anomaly, 0 = background;
   - ``valid_mask_`` : ``(rows, cols)`` bool array, the pixels that took part;
   - ``bands_kept_`` : indices of the bands used (all-NaN and constant bands dropped);
