@@ -436,6 +436,23 @@ def test_info_gives_the_pixel_size_of_a_rotated_grid(tmp_path, capsys, angle):
     assert line.endswith(expect), line
 
 
+def test_info_gives_the_origin_unrounded_and_the_stored_dtype(tmp_path, capsys):
+    """An int16 GeoTIFF with a no-data value is read as float32 (NaN no-data): info says
+    both; the origin to the file's precision (not 3.76846e+06)."""
+    path = tmp_path / "nd.tif"
+    cube = np.random.default_rng(0).integers(0, 3000, (12, 10, 5)).astype(np.int16)
+    cube[0, 0, :] = -1
+    with rasterio.open(
+        path, "w", driver="GTiff", height=12, width=10, count=5, dtype="int16", nodata=-1,
+        crs="EPSG:32611", transform=Affine(3.5, 0, 484123.75, 0, -3.5, 3768456.25),
+    ) as dst:  # fmt: skip
+        dst.write(np.moveaxis(cube, -1, 0))
+    assert cli.main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "dtype        float32 (stored as int16)" in out
+    assert "origin (484123.75, 3768456.25), pixel 3.5 x -3.5" in out
+
+
 def test_no_data_in_some_bands_only_is_named(tmp_path):
     """Pixels left out for a NaN in some of their bands only: the summary warns and counts."""
     cube, gt = make_scene(rows=20, cols=20, bands=12, n_endmembers=3, n_targets=2, random_state=1)

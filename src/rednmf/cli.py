@@ -670,7 +670,7 @@ def bench(
         _flag(
             "--quick",
             help="Smoke test: abu-airport-1 cropped to 64x64, a small synthetic scene, "
-            "20 iterations.",
+            "20 iterations, the cheap methods (unless --methods names others).",
         ),
     ] = False,
     methods: Annotated[
@@ -793,7 +793,12 @@ def info(
         _echo(f"file         {facts['path']}")
         _echo(f"format       {facts['format']}")
         _echo(f"shape        {rows} rows x {cols} cols x {bands} bands")
-        _echo(f"dtype        {facts['dtype']}")
+        stored = scene.variables.get(scene.data_var or "", "") or next(
+            iter(scene.variables.values()), ""
+        )
+        stored_dtype = stored.split()[-1] if stored else facts["dtype"]
+        kept = "" if stored_dtype == facts["dtype"] else f" (stored as {stored_dtype})"
+        _echo(f"dtype        {facts['dtype']}{kept}")
         vr = facts["value_range"]
         _echo(f"values       {'n/a' if vr is None else f'{vr[0]:g} .. {vr[1]:g}'}")
         if facts.get("n_inf"):
@@ -819,7 +824,7 @@ def info(
         _echo(f"crs          {facts['crs'] or 'none'}")
         t = facts["transform"]
         if t is not None:
-            _echo(f"transform    origin ({t[2]:g}, {t[5]:g}), {_pixel_size(t)}")
+            _echo(f"transform    origin ({t[2]:.12g}, {t[5]:.12g}), {_pixel_size(t)}")
 
 
 def _pixel_size(t: Sequence[float]) -> str:
@@ -829,9 +834,9 @@ def _pixel_size(t: Sequence[float]) -> str:
 
     a, b, _, d, e, _ = t[:6]
     if b == 0 and d == 0:
-        return f"pixel {a:g} x {e:g}"
+        return f"pixel {a:.12g} x {e:.12g}"
     angle = math.degrees(math.atan2(d, a))
-    return f"pixel {math.hypot(a, d):g} x {math.hypot(b, e):g}, rotated {angle:g}°"
+    return f"pixel {math.hypot(a, d):.12g} x {math.hypot(b, e):.12g}, rotated {angle:.6g}°"
 
 
 # -- entry point ------------------------------------------------------------

@@ -221,3 +221,15 @@ def test_bench_cli_unreachable_scheduler_is_one_line(
     assert [line for line in lines if line.startswith("error:")] == lines[-1:]
     assert "Traceback" not in err
     assert not (tmp_path / "o" / "report.md").exists()
+
+
+def test_quick_mode_runs_the_methods_it_is_given(tmp_path):
+    """--quick limits the methods to the cheap ones unless --methods names others: a method
+    named is run, not dropped without a word."""
+    from rednmf.experiments import synthetic, table2
+
+    ctx = make_context(tmp_path, None, quick=True, methods=["crd", "grx"])
+    assert table2.methods(ctx) == synthetic.methods(ctx) == ["grx", "crd"]
+    assert [j.method for j in table2.jobs(ctx)] == ["grx", "crd"]
+    quick = make_context(tmp_path, None, quick=True)
+    assert table2.methods(quick) == list(table2.QUICK_METHODS)

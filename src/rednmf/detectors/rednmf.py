@@ -101,7 +101,10 @@ class REDNMF(FactorizationDetector):
         threshold is twice the median), which makes ``lam`` scale-free. With
         ``lam_mode='noise'`` (default) the median is first cleared of the
         noise energy and the threshold adds that energy back with a margin
-        (``noise_margin``), so that noise alone does not enter ``S``.
+        (``noise_margin``), so that noise alone does not enter ``S``; on a
+        scene whose rank-``n_components`` residual is noise alone (a synthetic
+        scene of fewer endmembers, say) nothing is left for ``lam`` to scale,
+        and it has no effect (``evidence_threshold_`` is 0).
     beta : float, default=1.0
         Weight of the encoder term ``||H - M(X - S)||^2``; 0 drops it (the
         ``-Encoder`` ablation).
@@ -171,7 +174,7 @@ class REDNMF(FactorizationDetector):
         :class:`~rednmf.engines.InMemory` (``n_jobs`` threads over pixel
         blocks; the default), :class:`~rednmf.engines.OutOfCore` (a scene
         larger than memory read block by block from its file, ``S`` in a
-        temporary file; ``anomaly_`` is then not kept),
+        temporary file, not kept: :meth:`anomaly` then raises),
         :class:`~rednmf.engines.DaskEngine` (the pixel chunks and the scoring
         on the workers of a Dask cluster) or :class:`~rednmf.engines.TorchEngine`
         (the updates and BRAD in PyTorch on a device), or a name:

@@ -26,8 +26,9 @@ TITLE = "Sec. 5.2.1 - synthetic scene"
 
 
 def methods(ctx: Context) -> list[str]:
-    """Every registered method (quick: the cheap ones; the deep ones with ``--deep``)."""
-    return ctx.pick(QUICK_METHODS if ctx.quick else ctx.every_method())
+    """Every registered method, or ``--methods`` (quick: the cheap ones unless ``--methods``
+    names others; the deep ones with ``--deep``)."""
+    return ctx.pick(QUICK_METHODS if ctx.quick and ctx.methods is None else ctx.every_method())
 
 
 def jobs(ctx: Context) -> list[Job]:

@@ -26,9 +26,10 @@ QUICK_METHODS = ("rednmf", "msrx", "nmf", "rnmf", "grx", "lrx")
 
 
 def methods(ctx: Context) -> list[str]:
-    """The methods of Table 2 in this run (MSNet and BSDM with ``--deep``)."""
-    if ctx.quick:
-        return ctx.pick([*QUICK_METHODS, *(m for m in DEEP_METHODS if ctx.deep)])
+    """The methods of Table 2 in this run: ``--methods``, else every method (MSNet and
+    BSDM with ``--deep``), in quick mode the cheap ones."""
+    if ctx.quick and ctx.methods is None:
+        return [*QUICK_METHODS, *(m for m in DEEP_METHODS if ctx.deep)]
     return ctx.pick(ctx.every_method())
 
 
