@@ -1,6 +1,6 @@
 """One parameter of REDNMF by the defaults' protocol: the iteration budget or the rank.
 
-Run from the repository root (about 10 min each on 2 cores)::
+Run from the repository root (on 2 cores about 15 min for the budgets, 7 for the ranks)::
 
     .venv/bin/python benchmarks/parameter_sweep.py iterations --out docs/earn --jobs 2
     .venv/bin/python benchmarks/parameter_sweep.py rank --out docs/earn --jobs 2

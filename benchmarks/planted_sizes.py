@@ -1,7 +1,7 @@
 """Planted targets of 1, 3 x 3, 7 x 7 and 15 x 15 pixels at sigma = 0.05: REDNMF against msrx.
 
 Ten synthetic 120 x 120 x 60 scenes (``SYNTHETIC_SCENES["planted-sizes"]`` of
-:mod:`rednmf.experiments.common`, ``random_state`` 0..9: eight targets of each listed size at
+:mod:`rednmf.experiments.common`, ``random_state`` 0..9: eight targets, two of each listed size, at
 abundances 0.6 and 0.4), Gaussian noise of
 standard deviation 0.05 added after scaling (:func:`rednmf.experiments.common.noisy_cube`,
 seed 0). Each detector with its defaults; per scene and target side, the mean AUC of each

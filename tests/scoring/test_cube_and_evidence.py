@@ -227,7 +227,7 @@ def test_planted_targets_found_at_sigma_005_by_rednmf_as_well_as_msrx():
     benchmarks/planted_sizes.py measured the mean AUC per size over the ten scenes
     (docs/choices.md): REDNMF 1.0000 / 0.9992 / 1.0000 / 0.9867, msrx 1.0000 / 0.9993 /
     1.0000 / 0.9860, the evidence alone below both. One scene alone decides little at
-    15 x 15 (REDNMF - msrx from -0.030 to +0.026 over these ten).
+    15 x 15 (REDNMF - msrx from -0.030 to +0.022 over these ten).
     """
     spec = SYNTHETIC_SCENES["planted-sizes"]
     red, ms, alone = [], [], []
