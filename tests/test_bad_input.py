@@ -397,6 +397,12 @@ def test_one_pixel_wide_scene_runs_with_grx(tmp_path, capsys, shape):
     summary, err = _detect_json(capsys, [*args, "--contamination", "0.05"])
     assert summary["shape"] == list(shape) and Path(summary["files"]["overview"]).is_file()
     assert summary["n_above_threshold"] == 2 and not err  # floor(0.05 x 40)
+    summary, err = _detect_json(capsys, args)  # the default 0.01 of 40 pixels: none, said
+    assert summary["n_above_threshold"] == 0
+    assert (
+        err.strip() == "warning: contamination 0.01 of 40 valid pixels flags none; pass "
+        "--contamination 0.025 or more to flag one"
+    )
 
 
 def test_no_stray_library_warning_is_printed(tmp_path, capsys):

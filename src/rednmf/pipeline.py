@@ -30,6 +30,7 @@ import contextlib
 import csv
 import dataclasses
 import hashlib
+import math
 import os
 import platform
 import signal
@@ -315,6 +316,14 @@ def _run_one(
         rule = choose_threshold(scores[valid], threshold=options.threshold, far=far)
     if rule.fallback is not None:
         notes.append(f"--far {far:g}: {rule.fallback}")
+    n_valid = int(valid.sum())
+    if rule.rule == "contamination" and rule.setting * n_valid < 1 - 1e-9:
+        step = 10.0 ** (math.floor(math.log10(1 / n_valid)) - 1)  # two significant digits
+        least = math.ceil(1 / n_valid / step - 1e-9) * step  # the smallest that flags one
+        notes.append(
+            f"contamination {rule.setting:g} of {n_valid} valid pixels flags none; pass "
+            f"--contamination {least:.2g} or more to flag one"
+        )
     if not valid.all() and (partial := scene.partial_nodata_pixels()):
         value = "" if scene.nodata is None else f" (no-data value {scene.nodata:g})"
         notes.append(
