@@ -59,11 +59,12 @@ def scan_cube(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:
     """Find the valid pixels, the usable bands and the fill spectrum, block by block.
 
-    The rules (and messages) of
-    :meth:`rednmf.detectors._base.BaseDetector._mask_invalid`: pixels with a
-    NaN in a kept band or outside ``mask`` are invalid and filled with the mean
-    spectrum of the valid ones; all-NaN and constant bands are dropped with a
-    warning. One pass when the cube holds no NaN, two otherwise.
+    The rules (and messages) of every detector's fit, in memory too
+    (:meth:`rednmf.detectors._base.BaseDetector._mask_invalid` calls it): pixels
+    with a NaN in a kept band or outside ``mask`` are invalid and filled with
+    the mean spectrum of the valid ones; all-NaN and constant bands are dropped
+    with a warning. One pass when the cube holds no NaN, two otherwise; no copy
+    of the cube, blocks of rows at a time.
 
     Returns
     -------

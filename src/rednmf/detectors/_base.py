@@ -63,7 +63,6 @@ region are drawn from fewer real pixels.
 
 from __future__ import annotations
 
-import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from numbers import Integral, Real
@@ -76,13 +75,11 @@ from sklearn.utils._param_validation import Interval, InvalidParameterError
 from sklearn.utils.validation import check_is_fitted
 
 from rednmf._validation import (
-    all_finite,
     check_cube,
     check_magnitude,
-    check_not_all_constant,
-    drop_all_nan_bands,
 )
 from rednmf.exceptions import InputError, one_line
+from rednmf.outofcore import scan_cube
 from rednmf.scoring.scorers import SCORER_CLASSES, Scorer, resolve_scorer
 from rednmf.scoring.windows import check_window_sides
 from rednmf.solvers._driver import FitCallback, as_fit_callback
@@ -433,64 +430,22 @@ class BaseDetector(BaseEstimator, ABC):
         Returns the cube to fit (a new array only when something changed), the
         ``(rows, cols)`` valid-pixel mask and the indices of the kept bands.
         """
-        rows, cols, bands = data.shape
-        user = np.ones((rows, cols), dtype=bool)
         if mask is not None:
             m = np.asarray(mask)
-            if m.shape != (rows, cols):
-                raise InputError(
-                    f"mask has shape {m.shape} but the cube is {rows}x{cols}; "
-                    "pass a (rows, cols) mask of the same scene"
-                )
             if not (np.issubdtype(m.dtype, np.number) or m.dtype == np.bool_):
                 raise InputError(f"mask has dtype {m.dtype}; pass a 0/1 or boolean map")
             if m.dtype.kind == "f" and not np.all(np.isfinite(m)):
                 raise InputError("mask holds NaN or infinite values; pass a 0/1 or boolean map")
-            user = m != 0
-            if not user.any():
-                raise InputError("the mask excludes every pixel; pass a mask with 1 on the scene")
-
-        has_nan = data.dtype.kind == "f" and not all_finite(data)  # infinities refused before
-        kept = np.arange(bands)
-        dropped: list[str] = []
-        if has_nan:
-            inside = data[user]  # (n_user, bands)
-            kept = drop_all_nan_bands(np.isnan(inside).all(axis=0), kept, dropped)
-            valid = user & ~np.isnan(data[:, :, kept]).any(axis=2)
-        else:
-            valid = user
-        n_valid = int(valid.sum())
-        if n_valid < 2:
-            raise InputError(
-                f"only {n_valid} valid pixel(s) (finite in every band and inside the mask); "
-                "at least 2 are needed: check the no-data value and the mask"
-            )
-        if n_valid == rows * cols and kept.size == bands:
-            pixels = data.reshape(-1, bands)  # a view: no copy of a clean cube
-        else:
-            pixels = data[valid][:, kept]  # (n_valid, n_kept)
-        constant = pixels.min(axis=0) == pixels.max(axis=0)
-        check_not_all_constant(constant, n_valid)
-        if constant.any():
-            dropped.append(f"{int(constant.sum())} constant")
-            kept = kept[~constant]
-            pixels = pixels[:, ~constant]
-        if kept.size < self.min_bands:
-            raise InputError(
-                f"only {kept.size} usable band(s) after dropping all-NaN and constant bands; "
-                f"{self.name or type(self).__name__} needs at least {self.min_bands}"
-            )
-        if dropped:
-            warnings.warn(
-                f"dropped {' and '.join(dropped)} band(s) of {bands}; {kept.size} band(s) used",
-                UserWarning,
-                stacklevel=6,  # the caller of fit (through _fit_context, _fit, _valid_cube)
-            )
-        if kept.size == bands and n_valid == rows * cols:
+        bands = data.shape[2]
+        # block by block: no copy of the cube but the one returned (issue 25's memory)
+        valid, kept, fill, _, _ = scan_cube(
+            data, mask, self.min_bands, self.name or type(self).__name__
+        )
+        if kept.size == bands and fill is None:
             return data, valid, kept
         out = data[:, :, kept] if kept.size < bands else data.copy()
-        if n_valid < rows * cols:
-            out[~valid] = pixels.mean(axis=0, dtype=np.float64).astype(out.dtype)
+        if fill is not None:
+            out[~valid] = fill.astype(out.dtype)
         return np.ascontiguousarray(out), valid, kept
 
     def fit_predict(
