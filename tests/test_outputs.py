@@ -453,6 +453,30 @@ def test_info_gives_the_origin_unrounded_and_the_stored_dtype(tmp_path, capsys):
     assert "origin (484123.75, 3768456.25), pixel 3.5 x -3.5" in out
 
 
+def test_a_mask_or_truth_on_another_grid_is_refused(tmp_path):
+    """A georeferenced map must share the scene's CRS and transform, not only its size."""
+    scene, _ = _utm_tif(tmp_path)
+    ones = np.ones((1, 40, 50), dtype=np.uint8)
+
+    def raster(name, crs, transform):
+        path = tmp_path / name
+        with rasterio.open(
+            path, "w", driver="GTiff", height=40, width=50, count=1, dtype="uint8",
+            crs=crs, transform=transform,
+        ) as dst:  # fmt: skip
+            dst.write(ones)
+        return path
+
+    same = raster("same.tif", "EPSG:32633", UTM)
+    other_crs = raster("crs.tif", "EPSG:32632", UTM)
+    shifted = raster("shift.tif", "EPSG:32633", Affine.translation(300, 0) * UTM)
+    assert detect_scene(scene, tmp_path / "o", method="grx", mask=str(same))["auc"] is None
+    for path, says in ((other_crs, "its CRS is EPSG:32632"), (shifted, "its transform is")):
+        for option in ("mask", "gt"):
+            with pytest.raises(cli.InputError, match=f"not on the scene's grid: {says}"):
+                detect_scene(scene, tmp_path / "o", method="grx", **{option: str(path)})
+
+
 def test_no_data_in_some_bands_only_is_named(tmp_path):
     """Pixels left out for a NaN in some of their bands only: the summary warns and counts."""
     cube, gt = make_scene(rows=20, cols=20, bands=12, n_endmembers=3, n_targets=2, random_state=1)

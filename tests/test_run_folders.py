@@ -159,10 +159,11 @@ def _signal_when_published(proc: subprocess.Popen, folder: Path, sig: int) -> bo
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_right_after_publication_says_the_run_is_complete(tmp_path, sig):
-    """Signalled as the run folder appears: exit 0, never 'nothing was written'."""
+    """Signalled as the run folder appears: exit 0, never 'nothing was written', and the
+    --json line printed once (from disk if the signal came before the command printed it)."""
     scene = _scene(tmp_path, rows=60, cols=60)
     out = tmp_path / "out"
-    proc = _detect(scene, out, "--no-report")
+    proc = _detect(scene, out, "--no-report", "--json")
     assert _signal_when_published(proc, out / "big_grx", sig)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0, stderr
@@ -173,6 +174,8 @@ def test_signal_right_after_publication_says_the_run_is_complete(tmp_path, sig):
         p.name for p in (out / "big_grx").iterdir()
     )
     assert _hidden(out) == []
+    printed = [line for line in stdout.splitlines() if line.startswith("{")]
+    assert len(printed) == 1 and json.loads(printed[0]) == summary, stdout
 
 
 @pytest.mark.slow
@@ -471,3 +474,22 @@ def test_stale_staging_of_a_killed_run_is_cleaned(tmp_path):
     (stale / "s_grx_scores.npy").write_bytes(b"half")
     detect_scene(_small(tmp_path), out, method="grx")
     assert sorted(p.name for p in out.iterdir()) == ["s_grx"]
+
+
+def test_a_signal_before_the_json_line_prints_it_from_disk(tmp_path, capsys, monkeypatch):
+    """Published, then a signal before the command printed its --json line: exit 0, the
+    warning, and the summary on stdout as the run would have printed it."""
+    from rednmf.exceptions import Interrupted
+
+    def signalled(summary, as_json):
+        raise Interrupted(signal.SIGINT)
+
+    monkeypatch.setattr(cli, "_show_summary", signalled)
+    out = tmp_path / "out"
+    code = cli.main(["detect", str(_small(tmp_path)), "--out", str(out), "--method", "grx",
+                     "--json"])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0
+    assert captured.err.startswith("warning: interrupted (SIGINT) after the run was published")
+    on_disk = json.loads((out / "s_grx" / "s_grx_summary.json").read_text())
+    assert [json.loads(line) for line in captured.out.splitlines()] == [on_disk]

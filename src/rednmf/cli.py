@@ -509,11 +509,16 @@ def _batch_json(rows: list[dict[str, Any]], out: Path, **counts: int) -> dict[st
     }
 
 
+#: Whether this command has printed its JSON line (reset by :func:`main`).
+_json_printed = [False]
+
+
 def _echo_json(obj: dict[str, Any]) -> None:
     """Print ``obj`` as one JSON line (``--json``)."""
     from rednmf.io.writers import jsonable
 
     _echo(json.dumps(jsonable(obj), allow_nan=False))
+    _json_printed[0] = True
 
 
 def _show_summary(summary: dict[str, Any], as_json: bool) -> None:
@@ -862,6 +867,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         published(clear=True)
     show_warning = warnings.showwarning
     warnings.showwarning = _show_warning
+    as_json = "--json" in (sys.argv[1:] if argv is None else argv)
+    _json_printed[0] = False
     guard = handling(signal.SIGINT, signal.SIGTERM)  # both -> Interrupted while the command runs
     code: int | None = None
     try:
@@ -879,7 +886,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if cause is None and not received:
                     raise
                 signum = getattr(cause, "signum", received[0] if received else signal.SIGINT)
-                code = _report_interruption(signal.Signals(signum))
+                code = _report_interruption(signal.Signals(signum), as_json)
             finally:
                 warnings.showwarning = show_warning
     except Interrupted as late:
@@ -888,13 +895,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         guard.restore()
         signals_received(clear=True)
         if code is None:
-            code = _report_interruption(signal.Signals(late.signum))
+            code = _report_interruption(signal.Signals(late.signum), as_json)
     return code
 
 
-def _report_interruption(sig: signal.Signals) -> int:
-    """Write the one line of an interrupted command; return its exit status."""
-    code, message = _interrupted_message(sig)
+def _report_interruption(sig: signal.Signals, as_json: bool = False) -> int:
+    """Write the one line of an interrupted command; return its exit status.
+
+    A single run published before the signal is complete: with ``--json`` its
+    summary is printed from disk, as the run would have printed it.
+    """
+    code, message, run = _interrupted_message(sig)
+    if as_json and run is not None and not _json_printed[0]:
+        _echo_json(json.loads((run / f"{run.name}_summary.json").read_text()))
     sys.stderr.write(message + "\n")
     sys.stderr.flush()
     return code
@@ -905,12 +918,13 @@ def _show_warning(message: Warning | str, *args: Any, **kwargs: Any) -> None:
     sys.stderr.write(f"warning: {one_line(message)}\n")
 
 
-def _interrupted_message(sig: signal.Signals) -> tuple[int, str]:
+def _interrupted_message(sig: signal.Signals) -> tuple[int, str, Path | None]:
     """Exit status and message after ``sig`` stopped the command: what is on disk.
 
     A single run whose folder was published before the signal is complete: exit 0
-    with a warning. A batch: 128 + signal, naming the run folders published and the
-    ``batch_summary.csv`` that lists them. Nothing published: 128 + signal.
+    with a warning (and the folder, third). A batch: 128 + signal, naming the run
+    folders published and the ``batch_summary.csv`` that lists them. Nothing
+    published: 128 + signal.
     """
     done: list[Path] = []
     if "rednmf.io.writers" in sys.modules:  # else nothing can have been published
@@ -922,14 +936,24 @@ def _interrupted_message(sig: signal.Signals) -> tuple[int, str]:
     stopped = f"interrupted ({sig.name})"
     if batch:
         names = ", ".join(p.name for p in runs) or "none"
-        return 128 + int(sig), (
-            f"error: {stopped}; {len(runs)} run folder(s) published before it, complete "
-            f"({names}); {batch[-1]} lists every scene and which were not run"
+        return (
+            128 + int(sig),
+            (
+                f"error: {stopped}; {len(runs)} run folder(s) published before it, complete "
+                f"({names}); {batch[-1]} lists every scene and which were not run"
+            ),
+            None,
         )
     if runs:
-        return 0, f"warning: {stopped} after the run was published; {runs[-1]} is complete"
-    return 128 + int(sig), (
-        f"error: {stopped}; this run left nothing behind and earlier results are unchanged"
+        return (
+            0,
+            f"warning: {stopped} after the run was published; {runs[-1]} is complete",
+            runs[-1],
+        )
+    return (
+        128 + int(sig),
+        (f"error: {stopped}; this run left nothing behind and earlier results are unchanged"),
+        None,
     )
 
 

@@ -284,10 +284,15 @@ def _run_one(
                 path, data_var=options.data_var, gt_var=options.gt_var, lazy=options.lazy
             )
     rows, cols, bands = scene.shape
+    grid = (scene.crs, scene.transform)
     if gt is not None:
-        scene.gt, var = read_map(gt, (rows, cols))
+        scene.gt, var = read_map(gt, (rows, cols), grid=grid)
         scene.gt_var = var or Path(gt).name
-    use = None if mask is None else read_map(mask, (rows, cols), what="mask", option="--mask")[0]
+    use = (
+        None
+        if mask is None
+        else read_map(mask, (rows, cols), what="mask", option="--mask", grid=grid)[0]
+    )
     # the checksums of the inputs (a second pass over the files) overlap the fit
     inputs = _in_background(_input_files, scene, gt, mask)
     phases["read"] = time.perf_counter() - t0

@@ -185,3 +185,12 @@ def test_detect_on_geotiff_airport1(tmp_path, capsys, airport1):
         rows = list(csv.DictReader(fh))
     assert list(rows[0]) == CSV_COLUMNS and len(rows) == len(feats)
     assert float(rows[0]["peak_score"]) >= float(rows[-1]["peak_score"])
+
+
+def test_an_unnamed_crs_is_described_by_its_epsg_name():
+    """ENVI's map info gives GDAL a CRS named 'unnamed': info names it from its EPSG code."""
+    from rasterio.crs import CRS
+
+    wkt = CRS.from_epsg(32633).to_wkt().replace("WGS 84 / UTM zone 33N", "unnamed", 1)
+    assert '"unnamed"' in wkt
+    assert describe_crs(wkt) == "EPSG:32633 (WGS 84 / UTM zone 33N)"

@@ -429,11 +429,45 @@ def describe_crs(wkt: str | None) -> str:
         crs = CRS.from_wkt(wkt)
         epsg = crs.to_epsg()
         name = _wkt_name(crs.to_wkt())
+        if epsg is not None and name in ("", "unnamed"):  # e.g. from an ENVI map info
+            name = _wkt_name(CRS.from_epsg(epsg).to_wkt())
         if epsg is not None:
             return f"EPSG:{epsg} ({name})" if name else f"EPSG:{epsg}"
         return name or "custom CRS"
     except Exception:
         return "unparsed CRS"
+
+
+def grid_mismatch(
+    crs: str | None,
+    transform: Sequence[float] | None,
+    other_crs: str | None,
+    other_transform: Sequence[float] | None,
+) -> str | None:
+    """How two georeferenced grids of the same size differ, or None when they agree.
+
+    Grids that are not both georeferenced (a CRS or a transform missing on
+    either side) cannot be compared: None. The CRSs are compared by GDAL
+    (``rasterio.crs.CRS``), the transforms to a thousandth of a pixel.
+    """
+    if not (crs and other_crs and transform is not None and other_transform is not None):
+        return None
+    from rasterio.crs import CRS
+
+    try:
+        same_crs = CRS.from_wkt(crs) == CRS.from_wkt(other_crs)
+    except Exception:
+        same_crs = crs == other_crs
+    if not same_crs:
+        return f"its CRS is {describe_crs(other_crs)}, the scene's {describe_crs(crs)}"
+    a, b = np.asarray(transform[:6], float), np.asarray(other_transform[:6], float)
+    pixel = max(abs(a[0]), abs(a[1]), abs(a[3]), abs(a[4]), 1e-12)
+    if np.abs(a - b).max() > 1e-3 * pixel:
+        return (
+            f"its transform is {tuple(round(v, 6) for v in b)}, the scene's "
+            f"{tuple(round(v, 6) for v in a)}"
+        )
+    return None
 
 
 def _wkt_name(wkt: str) -> str:

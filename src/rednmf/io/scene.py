@@ -568,6 +568,7 @@ def read_map(
     *,
     what: str = "ground truth",
     option: str = "--gt",
+    grid: tuple[str | None, Sequence[float] | None] | None = None,
 ) -> tuple[np.ndarray, str | None]:
     """Read a 2-D map (ground truth or mask) of ``shape`` from ``FILE[:VAR]``.
 
@@ -580,6 +581,9 @@ def read_map(
         The scene's ``(rows, cols)``; the map must match it.
     what, option : str
         Words for the messages, e.g. ``"mask"`` and ``"--mask"``.
+    grid : (crs, transform), optional
+        The scene's georeference: a georeferenced raster map must be on the
+        same grid (:func:`rednmf.io.geotiff.grid_mismatch`).
 
     Returns
     -------
@@ -590,7 +594,8 @@ def read_map(
     ------
     InputError
         If the file cannot be read, the variable is missing or ambiguous, the
-        map is not 2-D, holds NaN or infinite values, or has another shape.
+        map is not 2-D, holds NaN or infinite values, has another shape, or is
+        georeferenced on another grid than ``grid``.
     """
     path, var = split_var(spec)
     p = check_file(path)
@@ -622,7 +627,17 @@ def read_map(
     elif suffix == ".npy":
         arr = load_npy(p)
     else:
-        arr = _read_image(p).cube
+        image = _read_image(p)
+        arr = image.cube
+        if grid is not None:
+            from rednmf.io.geotiff import grid_mismatch
+
+            differs = grid_mismatch(grid[0], grid[1], image.crs, image.transform)
+            if differs is not None:
+                raise InputError(
+                    f"{what} {p.name} is not on the scene's grid: {differs}; pass a {what} "
+                    "with the scene's CRS and transform"
+                )
         if arr.ndim == 3:
             if arr.shape[2] != 1:
                 raise InputError(
