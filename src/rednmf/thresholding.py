@@ -133,7 +133,7 @@ def far_threshold(scores: np.ndarray, far: float) -> float:
     threshold is kept between the ``1 - hi far`` and ``1 - lo far`` quantiles,
     ``(lo, hi) = FLAGGED_BOUNDS = (1.5, 2.5)``: between ``1.5 far n`` and
     ``2.5 far n`` pixels are flagged. The bounds were chosen on the 12 real
-    scenes leaving each out in turn (the same bounds in 9 of the 12 folds); on
+    scenes leaving each out in turn (the same bounds in 8 of the 12 folds); on
     the held-out scenes, pooled, every method's flagged background fraction is
     within 1.5x of ``far`` at 1e-3 and 1e-2 (docs/outputs.md). Where anomalies
     are far rarer than ``far``, up to ``2.5 far`` of the background is flagged;
