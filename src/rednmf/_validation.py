@@ -95,7 +95,7 @@ def check_cube(
             "(check the axis order: bands must be the last axis)"
         )
     if arr.dtype not in (np.float32, np.float64):
-        arr = arr.astype(np.float64)
+        arr = arr.astype(np.float64, order="C")  # a band-first cube: one copy, not two
     if arr.dtype.kind == "f" and not all_finite(arr):
         n_inf = int(np.count_nonzero(np.isinf(arr)))
         if n_inf:

@@ -266,3 +266,34 @@ def test_spectral_python_float32_of_a_real_scene_is_read(tmp_path, airport1):
         warnings.simplefilter("error")
         scene = read_scene(tmp_path / "s.hdr")
     np.testing.assert_array_equal(np.asarray(scene.cube), cube)
+
+
+def test_a_band_first_file_is_copied_once(tmp_path):
+    """BSQ is a transposed memory map: its float cube (no-data as NaN, or an integer file
+    widened) is made C-ordered once, so check_cube does not copy it again. What check_cube
+    allocates beyond the scene it is given (tracemalloc): boolean maps only, 0.25x the
+    float32 cube (1.0x before), and for an int16 file its float64 cube, 1.0x (2.0x)."""
+    import tracemalloc
+
+    from rednmf._validation import check_cube
+
+    data = np.random.default_rng(0).integers(1, 3000, (120, 100, 30)).astype(np.int16)
+    data[0, 0] = -9999
+    hdr = save_envi(tmp_path / "s.hdr", data, interleave="bsq", **{"data ignore value": -9999})
+    plain = save_envi(tmp_path / "p.hdr", data % 3000 + 1, interleave="bsq")
+    extra = []
+    for path in (hdr, plain):
+        scene = read_scene(path)
+        tracemalloc.start()
+        try:
+            cube = check_cube(scene.cube, allow_nan=True)
+            extra.append(tracemalloc.get_traced_memory()[1] / cube.nbytes)
+        finally:
+            tracemalloc.stop()
+        assert cube.flags.c_contiguous
+        if path == hdr:
+            assert cube.dtype == np.float32 and np.isnan(cube[0, 0]).all()
+            np.testing.assert_array_equal(cube[1:], data[1:].astype(np.float32))
+        else:
+            assert cube.dtype == np.float64
+    assert extra[0] < 0.5 and extra[1] < 1.1, extra

@@ -454,7 +454,8 @@ def _apply_nodata(cube: np.ndarray, nodata: float | None) -> np.ndarray:
     hit = cube == nodata
     if not hit.any():
         return cube
-    out = cube.astype(np.float64 if cube.dtype == np.float64 else np.float32)
+    # C order: a band-first (BSQ) memory map is copied once here, not again by check_cube
+    out = cube.astype(np.float64 if cube.dtype == np.float64 else np.float32, order="C")
     out[hit] = np.nan
     return out
 
