@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -133,6 +134,26 @@ def test_a_later_batch_keeps_the_earlier_batch_rows(tmp_path):
     ]
 
 
+def test_a_failed_redo_or_an_unreadable_summary_loses_no_row(tmp_path):
+    """A scene that fails when run again keeps its earlier row (its folder is still there);
+    a batch_summary.csv that cannot be read is moved aside, not overwritten."""
+    a, b = _mat(tmp_path, "a", seed=1), _mat(tmp_path, "b", seed=2)
+    out = tmp_path / "o"
+    detect_batch([a, b], out, method="grx")
+    b.write_text("not a MATLAB file")
+    rows = detect_batch([b], out, method="grx")
+    assert [r["status"] for r in rows] == ["error"]
+    with open(out / "batch_summary.csv", newline="") as fh:
+        listed = [(r["scene"], r["status"]) for r in csv.DictReader(fh)]
+    assert listed == [("a", "ok"), ("b", "ok"), ("b", "error")]
+    (out / "batch_summary.csv").write_bytes("scene,path\nca\xf1a,x\n".encode("latin-1"))
+    with pytest.warns(UserWarning, match="could not be read.*batch_summary.unread.csv"):
+        detect_batch([a], out, method="grx")
+    assert (out / "batch_summary.unread.csv").read_bytes().startswith(b"scene,path")
+    with open(out / "batch_summary.csv", newline="") as fh:
+        assert [r["scene"] for r in csv.DictReader(fh)] == ["a"]
+
+
 def test_batch_all_good_exits_zero(tmp_path):
     rows = detect_batch([_mat(tmp_path, "a"), _mat(tmp_path, "b")], tmp_path / "o", method="grx")
     assert [r["status"] for r in rows] == ["ok", "ok"]
@@ -259,6 +280,8 @@ def test_contamination_never_flags_more_than_its_fraction(n, frac):
     valid = scores[~np.isnan(scores)]
     thr = contamination_threshold(scores, frac)
     assert int((valid > thr).sum()) == int(np.floor(frac * valid.size + 1e-9))
+    with pytest.raises(cli.InputError, match="contamination must be"):
+        contamination_threshold(scores, -0.1)
     tied = np.repeat(valid[:2], n)  # ties at the threshold: fewer, never more
     assert int((tied > contamination_threshold(tied, frac)).sum()) <= frac * tied.size
 
@@ -423,6 +446,33 @@ def test_info_counts_no_data_as_detect_does(tmp_path, capsys):
     summary = detect_scene(p, tmp_path / "o", method="grx")
     assert summary["nodata_pixels"] == facts["nodata_pixels"]
     assert summary["bands_used"] == 11
+    np.savez(p, data=np.full((4, 5, 3), np.nan))  # NaN everywhere: every pixel is no-data
+    assert cli.main(["info", str(p), "--json"]) == 0
+    facts = json.loads(capsys.readouterr().out)
+    assert facts["nodata_pixels"] == 20 and facts["all_nan_bands"] == [0, 1, 2]
+
+
+def test_a_signal_swallowed_in_another_command_is_answered(tmp_path, capsys, monkeypatch):
+    """A signal noted but never raised (in a __del__, say) during `info`: the command
+    answers it as a raised one (exit 143, one line), not in silence."""
+    from rednmf import _signals
+
+    real = cli._scene_facts
+
+    def swallowed(scene):
+        _signals._received.append(int(signal.SIGTERM))
+        return real(scene)
+
+    monkeypatch.setattr(cli, "_scene_facts", swallowed)
+    assert cli.main(["info", str(_mat(tmp_path))]) == 128 + signal.SIGTERM
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith(
+            "error: interrupted (SIGTERM); this run left nothing behind and earlier results are "
+            "unchanged"
+        )
+    )
 
 
 @pytest.mark.parametrize("angle", [0.0, 30.0])

@@ -340,7 +340,10 @@ def test_a_rerun_keeps_what_the_user_put_in_the_run_folder(tmp_path):
     (run / "extra").mkdir()
     (run / "extra" / "plot.png").write_bytes(b"png")
     (run / "s_grx_stale.txt").write_text("an old output name")
+    (run / "s_grx_backup").mkdir()  # a folder, even under the run's prefix: a run writes none
+    (run / "s_grx_backup" / "old.csv").write_text("kept")
     detect_scene(_small(tmp_path, with_gt=False), out, method="grx")
+    assert (run / "s_grx_backup" / "old.csv").read_text() == "kept"
     assert (run / "notes.txt").read_text() == "mine"
     assert (run / "extra" / "plot.png").read_bytes() == b"png"
     assert not (run / "s_grx_stale.txt").exists()

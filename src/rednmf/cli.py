@@ -875,6 +875,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         with guard:
             try:
                 code = _main(argv)
+                # a signal noted but swallowed where Python could not raise it (the
+                # handler's hook hides it): answered as if it had been raised
+                if received := signals_received(clear=True):
+                    code = _report_interruption(signal.Signals(received[0]), as_json)
             except BaseException as exc:
                 # A library's clean-up (a ``finally`` or ``__exit__``) can fail while a
                 # signal unwinds it, and its error then replaces the interruption: look down

@@ -763,21 +763,35 @@ def _write_batch_summary(folder: Path, rows: list[dict[str, Any]]) -> None:
 def _earlier_rows(path: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows of an earlier ``batch_summary.csv`` that still describe a run folder on disk.
 
-    An ``ok`` row is kept when its run folder is still in the output folder and
-    this batch did not run the same scene and method again (``rows``); rows of
-    failed scenes describe nothing on disk and are dropped.
+    An ``ok`` row is kept when its run folder (named for its scene and method) is
+    still in the output folder and this batch did not publish the same scene and
+    method again (an ``ok`` row of ``rows``); rows of failed scenes describe
+    nothing on disk and are dropped. A file that cannot be read is moved aside to
+    ``batch_summary.unread.csv``, with a warning.
     """
     if not path.is_file():
         return []
-    again = {(r["scene"], r["method"]) for r in rows}
-    with path.open(newline="") as fh:
-        earlier = list(csv.DictReader(fh))
+    again = {(r["scene"], r["method"]) for r in rows if r.get("status") == "ok"}
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            earlier = list(csv.DictReader(fh))
+    except (UnicodeDecodeError, csv.Error, OSError) as exc:
+        aside = path.with_name("batch_summary.unread.csv")
+        os.replace(path, aside)
+        warnings.warn(
+            f"the earlier {path.name} could not be read ({one_line(exc)}); it is kept as "
+            f"{aside.name} and its rows are not carried over",
+            UserWarning,
+            stacklevel=3,
+        )
+        return []
     return [
         r
         for r in earlier
         if r.get("status") == "ok"
         and (r.get("scene"), r.get("method")) not in again
         and r.get("run_dir")
+        and Path(r["run_dir"]).name == run_name(str(r["scene"]), str(r["method"]))
         and (path.parent / Path(r["run_dir"]).name).is_dir()
     ]
 

@@ -359,6 +359,9 @@ def contamination_threshold(scores: np.ndarray, contamination: float) -> float:
         ``ceil(contamination n)`` scores above it when ``contamination n`` is
         not whole.
     """
+    contamination = check_real(
+        "contamination", contamination, low=0.0, high=0.5, low_inclusive=False
+    )
     s = _valid(scores)
     n = s.size
     k = min(n - 1, int(np.floor(contamination * n + 1e-9)))

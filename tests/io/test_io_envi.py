@@ -268,6 +268,19 @@ def test_spectral_python_float32_of_a_real_scene_is_read(tmp_path, airport1):
     np.testing.assert_array_equal(np.asarray(scene.cube), cube)
 
 
+def test_big_endian_float64_with_no_data_stays_float64(tmp_path):
+    """The no-data conversion keeps float64 whatever the byte order (>f8 is float64 too)."""
+    data = np.random.default_rng(0).random((6, 5, 4)) * 1e9 + 0.123
+    data[0, 0] = -9999.0
+    hdr = save_envi(tmp_path / "s.hdr", data, byteorder=1, **{"data ignore value": -9999})
+    for lazy in (False, True):
+        cube = read_scene(hdr, lazy=lazy).cube
+        got = np.asarray(cube[:, :, :])
+        assert got.dtype.kind == "f" and got.dtype.itemsize == 8
+        assert np.isnan(got[0, 0]).all()
+        np.testing.assert_array_equal(got[1:], data[1:])
+
+
 def test_a_band_first_file_is_copied_once(tmp_path):
     """BSQ is a transposed memory map: its float cube (no-data as NaN, or an integer file
     widened) is made C-ordered once, so check_cube does not copy it again. What check_cube

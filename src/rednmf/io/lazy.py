@@ -28,7 +28,7 @@ def nodata_dtype(dtype: np.dtype, nodata: float | None) -> np.dtype:
     dtype = np.dtype(dtype)
     if nodata is None or np.isnan(nodata):
         return dtype
-    return np.dtype(np.float64 if dtype == np.float64 else np.float32)
+    return np.dtype(np.float64 if dtype.kind == "f" and dtype.itemsize == 8 else np.float32)
 
 
 def nodata_to_nan(

@@ -43,7 +43,7 @@ import numpy as np
 
 from rednmf._memory import fits_in_memory
 from rednmf.exceptions import InputError
-from rednmf.io.lazy import MemmapCube
+from rednmf.io.lazy import MemmapCube, nodata_dtype
 from rednmf.io.mat import check_file, is_numeric, load_mat, load_npy, load_npz
 
 if TYPE_CHECKING:
@@ -158,7 +158,7 @@ class Scene:
         used[self.all_nan_bands()] = False
         n = 0
         for block in self._row_blocks():
-            nan = np.isnan(block[:, :, used])
+            nan = np.isnan(_bands(block, used))
             n += int(np.count_nonzero(nan.any(axis=2) & ~nan.all(axis=2)))
         return n
 
@@ -173,9 +173,16 @@ class Scene:
             return np.zeros(self.cube.shape[:2], dtype=bool)
         used = np.ones(self.shape[2], dtype=bool)
         used[self.all_nan_bands()] = False
+        if not used.any():  # NaN everywhere: every pixel is no-data
+            return np.ones(self.shape[:2], dtype=bool)
         return np.concatenate(
-            [np.isnan(block[:, :, used]).any(axis=2) for block in self._row_blocks()]
+            [np.isnan(_bands(block, used)).any(axis=2) for block in self._row_blocks()]
         )
+
+
+def _bands(block: np.ndarray, used: np.ndarray) -> np.ndarray:
+    """``block[:, :, used]``, without a copy when every band is used."""
+    return block if used.all() else block[:, :, used]
 
 
 def _describe(value: object) -> str:
@@ -455,7 +462,7 @@ def _apply_nodata(cube: np.ndarray, nodata: float | None) -> np.ndarray:
     if not hit.any():
         return cube
     # C order: a band-first (BSQ) memory map is copied once here, not again by check_cube
-    out = cube.astype(np.float64 if cube.dtype == np.float64 else np.float32, order="C")
+    out = cube.astype(nodata_dtype(cube.dtype, nodata), order="C")
     out[hit] = np.nan
     return out
 

@@ -374,7 +374,7 @@ def _carry_foreign(target: Path, staging: Path) -> list[str]:
     """Copy into ``staging`` what ``target`` holds that a run did not write; their names.
 
     A run writes only files named ``TARGET_*`` (its prefix), so anything else in
-    the earlier folder (a user's notes, say) is the user's. It is hard-linked
+    the earlier folder (a user's notes, a folder of any name) is the user's. It is hard-linked
     into the staging folder (copied where links fail), so that it survives the
     publication, and stays in ``target`` until the exchange: an interruption
     before it loses nothing.
@@ -383,7 +383,8 @@ def _carry_foreign(target: Path, staging: Path) -> list[str]:
         return []
     carried = []
     for child in sorted(target.iterdir()):
-        if child.name.startswith(f"{target.name}_") or (staging / child.name).exists():
+        ours = child.name.startswith(f"{target.name}_") and not child.is_dir()  # no folder
+        if ours or (staging / child.name).exists():
             continue
         dest = staging / child.name
         if child.is_dir() and not child.is_symlink():
