@@ -263,3 +263,24 @@ def test_a_signal_where_python_cannot_raise_is_noted_not_printed(capfd):
     assert _signals.signals_received(clear=True) == [signal.SIGUSR1]
     assert [type(u.exc_value).__name__ for u in seen] == ["ValueError"]  # not Interrupted
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_signal_waits_for_a_deferred_step_then_acts():
+    """A signal during ``deferred`` lets the block finish, then the handler there raises."""
+    from rednmf import _signals
+    from rednmf.exceptions import Interrupted
+
+    steps: list[str] = []
+    _signals.signals_received(clear=True)
+    old = signal.getsignal(signal.SIGUSR1)
+    with pytest.raises(Interrupted), _signals.handling(signal.SIGUSR1):
+        with _signals.deferred(signal.SIGUSR1):
+            os.kill(os.getpid(), signal.SIGUSR1)
+            for _ in range(100_000):  # the signal is handled here, and only noted
+                pass
+            steps.append("printed")
+            steps.append("noted as printed")
+        steps.append("after")  # not reached: the handler raised at the block's end
+    assert steps == ["printed", "noted as printed"]
+    assert signal.getsignal(signal.SIGUSR1) is old
+    assert _signals.signals_received(clear=True) == [signal.SIGUSR1]

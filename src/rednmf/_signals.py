@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 __all__ = [
+    "deferred",
     "early_exit",
     "handling",
     "ignore_after_exit",
@@ -133,6 +134,38 @@ class handling:  # noqa: N801 - used like a function: ``with handling(signal.SIG
             signal.signal(s, h)
         if self._hook is not None and sys.unraisablehook == self._unraisable:
             sys.unraisablehook = self._hook
+
+
+class deferred:  # noqa: N801 - used like a function: ``with deferred():``
+    """Let the block finish before SIGINT or SIGTERM acts; then the handler there runs.
+
+    For a step that must happen whole, such as printing a line and noting that it
+    was printed. A signal during the block is noted and passed, once the
+    handlers are back, to the one that was there (which may raise). Main thread
+    only; elsewhere this does nothing.
+    """
+
+    def __init__(self, *signums: int) -> None:
+        self.signums = signums or (signal.SIGINT, signal.SIGTERM)
+        self._old: dict[int, Any] = {}
+        self._got: list[int] = []
+
+    def __enter__(self) -> None:
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._got = []
+            self._old = {s: signal.signal(s, self._note) for s in self.signums}
+
+    def _note(self, signum: int, frame: Any) -> None:
+        self._got.append(signum)
+
+    def __exit__(self, *exc: object) -> None:
+        old, self._old = self._old, {}
+        for s, h in old.items():
+            signal.signal(s, h)
+        if self._got and callable(handler := old.get(self._got[0])):
+            handler(self._got[0], None)
 
 
 def early_exit(signum: int, frame: object) -> None:

@@ -514,11 +514,15 @@ _json_printed = [False]
 
 
 def _echo_json(obj: dict[str, Any]) -> None:
-    """Print ``obj`` as one JSON line (``--json``)."""
+    """Print ``obj`` as one JSON line (``--json``); a signal acts once it is printed and
+    noted as printed (never twice after an interruption)."""
+    from rednmf._signals import deferred
     from rednmf.io.writers import jsonable
 
-    _echo(json.dumps(jsonable(obj), allow_nan=False))
-    _json_printed[0] = True
+    line = json.dumps(jsonable(obj), allow_nan=False)
+    with deferred():
+        _echo(line)
+        _json_printed[0] = True
 
 
 def _show_summary(summary: dict[str, Any], as_json: bool) -> None:
