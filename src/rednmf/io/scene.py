@@ -146,6 +146,12 @@ class Scene:
             every &= np.isnan(block).all(axis=(0, 1))
         return np.flatnonzero(every)
 
+    def _used_bands(self) -> np.ndarray:
+        """Bool per band: not NaN everywhere (:meth:`all_nan_bands`), as detectors keep them."""
+        used = np.ones(self.shape[2], dtype=bool)
+        used[self.all_nan_bands()] = False
+        return used
+
     def partial_nodata_pixels(self) -> int:
         """The no-data pixels (:meth:`nodata_mask`) that are NaN in some of its bands only.
 
@@ -154,8 +160,7 @@ class Scene:
         """
         if self.cube.dtype.kind != "f":
             return 0
-        used = np.ones(self.shape[2], dtype=bool)
-        used[self.all_nan_bands()] = False
+        used = self._used_bands()
         n = 0
         for block in self._row_blocks():
             nan = np.isnan(_bands(block, used))
@@ -171,8 +176,7 @@ class Scene:
         """
         if self.cube.dtype.kind != "f":
             return np.zeros(self.cube.shape[:2], dtype=bool)
-        used = np.ones(self.shape[2], dtype=bool)
-        used[self.all_nan_bands()] = False
+        used = self._used_bands()
         if not used.any():  # NaN everywhere: every pixel is no-data
             return np.ones(self.shape[:2], dtype=bool)
         return np.concatenate(
