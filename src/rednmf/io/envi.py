@@ -17,6 +17,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -204,6 +205,28 @@ def _header_int(meta: dict[str, object], key: str, header: Path) -> int:
     return value
 
 
+def _header_band_list(
+    values: Any, header: Path, bands: int, named: str, counted: str, fix: str
+) -> np.ndarray:
+    """A per-band list of the header (``bbl``, ``wavelength``) as numbers, one per band.
+
+    ``named`` (``'a wavelength list'``), ``counted`` (``'wavelengths'``) and
+    ``fix`` (``'wavelength list'``) word the errors.
+    """
+    try:
+        numbers = np.array([float(v) for v in values])
+    except (TypeError, ValueError) as exc:
+        raise InputError(
+            f"ENVI header {header.name} has {named} that is not numbers; fix or remove it"
+        ) from exc
+    if numbers.size != bands:
+        raise InputError(
+            f"ENVI header {header.name} lists {numbers.size} {counted} for {bands} bands; "
+            f"fix or remove the {fix}"
+        )
+    return numbers
+
+
 def read_envi(
     path: str | os.PathLike[str],
     data_file: str | os.PathLike[str] | None = None,
@@ -330,36 +353,23 @@ def read_envi(
 
     bad = np.zeros(bands, dtype=bool)
     if "bbl" in meta:
-        try:
-            bbl = np.array([float(b) for b in meta["bbl"]])
-        except (TypeError, ValueError) as exc:
-            raise InputError(
-                f"ENVI header {header.name} has a bad band list (bbl) that is not numbers; "
-                "fix or remove it"
-            ) from exc
-        if bbl.size != bands:
-            raise InputError(
-                f"ENVI header {header.name} lists {bbl.size} bbl values for {bands} bands; "
-                "fix or remove the bbl"
-            )
+        bbl = _header_band_list(
+            meta["bbl"], header, bands, "a bad band list (bbl)", "bbl values", "bbl"
+        )
         bad = bbl == 0
         if bad.all():
             raise InputError(f"every band of {header.name} is marked bad (bbl all 0); fix the bbl")
 
     wavelengths = None
     if "wavelength" in meta:
-        try:
-            wl = np.array([float(w) for w in meta["wavelength"]])
-        except (TypeError, ValueError) as exc:
-            raise InputError(
-                f"ENVI header {header.name} has a wavelength list that is not numbers; "
-                "fix or remove it"
-            ) from exc
-        if wl.size != bands:
-            raise InputError(
-                f"ENVI header {header.name} lists {wl.size} wavelengths for {bands} bands; "
-                "fix or remove the wavelength list"
-            )
+        wl = _header_band_list(
+            meta["wavelength"],
+            header,
+            bands,
+            "a wavelength list",
+            "wavelengths",
+            "wavelength list",
+        )
         wavelengths = wl[~bad]
 
     nodata = None

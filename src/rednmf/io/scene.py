@@ -203,6 +203,19 @@ def _listing(variables: dict[str, object], names: Sequence[str] | None = None) -
     return ", ".join(f"{n} ({_describe(variables[n])})" for n in names)
 
 
+def _named_variable(variables: dict[str, object], name: str, source: str, flag: str) -> object:
+    """The variable ``name`` of the file ``source``; if missing, an error listing the others.
+
+    ``flag`` is the option to name another with (``'--data-var'``).
+    """
+    if name not in variables:
+        raise InputError(
+            f"variable {name!r} not found in {source}; "
+            f"available: {_listing(variables)}; pass {flag} with one of these"
+        )
+    return variables[name]
+
+
 def select_variables(
     variables: dict[str, object],
     *,
@@ -236,12 +249,7 @@ def select_variables(
     numeric = {n: v for n, v in variables.items() if is_numeric(v)}
 
     if data_var is not None:
-        if data_var not in variables:
-            raise InputError(
-                f"variable {data_var!r} not found in {source}; "
-                f"available: {_listing(variables)}; pass --data-var with one of these"
-            )
-        value = variables[data_var]
+        value = _named_variable(variables, data_var, source, "--data-var")
         if not (is_numeric(value) and value.ndim == 3):
             raise InputError(
                 f"variable {data_var!r} in {source} is {_describe(value)}, not a 3-D numeric "
@@ -267,12 +275,7 @@ def select_variables(
     _check_bands_last(numeric, cube_name, source, gt_var)
 
     if gt_var is not None:
-        if gt_var not in variables:
-            raise InputError(
-                f"variable {gt_var!r} not found in {source}; "
-                f"available: {_listing(variables)}; pass --gt-var with one of these"
-            )
-        value = variables[gt_var]
+        value = _named_variable(variables, gt_var, source, "--gt-var")
         if not (is_numeric(value) and value.shape == (rows, cols)):
             raise InputError(
                 f"ground truth {gt_var!r} in {source} is {_describe(value)}, but the cube is "
@@ -616,12 +619,7 @@ def read_map(
     if suffix in (".mat", ".npz"):
         variables = load_npz(p) if suffix == ".npz" else load_mat(p)
         if var is not None:
-            if var not in variables:
-                raise InputError(
-                    f"variable {var!r} not found in {p.name}; available: {_listing(variables)}; "
-                    f"pass {option} {p.name}:NAME with one of these"
-                )
-            arr = variables[var]
+            arr = _named_variable(variables, var, p.name, f"{option} {p.name}:NAME")
         else:
             maps = [n for n, v in variables.items() if is_numeric(v) and v.ndim == 2]
             if len(maps) != 1:
