@@ -57,7 +57,7 @@ import numpy as np
 
 from rednmf.solvers._driver import FitCallback
 from rednmf.solvers._mu_blocks import BlockMatrix, Factors, residual_blocks
-from rednmf.solvers.nmf import NMFResult, _blocks64, residual, run_reweighted
+from rednmf.solvers.nmf import NMFResult, blocks64, residual, run_reweighted
 
 __all__ = [
     "entropy_weights",
@@ -109,7 +109,7 @@ def weighted_residual(
 def _fit_sums(E: np.ndarray, T: np.ndarray | None) -> tuple[float, float]:
     """``sum E^2`` and ``sum T * E^2`` (0 without ``T``), products and sums in float64."""
     s2 = fit = 0.0
-    for blocks in _blocks64(E) if T is None else _blocks64(E, T):
+    for blocks in blocks64(E) if T is None else blocks64(E, T):
         e = blocks[0]
         e *= e
         s2 += float(e.sum())
@@ -123,7 +123,7 @@ def _entropy(T: np.ndarray, Z: np.ndarray, s: np.ndarray, gamma: float) -> float
 
     See the module text; ``0 ln 0 = 0`` holds as ``T = 0`` multiplies finite terms.
     """
-    tz = sum(float(np.dot(t, z)) for t, z in _blocks64(T, Z))
+    tz = sum(float(np.dot(t, z)) for t, z in blocks64(T, Z))
     c = T.sum(axis=0, dtype=np.float64)
     v = np.log(T.shape[0]) - np.log(s.reshape(-1).astype(np.float64))
     return float(np.dot(v, c)) - tz / gamma

@@ -65,7 +65,7 @@ import numpy as np
 
 from rednmf.solvers._driver import FitCallback
 from rednmf.solvers._mu_blocks import BlockMatrix, BlockMedian, Factors
-from rednmf.solvers.nmf import NMFResult, _sum64, run_reweighted, sq_norm
+from rednmf.solvers.nmf import NMFResult, run_reweighted, sq_norm, sum64
 
 __all__ = ["huber_l1", "l1nmf_objective", "l1nmf_solve", "weight_matrix"]
 
@@ -92,9 +92,9 @@ def _huber_of_abs(A: np.ndarray, delta: float, work: np.ndarray) -> float:
     nothing); the sums and squares are float64.
     """
     if delta <= 0:
-        return _sum64(A)
+        return sum64(A)
     np.minimum(A, delta, out=work)
-    return _sum64(A) - _sum64(work) + sq_norm(work) / (2 * delta) + A.size * delta / 2
+    return sum64(A) - sum64(work) + sq_norm(work) / (2 * delta) + A.size * delta / 2
 
 
 def _weights(E: np.ndarray, delta: float, out: np.ndarray | None = None) -> np.ndarray:

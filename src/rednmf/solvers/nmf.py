@@ -46,7 +46,7 @@ fit callback, stopping rule, the warning at ``max_iter``) is
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,12 +133,12 @@ def sq_norm(A: np.ndarray) -> float:
     return total
 
 
-def _sum64(A: np.ndarray) -> float:
+def sum64(A: np.ndarray) -> float:
     """``sum(A)`` accumulated in float64."""
     return float(np.add.reduce(_flat(A), dtype=np.float64))
 
 
-def _blocks64(*arrays: np.ndarray):
+def blocks64(*arrays: np.ndarray) -> Iterator[list[np.ndarray]]:
     """Yield the arrays (same size) block by block, each block copied into float64.
 
     The buffers are reused: a block is valid until the next one is yielded.

@@ -49,7 +49,7 @@ import numpy as np
 
 from rednmf.solvers._driver import FitCallback, Iterate
 from rednmf.solvers._mu_blocks import BlockMatrix, BlockMedian, Factors
-from rednmf.solvers.nmf import NMFResult, _sum64, run_reweighted, sq_norm
+from rednmf.solvers.nmf import NMFResult, run_reweighted, sq_norm, sum64
 
 __all__ = ["anomaly_matrix", "rnmf_solve", "rnmf_objective"]
 
@@ -125,7 +125,7 @@ def rnmf_solve(
             nonlocal l1
             Sp, Sn = _parts(E, tau)
             if first:
-                l1 += _sum64(Sp) + _sum64(Sn)
+                l1 += sum64(Sp) + sum64(Sn)
             parts[:] = [Sp, Sn]
             np.add(Xb, Sn, out=E)
             return None, E, Sp  # mu_update_W / mu_update_H with P = X + S-, N = S+
