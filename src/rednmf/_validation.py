@@ -131,7 +131,9 @@ def check_magnitude(data: np.ndarray) -> None:
         power = int(np.floor(np.log10(top)))
         raise InputError(
             f"values reach {top:.3g}: the detectors' squares and float32 arithmetic overflow "
-            f"above {MAX_MAGNITUDE:g}; divide the cube by a constant (e.g. 1e{power}) first"
+            f"above {MAX_MAGNITUDE:g}; if they mark no-data, declare that value in the file "
+            "(GDAL's nodata, ENVI's 'data ignore value'), else divide the cube by a constant "
+            f"(e.g. 1e{power}) first"
         )
 
 

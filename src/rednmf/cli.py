@@ -761,6 +761,8 @@ def _scene_facts(scene: Any) -> dict[str, Any]:
     facts["bad_bands"] = [int(b) for b in scene.bad_bands]
     facts["all_nan_bands"] = [int(b) for b in scene.all_nan_bands()]
     facts["nodata"] = scene.nodata
+    facts["mask_band"] = scene.masked
+    facts["scaled"] = scene.scaled
     facts["nodata_pixels"] = int(scene.nodata_mask().sum())
     facts["crs"] = None if scene.crs is None else describe_crs(scene.crs)
     facts["transform"] = None if scene.transform is None else list(scene.transform)
@@ -809,7 +811,8 @@ def info(
         kept = "" if stored_dtype == facts["dtype"] else f" (stored as {stored_dtype})"
         _echo(f"dtype        {facts['dtype']}{kept}")
         vr = facts["value_range"]
-        _echo(f"values       {'n/a' if vr is None else f'{vr[0]:g} .. {vr[1]:g}'}")
+        scaled = " (the bands' scale and offset applied)" if scene.scaled else ""
+        _echo(f"values       {'n/a' if vr is None else f'{vr[0]:g} .. {vr[1]:g}'}{scaled}")
         if facts.get("n_inf"):
             _echo(f"infinite     {facts['n_inf']} value(s) (detect will refuse them)")
         _echo("variables    " + ", ".join(f"{k} ({v})" for k, v in scene.variables.items()))
@@ -829,6 +832,7 @@ def info(
             nan = facts["all_nan_bands"]
             _echo(f"all-NaN      {len(nan)} band(s), dropped by detect: {nan}")
         nd = "none" if scene.nodata is None else f"{scene.nodata:g}"
+        nd += ", mask band" if scene.masked else ""
         _echo(f"no-data      value {nd}, {facts['nodata_pixels']} pixel(s) with NaN/no-data")
         _echo(f"crs          {facts['crs'] or 'none'}")
         t = facts["transform"]

@@ -310,3 +310,17 @@ def test_a_band_first_file_is_copied_once(tmp_path):
         else:
             assert cube.dtype == np.float64
     assert extra[0] < 0.5 and extra[1] < 1.1, extra
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_a_data_ignore_value_printed_short_of_flt_max_matches_it(tmp_path, lazy):
+    """``-3.40282e+38`` in a header is float32's -FLT_MAX, whole or memory-mapped."""
+    cube = np.random.default_rng(3).random((6, 5, 4), dtype=np.float32) * 6604
+    cube[1, 1:3] = np.finfo(np.float32).min
+    hdr = save_envi(tmp_path / "f.hdr", cube, **{"data ignore value": "-3.40282e+38"})
+    scene = read_scene(hdr, lazy=lazy)
+    got = np.asarray(scene.cube[:, :, :])
+    hit = np.zeros((6, 5), dtype=bool)
+    hit[1, 1:3] = True
+    np.testing.assert_array_equal(np.isnan(got).all(axis=2), hit)
+    np.testing.assert_array_equal(got[~hit], cube[~hit])

@@ -194,3 +194,81 @@ def test_an_unnamed_crs_is_described_by_its_epsg_name():
     wkt = CRS.from_epsg(32633).to_wkt().replace("WGS 84 / UTM zone 33N", "unnamed", 1)
     assert '"unnamed"' in wkt
     assert describe_crs(wkt) == "EPSG:32633 (WGS 84 / UTM zone 33N)"
+
+
+def _both_ways(path):
+    """The scene read whole and read window by window (a GeoTiffCube), as arrays."""
+    eager = read_scene(path, lazy=False)
+    lazy = read_scene(path, lazy=True)
+    return eager, np.asarray(eager.cube), np.asarray(lazy.cube[:, :, :])
+
+
+def test_a_mask_band_marks_no_data_as_gdal_reads_it(tmp_path):
+    rng = np.random.default_rng(0)
+    cube = rng.integers(1, 1000, size=(8, 6, 4)).astype(np.int16)
+    valid = np.ones((8, 6), dtype=bool)
+    valid[5:, 4:] = False  # a corner masked, its values ordinary numbers
+    path = tmp_path / "masked.tif"
+    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
+        save_tif(path, cube)
+        with rasterio.open(path, "r+") as dst:
+            dst.write_mask(valid.astype(np.uint8) * 255)
+    with rasterio.open(path) as src:  # the oracle: GDAL's own mask
+        oracle = src.read_masks(1) == 0
+    np.testing.assert_array_equal(oracle, ~valid)
+    scene, eager, lazy = _both_ways(path)
+    assert scene.masked and scene.nodata is None
+    for arr in (eager, lazy):
+        assert arr.dtype == np.float32
+        np.testing.assert_array_equal(np.isnan(arr).all(axis=2), ~valid)
+        np.testing.assert_array_equal(arr[valid], cube[valid])
+    assert scene.nodata_mask().sum() == (~valid).sum()
+
+
+def test_a_float_no_data_value_matches_at_the_bands_precision(tmp_path):
+    """Headers print -FLT_MAX as -3.40282e+38; GDAL matches it, and so must the reader."""
+    rng = np.random.default_rng(1)
+    cube = rng.random((5, 4, 3), dtype=np.float32) * 100
+    cube[0, :2] = np.finfo(np.float32).min
+    cube[4, 3] = np.float32(0.1)  # a value written as 0.1 is float32's 0.1
+    for nodata, hits in ((-3.40282e38, 2), (0.1, 1)):
+        path = save_tif(tmp_path / f"f{hits}.tif", cube, nodata=nodata)
+        with rasterio.open(path) as src:  # GDAL's mask is the oracle
+            expected = src.read_masks(1) == 0
+        assert expected.sum() == hits
+        scene, eager, lazy = _both_ways(path)
+        for arr in (eager, lazy):
+            np.testing.assert_array_equal(np.isnan(arr).all(axis=2), expected)
+            np.testing.assert_array_equal(arr[~expected], cube[~expected])
+
+
+def test_the_bands_scale_and_offset_are_applied_after_no_data(tmp_path):
+    rng = np.random.default_rng(2)
+    dn = rng.integers(0, 8000, size=(6, 5, 3)).astype(np.int16)
+    dn[2, 2] = -1  # no-data, in stored units
+    scales, offsets = (1e-4, 2e-4, 1e-4), (-0.1, 0.0, 0.05)
+    path = save_tif(tmp_path / "scaled.tif", dn, nodata=-1)
+    with rasterio.open(path, "r+") as dst:
+        dst.scales, dst.offsets = scales, offsets
+    expected = dn.astype(np.float32) * np.float32(scales) + np.float32(offsets)
+    scene, eager, lazy = _both_ways(path)
+    assert scene.scaled and scene.nodata == -1
+    for arr in (eager, lazy):
+        assert arr.dtype == np.float32 and np.isnan(arr[2, 2]).all()
+        keep = np.ones((6, 5), dtype=bool)
+        keep[2, 2] = False
+        np.testing.assert_allclose(arr[keep], expected[keep], rtol=1e-6)
+
+
+def test_ground_control_points_are_named_as_not_used(tmp_path):
+    from rasterio.control import GroundControlPoint
+    from rasterio.crs import CRS
+
+    cube = np.ones((4, 4, 2), dtype=np.float32)
+    path = save_tif(tmp_path / "gcps.tif", cube, crs=None, transform=Affine.identity())
+    gcps = [GroundControlPoint(r, c, 5e5 + 30 * c, 4.6e6 - 30 * r) for r, c in ((0, 0), (3, 3))]
+    with rasterio.open(path, "r+") as dst:
+        dst.gcps = (gcps, CRS.from_epsg(32633))
+    with pytest.warns(UserWarning, match="2 ground control points, which rednmf does not use"):
+        scene = read_scene(path)
+    assert scene.crs is None and scene.transform is None

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from rednmf.exceptions import InputError, one_line
-from rednmf.io.lazy import DiskCube, nodata_dtype, nodata_to_nan, split_key
+from rednmf.io.lazy import DiskCube, nan_dtype, nodata_dtype, nodata_hits, split_key
 from rednmf.io.mat import check_file
 from rednmf.io.writers import atomic_path
 
@@ -62,6 +62,14 @@ class Raster:
     wavelengths : numpy.ndarray or None
         Band centres from the band metadata (``wavelength`` tag), if every
         band has one.
+    stored_dtype : numpy.dtype
+        The bands' dtype in the file.
+    masked : bool
+        Whether the file has a mask band (or an alpha band) besides its
+        no-data value: its masked pixels are NaN in ``cube``.
+    scaled : bool
+        Whether the bands carry a scale or an offset (GDAL's per-band
+        ``scale``/``offset``): ``cube`` holds ``stored * scale + offset``.
     """
 
     cube: np.ndarray | GeoTiffCube
@@ -70,6 +78,81 @@ class Raster:
     crs: str | None
     transform: Transform | None
     wavelengths: np.ndarray | None
+    stored_dtype: np.dtype
+    masked: bool = False
+    scaled: bool = False
+
+
+@dataclass(frozen=True)
+class _Decoding:
+    """How a raster's stored values become the cube's, as GDAL defines them.
+
+    The pixels equal to the no-data value (:func:`rednmf.io.lazy.nodata_hits`)
+    or masked by a mask band become NaN; the others become
+    ``stored * scale + offset`` where a band has a scale or an offset.
+    """
+
+    nodata: float | None
+    masked: bool
+    scales: np.ndarray | None
+    offsets: np.ndarray | None
+
+    @classmethod
+    def of(cls, src: object) -> _Decoding:
+        from rasterio.enums import MaskFlags
+
+        flags = src.mask_flag_enums  # type: ignore[attr-defined]
+        masked = any(MaskFlags.all_valid not in f and MaskFlags.nodata not in f for f in flags)
+        scales = np.asarray(src.scales, dtype=np.float64)  # type: ignore[attr-defined]
+        offsets = np.asarray(src.offsets, dtype=np.float64)  # type: ignore[attr-defined]
+        if np.all(scales == 1) and np.all(offsets == 0):
+            scales = offsets = None
+        return cls(_nodata_of(src), masked, scales, offsets)
+
+    def dtype(self, stored: np.dtype) -> np.dtype:
+        """The cube's dtype: the stored one unless pixels may become NaN or be scaled."""
+        if self.masked or self.scales is not None:
+            return nan_dtype(stored)
+        return nodata_dtype(stored, self.nodata)
+
+    def read(self, src: object, bands: list[int], window: object = None) -> np.ndarray:
+        """The 1-based ``bands`` of ``window`` (None: all of it) as ``(rows, cols, bands)``.
+
+        In the stored dtype when no pixel is no-data and nothing is scaled;
+        else in :meth:`dtype`.
+        """
+        data = src.read(bands, window=window)  # type: ignore[attr-defined]
+        block = np.ascontiguousarray(np.moveaxis(data, 0, -1))
+        del data
+        hit = None
+        if self.nodata is not None and not np.isnan(self.nodata):
+            hit = nodata_hits(block, self.nodata)
+        if self.masked:
+            masks = src.read_masks(bands, window=window)  # type: ignore[attr-defined]
+            invalid = np.moveaxis(masks, 0, -1) == 0
+            hit = invalid if hit is None else hit | invalid
+        if self.scales is None and (hit is None or not hit.any()):
+            return block
+        out = block.astype(self.dtype(block.dtype), copy=False)
+        if self.scales is not None:
+            index = np.asarray(bands) - 1
+            out *= self.scales[index].astype(out.dtype)
+            out += self.offsets[index].astype(out.dtype)  # type: ignore[index]
+        if hit is not None:
+            out[hit] = np.nan
+        return out
+
+
+def _gcps_warning(src: object, p: Path) -> str | None:
+    """The warning for a raster georeferenced by ground control points only (not used)."""
+    gcps = src.gcps[0]  # type: ignore[attr-defined]
+    if not gcps or src.crs is not None:  # type: ignore[attr-defined]
+        return None
+    return (
+        f"{p.name} is georeferenced by {len(gcps)} ground control points, which rednmf does "
+        "not use: its outputs are in pixel coordinates; warp the file first (e.g. gdalwarp) "
+        "to georeference them"
+    )
 
 
 @contextmanager
@@ -135,10 +218,10 @@ def read_raster(path: str | os.PathLike[str], *, lazy: bool = False) -> Raster:
     cube: np.ndarray | GeoTiffCube | None = GeoTiffCube(p) if lazy else None
     try:
         with _quiet(), rasterio.open(p) as src:
+            decoding = _Decoding.of(src)
             if cube is None:
                 _check_real(src, p)
-                data = src.read()  # (bands, rows, cols)
-                cube = np.ascontiguousarray(np.moveaxis(data, 0, -1))
+                cube = decoding.read(src, list(range(1, src.count + 1)))
             raster = Raster(
                 cube=cube,
                 driver=str(src.driver),
@@ -146,13 +229,19 @@ def read_raster(path: str | os.PathLike[str], *, lazy: bool = False) -> Raster:
                 crs=None if src.crs is None else src.crs.to_wkt(),
                 transform=_transform_of(src),
                 wavelengths=_wavelengths(src),
+                stored_dtype=np.dtype(src.dtypes[0]),
+                masked=decoding.masked,
+                scaled=decoding.scales is not None,
             )
+            gcps = _gcps_warning(src, p)
     except InputError:
         raise
     except MemoryError:
         raise
     except Exception as exc:  # RasterioIOError, CPLE_* errors of a damaged file
         raise _unreadable(p, exc) from exc
+    if gcps:
+        warnings.warn(gcps, UserWarning, stacklevel=2)
     return raster
 
 
@@ -283,7 +372,7 @@ class GeoTiffCube(DiskCube):
                         f"({', '.join(sorted(map(str, dtypes)))}); pass one dtype for all bands"
                     )
                 rows, cols, bands = int(src.height), int(src.width), int(src.count)
-                nodata = _nodata_of(src)
+                decoding = _Decoding.of(src)
         except InputError:
             raise
         except Exception as exc:
@@ -291,8 +380,9 @@ class GeoTiffCube(DiskCube):
         self.path = p
         self.shape = (rows, cols, bands)
         self.stored_dtype = dtypes.pop()
-        self.nodata = nodata
-        self.dtype = nodata_dtype(self.stored_dtype, nodata)
+        self.nodata = decoding.nodata
+        self._decoding = decoding
+        self.dtype = decoding.dtype(self.stored_dtype)
         self._init_handle()
 
     # -- the file handle --------------------------------------------------------------
@@ -380,7 +470,8 @@ class GeoTiffCube(DiskCube):
     ) -> np.ndarray:
         """Rows ``r0:r1``, columns ``c0:c1`` (and 0-based ``bands``) as ``(rows, cols, bands)``.
 
-        One windowed read of the file; the no-data value becomes NaN.
+        One windowed read of the file (and of its mask band, if any); no-data and
+        masked pixels become NaN, and a band's scale and offset are applied.
         """
         from rasterio.windows import Window
 
@@ -392,9 +483,7 @@ class GeoTiffCube(DiskCube):
         try:
             with self._lock:
                 src = self._dataset()
-                data = src.read(  # type: ignore[attr-defined]
-                    [b + 1 for b in band_list], window=Window(c0, r0, w, h)
-                )
+                block = self._decoding.read(src, [b + 1 for b in band_list], Window(c0, r0, w, h))
         except InputError:
             raise
         except MemoryError:
@@ -404,8 +493,7 @@ class GeoTiffCube(DiskCube):
                 f"cannot read rows {r0}-{r1 - 1}, columns {c0}-{c1 - 1} of {self.path} "
                 f"({one_line(exc)}); check that the file is complete"
             ) from exc
-        block = np.ascontiguousarray(np.moveaxis(data, 0, -1))
-        return nodata_to_nan(block, self.nodata, self.dtype, fresh=True)
+        return block.astype(self.dtype, copy=False)
 
 
 def read_georef(path: str | os.PathLike[str]) -> tuple[str | None, Transform | None]:

@@ -15,7 +15,21 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["DiskCube", "MemmapCube", "nodata_dtype", "nodata_to_nan", "split_key"]
+__all__ = [
+    "DiskCube",
+    "MemmapCube",
+    "nan_dtype",
+    "nodata_dtype",
+    "nodata_hits",
+    "nodata_to_nan",
+    "split_key",
+]
+
+
+def nan_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype that holds a stored ``dtype``'s values and NaN: float32, or float64 if it was."""
+    dtype = np.dtype(dtype)
+    return np.dtype(np.float64 if dtype.kind == "f" and dtype.itemsize == 8 else np.float32)
 
 
 def nodata_dtype(dtype: np.dtype, nodata: float | None) -> np.dtype:
@@ -25,10 +39,32 @@ def nodata_dtype(dtype: np.dtype, nodata: float | None) -> np.dtype:
     holds the no-data value; the stored ``dtype`` when there is no (or a NaN)
     no-data value.
     """
-    dtype = np.dtype(dtype)
     if nodata is None or np.isnan(nodata):
-        return dtype
-    return np.dtype(np.float64 if dtype.kind == "f" and dtype.itemsize == 8 else np.float32)
+        return np.dtype(dtype)
+    return nan_dtype(dtype)
+
+
+#: A no-data value within this fraction of the largest finite float of a cube's dtype
+#: stands for that value: headers print it with fewer digits than the dtype holds
+#: (``-3.40282e+38`` for float32's ``-3.4028234663852886e+38``), and GDAL reads it so.
+_NEAR_MAX = 1e-5
+
+
+def nodata_hits(block: np.ndarray, nodata: float) -> np.ndarray:
+    """Where ``block`` holds the no-data value, compared at the block's precision.
+
+    A float block is compared with the value rounded to its dtype (``0.1`` in a
+    header matches float32's ``0.1``), and a value within :data:`_NEAR_MAX` of
+    the dtype's largest finite magnitude matches that magnitude (the sign
+    kept). An integer block is compared with the value as it is.
+    """
+    if block.dtype.kind != "f":
+        return block == nodata
+    top = float(np.finfo(block.dtype).max)
+    if abs(abs(nodata) - top) <= _NEAR_MAX * top:
+        nodata = np.copysign(top, nodata)
+    with np.errstate(over="ignore"):  # a value beyond the dtype's range matches only inf
+        return block == block.dtype.type(nodata)
 
 
 def nodata_to_nan(
@@ -42,7 +78,7 @@ def nodata_to_nan(
     """
     if nodata is None or np.isnan(nodata):
         return block
-    hit = block == nodata
+    hit = nodata_hits(block, nodata)
     out = block.astype(dtype, copy=not fresh)
     out[hit] = np.nan
     return out

@@ -43,7 +43,7 @@ import numpy as np
 
 from rednmf._memory import fits_in_memory
 from rednmf.exceptions import InputError
-from rednmf.io.lazy import MemmapCube, nodata_dtype
+from rednmf.io.lazy import MemmapCube, nodata_dtype, nodata_hits
 from rednmf.io.mat import check_file, is_numeric, load_mat, load_npy, load_npz
 
 if TYPE_CHECKING:
@@ -100,6 +100,11 @@ class Scene:
         0-based indices (in the file) of the bands dropped as bad.
     nodata : float or None
         The file's no-data value (its pixels are NaN in ``cube``).
+    masked : bool
+        Whether the file's mask band marked pixels as no-data (NaN in ``cube``).
+    scaled : bool
+        Whether ``cube`` holds the file's values with its bands' scale and
+        offset applied.
     crs : str or None
         Coordinate reference system as WKT.
     transform : tuple of 6 floats or None
@@ -118,6 +123,8 @@ class Scene:
     wavelength_units: str | None = None
     bad_bands: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
     nodata: float | None = None
+    masked: bool = False
+    scaled: bool = False
     crs: str | None = None
     transform: tuple[float, float, float, float, float, float] | None = None
 
@@ -465,7 +472,7 @@ def _apply_nodata(cube: np.ndarray, nodata: float | None) -> np.ndarray:
     """Return ``cube`` with the no-data value replaced by NaN (as float32/float64)."""
     if nodata is None or np.isnan(nodata):
         return cube
-    hit = cube == nodata
+    hit = nodata_hits(cube, nodata)
     if not hit.any():
         return cube
     # C order: a band-first (BSQ) memory map is copied once here, not again by check_cube
@@ -523,7 +530,7 @@ def _read_image(p: Path, lazy: bool | None = False) -> Scene:
             transform=transform,
         )
 
-    from rednmf.io.geotiff import GeoTiffCube, read_raster
+    from rednmf.io.geotiff import read_raster
 
     def read(lazy_read: bool):
         if suffix in (".tif", ".tiff", ".vrt", ".jp2", ".img", ".nc", ".h5", ".hdf"):
@@ -545,19 +552,17 @@ def _read_image(p: Path, lazy: bool | None = False) -> Scene:
     cube = raster.cube
     if cube.ndim != 3:  # pragma: no cover - rasterio always gives (bands, rows, cols)
         raise InputError(f"{p.name} is not a 3-D raster; {_RASTER_HINT}")
-    if isinstance(cube, GeoTiffCube):  # no-data is NaN already, window by window
-        stored = cube.stored_dtype
-    else:
-        stored, cube = cube.dtype, _apply_nodata(cube, raster.nodata)
     return Scene(
         cube=cube,
         gt=None,
         name=p.stem,
         path=p,
-        variables={"bands": f"{'x'.join(map(str, cube.shape))} {stored}"},
+        variables={"bands": f"{'x'.join(map(str, cube.shape))} {raster.stored_dtype}"},
         format=raster.driver,
         wavelengths=raster.wavelengths,
         nodata=raster.nodata,
+        masked=raster.masked,
+        scaled=raster.scaled,
         crs=raster.crs,
         transform=raster.transform,
     )
