@@ -272,3 +272,32 @@ def test_ground_control_points_are_named_as_not_used(tmp_path):
     with pytest.warns(UserWarning, match="2 ground control points, which rednmf does not use"):
         scene = read_scene(path)
     assert scene.crs is None and scene.transform is None
+
+
+def test_footprints_are_valid_where_pixels_touch_at_a_corner_only():
+    """One 8-connected detection of three parts, two of them joined at corners only."""
+    from rasterio.features import rasterize
+
+    from rednmf.io.detections import detections_pixel_json
+
+    detected = np.zeros((6, 7), dtype=bool)
+    detected[1:3, 1:3] = True  # a 2 x 2 block
+    detected[3, 3] = True  # touches the block at its corner (3, 3) only
+    detected[4, 4:6] = True  # touches that pixel at the corner (4, 4) only
+    scores = detected.astype(float)
+    detections, labels = find_detections(scores, detected)
+    assert len(detections) == 1
+    footprint = detections_pixel_json(detections, labels)["detections"][0]["footprint"]
+    polygons = (
+        footprint["coordinates"]
+        if footprint["type"] == "MultiPolygon"
+        else [footprint["coordinates"]]
+    )
+    for rings in polygons:
+        for ring in rings:  # a simple ring visits each vertex once (closing point aside)
+            vertices = [tuple(v) for v in ring[:-1]]
+            assert len(vertices) == len(set(vertices)), ring
+    assert len(polygons) == 3
+    # the footprint covers exactly the detected pixels (rasterised back)
+    back = rasterize([(footprint, 1)], out_shape=detected.shape, fill=0).astype(bool)
+    np.testing.assert_array_equal(back, detected)

@@ -288,14 +288,21 @@ def keep_detections(
 def _footprints(
     labels: np.ndarray, transform: Sequence[float] | None
 ) -> dict[int, dict[str, object]]:
-    """GeoJSON geometry (Polygon or MultiPolygon) of every component id, in map coordinates."""
+    """GeoJSON geometry (Polygon or MultiPolygon) of every component id, in map coordinates.
+
+    A component is 8-connected, but its footprint is traced 4-connected: pixels
+    that touch at a corner only become two polygons of a MultiPolygon that
+    share that corner. Traced 8-connected, they would be one ring through the
+    corner twice, which the OGC simple-features rules (and GIS validity checks)
+    reject as a self-intersection.
+    """
     from affine import Affine
     from rasterio import features
 
     t = Affine(*[float(v) for v in (transform or _IDENTITY)[:6]])
     polys: dict[int, list[list[object]]] = {}
     for geom, value in features.shapes(
-        labels.astype(np.int32), mask=labels > 0, connectivity=8, transform=t
+        labels.astype(np.int32), mask=labels > 0, connectivity=4, transform=t
     ):
         polys.setdefault(int(value), []).append(geom["coordinates"])
     out: dict[int, dict[str, object]] = {}
