@@ -475,14 +475,25 @@ def test_a_signal_swallowed_in_another_command_is_answered(tmp_path, capsys, mon
     )
 
 
-@pytest.mark.parametrize("angle", [0.0, 30.0])
-def test_info_gives_the_pixel_size_of_a_rotated_grid(tmp_path, capsys, angle):
-    """A 3 m grid rotated 30° has 3 m pixels (not the transform's a and e)."""
-    transform = Affine.translation(500000, 4100000) * Affine.rotation(angle) * Affine.scale(3, -3)
+@pytest.mark.parametrize(
+    "angle, shear, expect",
+    [
+        (0.0, 0.0, "pixel 3 x -3"),
+        (30.0, 0.0, "pixel 3 x 3, rotated 30°"),
+        (30.0, 5.0, "rotated 30°, sheared: axes 85° apart"),
+    ],
+)
+def test_info_gives_the_pixel_size_of_a_rotated_grid(tmp_path, capsys, angle, shear, expect):
+    """A 3 m grid rotated 30° has 3 m pixels (not the transform's a and e); a shear is named."""
+    transform = (
+        Affine.translation(500000, 4100000)
+        * Affine.rotation(angle)
+        * Affine.shear(shear, 0)
+        * Affine.scale(3, -3)
+    )
     path, _ = _utm_tif(tmp_path, transform=transform)
     assert cli.main(["info", str(path)]) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("transform"))
-    expect = "pixel 3 x 3, rotated 30°" if angle else "pixel 3 x -3"
     assert line.endswith(expect), line
 
 
@@ -521,7 +532,8 @@ def test_a_mask_or_truth_on_another_grid_is_refused(tmp_path):
     other_crs = raster("crs.tif", "EPSG:32632", UTM)
     shifted = raster("shift.tif", "EPSG:32633", Affine.translation(300, 0) * UTM)
     assert detect_scene(scene, tmp_path / "o", method="grx", mask=str(same))["auc"] is None
-    for path, says in ((other_crs, "its CRS is EPSG:32632"), (shifted, "its transform is")):
+    moved = r"its transform is \(30, 0, 600300, 0, -30, 5000000\)"  # plain numbers
+    for path, says in ((other_crs, "its CRS is EPSG:32632"), (shifted, moved)):
         for option in ("mask", "gt"):
             with pytest.raises(cli.InputError, match=f"not on the scene's grid: {says}"):
                 detect_scene(scene, tmp_path / "o", method="grx", **{option: str(path)})

@@ -842,14 +842,19 @@ def info(
 
 def _pixel_size(t: Sequence[float]) -> str:
     """``pixel A x E`` of a north-up transform ``(a, b, c, d, e, f)``; a rotated grid's side
-    lengths and its rotation."""
+    lengths and its rotation, and the angle between its axes when they are not square."""
     import math
 
     a, b, _, d, e, _ = t[:6]
     if b == 0 and d == 0:
         return f"pixel {a:.12g} x {e:.12g}"
     angle = math.degrees(math.atan2(d, a))
-    return f"pixel {math.hypot(a, d):.12g} x {math.hypot(b, e):.12g}, rotated {angle:.6g}°"
+    col, row = math.hypot(a, d), math.hypot(b, e)
+    text = f"pixel {col:.12g} x {row:.12g}, rotated {angle:.6g}°"
+    between = math.degrees(math.acos(max(-1.0, min(1.0, abs(a * b + d * e) / (col * row)))))
+    if abs(between - 90) > 1e-6:
+        text += f", sheared: axes {between:.6g}° apart"
+    return text
 
 
 # -- entry point ------------------------------------------------------------

@@ -551,10 +551,8 @@ def grid_mismatch(
     a, b = np.asarray(transform[:6], float), np.asarray(other_transform[:6], float)
     pixel = max(abs(a[0]), abs(a[1]), abs(a[3]), abs(a[4]), 1e-12)
     if np.abs(a - b).max() > 1e-3 * pixel:
-        return (
-            f"its transform is {tuple(round(v, 6) for v in b)}, the scene's "
-            f"{tuple(round(v, 6) for v in a)}"
-        )
+        numbers = lambda t: "(" + ", ".join(f"{v:.12g}" for v in t) + ")"  # noqa: E731
+        return f"its transform is {numbers(b)}, the scene's {numbers(a)}"
     return None
 
 
