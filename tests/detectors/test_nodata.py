@@ -130,3 +130,29 @@ def test_no_data_costs_one_copy_of_the_cube_at_most():
     np.testing.assert_array_equal(out[valid], cube[valid])
     np.testing.assert_allclose(out[0, 0], cube[valid].mean(axis=0, dtype=np.float64), rtol=1e-6)
     assert peak < 1.25 * cube.nbytes, peak / cube.nbytes
+
+
+@pytest.mark.parametrize("method", ["crd", "lsad-cr-idw", "lsunrsorad"])
+def test_collaborative_representation_survives_a_no_data_half(airport1, method):
+    """A ring inside a no-data region holds identical samples: its systems are singular in
+    float64, and the representation falls back to least squares instead of raising."""
+    cube = airport1[0][:40, :40, :60].astype(np.float64)
+    cube[20:] = np.nan
+    s = get_detector(method).fit(cube).decision_scores_
+    assert np.isnan(s[20:]).all() and np.isfinite(s[:20]).all()
+
+
+def test_batched_solve_matches_least_squares_where_a_system_is_singular():
+    from rednmf.detectors.cr import _solve_batch
+
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((4, 5, 5))
+    A = A @ A.transpose(0, 2, 1) + 5 * np.eye(5)  # regular
+    b = rng.standard_normal((4, 5))
+    np.testing.assert_allclose(_solve_batch(A, b), np.linalg.solve(A, b[..., None])[..., 0])
+    A[2] = np.ones((5, 5))  # rank one: np.linalg.solve raises on the batch
+    with pytest.raises(np.linalg.LinAlgError):
+        np.linalg.solve(A, b[..., None])
+    x = _solve_batch(A, b)
+    for p in range(4):  # each system's minimum-norm least-squares solution (the oracle)
+        np.testing.assert_allclose(x[p], np.linalg.lstsq(A[p], b[p], rcond=None)[0], atol=1e-10)

@@ -432,7 +432,23 @@ def _cr_system(
         _zero_outside(A, valid)
         rhs = rhs * valid
     A[:, idx, idx] += reg * g2
-    return np.linalg.solve(A, rhs[..., None])[..., 0]
+    return _solve_batch(A, rhs)
+
+
+def _solve_batch(A: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``x`` with ``A[p] x[p] = b[p]`` for each of the P systems (``A``: (P, m, m), ``b``: (P, m)).
+
+    By :func:`numpy.linalg.solve`; a batch in which some system is singular in
+    float64 (a window of identical samples, e.g. a no-data region filled with
+    one value, leaves the loading of the diagonal below the rounding of the
+    products) is solved instead in the least-squares sense by the
+    pseudo-inverse (:func:`numpy.linalg.pinv`), which equals the inverse for
+    the regular systems of the batch.
+    """
+    try:
+        return np.linalg.solve(A, b[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        return (np.linalg.pinv(A) @ b[..., None])[..., 0]
 
 
 def _unrs_system(
@@ -473,7 +489,7 @@ def _unrs_system(
     d2 = C[:, idx, idx]
     C[:, idx, idx] += np.where(keep, reg * np.maximum(d2, floor), 1.0)
     e = keep.astype(np.float64)
-    v = np.linalg.solve(C, e[:, :, None])[..., 0] * e
+    v = _solve_batch(C, e) * e
     return v / v.sum(axis=1, keepdims=True)
 
 
