@@ -42,6 +42,17 @@ def all_finite(arr: np.ndarray) -> bool:
     return bool(np.all(np.isfinite(arr)))
 
 
+def _masked_to_nan(cube: np.ma.MaskedArray) -> np.ndarray:
+    """The data of a masked array, NaN where masked (float32 kept, else float64)."""
+    mask = np.ma.getmaskarray(cube)
+    if not mask.any():
+        return np.asarray(cube.data)
+    dtype = cube.dtype if cube.dtype in (np.float32, np.float64) else np.float64
+    arr = np.array(cube.data, dtype=dtype, order="C")
+    arr[mask] = np.nan
+    return arr
+
+
 def check_cube(
     cube: object, *, min_pixels: int = 2, min_bands: int = 2, allow_nan: bool = False
 ) -> np.ndarray:
@@ -51,7 +62,8 @@ def check_cube(
     ----------
     cube : array-like of shape (rows, cols, bands)
         The scene. Integer types are converted to float64; float32 and
-        float64 are kept.
+        float64 are kept. The masked entries of a :class:`numpy.ma.MaskedArray`
+        become NaN (no-data), as in a NumPy array with NaN.
     min_pixels, min_bands : int
         Smallest acceptable number of pixels and bands.
     allow_nan : bool, default=False
@@ -70,7 +82,7 @@ def check_cube(
         If the array is not 3-D, holds infinite values (or NaN values when
         ``allow_nan`` is False, or only NaN values), or is too small.
     """
-    arr = np.asarray(cube)
+    arr = _masked_to_nan(cube) if np.ma.isMaskedArray(cube) else np.asarray(cube)
     if arr.dtype == object or not (
         np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
     ):

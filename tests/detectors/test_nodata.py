@@ -156,3 +156,23 @@ def test_batched_solve_matches_least_squares_where_a_system_is_singular():
     x = _solve_batch(A, b)
     for p in range(4):  # each system's minimum-norm least-squares solution (the oracle)
         np.testing.assert_allclose(x[p], np.linalg.lstsq(A[p], b[p], rcond=None)[0], atol=1e-10)
+
+
+@pytest.mark.parametrize("method", ["grx", "rednmf"])
+def test_a_masked_arrays_masked_entries_are_no_data(scene, method):
+    """np.ma input: masked pixels are left out exactly as NaN pixels are (the oracle)."""
+    cube, _ = scene
+    data = cube.copy()
+    data[7, 9] = 1e6  # a masked pixel whose values would otherwise dominate
+    masked = np.ma.masked_array(data, mask=np.zeros(data.shape, dtype=bool))
+    masked.mask[7, 9, :] = True
+    masked.mask[2, 3, 4] = True  # one masked entry makes the pixel no-data, as one NaN does
+    nan = data.copy()
+    nan[7, 9] = np.nan
+    nan[2, 3, 4] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = get_detector(method, **FAST[method]).fit(masked)
+        want = get_detector(method, **FAST[method]).fit(nan)
+    assert not got.valid_mask_[7, 9] and not got.valid_mask_[2, 3]
+    np.testing.assert_array_equal(got.decision_scores_, want.decision_scores_)
