@@ -184,7 +184,7 @@ class REDNMF(FactorizationDetector):
         but ``InMemory`` needs the block engine of the solver (``lam_mode``
         other than ``'adaptive'``, ``sparsity`` other than ``'l21-row'``; out
         of core also other than ``'l1'``). The scores do not depend on it
-        beyond float rounding.
+        beyond float rounding (:mod:`rednmf.engines` says how far).
 
     The cube is always min-max scaled to [0, 1] before the fit (``scaling_``).
 
