@@ -490,3 +490,22 @@ def test_bad_data_in_memory_is_reported_before_the_fit(tmp_path, value, message)
     out, err = _detect_in_a_new_process([str(path), "--out", str(tmp_path)], ["numba"])
     assert out == ["2", "False"], out + [err]  # numba: imported by the fit's first pass
     assert err.startswith("error: ") and message in err
+
+
+def test_window_advice_names_parameters_in_python_and_flags_on_the_command_line(tmp_path, capsys):
+    """The detector says ``outer=11``; ``detect`` says ``--outer 11``, whether typed or not."""
+    from rednmf import get_detector
+    from rednmf.exceptions import InputError
+
+    cube = np.random.default_rng(0).random((12, 12, 8))
+    with pytest.raises(InputError, match=r"pass outer=11 or a smaller odd side above 7"):
+        get_detector("lrx").fit(cube)
+    path = tmp_path / "small.npy"
+    np.save(path, cube)
+    code, out, err = run_cli(capsys, "detect", path, "--out", tmp_path / "o", "--method", "lrx")
+    _assert_user_error(code, out, err, "pass --outer 11 or a smaller odd side above 7")
+    assert "outer=" not in err
+    tiny = tmp_path / "tiny.npy"
+    np.save(tiny, cube[:2, :2])
+    code, out, err = run_cli(capsys, "detect", tiny, "--out", tmp_path / "o", "--method", "lrx")
+    _assert_user_error(code, out, err, "use the global RX (--method grx)")

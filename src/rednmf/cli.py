@@ -111,7 +111,7 @@ def _naming_flags(named: dict[str, Any]) -> Iterator[None]:
     try:
         yield
     except InputError as exc:
-        text = str(exc)
+        text = _as_flags(str(exc))
         typed = [
             f"{PARAM_FLAGS[k]} {v}"
             for k, v in named.items()
@@ -120,8 +120,25 @@ def _naming_flags(named: dict[str, Any]) -> Iterator[None]:
             and any(name in text for name in (f"'{k}'", f"`{k}`", f"{PARAM_FLAGS[k]} "))
         ]
         if not typed:
-            raise
+            if text == str(exc):
+                raise
+            raise InputError(text) from exc
         raise InputError(f"{', '.join(typed)}: {text}") from exc
+
+
+def _as_flags(text: str) -> str:
+    """A detector's advice in the flags of ``detect``.
+
+    ``outer=19`` becomes ``--outer 19`` and ``(method 'grx')`` ``(--method grx)``.
+    """
+    import re
+
+    def flag(match: re.Match[str]) -> str:
+        return f"{PARAM_FLAGS[match[1]]} {match[2]}"
+
+    names = "|".join(map(re.escape, PARAM_FLAGS))
+    text = re.sub(rf"\b({names})=([^\s,;)]+)", flag, text)
+    return re.sub(r"\(method '([\w-]+)'\)", r"(--method \1)", text)
 
 
 def _stderr_is_tty() -> bool:

@@ -123,10 +123,10 @@ def test_bad_windows_raise(small_cube, inner, outer):
 def test_scene_smaller_than_window_raises(small_cube):
     rows, cols = small_cube.shape[:2]
     side = min(rows, cols) - (1 - min(rows, cols) % 2)
-    with pytest.raises(InputError, match=f"pass --outer {side} or a smaller"):
+    with pytest.raises(InputError, match=f"pass outer={side} or a smaller"):
         local_rx(small_cube, inner=3, outer=side + 2)
     local_rx(small_cube, inner=3, outer=side)  # the side the message names fits
-    with pytest.raises(InputError, match=f"pass --inner {side - 2} --outer {side}"):
+    with pytest.raises(InputError, match=f"pass inner={side - 2}, outer={side}"):
         local_rx(small_cube, inner=side, outer=side + 2)
     with pytest.raises(InputError):
         brad(small_cube, inner=3, outer=15, n_pca=2)

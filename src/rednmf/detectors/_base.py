@@ -277,9 +277,9 @@ class BaseDetector(BaseEstimator, ABC):
             pixels (see ``image_shape``). NaN marks no-data: a pixel with a
             NaN in any band is left out of the fit and scored NaN; a band that
             is NaN everywhere (or constant over the valid pixels) is dropped
-            with a warning, unless every band is constant: then the method
-            decides (the factorisations raise an error, GRX scores every pixel
-            0). Infinite values raise :class:`~rednmf.exceptions.InputError`.
+            with a warning; when every band is constant there is nothing to
+            detect, and :class:`~rednmf.exceptions.InputError` says so. Infinite
+            values raise :class:`~rednmf.exceptions.InputError`.
         y : None
             Ignored; present for scikit-learn compatibility.
         mask : array-like of shape (rows, cols), optional

@@ -606,8 +606,9 @@ class REDNMF(FactorizationDetector):
         :class:`rednmf._memory.DiskArray`, as the scoring never reads them),
         and this forms ``S`` from them and ``X`` (the scene and the ``mask``
         given to :meth:`fit`), equal bit for bit to the fit's. Otherwise
-        (another engine, the whole-matrix loop) the fit's ``S`` was kept and
-        is returned.
+        (another engine, the whole-matrix loop, or a scene small enough that
+        the solver stored ``S``) the fit's ``S`` was kept and is returned:
+        ``X`` is then only checked for its shape, not its values.
 
         Returns
         -------
@@ -617,8 +618,8 @@ class REDNMF(FactorizationDetector):
         Raises
         ------
         InputError
-            If ``X`` does not have the fitted scene's pixels, or the fit ran
-            out of core (``S`` was not kept).
+            If ``X`` does not have the fitted scene's shape (rows, columns and
+            bands), or the fit ran out of core (``S`` was not kept).
         """
         check_is_fitted(self)
         if self._anomaly is None:

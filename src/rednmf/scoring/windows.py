@@ -67,7 +67,7 @@ def check_window_sides(inner: int, outer: int, shape: tuple[int, ...] | None = N
     if outer <= inner:
         if shape is None:
             hint = (
-                f"pass a smaller --inner (odd, below {outer}) or a larger --outer "
+                f"pass a smaller inner (odd, below {outer}) or a larger outer "
                 "(odd, at most the image side)"
             )
         else:
@@ -83,11 +83,11 @@ def check_window_sides(inner: int, outer: int, shape: tuple[int, ...] | None = N
         rows, cols = shape[:2]
         side = min(rows, cols) - (1 - min(rows, cols) % 2)  # largest odd window that fits
         if side > inner:
-            hint = f"pass --outer {side} or a smaller odd side above {inner}"
+            hint = f"pass outer={side} or a smaller odd side above {inner}"
         elif side >= 3:
-            hint = f"pass --inner {side - 2} --outer {side}"
+            hint = f"pass inner={side - 2}, outer={side}"
         else:
-            hint = "the scene is too small for local windows: use --method grx"
+            hint = "the scene is too small for local windows: use the global RX (method 'grx')"
         raise InputError(
             f"scene of {rows}x{cols} pixels is smaller than the {outer}x{outer} outer "
             f"window; {hint}"
