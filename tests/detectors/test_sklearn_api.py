@@ -286,3 +286,21 @@ def test_pyod_attributes_side_by_side():
         np.testing.assert_array_equal(det.predict(X), det.labels_)
         assert det.decision_function(X[:10]).shape == (10,)
         assert set(np.flatnonzero(det.labels_)) >= set(range(6))
+
+
+@pytest.mark.parametrize("engine", [None, "memory"])
+def test_engine_parameters_set_on_an_engine_given_by_name_or_left_to_its_default(
+    small_scene, engine
+):
+    """``engine__n_jobs`` works as ``scorer__inner`` does, and changes what the fit runs on."""
+    from rednmf.engines import InMemory
+
+    det = REDNMF(engine=engine, max_iter=3).set_params(engine__n_jobs=2)
+    assert isinstance(det.engine, InMemory) and det.engine.n_jobs == 2
+    assert det.get_params()["engine__n_jobs"] == 2
+    assert get_detector("rednmf", engine__n_jobs=2).engine.n_jobs == 2
+    cube = small_scene[0]
+    ref = REDNMF(engine=InMemory(n_jobs=2), max_iter=3).fit(cube)
+    np.testing.assert_array_equal(det.fit(cube).decision_scores_, ref.decision_scores_)
+    with pytest.raises(InputError, match="Invalid parameter 'foo' for estimator InMemory"):
+        get_detector("rednmf", engine__foo=1)

@@ -198,12 +198,23 @@ class BaseDetector(BaseEstimator, ABC):
         return params
 
     def set_params(self, **params: Any) -> BaseDetector:
-        """Set parameters; ``scorer__KEY`` on a scorer given by name sets it on its object."""
-        nested = {k: params.pop(k) for k in list(params) if k.startswith("scorer__")}
+        """Set parameters; ``scorer__KEY`` on a scorer given by name sets it on its object.
+
+        So does ``engine__KEY`` on an engine given by name or left to its
+        default (``engine=None``: the :class:`~rednmf.engines.InMemory` it
+        stands for).
+        """
+        nested = {k: params.pop(k) for k in list(params) if k.startswith(("scorer__", "engine__"))}
         super().set_params(**params)
+        named = getattr(self, "scorer", None)
+        if any(k.startswith("scorer__") for k in nested) and named in SCORER_CLASSES:
+            self.scorer = resolve_scorer(named, **self._scorer_defaults)
+        if any(k.startswith("engine__") for k in nested) and "engine" in self._get_param_names():
+            from rednmf.engines import Engine, resolve_engine
+
+            if not isinstance(self.engine, Engine):  # type: ignore[attr-defined]
+                self.engine = resolve_engine(self.engine)  # type: ignore[attr-defined]
         if nested:
-            if isinstance(getattr(self, "scorer", None), str) and self.scorer in SCORER_CLASSES:
-                self.scorer = resolve_scorer(self.scorer, **self._scorer_defaults)
             super().set_params(**nested)
         return self
 

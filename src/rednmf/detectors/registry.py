@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from rednmf.exceptions import InputError
+from rednmf.exceptions import InputError, one_line
 
 if TYPE_CHECKING:  # the base class imports scikit-learn: only when a method is asked for
     from rednmf.detectors._base import BaseDetector
@@ -155,7 +155,9 @@ def get_detector(name: str, **params: Any) -> BaseDetector:
     nested, unknown = {}, []
     for key, value in rest.items():
         sub = key.removeprefix("scorer__")
-        if sub in scorer_names:
+        if key.startswith("engine__") and "engine" in valid:
+            nested[key] = value
+        elif sub in scorer_names:
             nested[f"scorer__{sub}"] = value
         else:
             unknown.append(key)
@@ -169,7 +171,10 @@ def get_detector(name: str, **params: Any) -> BaseDetector:
     if unknown:
         shown = valid + [f"scorer__{k}" for k in scorer_names]
         raise InputError(unknown_params_message(name, sorted(unknown), shown, cls.renamed_params))
-    return detector.set_params(**nested)
+    try:
+        return detector.set_params(**nested)
+    except ValueError as exc:  # scikit-learn's word for a nested name the object lacks
+        raise InputError(f"method {name!r}: {one_line(exc)}") from exc
 
 
 def _scorer_parameter(key: str) -> bool:
