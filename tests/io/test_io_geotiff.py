@@ -301,3 +301,20 @@ def test_footprints_are_valid_where_pixels_touch_at_a_corner_only():
     # the footprint covers exactly the detected pixels (rasterised back)
     back = rasterize([(footprint, 1)], out_shape=detected.shape, fill=0).astype(bool)
     np.testing.assert_array_equal(back, detected)
+
+
+@pytest.mark.parametrize("convention", ["tags", "imagery"])
+def test_band_centres_and_units_from_either_gdal_convention(tmp_path, convention):
+    cube = np.ones((3, 3, 4), dtype=np.float32)
+    path = save_tif(tmp_path / "wl.tif", cube)
+    centres = [450.0, 550.0, 650.0, 750.0]
+    with rasterio.open(path, "r+") as dst:
+        for band, nm in enumerate(centres, start=1):
+            if convention == "tags":  # what GDAL's ENVI driver writes
+                dst.update_tags(band, wavelength=str(nm), wavelength_units="Nanometers")
+            else:  # GDAL's IMAGERY domain, in micrometres
+                dst.update_tags(band, ns="IMAGERY", CENTRAL_WAVELENGTH_UM=str(nm / 1000))
+    scene = read_scene(path)
+    scale = 1.0 if convention == "tags" else 1e-3
+    np.testing.assert_allclose(scene.wavelengths, np.asarray(centres) * scale)
+    assert scene.wavelength_units == ("Nanometers" if convention == "tags" else "Micrometers")

@@ -60,8 +60,10 @@ class Raster:
     transform : tuple of 6 floats or None
         The affine transform; None when the file has no georeference.
     wavelengths : numpy.ndarray or None
-        Band centres from the band metadata (``wavelength`` tag), if every
-        band has one.
+        Band centres from the band metadata (GDAL's ``IMAGERY`` domain or the
+        ``wavelength`` tag), if every band has one.
+    wavelength_units : str or None
+        Their units, where the metadata say.
     stored_dtype : numpy.dtype
         The bands' dtype in the file.
     masked : bool
@@ -78,6 +80,7 @@ class Raster:
     crs: str | None
     transform: Transform | None
     wavelengths: np.ndarray | None
+    wavelength_units: str | None
     stored_dtype: np.dtype
     masked: bool = False
     scaled: bool = False
@@ -180,15 +183,31 @@ def _transform_of(src: object) -> Transform | None:
     return (float(t.a), float(t.b), float(t.c), float(t.d), float(t.e), float(t.f))
 
 
-def _wavelengths(src: object) -> np.ndarray | None:
-    values = []
-    for i in range(1, src.count + 1):  # type: ignore[attr-defined]
-        tags = {k.lower(): v for k, v in src.tags(i).items()}  # type: ignore[attr-defined]
-        try:
-            values.append(float(tags["wavelength"]))
-        except (KeyError, ValueError):
-            return None
-    return np.asarray(values) if values else None
+def _wavelengths(src: object) -> tuple[np.ndarray | None, str | None]:
+    """Band centres and their units, from the bands' metadata, if every band has one.
+
+    The ``wavelength`` tag (and ``wavelength_units``) that GDAL's ENVI driver
+    writes into each band's default domain, in the units the file gives, else
+    GDAL's ``IMAGERY`` domain (``CENTRAL_WAVELENGTH_UM``, micrometres).
+    """
+    for domain, key, unit_key, default_unit in (
+        (None, "wavelength", "wavelength_units", None),
+        ("IMAGERY", "central_wavelength_um", None, "Micrometers"),
+    ):
+        values, units = [], set()
+        for i in range(1, src.count + 1):  # type: ignore[attr-defined]
+            tags = src.tags(i, ns=domain) if domain else src.tags(i)  # type: ignore[attr-defined]
+            tags = {k.lower(): v for k, v in tags.items()}
+            try:
+                values.append(float(tags[key]))
+            except (KeyError, ValueError):
+                break
+            units.add(tags.get(unit_key, default_unit) if unit_key else default_unit)
+        else:
+            if values:
+                unit = units.pop() if len(units) == 1 else None
+                return np.asarray(values), unit
+    return None, None
 
 
 def read_raster(path: str | os.PathLike[str], *, lazy: bool = False) -> Raster:
@@ -219,6 +238,7 @@ def read_raster(path: str | os.PathLike[str], *, lazy: bool = False) -> Raster:
     try:
         with _quiet(), rasterio.open(p) as src:
             decoding = _Decoding.of(src)
+            wavelengths, units = _wavelengths(src)
             if cube is None:
                 _check_real(src, p)
                 cube = decoding.read(src, list(range(1, src.count + 1)))
@@ -228,7 +248,8 @@ def read_raster(path: str | os.PathLike[str], *, lazy: bool = False) -> Raster:
                 nodata=_nodata_of(src),
                 crs=None if src.crs is None else src.crs.to_wkt(),
                 transform=_transform_of(src),
-                wavelengths=_wavelengths(src),
+                wavelengths=wavelengths,
+                wavelength_units=units,
                 stored_dtype=np.dtype(src.dtypes[0]),
                 masked=decoding.masked,
                 scaled=decoding.scales is not None,

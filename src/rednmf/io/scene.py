@@ -560,6 +560,7 @@ def _read_image(p: Path, lazy: bool | None = False) -> Scene:
         variables={"bands": f"{'x'.join(map(str, cube.shape))} {raster.stored_dtype}"},
         format=raster.driver,
         wavelengths=raster.wavelengths,
+        wavelength_units=raster.wavelength_units,
         nodata=raster.nodata,
         masked=raster.masked,
         scaled=raster.scaled,
