@@ -730,8 +730,16 @@ def bench(
             if not folder.is_dir():
                 if not quick:
                     raise InputError(f"benchmark folder {folder} not found; pass --data DIR")
+                sys.stderr.write(
+                    f"warning: benchmark folder {folder} not found: the quick run uses the "
+                    "synthetic scene only; pass --data DIR for the real one\n"
+                )
                 folder = None  # quick mode falls back to the synthetic scene
         names = [m.strip().lower() for item in methods or () for m in item.split(",")]
+        _kept_on_interrupt.append(
+            f"the fits finished before it are cached in {out / 'cache'}, and a rerun resumes "
+            "from them"
+        )
         ctx = make_context(
             out, folder, quick=quick, methods=[n for n in names if n] or None, deep=deep
         )
@@ -891,6 +899,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rednmf._signals import handling, signals_received
 
     signals_received(clear=True)
+    _kept_on_interrupt.clear()
     if "rednmf.io.writers" in sys.modules:
         from rednmf.io.writers import published
 
@@ -984,11 +993,23 @@ def _interrupted_message(sig: signal.Signals) -> tuple[int, str, Path | None]:
             f"warning: {stopped} after the run was published; {runs[-1]} is complete",
             runs[-1],
         )
+    if _kept_on_interrupt:
+        return (
+            128 + int(sig),
+            f"error: {stopped}; this run published nothing and earlier results are "
+            f"unchanged; {_kept_on_interrupt[-1]}",
+            None,
+        )
     return (
         128 + int(sig),
         (f"error: {stopped}; this run left nothing behind and earlier results are unchanged"),
         None,
     )
+
+
+#: What a command keeps on disk when a signal stops it before it publishes (``bench``: the
+#: cache of finished fits), for :func:`_interrupted_message`.
+_kept_on_interrupt: list[str] = []
 
 
 def _interruption(exc: BaseException | None) -> BaseException | None:

@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
-import hashlib
 import math
 import os
 import platform
@@ -83,20 +82,14 @@ def run_name(stem: str, method: str) -> str:
 
 
 # -- provenance ------------------------------------------------------------------------
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _file_record(path: Path, role: str) -> dict[str, Any]:
+    from rednmf.io.mat import file_sha256
+
     return {
         "role": role,
         "path": str(path.resolve()),
         "bytes": path.stat().st_size,
-        "sha256": _sha256(path),
+        "sha256": file_sha256(path),
     }
 
 

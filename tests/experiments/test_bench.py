@@ -233,3 +233,141 @@ def test_quick_mode_runs_the_methods_it_is_given(tmp_path):
     assert [j.method for j in table2.jobs(ctx)] == ["grx", "crd"]
     quick = make_context(tmp_path, None, quick=True)
     assert table2.methods(quick) == list(table2.QUICK_METHODS)
+
+
+def _toy_data(folder: Path, gt_row: int) -> Path:
+    """A data folder with one small scene whose truth marks row ``gt_row`` (same file size)."""
+    import scipy.io
+
+    folder.mkdir(exist_ok=True)
+    cube = np.random.default_rng(0).random((30, 30, 12))
+    cube[5, 5] += 3.0  # one strong anomaly
+    gt = np.zeros((30, 30), dtype=np.uint8)
+    gt[5, 5] = 1
+    gt[gt_row, 20] = 1
+    scipy.io.savemat(folder / "toy-scene.mat", {"data": cube, "map": gt})
+    return folder
+
+
+def test_a_scene_rewritten_in_place_is_fitted_again(tmp_path: Path) -> None:
+    """The cache names a scene by its content: same name, same size, other truth -> refit."""
+    data = _toy_data(tmp_path / "data", gt_row=5)
+    lines: list[str] = []
+    ctx = make_context(tmp_path / "out", data, methods=["grx"])
+    run_bench(ctx, ["table2"], log=lines.append, progress=False)
+    first = {r["scene"]: r["auc"] for r in _rows(tmp_path / "out" / "table2.csv")}
+    size = (data / "toy-scene.mat").stat().st_size
+    _toy_data(data, gt_row=25)
+    assert (data / "toy-scene.mat").stat().st_size == size
+    lines.clear()
+    run_bench(make_context(tmp_path / "out", data, methods=["grx"]), ["table2"], log=lines.append)
+    assert "1 jobs, 0 from the cache, 1 to run" in lines[0]
+    second = {r["scene"]: r["auc"] for r in _rows(tmp_path / "out" / "table2.csv")}
+    assert second["toy-scene"] != first["toy-scene"]
+
+
+def test_an_interrupted_summary_leaves_the_folder_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tables, figures and report are published together, after the last summary."""
+    out = tmp_path / "out"
+    run_bench(make_context(out, None, quick=True), ["table2", "noise"], progress=False)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and "cache" not in p.parts}
+
+    def interrupted(*args: object) -> str:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(EXPERIMENTS["noise"], "summarise", interrupted)
+    ctx = make_context(out, None, quick=True, methods=["grx", "rednmf"])  # other table2 rows
+    with pytest.raises(KeyboardInterrupt):
+        run_bench(ctx, ["table2", "noise"], progress=False)
+    after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and "cache" not in p.parts}
+    assert after == before
+    assert not list(out.glob(".bench-*"))
+
+
+def test_data_folders_without_the_scenes_are_refused(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputError, match="no .mat scene in"):
+        make_context(tmp_path / "o", empty)
+    other = _toy_data(tmp_path / "other", gt_row=5)
+    with pytest.raises(InputError, match="--quick runs on abu-airport-1.mat"):
+        make_context(tmp_path / "o", other, quick=True)
+
+
+def test_deep_fits_in_this_process_use_one_torch_thread() -> None:
+    """As in the worker processes: torch rounds with its thread count."""
+    torch = pytest.importorskip("torch")
+    from rednmf.experiments import _one_torch_thread
+    from rednmf.experiments.common import Job
+
+    was = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with _one_torch_thread([Job("table2", "synthetic", "msnet")]):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with _one_torch_thread([Job("table2", "synthetic", "grx")]):
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(was)
+
+
+def test_an_interrupt_ends_the_worker_processes(tmp_path: Path) -> None:
+    """Ctrl-C reaches the whole process group: the command ends its workers, none is left."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    psutil = pytest.importorskip("psutil")
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rednmf", "bench", "--quick", "--jobs", "2", "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        env={**os.environ, "REDNMF_DATA": str(tmp_path / "none")},
+    )
+    try:
+        workers: list[psutil.Process] = []
+        deadline = time.monotonic() + 60
+        while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            workers = psutil.Process(proc.pid).children(recursive=True)
+        assert len(workers) >= 2, "the worker processes never started"
+        time.sleep(0.5)  # the fits under way
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode in (0, 130), err
+    gone, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive, f"workers left running: {alive}"
+    if proc.returncode == 130:
+        assert b"this run published nothing and earlier results are unchanged" in err
+        assert b"cache" in err
+
+
+def test_the_mean_is_compared_with_the_paper_on_the_scenes_it_has(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """A scene the paper lacks enters our mean, not the comparison with the paper's."""
+    data = _toy_data(tmp_path / "data", gt_row=5)
+    (data / "abu-airport-1.mat").symlink_to(data_dir / "abu-airport-1.mat")
+    out = tmp_path / "out"
+    run_bench(make_context(out, data, methods=["nmf"]), ["table2"], progress=False)
+    auc = {r["scene"]: float(r["auc"]) for r in _rows(out / "table2.csv")}
+    report = (out / "report.md").read_text(encoding="utf-8")
+    row = next(line for line in report.splitlines() if line.startswith("| nmf |"))
+    mean = row.split("|")[-2].strip()
+    paper = paper_value("table2", "nmf", "abu-airport-1")
+    both = auc["abu-airport-1"]
+    expect = (
+        f"{(both + auc['toy-scene']) / 2:.4f}; on the paper's 1: "
+        f"{both:.4f} ({paper:.4f}, {both - paper:+.4f})"
+    )
+    assert mean == expect

@@ -17,17 +17,19 @@ scene: put its ``.mat`` file in the data folder.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 import os
+import signal
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from rednmf import __version__
-from rednmf.detectors.registry import METHODS
+from rednmf.detectors.registry import DEEP_METHODS, METHODS
 from rednmf.exceptions import InputError
 from rednmf.experiments import (
     ablation,
@@ -77,8 +79,15 @@ def make_context(
         if not Path(data_dir).is_dir():
             raise InputError(f"data folder {data_dir} not found; pass --data DIR")
         scenes = sorted(p.stem for p in Path(data_dir).glob("*.mat"))
+        if not scenes:
+            raise InputError(f"no .mat scene in {data_dir}; pass --data with the scenes")
         if quick:
             scenes = [s for s in scenes if s == QUICK_SCENE][:1]
+            if not scenes:
+                raise InputError(
+                    f"--quick runs on {QUICK_SCENE}.mat, which {data_dir} does not hold; pass "
+                    "--data with it, or drop --quick"
+                )
     return Context(
         out=Path(out),
         data_dir=None if data_dir is None else Path(data_dir),
@@ -92,14 +101,57 @@ def make_context(
 
 
 def _init_worker() -> None:
-    """Worker processes: one BLAS (and torch) thread each (the processes are the parallelism)."""
+    """Worker processes: one BLAS (and torch) thread each (the processes are the parallelism).
+
+    A worker leaves SIGINT to the main process (a Ctrl-C reaches the whole
+    process group), which ends the workers itself (:func:`_stop_workers`), and
+    takes SIGTERM's default action (the command's handler, inherited by the
+    fork, is not for it).
+    """
     from threadpoolctl import threadpool_limits
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     threadpool_limits(1)
     if "torch" in sys.modules:  # inherited from the parent: its thread pool is set up
         sys.modules["torch"].set_num_threads(1)
     else:  # read by torch when a deep detector imports it
         os.environ["OMP_NUM_THREADS"] = "1"
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Drop a pool's queue and end its worker processes now: a fit that runs there is lost
+    (finished ones are cached). ``shutdown(cancel_futures=True)`` only drops the queue, and
+    before Python 3.14 the executor has no public way to end its workers, so their processes
+    are read from it, before ``shutdown`` forgets them."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in procs:
+        proc.join(timeout=5)
+
+
+@contextlib.contextmanager
+def _one_torch_thread(jobs: Iterable[Job]) -> Iterator[None]:
+    """One torch thread while deep fits run in this process, as in the worker processes.
+
+    torch rounds with its thread count: without this a deep method's AUC would
+    depend on ``--jobs`` (and on how many fits were left to run).
+    """
+    if not any(job.method in DEEP_METHODS for job in jobs):
+        yield
+        return
+    from rednmf.detectors._deep import import_torch
+
+    torch = import_torch()
+    was = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(was)
 
 
 def _execute_pinned(job: Job, ctx: Context) -> dict[str, Any]:
@@ -207,7 +259,7 @@ def run_bench(
 
             # One BLAS thread, as in the worker processes and on Dask: BLAS rounds with its
             # thread count, and a result must not depend on where it was computed.
-            with threadpool_limits(1):
+            with threadpool_limits(1), _one_torch_thread(todo.values()):
                 for key, job in todo.items():
                     advance(f"{job.experiment} {job.scene} {job.label or job.method}", 0)
                     records[key] = _work(job, ctx, key)
@@ -224,25 +276,59 @@ def run_bench(
                     job = todo[key]
                     advance(f"done: {job.experiment} {job.scene} {job.label or job.method}")
             except BaseException:
-                # interrupted or a fit failed: drop the queue (finished fits stay cached)
-                pool.shutdown(wait=False, cancel_futures=True)
+                # interrupted or a fit failed: drop the queue and end the fits that run
+                # (finished fits stay cached)
+                _stop_workers(pool)
                 raise
             pool.shutdown()
-    sections = []
-    for name in names:
-        results = [(job, records[keys[job]]) for job in planned[name]]
-        module = EXPERIMENTS[name]
-        if not results:
-            sections.append(f"## {module.TITLE}\n\nNothing to run (no method or scene left).")
-            continue
-        sections.append(f"## {module.TITLE}\n\n{module.summarise(ctx, results)}")
-        say(f"bench: {name} done ({len(results)} results) -> {ctx.out / (name + '.csv')}")
-    maps = (
-        table2.score_maps(ctx, [(job, records[keys[job]]) for job in planned["table2"]])
-        if "table2" in names
-        else []
-    )
-    return _write_report(ctx, names, sections, maps)
+    with _staged(ctx) as staged:
+        sections = []
+        for name in names:
+            results = [(job, records[keys[job]]) for job in planned[name]]
+            module = EXPERIMENTS[name]
+            if not results:
+                sections.append(f"## {module.TITLE}\n\nNothing to run (no method or scene left).")
+                continue
+            sections.append(f"## {module.TITLE}\n\n{module.summarise(staged, results)}")
+            say(f"bench: {name} done ({len(results)} results) -> {ctx.out / (name + '.csv')}")
+        maps = (
+            table2.score_maps(staged, [(job, records[keys[job]]) for job in planned["table2"]])
+            if "table2" in names
+            else []
+        )
+        _write_report(staged, names, sections, maps)
+    return ctx.out / "report.md"
+
+
+@contextlib.contextmanager
+def _staged(ctx: Context) -> Iterator[Context]:
+    """``ctx`` writing into a hidden folder of ``ctx.out``, published when the block ends.
+
+    The tables, figures and report of a run are written there; when the block
+    ends normally each file replaces its namesake in ``ctx.out`` (signals held
+    meanwhile) and the report is recorded as published
+    (:func:`rednmf.io.writers.mark_published`). When it raises (a failure, an
+    interruption) the folder is removed: ``ctx.out`` holds what it held, and
+    the cache the fits that had finished.
+    """
+    import shutil
+    import tempfile
+
+    from rednmf.io.writers import mark_published, signals_blocked
+
+    ctx.out.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".bench-", dir=ctx.out))
+    try:
+        yield dataclasses.replace(ctx, out=stage)
+        files = sorted(p for p in stage.rglob("*") if p.is_file())
+        with signals_blocked():
+            for path in files:
+                target = ctx.out / path.relative_to(stage)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, target)
+            mark_published(ctx.out / "report.md")
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def _run_on_dask(
@@ -302,7 +388,7 @@ def _write_report(
         fh.write(text)
     from rednmf.report import write_bench_report
 
-    figures = sorted(p for p in ctx.out.rglob("*.png") if "cache" not in p.parts)
+    figures = sorted(ctx.out.rglob("*.png"))  # this run's (the staging folder's)
     write_bench_report(path.with_suffix(".html"), text, figures, "rednmf bench report", maps)
     return path
 

@@ -1,7 +1,7 @@
 """Results cache of the benchmark: one JSON record (and one ``.npz`` of arrays) per job.
 
 A job is identified by a dict of everything its result depends on (method,
-full parameter set, scene and its file size, noise level and seed, repeat,
+full parameter set, scene and its content (SHA-256), noise level and seed, repeat,
 rednmf version); :func:`job_key` hashes it. Files are written atomically, so
 an interrupted run leaves only complete entries and a rerun resumes from them.
 """

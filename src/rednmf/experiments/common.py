@@ -22,6 +22,7 @@ from rednmf import __version__
 from rednmf.datasets import list_scenes, load_benchmark, make_scene
 from rednmf.detectors.registry import DEEP_METHODS, METHODS, get_detector, method_params
 from rednmf.exceptions import InputError
+from rednmf.io.mat import file_sha256
 from rednmf.metrics import roc_auc
 
 __all__ = [
@@ -194,11 +195,23 @@ class Job:
 
 
 def scene_spec(name: str, data_dir: Path | None, crop: int | None) -> dict[str, Any]:
-    """Identity of a scene for the cache key (generator settings, or file name and size)."""
+    """Identity of a scene for the cache key: generator settings, or the file's content.
+
+    A file is named by its SHA-256, so that a scene rewritten in place (a
+    corrected truth, another file of the same name) is fitted again, not served
+    from the cache.
+    """
     if name in SYNTHETIC_SCENES:
         return {"name": name, "make_scene": SYNTHETIC_SCENES[name]}
     path = _scene_path(name, data_dir)
-    return {"name": name, "bytes": path.stat().st_size, "crop": crop}
+    stat = path.stat()
+    return {"name": name, "sha256": _content(path, stat.st_size, stat.st_mtime_ns), "crop": crop}
+
+
+@functools.lru_cache(maxsize=64)
+def _content(path: Path, size: int, mtime_ns: int) -> str:
+    """:func:`~rednmf.io.mat.file_sha256` of ``path``, once per size and modification time."""
+    return file_sha256(path)
 
 
 def _scene_path(name: str, data_dir: Path | None) -> Path:
@@ -211,11 +224,20 @@ def _scene_path(name: str, data_dir: Path | None) -> Path:
     return path
 
 
-@functools.lru_cache(maxsize=4)
 def load_scene(
     name: str, data_dir: Path | None, crop: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(cube, gt)`` of a real or synthetic scene (cached per process; do not modify)."""
+    """``(cube, gt)`` of a real or synthetic scene (cached per process by content; do not
+    modify)."""
+    spec = scene_spec(name, data_dir, crop)
+    return _load(name, None if name in SYNTHETIC_SCENES else data_dir, crop, spec.get("sha256"))
+
+
+@functools.lru_cache(maxsize=4)
+def _load(
+    name: str, data_dir: Path | None, crop: int | None, sha256: str | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`load_scene`, cached by the file's content (``sha256``), not by its name."""
     if name in SYNTHETIC_SCENES:
         cube, gt = make_scene(**SYNTHETIC_SCENES[name])
         return cube, gt

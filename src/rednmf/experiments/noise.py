@@ -77,7 +77,7 @@ def summarise(ctx: Context, results: list[tuple[Job, dict[str, Any]]]) -> str:
             if not v:
                 return "-"
             text = versus(float(np.mean(v)), paper_value("table3", m, s, key))
-            return f"{text} +- {np.std(v):.4f}"
+            return f"{text} +- {np.std(v):.4f}" if len(v) > 1 else f"{text}, one draw"
 
         parts += ["", f"sigma = {key}", "", markdown_table(ms, scenes(ctx), cell, "method")]
     return "\n".join(parts)

@@ -99,16 +99,22 @@ def summarise(ctx: Context, results: list[tuple[Job, dict[str, Any]]]) -> str:
 
     def cell(m: str, s: str) -> str:
         if s == "mean":
-            ours = mean_or_none([got[x, m]["auc"] for x in sc if (x, m) in got])
-            paper = mean_or_none([paper_value("table2", m, x) for x in sc])
-            return versus(ours, paper)
+            shown = [x for x in sc if (x, m) in got]
+            ours = mean_or_none([got[x, m]["auc"] for x in shown])
+            both = [x for x in shown if paper_value("table2", m, x) is not None]
+            paper = mean_or_none([paper_value("table2", m, x) for x in both])
+            if not both or len(both) == len(shown):
+                return versus(ours, paper)
+            on_both = mean_or_none([got[x, m]["auc"] for x in both])
+            return f"{ours:.4f}; on the paper's {len(both)}: {versus(on_both, paper)}"
         return versus(got[s, m]["auc"] if (s, m) in got else None, paper_value("table2", m, s))
 
     left_out = [m for m in DEEP_METHODS if m not in ms]
     table = markdown_table(ms, [*sc, "mean"], cell, corner="method")
     lines = [
         "Cells: our AUC (paper's AUC, ours - paper). The mean column averages over the "
-        "scenes shown (the paper's over the same scenes where it has them).",
+        "scenes shown; where the paper lacks some of them, ours is given again over the "
+        "scenes it has, beside the paper's mean of those.",
         "",
         table,
         "",

@@ -14,6 +14,7 @@ raised as :class:`rednmf.exceptions.InputError` with a one-line message.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import numpy as np
 
 from rednmf.exceptions import InputError, one_line
 
-__all__ = ["check_file", "load_mat", "load_npy", "load_npz", "is_numeric"]
+__all__ = ["check_file", "file_sha256", "load_mat", "load_npy", "load_npz", "is_numeric"]
 
 #: MATLAB classes of a v7.3 dataset that hold plain numbers.
 _MATLAB_NUMERIC = frozenset(
@@ -46,6 +47,15 @@ def is_numeric(arr: object) -> bool:
     return isinstance(arr, np.ndarray) and (
         np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
     )
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """The SHA-256 of a file's bytes, as hexadecimal (read in 1 MiB pieces)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def check_file(path: str | os.PathLike[str]) -> Path:
