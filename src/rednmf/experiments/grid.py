@@ -104,12 +104,14 @@ def summarise(ctx: Context, results: list[tuple[Job, dict[str, Any]]]) -> str:
         )
         i, k = np.unravel_index(np.nanargmax(grid), grid.shape)
         at_default = grid[lams.index(50.0), betas.index(1.0)] if 1.0 in betas else np.nan
-        best[s] = (lams[i], betas[k], grid[i, k], float(np.nanmin(grid)), at_default)
+        ties = int(np.count_nonzero(grid == grid[i, k]))
+        best[s] = (lams[i], betas[k], grid[i, k], float(np.nanmin(grid)), at_default, ties)
 
     def cell(s: str, c: str) -> str:
-        lam, beta, top, low, dflt = best[s]
+        lam, beta, top, low, dflt, ties = best[s]
+        tied = f", one of {ties} cells with that AUC" if ties > 1 else ""
         return {
-            "best (lambda, beta)": f"({lam:g}, {beta:g})",
+            "best (lambda, beta)": f"({lam:g}, {beta:g}){tied}",
             "best AUC": f"{top:.4f}",
             "worst AUC": f"{low:.4f}",
             "AUC at (50, 1)": f"{dflt:.4f}",
