@@ -369,16 +369,15 @@ def test_table2_leaves_deep_methods_out_unless_asked(tmp_path):
     assert dict(quick.params("bsdm"))["epochs"] == quick.max_iter  # short schedule
 
 
-def test_bench_quick_deep_through_the_cli(tmp_path, capsys):
+def test_bench_quick_deep_through_the_cli(tmp_path, capsys, monkeypatch):
     import csv
 
     from rednmf import cli
 
-    empty = tmp_path / "no-scenes"
-    empty.mkdir()
+    monkeypatch.setenv("REDNMF_DATA", str(tmp_path / "no-scenes"))  # the synthetic scene only
     out = tmp_path / "out"
     args = ["bench", "table2", "--quick", "--deep", "--methods", "grx,msnet,bsdm"]
-    code = cli.main([*args, "--data", str(empty), "--out", str(out), "--jobs", "1"])
+    code = cli.main([*args, "--out", str(out), "--jobs", "1"])
     assert code == 0, capsys.readouterr().err
     with (out / "table2.csv").open() as fh:
         rows = {r["method"]: r for r in csv.DictReader(fh)}
