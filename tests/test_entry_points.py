@@ -138,16 +138,22 @@ def test_signal_during_startup_is_one_line_for_both(tmp_path, cmd, sig, delay):
             time.sleep(0.001)  # until rednmf.__main__ has installed its handlers
         time.sleep(delay)
         proc.send_signal(signal.SIGSTOP)
-        if not _published(out):
-            break
-        proc.kill()  # the run published its folder: too late to test start-up; again
-        proc.communicate(timeout=60)
-        shutil.rmtree(out)
+        if _published(out):
+            proc.kill()  # the run published its folder: too late to test start-up; again
+            proc.communicate(timeout=60)
+            shutil.rmtree(out)
+            continue
+        proc.send_signal(sig)
+        proc.send_signal(signal.SIGCONT)
+        stdout, stderr = proc.communicate(timeout=60)
+        if proc.returncode == 0 and _published(out) and "after the run was published" in stderr:
+            # stopped inside publication (signals held there): the run completed, as it
+            # says, before the signal acted; too late to test start-up: again
+            shutil.rmtree(out)
+            continue
+        break
     else:
         pytest.fail("three runs published their folder before the signal")
-    proc.send_signal(sig)
-    proc.send_signal(signal.SIGCONT)
-    stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 128 + int(sig), stderr
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: interrupted"), stderr
