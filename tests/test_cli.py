@@ -509,3 +509,14 @@ def test_window_advice_names_parameters_in_python_and_flags_on_the_command_line(
     np.save(tiny, cube[:2, :2])
     code, out, err = run_cli(capsys, "detect", tiny, "--out", tmp_path / "o", "--method", "lrx")
     _assert_user_error(code, out, err, "use the global RX (--method grx)")
+    import csv
+
+    batch = ["detect", path, tiny, "--out", tmp_path / "b", "--method", "lrx"]
+    code, out, err = run_cli(capsys, *batch)  # a batch: each scene's error in its row
+    assert code != 0
+    with (tmp_path / "b" / "batch_summary.csv").open() as fh:
+        errors = [row["error"] for row in csv.DictReader(fh)]
+    assert any("pass --outer 11" in e for e in errors) and not any("outer=" in e for e in errors)
+    args = ["detect", path, "--out", tmp_path / "o", "--inner", "11", "--outer", "9"]
+    code, out, err = run_cli(capsys, *args)
+    _assert_user_error(code, out, err, "pass a smaller --inner (odd, below 9) or a larger --outer")

@@ -25,6 +25,7 @@ __all__ = [
     "check_choice",
     "check_dtype",
     "check_not_all_constant",
+    "masked_to_nan",
 ]
 
 
@@ -42,10 +43,10 @@ def all_finite(arr: np.ndarray) -> bool:
     return bool(np.all(np.isfinite(arr)))
 
 
-def _masked_to_nan(cube: np.ma.MaskedArray) -> np.ndarray:
+def masked_to_nan(cube: np.ma.MaskedArray) -> np.ndarray:
     """The data of a masked array, NaN where masked (float32 kept, else float64)."""
     mask = np.ma.getmaskarray(cube)
-    if not mask.any():
+    if not mask.any() or cube.dtype.kind not in "biuf":  # check_cube names other dtypes
         return np.asarray(cube.data)
     dtype = cube.dtype if cube.dtype in (np.float32, np.float64) else np.float64
     arr = np.array(cube.data, dtype=dtype, order="C")
@@ -82,7 +83,7 @@ def check_cube(
         If the array is not 3-D, holds infinite values (or NaN values when
         ``allow_nan`` is False, or only NaN values), or is too small.
     """
-    arr = _masked_to_nan(cube) if np.ma.isMaskedArray(cube) else np.asarray(cube)
+    arr = masked_to_nan(cube) if np.ma.isMaskedArray(cube) else np.asarray(cube)
     if arr.dtype == object or not (
         np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
     ):

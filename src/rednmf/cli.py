@@ -129,7 +129,8 @@ def _naming_flags(named: dict[str, Any]) -> Iterator[None]:
 def _as_flags(text: str) -> str:
     """A detector's advice in the flags of ``detect``.
 
-    ``outer=19`` becomes ``--outer 19`` and ``(method 'grx')`` ``(--method grx)``.
+    ``outer=19`` becomes ``--outer 19``, ``a larger outer`` ``a larger --outer`` and
+    ``(method 'grx')`` ``(--method grx)``.
     """
     import re
 
@@ -138,6 +139,9 @@ def _as_flags(text: str) -> str:
 
     names = "|".join(map(re.escape, PARAM_FLAGS))
     text = re.sub(rf"\b({names})=([^\s,;)]+)", flag, text)
+    text = re.sub(
+        rf"\ba (smaller|larger) ({names})\b", lambda m: f"a {m[1]} {PARAM_FLAGS[m[2]]}", text
+    )
     return re.sub(r"\(method '([\w-]+)'\)", r"(--method \1)", text)
 
 
@@ -450,7 +454,9 @@ def detect(
                 _print_history(summary)
             _show_summary(summary, as_json)
             return
-        rows = detect_batch(files, out, options, on_wait=_waiting, on_scene=_scene_progress)
+        rows = detect_batch(
+            files, out, options, on_wait=_waiting, on_scene=_scene_progress, explain=_as_flags
+        )
         failed = [r for r in rows if r["status"] != "ok"]
         if as_json:
             _echo_json(_batch_json(rows, Path(out), n_scenes=len(rows), n_failed=len(failed)))
@@ -624,6 +630,7 @@ def _demo_folder(data: Path, out: Path, seed: int, as_json: bool) -> None:
         out,
         RunOptions(params={"random_state": seed}),
         on_scene=None if as_json else _scene_progress,
+        explain=_as_flags,
     )
     aucs = [r["auc"] for r in rows if r["status"] == "ok" and r["auc"] is not None]
     mean_auc = sum(aucs) / len(aucs) if aucs else None

@@ -690,6 +690,7 @@ def detect_batch(
     on_wait: Callable[[Path], None] | None = None,
     on_scene: Callable[[int, int, Path, dict[str, Any] | None], None] | None = None,
     callback: Callable[[int, float], None] | None = None,
+    explain: Callable[[str], str] | None = None,
     **fields: Any,
 ) -> list[dict[str, Any]]:
     """Run :func:`detect_scene` on every input; one failing scene does not stop the others.
@@ -710,6 +711,9 @@ def detect_batch(
         None) and after it (its row), for progress displays.
     callback : callable, optional
         As in :func:`detect_scene`, for every fit.
+    explain : callable, optional
+        Rewrites a failed scene's one-line error for its row (the command line
+        turns the detectors' ``outer=11`` into its ``--outer 11``).
     **fields
         Fields of :class:`~rednmf.options.RunOptions`, as in :func:`detect_scene`.
 
@@ -730,7 +734,7 @@ def detect_batch(
     with handling(signal.SIGTERM), lock_dir(out, wait=options.wait, on_wait=on_wait) as folder:
         remove_stale_staging(folder)
         try:
-            _batch_loop(files, folder, options, callback, rows, names, on_scene)
+            _batch_loop(files, folder, options, callback, rows, names, on_scene, explain)
         except (KeyboardInterrupt, Interrupted) as exc:
             _write_batch_summary(folder, _interrupted_rows(files, folder, options, rows, exc))
             raise
@@ -838,6 +842,7 @@ def _batch_loop(
     rows: list[dict[str, Any]],
     names: set[str],
     on_scene: Callable[[int, int, Path, dict[str, Any] | None], None] | None,
+    explain: Callable[[str], str] | None = None,
 ) -> None:
     """Run every scene of a batch into ``folder``, appending one row per scene to ``rows``.
 
@@ -867,7 +872,7 @@ def _batch_loop(
             summary = _run_one(path, folder, options, callback, since)
             row.update(_published_row(summary), summary=summary)
         except InputError as exc:
-            row.update(status="error", error=one_line(exc))
+            row.update(status="error", error=(explain or str)(one_line(exc)))
         row["seconds"] = round(time.perf_counter() - start, 3)
         rows.append(row)
         if on_scene is not None:

@@ -176,3 +176,18 @@ def test_a_masked_arrays_masked_entries_are_no_data(scene, method):
         want = get_detector(method, **FAST[method]).fit(nan)
     assert not got.valid_mask_[7, 9] and not got.valid_mask_[2, 3]
     np.testing.assert_array_equal(got.decision_scores_, want.decision_scores_)
+
+
+def test_a_masked_matrix_and_a_complex_masked_cube(scene):
+    """The mask survives a 2-D (pixels, bands) input; a complex masked cube is refused."""
+    cube, _ = scene
+    X = cube.reshape(-1, cube.shape[2]).copy()
+    X[7] = 50.0
+    m = np.ma.masked_array(X, mask=np.zeros(X.shape, dtype=bool))
+    m.mask[7] = True
+    det = get_detector("grx").fit(m, image_shape=cube.shape[:2])
+    assert not det.valid_mask_.ravel()[7] and np.isnan(det.decision_scores_.ravel()[7])
+    z = np.ma.masked_array(cube.astype(complex), mask=np.zeros(cube.shape, dtype=bool))
+    z.mask[0, 0, 0] = True
+    with pytest.raises(InputError, match="complex"):
+        get_detector("grx").fit(z)

@@ -304,3 +304,11 @@ def test_engine_parameters_set_on_an_engine_given_by_name_or_left_to_its_default
     np.testing.assert_array_equal(det.fit(cube).decision_scores_, ref.decision_scores_)
     with pytest.raises(InputError, match="Invalid parameter 'foo' for estimator InMemory"):
         get_detector("rednmf", engine__foo=1)
+
+
+def test_engine_values_are_set_before_the_engine_is_checked():
+    """``engine='torch:cuda', engine__device='cpu'``: the device set wins, no CUDA needed."""
+    pytest.importorskip("torch")
+    det = get_detector("rednmf", engine="torch:cuda", engine__device="cpu")
+    assert det.engine.device == "cpu"
+    det.engine.check()  # what fit checks: a CPU device is usable here

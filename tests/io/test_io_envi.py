@@ -317,10 +317,12 @@ def test_a_data_ignore_value_printed_short_of_flt_max_matches_it(tmp_path, lazy)
     """``-3.40282e+38`` in a header is float32's -FLT_MAX, whole or memory-mapped."""
     cube = np.random.default_rng(3).random((6, 5, 4), dtype=np.float32) * 6604
     cube[1, 1:3] = np.finfo(np.float32).min
+    cube[4, 4] = np.float32(-3.40282e38)  # the header's value itself matches too
     hdr = save_envi(tmp_path / "f.hdr", cube, **{"data ignore value": "-3.40282e+38"})
     scene = read_scene(hdr, lazy=lazy)
     got = np.asarray(scene.cube[:, :, :])
     hit = np.zeros((6, 5), dtype=bool)
     hit[1, 1:3] = True
+    hit[4, 4] = True
     np.testing.assert_array_equal(np.isnan(got).all(axis=2), hit)
     np.testing.assert_array_equal(got[~hit], cube[~hit])

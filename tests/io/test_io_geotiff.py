@@ -230,8 +230,9 @@ def test_a_float_no_data_value_matches_at_the_bands_precision(tmp_path):
     rng = np.random.default_rng(1)
     cube = rng.random((5, 4, 3), dtype=np.float32) * 100
     cube[0, :2] = np.finfo(np.float32).min
+    cube[1, 1] = np.float32(-3.40282e38)  # the header's value itself, as NumPy fills it
     cube[4, 3] = np.float32(0.1)  # a value written as 0.1 is float32's 0.1
-    for nodata, hits in ((-3.40282e38, 2), (0.1, 1)):
+    for nodata, hits in ((-3.40282e38, 3), (0.1, 1)):
         path = save_tif(tmp_path / f"f{hits}.tif", cube, nodata=nodata)
         with rasterio.open(path) as src:  # GDAL's mask is the oracle
             expected = src.read_masks(1) == 0

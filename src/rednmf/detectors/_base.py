@@ -74,10 +74,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import Interval, InvalidParameterError
 from sklearn.utils.validation import check_is_fitted
 
-from rednmf._validation import (
-    check_cube,
-    check_magnitude,
-)
+from rednmf._validation import check_cube, check_magnitude, masked_to_nan
 from rednmf.exceptions import InputError, one_line
 from rednmf.outofcore import scan_cube
 from rednmf.scoring.scorers import SCORER_CLASSES, Scorer, resolve_scorer
@@ -213,7 +210,8 @@ class BaseDetector(BaseEstimator, ABC):
             from rednmf.engines import Engine, resolve_engine
 
             if not isinstance(self.engine, Engine):  # type: ignore[attr-defined]
-                self.engine = resolve_engine(self.engine)  # type: ignore[attr-defined]
+                # the engine named, unchecked: fit checks it with the values set here
+                self.engine = resolve_engine(self.engine, check=False)  # type: ignore[attr-defined]
         if nested:
             super().set_params(**nested)
         return self
@@ -249,7 +247,7 @@ class BaseDetector(BaseEstimator, ABC):
                     f"cube of shape {tuple(X.shape)}: drop image_shape"
                 )
             return X, False
-        arr = np.asarray(X)
+        arr = masked_to_nan(X) if np.ma.isMaskedArray(X) else np.asarray(X)
         if arr.ndim != 2:
             return arr, False  # check_cube names the problem
         n, bands = arr.shape

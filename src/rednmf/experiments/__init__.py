@@ -155,10 +155,10 @@ def _one_torch_thread(jobs: Iterable[Job]) -> Iterator[None]:
 
 
 def _execute_pinned(job: Job, ctx: Context) -> dict[str, Any]:
-    """One fit on a Dask worker, one BLAS thread (the driver stores the result)."""
+    """One fit on a Dask worker, one BLAS (and torch) thread (the driver stores the result)."""
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(1):
+    with threadpool_limits(1), _one_torch_thread([job]):
         return execute(job, ctx)
 
 

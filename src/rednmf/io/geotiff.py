@@ -49,8 +49,10 @@ class Raster:
     Attributes
     ----------
     cube : numpy.ndarray or GeoTiffCube of shape (rows, cols, bands)
-        The bands, in the stored dtype; a :class:`GeoTiffCube` (read window by
-        window, no-data already NaN) when read with ``lazy=True``.
+        The bands: in the stored dtype when no pixel is no-data or masked and no
+        band is scaled, else float32 (float64 if stored so) with those pixels
+        NaN and the scales applied; a :class:`GeoTiffCube` (read window by
+        window, the same way) when read with ``lazy=True``.
     driver : str
         GDAL's driver name, e.g. ``'GTiff'``.
     nodata : float or None

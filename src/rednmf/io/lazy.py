@@ -54,17 +54,18 @@ def nodata_hits(block: np.ndarray, nodata: float) -> np.ndarray:
     """Where ``block`` holds the no-data value, compared at the block's precision.
 
     A float block is compared with the value rounded to its dtype (``0.1`` in a
-    header matches float32's ``0.1``), and a value within :data:`_NEAR_MAX` of
-    the dtype's largest finite magnitude matches that magnitude (the sign
-    kept). An integer block is compared with the value as it is.
+    header matches float32's ``0.1``); a value within :data:`_NEAR_MAX` of the
+    dtype's largest finite magnitude matches that magnitude too (the sign kept),
+    as GDAL matches both. An integer block is compared with the value as it is.
     """
     if block.dtype.kind != "f":
         return block == nodata
+    with np.errstate(over="ignore"):  # a value beyond the dtype's range matches only inf
+        hit = block == block.dtype.type(nodata)
     top = float(np.finfo(block.dtype).max)
     if abs(abs(nodata) - top) <= _NEAR_MAX * top:
-        nodata = np.copysign(top, nodata)
-    with np.errstate(over="ignore"):  # a value beyond the dtype's range matches only inf
-        return block == block.dtype.type(nodata)
+        hit |= block == block.dtype.type(np.copysign(top, nodata))
+    return hit
 
 
 def nodata_to_nan(
