@@ -25,6 +25,7 @@ __all__ = [
     "check_choice",
     "check_dtype",
     "check_not_all_constant",
+    "exact_float",
     "masked_to_nan",
 ]
 
@@ -43,13 +44,24 @@ def all_finite(arr: np.ndarray) -> bool:
     return bool(np.all(np.isfinite(arr)))
 
 
+def exact_float(dtype: np.dtype) -> np.dtype:
+    """The smallest float dtype that holds every value of ``dtype`` exactly.
+
+    float32 for booleans and integers of at most 16 bits (24 bits of mantissa),
+    float64 for wider integers; a float dtype is kept.
+    """
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return dtype
+    return np.dtype(np.float32 if dtype.kind == "b" or dtype.itemsize <= 2 else np.float64)
+
+
 def masked_to_nan(cube: np.ma.MaskedArray) -> np.ndarray:
-    """The data of a masked array, NaN where masked (float32 kept, else float64)."""
+    """The data of a masked array, NaN where masked (in :func:`exact_float`'s dtype)."""
     mask = np.ma.getmaskarray(cube)
     if not mask.any() or cube.dtype.kind not in "biuf":  # check_cube names other dtypes
         return np.asarray(cube.data)
-    dtype = cube.dtype if cube.dtype in (np.float32, np.float64) else np.float64
-    arr = np.array(cube.data, dtype=dtype, order="C")
+    arr = np.array(cube.data, dtype=exact_float(cube.dtype), order="C")
     arr[mask] = np.nan
     return arr
 
@@ -62,9 +74,11 @@ def check_cube(
     Parameters
     ----------
     cube : array-like of shape (rows, cols, bands)
-        The scene. Integer types are converted to float64; float32 and
-        float64 are kept. The masked entries of a :class:`numpy.ma.MaskedArray`
-        become NaN (no-data), as in a NumPy array with NaN.
+        The scene. Integers of at most 16 bits (and booleans) are converted to
+        float32, which holds them exactly, wider integers to float64
+        (:func:`exact_float`); float32 and float64 are kept. The masked entries
+        of a :class:`numpy.ma.MaskedArray` become NaN (no-data), as in a NumPy
+        array with NaN.
     min_pixels, min_bands : int
         Smallest acceptable number of pixels and bands.
     allow_nan : bool, default=False
@@ -108,7 +122,8 @@ def check_cube(
             "(check the axis order: bands must be the last axis)"
         )
     if arr.dtype not in (np.float32, np.float64):
-        arr = arr.astype(np.float64, order="C")  # a band-first cube: one copy, not two
+        # a band-first cube: one copy, not two
+        arr = arr.astype(exact_float(arr.dtype), order="C")
     if arr.dtype.kind == "f" and not all_finite(arr):
         n_inf = int(np.count_nonzero(np.isinf(arr)))
         if n_inf:

@@ -191,3 +191,29 @@ def test_a_masked_matrix_and_a_complex_masked_cube(scene):
     z.mask[0, 0, 0] = True
     with pytest.raises(InputError, match="complex"):
         get_detector("grx").fit(z)
+
+
+@pytest.mark.parametrize(
+    "dtype, want",
+    [
+        (np.bool_, np.float32),
+        (np.uint8, np.float32),
+        (np.int16, np.float32),
+        (np.uint16, np.float32),
+        (np.int32, np.float64),
+        (np.uint64, np.float64),
+        (np.float32, np.float32),
+        (np.float64, np.float64),
+    ],
+)
+def test_integer_cubes_are_widened_to_the_smallest_exact_float(dtype, want):
+    """16-bit integers (most sensors' files) fit float32's 24-bit mantissa: half the memory
+    of float64, and every value kept (the oracle: the values in float64)."""
+    from rednmf._validation import check_cube
+
+    info = np.iinfo(dtype) if np.dtype(dtype).kind in "iu" else None
+    values = np.array([0, 1]) if info is None else np.array([info.min, info.max, 12345 % info.max])
+    cube = np.resize(values, (3, 4, 5)).astype(dtype)
+    got = check_cube(cube)
+    assert got.dtype == want
+    np.testing.assert_array_equal(got.astype(np.float64), cube.astype(np.float64))
