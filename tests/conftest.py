@@ -102,3 +102,16 @@ def browser():
     web.set_window_size(1400, 1200)
     yield web
     web.quit()
+
+
+@pytest.fixture(scope="session")
+def real_crops(data_dir, extra_data_dir) -> dict[str, np.ndarray]:
+    """The middle 32 x 32 pixels (every band, the stored values) of each of the 12 real scenes."""
+    files = sorted(data_dir.glob("*.mat")) + sorted(extra_data_dir.glob("*.mat"))
+    crops = {}
+    for f in files:
+        cube = np.asarray(load_benchmark(f)[0])
+        r, c = cube.shape[0] // 2 - 16, cube.shape[1] // 2 - 16
+        crops[f.stem] = np.ascontiguousarray(cube[r : r + 32, c : c + 32])
+    assert len(crops) == 12
+    return crops

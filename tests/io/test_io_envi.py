@@ -215,21 +215,6 @@ def _read_outcome(hdr) -> str:
     return "warned" if notes else "read"
 
 
-@pytest.fixture(scope="module")
-def real_crops(data_dir, extra_data_dir) -> dict[str, np.ndarray]:
-    """The middle 32 x 32 pixels (every band, the stored values) of each of the 12 real scenes."""
-    from rednmf.datasets import load_benchmark
-
-    files = sorted(data_dir.glob("*.mat")) + sorted(extra_data_dir.glob("*.mat"))
-    crops = {}
-    for f in files:
-        cube = np.asarray(load_benchmark(f)[0])
-        r, c = cube.shape[0] // 2 - 16, cube.shape[1] // 2 - 16
-        crops[f.stem] = np.ascontiguousarray(cube[r : r + 32, c : c + 32])
-    assert len(crops) == 12
-    return crops
-
-
 @pytest.mark.realdata
 @pytest.mark.parametrize("dtype", ["int16", "uint16", "float32", "float64"])
 def test_byte_order_check_on_every_real_scene(tmp_path, real_crops, dtype):
